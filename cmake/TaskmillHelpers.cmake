@@ -1,0 +1,19 @@
+# Build helpers shared by every component.
+
+function(taskmill_enable_warnings target)
+  target_compile_options(${target} PRIVATE
+    -Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
+    -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Woverloaded-virtual
+    $<$<BOOL:${TASKMILL_WARNINGS_AS_ERRORS}>:-Werror>)
+endfunction()
+
+# taskmill_add_test(NAME SOURCES ... [LIBS ...]): one GoogleTest executable,
+# its tests discovered into CTest.
+function(taskmill_add_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;LIBS;DEFINES" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main)
+  target_compile_definitions(${name} PRIVATE ${T_DEFINES})
+  taskmill_enable_warnings(${name})
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
+endfunction()

@@ -1,0 +1,82 @@
+// taskmill/protocol/frame.hpp -- the framing of wire protocol v1.
+//
+// A message is, after the ROUTER routing envelope (one identity frame, no
+// empty delimiter: peers are DEALER sockets), exactly three frames:
+//   [signature "TASKMILL1"] [command, upper-case ASCII] [body, msgpack map]
+// Functions here take and give zmq messages (the transport is the point of
+// this header). A socket belongs to one thread; so do these calls.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <zmq.hpp>
+
+#include <taskmill/protocol/result.hpp>
+
+namespace taskmill::protocol {
+
+inline constexpr std::string_view signature = "TASKMILL1";
+
+// Default bound on a whole message body; brokers and hosts may configure it.
+inline constexpr std::size_t default_max_body = 16u << 20;
+
+namespace cmd {
+// client -> broker (frontend)
+inline constexpr std::string_view submit = "SUBMIT";
+inline constexpr std::string_view status = "STATUS";
+inline constexpr std::string_view cancel = "CANCEL";
+inline constexpr std::string_view retry = "RETRY";
+inline constexpr std::string_view tasks = "TASKS";
+inline constexpr std::string_view stats = "STATS";
+inline constexpr std::string_view workers = "WORKERS";
+inline constexpr std::string_view ping = "PING";
+// broker -> client, unsolicited, for tasks submitted with notify
+inline constexpr std::string_view done = "DONE";
+// broker -> client when the request could not be parsed at all
+inline constexpr std::string_view error = "ERROR";
+// worker <-> broker (backend)
+inline constexpr std::string_view hello = "HELLO";
+inline constexpr std::string_view welcome = "WELCOME";
+inline constexpr std::string_view heartbeat = "HEARTBEAT";
+inline constexpr std::string_view dispatch = "DISPATCH";
+inline constexpr std::string_view results = "RESULTS";
+inline constexpr std::string_view progress = "PROGRESS";
+inline constexpr std::string_view checkpoint = "CHECKPOINT";
+inline constexpr std::string_view spawn = "SPAWN";
+inline constexpr std::string_view credit = "CREDIT";
+inline constexpr std::string_view bye = "BYE";
+inline constexpr std::string_view dead = "DEAD";
+inline constexpr std::string_view unknown = "UNKNOWN";
+}  // namespace cmd
+
+// A received message's command and body.
+struct message {
+    std::string command;
+    std::string body;
+};
+
+// What try_recv read: the routing identity (empty on a DEALER) and either
+// the message or why it is malformed (wrong frame count, signature, command
+// or size), so a ROUTER can answer the peer with an ERROR.
+struct incoming {
+    std::string peer;
+    result<message> msg;
+};
+
+// Receives one message without blocking; nullopt if none is waiting. A
+// malformed message is read off the socket completely either way.
+// `with_peer` says whether the socket is a ROUTER (first frame = identity).
+std::optional<incoming> try_recv(zmq::socket_t& socket, bool with_peer,
+                                 std::size_t max_body = default_max_body);
+
+// Sends one message. `peer` empty means no identity frame (DEALER side).
+// Returns false when the peer is unroutable or the send would block
+// (ROUTER_MANDATORY / non-blocking); never throws for those.
+bool send(zmq::socket_t& socket, std::string_view peer, std::string_view command,
+          std::string_view body);
+
+}  // namespace taskmill::protocol

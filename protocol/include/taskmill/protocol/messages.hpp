@@ -1,0 +1,223 @@
+// taskmill/protocol/messages.hpp -- the bodies of wire protocol v1.
+//
+// Every ZeroMQ message is [signature, command, body] after the routing
+// envelope (see frame.hpp); the body is one msgpack map with string keys.
+// These structs are that map, field for field: docs/PROTOCOL.md is written
+// from this file. Unset optionals and empty strings/vectors are left out of
+// the encoded map; decoding ignores unknown keys, so fields can be added
+// without breaking older peers. Plain value types; no threading concerns.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <taskmill/protocol/result.hpp>
+
+namespace taskmill::protocol {
+
+// ---- client <-> broker (frontend) ----
+
+// One task as submitted. Unset fields take the handler's default, then the
+// broker's. `payload` is msgpack bytes, carried as a msgpack bin.
+struct task_spec {
+    std::string handler;                  // "ns.name", "ns.name@MAJOR" or "ns.name@X.Y.Z"
+    std::string payload;                  // msgpack (bin); empty = nil
+    std::string queue;                    // empty = handler default, else "default"
+    std::optional<int32_t> priority;      // 0..9, higher first; default 0
+    std::optional<int32_t> retries;       // retries after the first attempt
+    std::optional<int64_t> timeout_ms;    // per attempt
+    std::optional<int64_t> ttl_ms;        // EXPIRED if not started within this
+    std::optional<int64_t> delay_ms;      // not before now + delay
+    std::optional<int64_t> eta_ms;        // not before this unix time (ms)
+    std::optional<int64_t> backoff_base_ms;
+    std::optional<double> backoff_factor;
+    std::optional<int64_t> backoff_cap_ms;
+    std::vector<std::string> tags;
+    std::string key;                      // idempotency key
+    std::string parent;                   // parent task id (set by SPAWN)
+    bool notify = false;                  // push DONE to the submitter when finished
+};
+
+// A request from a client. Which fields a command reads is listed in
+// docs/PROTOCOL.md; `req` is echoed in the reply to match them up.
+struct request {
+    uint64_t req = 0;
+    std::vector<task_spec> tasks;  // SUBMIT
+    std::string id;                // STATUS, CANCEL, RETRY
+    std::string tag;               // CANCEL by tag, TASKS filter
+    int64_t wait_ms = 0;           // STATUS: wait up to this long for a final state
+    std::string state;             // TASKS filter (upper-case state name)
+    std::string queue;             // TASKS filter
+    uint32_t limit = 0;            // TASKS: at most this many (0 = 100)
+};
+
+struct progress_info {
+    double fraction = 0;
+    std::string note;
+};
+
+// The state of one task, as STATUS, TASKS and DONE return it.
+struct task_info {
+    std::string id;
+    std::string handler;
+    std::string queue;
+    int32_t priority = 0;
+    std::string state;                    // PENDING QUEUED RUNNING RETRYING SUCCEEDED ...
+    uint32_t attempts = 0;
+    int32_t max_retries = 0;
+    std::string error;                    // last error; empty = none
+    std::optional<progress_info> progress;
+    std::optional<std::string> result;    // msgpack (bin) once SUCCEEDED
+    int64_t created_ms = 0;               // unix ms; 0 = not yet
+    int64_t started_ms = 0;
+    int64_t finished_ms = 0;
+    int64_t eta_ms = 0;
+    std::string parent;
+    std::vector<std::string> tags;
+    std::vector<std::string> children;
+    std::string worker;                   // last worker that ran it
+};
+
+struct handler_info {
+    std::string name;     // "ns.name"
+    std::string version;  // the plugin's semantic version
+    std::string plugin;   // the plugin's name
+};
+
+struct worker_info {
+    std::string id;
+    std::string host;
+    int64_t pid = 0;
+    uint32_t slots = 0;
+    uint32_t busy = 0;
+    uint32_t generation = 0;
+    std::vector<std::string> queues;
+    std::vector<handler_info> handlers;
+    int64_t last_seen_ms = 0;
+};
+
+struct queue_stats {
+    std::string name;
+    uint64_t ready = 0;     // waiting to be dispatched
+    uint64_t delayed = 0;   // waiting for their ETA
+    uint64_t running = 0;
+};
+
+struct stats_info {
+    std::vector<queue_stats> queues;
+    std::map<std::string, uint64_t> states;    // state name -> tasks in it
+    std::map<std::string, uint64_t> counters;  // submitted, succeeded, failed, retried, ...
+    uint32_t workers = 0;
+    uint32_t slots = 0;
+    uint32_t busy = 0;
+    int64_t uptime_ms = 0;
+};
+
+// The reply to any client request (and the DONE push). Only the parts the
+// command produces are present.
+struct reply {
+    uint64_t req = 0;
+    bool ok = true;
+    std::string error_code;               // errc name when !ok
+    std::string error;                    // human-readable, when !ok
+    std::string note;                     // e.g. "already finished" for a no-op cancel
+    std::vector<std::string> ids;         // SUBMIT, CANCEL, RETRY
+    std::optional<task_info> task;        // STATUS, DONE
+    std::vector<task_info> tasks;         // TASKS
+    std::vector<worker_info> workers;     // WORKERS
+    std::optional<stats_info> stats;      // STATS
+};
+
+// ---- worker / supervisor <-> broker (backend) ----
+
+struct hello {
+    std::string worker;                   // routing id, unique per worker process
+    std::string host;
+    int64_t pid = 0;
+    uint32_t slots = 0;                   // concurrent tasks it accepts
+    uint32_t generation = 0;
+    std::vector<std::string> queues;      // empty = every queue
+    std::vector<handler_info> handlers;
+};
+
+struct welcome {
+    int64_t heartbeat_ms = 0;             // how often to heartbeat
+    int64_t liveness_ms = 0;              // silence after which the broker drops you
+};
+
+// One task handed to a worker.
+struct work_item {
+    std::string id;
+    std::string handler;                  // as submitted (may carry @version)
+    std::string payload;                  // msgpack (bin)
+    uint32_t attempt = 1;
+    int64_t timeout_ms = 0;               // 0 = none
+    std::string parent;
+    std::optional<std::string> checkpoint;  // last saved checkpoint (bin)
+};
+
+struct dispatch {
+    std::vector<work_item> tasks;
+};
+
+// How an attempt ended, as a worker reports it.
+struct outcome {
+    std::string id;
+    uint32_t attempt = 0;
+    std::string status;                   // ok retry fail cancelled timeout
+    std::string result;                   // msgpack (bin), for ok
+    std::string error;                    // for everything but ok
+    std::optional<int64_t> retry_after_ms;  // for retry: the handler's own delay
+    std::string version;                  // plugin version that ran it
+};
+
+struct results {
+    std::vector<outcome> items;
+};
+
+// Small backend messages share one body: each command reads its fields.
+//   PROGRESS   id, fraction, note
+//   CHECKPOINT req, id, data        -> reply CHECKPOINT {req, ok, error}
+//   SPAWN      req, id (parent), tasks -> reply SPAWN {req, ok, ids, error}
+//   CANCEL     ids                  (broker -> worker)
+//   CREDIT     slots                (worker -> broker: new capacity)
+//   DEAD       ids (worker ids), note (reason)  (supervisor -> broker)
+//   HEARTBEAT, BYE, UNKNOWN         (no fields)
+struct control {
+    uint64_t req = 0;
+    bool ok = true;
+    std::string id;
+    std::vector<std::string> ids;
+    double fraction = 0;
+    std::string note;
+    std::string data;                     // bin
+    uint32_t slots = 0;
+    std::vector<task_spec> tasks;
+    std::string error;
+};
+
+// ---- codecs ----
+// encode() never fails. decode_*() returns errc::invalid_argument with a
+// message naming the offending field for any malformed body; it never throws.
+
+std::string encode(const request& m);
+std::string encode(const reply& m);
+std::string encode(const hello& m);
+std::string encode(const welcome& m);
+std::string encode(const dispatch& m);
+std::string encode(const results& m);
+std::string encode(const control& m);
+
+result<request> decode_request(std::string_view body);
+result<reply> decode_reply(std::string_view body);
+result<hello> decode_hello(std::string_view body);
+result<welcome> decode_welcome(std::string_view body);
+result<dispatch> decode_dispatch(std::string_view body);
+result<results> decode_results(std::string_view body);
+result<control> decode_control(std::string_view body);
+
+}  // namespace taskmill::protocol

@@ -1,0 +1,153 @@
+// Codec round trips and rejection of malformed bodies and frames.
+#include <taskmill/protocol/frame.hpp>
+#include <taskmill/protocol/messages.hpp>
+
+#include <gtest/gtest.h>
+
+namespace tp = taskmill::protocol;
+using namespace std::string_literals;
+
+TEST(Codec, RequestRoundTrip) {
+    tp::request r;
+    r.req = 42;
+    tp::task_spec t;
+    t.handler = "echo.echo";
+    t.payload = std::string("\x81\xa1x\x01", 4);
+    t.priority = 7;
+    t.delay_ms = 1500;
+    t.tags = {"a", "b"};
+    t.notify = true;
+    r.tasks.push_back(t);
+    auto back = tp::decode_request(tp::encode(r));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->req, 42u);
+    ASSERT_EQ(back->tasks.size(), 1u);
+    EXPECT_EQ(back->tasks[0].handler, "echo.echo");
+    EXPECT_EQ(back->tasks[0].payload, t.payload);
+    EXPECT_EQ(back->tasks[0].priority, 7);
+    EXPECT_FALSE(back->tasks[0].retries.has_value());
+    EXPECT_EQ(back->tasks[0].delay_ms, 1500);
+    EXPECT_EQ(back->tasks[0].tags, t.tags);
+    EXPECT_TRUE(back->tasks[0].notify);
+}
+
+TEST(Codec, ReplyWithNestedRecordsRoundTrip) {
+    tp::reply r;
+    r.req = 9;
+    tp::task_info ti;
+    ti.id = "abc";
+    ti.state = "SUCCEEDED";
+    ti.result = std::string("\xc0", 1);
+    ti.progress = tp::progress_info{0.5, "half"};
+    r.task = ti;
+    r.stats = tp::stats_info{};
+    r.stats->states["QUEUED"] = 3;
+    auto back = tp::decode_reply(tp::encode(r));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    ASSERT_TRUE(back->task.has_value());
+    EXPECT_EQ(back->task->state, "SUCCEEDED");
+    EXPECT_EQ(back->task->result, std::string("\xc0", 1));
+    EXPECT_DOUBLE_EQ(back->task->progress->fraction, 0.5);
+    EXPECT_EQ(back->stats->states.at("QUEUED"), 3u);
+}
+
+TEST(Codec, UnknownKeysAreIgnored) {
+    // {"req": 1, "zzz": [1,2]}
+    std::string body = "\x82\xa3req\x01\xa3zzz\x92\x01\x02"s;
+    auto back = tp::decode_request(body);
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->req, 1u);
+}
+
+TEST(Codec, RejectsWrongTypesNamingTheField) {
+    // {"tasks": [{"priority": "high"}]}
+    std::string body = "\x81\xa5tasks\x91\x81\xa8priority\xa4high"s;
+    auto back = tp::decode_request(body);
+    ASSERT_FALSE(back.has_value());
+    EXPECT_EQ(back.error().code, taskmill::errc::invalid_argument);
+    EXPECT_NE(back.error().message.find("priority"), std::string::npos) << back.error().message;
+}
+
+TEST(Codec, RejectsGarbageAndTruncation) {
+    EXPECT_FALSE(tp::decode_request("").has_value());
+    EXPECT_FALSE(tp::decode_request("\x92").has_value());          // truncated array
+    EXPECT_FALSE(tp::decode_request("\x01").has_value());          // not a map
+    EXPECT_FALSE(tp::decode_request(std::string("\x81\x01\x02", 3)).has_value());  // int key
+    tp::request r;
+    auto ok = tp::encode(r) + "x";
+    EXPECT_FALSE(tp::decode_request(ok).has_value());               // trailing bytes
+}
+
+TEST(Codec, RejectsHugeDeclaredSizes) {
+    // array32 claiming 4 billion elements, with no data behind it
+    std::string body = "\x81\xa5tasks\xdd\xff\xff\xff\xff"s;
+    EXPECT_FALSE(tp::decode_request(body).has_value());
+}
+
+TEST(Codec, WorkerMessagesRoundTrip) {
+    tp::dispatch d;
+    d.tasks.push_back({"id1", "demo.sleep@1", "\x80", 2, 1000, "p", std::string("ck")});
+    auto back = tp::decode_dispatch(tp::encode(d));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->tasks.at(0).attempt, 2u);
+    EXPECT_EQ(back->tasks.at(0).checkpoint, "ck");
+    tp::results rs;
+    rs.items.push_back({"id1", 2, "retry", "", "boom", 250, "1.0.0"});
+    auto rb = tp::decode_results(tp::encode(rs));
+    ASSERT_TRUE(rb.has_value());
+    EXPECT_EQ(rb->items.at(0).retry_after_ms, 250);
+    EXPECT_EQ(rb->items.at(0).error, "boom");
+}
+
+class Frames : public ::testing::Test {
+protected:
+    zmq::context_t ctx{1};
+    zmq::socket_t router{ctx, zmq::socket_type::router};
+    zmq::socket_t dealer{ctx, zmq::socket_type::dealer};
+    void SetUp() override {
+        router.bind("inproc://frames");
+        dealer.set(zmq::sockopt::routing_id, "d1");
+        dealer.connect("inproc://frames");
+    }
+    std::optional<tp::incoming> wait_recv(std::size_t max_body = tp::default_max_body) {
+        zmq::pollitem_t item{router.handle(), 0, ZMQ_POLLIN, 0};
+        zmq::poll(&item, 1, std::chrono::milliseconds(2000));
+        return tp::try_recv(router, true, max_body);
+    }
+};
+
+TEST_F(Frames, RoundTripThroughRouter) {
+    ASSERT_TRUE(tp::send(dealer, "", tp::cmd::submit, "body"));
+    auto in = wait_recv();
+    ASSERT_TRUE(in.has_value());
+    EXPECT_EQ(in->peer, "d1");
+    ASSERT_TRUE(in->msg.has_value());
+    EXPECT_EQ(in->msg->command, "SUBMIT");
+    EXPECT_EQ(in->msg->body, "body");
+}
+
+TEST_F(Frames, RejectsBadSignatureAndFrameCount) {
+    dealer.send(zmq::str_buffer("NOTTASKMILL"), zmq::send_flags::sndmore);
+    dealer.send(zmq::str_buffer("SUBMIT"), zmq::send_flags::sndmore);
+    dealer.send(zmq::str_buffer("x"), zmq::send_flags::none);
+    auto in = wait_recv();
+    ASSERT_TRUE(in.has_value());
+    EXPECT_EQ(in->peer, "d1");
+    EXPECT_FALSE(in->msg.has_value());
+    dealer.send(zmq::str_buffer("TASKMILL1"), zmq::send_flags::none);
+    in = wait_recv();
+    ASSERT_TRUE(in.has_value());
+    EXPECT_FALSE(in->msg.has_value());
+    // The socket is still usable after garbage.
+    ASSERT_TRUE(tp::send(dealer, "", tp::cmd::ping, ""));
+    in = wait_recv();
+    ASSERT_TRUE(in && in->msg.has_value());
+}
+
+TEST_F(Frames, RejectsOversizeBody) {
+    ASSERT_TRUE(tp::send(dealer, "", tp::cmd::submit, std::string(100, 'x')));
+    auto in = wait_recv(10);
+    ASSERT_TRUE(in.has_value());
+    ASSERT_FALSE(in->msg.has_value());
+    EXPECT_EQ(in->msg.error().code, taskmill::errc::too_large);
+}
