@@ -92,11 +92,18 @@ template <typename V> void fields(control& m, V&& v) {
     v("tasks", m.tasks); v("error", m.error);
 }
 
-template <typename T, typename = void>
-struct is_record : std::false_type {};
+// The record types: those with a fields() list.
 template <typename T>
-struct is_record<T, std::void_t<decltype(fields(std::declval<T&>(), [](const char*, auto&&) {}))>>
-    : std::true_type {};
+struct is_record : std::false_type {};
+#define TASKMILL_RECORD(T) \
+    template <>            \
+    struct is_record<T> : std::true_type {};
+TASKMILL_RECORD(task_spec) TASKMILL_RECORD(request) TASKMILL_RECORD(progress_info)
+TASKMILL_RECORD(task_info) TASKMILL_RECORD(handler_info) TASKMILL_RECORD(worker_info)
+TASKMILL_RECORD(queue_stats) TASKMILL_RECORD(stats_info) TASKMILL_RECORD(reply)
+TASKMILL_RECORD(hello) TASKMILL_RECORD(welcome) TASKMILL_RECORD(work_item)
+TASKMILL_RECORD(dispatch) TASKMILL_RECORD(outcome) TASKMILL_RECORD(results) TASKMILL_RECORD(control)
+#undef TASKMILL_RECORD
 
 // ---- presence: what packing leaves out ----
 
@@ -123,9 +130,9 @@ struct pack<T, std::enable_if_t<taskmill::protocol::is_record<T>::value>> {
         using namespace taskmill::protocol;
         auto& m = const_cast<T&>(value);  // fields() is shared with convert; packing only reads
         uint32_t n = 0;
-        fields(m, [&](const char*, auto&& f) { n += present(f) ? 1 : 0; });
+        taskmill::protocol::fields(m, [&](const char*, auto&& f) { n += present(f) ? 1 : 0; });
         o.pack_map(n);
-        fields(m, [&](const char* name, auto&& f) {
+        taskmill::protocol::fields(m, [&](const char* name, auto&& f) {
             if (!present(f)) {
                 return;
             }
@@ -157,7 +164,7 @@ struct convert<T, std::enable_if_t<taskmill::protocol::is_record<T>::value>> {
                 throw std::runtime_error("map key is not a string");
             }
             std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
-            fields(value, [&](const char* name, auto&& f) {
+            taskmill::protocol::fields(value, [&](const char* name, auto&& f) {
                 if (key == name) {
                     read_field(kv.val, f, name);
                 }

@@ -1,0 +1,109 @@
+// The taskmill CLI against a real broker and host: output shapes and exit codes.
+#include "harness.hpp"
+
+#include <gtest/gtest.h>
+
+using namespace taskmill::testing;
+
+namespace {
+
+class Cli : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        tmp_ = new temp_dir();
+        broker_ = new broker_process(tmp_->path() / "data");
+        host_ = start_host(tmp_->path(), {.backend = broker_->ep().backend, .processes = 1, .concurrency = 4})
+                    .release();
+        wire_client c(broker_->ep().frontend);
+        wait_until([&] { return !c.workers().empty(); }, 30s);
+    }
+    static void TearDownTestSuite() {
+        delete host_;
+        delete broker_;
+        delete tmp_;
+    }
+    cli_result cli(std::vector<std::string> args) {
+        args.insert(args.begin(), {"--broker", broker_->ep().frontend});
+        return run_cli(tmp_->path(), std::move(args));
+    }
+    static temp_dir* tmp_;
+    static broker_process* broker_;
+    static process* host_;
+};
+temp_dir* Cli::tmp_ = nullptr;
+broker_process* Cli::broker_ = nullptr;
+process* Cli::host_ = nullptr;
+
+TEST_F(Cli, SubmitWaitPrintsTheFinishedStatusObject) {
+    auto r = cli({"--json", "submit", "echo.echo", "--payload", R"({"a":[1,2,"x"]})", "--tag", "t1", "--wait"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["state"], "SUCCEEDED");
+    EXPECT_EQ(j["handler"], "echo.echo");
+    EXPECT_EQ(j["queue"], "default");
+    EXPECT_EQ(j["result"], (nlohmann::json{{"a", {1, 2, "x"}}}));
+    EXPECT_EQ(j["tags"], nlohmann::json::array({"t1"}));
+    EXPECT_TRUE(j["error"].is_null());
+    EXPECT_TRUE(j["parent"].is_null());
+    EXPECT_EQ(j["attempts"], 1);
+    for (auto key : {"created", "started", "finished"}) {
+        ASSERT_TRUE(j[key].is_string()) << key;
+        EXPECT_EQ(j[key].get<std::string>().size(), 24u) << "ISO 8601 with ms: " << j[key];
+        EXPECT_EQ(j[key].get<std::string>().back(), 'Z');
+    }
+}
+
+TEST_F(Cli, SubmitPrintsIdThenStatusAndResult) {
+    auto s = cli({"--json", "submit", "echo.echo", "--payload", "7", "--priority", "3"});
+    ASSERT_EQ(s.exit_code, 0) << s.err;
+    auto id = nlohmann::json::parse(s.out).at("id").get<std::string>();
+    EXPECT_EQ(id.size(), 32u);
+    auto r = cli({"--json", "result", id, "--wait", "30"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(nlohmann::json::parse(r.out), 7);
+    auto st = cli({"--json", "status", id});
+    ASSERT_EQ(st.exit_code, 0) << st.err;
+    auto j = nlohmann::json::parse(st.out);
+    EXPECT_EQ(j["id"], id);
+    EXPECT_EQ(j["priority"], 3);
+    EXPECT_TRUE(j["progress"].is_null());
+}
+
+TEST_F(Cli, FailedTaskExitsOne) {
+    auto r = cli({"--json", "submit", "demo.fail", "--payload", R"({"mode":"permanent"})", "--wait"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["state"], "FAILED");
+    EXPECT_TRUE(j["error"].is_string());
+}
+
+TEST_F(Cli, InputErrorsExitTwo) {
+    EXPECT_EQ(cli({"submit", "echo.echo", "--payload", "{not json"}).exit_code, 2);
+    EXPECT_EQ(cli({"nosuchcommand"}).exit_code, 2);
+    EXPECT_EQ(cli({"submit", "echo.echo", "--priority", "11"}).exit_code, 2);
+    EXPECT_EQ(cli({"status", "0123456789abcdef0123456789abcdef"}).exit_code, 2);
+}
+
+TEST_F(Cli, UnreachableBrokerExitsThree) {
+    auto r = run_cli(tmp_->path(), {"--broker", "tcp://127.0.0.1:1", "--timeout", "0.5", "stats"});
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+}
+
+TEST_F(Cli, TasksStatsAndWorkersPrintJson) {
+    auto s = cli({"--json", "submit", "echo.echo", "--payload", "1", "--wait"});
+    ASSERT_EQ(s.exit_code, 0);
+    auto tasks = nlohmann::json::parse(cli({"--json", "tasks", "--state", "SUCCEEDED"}).out);
+    ASSERT_TRUE(tasks.is_array());
+    ASSERT_FALSE(tasks.empty());
+    for (auto& t : tasks) {
+        EXPECT_EQ(t["state"], "SUCCEEDED");
+    }
+    auto stats = nlohmann::json::parse(cli({"--json", "stats"}).out);
+    EXPECT_TRUE(stats.is_object());
+    auto workers = nlohmann::json::parse(cli({"--json", "workers"}).out);
+    ASSERT_TRUE(workers.is_array());
+    ASSERT_FALSE(workers.empty());
+    EXPECT_TRUE(workers[0].contains("handlers"));
+}
+
+}  // namespace
