@@ -17,3 +17,11 @@ function(taskmill_add_test name)
   taskmill_enable_warnings(${name})
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES TIMEOUT 300)
 endfunction()
+
+# A CTest that checks a plugin's exported symbols (scripts/check_plugin_abi.sh).
+function(taskmill_check_plugin_abi target)
+  if(TASKMILL_BUILD_TESTS)
+    add_test(NAME plugin_abi.${target}
+      COMMAND ${PROJECT_SOURCE_DIR}/scripts/check_plugin_abi.sh $<TARGET_FILE:${target}>)
+  endif()
+endfunction()
