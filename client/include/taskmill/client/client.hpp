@@ -1,0 +1,136 @@
+// taskmill/client/client.hpp -- the C++ client of a taskmill broker.
+//
+// A `client` talks to the broker's frontend (ROUTER) through one DEALER
+// socket owned by a background I/O thread: ZeroMQ sockets belong to one
+// thread, so every public call hands its request to that thread through a
+// queue and an inproc wakeup, and waits for the reply matched by its `req`.
+// All member functions of `client` and `task_handle` are thread-safe.
+//
+// Failures are values (taskmill::result): a broker that does not answer
+// within `request_timeout` gives errc::unavailable; the broker's own error
+// replies come back with the broker's errc (invalid_argument, not_found, ...).
+//
+// Broker restarts: the DEALER reconnects by itself. A request in flight when
+// the broker went away is NOT resent (a resent SUBMIT without a key could run
+// a task twice); it fails with errc::unavailable at its deadline, and the
+// next call goes to the restarted broker. DONE pushes are best effort, so a
+// handle that missed its DONE finds out through STATUS (see task_handle::get).
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <taskmill/client/types.hpp>
+#include <taskmill/protocol/result.hpp>
+
+namespace taskmill::client {
+
+namespace detail {
+class core;
+struct handle_state;
+struct handle_access;
+}  // namespace detail
+
+inline constexpr const char* default_endpoint = "tcp://127.0.0.1:5555";
+
+struct client_options {
+    // Empty = $TASKMILL_BROKER, else default_endpoint.
+    std::string endpoint;
+    // How long a request waits for its reply before failing with unavailable.
+    milliseconds request_timeout{5000};
+    // Tasks per SUBMIT frame; larger batches are split.
+    std::size_t max_batch = 1000;
+    // Longest STATUS long-poll (wait_ms) a waiting handle asks for at once.
+    milliseconds max_long_poll{10000};
+};
+
+// The endpoint a client_options resolves to (explicit, env, default).
+std::string resolve_endpoint(const std::string& explicit_endpoint);
+
+// A submitted task. Cheap to copy (shared state). Tasks are submitted with
+// notify=true, so the broker pushes DONE when they finish; the handle
+// records it. Valid after the client is destroyed, but then only ready(),
+// id() and a final state already received work; the rest give unavailable.
+class task_handle {
+public:
+    using callback = std::function<void(const task_info&)>;
+
+    task_handle() = default;
+
+    const std::string& id() const;
+    // True once a final state (SUCCEEDED FAILED CANCELLED EXPIRED) is known.
+    bool ready() const;
+    // Waits for the final state, at most `timeout` (nullopt = no limit).
+    // Returns the task whatever final state it reached (check state /
+    // succeeded()). Errors: conflict when the timeout passes first,
+    // unavailable when the broker stops answering, not_found if the broker
+    // does not know the task. Waits for DONE and, at the same time, long-polls
+    // STATUS (wait_ms), which covers a DONE lost to a broker restart.
+    result<task_info> get(std::optional<milliseconds> timeout = std::nullopt) const;
+    // Registers callbacks for the final state: on_success for SUCCEEDED,
+    // on_failure for FAILED, CANCELLED or EXPIRED. They run once, on the
+    // client's callback thread (never the I/O thread, so they may call the
+    // client), also when the task had already finished. They fire on DONE or
+    // on any STATUS reply showing a final state (get(), status()).
+    // Exceptions they throw are swallowed.
+    void then(callback on_success, callback on_failure = {}) const;
+    // Asks the broker for the current state now (one STATUS).
+    result<task_info> status() const;
+
+private:
+    friend struct detail::handle_access;
+    explicit task_handle(std::shared_ptr<detail::handle_state> s) : state_(std::move(s)) {}
+    std::shared_ptr<detail::handle_state> state_;
+};
+
+class client {
+public:
+    // Starts the I/O thread and connects (ZeroMQ connects lazily: an absent
+    // broker is only noticed when a request times out). Throws
+    // std::runtime_error if the endpoint is malformed.
+    explicit client(client_options options = {});
+    explicit client(const std::string& endpoint);
+    ~client();
+    client(const client&) = delete;
+    client& operator=(const client&) = delete;
+
+    const std::string& endpoint() const { return endpoint_; }
+
+    // Submits and waits for the broker's durable ack: the returned handle's
+    // task is committed. A batch goes out as one SUBMIT per max_batch tasks,
+    // all sent before the first ack is awaited. If a frame fails, the result
+    // is that error; tasks of frames already acked stay submitted (the
+    // message says how many).
+    result<task_handle> submit(const task_options& task);
+    result<std::vector<task_handle>> submit(const std::vector<task_options>& tasks);
+    // The same without blocking, for pipelined producers. The future becomes
+    // ready on the I/O thread when every frame of the batch is acked.
+    std::future<result<std::vector<task_handle>>> submit_async(std::vector<task_options> tasks);
+
+    // A handle for a task submitted elsewhere; it will not see DONE (the
+    // broker notifies the submitter), so get() relies on STATUS.
+    task_handle handle(const std::string& id);
+
+    result<task_info> status(const std::string& id);
+    // Waits until the task reaches a final state; errors as task_handle::get.
+    result<task_info> wait(const std::string& id, std::optional<milliseconds> timeout = std::nullopt);
+    result<change_info> cancel(const std::string& id);
+    result<change_info> cancel_tag(const std::string& tag);
+    result<change_info> retry(const std::string& id);
+    result<std::vector<task_info>> tasks(const task_filter& filter = {});
+    result<stats_info> stats();
+    result<std::vector<worker_info>> workers();
+    // Round trip time of a PING; `timeout` overrides request_timeout.
+    result<milliseconds> ping(std::optional<milliseconds> timeout = std::nullopt);
+
+private:
+    std::string endpoint_;
+    std::shared_ptr<detail::core> core_;
+};
+
+}  // namespace taskmill::client

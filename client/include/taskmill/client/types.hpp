@@ -1,0 +1,148 @@
+// taskmill/client/types.hpp -- the value types of the client library.
+//
+// What a caller fills in to submit a task (task_options) and what the broker
+// reports back (task_info, worker_info, stats_info). These are our own types:
+// no msgpack or ZeroMQ type appears here, so the wire codec can change
+// without touching callers. Payloads and results are msgpack bytes; the
+// nlohmann::json helpers convert at this edge. Plain values, no threading.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace taskmill::client {
+
+using clock = std::chrono::system_clock;
+using time_point = clock::time_point;
+using std::chrono::milliseconds;
+
+// A task payload as msgpack bytes. Built from JSON (converted with
+// nlohmann::json::to_msgpack) or taken as raw msgpack.
+struct payload {
+    std::string msgpack;  // empty = nil
+
+    payload() = default;
+    payload(const nlohmann::json& value);  // NOLINT: implicit so `opts.payload = json` reads naturally
+    static payload raw(std::string msgpack_bytes);
+};
+
+// Exponential backoff between retries: base * factor^n, capped.
+struct backoff_policy {
+    std::optional<milliseconds> base;
+    std::optional<double> factor;
+    std::optional<milliseconds> cap;
+};
+
+// One task to submit. Unset fields take the handler's default, then the
+// broker's.
+struct task_options {
+    std::string handler;                 // "ns.name", "ns.name@2" or "ns.name@2.1.0"
+    taskmill::client::payload payload;
+    std::string queue;                   // empty = handler default, else "default"
+    std::optional<int> priority;         // 0..9, higher first
+    std::optional<milliseconds> delay;   // not before now + delay
+    std::optional<time_point> eta;       // not before this absolute time
+    std::optional<int> retries;          // retries after the first attempt
+    std::optional<milliseconds> timeout; // per attempt
+    std::optional<milliseconds> ttl;     // EXPIRED if not started within this
+    backoff_policy backoff;
+    std::vector<std::string> tags;
+    std::string key;                     // idempotency key: same key, same task id
+};
+
+struct progress_info {
+    double fraction = 0;
+    std::string note;
+};
+
+// The state of one task. `state` is the upper-case state name (PENDING
+// QUEUED RUNNING RETRYING SUCCEEDED FAILED CANCELLED EXPIRED).
+struct task_info {
+    std::string id;
+    std::string handler;
+    std::string queue;
+    int priority = 0;
+    std::string state;
+    unsigned attempts = 0;
+    int max_retries = 0;
+    std::string error;                       // empty = none
+    std::optional<progress_info> progress;
+    std::optional<std::string> result;       // msgpack bytes once SUCCEEDED
+    std::optional<time_point> created;
+    std::optional<time_point> started;
+    std::optional<time_point> finished;
+    std::optional<time_point> eta;
+    std::string parent;                      // empty = none
+    std::vector<std::string> tags;
+    std::vector<std::string> children;
+    std::string worker;                      // last worker that ran it
+
+    // SUCCEEDED, FAILED, CANCELLED or EXPIRED: the state will not change
+    // again (unless someone calls retry()).
+    bool is_final() const noexcept;
+    bool succeeded() const noexcept { return state == "SUCCEEDED"; }
+    // The result decoded from msgpack; null when there is none. Throws
+    // nlohmann::json::exception if the result bytes are not valid msgpack.
+    nlohmann::json result_json() const;
+};
+
+bool is_final_state(const std::string& state) noexcept;
+
+struct handler_info {
+    std::string name;
+    std::string version;
+    std::string plugin;
+};
+
+struct worker_info {
+    std::string id;
+    std::string host;
+    int64_t pid = 0;
+    unsigned slots = 0;
+    unsigned busy = 0;
+    unsigned generation = 0;
+    std::vector<std::string> queues;
+    std::vector<handler_info> handlers;
+    std::optional<time_point> last_seen;
+};
+
+struct queue_stats {
+    std::string name;
+    uint64_t ready = 0;
+    uint64_t delayed = 0;
+    uint64_t running = 0;
+};
+
+struct stats_info {
+    std::vector<queue_stats> queues;
+    std::map<std::string, uint64_t> states;
+    std::map<std::string, uint64_t> counters;
+    unsigned workers = 0;
+    unsigned slots = 0;
+    unsigned busy = 0;
+    milliseconds uptime{0};
+};
+
+// Filter for client::tasks(). Empty fields do not filter; limit 0 = the
+// broker's default (100).
+struct task_filter {
+    std::string state;
+    std::string queue;
+    std::string tag;
+    unsigned limit = 0;
+};
+
+// What cancel() and retry() did: the ids they touched and the broker's note
+// (e.g. "already finished" for a no-op cancel).
+struct change_info {
+    std::vector<std::string> ids;
+    std::string note;
+};
+
+}  // namespace taskmill::client

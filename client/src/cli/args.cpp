@@ -1,0 +1,85 @@
+// Global options and usage text.
+#include <cmath>
+#include <iostream>
+
+#include <boost/program_options.hpp>
+
+#include "cli.hpp"
+
+namespace po = boost::program_options;
+
+namespace taskmill::cli {
+
+namespace {
+
+bool takes_value(const std::string& flag) {
+    return flag == "--broker" || flag == "--timeout" || flag == "--events";
+}
+
+}  // namespace
+
+void print_usage(std::ostream& out) {
+    out << "usage: taskmill [--broker EP] [--json] [--timeout SECONDS] [--events EP] COMMAND [ARGS]\n"
+           "\n"
+           "commands:\n"
+           "  submit HANDLER [--payload JSON] [--queue Q] [--priority N] [--delay S]\n"
+           "         [--retries N] [--timeout S] [--ttl S] [--tag T]... [--key K] [--wait]\n"
+           "  status ID\n"
+           "  result ID [--wait S]\n"
+           "  cancel ID | cancel --tag T\n"
+           "  retry ID\n"
+           "  tasks [--state S] [--queue Q] [--tag T] [--limit N]\n"
+           "  stats | workers | ping | version\n"
+           "  events [--type T]\n"
+           "\n"
+           "The broker is --broker, else $TASKMILL_BROKER, else tcp://127.0.0.1:5555.\n"
+           "Seconds may be fractional. Exit codes: 0 ok, 1 task failed/cancelled/expired,\n"
+           "2 usage or input error, 3 broker unreachable within --timeout (default 5 s).\n";
+}
+
+std::chrono::milliseconds seconds_arg(const std::string& flag, double value) {
+    if (!std::isfinite(value) || value < 0 || value > 1e9) {
+        throw usage_error(flag + " must be a non-negative number of seconds");
+    }
+    return std::chrono::milliseconds(static_cast<int64_t>(std::llround(value * 1000.0)));
+}
+
+// The global options are the ones before the command: `submit --timeout`
+// is the task's timeout, not the broker's, so argv is split first.
+global_options parse_globals(const std::vector<std::string>& argv, std::vector<std::string>& rest) {
+    std::size_t i = 0;
+    while (i < argv.size() && argv[i].size() > 1 && argv[i][0] == '-') {
+        i += (takes_value(argv[i]) && i + 1 < argv.size()) ? 2 : 1;
+    }
+    std::vector<std::string> prefix(argv.begin(), argv.begin() + static_cast<std::ptrdiff_t>(i));
+    rest.assign(argv.begin() + static_cast<std::ptrdiff_t>(i), argv.end());
+
+    global_options g;
+    po::options_description desc("global options");
+    desc.add_options()
+        ("broker", po::value<std::string>(&g.broker), "broker frontend endpoint")
+        ("events", po::value<std::string>(&g.events), "broker events endpoint")
+        ("json", po::bool_switch(&g.json), "print JSON")
+        ("timeout", po::value<double>(&g.timeout_s), "seconds to wait for the broker")
+        ("help,h", "this text")
+        ("version", "print the version");
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(prefix).options(desc).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        throw usage_error(e.what());
+    }
+    if (vm.count("help")) {
+        rest.assign({"help"});
+    } else if (vm.count("version")) {
+        rest.assign({"version"});
+    }
+    (void)seconds_arg("--timeout", g.timeout_s);
+    if (rest.empty()) {
+        throw usage_error("missing command");
+    }
+    return g;
+}
+
+}  // namespace taskmill::cli

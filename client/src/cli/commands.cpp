@@ -1,0 +1,342 @@
+// One function per command; each parses its own flags and talks to the
+// broker through taskmill::client.
+#include <iostream>
+#include <map>
+
+#include <boost/program_options.hpp>
+
+#include <taskmill/client/json.hpp>
+
+#include "cli.hpp"
+#include "output.hpp"
+
+namespace po = boost::program_options;
+
+namespace taskmill::cli {
+
+int run_events(const global_options& g, const std::vector<std::string>& args);  // events.cpp
+
+namespace {
+
+using client::milliseconds;
+
+// Parses a command's arguments (args[0] is the command itself). Every
+// command also accepts --json after its name.
+po::variables_map parse(global_options& g, const std::vector<std::string>& args, po::options_description& desc,
+                        const po::positional_options_description& pos) {
+    desc.add_options()("json", po::bool_switch(), "print JSON");
+    po::variables_map vm;
+    try {
+        std::vector<std::string> rest(args.begin() + 1, args.end());
+        po::store(po::command_line_parser(rest).options(desc).positional(pos).run(), vm);
+        po::notify(vm);
+    } catch (const po::error& e) {
+        throw usage_error(args[0] + ": " + e.what());
+    }
+    if (vm["json"].as<bool>()) {
+        g.json = true;
+    }
+    return vm;
+}
+
+std::string need_id(const po::variables_map& vm, const std::string& command) {
+    if (!vm.count("id")) {
+        throw usage_error(command + ": missing task ID");
+    }
+    return vm["id"].as<std::string>();
+}
+
+client::client connect(const global_options& g) {
+    client::client_options o;
+    o.endpoint = g.broker;
+    o.request_timeout = seconds_arg("--timeout", g.timeout_s);
+    return client::client(o);
+}
+
+// A finished (or unfinished) task's outcome as an exit code, with a line on
+// stderr when it did not succeed.
+int task_exit(const client::task_info& t) {
+    if (t.succeeded()) {
+        return exit_ok;
+    }
+    if (t.is_final()) {
+        std::cerr << "taskmill: task " << t.id << " " << t.state << (t.error.empty() ? "" : ": " + t.error) << "\n";
+    } else {
+        std::cerr << "taskmill: task " << t.id << " is " << t.state << " (not finished)\n";
+    }
+    return exit_task_failed;
+}
+
+void print_change(const global_options& g, const client::change_info& c) {
+    if (g.json) {
+        std::cout << nlohmann::json{{"ids", c.ids}, {"note", c.note}}.dump() << "\n";
+        return;
+    }
+    for (const auto& id : c.ids) {
+        std::cout << id << "\n";
+    }
+    if (!c.note.empty()) {
+        std::cout << c.note << "\n";
+    }
+}
+
+client::task_options submit_options(const po::variables_map& vm) {
+    client::task_options o;
+    o.handler = vm["handler"].as<std::string>();
+    if (vm.count("payload")) {
+        auto bytes = client::json_text_to_msgpack(vm["payload"].as<std::string>());
+        if (!bytes) {
+            throw usage_error("invalid --payload JSON: " + bytes.error().message);
+        }
+        o.payload = client::payload::raw(std::move(*bytes));
+    }
+    if (vm.count("queue")) o.queue = vm["queue"].as<std::string>();
+    if (vm.count("priority")) {
+        auto p = vm["priority"].as<int>();
+        if (p < 0 || p > 9) {
+            throw usage_error("--priority must be 0..9");
+        }
+        o.priority = p;
+    }
+    if (vm.count("retries")) {
+        auto r = vm["retries"].as<int>();
+        if (r < 0) {
+            throw usage_error("--retries must be >= 0");
+        }
+        o.retries = r;
+    }
+    if (vm.count("delay")) o.delay = seconds_arg("--delay", vm["delay"].as<double>());
+    if (vm.count("timeout")) o.timeout = seconds_arg("--timeout", vm["timeout"].as<double>());
+    if (vm.count("ttl")) o.ttl = seconds_arg("--ttl", vm["ttl"].as<double>());
+    if (vm.count("tag")) o.tags = vm["tag"].as<std::vector<std::string>>();
+    if (vm.count("key")) o.key = vm["key"].as<std::string>();
+    return o;
+}
+
+int cmd_submit(global_options& g, const std::vector<std::string>& args) {
+    po::options_description desc;
+    desc.add_options()
+        ("handler", po::value<std::string>())
+        ("payload", po::value<std::string>())
+        ("queue", po::value<std::string>())
+        ("priority", po::value<int>())
+        ("delay", po::value<double>())
+        ("retries", po::value<int>())
+        ("timeout", po::value<double>())
+        ("ttl", po::value<double>())
+        ("tag", po::value<std::vector<std::string>>()->composing())
+        ("key", po::value<std::string>())
+        ("wait", po::bool_switch());
+    po::positional_options_description pos;
+    pos.add("handler", 1);
+    auto vm = parse(g, args, desc, pos);
+    if (!vm.count("handler") || vm["handler"].as<std::string>().empty()) {
+        throw usage_error("submit: missing HANDLER");
+    }
+    auto options = submit_options(vm);  // input errors before any connection
+    auto c = connect(g);
+    auto h = c.submit(options);
+    if (!h) {
+        return report(h.error());
+    }
+    if (!vm["wait"].as<bool>()) {
+        if (g.json) {
+            std::cout << nlohmann::json{{"id", h->id()}}.dump() << "\n";
+        } else {
+            std::cout << h->id() << "\n";
+        }
+        return exit_ok;
+    }
+    auto t = h->get();
+    if (!t) {
+        return report(t.error());
+    }
+    if (g.json) {
+        print_task(std::cout, *t, true);
+    } else if (t->succeeded()) {
+        std::cout << client::msgpack_to_json(t->result.value_or("")).dump() << "\n";
+    }
+    return task_exit(*t);
+}
+
+int cmd_status(global_options& g, const std::vector<std::string>& args) {
+    po::options_description desc;
+    desc.add_options()("id", po::value<std::string>());
+    po::positional_options_description pos;
+    pos.add("id", 1);
+    auto vm = parse(g, args, desc, pos);
+    auto id = need_id(vm, "status");
+    auto c = connect(g);
+    auto t = c.status(id);
+    if (!t) {
+        return report(t.error());
+    }
+    print_task(std::cout, *t, g.json);
+    return exit_ok;
+}
+
+int cmd_result(global_options& g, const std::vector<std::string>& args) {
+    po::options_description desc;
+    desc.add_options()("id", po::value<std::string>())("wait", po::value<double>());
+    po::positional_options_description pos;
+    pos.add("id", 1);
+    auto vm = parse(g, args, desc, pos);
+    auto id = need_id(vm, "result");
+    auto c = connect(g);
+    auto t = vm.count("wait") ? c.wait(id, seconds_arg("--wait", vm["wait"].as<double>())) : c.status(id);
+    if (!t && t.error().code == errc::conflict) {
+        t = c.status(id);  // timed out waiting: report the state it is in
+    }
+    if (!t) {
+        return report(t.error());
+    }
+    if (t->succeeded()) {
+        std::cout << client::msgpack_to_json(t->result.value_or("")).dump() << "\n";
+    }
+    return task_exit(*t);
+}
+
+int cmd_cancel(global_options& g, const std::vector<std::string>& args) {
+    po::options_description desc;
+    desc.add_options()("id", po::value<std::string>())("tag", po::value<std::string>());
+    po::positional_options_description pos;
+    pos.add("id", 1);
+    auto vm = parse(g, args, desc, pos);
+    if (vm.count("id") == vm.count("tag")) {
+        throw usage_error("cancel: give either a task ID or --tag T");
+    }
+    auto c = connect(g);
+    auto r = vm.count("id") ? c.cancel(vm["id"].as<std::string>()) : c.cancel_tag(vm["tag"].as<std::string>());
+    if (!r) {
+        return report(r.error());
+    }
+    print_change(g, *r);
+    return exit_ok;
+}
+
+int cmd_retry(global_options& g, const std::vector<std::string>& args) {
+    po::options_description desc;
+    desc.add_options()("id", po::value<std::string>());
+    po::positional_options_description pos;
+    pos.add("id", 1);
+    auto vm = parse(g, args, desc, pos);
+    auto id = need_id(vm, "retry");
+    auto c = connect(g);
+    auto r = c.retry(id);
+    if (!r) {
+        return report(r.error());
+    }
+    print_change(g, *r);
+    return exit_ok;
+}
+
+int cmd_tasks(global_options& g, const std::vector<std::string>& args) {
+    client::task_filter f;
+    po::options_description desc;
+    desc.add_options()
+        ("state", po::value<std::string>(&f.state))
+        ("queue", po::value<std::string>(&f.queue))
+        ("tag", po::value<std::string>(&f.tag))
+        ("limit", po::value<unsigned>(&f.limit));
+    parse(g, args, desc, {});
+    for (auto& ch : f.state) {
+        ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    }
+    auto c = connect(g);
+    auto r = c.tasks(f);
+    if (!r) {
+        return report(r.error());
+    }
+    print_tasks(std::cout, *r, g.json);
+    return exit_ok;
+}
+
+int cmd_stats(global_options& g, const std::vector<std::string>& args) {
+    po::options_description desc;
+    parse(g, args, desc, {});
+    auto c = connect(g);
+    auto r = c.stats();
+    if (!r) {
+        return report(r.error());
+    }
+    print_stats(std::cout, *r, g.json);
+    return exit_ok;
+}
+
+int cmd_workers(global_options& g, const std::vector<std::string>& args) {
+    po::options_description desc;
+    parse(g, args, desc, {});
+    auto c = connect(g);
+    auto r = c.workers();
+    if (!r) {
+        return report(r.error());
+    }
+    print_workers(std::cout, *r, g.json);
+    return exit_ok;
+}
+
+int cmd_ping(global_options& g, const std::vector<std::string>& args) {
+    po::options_description desc;
+    parse(g, args, desc, {});
+    auto c = connect(g);
+    auto r = c.ping();
+    if (!r) {
+        return report(r.error());
+    }
+    if (g.json) {
+        std::cout << nlohmann::json{{"ok", true}, {"broker", c.endpoint()}, {"rtt_ms", r->count()}}.dump() << "\n";
+    } else {
+        std::cout << "pong from " << c.endpoint() << " in " << r->count() << " ms\n";
+    }
+    return exit_ok;
+}
+
+int cmd_version(global_options& g, const std::vector<std::string>& args) {
+    po::options_description desc;
+    parse(g, args, desc, {});
+    auto endpoint = client::resolve_endpoint(g.broker);
+    if (g.json) {
+        std::cout << nlohmann::json{{"version", TASKMILL_VERSION}, {"protocol", "TASKMILL1"}, {"broker", endpoint},
+                                    {"events", g.events}, {"timeout_s", g.timeout_s}}
+                         .dump()
+                  << "\n";
+    } else {
+        std::cout << "taskmill " << TASKMILL_VERSION << " (protocol TASKMILL1)\nbroker: " << endpoint
+                  << "\nevents: " << g.events << "\ntimeout: " << g.timeout_s << " s\n";
+    }
+    return exit_ok;
+}
+
+int cmd_help(global_options&, const std::vector<std::string>&) {
+    print_usage(std::cout);
+    return exit_ok;
+}
+
+int not_supported(global_options&, const std::vector<std::string>& args) {
+    std::cerr << "taskmill: " << args[0] << " is not supported yet\n";
+    return exit_usage;
+}
+
+}  // namespace
+
+int report(const error& e) {
+    std::cerr << "taskmill: " << to_string(e.code) << ": " << e.message << "\n";
+    return e.code == errc::unavailable ? exit_unreachable : exit_usage;
+}
+
+int run_command(global_options& g, const std::vector<std::string>& args) {
+    using fn = int (*)(global_options&, const std::vector<std::string>&);
+    static const std::map<std::string, fn> commands = {
+        {"submit", cmd_submit}, {"status", cmd_status}, {"result", cmd_result},   {"cancel", cmd_cancel},
+        {"retry", cmd_retry},   {"tasks", cmd_tasks},   {"stats", cmd_stats},     {"workers", cmd_workers},
+        {"ping", cmd_ping},     {"version", cmd_version}, {"help", cmd_help},     {"workflow", not_supported},
+        {"events", [](global_options& gl, const std::vector<std::string>& a) { return run_events(gl, a); }},
+    };
+    auto it = commands.find(args[0]);
+    if (it == commands.end()) {
+        throw usage_error("unknown command '" + args[0] + "'");
+    }
+    return it->second(g, args);
+}
+
+}  // namespace taskmill::cli

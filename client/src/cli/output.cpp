@@ -1,0 +1,131 @@
+// Text and JSON output of tasks, workers and stats.
+#include "output.hpp"
+
+#include <iomanip>
+#include <ostream>
+#include <sstream>
+
+#include <taskmill/client/json.hpp>
+
+namespace taskmill::cli {
+
+namespace {
+
+std::string text_of(const nlohmann::json& v) {
+    if (v.is_null()) {
+        return "-";
+    }
+    if (v.is_string()) {
+        return v.get<std::string>();
+    }
+    return v.dump();
+}
+
+std::string join(const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& s : v) {
+        out += (out.empty() ? "" : ",") + s;
+    }
+    return out.empty() ? "-" : out;
+}
+
+// A table with columns sized to their widest cell.
+void print_table(std::ostream& out, const std::vector<std::vector<std::string>>& rows) {
+    std::vector<std::size_t> width;
+    for (const auto& row : rows) {
+        width.resize(std::max(width.size(), row.size()));
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            width[c] = std::max(width[c], row[c].size());
+        }
+    }
+    for (const auto& row : rows) {
+        std::string line;
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            line += row[c];
+            if (c + 1 < row.size()) {
+                line += std::string(width[c] - row[c].size() + 2, ' ');
+            }
+        }
+        out << line << "\n";
+    }
+}
+
+}  // namespace
+
+void print_task(std::ostream& out, const client::task_info& t, bool json) {
+    auto j = client::to_json(t);
+    if (json) {
+        out << j.dump() << "\n";
+        return;
+    }
+    static const char* keys[] = {"id", "handler", "queue", "priority", "state", "attempts", "max_retries",
+                                 "error", "progress", "result", "created", "started", "finished", "eta",
+                                 "parent", "worker"};
+    for (const char* k : keys) {
+        out << k << ": " << text_of(j[k]) << "\n";
+    }
+    out << "tags: " << join(t.tags) << "\n";
+    out << "children: " << join(t.children) << "\n";
+}
+
+void print_tasks(std::ostream& out, const std::vector<client::task_info>& ts, bool json) {
+    if (json) {
+        auto arr = nlohmann::json::array();
+        for (const auto& t : ts) {
+            arr.push_back(client::to_json(t));
+        }
+        out << arr.dump() << "\n";
+        return;
+    }
+    std::vector<std::vector<std::string>> rows{{"ID", "STATE", "HANDLER", "QUEUE", "PRI", "ATTEMPTS", "CREATED"}};
+    for (const auto& t : ts) {
+        rows.push_back({t.id, t.state, t.handler, t.queue, std::to_string(t.priority), std::to_string(t.attempts),
+                        text_of(client::iso8601_or_null(t.created))});
+    }
+    print_table(out, rows);
+}
+
+void print_workers(std::ostream& out, const std::vector<client::worker_info>& ws, bool json) {
+    if (json) {
+        auto arr = nlohmann::json::array();
+        for (const auto& w : ws) {
+            arr.push_back(client::to_json(w));
+        }
+        out << arr.dump() << "\n";
+        return;
+    }
+    std::vector<std::vector<std::string>> rows{{"ID", "BUSY/SLOTS", "GEN", "QUEUES", "HANDLERS", "LAST SEEN"}};
+    for (const auto& w : ws) {
+        std::vector<std::string> handlers;
+        for (const auto& h : w.handlers) {
+            handlers.push_back(h.name + "@" + h.version);
+        }
+        rows.push_back({w.id, std::to_string(w.busy) + "/" + std::to_string(w.slots), std::to_string(w.generation),
+                        w.queues.empty() ? "*" : join(w.queues), join(handlers),
+                        text_of(client::iso8601_or_null(w.last_seen))});
+    }
+    print_table(out, rows);
+}
+
+void print_stats(std::ostream& out, const client::stats_info& s, bool json) {
+    if (json) {
+        out << client::to_json(s).dump() << "\n";
+        return;
+    }
+    out << "workers: " << s.workers << "  slots: " << s.slots << "  busy: " << s.busy
+        << "  uptime: " << std::fixed << std::setprecision(1) << static_cast<double>(s.uptime.count()) / 1000.0
+        << " s\n";
+    std::vector<std::vector<std::string>> rows{{"QUEUE", "READY", "DELAYED", "RUNNING"}};
+    for (const auto& q : s.queues) {
+        rows.push_back({q.name, std::to_string(q.ready), std::to_string(q.delayed), std::to_string(q.running)});
+    }
+    print_table(out, rows);
+    for (const auto& [name, n] : s.states) {
+        out << "state " << name << ": " << n << "\n";
+    }
+    for (const auto& [name, n] : s.counters) {
+        out << "counter " << name << ": " << n << "\n";
+    }
+}
+
+}  // namespace taskmill::cli

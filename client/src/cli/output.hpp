@@ -1,0 +1,17 @@
+// Printing the client's values: one JSON document with --json, readable
+// text (key: value lines, tables) without.
+#pragma once
+
+#include <iosfwd>
+#include <vector>
+
+#include <taskmill/client/types.hpp>
+
+namespace taskmill::cli {
+
+void print_task(std::ostream& out, const client::task_info& t, bool json);
+void print_tasks(std::ostream& out, const std::vector<client::task_info>& ts, bool json);
+void print_workers(std::ostream& out, const std::vector<client::worker_info>& ws, bool json);
+void print_stats(std::ostream& out, const client::stats_info& s, bool json);
+
+}  // namespace taskmill::cli

@@ -1,0 +1,238 @@
+// The public client API: each call is a request handed to the I/O thread.
+#include <taskmill/client/client.hpp>
+
+#include <cstdlib>
+
+#include <taskmill/protocol/frame.hpp>
+
+#include "convert.hpp"
+#include "core.hpp"
+
+namespace taskmill::client {
+
+namespace cmd = protocol::cmd;
+using detail::core;
+using detail::handle_access;
+using detail::handle_state;
+
+std::string resolve_endpoint(const std::string& explicit_endpoint) {
+    if (!explicit_endpoint.empty()) {
+        return explicit_endpoint;
+    }
+    if (const char* env = std::getenv("TASKMILL_BROKER"); env != nullptr && *env != '\0') {
+        return env;
+    }
+    return default_endpoint;
+}
+
+client::client(client_options options) : endpoint_(resolve_endpoint(options.endpoint)) {
+    if (options.max_batch == 0) {
+        options.max_batch = 1;
+    }
+    core_ = std::make_shared<core>(endpoint_, options);
+}
+
+client::client(const std::string& endpoint) : client(client_options{endpoint}) {}
+
+client::~client() { core_->stop(); }
+
+// ---- submit ----
+
+namespace {
+
+// Collects the acks of a batch's frames; completes the promise when the last
+// frame answers. Touched only on the I/O thread (the acks' completions).
+struct batch_state {
+    std::weak_ptr<core> owner;
+    std::vector<std::vector<std::string>> ids;  // per frame
+    std::vector<std::size_t> sizes;             // tasks per frame
+    std::size_t outstanding = 0;
+    std::optional<error> first_error;
+    std::size_t acked = 0;
+    std::promise<result<std::vector<task_handle>>> promise;
+};
+
+void finish_batch(batch_state& b) {
+    if (b.first_error) {
+        auto e = *b.first_error;
+        e.message += " (" + std::to_string(b.acked) + " of the batch's tasks were submitted)";
+        b.promise.set_value(failure{e});
+        return;
+    }
+    auto owner = b.owner.lock();
+    std::vector<task_handle> handles;
+    for (const auto& frame : b.ids) {
+        for (const auto& id : frame) {
+            auto s = std::make_shared<handle_state>();
+            s->id = id;
+            s->owner = b.owner;
+            if (owner) {
+                owner->watch(s);  // we are on the I/O thread: DONE can only come after this
+            }
+            handles.push_back(handle_access::make(std::move(s)));
+        }
+    }
+    b.promise.set_value(std::move(handles));
+}
+
+void on_submit_ack(const std::shared_ptr<batch_state>& b, std::size_t frame, result<protocol::reply> rep) {
+    if (!rep) {
+        if (!b->first_error) {
+            b->first_error = rep.error();
+        }
+    } else if (rep->ids.size() != b->sizes[frame]) {
+        if (!b->first_error) {
+            b->first_error = error{errc::internal, "broker acked " + std::to_string(rep->ids.size()) + " ids for " +
+                                                       std::to_string(b->sizes[frame]) + " tasks"};
+        }
+    } else {
+        b->acked += rep->ids.size();
+        b->ids[frame] = std::move(rep->ids);
+    }
+    if (--b->outstanding == 0) {
+        finish_batch(*b);
+    }
+}
+
+template <typename T>
+result<T> error_of(const result<protocol::reply>& r) {
+    return failure{r.error()};
+}
+
+}  // namespace
+
+std::future<result<std::vector<task_handle>>> client::submit_async(std::vector<task_options> tasks) {
+    auto batch = std::make_shared<batch_state>();
+    auto future = batch->promise.get_future();
+    if (tasks.empty()) {
+        batch->promise.set_value(std::vector<task_handle>{});
+        return future;
+    }
+    const auto per_frame = core_->options().max_batch;
+    const auto frames = (tasks.size() + per_frame - 1) / per_frame;
+    batch->owner = core_;
+    batch->ids.resize(frames);
+    batch->outstanding = frames;
+    std::vector<protocol::request> requests(frames);
+    for (std::size_t f = 0; f < frames; ++f) {
+        for (std::size_t i = f * per_frame; i < std::min(tasks.size(), (f + 1) * per_frame); ++i) {
+            requests[f].tasks.push_back(detail::to_wire(tasks[i]));
+        }
+        batch->sizes.push_back(requests[f].tasks.size());
+    }
+    // Every size is known before the first send, so no ack sees a partial batch.
+    for (std::size_t f = 0; f < frames; ++f) {
+        core_->send(std::string(cmd::submit), std::move(requests[f]), core_->options().request_timeout,
+                    [batch, f](result<protocol::reply> rep) { on_submit_ack(batch, f, std::move(rep)); });
+    }
+    return future;
+}
+
+result<std::vector<task_handle>> client::submit(const std::vector<task_options>& tasks) {
+    return submit_async(tasks).get();
+}
+
+result<task_handle> client::submit(const task_options& task) {
+    auto r = submit(std::vector<task_options>{task});
+    if (!r) {
+        return failure{r.error()};
+    }
+    return std::move(r->front());
+}
+
+task_handle client::handle(const std::string& id) {
+    auto s = std::make_shared<handle_state>();
+    s->id = id;
+    s->owner = core_;
+    return handle_access::make(std::move(s));
+}
+
+// ---- queries and changes ----
+
+result<task_info> client::status(const std::string& id) { return handle(id).status(); }
+
+result<task_info> client::wait(const std::string& id, std::optional<milliseconds> timeout) {
+    return handle(id).get(timeout);
+}
+
+namespace {
+
+result<change_info> change(core& c, std::string_view command, protocol::request r) {
+    auto rep = c.call(std::string(command), std::move(r));
+    if (!rep) {
+        return error_of<change_info>(rep);
+    }
+    return change_info{std::move(rep->ids), std::move(rep->note)};
+}
+
+}  // namespace
+
+result<change_info> client::cancel(const std::string& id) {
+    protocol::request r;
+    r.id = id;
+    return change(*core_, cmd::cancel, std::move(r));
+}
+
+result<change_info> client::cancel_tag(const std::string& tag) {
+    protocol::request r;
+    r.tag = tag;
+    return change(*core_, cmd::cancel, std::move(r));
+}
+
+result<change_info> client::retry(const std::string& id) {
+    protocol::request r;
+    r.id = id;
+    return change(*core_, cmd::retry, std::move(r));
+}
+
+result<std::vector<task_info>> client::tasks(const task_filter& filter) {
+    protocol::request r;
+    r.state = filter.state;
+    r.queue = filter.queue;
+    r.tag = filter.tag;
+    r.limit = filter.limit;
+    auto rep = core_->call(std::string(cmd::tasks), std::move(r));
+    if (!rep) {
+        return error_of<std::vector<task_info>>(rep);
+    }
+    std::vector<task_info> out;
+    out.reserve(rep->tasks.size());
+    for (const auto& t : rep->tasks) {
+        out.push_back(detail::from_wire(t));
+    }
+    return out;
+}
+
+result<stats_info> client::stats() {
+    auto rep = core_->call(std::string(cmd::stats), {});
+    if (!rep) {
+        return error_of<stats_info>(rep);
+    }
+    if (!rep->stats) {
+        return fail(errc::internal, "STATS reply without stats");
+    }
+    return detail::from_wire(*rep->stats);
+}
+
+result<std::vector<worker_info>> client::workers() {
+    auto rep = core_->call(std::string(cmd::workers), {});
+    if (!rep) {
+        return error_of<std::vector<worker_info>>(rep);
+    }
+    std::vector<worker_info> out;
+    for (const auto& w : rep->workers) {
+        out.push_back(detail::from_wire(w));
+    }
+    return out;
+}
+
+result<milliseconds> client::ping(std::optional<milliseconds> timeout) {
+    auto start = detail::steady::now();
+    auto rep = core_->call(std::string(cmd::ping), {}, timeout);
+    if (!rep) {
+        return error_of<milliseconds>(rep);
+    }
+    return std::chrono::duration_cast<milliseconds>(detail::steady::now() - start);
+}
+
+}  // namespace taskmill::client

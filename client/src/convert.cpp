@@ -1,0 +1,105 @@
+// Public value types <-> wire structs.
+#include "convert.hpp"
+
+namespace taskmill::client::detail {
+
+std::optional<time_point> from_unix_ms(int64_t ms) {
+    if (ms <= 0) {
+        return std::nullopt;
+    }
+    return time_point(std::chrono::duration_cast<clock::duration>(milliseconds(ms)));
+}
+
+int64_t to_unix_ms(time_point t) {
+    return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
+}
+
+protocol::task_spec to_wire(const task_options& o) {
+    protocol::task_spec s;
+    s.handler = o.handler;
+    s.payload = o.payload.msgpack;
+    s.queue = o.queue;
+    s.priority = o.priority;
+    s.retries = o.retries;
+    if (o.timeout) {
+        s.timeout_ms = o.timeout->count();
+    }
+    if (o.ttl) {
+        s.ttl_ms = o.ttl->count();
+    }
+    if (o.delay) {
+        s.delay_ms = o.delay->count();
+    }
+    if (o.eta) {
+        s.eta_ms = to_unix_ms(*o.eta);
+    }
+    if (o.backoff.base) {
+        s.backoff_base_ms = o.backoff.base->count();
+    }
+    s.backoff_factor = o.backoff.factor;
+    if (o.backoff.cap) {
+        s.backoff_cap_ms = o.backoff.cap->count();
+    }
+    s.tags = o.tags;
+    s.key = o.key;
+    // Every task asks for DONE: handles complete without polling.
+    s.notify = true;
+    return s;
+}
+
+task_info from_wire(const protocol::task_info& t) {
+    task_info out;
+    out.id = t.id;
+    out.handler = t.handler;
+    out.queue = t.queue;
+    out.priority = t.priority;
+    out.state = t.state;
+    out.attempts = t.attempts;
+    out.max_retries = t.max_retries;
+    out.error = t.error;
+    if (t.progress) {
+        out.progress = progress_info{t.progress->fraction, t.progress->note};
+    }
+    out.result = t.result;
+    out.created = from_unix_ms(t.created_ms);
+    out.started = from_unix_ms(t.started_ms);
+    out.finished = from_unix_ms(t.finished_ms);
+    out.eta = from_unix_ms(t.eta_ms);
+    out.parent = t.parent;
+    out.tags = t.tags;
+    out.children = t.children;
+    out.worker = t.worker;
+    return out;
+}
+
+worker_info from_wire(const protocol::worker_info& w) {
+    worker_info out;
+    out.id = w.id;
+    out.host = w.host;
+    out.pid = w.pid;
+    out.slots = w.slots;
+    out.busy = w.busy;
+    out.generation = w.generation;
+    out.queues = w.queues;
+    for (const auto& h : w.handlers) {
+        out.handlers.push_back(handler_info{h.name, h.version, h.plugin});
+    }
+    out.last_seen = from_unix_ms(w.last_seen_ms);
+    return out;
+}
+
+stats_info from_wire(const protocol::stats_info& s) {
+    stats_info out;
+    for (const auto& q : s.queues) {
+        out.queues.push_back(queue_stats{q.name, q.ready, q.delayed, q.running});
+    }
+    out.states = s.states;
+    out.counters = s.counters;
+    out.workers = s.workers;
+    out.slots = s.slots;
+    out.busy = s.busy;
+    out.uptime = milliseconds(s.uptime_ms);
+    return out;
+}
+
+}  // namespace taskmill::client::detail

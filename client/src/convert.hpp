@@ -1,0 +1,19 @@
+// Conversions between the client's public value types and the wire structs
+// of taskmill::protocol. Pure functions.
+#pragma once
+
+#include <taskmill/client/types.hpp>
+#include <taskmill/protocol/messages.hpp>
+
+namespace taskmill::client::detail {
+
+protocol::task_spec to_wire(const task_options& o);
+task_info from_wire(const protocol::task_info& t);
+worker_info from_wire(const protocol::worker_info& w);
+stats_info from_wire(const protocol::stats_info& s);
+
+// Unix milliseconds (0 = unset) to a time point and back.
+std::optional<time_point> from_unix_ms(int64_t ms);
+int64_t to_unix_ms(time_point t);
+
+}  // namespace taskmill::client::detail

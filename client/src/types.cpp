@@ -1,0 +1,30 @@
+// Small behaviour of the public value types.
+#include <taskmill/client/types.hpp>
+
+namespace taskmill::client {
+
+payload::payload(const nlohmann::json& value) {
+    auto bytes = nlohmann::json::to_msgpack(value);
+    msgpack.assign(bytes.begin(), bytes.end());
+}
+
+payload payload::raw(std::string msgpack_bytes) {
+    payload p;
+    p.msgpack = std::move(msgpack_bytes);
+    return p;
+}
+
+bool is_final_state(const std::string& state) noexcept {
+    return state == "SUCCEEDED" || state == "FAILED" || state == "CANCELLED" || state == "EXPIRED";
+}
+
+bool task_info::is_final() const noexcept { return is_final_state(state); }
+
+nlohmann::json task_info::result_json() const {
+    if (!result || result->empty()) {
+        return nullptr;
+    }
+    return nlohmann::json::from_msgpack(*result);
+}
+
+}  // namespace taskmill::client
