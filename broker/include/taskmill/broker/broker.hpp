@@ -1,0 +1,83 @@
+// taskmill/broker/broker.hpp -- the broker: sockets, loop, task lifecycle.
+//
+// A broker binds a frontend ROUTER (clients), a backend ROUTER (workers and
+// host supervisors) and an events PUB socket, then run() serves until stop().
+// Each loop turn drains a bounded batch from each socket, applies it to one
+// store write transaction, commits, and only then sends replies, dispatches
+// and events (never an ack before its commit).
+// Threading: construct on any thread; run() on one thread; stop() from any
+// thread or a signal handler (it only writes to a pipe).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <taskmill/broker/store.hpp>
+
+namespace spdlog {
+class logger;
+}
+namespace zmq {
+class context_t;
+}
+
+namespace taskmill::broker {
+
+struct broker_config {
+    std::string data_dir = "taskmill-data";
+    std::string frontend = "tcp://*:5555";
+    std::string backend = "tcp://*:5556";
+    std::string events = "tcp://*:5557";  // empty = no events socket
+    durability mode = durability::sync;
+    int64_t heartbeat_ms = 1000;
+    int64_t liveness_ms = 5000;
+    uint64_t map_size_mb = 8192;
+    std::size_t max_body_bytes = 16u << 20;
+    int32_t default_retries = 3;
+    uint32_t max_crashes = 3;
+    int64_t backoff_base_ms = 1000;
+    double backoff_factor = 2.0;
+    int64_t backoff_cap_ms = 60000;
+    int64_t lease_grace_ms = 2000;     // added to timeout + liveness for the lease
+    std::size_t batch = 512;           // messages drained per socket per turn
+    bool write_endpoints_file = true;  // DATA_DIR/endpoints.json
+};
+
+// The endpoints the broker is bound to, in connectable form
+// (port 0 resolved, "*" / 0.0.0.0 shown as 127.0.0.1).
+struct bound_endpoints {
+    std::string frontend;
+    std::string backend;
+    std::string events;
+};
+
+class broker {
+public:
+    // Opens the LMDB store in cfg.data_dir, recovers its tasks, binds the
+    // sockets and writes endpoints.json. Throws std::runtime_error on any
+    // failure (bad endpoint, store cannot open). `ctx` may be given so that
+    // tests can use inproc:// endpoints; it must outlive the broker.
+    broker(broker_config cfg, std::shared_ptr<spdlog::logger> log, zmq::context_t* ctx = nullptr);
+    // Same, over a caller-provided store (e.g. make_memory_store()).
+    broker(broker_config cfg, std::unique_ptr<store> st, std::shared_ptr<spdlog::logger> log,
+           zmq::context_t* ctx = nullptr);
+    ~broker();
+    broker(const broker&) = delete;
+    broker& operator=(const broker&) = delete;
+
+    // Serves until stop(): finishes the current turn, commits, returns.
+    // Throws std::runtime_error only on a fatal store failure.
+    void run();
+    // Asks run() to return. Thread-safe and async-signal-safe.
+    void stop() noexcept;
+
+    const bound_endpoints& endpoints() const;
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace taskmill::broker

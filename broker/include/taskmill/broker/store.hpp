@@ -1,0 +1,85 @@
+// taskmill/broker/store.hpp -- the broker's durable storage, as an interface.
+//
+// A store is a set of ordered byte-keyed tables reached through
+// transactions. The broker loop opens ONE write transaction per turn, applies
+// every command of that turn to it and commits before sending any reply that
+// promises durability (group commit). The LMDB implementation is the real
+// one; the in-memory one serves unit tests and has no durability.
+// Threading: a store may be shared; a transaction belongs to the thread that
+// began it. Only one write transaction may be open at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <taskmill/protocol/result.hpp>
+
+namespace taskmill::broker {
+
+// The named tables (LMDB named databases). Key layouts live in src/keys.hpp.
+enum class table : uint8_t {
+    tasks,    // 16-byte binary task id -> msgpack task record
+    ready,    // queue \0 (9-priority) seq(8, BE) -> id(16) expires_ms(8, BE) handler
+    delayed,  // eta_ms(8, BE) id(16) -> empty: PENDING and RETRYING tasks
+    running,  // id(16) -> empty: tasks handed to a worker (requeued on restart)
+    keys,     // idempotency key -> id(16)
+    meta,     // "seq" -> u64 BE, ...
+};
+inline constexpr int table_count = 6;
+
+// Called with each entry by scan(); return false to stop. The views are valid
+// only during the call.
+using scan_fn = std::function<bool(std::string_view key, std::string_view value)>;
+
+class transaction {
+public:
+    virtual ~transaction() = default;
+
+    // The value under `key`; errc::not_found if absent.
+    virtual result<std::string> get(table t, std::string_view key) = 0;
+    // Inserts or replaces. errc::unavailable when the store is full (LMDB map
+    // full): the transaction is then unusable and must be aborted.
+    virtual result<void> put(table t, std::string_view key, std::string_view value) = 0;
+    // Removes `key`; removing an absent key is not an error.
+    virtual result<void> erase(table t, std::string_view key) = 0;
+    // Visits entries in key order starting at the first key >= `from`, or,
+    // with `reverse`, in descending order starting at the last key <= `from`
+    // (empty `from` + reverse = from the very last key).
+    virtual result<void> scan(table t, std::string_view from, bool reverse, const scan_fn& fn) = 0;
+    // Makes every change durable (per the store's durability mode). A
+    // failed commit loses the transaction's changes. Only once.
+    virtual result<void> commit() = 0;
+};
+
+class store {
+public:
+    virtual ~store() = default;
+    // Begins a transaction; `write` = read-write. Throws std::runtime_error if
+    // the environment cannot start one (a fatal condition).
+    virtual std::unique_ptr<transaction> begin(bool write) = 0;
+    // Fraction (0..1) of the configured capacity in use; 0 if unbounded.
+    virtual double fill_ratio() = 0;
+};
+
+enum class durability : uint8_t {
+    sync,  // fsync each commit: a power loss loses nothing acknowledged
+    none,  // no fsync: survives a process crash, not a power loss
+};
+
+struct lmdb_options {
+    std::string dir;                          // created if missing
+    uint64_t map_size_bytes = 8ull << 30;     // LMDB's own default (10 MiB) is far too small
+    durability mode = durability::sync;
+};
+
+// Opens (creating if needed) the LMDB environment in `opts.dir`. Throws
+// std::runtime_error naming the path and the LMDB error on failure.
+std::unique_ptr<store> open_lmdb_store(const lmdb_options& opts);
+
+// A store kept in process memory, lost at destruction. For tests.
+std::unique_ptr<store> make_memory_store();
+
+}  // namespace taskmill::broker

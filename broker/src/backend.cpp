@@ -1,0 +1,228 @@
+// Worker and supervisor commands (backend ROUTER).
+#include "engine.hpp"
+
+namespace taskmill::broker {
+
+namespace {
+constexpr uint32_t max_slots = 100000;
+}
+
+void engine::send_back(const std::string& peer, std::string_view command, const protocol::control& c) {
+    out_.messages.push_back({target::backend, peer, std::string(command), protocol::encode(c)});
+}
+
+void engine::on_backend(const std::string& peer, const result<protocol::message>& msg) {
+    if (!msg) {
+        log_.warn("peer={} malformed backend message: {}", peer, msg.error().message);
+        protocol::control c;
+        c.ok = false;
+        c.error = msg.error().message;
+        send_back(peer, protocol::cmd::error, c);
+        return;
+    }
+    const auto& cmd = msg->command;
+    if (cmd == protocol::cmd::hello) {
+        hello(peer, *msg);
+        return;
+    }
+    if (cmd == protocol::cmd::dead) {
+        dead(*msg);
+        return;
+    }
+    worker* w = workers_.find(peer);
+    if (w == nullptr) {
+        // Typically a worker of a previous broker life: it says HELLO again.
+        send_back(peer, protocol::cmd::unknown, protocol::control{});
+        return;
+    }
+    w->last_seen_ms = now_;
+    if (cmd == protocol::cmd::heartbeat) {
+        return;
+    }
+    if (cmd == protocol::cmd::results) {
+        results(*w, *msg);
+    } else if (cmd == protocol::cmd::credit) {
+        credit(*w, *msg);
+    } else if (cmd == protocol::cmd::bye) {
+        remove_worker(peer, false, "worker said BYE");
+    } else if (cmd == protocol::cmd::progress) {
+        progress(*msg);
+    } else if (cmd == protocol::cmd::checkpoint) {
+        checkpoint(peer, *msg);
+    } else if (cmd == protocol::cmd::spawn) {
+        spawn(peer, *msg);
+    } else {
+        protocol::control c;
+        c.ok = false;
+        c.error = "unknown command " + cmd;
+        send_back(peer, protocol::cmd::error, c);
+    }
+}
+
+void engine::hello(const std::string& peer, const protocol::message& m) {
+    auto h = protocol::decode_hello(m.body);
+    if (!h || h->slots > max_slots) {
+        protocol::control c;
+        c.ok = false;
+        c.error = h ? "slots over " + std::to_string(max_slots) : h.error().message;
+        send_back(peer, protocol::cmd::error, c);
+        return;
+    }
+    bool known = workers_.find(peer) != nullptr;
+    for (const auto& id : workers_.upsert(peer, *h, now_)) {
+        lost(id, false, "worker re-registered");
+    }
+    protocol::welcome wel{cfg_.heartbeat_ms, cfg_.liveness_ms};
+    out_.messages.push_back({target::backend, peer, std::string(protocol::cmd::welcome), protocol::encode(wel)});
+    if (!known) {
+        log_.info("worker={} joined slots={} handlers={} generation={}", peer, h->slots, h->handlers.size(),
+                  h->generation);
+        emit_worker("worker.joined", peer);
+    }
+}
+
+void engine::remove_worker(const std::string& id, bool crashed, const std::string& why) {
+    if (workers_.find(id) == nullptr) {
+        return;
+    }
+    auto held = workers_.remove(id);
+    log_.info("worker={} left reason=\"{}\" requeued={}", id, why, held.size());
+    emit_worker("worker.left", id);
+    for (const auto& t : held) {
+        lost(t, crashed, why);
+    }
+}
+
+void engine::dead(const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    if (!c) {
+        log_.warn("malformed DEAD: {}", c.error().message);
+        return;
+    }
+    for (const auto& id : c->ids) {
+        remove_worker(id, true, "worker died: " + (c->note.empty() ? std::string("no reason given") : c->note));
+    }
+}
+
+void engine::results(worker& w, const protocol::message& m) {
+    auto rs = protocol::decode_results(m.body);
+    if (!rs) {
+        log_.warn("worker={} malformed RESULTS: {}", w.id, rs.error().message);
+        return;
+    }
+    for (const auto& o : rs->items) {
+        apply_outcome(w, o);
+    }
+}
+
+// First result wins: only the attempt currently running on this worker may
+// finish the task; anything else is a late duplicate.
+void engine::apply_outcome(worker& w, const protocol::outcome& o) {
+    auto id = parse_id(o.id);
+    auto it = id ? running_.find(*id) : running_.end();
+    if (it == running_.end() || it->second.worker != w.id || (o.attempt != 0 && o.attempt != it->second.attempt)) {
+        count("duplicates");
+        log_.debug("task={} late or duplicate result from worker={} attempt={}", o.id, w.id, o.attempt);
+        return;
+    }
+    auto r = load(*id);
+    if (!r || r->state != state::running) {
+        running_.erase(it);
+        w.in_flight.erase(*id);
+        return;
+    }
+    stop_running(*r);
+    r->version = o.version;
+    if (o.status == "ok") {
+        r->result = o.result;
+    }
+    if (r->cancel_requested) {
+        finish(*r, state::cancelled, o.status == "cancelled" ? "cancelled" : "cancelled (attempt ended: " + o.status + ")");
+    } else if (o.status == "ok") {
+        r->error.clear();
+        finish(*r, state::succeeded, "");
+    } else if (o.status == "retry") {
+        retry_or_fail(*r, o.error.empty() ? "handler asked for a retry" : o.error, o.retry_after_ms);
+    } else if (o.status == "timeout") {
+        count("timeouts");
+        retry_or_fail(*r, "timeout" + (o.error.empty() ? std::string() : ": " + o.error), std::nullopt);
+    } else if (o.status == "cancelled") {
+        finish(*r, state::cancelled, o.error.empty() ? "cancelled" : o.error);
+    } else if (o.status == "fail") {
+        finish(*r, state::failed, o.error.empty() ? "failed" : o.error);
+    } else {
+        finish(*r, state::failed, "worker reported unknown status '" + o.status + "'");
+    }
+}
+
+void engine::credit(worker& w, const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    if (!c || c->slots > max_slots) {
+        log_.warn("worker={} malformed CREDIT", w.id);
+        return;
+    }
+    w.slots = c->slots;
+}
+
+void engine::progress(const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    auto id = c ? parse_id(c->id) : std::nullopt;
+    auto r = id ? load(*id) : std::nullopt;
+    if (!r || r->state != state::running) {
+        return;
+    }
+    r->progress_fraction = std::clamp(c->fraction, 0.0, 1.0);
+    r->progress_note = c->note.substr(0, 1024);
+    save(*r);
+}
+
+void engine::checkpoint(const std::string& peer, const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    protocol::control rep;
+    auto id = c ? parse_id(c->id) : std::nullopt;
+    auto r = id ? load(*id) : std::nullopt;
+    rep.req = c ? c->req : 0;
+    if (!r || r->state != state::running) {
+        rep.ok = false;
+        rep.error = !c ? c.error().message : (r ? "task is " + r->state : "no task " + c->id);
+    } else if (c->data.size() > cfg_.max_body_bytes) {
+        rep.ok = false;
+        rep.error = "checkpoint too large";
+    } else {
+        r->checkpoint = c->data;
+        save(*r);
+    }
+    send_back(peer, protocol::cmd::checkpoint, rep);  // sent after the commit
+}
+
+void engine::spawn(const std::string& peer, const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    protocol::control rep;
+    rep.req = c ? c->req : 0;
+    auto id = c ? parse_id(c->id) : std::nullopt;
+    auto parent = id ? load(*id) : std::nullopt;
+    auto valid = c ? validate_batch(c->tasks, limits_) : result<void>(fail(errc::invalid_argument, c.error().message));
+    if (!parent || !valid) {
+        rep.ok = false;
+        rep.error = !valid ? valid.error().message : "no parent task " + (c ? c->id : std::string());
+        send_back(peer, protocol::cmd::spawn, rep);
+        return;
+    }
+    for (auto spec : c->tasks) {
+        spec.parent = parent->id;
+        spec.notify = false;
+        auto r = create(spec, peer);
+        if (r->eta_ms > now_) {
+            delay(*r, r->eta_ms, state::pending);
+        } else {
+            enqueue(*r);
+        }
+        count("submitted");
+        parent->children.push_back(r->id);
+        rep.ids.push_back(r->id);
+    }
+    save(*parent);
+    send_back(peer, protocol::cmd::spawn, rep);
+}
+
+}  // namespace taskmill::broker

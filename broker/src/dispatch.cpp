@@ -1,0 +1,95 @@
+// Dispatch: hands queued tasks to workers with free credit. Queues take
+// turns one task at a time, so a busy queue cannot starve another; within a
+// queue, priority 9..0 then FIFO (ready_index::peek).
+#include <algorithm>
+
+#include "engine.hpp"
+#include "keys.hpp"
+
+namespace taskmill::broker {
+
+const handler_ref& engine::handler_of(uint32_t h) {
+    while (handler_refs_.size() <= h) {
+        // Interned names passed validation (or came from our own store).
+        auto ref = parse_handler(ready_.handler_name(static_cast<uint32_t>(handler_refs_.size())));
+        handler_refs_.push_back(ref.value_or(handler_ref{}));
+    }
+    return handler_refs_[h];
+}
+
+void engine::dispatch() {
+    if (ready_.total() == 0 || workers_.free_slots() == 0) {
+        return;
+    }
+    auto queues = ready_.queues();
+    bool progress = true;
+    while (progress && workers_.free_slots() > 0) {
+        progress = false;
+        for (const auto& q : queues) {
+            auto p = ready_.peek(q, [&](uint32_t h) { return workers_.pick(q, handler_of(h)) != nullptr; });
+            if (!p) {
+                continue;
+            }
+            ready_.pop(q, *p);
+            worker* w = workers_.pick(q, handler_of(p->handler));
+            start_attempt(*p, q, *w);
+            progress = true;
+        }
+    }
+}
+
+// Moves one task from the ready index to RUNNING on `w`. Returns false if
+// the entry was stale or the task expired instead.
+bool engine::start_attempt(const ready_index::pick& p, const std::string& queue, worker& w) {
+    check(txn_->erase(table::ready, keys::ready_key(queue, p.priority, p.e.seq)), "erase ready");
+    ttl_.erase(p.e.id);
+    auto r = load(p.e.id);
+    if (!r || r->state != state::queued || r->seq != p.e.seq) {
+        return false;
+    }
+    if (r->expires_ms() > 0 && r->expires_ms() <= now_) {
+        finish(*r, state::expired, "ttl elapsed before the task started");
+        return false;
+    }
+    ++r->attempts;
+    r->started_ms = now_;
+    r->worker = w.id;
+    r->progress_fraction.reset();
+    r->progress_note.clear();
+    set_state(*r, state::running);
+    save(*r);
+    check(txn_->put(table::running, id_bytes(p.e.id), ""), "put running");
+    running_[p.e.id] = run_info{w.id, r->attempts};
+    w.in_flight.insert(p.e.id);
+    workers_.chosen(w);
+    if (r->timeout_ms > 0) {
+        leases_.set(p.e.id, now_ + r->timeout_ms + cfg_.lease_grace_ms + cfg_.liveness_ms);
+    }
+    count("dispatched");
+
+    protocol::work_item item;
+    item.id = r->id;
+    item.handler = r->handler;
+    item.payload = std::move(r->payload);
+    item.attempt = r->attempts;
+    item.timeout_ms = r->timeout_ms;
+    item.parent = r->parent;
+    item.checkpoint = std::move(r->checkpoint);
+    pending_dispatch_[w.id].tasks.push_back(std::move(item));
+    if (log_.should_log(spdlog::level::debug)) {
+        log_.debug("task={} dispatched worker={} attempt={}", to_hex(p.e.id), w.id,
+                   r->attempts);
+    }
+    return true;
+}
+
+// One DISPATCH per worker per turn, queued after the commit that made the
+// tasks RUNNING.
+void engine::flush_dispatches() {
+    for (auto& [worker_id, d] : pending_dispatch_) {
+        out_.messages.push_back({target::backend, worker_id, std::string(protocol::cmd::dispatch), protocol::encode(d)});
+    }
+    pending_dispatch_.clear();
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,233 @@
+// Engine: turns, record access, state bookkeeping and recovery.
+#include "engine.hpp"
+
+#include <chrono>
+#include <stdexcept>
+
+#include <msgpack.hpp>
+
+#include "keys.hpp"
+
+namespace taskmill::broker {
+
+int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+engine::engine(const broker_config& cfg, store& st, spdlog::logger& log)
+    : cfg_(cfg), store_(st), log_(log) {
+    limits_.max_payload = cfg.max_body_bytes;
+}
+
+// ---- turns ----
+
+void engine::begin_turn(int64_t now) {
+    now_ = now;
+    txn_ = store_.begin(true);
+    auto gone = std::move(unreachable_);
+    unreachable_.clear();
+    for (const auto& id : gone) {
+        remove_worker(id, false, "unroutable");
+    }
+}
+
+void engine::end_turn() {
+    flush_dispatches();
+    if (seq_dirty_) {
+        std::string v;
+        keys::put_u64(v, seq_);
+        check(txn_->put(table::meta, keys::meta_seq, v), "put seq");
+        seq_dirty_ = false;
+    }
+    auto rc = txn_->commit();
+    txn_.reset();
+    if (!rc) {
+        throw std::runtime_error("store commit failed: " + rc.error().message);
+    }
+}
+
+std::optional<int64_t> engine::next_deadline() const {
+    std::optional<int64_t> best;
+    auto take = [&](std::optional<int64_t> t) {
+        if (t && (!best || *t < *best)) {
+            best = t;
+        }
+    };
+    take(delayed_.next());
+    take(ttl_.next());
+    take(leases_.next());
+    if (!waiter_deadlines_.empty()) {
+        take(waiter_deadlines_.begin()->first);
+    }
+    if (workers_.size() > 0) {
+        take(next_heartbeat_);
+        if (auto seen = workers_.earliest_seen()) {
+            take(*seen + cfg_.liveness_ms + 1);
+        }
+    }
+    return best;
+}
+
+// ---- records ----
+
+std::optional<task_record> engine::load(const task_id& id) {
+    auto raw = txn_->get(table::tasks, id_bytes(id));
+    if (!raw) {
+        if (raw.error().code != errc::not_found) {
+            throw std::runtime_error("store read failed: " + raw.error().message);
+        }
+        return std::nullopt;
+    }
+    auto rec = decode_record(*raw);
+    if (!rec) {
+        log_.error("task={} record unreadable: {}", to_hex(id), rec.error().message);
+        return std::nullopt;
+    }
+    return std::move(rec.value());
+}
+
+void engine::save(const task_record& r) {
+    auto id = parse_id(r.id);
+    check(txn_->put(table::tasks, id_bytes(*id), encode(r)), "put task");
+}
+
+// A failed write leaves the transaction unusable and memory ahead of the
+// store: stop, and let recovery rebuild a consistent state on restart.
+void engine::check(const result<void>& r, const char* what) {
+    if (!r) {
+        throw std::runtime_error(std::string("store ") + what + " failed: " + r.error().message);
+    }
+}
+
+uint64_t engine::next_seq() {
+    seq_dirty_ = true;
+    return ++seq_;
+}
+
+void engine::set_state(task_record& r, std::string_view s) {
+    auto& q = per_queue_[r.queue];
+    if (!r.state.empty() && q[r.state] > 0) {
+        --q[r.state];
+    }
+    r.state = std::string(s);
+    ++q[r.state];
+    emit(r);
+}
+
+void engine::emit(const task_record& r) {
+    if (cfg_.events.empty()) {
+        return;
+    }
+    std::string topic = "task.";
+    for (char c : r.state) {
+        topic.push_back(static_cast<char>(c - 'A' + 'a'));
+    }
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(buf);
+    pk.pack_map(9);
+    pk.pack("type"); pk.pack(topic);
+    pk.pack("id"); pk.pack(r.id);
+    pk.pack("state"); pk.pack(r.state);
+    pk.pack("handler"); pk.pack(r.handler);
+    pk.pack("queue"); pk.pack(r.queue);
+    pk.pack("attempt"); pk.pack(r.attempts);
+    pk.pack("error"); pk.pack(r.error);
+    pk.pack("time_ms"); pk.pack(now_);
+    pk.pack("worker"); pk.pack(r.worker);
+    out_.events.emplace_back(topic, std::string(buf.data(), buf.size()));
+}
+
+void engine::emit_worker(const char* type, const std::string& id) {
+    if (cfg_.events.empty()) {
+        return;
+    }
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(buf);
+    pk.pack_map(3);
+    pk.pack("type"); pk.pack(std::string_view(type));
+    pk.pack("worker"); pk.pack(id);
+    pk.pack("time_ms"); pk.pack(now_);
+    out_.events.emplace_back(type, std::string(buf.data(), buf.size()));
+}
+
+void engine::reply_front(const std::string& peer, std::string_view command, const protocol::reply& r) {
+    out_.messages.push_back({target::frontend, peer, std::string(command), protocol::encode(r)});
+}
+
+void engine::reply_error(const std::string& peer, std::string_view command, uint64_t req, errc code,
+                         const std::string& message) {
+    protocol::reply r;
+    r.req = req;
+    r.ok = false;
+    r.error_code = std::string(to_string(code));
+    r.error = message;
+    reply_front(peer, command, r);
+}
+
+// ---- recovery ----
+
+void engine::recover(int64_t now) {
+    started_ms_ = now;
+    begin_turn(now);
+    if (auto raw = txn_->get(table::meta, keys::meta_seq); raw && raw->size() == 8) {
+        seq_ = keys::get_u64(*raw);
+    }
+    recover_counts();
+    recover_indexes();
+    recover_running();
+    end_turn();
+    out_.clear();  // events of the recovery are not news to anyone
+}
+
+void engine::recover_counts() {
+    check(txn_->scan(table::tasks, "", false, [&](std::string_view, std::string_view v) {
+              if (auto r = decode_record(v)) {
+                  ++per_queue_[r->queue][r->state];
+              }
+              return true;
+          }), "scan tasks");
+}
+
+void engine::recover_indexes() {
+    check(txn_->scan(table::ready, "", false, [&](std::string_view k, std::string_view v) {
+              if (auto e = keys::parse_ready(k, v)) {
+                  ready_.push(e->queue, e->priority, ready_.intern(e->handler), {e->seq, e->id, e->expires_ms});
+                  if (e->expires_ms > 0) {
+                      ttl_.set(e->id, e->expires_ms);
+                  }
+              }
+              return true;
+          }), "scan ready");
+    check(txn_->scan(table::delayed, "", false, [&](std::string_view k, std::string_view) {
+              if (auto d = keys::parse_delayed(k)) {
+                  delayed_.set(d->second, d->first);
+              }
+              return true;
+          }), "scan delayed");
+}
+
+// The attempts that were running when the last broker stopped are lost with
+// it: their tasks go back to the queue (at-least-once).
+void engine::recover_running() {
+    std::vector<task_id> ids;
+    check(txn_->scan(table::running, "", false, [&](std::string_view k, std::string_view) {
+              if (auto id = id_from_bytes(k)) {
+                  ids.push_back(*id);
+              }
+              return true;
+          }), "scan running");
+    for (const auto& id : ids) {
+        check(txn_->erase(table::running, id_bytes(id)), "erase running");
+        auto r = load(id);
+        if (r && r->state == state::running) {
+            r->worker.clear();
+            enqueue(*r);
+        }
+    }
+    if (!ids.empty()) {
+        log_.info("recovered running={} requeued as QUEUED", ids.size());
+    }
+}
+
+}  // namespace taskmill::broker

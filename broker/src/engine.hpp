@@ -1,0 +1,186 @@
+// The broker's state machine, free of sockets: it takes decoded messages and
+// timer ticks, applies them to the store inside the current turn's write
+// transaction and to the in-memory indexes, and queues what must be sent in
+// an outbox that the loop flushes after the commit.
+// Methods are spread over engine.cpp (turns, records, recovery),
+// lifecycle.cpp (state transitions, timers), dispatch.cpp, frontend.cpp
+// (client commands) and backend.cpp (worker commands).
+// Single-threaded: owned by the loop.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include <taskmill/broker/broker.hpp>
+#include <taskmill/broker/store.hpp>
+#include <taskmill/protocol/frame.hpp>
+#include <taskmill/protocol/messages.hpp>
+
+#include "ready_index.hpp"
+#include "task_id.hpp"
+#include "task_record.hpp"
+#include "timers.hpp"
+#include "validate.hpp"
+#include "worker_registry.hpp"
+
+namespace taskmill::broker {
+
+enum class target : uint8_t { frontend, backend };
+
+struct out_message {
+    target to;
+    std::string peer;
+    std::string command;
+    std::string body;
+};
+
+struct outbox {
+    std::vector<out_message> messages;
+    std::vector<std::pair<std::string, std::string>> events;  // topic, msgpack body
+    void clear() {
+        messages.clear();
+        events.clear();
+    }
+};
+
+class engine {
+public:
+    engine(const broker_config& cfg, store& st, spdlog::logger& log);
+
+    // Rebuilds the in-memory indexes from the store and requeues the tasks
+    // that were RUNNING when the previous broker stopped. Throws on a store
+    // failure.
+    void recover(int64_t now_ms);
+
+    // ---- one loop turn ----
+    void begin_turn(int64_t now_ms);
+    void on_frontend(const std::string& peer, const result<protocol::message>& msg);
+    void on_backend(const std::string& peer, const result<protocol::message>& msg);
+    void on_timers();
+    void dispatch();
+    // Commits the turn's transaction. Throws std::runtime_error if the commit
+    // fails (the loop stops: in-memory state no longer matches the store).
+    void end_turn();
+    outbox& out() { return out_; }
+    // A DISPATCH or CANCEL could not be routed: the worker is gone. Its
+    // tasks are requeued at the start of the next turn.
+    void worker_unreachable(const std::string& id) { unreachable_.push_back(id); }
+    // The earliest time a timer needs the loop; nullopt = none.
+    std::optional<int64_t> next_deadline() const;
+
+private:
+    // ---- records (engine.cpp) ----
+    std::optional<task_record> load(const task_id& id);
+    void save(const task_record& r);
+    void check(const result<void>& r, const char* what);
+    uint64_t next_seq();
+    void set_state(task_record& r, std::string_view s);
+    void count(const std::string& counter, uint64_t n = 1) { counters_[counter] += n; }
+    void emit(const task_record& r);
+    void emit_worker(const char* type, const std::string& id);
+    void reply_front(const std::string& peer, std::string_view command, const protocol::reply& r);
+    void reply_error(const std::string& peer, std::string_view command, uint64_t req, errc code,
+                     const std::string& message);
+    void recover_counts();
+    void recover_indexes();
+    void recover_running();
+
+    // ---- lifecycle (lifecycle.cpp) ----
+    result<task_record> create(const protocol::task_spec& spec, const std::string& peer);
+    void enqueue(task_record& r);
+    void delay(task_record& r, int64_t eta_ms, std::string_view s);
+    void unqueue(task_record& r);
+    void finish(task_record& r, std::string_view s, std::string error);
+    void stop_running(task_record& r);
+    void retry_or_fail(task_record& r, const std::string& error, std::optional<int64_t> retry_after_ms);
+    void lost(const task_id& id, bool crashed, const std::string& why);
+    void cancel(task_record& r, protocol::reply& rep);
+    int64_t backoff_ms(const task_record& r);
+    void on_final(const task_record& r);
+    void answer_waiters(const task_record& r);
+    void fire_delayed();
+    void fire_ttl();
+    void fire_leases();
+    void fire_waiters();
+    void check_workers();
+
+    // ---- dispatch (dispatch.cpp) ----
+    bool start_attempt(const ready_index::pick& p, const std::string& queue, worker& w);
+    void flush_dispatches();
+    const handler_ref& handler_of(uint32_t h);
+
+    // ---- frontend (frontend.cpp) ----
+    void submit(const std::string& peer, const protocol::request& rq);
+    void status(const std::string& peer, const protocol::request& rq);
+    void cancel_cmd(const std::string& peer, const protocol::request& rq);
+    void retry_cmd(const std::string& peer, const protocol::request& rq);
+    void tasks_cmd(const std::string& peer, const protocol::request& rq);
+    void stats_cmd(const std::string& peer, const protocol::request& rq);
+    void workers_cmd(const std::string& peer, const protocol::request& rq);
+
+    // ---- backend (backend.cpp) ----
+    void hello(const std::string& peer, const protocol::message& m);
+    void results(worker& w, const protocol::message& m);
+    void apply_outcome(worker& w, const protocol::outcome& o);
+    void dead(const protocol::message& m);
+    void credit(worker& w, const protocol::message& m);
+    void progress(const protocol::message& m);
+    void checkpoint(const std::string& peer, const protocol::message& m);
+    void spawn(const std::string& peer, const protocol::message& m);
+    void remove_worker(const std::string& id, bool crashed, const std::string& why);
+    void send_back(const std::string& peer, std::string_view command, const protocol::control& c);
+
+    const broker_config& cfg_;
+    store& store_;
+    spdlog::logger& log_;
+    limits limits_;
+    std::unique_ptr<transaction> txn_;
+    int64_t now_ = 0;
+    int64_t started_ms_ = 0;
+    outbox out_;
+
+    id_generator ids_;
+    uint64_t seq_ = 0;
+    bool seq_dirty_ = false;
+    ready_index ready_;
+    std::vector<handler_ref> handler_refs_;  // parallel to ready_'s interned handlers
+    deadline_set delayed_;  // PENDING / RETRYING: due time
+    deadline_set ttl_;      // QUEUED with a TTL: expiry
+    deadline_set leases_;   // RUNNING with a timeout: lease end
+    struct run_info {
+        std::string worker;
+        uint32_t attempt = 0;
+    };
+    std::unordered_map<task_id, run_info, task_id_hash> running_;
+    worker_registry workers_;
+    std::vector<std::string> unreachable_;
+    std::map<std::string, protocol::dispatch> pending_dispatch_;
+    int64_t next_heartbeat_ = 0;
+
+    // STATUS requests parked until their task is final or wait_ms ends.
+    struct waiter {
+        std::string peer;
+        uint64_t req = 0;
+        task_id id{};
+        int64_t deadline = 0;
+    };
+    std::map<uint64_t, waiter> waiters_;
+    std::unordered_multimap<task_id, uint64_t, task_id_hash> waiters_by_task_;
+    std::set<std::pair<int64_t, uint64_t>> waiter_deadlines_;
+    uint64_t waiter_serial_ = 0;
+
+    std::map<std::string, std::map<std::string, uint64_t>> per_queue_;  // queue -> state -> n
+    std::map<std::string, uint64_t> counters_;
+};
+
+int64_t now_ms();
+
+}  // namespace taskmill::broker

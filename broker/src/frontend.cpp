@@ -1,0 +1,230 @@
+// Client commands (frontend ROUTER). Every request gets exactly one reply,
+// named like the request; a frame that cannot be parsed, or an unknown
+// command, gets ERROR. Replies are queued and sent after the commit.
+#include <algorithm>
+
+#include "engine.hpp"
+
+namespace taskmill::broker {
+
+namespace {
+constexpr int64_t max_wait_ms = 5 * 60 * 1000;
+constexpr uint32_t max_list = 10000;
+}  // namespace
+
+void engine::on_frontend(const std::string& peer, const result<protocol::message>& msg) {
+    if (!msg) {
+        reply_error(peer, protocol::cmd::error, 0, msg.error().code, msg.error().message);
+        return;
+    }
+    const auto& cmd = msg->command;
+    auto rq = protocol::decode_request(msg->body);
+    if (!rq) {
+        log_.warn("peer=frontend command={} malformed body: {}", cmd, rq.error().message);
+        reply_error(peer, protocol::cmd::error, 0, rq.error().code, rq.error().message);
+        return;
+    }
+    if (cmd == protocol::cmd::submit) {
+        submit(peer, *rq);
+    } else if (cmd == protocol::cmd::status) {
+        status(peer, *rq);
+    } else if (cmd == protocol::cmd::cancel) {
+        cancel_cmd(peer, *rq);
+    } else if (cmd == protocol::cmd::retry) {
+        retry_cmd(peer, *rq);
+    } else if (cmd == protocol::cmd::tasks) {
+        tasks_cmd(peer, *rq);
+    } else if (cmd == protocol::cmd::stats) {
+        stats_cmd(peer, *rq);
+    } else if (cmd == protocol::cmd::workers) {
+        workers_cmd(peer, *rq);
+    } else if (cmd == protocol::cmd::ping) {
+        protocol::reply rep;
+        rep.req = rq->req;
+        reply_front(peer, cmd, rep);
+    } else {
+        reply_error(peer, protocol::cmd::error, rq->req, errc::invalid_argument, "unknown command " + cmd);
+    }
+}
+
+void engine::submit(const std::string& peer, const protocol::request& rq) {
+    if (auto ok = validate_batch(rq.tasks, limits_); !ok) {
+        reply_error(peer, protocol::cmd::submit, rq.req, ok.error().code, ok.error().message);
+        return;
+    }
+    if (store_.fill_ratio() > 0.95) {
+        reply_error(peer, protocol::cmd::submit, rq.req, errc::unavailable,
+                    "storage is over 95% full; raise --map-size-mb");
+        return;
+    }
+    protocol::reply rep;
+    rep.req = rq.req;
+    for (const auto& spec : rq.tasks) {
+        if (!spec.key.empty()) {
+            if (auto existing = txn_->get(table::keys, spec.key); existing && existing->size() == 16) {
+                rep.ids.push_back(to_hex(*id_from_bytes(*existing)));
+                rep.note = "idempotency key seen before: returned the existing task id";
+                count("duplicate_submits");
+                continue;
+            }
+        }
+        auto r = create(spec, peer);
+        if (!spec.key.empty()) {
+            check(txn_->put(table::keys, spec.key, id_bytes(*parse_id(r->id))), "put key");
+        }
+        if (r->eta_ms > now_) {
+            delay(*r, r->eta_ms, state::pending);
+        } else {
+            enqueue(*r);
+        }
+        count("submitted");
+        rep.ids.push_back(r->id);
+    }
+    reply_front(peer, protocol::cmd::submit, rep);
+}
+
+void engine::status(const std::string& peer, const protocol::request& rq) {
+    auto id = parse_id(rq.id);
+    if (!id) {
+        reply_error(peer, protocol::cmd::status, rq.req, errc::invalid_argument, "id must be 32 hex chars");
+        return;
+    }
+    auto r = load(*id);
+    if (!r) {
+        reply_error(peer, protocol::cmd::status, rq.req, errc::not_found, "no task " + rq.id);
+        return;
+    }
+    if (is_final(r->state) || rq.wait_ms <= 0) {
+        protocol::reply rep;
+        rep.req = rq.req;
+        rep.task = to_info(*r);
+        reply_front(peer, protocol::cmd::status, rep);
+        return;
+    }
+    // Park the request; answered by answer_waiters() or fire_waiters().
+    uint64_t serial = ++waiter_serial_;
+    int64_t deadline = now_ + std::min(rq.wait_ms, max_wait_ms);
+    waiters_[serial] = waiter{peer, rq.req, *id, deadline};
+    waiters_by_task_.emplace(*id, serial);
+    waiter_deadlines_.emplace(deadline, serial);
+}
+
+void engine::cancel_cmd(const std::string& peer, const protocol::request& rq) {
+    protocol::reply rep;
+    rep.req = rq.req;
+    if (!rq.id.empty()) {
+        auto id = parse_id(rq.id);
+        auto r = id ? load(*id) : std::nullopt;
+        if (!r) {
+            reply_error(peer, protocol::cmd::cancel, rq.req, id ? errc::not_found : errc::invalid_argument,
+                        id ? "no task " + rq.id : "id must be 32 hex chars");
+            return;
+        }
+        cancel(*r, rep);
+    } else if (!rq.tag.empty()) {
+        // No tag index yet: a scan of the tasks table (reads only records).
+        std::vector<task_record> hits;
+        check(txn_->scan(table::tasks, "", false, [&](std::string_view, std::string_view v) {
+                  auto r = decode_record(v);
+                  if (r && !is_final(r->state) &&
+                      std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end()) {
+                      hits.push_back(std::move(r.value()));
+                  }
+                  return true;
+              }), "scan tasks");
+        for (auto& r : hits) {
+            cancel(r, rep);
+        }
+        rep.note = std::to_string(hits.size()) + " unfinished task(s) with tag " + rq.tag;
+    } else {
+        reply_error(peer, protocol::cmd::cancel, rq.req, errc::invalid_argument, "CANCEL needs id or tag");
+        return;
+    }
+    reply_front(peer, protocol::cmd::cancel, rep);
+}
+
+void engine::retry_cmd(const std::string& peer, const protocol::request& rq) {
+    auto id = parse_id(rq.id);
+    auto r = id ? load(*id) : std::nullopt;
+    if (!r) {
+        reply_error(peer, protocol::cmd::retry, rq.req, id ? errc::not_found : errc::invalid_argument,
+                    id ? "no task " + rq.id : "id must be 32 hex chars");
+        return;
+    }
+    if (r->state != state::failed && r->state != state::cancelled && r->state != state::expired) {
+        reply_error(peer, protocol::cmd::retry, rq.req, errc::conflict,
+                    "task is " + r->state + "; only FAILED, CANCELLED or EXPIRED tasks can be retried");
+        return;
+    }
+    r->attempts = 0;
+    r->crashes = 0;
+    r->error.clear();
+    r->result.reset();
+    r->cancel_requested = false;
+    r->finished_ms = 0;
+    r->ttl_ms = 0;  // an explicit retry is a fresh start
+    enqueue(*r);
+    protocol::reply rep;
+    rep.req = rq.req;
+    rep.ids.push_back(r->id);
+    reply_front(peer, protocol::cmd::retry, rep);
+}
+
+void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
+    if (!rq.state.empty() && !is_state_name(rq.state)) {
+        reply_error(peer, protocol::cmd::tasks, rq.req, errc::invalid_argument, "unknown state " + rq.state);
+        return;
+    }
+    uint32_t limit = rq.limit == 0 ? 100 : std::min(rq.limit, max_list);
+    protocol::reply rep;
+    rep.req = rq.req;
+    // Ids are time-ordered: a reverse scan lists the newest first.
+    check(txn_->scan(table::tasks, "", true, [&](std::string_view, std::string_view v) {
+              auto r = decode_record(v);
+              if (r && (rq.state.empty() || r->state == rq.state) && (rq.queue.empty() || r->queue == rq.queue) &&
+                  (rq.tag.empty() || std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end())) {
+                  rep.tasks.push_back(to_info(*r));
+              }
+              return rep.tasks.size() < limit;
+          }), "scan tasks");
+    reply_front(peer, protocol::cmd::tasks, rep);
+}
+
+void engine::stats_cmd(const std::string& peer, const protocol::request& rq) {
+    protocol::stats_info s;
+    for (const auto& [queue, states] : per_queue_) {
+        protocol::queue_stats q;
+        q.name = queue;
+        auto get = [&](std::string_view st) {
+            auto it = states.find(std::string(st));
+            return it == states.end() ? uint64_t{0} : it->second;
+        };
+        q.ready = get(state::queued);
+        q.delayed = get(state::pending) + get(state::retrying);
+        q.running = get(state::running);
+        s.queues.push_back(q);
+        for (const auto& [st, n] : states) {
+            s.states[st] += n;
+        }
+    }
+    s.counters = counters_;
+    s.workers = static_cast<uint32_t>(workers_.size());
+    s.slots = workers_.total_slots();
+    s.busy = workers_.total_busy();
+    s.uptime_ms = now_ - started_ms_;
+    protocol::reply rep;
+    rep.req = rq.req;
+    rep.stats = std::move(s);
+    reply_front(peer, protocol::cmd::stats, rep);
+}
+
+void engine::workers_cmd(const std::string& peer, const protocol::request& rq) {
+    protocol::reply rep;
+    rep.req = rq.req;
+    for (const auto& [id, w] : workers_.all()) {
+        rep.workers.push_back(w.to_info());
+    }
+    reply_front(peer, protocol::cmd::workers, rep);
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,292 @@
+// Task state transitions and the timers that drive them. Every transition
+// updates the store (in the turn's transaction) and the in-memory indexes
+// together, so that a commit leaves both describing the same state.
+#include <cmath>
+#include <random>
+
+#include "engine.hpp"
+#include "keys.hpp"
+
+namespace taskmill::broker {
+
+result<task_record> engine::create(const protocol::task_spec& spec, const std::string& peer) {
+    task_record r;
+    r.id = to_hex(ids_.next(now_));
+    r.handler = spec.handler;
+    r.payload = spec.payload;
+    r.queue = spec.queue.empty() ? "default" : spec.queue;
+    r.priority = spec.priority.value_or(0);
+    r.max_retries = spec.retries.value_or(cfg_.default_retries);
+    r.timeout_ms = spec.timeout_ms.value_or(0);
+    r.ttl_ms = spec.ttl_ms.value_or(0);
+    r.eta_ms = spec.eta_ms ? *spec.eta_ms : now_ + spec.delay_ms.value_or(0);
+    r.backoff_base_ms = spec.backoff_base_ms.value_or(0);
+    r.backoff_factor = spec.backoff_factor.value_or(0);
+    r.backoff_cap_ms = spec.backoff_cap_ms.value_or(0);
+    r.tags = spec.tags;
+    r.key = spec.key;
+    r.parent = spec.parent;
+    r.notify = spec.notify;
+    if (spec.notify) {
+        r.notify_peer = peer;
+    }
+    r.created_ms = now_;
+    return r;
+}
+
+void engine::enqueue(task_record& r) {
+    if (r.expires_ms() > 0 && r.expires_ms() <= now_) {
+        finish(r, state::expired, "ttl elapsed before the task started");
+        return;
+    }
+    auto id = *parse_id(r.id);
+    r.seq = next_seq();
+    check(txn_->put(table::ready, keys::ready_key(r.queue, r.priority, r.seq),
+                    keys::ready_value(id, r.expires_ms(), r.handler)), "put ready");
+    ready_.push(r.queue, r.priority, ready_.intern(r.handler), {r.seq, id, r.expires_ms()});
+    if (r.expires_ms() > 0) {
+        ttl_.set(id, r.expires_ms());
+    }
+    set_state(r, state::queued);
+    save(r);
+}
+
+void engine::delay(task_record& r, int64_t eta_ms, std::string_view s) {
+    auto id = *parse_id(r.id);
+    r.eta_ms = eta_ms;
+    check(txn_->put(table::delayed, keys::delayed_key(eta_ms, id), ""), "put delayed");
+    delayed_.set(id, eta_ms);
+    set_state(r, s);
+    save(r);
+}
+
+// Takes a waiting task out of the ready or delayed index.
+void engine::unqueue(task_record& r) {
+    auto id = *parse_id(r.id);
+    if (r.state == state::queued) {
+        ready_.remove(r.queue, id);
+        ttl_.erase(id);
+        check(txn_->erase(table::ready, keys::ready_key(r.queue, r.priority, r.seq)), "erase ready");
+    } else if (r.state == state::pending || r.state == state::retrying) {
+        delayed_.erase(id);
+        check(txn_->erase(table::delayed, keys::delayed_key(r.eta_ms, id)), "erase delayed");
+    }
+}
+
+void engine::finish(task_record& r, std::string_view s, std::string error) {
+    if (!error.empty()) {
+        r.error = std::move(error);
+    }
+    r.finished_ms = now_;
+    set_state(r, s);
+    save(r);
+    on_final(r);
+}
+
+// Forgets the running attempt: store, lease, worker's credit.
+void engine::stop_running(task_record& r) {
+    auto id = *parse_id(r.id);
+    check(txn_->erase(table::running, id_bytes(id)), "erase running");
+    leases_.erase(id);
+    if (auto it = running_.find(id); it != running_.end()) {
+        if (auto* w = workers_.find(it->second.worker)) {
+            w->in_flight.erase(id);
+        }
+        running_.erase(it);
+    }
+}
+
+int64_t engine::backoff_ms(const task_record& r) {
+    static std::mt19937_64 rng{std::random_device{}()};
+    double base = static_cast<double>(r.backoff_base_ms > 0 ? r.backoff_base_ms : cfg_.backoff_base_ms);
+    double factor = r.backoff_factor >= 1.0 ? r.backoff_factor : cfg_.backoff_factor;
+    double cap = static_cast<double>(r.backoff_cap_ms > 0 ? r.backoff_cap_ms : cfg_.backoff_cap_ms);
+    double exponent = r.attempts > 0 ? static_cast<double>(r.attempts - 1) : 0.0;
+    double d = std::min(cap, base * std::pow(factor, std::min(exponent, 64.0)));
+    // "Equal jitter": half fixed, half random, so retries of tasks that
+    // failed together spread out but never come back instantly.
+    std::uniform_real_distribution<double> jitter(0.5, 1.0);
+    return static_cast<int64_t>(d * jitter(rng));
+}
+
+void engine::retry_or_fail(task_record& r, const std::string& error, std::optional<int64_t> retry_after_ms) {
+    r.error = error;
+    if (static_cast<int64_t>(r.attempts) <= r.max_retries) {
+        count("retried");
+        int64_t wait = retry_after_ms && *retry_after_ms >= 0 ? *retry_after_ms : backoff_ms(r);
+        delay(r, now_ + wait, state::retrying);
+        log_.info("task={} retrying attempt={} in_ms={} error={}", r.id, r.attempts, wait, error);
+        return;
+    }
+    finish(r, state::failed, error);
+}
+
+// The attempt running `id` is gone without a result (worker dead, silent,
+// unroutable, or restarted).
+void engine::lost(const task_id& id, bool crashed, const std::string& why) {
+    auto r = load(id);
+    if (!r || r->state != state::running) {
+        return;
+    }
+    stop_running(*r);
+    if (r->cancel_requested) {
+        finish(*r, state::cancelled, "cancelled");
+        return;
+    }
+    if (crashed) {
+        ++r->crashes;
+        count("crashes");
+        if (r->crashes >= cfg_.max_crashes) {
+            finish(*r, state::failed, "poison: killed " + std::to_string(r->crashes) + " worker processes");
+            return;
+        }
+    }
+    count("requeued");
+    r->error = why;
+    log_.info("task={} requeued reason=\"{}\" attempt={}", r->id, why, r->attempts);
+    enqueue(*r);
+}
+
+void engine::cancel(task_record& r, protocol::reply& rep) {
+    rep.ids.push_back(r.id);
+    if (is_final(r.state)) {
+        rep.note = "already finished (" + r.state + ")";
+        return;
+    }
+    if (r.state != state::running) {
+        unqueue(r);
+        finish(r, state::cancelled, "cancelled");
+        return;
+    }
+    r.cancel_requested = true;
+    save(r);
+    auto it = running_.find(*parse_id(r.id));
+    if (it != running_.end()) {
+        protocol::control c;
+        c.ids = {r.id};
+        send_back(it->second.worker, protocol::cmd::cancel, c);
+    }
+    rep.note = "cancel requested";
+}
+
+void engine::on_final(const task_record& r) {
+    std::string counter = r.state;
+    for (auto& c : counter) {
+        c = static_cast<char>(c - 'A' + 'a');
+    }
+    count(counter);
+    log_.info("task={} state={} attempts={} handler={}", r.id, r.state, r.attempts, r.handler);
+    if (r.notify && !r.notify_peer.empty()) {
+        protocol::reply done;
+        done.task = to_info(r);
+        reply_front(r.notify_peer, protocol::cmd::done, done);
+    }
+    answer_waiters(r);
+}
+
+void engine::answer_waiters(const task_record& r) {
+    auto range = waiters_by_task_.equal_range(*parse_id(r.id));
+    for (auto it = range.first; it != range.second; ++it) {
+        auto w = waiters_.find(it->second);
+        if (w == waiters_.end()) {
+            continue;
+        }
+        protocol::reply rep;
+        rep.req = w->second.req;
+        rep.task = to_info(r);
+        reply_front(w->second.peer, protocol::cmd::status, rep);
+        waiter_deadlines_.erase({w->second.deadline, w->first});
+        waiters_.erase(w);
+    }
+    waiters_by_task_.erase(range.first, range.second);
+}
+
+// ---- timers ----
+
+void engine::on_timers() {
+    fire_delayed();
+    fire_ttl();
+    fire_leases();
+    fire_waiters();
+    check_workers();
+}
+
+void engine::fire_delayed() {
+    for (const auto& id : delayed_.take_due(now_)) {
+        auto r = load(id);
+        if (r && (r->state == state::pending || r->state == state::retrying)) {
+            check(txn_->erase(table::delayed, keys::delayed_key(r->eta_ms, id)), "erase delayed");
+            enqueue(*r);
+        }
+    }
+}
+
+void engine::fire_ttl() {
+    for (const auto& id : ttl_.take_due(now_)) {
+        auto r = load(id);
+        if (r && r->state == state::queued) {
+            unqueue(*r);
+            finish(*r, state::expired, "ttl elapsed before the task started");
+        }
+    }
+}
+
+void engine::fire_leases() {
+    for (const auto& id : leases_.take_due(now_)) {
+        auto r = load(id);
+        if (!r || r->state != state::running) {
+            continue;
+        }
+        if (auto it = running_.find(id); it != running_.end()) {
+            protocol::control c;
+            c.ids = {r->id};
+            send_back(it->second.worker, protocol::cmd::cancel, c);  // stop the overdue attempt
+        }
+        stop_running(*r);
+        count("timeouts");
+        if (r->cancel_requested) {
+            finish(*r, state::cancelled, "cancelled");
+        } else {
+            retry_or_fail(*r, "timeout: no result within the lease", std::nullopt);
+        }
+    }
+}
+
+void engine::fire_waiters() {
+    while (!waiter_deadlines_.empty() && waiter_deadlines_.begin()->first <= now_) {
+        uint64_t serial = waiter_deadlines_.begin()->second;
+        waiter_deadlines_.erase(waiter_deadlines_.begin());
+        auto w = waiters_.find(serial);
+        if (w == waiters_.end()) {
+            continue;
+        }
+        protocol::reply rep;
+        rep.req = w->second.req;
+        if (auto r = load(w->second.id)) {
+            rep.task = to_info(*r);
+        }
+        reply_front(w->second.peer, protocol::cmd::status, rep);
+        auto range = waiters_by_task_.equal_range(w->second.id);
+        for (auto it = range.first; it != range.second; ++it) {
+            if (it->second == serial) {
+                waiters_by_task_.erase(it);
+                break;
+            }
+        }
+        waiters_.erase(w);
+    }
+}
+
+void engine::check_workers() {
+    for (const auto& id : workers_.silent(now_, cfg_.liveness_ms)) {
+        remove_worker(id, false, "silent past liveness");
+    }
+    if (now_ >= next_heartbeat_) {
+        for (const auto& [id, w] : workers_.all()) {
+            send_back(id, protocol::cmd::heartbeat, protocol::control{});
+        }
+        next_heartbeat_ = now_ + cfg_.heartbeat_ms;
+    }
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,250 @@
+// The broker object: sockets, the self-pipe for stop(), and the poll loop
+// that runs engine turns (drain -> apply in one transaction -> commit ->
+// send).
+#include <taskmill/broker/broker.hpp>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+
+#include "engine.hpp"
+
+namespace taskmill::broker {
+namespace {
+
+// "tcp://0.0.0.0:5555" / "tcp://*:5555" -> "tcp://127.0.0.1:5555": an
+// address a local client can connect to.
+std::string connectable(std::string ep) {
+    for (std::string_view any : {"://0.0.0.0:", "://*:"}) {
+        if (auto pos = ep.find(any); pos != std::string::npos) {
+            ep.replace(pos, any.size(), "://127.0.0.1:");
+        }
+    }
+    return ep;
+}
+
+std::string bind_socket(zmq::socket_t& s, const std::string& ep) {
+    try {
+        s.bind(ep);
+    } catch (const zmq::error_t& e) {
+        throw std::runtime_error("cannot bind " + ep + ": " + e.what());
+    }
+    return connectable(s.get(zmq::sockopt::last_endpoint));
+}
+
+void write_endpoints(const std::string& dir, const bound_endpoints& eps) {
+    nlohmann::json j = {{"frontend", eps.frontend}, {"backend", eps.backend}, {"events", eps.events},
+                        {"pid", static_cast<int64_t>(::getpid())}};
+    std::filesystem::create_directories(dir);
+    auto final_path = std::filesystem::path(dir) / "endpoints.json";
+    auto tmp = final_path;
+    tmp += ".tmp";
+    {
+        std::ofstream out(tmp, std::ios::trunc);
+        out << j.dump(2) << "\n";
+        if (!out) {
+            throw std::runtime_error("cannot write " + tmp.string());
+        }
+    }
+    std::filesystem::rename(tmp, final_path);  // readers never see a partial file
+}
+
+std::shared_ptr<spdlog::logger> or_null(std::shared_ptr<spdlog::logger> log) {
+    if (log) {
+        return log;
+    }
+    return std::make_shared<spdlog::logger>("broker", std::make_shared<spdlog::sinks::null_sink_mt>());
+}
+
+}  // namespace
+
+struct broker::impl {
+    broker_config cfg;
+    std::shared_ptr<spdlog::logger> log;
+    std::unique_ptr<zmq::context_t> own_ctx;
+    zmq::context_t* ctx;
+    std::unique_ptr<store> st;
+    engine eng;
+    zmq::socket_t frontend;
+    zmq::socket_t backend;
+    zmq::socket_t events;
+    bound_endpoints eps;
+    int pipe_r = -1;
+    int pipe_w = -1;
+
+    impl(broker_config c, std::unique_ptr<store> s, std::shared_ptr<spdlog::logger> l, zmq::context_t* x)
+        : cfg(std::move(c)),
+          log(or_null(std::move(l))),
+          own_ctx(x == nullptr ? std::make_unique<zmq::context_t>(1) : nullptr),
+          ctx(x == nullptr ? own_ctx.get() : x),
+          st(std::move(s)),
+          eng(cfg, *st, *log),
+          frontend(*ctx, zmq::socket_type::router),
+          backend(*ctx, zmq::socket_type::router) {
+        int fds[2];
+        if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+            throw std::runtime_error("pipe2 failed");
+        }
+        pipe_r = fds[0];
+        pipe_w = fds[1];
+        eng.recover(now_ms());
+        bind_all();
+    }
+
+    ~impl() {
+        ::close(pipe_r);
+        ::close(pipe_w);
+    }
+
+    impl(const impl&) = delete;
+    impl& operator=(const impl&) = delete;
+
+    void bind_all() {
+        for (auto* s : {&frontend, &backend}) {
+            s->set(zmq::sockopt::linger, 500);
+            s->set(zmq::sockopt::router_handover, 1);
+            s->set(zmq::sockopt::sndhwm, 0);  // credit bounds what we queue to workers
+        }
+        // An unroutable worker must be noticed, not silently dropped.
+        backend.set(zmq::sockopt::router_mandatory, 1);
+        eps.frontend = bind_socket(frontend, cfg.frontend);
+        eps.backend = bind_socket(backend, cfg.backend);
+        if (!cfg.events.empty()) {
+            events = zmq::socket_t(*ctx, zmq::socket_type::pub);
+            events.set(zmq::sockopt::linger, 0);
+            eps.events = bind_socket(events, cfg.events);
+        }
+        if (cfg.write_endpoints_file) {
+            write_endpoints(cfg.data_dir, eps);
+        }
+    }
+
+    void run() {
+        log->info("broker ready frontend={} backend={} events={}", eps.frontend, eps.backend, eps.events);
+        bool stopping = false;
+        while (!stopping) {
+            stopping = wait();
+            turn();
+        }
+        log->info("broker stopped");
+    }
+
+    // Sleeps until a socket is readable, the next timer is due, or stop().
+    // Returns true if stop() was called.
+    bool wait() {
+        auto deadline = eng.next_deadline();
+        long timeout = -1;
+        if (deadline) {
+            timeout = static_cast<long>(std::max<int64_t>(0, *deadline - now_ms()));
+        }
+        std::vector<zmq::pollitem_t> items = {
+            {frontend.handle(), 0, ZMQ_POLLIN, 0},
+            {backend.handle(), 0, ZMQ_POLLIN, 0},
+            {nullptr, pipe_r, ZMQ_POLLIN, 0},
+        };
+        try {
+            zmq::poll(items, std::chrono::milliseconds(timeout));
+        } catch (const zmq::error_t& e) {
+            if (e.num() != EINTR) {
+                throw;
+            }
+            // A signal: its handler has written to the pipe; look again.
+            return false;
+        }
+        if ((items[2].revents & ZMQ_POLLIN) != 0) {
+            char buf[64];
+            while (::read(pipe_r, buf, sizeof buf) > 0) {
+            }
+            return true;
+        }
+        return false;
+    }
+
+    void turn() {
+        eng.begin_turn(now_ms());
+        for (std::size_t i = 0; i < cfg.batch; ++i) {
+            auto in = protocol::try_recv(frontend, true, cfg.max_body_bytes);
+            if (!in) {
+                break;
+            }
+            eng.on_frontend(in->peer, in->msg);
+        }
+        for (std::size_t i = 0; i < cfg.batch; ++i) {
+            auto in = protocol::try_recv(backend, true, cfg.max_body_bytes);
+            if (!in) {
+                break;
+            }
+            eng.on_backend(in->peer, in->msg);
+        }
+        eng.on_timers();
+        eng.dispatch();
+        eng.end_turn();  // durability point: nothing below is sent before this
+        flush();
+    }
+
+    void flush() {
+        auto& out = eng.out();
+        for (const auto& m : out.messages) {
+            if (m.to == target::frontend) {
+                (void)protocol::send(frontend, m.peer, m.command, m.body);
+            } else if (!protocol::send(backend, m.peer, m.command, m.body)) {
+                log->warn("worker={} unroutable command={}", m.peer, m.command);
+                eng.worker_unreachable(m.peer);
+            }
+        }
+        if (events) {
+            for (const auto& [topic, body] : out.events) {
+                try {
+                    (void)events.send(zmq::buffer(topic), zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+                    (void)events.send(zmq::buffer(body), zmq::send_flags::dontwait);
+                } catch (const zmq::error_t&) {
+                    // A PUB socket drops on overflow; so do we.
+                }
+            }
+        }
+        out.clear();
+    }
+};
+
+namespace {
+std::unique_ptr<store> open_default(const broker_config& cfg) {
+    lmdb_options o;
+    o.dir = cfg.data_dir;
+    o.map_size_bytes = cfg.map_size_mb << 20;
+    o.mode = cfg.mode;
+    return open_lmdb_store(o);
+}
+}  // namespace
+
+broker::broker(broker_config cfg, std::shared_ptr<spdlog::logger> log, zmq::context_t* ctx) {
+    std::filesystem::create_directories(cfg.data_dir);
+    auto st = open_default(cfg);
+    impl_ = std::make_unique<impl>(std::move(cfg), std::move(st), std::move(log), ctx);
+}
+
+broker::broker(broker_config cfg, std::unique_ptr<store> st, std::shared_ptr<spdlog::logger> log,
+               zmq::context_t* ctx)
+    : impl_(std::make_unique<impl>(std::move(cfg), std::move(st), std::move(log), ctx)) {}
+
+broker::~broker() = default;
+
+void broker::run() { impl_->run(); }
+
+void broker::stop() noexcept {
+    char c = 1;
+    // Async-signal-safe; a full pipe already holds a wake-up.
+    [[maybe_unused]] auto n = ::write(impl_->pipe_w, &c, 1);
+}
+
+const bound_endpoints& broker::endpoints() const { return impl_->eps; }
+
+}  // namespace taskmill::broker

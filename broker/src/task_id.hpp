@@ -1,0 +1,44 @@
+// Task ids: 16 bytes, shown as 32 lowercase hex chars. The first 48 bits are
+// the unix time in ms, then a 16-bit counter within that ms, then 64 random
+// bits: ids sort by creation time within a broker, and ids made by different
+// brokers collide with negligible probability.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+
+namespace taskmill::broker {
+
+using task_id = std::array<uint8_t, 16>;
+
+struct task_id_hash {
+    std::size_t operator()(const task_id& id) const noexcept;
+};
+
+std::string to_hex(const task_id& id);
+// nullopt unless `hex` is exactly 32 hex digits (either case).
+std::optional<task_id> parse_id(std::string_view hex);
+// The 16 raw bytes as a string (the tasks table key).
+inline std::string_view id_bytes(const task_id& id) {
+    return {reinterpret_cast<const char*>(id.data()), id.size()};
+}
+std::optional<task_id> id_from_bytes(std::string_view raw);
+
+// Makes time-ordered ids. Not thread-safe: one per loop.
+class id_generator {
+public:
+    id_generator();
+    task_id next(int64_t now_ms);
+
+private:
+    std::mt19937_64 rng_;
+    int64_t last_ms_ = 0;
+    uint32_t counter_ = 0;
+};
+
+}  // namespace taskmill::broker

@@ -1,0 +1,39 @@
+// Checks of client input before anything is stored, and the handler-name
+// grammar shared by validation and routing.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <taskmill/protocol/messages.hpp>
+#include <taskmill/protocol/result.hpp>
+
+namespace taskmill::broker {
+
+// "ns.name", "ns.name@2" or "ns.name@2.1.0", split.
+struct handler_ref {
+    std::string name;     // "ns.name"
+    std::string version;  // "" (any), "2" (a major) or "2.1.0" (exact)
+};
+std::optional<handler_ref> parse_handler(std::string_view spec);
+
+// Whether a worker's handler (name, semantic version) can run `want`.
+bool handler_matches(const handler_ref& want, std::string_view name, std::string_view version);
+
+bool valid_queue_name(std::string_view q);
+
+struct limits {
+    std::size_t max_payload = 16u << 20;
+    std::size_t max_batch = 10000;
+    std::size_t max_tags = 32;
+    std::size_t max_tag = 128;
+    std::size_t max_key = 256;
+};
+
+// Validates a whole SUBMIT batch; the error names the task index and field.
+result<void> validate_batch(const std::vector<protocol::task_spec>& tasks, const limits& lim);
+
+}  // namespace taskmill::broker
