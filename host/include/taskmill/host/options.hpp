@@ -1,0 +1,50 @@
+// taskmill/host/options.hpp -- the settings of taskmill-host.
+//
+// One plain struct filled from the command line, an INI config file and the
+// environment (TASKMILL_BROKER_BACKEND), in that order of precedence. The
+// supervisor passes the relevant ones on to the worker processes it execs.
+// Value type; no threading concerns.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <taskmill/protocol/result.hpp>
+
+namespace taskmill::host {
+
+enum class mode { supervisor, worker, check, print_config, help };
+
+struct options {
+    mode run_mode = mode::supervisor;
+    std::string config_file;
+    std::string broker = "tcp://127.0.0.1:5556";  // the broker's BACKEND endpoint
+    std::string plugins_dir;                      // default: <exe dir>/../plugins
+    std::vector<std::string> queues;              // empty = every queue
+    uint32_t processes = 1;
+    uint32_t concurrency = 4;                     // slots per worker process
+    std::string run_dir;                          // private plugin copies; default $TMPDIR/taskmill-host.<pid>
+    int64_t heartbeat_ms = 1000;
+    std::string log_level = "info";
+    int64_t kill_grace_ms = 2000;                 // after a task's deadline, before the worker gives up on it
+    int64_t grace_ms = 10000;                     // graceful stop: time to finish running tasks
+    uint64_t max_tasks = 0;                       // recycle a worker after this many tasks (0 = never)
+    uint64_t max_rss_mb = 0;                      // recycle a worker past this RSS (0 = never)
+    bool watch = true;                            // hot reload on plugin folder changes
+    std::string check_file;                       // --check FILE.so
+    uint32_t generation = 0;                      // worker mode: its generation
+    std::string help_text;                        // mode::help: what to print
+};
+
+// Parses argv (and the config file it names). Errors name the option, or
+// the file and line of a bad config entry.
+result<options> parse_options(int argc, const char* const* argv);
+
+// The options as an INI file (what --print-config shows).
+std::string to_ini(const options& o);
+
+// The argv that starts a worker process with these options.
+std::vector<std::string> worker_argv(const options& o, const std::string& exe, uint32_t generation);
+
+}  // namespace taskmill::host

@@ -1,0 +1,22 @@
+// taskmill/host/supervisor.hpp -- the parent process of taskmill-host.
+//
+// Forks N worker processes (fork + exec of /proc/self/exe --worker, so no
+// ZeroMQ state crosses a fork), restarts crashed ones with exponential
+// backoff, tells the broker at once when one dies (DEAD on its own DEALER),
+// and stops them all on SIGINT/SIGTERM. Single-threaded: signals are read
+// from a signalfd in the same poll as the socket.
+#pragma once
+
+#include <taskmill/host/options.hpp>
+
+namespace taskmill::host {
+
+// Runs until SIGINT/SIGTERM; returns the process exit code (0 on a clean stop).
+int run_supervisor(const options& o);
+
+// --check: loads `o.check_file` in this process, prints the plugin and its
+// handlers to stdout and returns 0, or prints "refused: <reason>" to stderr
+// and returns 2.
+int run_check(const options& o);
+
+}  // namespace taskmill::host

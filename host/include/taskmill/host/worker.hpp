@@ -1,0 +1,26 @@
+// taskmill/host/worker.hpp -- one worker process.
+//
+// The worker owns one DEALER socket to the broker backend (routing id
+// "<hostname>:<pid>"), loads the plugins from private copies, announces its
+// handlers with HELLO and runs `concurrency` slot threads. The socket
+// belongs to the I/O thread (the caller of run_worker); slot threads reach
+// it through a queue + eventfd, never directly.
+#pragma once
+
+#include <string>
+
+#include <taskmill/host/options.hpp>
+
+namespace taskmill::host {
+
+// Runs a worker until it is told to stop (SIGTERM/SIGINT: drain, BYE, exit
+// code 0), it is recycled (--max-tasks / --max-rss-mb: exit 0), or a task
+// overruns its deadline past --kill-grace-ms (exit code 3). Startup
+// failures return 1. SIGTERM and SIGINT are blocked in the calling thread
+// and read from a signalfd.
+int run_worker(const options& o);
+
+// "<hostname>:<pid>" for this process.
+std::string worker_id();
+
+}  // namespace taskmill::host

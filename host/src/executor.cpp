@@ -1,0 +1,244 @@
+// Runs one task: the tm_host_api table the plugin sees, and the mapping of
+// its return value to an outcome.
+#include "worker_shared.hpp"
+
+#include <spdlog/spdlog.h>
+
+// The host side of one execute() call; opaque to plugins.
+struct tm_ctx {
+    taskmill::host::detail::shared_state* s = nullptr;
+    taskmill::host::detail::task_run* run = nullptr;
+    std::string result;
+    std::string error;
+    std::optional<int64_t> retry_after_ms;
+    std::optional<std::string> checkpoint;  // the latest one: loaded or saved
+    std::string spawned_id;                 // borrowed out of spawn()
+    taskmill::host::detail::steady::time_point last_progress{};
+};
+
+namespace taskmill::host::detail {
+namespace {
+
+std::string_view view(tm_str s) { return s.data != nullptr ? std::string_view(s.data, s.size) : std::string_view(); }
+std::string_view view(tm_bytes b) {
+    return b.data != nullptr ? std::string_view(reinterpret_cast<const char*>(b.data), b.size) : std::string_view();
+}
+
+spdlog::level::level_enum to_level(int32_t level) {
+    switch (level) {
+        case TM_LOG_TRACE: return spdlog::level::trace;
+        case TM_LOG_DEBUG: return spdlog::level::debug;
+        case TM_LOG_INFO: return spdlog::level::info;
+        case TM_LOG_WARN: return spdlog::level::warn;
+        default: return spdlog::level::err;
+    }
+}
+
+int32_t api_log_enabled(tm_ctx* ctx, int32_t level) {
+    return ctx != nullptr && ctx->s->log->should_log(to_level(level)) ? 1 : 0;
+}
+
+void api_log(tm_ctx* ctx, int32_t level, tm_str message) {
+    if (ctx == nullptr) return;
+    try {
+        const auto& h = *ctx->run->handler;
+        ctx->s->log->log(to_level(level), "task={} handler={} plugin={} {}", ctx->run->item.id, h.name, h.plugin_name,
+                         view(message));
+    } catch (...) {  // a log call must never throw into a plugin
+    }
+}
+
+int32_t api_is_cancelled(tm_ctx* ctx) {
+    if (ctx == nullptr) return 0;
+    return ctx->run->cancelled.load() || ctx->run->deadline_passed() ? 1 : 0;
+}
+
+int32_t api_report_progress(tm_ctx* ctx, double fraction, tm_str note) {
+    if (ctx == nullptr) return TM_E_INVALID;
+    auto now = steady::now();
+    // Rate-limited: the broker does not need every tiny step; the last one always goes.
+    if (fraction < 1.0 && now - ctx->last_progress < ctx->s->progress_interval) return 0;
+    ctx->last_progress = now;
+    protocol::control c;
+    c.id = ctx->run->item.id;
+    c.fraction = fraction;
+    c.note = std::string(view(note));
+    ctx->s->mail.post("PROGRESS", protocol::encode(c));
+    return 0;
+}
+
+// Sends `c` as `command` and waits for the broker's reply on this slot thread.
+std::optional<protocol::control> call_broker(tm_ctx* ctx, const char* command, protocol::control c) {
+    auto [req, fut] = ctx->s->calls.open();
+    c.req = req;
+    ctx->s->mail.post(command, protocol::encode(c));
+    if (fut.wait_for(ctx->s->reply_timeout) != std::future_status::ready) return std::nullopt;
+    return fut.get();
+}
+
+int32_t api_checkpoint_save(tm_ctx* ctx, tm_bytes state) {
+    if (ctx == nullptr) return TM_E_INVALID;
+    protocol::control c;
+    c.id = ctx->run->item.id;
+    c.data = std::string(view(state));
+    auto reply = call_broker(ctx, "CHECKPOINT", c);
+    if (!reply || !reply->ok) {
+        ctx->s->log->warn("task={} checkpoint not stored: {}", c.id, reply ? reply->error : "no reply from the broker");
+        return TM_E_UNAVAILABLE;
+    }
+    ctx->checkpoint = std::move(c.data);
+    return 0;
+}
+
+int32_t api_checkpoint_load(tm_ctx* ctx, tm_bytes* out) {
+    if (ctx == nullptr || out == nullptr) return TM_E_INVALID;
+    if (!ctx->checkpoint) return TM_E_NOT_FOUND;
+    out->data = reinterpret_cast<const uint8_t*>(ctx->checkpoint->data());
+    out->size = ctx->checkpoint->size();
+    return 0;
+}
+
+int32_t api_spawn(tm_ctx* ctx, const tm_spawn_request* r, tm_str* out_id) {
+    if (ctx == nullptr || r == nullptr || r->struct_size < offsetof(tm_spawn_request, payload) + sizeof(tm_bytes)) {
+        return TM_E_INVALID;
+    }
+    protocol::task_spec spec;
+    spec.handler = std::string(view(r->handler));
+    if (!valid_handler_name(spec.handler.substr(0, spec.handler.find('@')))) return TM_E_INVALID;
+    spec.payload = std::string(view(r->payload));
+    if (r->struct_size >= offsetof(tm_spawn_request, key) + sizeof(tm_str)) spec.key = std::string(view(r->key));
+    if (r->struct_size >= offsetof(tm_spawn_request, delay_ms) + sizeof(int64_t) && r->delay_ms > 0) {
+        spec.delay_ms = r->delay_ms;
+    }
+    spec.parent = ctx->run->item.id;
+    protocol::control c;
+    c.id = ctx->run->item.id;
+    c.tasks.push_back(std::move(spec));
+    auto reply = call_broker(ctx, "SPAWN", std::move(c));
+    if (!reply) return TM_E_UNAVAILABLE;
+    if (!reply->ok || reply->ids.empty()) {
+        ctx->s->log->warn("task={} spawn refused: {}", ctx->run->item.id, reply->error);
+        return TM_E_INVALID;
+    }
+    ctx->spawned_id = reply->ids.front();
+    if (out_id != nullptr) *out_id = tm_str{ctx->spawned_id.data(), ctx->spawned_id.size()};
+    return 0;
+}
+
+int32_t api_set_result(tm_ctx* ctx, tm_bytes result) {
+    if (ctx == nullptr) return TM_E_INVALID;
+    ctx->result.assign(view(result));
+    return 0;
+}
+
+int32_t api_set_error(tm_ctx* ctx, const tm_error* e) {
+    if (ctx == nullptr || e == nullptr || e->struct_size < offsetof(tm_error, message) + sizeof(tm_str)) {
+        return TM_E_INVALID;
+    }
+    ctx->error.assign(view(e->message));
+    ctx->retry_after_ms.reset();
+    if (e->struct_size >= offsetof(tm_error, retry_after_ms) + sizeof(int64_t) && e->retry_after_ms >= 0) {
+        ctx->retry_after_ms = e->retry_after_ms;
+    }
+    return 0;
+}
+
+tm_host_api make_api() {
+    tm_host_api api{};
+    api.struct_size = sizeof(tm_host_api);
+    api.abi_version = (static_cast<uint32_t>(TM_ABI_MAJOR) << 16) | TM_ABI_MINOR;
+    api.log_enabled = &api_log_enabled;
+    api.log = &api_log;
+    api.is_cancelled = &api_is_cancelled;
+    api.report_progress = &api_report_progress;
+    api.checkpoint_save = &api_checkpoint_save;
+    api.checkpoint_load = &api_checkpoint_load;
+    api.spawn = &api_spawn;
+    api.set_result = &api_set_result;
+    api.set_error = &api_set_error;
+    return api;
+}
+
+const tm_host_api host_api = make_api();
+
+tm_str str(const std::string& s) { return tm_str{s.data(), s.size()}; }
+
+tm_status call_handler(shared_state& s, task_run& run, tm_ctx& ctx) {
+    tm_task task{};
+    task.struct_size = sizeof(tm_task);
+    task.attempt = run.item.attempt;
+    task.task_id = str(run.item.id);
+    task.handler = str(run.item.handler);
+    task.payload = tm_bytes{reinterpret_cast<const uint8_t*>(run.item.payload.data()), run.item.payload.size()};
+    task.deadline_unix_ms = run.deadline_unix_ms;
+    task.parent_task_id = str(run.item.parent);
+    std::unique_lock<std::mutex> serial;
+    if ((run.handler->flags & TM_HANDLER_SERIAL) != 0) {
+        std::mutex* m = nullptr;
+        {
+            std::lock_guard lock(s.serial_mu);
+            auto& slot = s.serial_locks[run.handler->handler];
+            if (!slot) slot = std::make_unique<std::mutex>();
+            m = slot.get();
+        }
+        serial = std::unique_lock(*m);
+    }
+    return run.handler->handler->execute(run.handler->plugin_state, &task, &host_api, &ctx);
+}
+
+protocol::outcome to_outcome(const task_run& run, tm_status st, tm_ctx& ctx) {
+    protocol::outcome o;
+    o.id = run.item.id;
+    o.attempt = run.item.attempt;
+    o.version = run.handler->version;
+    // A handler that comes back after its deadline has timed out, whatever it says.
+    if (run.deadline_passed()) {
+        o.status = "timeout";
+        o.error = ctx.error.empty() ? "deadline passed" : ctx.error;
+        return o;
+    }
+    switch (st) {
+        case TM_OK: o.status = "ok"; o.result = std::move(ctx.result); break;
+        case TM_RETRY: o.status = "retry"; o.retry_after_ms = ctx.retry_after_ms; break;
+        case TM_FAIL: o.status = "fail"; break;
+        case TM_CANCELLED: o.status = "cancelled"; break;
+        default:
+            o.status = "fail";
+            ctx.error = "handler returned unknown status " + std::to_string(st);
+            break;
+    }
+    if (o.status != "ok") o.error = ctx.error.empty() ? o.status : ctx.error;
+    return o;
+}
+
+}  // namespace
+
+void execute_task(shared_state& s, task_run& run) {
+    run.started = steady::now();
+    protocol::outcome o;
+    if (run.handler == nullptr) {
+        o.id = run.item.id;
+        o.attempt = run.item.attempt;
+        o.status = "fail";
+        o.error = "no handler " + run.item.handler + " on this worker";
+    } else if (run.cancelled.load()) {
+        o.id = run.item.id;
+        o.attempt = run.item.attempt;
+        o.status = "cancelled";
+        o.error = "cancelled before it started";
+    } else {
+        tm_ctx ctx;
+        ctx.s = &s;
+        ctx.run = &run;
+        ctx.checkpoint = run.item.checkpoint;
+        s.log->debug("task={} handler={} attempt={} start", run.item.id, run.item.handler, run.item.attempt);
+        tm_status st = call_handler(s, run, ctx);
+        o = to_outcome(run, st, ctx);
+        s.log->info("task={} handler={} attempt={} status={}{}{}", run.item.id, run.item.handler, run.item.attempt,
+                    o.status, o.error.empty() ? "" : " error=", o.error);
+    }
+    run.finished = true;
+    if (!run.reported.exchange(true)) s.mail.post_outcome(std::move(o));
+}
+
+}  // namespace taskmill::host::detail

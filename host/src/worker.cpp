@@ -1,0 +1,296 @@
+// The worker process: the I/O thread that owns the DEALER socket.
+#include <taskmill/host/worker.hpp>
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <zmq.hpp>
+
+#include <taskmill/protocol/frame.hpp>
+
+#include "worker_shared.hpp"
+
+namespace taskmill::host {
+namespace {
+
+using detail::steady;
+using detail::task_run;
+using std::chrono::milliseconds;
+
+std::string hostname() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0) return "localhost";
+    return buf;
+}
+
+uint64_t rss_mb() {
+    std::ifstream in("/proc/self/statm");
+    uint64_t size = 0;
+    uint64_t resident = 0;
+    in >> size >> resident;
+    return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / (1024 * 1024);
+}
+
+// The I/O loop. It is one object so the state machine (running, draining,
+// stopping) is in one place; each handler of an event is a small method.
+class worker_loop {
+public:
+    worker_loop(const options& o, std::shared_ptr<spdlog::logger> log, int signal_fd)
+        : o_(o), signal_fd_(signal_fd), id_(worker_id()), plugins_(std::filesystem::path(o.run_dir) / ("worker-" + std::to_string(::getpid()))),
+          heartbeat_(milliseconds(o.heartbeat_ms)) {
+        s_.log = std::move(log);
+    }
+
+    int run();
+
+private:
+    void load_plugins();
+    void connect();
+    void send(std::string_view command, const std::string& body) {
+        if (!protocol::send(socket_, {}, command, body)) s_.log->warn("send {} failed (queue full?)", command);
+    }
+    void send_hello();
+    void on_broker_message();
+    void on_dispatch(const std::string& body);
+    void on_cancel(const std::string& body);
+    void on_mailbox();
+    void on_signal();
+    void check_deadlines();
+    void start_drain(const std::string& why);
+    milliseconds next_timeout() const;
+
+    const options& o_;
+    int signal_fd_;
+    std::string id_;
+    detail::shared_state s_;
+    plugin_set plugins_;
+    zmq::context_t zctx_{1};
+    zmq::socket_t socket_{zctx_, zmq::socket_type::dealer};
+    std::map<std::string, std::shared_ptr<task_run>> running_;
+    milliseconds heartbeat_;
+    steady::time_point next_heartbeat_{};
+    uint64_t completed_ = 0;
+    bool draining_ = false;
+    std::optional<steady::time_point> drain_deadline_;
+    int exit_code_ = -1;  // >= 0: leave the loop with it
+};
+
+void worker_loop::load_plugins() {
+    for (const auto& why : plugins_.load_dir(o_.plugins_dir)) s_.log->error("plugin refused: {}", why);
+    for (const auto& p : plugins_.plugins()) {
+        s_.log->info("plugin loaded name={} version={} handlers={} file={} copy={}", p->name, p->version,
+                     p->handlers.size(), p->source.string(), p->copy.string());
+    }
+}
+
+void worker_loop::connect() {
+    socket_.set(zmq::sockopt::routing_id, id_);  // before connect: the broker routes by it
+    socket_.set(zmq::sockopt::linger, 2000);
+    socket_.set(zmq::sockopt::sndhwm, 100000);
+    socket_.connect(o_.broker);
+}
+
+void worker_loop::send_hello() {
+    protocol::hello h;
+    h.worker = id_;
+    h.host = hostname();
+    h.pid = ::getpid();
+    h.slots = draining_ ? 0 : o_.concurrency;
+    h.generation = o_.generation;
+    h.queues = o_.queues;
+    h.handlers = plugins_.handler_infos();
+    send(protocol::cmd::hello, protocol::encode(h));
+    next_heartbeat_ = steady::now() + heartbeat_;
+}
+
+void worker_loop::on_dispatch(const std::string& body) {
+    auto d = protocol::decode_dispatch(body);
+    if (!d) {
+        s_.log->error("malformed DISPATCH dropped: {}", d.error().message);
+        return;
+    }
+    for (auto& item : d->tasks) {
+        if (running_.count(item.id) != 0) {
+            s_.log->warn("task={} dispatched twice; ignoring the second copy", item.id);
+            continue;
+        }
+        auto run = std::make_shared<task_run>();
+        run->handler = plugins_.resolve(item.handler);
+        if (item.timeout_ms > 0) run->deadline_unix_ms = detail::unix_now_ms() + item.timeout_ms;
+        run->item = std::move(item);
+        running_[run->item.id] = run;
+        s_.queue.push(std::move(run));
+    }
+}
+
+void worker_loop::on_cancel(const std::string& body) {
+    auto c = protocol::decode_control(body);
+    if (!c) {
+        s_.log->error("malformed CANCEL dropped: {}", c.error().message);
+        return;
+    }
+    for (const auto& id : c->ids) {
+        if (auto it = running_.find(id); it != running_.end()) {
+            it->second->cancelled = true;
+            s_.log->info("task={} cancel requested", id);
+        }
+    }
+}
+
+void worker_loop::on_broker_message() {
+    while (auto in = protocol::try_recv(socket_, false)) {
+        if (!in->msg) {
+            s_.log->error("malformed message from broker dropped: {}", in->msg.error().message);
+            continue;
+        }
+        const auto& m = *in->msg;
+        if (m.command == protocol::cmd::dispatch) {
+            on_dispatch(m.body);
+        } else if (m.command == protocol::cmd::cancel) {
+            on_cancel(m.body);
+        } else if (m.command == protocol::cmd::checkpoint || m.command == protocol::cmd::spawn) {
+            if (auto c = protocol::decode_control(m.body)) s_.calls.fulfil(*c);
+            else s_.log->error("malformed {} reply dropped: {}", m.command, c.error().message);
+        } else if (m.command == protocol::cmd::welcome) {
+            if (auto w = protocol::decode_welcome(m.body); w && w->heartbeat_ms > 0) heartbeat_ = milliseconds(w->heartbeat_ms);
+            s_.log->info("welcomed by broker heartbeat_ms={}", heartbeat_.count());
+        } else if (m.command == protocol::cmd::unknown) {
+            s_.log->warn("broker does not know this worker; sending HELLO again");
+            send_hello();
+        } else if (m.command != protocol::cmd::heartbeat) {
+            s_.log->warn("unexpected command {} from broker ignored", m.command);
+        }
+    }
+}
+
+void worker_loop::on_mailbox() {
+    auto batch = s_.mail.drain();
+    for (auto& [command, body] : batch.messages) send(command, body);
+    if (batch.outcomes.empty()) return;
+    protocol::results r;
+    for (auto& o : batch.outcomes) {
+        running_.erase(o.id);
+        ++completed_;
+        r.items.push_back(std::move(o));
+    }
+    send(protocol::cmd::results, protocol::encode(r));
+    if (!draining_ && o_.max_tasks > 0 && completed_ >= o_.max_tasks) {
+        start_drain("max-tasks reached (" + std::to_string(completed_) + ")");
+    } else if (!draining_ && o_.max_rss_mb > 0) {
+        if (auto mb = rss_mb(); mb >= o_.max_rss_mb) start_drain("max-rss-mb reached (" + std::to_string(mb) + " MB)");
+    }
+}
+
+void worker_loop::start_drain(const std::string& why) {
+    if (draining_) return;
+    draining_ = true;
+    drain_deadline_ = steady::now() + milliseconds(o_.grace_ms);
+    s_.log->info("draining: {} running={}", why, running_.size());
+    protocol::control c;
+    c.slots = 0;
+    send(protocol::cmd::credit, protocol::encode(c));
+}
+
+void worker_loop::on_signal() {
+    signalfd_siginfo info{};
+    while (::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+        start_drain("signal " + std::to_string(info.ssi_signo));
+    }
+}
+
+// A task past deadline + kill grace is stuck in plugin code we cannot stop:
+// report it as timed out and end the process (the supervisor restarts it and
+// the broker requeues what else it held).
+void worker_loop::check_deadlines() {
+    int64_t now = detail::unix_now_ms();
+    protocol::results r;
+    for (auto& [id, run] : running_) {
+        if (run->deadline_unix_ms == 0 || now < run->deadline_unix_ms + o_.kill_grace_ms) continue;
+        if (run->reported.exchange(true)) continue;
+        r.items.push_back(protocol::outcome{id, run->item.attempt, "timeout", {}, "did not stop within the kill grace after its deadline", std::nullopt,
+                                            run->handler != nullptr ? run->handler->version : ""});
+        s_.log->error("task={} handler={} stuck past its deadline; restarting the worker", id, run->item.handler);
+    }
+    if (!r.items.empty()) {
+        send(protocol::cmd::results, protocol::encode(r));
+        exit_code_ = 3;
+    }
+}
+
+milliseconds worker_loop::next_timeout() const {
+    auto now = steady::now();
+    auto until = next_heartbeat_ - now;
+    if (!running_.empty()) until = std::min<steady::duration>(until, milliseconds(50));
+    if (drain_deadline_) until = std::min<steady::duration>(until, *drain_deadline_ - now);
+    return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(until) + milliseconds(1));
+}
+
+int worker_loop::run() {
+    load_plugins();
+    connect();
+    send_hello();
+    s_.log->info("worker ready id={} slots={} generation={} broker={}", id_, o_.concurrency, o_.generation, o_.broker);
+    detail::slot_pool slots(s_, o_.concurrency);
+    while (exit_code_ < 0) {
+        zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                                   {nullptr, s_.mail.fd(), ZMQ_POLLIN, 0},
+                                   {nullptr, signal_fd_, ZMQ_POLLIN, 0}};
+        zmq::poll(items, signal_fd_ >= 0 ? 3 : 2, next_timeout());
+        if ((items[0].revents & ZMQ_POLLIN) != 0) on_broker_message();
+        if ((items[1].revents & ZMQ_POLLIN) != 0) on_mailbox();
+        if (signal_fd_ >= 0 && (items[2].revents & ZMQ_POLLIN) != 0) on_signal();
+        check_deadlines();
+        if (steady::now() >= next_heartbeat_) {
+            send(protocol::cmd::heartbeat, protocol::encode(protocol::control{}));
+            next_heartbeat_ = steady::now() + heartbeat_;
+        }
+        if (draining_ && running_.empty() && exit_code_ < 0) {
+            send(protocol::cmd::bye, protocol::encode(protocol::control{}));
+            s_.log->info("worker exiting id={} completed={}", id_, completed_);
+            exit_code_ = 0;
+        } else if (drain_deadline_ && steady::now() >= *drain_deadline_ && exit_code_ < 0) {
+            s_.log->warn("grace period over with {} task(s) still running; exiting", running_.size());
+            exit_code_ = 4;
+        }
+    }
+    s_.calls.fail_all("worker stopping");
+    socket_.close();
+    zctx_.close();  // flushes what is queued (linger), then returns
+    if (exit_code_ != 0) std::_Exit(exit_code_);  // slot threads may be stuck in plugin code
+    for (auto& [id, run] : running_) run->cancelled = true;
+    return exit_code_;
+}
+
+}  // namespace
+
+std::string worker_id() { return hostname() + ":" + std::to_string(::getpid()); }
+
+int run_worker(const options& o) {
+    auto log = spdlog::stderr_color_mt("worker");
+    log->set_level(spdlog::level::from_str(o.log_level));
+    // Signals are read from a signalfd; they must be blocked before any thread starts.
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    int sfd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    try {
+        worker_loop loop(o, log, sfd);
+        int rc = loop.run();
+        ::close(sfd);
+        return rc;
+    } catch (const std::exception& e) {
+        log->critical("worker failed: {}", e.what());
+        return 1;
+    }
+}
+
+}  // namespace taskmill::host

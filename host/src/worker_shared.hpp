@@ -1,0 +1,130 @@
+// Private to the worker: what the I/O thread and the slot threads share.
+//
+// Slot threads never touch the ZeroMQ socket. They post outgoing messages
+// and finished outcomes to the mailbox (a mutex-guarded queue that wakes the
+// I/O thread through an eventfd), and wait for broker replies (CHECKPOINT,
+// SPAWN) on futures the I/O thread fulfils.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/logger.h>
+
+#include <taskmill/host/plugin_loader.hpp>
+#include <taskmill/protocol/messages.hpp>
+
+namespace taskmill::host::detail {
+
+using steady = std::chrono::steady_clock;
+
+int64_t unix_now_ms();
+
+// One attempt of one task, from DISPATCH until its outcome is sent.
+struct task_run {
+    protocol::work_item item;
+    const loaded_handler* handler = nullptr;  // nullptr: no such handler here
+    int64_t deadline_unix_ms = 0;             // 0 = none
+    std::atomic<bool> cancelled{false};       // CANCEL from the broker, or stopping
+    std::atomic<bool> finished{false};        // the slot thread is done with it
+    std::atomic<bool> reported{false};        // an outcome was sent (first one wins)
+    std::optional<steady::time_point> started;
+
+    bool deadline_passed() const { return deadline_unix_ms > 0 && unix_now_ms() >= deadline_unix_ms; }
+};
+
+// Slot threads -> I/O thread. post*() may be called from any thread.
+class mailbox {
+public:
+    mailbox();
+    ~mailbox();
+    mailbox(const mailbox&) = delete;
+    mailbox& operator=(const mailbox&) = delete;
+
+    void post(std::string command, std::string body);
+    void post_outcome(protocol::outcome o);
+    int fd() const { return fd_; }
+
+    struct batch {
+        std::vector<std::pair<std::string, std::string>> messages;
+        std::vector<protocol::outcome> outcomes;
+    };
+    // Everything posted so far, in order; clears the eventfd.
+    batch drain();
+
+private:
+    void wake();
+    std::mutex mu_;
+    batch pending_;
+    int fd_ = -1;
+};
+
+// Requests that wait for a broker reply, matched by `req`.
+class pending_calls {
+public:
+    std::pair<uint64_t, std::future<protocol::control>> open();
+    void fulfil(const protocol::control& reply);  // unknown req: ignored
+    void fail_all(const std::string& why);
+
+private:
+    std::mutex mu_;
+    uint64_t next_ = 1;
+    std::map<uint64_t, std::promise<protocol::control>> calls_;
+};
+
+// Tasks waiting for a free slot.
+class task_queue {
+public:
+    void push(std::shared_ptr<task_run> t);
+    // Blocks until a task arrives or close(); nullptr after close().
+    std::shared_ptr<task_run> pop();
+    void close();
+    std::size_t size();
+
+private:
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::shared_ptr<task_run>> q_;
+    bool closed_ = false;
+};
+
+struct shared_state {
+    std::shared_ptr<spdlog::logger> log;
+    mailbox mail;
+    pending_calls calls;
+    task_queue queue;
+    std::chrono::milliseconds reply_timeout{30000};
+    std::chrono::milliseconds progress_interval{100};
+    std::mutex serial_mu;
+    std::map<const tm_handler*, std::unique_ptr<std::mutex>> serial_locks;  // TM_HANDLER_SERIAL
+};
+
+// Runs one task on the calling thread and posts its outcome (unless the
+// I/O thread already reported it). Never throws.
+void execute_task(shared_state& s, task_run& run);
+
+// The slot threads: each pops tasks from s.queue until it is closed.
+class slot_pool {
+public:
+    slot_pool(shared_state& s, uint32_t slots);
+    ~slot_pool();  // closes the queue and joins
+    slot_pool(const slot_pool&) = delete;
+    slot_pool& operator=(const slot_pool&) = delete;
+
+private:
+    shared_state& s_;
+    std::vector<std::thread> threads_;
+};
+
+}  // namespace taskmill::host::detail

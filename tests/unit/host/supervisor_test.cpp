@@ -1,0 +1,77 @@
+// The real supervisor (taskmill-host) against a fake broker: a crashed
+// worker is reported DEAD at once and replaced; SIGTERM stops everything.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <taskmill/plugin.hpp>
+#include <taskmill/protocol/messages.hpp>
+
+#include "fake_broker.hpp"
+
+namespace mp = taskmill::plugin::mp;
+namespace protocol = taskmill::protocol;
+using namespace std::chrono_literals;
+using taskmill::test::child;
+using taskmill::test::fake_broker;
+using taskmill::test::host_dirs;
+
+TEST(supervisor, crash_is_reported_dead_and_the_worker_restarts) {
+    host_dirs dirs;
+    fake_broker broker;
+    child host({TASKMILL_HOST_EXE, "--broker", broker.endpoint(), "--plugins", dirs.plugins.string(), "--run-dir",
+                dirs.run.string(), "--processes", "1", "--concurrency", "1", "--grace-ms", "2000"},
+               dirs.log);
+    auto hello = broker.expect("HELLO");
+    ASSERT_TRUE(hello.has_value()) << taskmill::test::read_text(dirs.log);
+    protocol::dispatch d;
+    protocol::work_item w;
+    w.id = "boom";
+    w.handler = "demo.crash";
+    w.payload = mp::pack(mp::value::map());
+    d.tasks.push_back(w);
+    broker.send(hello->peer, "DISPATCH", protocol::encode(d));
+
+    auto dead = broker.expect("DEAD");
+    ASSERT_TRUE(dead.has_value()) << taskmill::test::read_text(dirs.log);
+    auto c = protocol::decode_control(dead->body);
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->ids, std::vector<std::string>{hello->peer});
+    EXPECT_NE(c->note.find("killed by signal 11"), std::string::npos) << c->note;
+
+    auto again = broker.expect("HELLO");
+    ASSERT_TRUE(again.has_value());
+    EXPECT_NE(again->peer, hello->peer);  // a new process
+
+    host.signal(SIGTERM);
+    EXPECT_TRUE(broker.expect("BYE").has_value());
+    auto status = host.wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+    auto log = taskmill::test::read_text(dirs.log);
+    EXPECT_NE(log.find("host ready workers=1"), std::string::npos);
+    EXPECT_NE(log.find("worker exited pid="), std::string::npos);
+}
+
+TEST(check, prints_handlers_or_refuses) {
+    host_dirs dirs;
+    auto out = dirs.root / "check.out";
+    {
+        child ok({TASKMILL_HOST_EXE, "--check", TASKMILL_DEMO_SO, "--run-dir", dirs.run.string()}, out);
+        auto st = ok.wait(10s);
+        ASSERT_TRUE(st.has_value());
+        EXPECT_EQ(WEXITSTATUS(*st), 0);
+    }
+    auto text = taskmill::test::read_text(out);
+    EXPECT_NE(text.find("plugin demo 1.0.0 abi 1.0"), std::string::npos) << text;
+    EXPECT_NE(text.find("handler demo.sleep"), std::string::npos) << text;
+    auto bad = dirs.root / "bad.out";
+    {
+        child refused({TASKMILL_HOST_EXE, "--check", TASKMILL_BAD_ABI_SO, "--run-dir", dirs.run.string()}, bad);
+        auto st = refused.wait(10s);
+        ASSERT_TRUE(st.has_value());
+        EXPECT_EQ(WEXITSTATUS(*st), 2);
+    }
+    EXPECT_NE(taskmill::test::read_text(bad).find("refused: ABI 2.0"), std::string::npos);
+}

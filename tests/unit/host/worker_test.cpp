@@ -1,0 +1,265 @@
+// A real worker process (taskmill-host --worker) driven by a fake broker.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+
+#include <taskmill/plugin.hpp>
+#include <taskmill/protocol/messages.hpp>
+
+#include "fake_broker.hpp"
+
+namespace mp = taskmill::plugin::mp;
+namespace protocol = taskmill::protocol;
+using namespace std::chrono_literals;
+using taskmill::test::child;
+using taskmill::test::fake_broker;
+using taskmill::test::host_dirs;
+
+namespace {
+
+class worker : public ::testing::Test {
+protected:
+    void start(std::vector<std::string> extra = {}) {
+        std::vector<std::string> argv{TASKMILL_HOST_EXE, "--worker", "--broker", broker_.endpoint(), "--plugins",
+                                      dirs_.plugins.string(), "--run-dir", dirs_.run.string(), "--concurrency", "2",
+                                      "--heartbeat-ms", "200", "--log-level", "debug"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        proc_ = std::make_unique<child>(argv, dirs_.log);
+        ASSERT_GT(proc_->pid(), 0);
+        auto hello = broker_.expect("HELLO");
+        ASSERT_TRUE(hello.has_value()) << taskmill::test::read_text(dirs_.log);
+        peer_ = hello->peer;
+        auto h = protocol::decode_hello(hello->body);
+        ASSERT_TRUE(h.has_value());
+        hello_ = *h;
+        broker_.send(peer_, "WELCOME", protocol::encode(protocol::welcome{200, 1000}));
+    }
+
+    void dispatch(std::vector<protocol::work_item> items) {
+        protocol::dispatch d;
+        d.tasks = std::move(items);
+        broker_.send(peer_, "DISPATCH", protocol::encode(d));
+    }
+
+    static protocol::work_item item(std::string id, std::string handler, const mp::value& payload, int64_t timeout_ms = 0) {
+        protocol::work_item w;
+        w.id = std::move(id);
+        w.handler = std::move(handler);
+        w.payload = mp::pack(payload);
+        w.timeout_ms = timeout_ms;
+        return w;
+    }
+
+    // Collects outcomes from RESULTS messages until `n` have arrived.
+    std::vector<protocol::outcome> outcomes(std::size_t n, std::chrono::milliseconds timeout = 10s) {
+        std::vector<protocol::outcome> out;
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (out.size() < n) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) break;
+            auto r = broker_.expect("RESULTS", left);
+            if (!r) break;
+            auto res = protocol::decode_results(r->body);
+            EXPECT_TRUE(res.has_value());
+            if (res) out.insert(out.end(), res->items.begin(), res->items.end());
+        }
+        return out;
+    }
+
+    void TearDown() override {
+        if (HasFailure()) std::cerr << "---- worker log ----\n" << taskmill::test::read_text(dirs_.log);
+    }
+
+    host_dirs dirs_;
+    fake_broker broker_;
+    std::unique_ptr<child> proc_;
+    std::string peer_;
+    protocol::hello hello_;
+};
+
+}  // namespace
+
+TEST_F(worker, hello_announces_identity_slots_and_handlers) {
+    start({"--queues", "a,b", "--generation", "3"});
+    EXPECT_EQ(peer_, taskmill::test::local_hostname() + ":" + std::to_string(proc_->pid()));
+    EXPECT_EQ(hello_.worker, peer_);
+    EXPECT_EQ(hello_.pid, proc_->pid());
+    EXPECT_EQ(hello_.slots, 2u);
+    EXPECT_EQ(hello_.generation, 3u);
+    EXPECT_EQ(hello_.queues, (std::vector<std::string>{"a", "b"}));
+    bool echo = false;
+    for (const auto& h : hello_.handlers) echo = echo || (h.name == "echo.echo" && h.plugin == "echo" && h.version == "1.0.0");
+    EXPECT_TRUE(echo);
+    EXPECT_EQ(hello_.handlers.size(), 9u);
+    EXPECT_TRUE(broker_.expect("HEARTBEAT", 5s).has_value());
+}
+
+TEST_F(worker, echo_comes_back_ok_with_the_payload) {
+    start();
+    mp::value payload = mp::value::map({{"hello", "world"}, {"n", 3}});
+    dispatch({item("t1", "echo.echo", payload)});
+    auto out = outcomes(1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].id, "t1");
+    EXPECT_EQ(out[0].status, "ok");
+    EXPECT_EQ(out[0].result, mp::pack(payload));
+    EXPECT_EQ(out[0].version, "1.0.0");
+    EXPECT_EQ(out[0].attempt, 1u);
+}
+
+TEST_F(worker, unknown_handler_and_failures_are_reported) {
+    start();
+    dispatch({item("u", "nope.nope", nullptr), item("p", "demo.fail", mp::value::map({{"mode", "permanent"}})),
+              item("r", "demo.fail", mp::value::map({{"mode", "retryable"}, {"times", 1}}))});
+    auto out = outcomes(3);
+    ASSERT_EQ(out.size(), 3u);
+    std::map<std::string, protocol::outcome> by_id;
+    for (auto& o : out) by_id[o.id] = o;
+    EXPECT_EQ(by_id["u"].status, "fail");
+    EXPECT_NE(by_id["u"].error.find("no handler"), std::string::npos);
+    EXPECT_EQ(by_id["p"].status, "fail");
+    EXPECT_NE(by_id["p"].error.find("permanent"), std::string::npos);
+    EXPECT_EQ(by_id["r"].status, "retry");
+}
+
+TEST_F(worker, runs_at_most_its_slots_at_once) {
+    start();
+    auto t0 = std::chrono::steady_clock::now();
+    dispatch({item("s1", "demo.sleep", mp::value::map({{"ms", 300}})),
+              item("s2", "demo.sleep", mp::value::map({{"ms", 300}})),
+              item("s3", "demo.sleep", mp::value::map({{"ms", 300}}))});
+    auto out = outcomes(3);
+    auto elapsed = std::chrono::steady_clock::now() - t0;
+    ASSERT_EQ(out.size(), 3u);
+    for (const auto& o : out) EXPECT_EQ(o.status, "ok") << o.id << " " << o.error;
+    // Two slots: the third sleep can only start when one of the first two ends.
+    EXPECT_GE(elapsed, 590ms);
+}
+
+TEST_F(worker, cancel_stops_a_running_task) {
+    start();
+    dispatch({item("c1", "demo.sleep", mp::value::map({{"ms", 20000}}))});
+    protocol::control c;
+    c.ids = {"c1"};
+    // The task may not have started yet; a cancel of a queued task is honoured too.
+    broker_.send(peer_, "CANCEL", protocol::encode(c));
+    auto out = outcomes(1, 5s);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].status, "cancelled");
+}
+
+TEST_F(worker, a_deadline_turns_into_timeout) {
+    start();
+    dispatch({item("d1", "demo.sleep", mp::value::map({{"ms", 20000}}), 100)});
+    auto out = outcomes(1, 5s);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].status, "timeout");
+}
+
+TEST_F(worker, checkpoint_waits_for_the_broker_and_resumes) {
+    start();
+    auto w = item("k1", "demo.checkpoint", mp::value::map({{"steps", 3}, {"ms", 1}}));
+    w.attempt = 2;
+    w.checkpoint = mp::pack(mp::value::map({{"next", 1}}));
+    dispatch({w});
+    for (int step = 0; step < 2; ++step) {
+        auto cp = broker_.expect("CHECKPOINT");
+        ASSERT_TRUE(cp.has_value());
+        auto c = protocol::decode_control(cp->body);
+        ASSERT_TRUE(c.has_value());
+        EXPECT_EQ(c->id, "k1");
+        EXPECT_EQ((*mp::unpack(c->data))["next"].as_int(), step + 2);
+        // No result may arrive while the checkpoint is unacknowledged.
+        EXPECT_FALSE(broker_.expect("RESULTS", 50ms).has_value());
+        protocol::control reply;
+        reply.req = c->req;
+        reply.ok = true;
+        broker_.send(peer_, "CHECKPOINT", protocol::encode(reply));
+    }
+    auto out = outcomes(1);
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_EQ(out[0].status, "ok") << out[0].error;
+    auto result = mp::unpack(out[0].result);
+    ASSERT_TRUE(result.has_value());
+    EXPECT_EQ((*result)["resumed_from"].as_int(), 1);
+    EXPECT_EQ((*result)["ran"], mp::value::array({1, 2}));
+}
+
+TEST_F(worker, spawn_returns_the_broker_ids) {
+    start();
+    dispatch({item("p1", "demo.spawn", mp::value::map({{"n", 2}}))});
+    for (int i = 0; i < 2; ++i) {
+        auto sp = broker_.expect("SPAWN");
+        ASSERT_TRUE(sp.has_value());
+        auto c = protocol::decode_control(sp->body);
+        ASSERT_TRUE(c.has_value());
+        ASSERT_EQ(c->tasks.size(), 1u);
+        EXPECT_EQ(c->tasks[0].handler, "echo.echo");
+        EXPECT_EQ(c->tasks[0].parent, "p1");
+        protocol::control reply;
+        reply.req = c->req;
+        reply.ids = {"child" + std::to_string(i)};
+        broker_.send(peer_, "SPAWN", protocol::encode(reply));
+    }
+    auto out = outcomes(1);
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_EQ(out[0].status, "ok") << out[0].error;
+    EXPECT_EQ((*mp::unpack(out[0].result))["ids"], mp::value::array({"child0", "child1"}));
+}
+
+TEST_F(worker, unknown_makes_it_say_hello_again) {
+    start();
+    broker_.send(peer_, "UNKNOWN", protocol::encode(protocol::control{}));
+    EXPECT_TRUE(broker_.expect("HELLO", 5s).has_value());
+}
+
+TEST_F(worker, sigterm_drains_then_says_bye) {
+    start();
+    dispatch({item("g1", "demo.sleep", mp::value::map({{"ms", 300}}))});
+    ASSERT_TRUE(broker_.expect("HEARTBEAT", 5s).has_value());
+    proc_->signal(SIGTERM);
+    auto credit = broker_.expect("CREDIT");
+    ASSERT_TRUE(credit.has_value());
+    EXPECT_EQ(protocol::decode_control(credit->body)->slots, 0u);
+    auto out = outcomes(1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].status, "ok");
+    EXPECT_TRUE(broker_.expect("BYE").has_value());
+    auto status = proc_->wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
+TEST_F(worker, max_tasks_recycles_after_draining) {
+    start({"--max-tasks", "2"});
+    dispatch({item("m1", "echo.echo", 1), item("m2", "echo.echo", 2)});
+    EXPECT_EQ(outcomes(2).size(), 2u);
+    ASSERT_TRUE(broker_.expect("CREDIT").has_value());
+    EXPECT_TRUE(broker_.expect("BYE").has_value());
+    auto status = proc_->wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
+TEST_F(worker, a_stuck_task_is_reported_and_the_worker_exits) {
+    start({"--kill-grace-ms", "200"});
+    dispatch({item("x1", "demo.spin", mp::value::map({{"ms", 60000}}), 100)});
+    auto out = outcomes(1, 5s);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].status, "timeout");
+    auto status = proc_->wait(5s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 3);
+}
+
+TEST_F(worker, malformed_messages_do_not_hurt_it) {
+    start();
+    broker_.send(peer_, "DISPATCH", "\xc1garbage");
+    broker_.send(peer_, "CANCEL", "");
+    broker_.send(peer_, "WHATEVER", "\x80");
+    dispatch({item("e1", "echo.echo", 1)});
+    auto out = outcomes(1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].status, "ok");
+}
