@@ -1,0 +1,189 @@
+// The store (LMDB and in-memory), key layouts, record codec, ready index,
+// and persistence of a broker's state across a restart.
+#include <gtest/gtest.h>
+
+#include "broker_harness.hpp"
+#include "keys.hpp"
+#include "ready_index.hpp"
+#include "task_record.hpp"
+
+using namespace taskmill::broker;
+using namespace tmtest;
+
+namespace {
+
+task_id make_id(uint8_t n) {
+    task_id id{};
+    id[15] = n;
+    return id;
+}
+
+std::vector<std::string> ready_ids_in_order(transaction& txn) {
+    std::vector<std::string> out;
+    EXPECT_TRUE(txn.scan(table::ready, "", false, [&](std::string_view k, std::string_view v) {
+        auto e = keys::parse_ready(k, v);
+        EXPECT_TRUE(e.has_value());
+        out.push_back(e->queue + ":" + std::to_string(e->priority) + ":" + std::to_string(e->seq));
+        return true;
+    }).has_value());
+    return out;
+}
+
+class StoreTest : public ::testing::TestWithParam<bool> {
+protected:
+    std::unique_ptr<store> open() {
+        if (!GetParam()) {
+            return make_memory_store();
+        }
+        return open_lmdb_store(lmdb_options{dir_.path.string(), 64ull << 20, durability::none});
+    }
+    temp_dir dir_;
+};
+
+}  // namespace
+
+TEST_P(StoreTest, ReadyTableOrdersByPriorityThenFifo) {
+    auto st = open();
+    auto txn = st->begin(true);
+    ASSERT_TRUE(txn->put(table::ready, keys::ready_key("q", 1, 1), keys::ready_value(make_id(1), 0, "a.b")));
+    ASSERT_TRUE(txn->put(table::ready, keys::ready_key("q", 9, 3), keys::ready_value(make_id(3), 0, "a.b")));
+    ASSERT_TRUE(txn->put(table::ready, keys::ready_key("q", 1, 2), keys::ready_value(make_id(2), 0, "a.b")));
+    ASSERT_TRUE(txn->put(table::ready, keys::ready_key("q", 9, 300), keys::ready_value(make_id(4), 0, "a.b")));
+    ASSERT_TRUE(txn->put(table::ready, keys::ready_key("q", 0, 4), keys::ready_value(make_id(5), 77, "a.b@2")));
+    ASSERT_TRUE(txn->commit());
+    auto r = st->begin(false);
+    EXPECT_EQ(ready_ids_in_order(*r),
+              (std::vector<std::string>{"q:9:3", "q:9:300", "q:1:1", "q:1:2", "q:0:4"}));
+}
+
+TEST_P(StoreTest, GetPutEraseAndReverseScan) {
+    auto st = open();
+    auto txn = st->begin(true);
+    for (std::string k : {"a", "c", "e"}) {
+        ASSERT_TRUE(txn->put(table::meta, k, "v" + k));
+    }
+    ASSERT_TRUE(txn->erase(table::meta, "c"));
+    ASSERT_TRUE(txn->erase(table::meta, "zzz"));  // absent: fine
+    EXPECT_EQ(txn->get(table::meta, "a").value(), "va");
+    EXPECT_EQ(txn->get(table::meta, "c").error().code, taskmill::errc::not_found);
+    std::string seen;
+    ASSERT_TRUE(txn->scan(table::meta, "d", true, [&](std::string_view k, std::string_view) {
+        seen += std::string(k);
+        return true;
+    }));
+    EXPECT_EQ(seen, "a");
+    seen.clear();
+    ASSERT_TRUE(txn->scan(table::meta, "", true, [&](std::string_view k, std::string_view) {
+        seen += std::string(k);
+        return true;
+    }));
+    EXPECT_EQ(seen, "ea");
+}
+
+INSTANTIATE_TEST_SUITE_P(Both, StoreTest, ::testing::Values(false, true),
+                         [](const auto& p) { return p.param ? "lmdb" : "memory"; });
+
+TEST(LmdbStore, DataSurvivesReopen) {
+    temp_dir dir;
+    lmdb_options o{dir.path.string(), 64ull << 20, durability::sync};
+    {
+        auto st = open_lmdb_store(o);
+        auto txn = st->begin(true);
+        ASSERT_TRUE(txn->put(table::tasks, "k", "v"));
+        ASSERT_TRUE(txn->commit());
+    }
+    auto st = open_lmdb_store(o);
+    EXPECT_EQ(st->begin(false)->get(table::tasks, "k").value(), "v");
+}
+
+TEST(TaskRecord, RoundTrip) {
+    task_record r;
+    r.id = "0123456789abcdef0123456789abcdef";
+    r.handler = "a.b@2";
+    r.payload = std::string("\x00\x01\xff", 3);
+    r.priority = 7;
+    r.tags = {"x", "y"};
+    r.result = std::string("\xc0", 1);
+    r.progress_fraction = 0.25;
+    r.state = "RUNNING";
+    auto back = decode_record(encode(r));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->payload, r.payload);
+    EXPECT_EQ(back->priority, 7);
+    EXPECT_EQ(back->tags, r.tags);
+    EXPECT_EQ(back->result, r.result);
+    EXPECT_FALSE(back->checkpoint.has_value());
+    EXPECT_DOUBLE_EQ(*back->progress_fraction, 0.25);
+    EXPECT_FALSE(decode_record("\x01garbage").has_value());
+}
+
+TEST(ReadyIndex, PriorityThenFifoAndSkipsUnrunnableHandlers) {
+    ready_index idx;
+    auto a = idx.intern("a.x");
+    auto b = idx.intern("b.y");
+    idx.push("q", 5, a, {1, make_id(1), 0});
+    idx.push("q", 5, b, {2, make_id(2), 0});
+    idx.push("q", 5, a, {3, make_id(3), 0});
+    idx.push("q", 8, b, {4, make_id(4), 0});
+    auto all = [](uint32_t) { return true; };
+    std::vector<uint8_t> order;
+    while (auto p = idx.peek("q", all)) {
+        order.push_back(p->e.id[15]);
+        idx.pop("q", *p);
+    }
+    EXPECT_EQ(order, (std::vector<uint8_t>{4, 1, 2, 3}));
+
+    idx.push("q", 9, b, {5, make_id(5), 0});
+    idx.push("q", 1, a, {6, make_id(6), 0});
+    auto only_a = [&](uint32_t h) { return h == a; };
+    auto p = idx.peek("q", only_a);
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(p->e.id[15], 6);  // b's task waits without blocking a's
+    idx.remove("q", make_id(5));
+    EXPECT_EQ(idx.ready("q"), 1u);
+}
+
+// A broker restarted on the same data dir finds its tasks: queued ones in
+// order, and a RUNNING one back in the queue.
+TEST(Persistence, TasksSurviveRestartAndRunningComesBackQueued) {
+    temp_dir dir;
+    zmq::context_t ctx;
+    auto cfg = test_config(dir.path.string());
+    cfg.mode = durability::sync;
+    std::vector<std::string> ids;
+    {
+        running_broker b(ctx, cfg);
+        client c(ctx, b.endpoints().frontend);
+        ids = c.submit({task("a.b", 1), task("a.b", 9), task("a.b", 5)});
+        ASSERT_EQ(ids.size(), 3u);
+        fake_worker w(ctx, b.endpoints().backend, "w1");
+        w.hello({handler("a.b")}, 1);
+        auto items = w.next_dispatch();
+        ASSERT_EQ(items.size(), 1u);
+        EXPECT_EQ(items[0].id, ids[1]);  // priority 9 first
+        EXPECT_EQ(c.status(ids[1]).state, "RUNNING");
+    }
+    auto cfg2 = test_config(dir.path.string());
+    running_broker b(ctx, cfg2);
+    client c(ctx, b.endpoints().frontend);
+    EXPECT_EQ(c.status(ids[1]).state, "QUEUED");
+    EXPECT_EQ(c.status(ids[0]).state, "QUEUED");
+    tp::request rq;
+    auto stats = c.call(tp::cmd::stats, rq);
+    ASSERT_TRUE(stats.stats.has_value());
+    EXPECT_EQ(stats.stats->states["QUEUED"], 3u);
+    fake_worker w(ctx, b.endpoints().backend, "w2");
+    w.hello({handler("a.b")}, 1);
+    std::vector<std::string> order;
+    for (int i = 0; i < 3; ++i) {
+        auto items = w.next_dispatch();
+        ASSERT_EQ(items.size(), 1u);
+        order.push_back(items[0].id);
+        if (items[0].id == ids[1]) {
+            EXPECT_EQ(items[0].attempt, 2u);  // the lost attempt counted
+        }
+        w.result(items[0], "ok", "\xc0");
+    }
+    // The requeued task went to the back of its priority: 9 is alone there.
+    EXPECT_EQ(order, (std::vector<std::string>{ids[1], ids[2], ids[0]}));
+}

@@ -1,0 +1,55 @@
+// Task id format, parsing and time order.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "task_id.hpp"
+
+using namespace taskmill::broker;
+
+TEST(TaskId, Is32LowercaseHex) {
+    id_generator gen;
+    auto hex = to_hex(gen.next(1700000000000));
+    ASSERT_EQ(hex.size(), 32u);
+    for (char c : hex) {
+        EXPECT_TRUE((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) << hex;
+    }
+    EXPECT_EQ(hex.substr(0, 12), "018bcfe56800");  // 1700000000000 ms, 48-bit big-endian
+}
+
+TEST(TaskId, OrderedByTimeAndWithinAMillisecond) {
+    id_generator gen;
+    std::string prev;
+    std::set<std::string> seen;
+    for (int i = 0; i < 5000; ++i) {
+        auto hex = to_hex(gen.next(1700000000000 + i / 1000));  // 1000 ids per ms
+        EXPECT_LT(prev, hex);
+        prev = hex;
+        seen.insert(hex);
+    }
+    EXPECT_EQ(seen.size(), 5000u);
+}
+
+TEST(TaskId, ClockGoingBackDoesNotBreakOrder) {
+    id_generator gen;
+    auto a = to_hex(gen.next(2000));
+    auto b = to_hex(gen.next(1000));
+    EXPECT_LT(a, b);
+}
+
+TEST(TaskId, TwoGeneratorsDoNotCollide) {
+    id_generator g1;
+    id_generator g2;
+    EXPECT_NE(g1.next(5), g2.next(5));
+}
+
+TEST(TaskId, ParseRoundTripAndRejects) {
+    id_generator gen;
+    auto id = gen.next(123456);
+    auto back = parse_id(to_hex(id));
+    ASSERT_TRUE(back.has_value());
+    EXPECT_EQ(*back, id);
+    EXPECT_FALSE(parse_id("abc").has_value());
+    EXPECT_FALSE(parse_id(std::string(31, 'a') + "g").has_value());
+    EXPECT_FALSE(parse_id(std::string(33, 'a')).has_value());
+}
