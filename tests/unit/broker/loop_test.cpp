@@ -1,6 +1,9 @@
 // The broker loop driven over inproc:// with real DEALER sockets.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iostream>
+
 #include "broker_harness.hpp"
 
 using namespace tmtest;
@@ -256,4 +259,39 @@ TEST_F(LoopTest, SilentWorkerIsDroppedAndTasksRequeued) {
     ASSERT_EQ(quiet.next_dispatch().size(), 1u);
     // `quiet` never answers heartbeats from now on.
     EXPECT_TRUE(c.wait_state(ids[0], "QUEUED"));
+}
+
+// A rough throughput check, not run by default:
+//   broker_tests --gtest_also_run_disabled_tests --gtest_filter='*Throughput*'
+TEST(LoopThroughput, DISABLED_DurableSubmitRunResult) {
+    temp_dir dir;
+    zmq::context_t ctx;
+    auto cfg = test_config(dir.path.string());
+    cfg.mode = tb::durability::sync;
+    running_broker b(ctx, cfg);
+    client c(ctx, b.endpoints().frontend);
+    fake_worker w(ctx, b.endpoints().backend, "w");
+    w.hello({handler("a.b")}, 1000);
+    constexpr int n = 20000;
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n / 500; ++i) {
+        c.submit(std::vector<tp::task_spec>(500, task("a.b")));
+    }
+    auto t1 = std::chrono::steady_clock::now();
+    int done = 0;
+    while (done < n) {
+        auto items = w.next_dispatch();
+        ASSERT_FALSE(items.empty());
+        tp::results rs;
+        for (auto& it : items) {
+            rs.items.push_back(tp::outcome{it.id, it.attempt, "ok", "\xc0", "", std::nullopt, "1"});
+        }
+        w.send(tp::cmd::results, tp::encode(rs));
+        done += static_cast<int>(items.size());
+    }
+    auto st = c.call(tp::cmd::stats, tp::request{});
+    auto t2 = std::chrono::steady_clock::now();
+    auto ms = [](auto d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); };
+    std::cout << "submit " << n << " in " << ms(t1 - t0) << " ms; run+results in " << ms(t2 - t1) << " ms\n";
+    EXPECT_EQ(st.stats->counters["submitted"], static_cast<uint64_t>(n));
 }
