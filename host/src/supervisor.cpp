@@ -1,14 +1,19 @@
 // The supervisor: worker processes, their restarts, and DEAD notices.
 #include <taskmill/host/supervisor.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
 #include <optional>
 #include <vector>
 
@@ -20,6 +25,8 @@
 #include <taskmill/protocol/frame.hpp>
 #include <taskmill/protocol/messages.hpp>
 
+#include "plugin_watch.hpp"
+
 namespace taskmill::host {
 namespace {
 
@@ -29,6 +36,8 @@ using std::chrono::milliseconds;
 constexpr milliseconds backoff_min{100};
 constexpr milliseconds backoff_max{5000};
 constexpr milliseconds stable_after{30000};  // a worker that ran this long resets its backoff
+constexpr milliseconds settle_time{500};     // plugins folder quiet this long = files complete
+constexpr milliseconds check_timeout{10000};
 
 struct worker_slot {
     pid_t pid = 0;
@@ -45,14 +54,60 @@ std::string describe_exit(int status) {
     return "exited with status " + std::to_string(WEXITSTATUS(status));
 }
 
+// fork + exec of `args` with stdout/stderr to `log_path` (inherited if empty).
+pid_t spawn_process(std::vector<std::string> args, const std::string& log_path) {
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int log_fd = log_path.empty() ? -1 : ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    sigset_t none;
+    sigemptyset(&none);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        // Child: only async-signal-safe calls until exec (ZeroMQ threads did not come along).
+        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        if (log_fd >= 0) {
+            ::dup2(log_fd, 1);
+            ::dup2(log_fd, 2);
+        }
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    if (log_fd >= 0) ::close(log_fd);
+    return pid;
+}
+
+std::string read_all(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    return text;
+}
+
+// A reload in progress: the new folder state and its --check children.
+struct reload_state {
+    detail::plugin_watch::snapshot snap;
+    std::map<pid_t, std::string> checks;  // pid -> file being checked
+    std::vector<std::string> failures;
+    steady::time_point deadline;
+};
+
 class supervisor {
 public:
     supervisor(const options& o, std::shared_ptr<spdlog::logger> log, int signal_fd)
-        : o_(o), log_(std::move(log)), signal_fd_(signal_fd), slots_(o.processes) {}
+        : o_(o), log_(std::move(log)), signal_fd_(signal_fd), slots_(o.processes), watch_(o.plugins_dir),
+          generation_(o.generation) {}
     int run();
 
 private:
     void start(worker_slot& w);
+    void on_plugins_settled();
+    void on_check_exit(pid_t pid, int status);
+    void apply_reload(const detail::plugin_watch::snapshot& snap);
+    void on_retired_exit(pid_t pid, int status);
     void on_signal();
     void reap();
     void on_exit(worker_slot& w, int status);
@@ -60,6 +115,7 @@ private:
     void begin_stop(int sig);
     milliseconds next_timeout() const;
     bool all_stopped() const {
+        if (!retiring_.empty()) return false;
         for (const auto& w : slots_) {
             if (w.pid != 0) return false;
         }
@@ -76,23 +132,17 @@ private:
     zmq::socket_t socket_{zctx_, zmq::socket_type::dealer};
     bool stopping_ = false;
     std::optional<steady::time_point> kill_at_;
+    detail::plugin_watch watch_;
+    detail::plugin_watch::snapshot current_;  // the folder the running generation loaded
+    std::optional<steady::time_point> settle_at_;
+    std::optional<reload_state> reload_;
+    uint32_t generation_;
+    std::vector<pid_t> retiring_;  // old generation, draining
+    uint64_t check_counter_ = 0;
 };
 
 void supervisor::start(worker_slot& w) {
-    auto args = worker_argv(o_, exe_, o_.generation);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    sigset_t none;
-    sigemptyset(&none);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        // Child: only async-signal-safe calls until exec (ZeroMQ threads did not come along).
-        ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::execv(exe_.c_str(), argv.data());
-        ::_exit(127);
-    }
+    pid_t pid = spawn_process(worker_argv(o_, exe_, generation_), {});
     if (pid < 0) {
         log_->error("fork failed: {}; retrying in {} ms", std::strerror(errno), w.backoff.count());
         w.restart_at = steady::now() + w.backoff;
@@ -101,7 +151,7 @@ void supervisor::start(worker_slot& w) {
     w.pid = pid;
     w.started = steady::now();
     w.restart_at.reset();
-    log_->info("worker started pid={} id={}:{}", pid, host_, pid);
+    log_->info("worker started pid={} id={}:{} generation={}", pid, host_, pid, generation_);
 }
 
 void supervisor::send_dead(pid_t pid, const std::string& why) {
@@ -147,6 +197,8 @@ void supervisor::reap() {
         for (auto& w : slots_) {
             if (w.pid == pid) on_exit(w, status);
         }
+        if (reload_ && reload_->checks.count(pid) != 0) on_check_exit(pid, status);
+        if (std::find(retiring_.begin(), retiring_.end(), pid) != retiring_.end()) on_retired_exit(pid, status);
     }
 }
 
@@ -158,6 +210,7 @@ void supervisor::begin_stop(int sig) {
         w.restart_at.reset();
         if (w.pid != 0) ::kill(w.pid, SIGTERM);
     }
+    for (pid_t pid : retiring_) ::kill(pid, SIGTERM);
     kill_at_ = steady::now() + milliseconds(o_.grace_ms) + milliseconds(1000);
 }
 
@@ -180,7 +233,80 @@ milliseconds supervisor::next_timeout() const {
         if (w.restart_at) until = std::min(until, *w.restart_at - now);
     }
     if (kill_at_) until = std::min(until, *kill_at_ - now);
+    if (settle_at_) until = std::min(until, *settle_at_ - now);
+    if (reload_) until = std::min(until, reload_->deadline - now);
     return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(until) + milliseconds(1));
+}
+
+// ---- hot reload ----
+
+void supervisor::on_plugins_settled() {
+    settle_at_.reset();
+    if (reload_) {  // a reload is being checked: look again once it is decided
+        settle_at_ = steady::now() + settle_time;
+        return;
+    }
+    auto snap = watch_.scan();
+    if (snap == current_) return;
+    auto changed = detail::plugin_watch::changed(current_, snap);
+    reload_ = reload_state{snap, {}, {}, steady::now() + check_timeout};
+    for (const auto& file : changed) {
+        // Checked in a child: a library that crashes on load cannot hurt the supervisor.
+        std::string log_path = o_.run_dir + "/check-" + std::to_string(++check_counter_) + ".log";
+        pid_t pid = spawn_process({exe_, "--check", (watch_.dir() / file).string(), "--run-dir", o_.run_dir}, log_path);
+        if (pid > 0) reload_->checks[pid] = file + "\n" + log_path;
+        else reload_->failures.push_back(file + ": cannot start the check");
+    }
+    log_->info("plugins folder changed: checking {} file(s)", reload_->checks.size());
+    if (reload_->checks.empty()) on_check_exit(0, 0);
+}
+
+void supervisor::on_check_exit(pid_t pid, int status) {
+    if (auto it = reload_->checks.find(pid); it != reload_->checks.end()) {
+        auto nl = it->second.find('\n');
+        std::string file = it->second.substr(0, nl);
+        std::string log_path = it->second.substr(nl + 1);
+        if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+            std::string why = read_all(log_path);
+            reload_->failures.push_back(file + ": " + (why.empty() ? describe_exit(status) : why));
+        }
+        std::error_code ec;
+        std::filesystem::remove(log_path, ec);
+        reload_->checks.erase(it);
+    }
+    if (!reload_->checks.empty()) return;
+    auto done = std::move(*reload_);
+    reload_.reset();
+    if (!done.failures.empty()) {
+        for (const auto& f : done.failures) log_->error("plugin refused: {}", f);
+        log_->error("reload skipped: {} plugin(s) failed validation; generation {} keeps serving",
+                    done.failures.size(), generation_);
+        return;
+    }
+    apply_reload(done.snap);
+}
+
+void supervisor::apply_reload(const detail::plugin_watch::snapshot& snap) {
+    current_ = snap;
+    ++generation_;
+    log_->info("plugins changed: starting generation {}, draining the old one", generation_);
+    for (auto& w : slots_) {
+        if (w.pid != 0) {
+            ::kill(w.pid, SIGTERM);  // drains: CREDIT 0, finishes its tasks, BYE
+            retiring_.push_back(w.pid);
+        }
+        w = worker_slot{};
+        start(w);
+    }
+}
+
+void supervisor::on_retired_exit(pid_t pid, int status) {
+    retiring_.erase(std::find(retiring_.begin(), retiring_.end(), pid));
+    std::string why = describe_exit(status);
+    log_->info("worker exited pid={} reason=\"{}\" (old generation)", pid, why);
+    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) send_dead(pid, why);
+    std::error_code ec;
+    std::filesystem::remove_all(std::filesystem::path(o_.run_dir) / ("worker-" + std::to_string(pid)), ec);
 }
 
 int supervisor::run() {
@@ -196,18 +322,30 @@ int supervisor::run() {
     socket_.set(zmq::sockopt::routing_id, host_ + ":" + std::to_string(::getpid()) + ":supervisor");
     socket_.set(zmq::sockopt::linger, 1000);
     socket_.connect(o_.broker);
+    current_ = watch_.scan();
+    if (watch_.fd() < 0 && o_.watch) log_->warn("cannot watch {}: hot reload is off", o_.plugins_dir);
     for (auto& w : slots_) start(w);
     log_->info("host ready workers={} concurrency={} broker={} plugins={}", o_.processes, o_.concurrency, o_.broker,
                o_.plugins_dir);
     while (!(stopping_ && all_stopped())) {
-        zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0}, {nullptr, signal_fd_, ZMQ_POLLIN, 0}};
-        zmq::poll(items, 2, next_timeout());
+        zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                                   {nullptr, signal_fd_, ZMQ_POLLIN, 0},
+                                   {nullptr, watch_.fd(), ZMQ_POLLIN, 0}};
+        zmq::poll(items, o_.watch && watch_.fd() >= 0 ? 3 : 2, next_timeout());
+        if ((items[2].revents & ZMQ_POLLIN) != 0 && watch_.drain_events() && !stopping_) {
+            settle_at_ = steady::now() + settle_time;  // every event pushes it out: wait for quiet
+        }
         if ((items[0].revents & ZMQ_POLLIN) != 0) {
             while (protocol::try_recv(socket_, false)) {
             }  // the broker has nothing to tell the supervisor; keep the pipe empty
         }
         if ((items[1].revents & ZMQ_POLLIN) != 0) on_signal();
         auto now = steady::now();
+        if (settle_at_ && now >= *settle_at_) on_plugins_settled();
+        if (reload_ && now >= reload_->deadline) {
+            for (const auto& [pid, file] : reload_->checks) ::kill(pid, SIGKILL);  // a hung check is a failed one
+            reload_->deadline = now + check_timeout;
+        }
         for (auto& w : slots_) {
             if (w.restart_at && now >= *w.restart_at && !stopping_) start(w);
         }

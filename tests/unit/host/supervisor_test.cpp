@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <taskmill/plugin.hpp>
 #include <taskmill/protocol/messages.hpp>
 
@@ -74,4 +76,50 @@ TEST(check, prints_handlers_or_refuses) {
         EXPECT_EQ(WEXITSTATUS(*st), 2);
     }
     EXPECT_NE(taskmill::test::read_text(bad).find("refused: ABI 2.0"), std::string::npos);
+}
+
+namespace {
+bool log_contains(const std::filesystem::path& log, const std::string& text, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (taskmill::test::read_text(log).find(text) != std::string::npos) return true;
+        std::this_thread::sleep_for(10ms);  // polling a condition, with a deadline
+    }
+    return false;
+}
+}  // namespace
+
+TEST(supervisor, plugin_folder_change_starts_a_new_generation_and_a_bad_library_changes_nothing) {
+    host_dirs dirs;
+    fake_broker broker;
+    child host({TASKMILL_HOST_EXE, "--broker", broker.endpoint(), "--plugins", dirs.plugins.string(), "--run-dir",
+                dirs.run.string(), "--processes", "1", "--concurrency", "1"},
+               dirs.log);
+    auto first = broker.expect("HELLO");
+    ASSERT_TRUE(first.has_value()) << taskmill::test::read_text(dirs.log);
+    EXPECT_EQ(protocol::decode_hello(first->body)->generation, 0u);
+
+    // A removed plugin: generation 1 without its handlers; generation 0 drains and says BYE.
+    std::filesystem::remove(dirs.plugins / "demo.so");
+    auto second = broker.expect("HELLO");
+    ASSERT_TRUE(second.has_value()) << taskmill::test::read_text(dirs.log);
+    auto h = protocol::decode_hello(second->body);
+    EXPECT_EQ(h->generation, 1u);
+    ASSERT_EQ(h->handlers.size(), 1u);
+    EXPECT_EQ(h->handlers[0].name, "echo.echo");
+    auto bye = broker.expect("BYE");
+    ASSERT_TRUE(bye.has_value());
+    EXPECT_EQ(bye->peer, first->peer);
+
+    // A broken library: refused in a child, nothing restarts.
+    std::filesystem::copy_file(TASKMILL_BAD_ABI_SO, dirs.plugins / "tmp.part");
+    std::filesystem::rename(dirs.plugins / "tmp.part", dirs.plugins / "bad.so");
+    EXPECT_TRUE(log_contains(dirs.log, "reload skipped", 10s)) << taskmill::test::read_text(dirs.log);
+    EXPECT_TRUE(log_contains(dirs.log, "refused: ABI 2.0", 1s));
+    EXPECT_FALSE(broker.expect("HELLO", 300ms).has_value());
+
+    host.signal(SIGTERM);
+    auto status = host.wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
 }
