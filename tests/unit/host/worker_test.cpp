@@ -263,3 +263,18 @@ TEST_F(worker, malformed_messages_do_not_hurt_it) {
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].status, "ok");
 }
+
+TEST_F(worker, max_rss_recycles_after_draining) {
+    start({"--max-rss-mb", "64"});
+    dispatch({item("l1", "demo.leak", mp::value::map({{"mb", 96}}))});
+    auto out = outcomes(1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].status, "ok");
+    auto credit = broker_.expect("CREDIT");
+    ASSERT_TRUE(credit.has_value());
+    EXPECT_EQ(protocol::decode_control(credit->body)->slots, 0u);
+    EXPECT_TRUE(broker_.expect("BYE").has_value());
+    auto status = proc_->wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
