@@ -173,7 +173,7 @@ void supervisor::on_exit(worker_slot& w, int status) {
     std::filesystem::remove_all(std::filesystem::path(o_.run_dir) / ("worker-" + std::to_string(pid)), ec);
     if (clean) {
         // A drained worker said BYE itself: recycling, not a crash.
-        log_->info("worker exited pid={} reason=\"{}\" (recycled)", pid, why);
+        log_->info("worker exited pid={} reason=\"{}\" ({})", pid, why, stopping_ ? "stopped" : "recycled");
     } else {
         log_->warn("worker exited pid={} reason=\"{}\"", pid, why);
         send_dead(pid, why);
