@@ -90,7 +90,7 @@ fail=0
 check() { # check DESCRIPTION EXPECTED_EXIT COMMAND...
   local what=$1 want=$2; shift 2
   local out code=0
-  out=$(tm --json "$@" 2>&1) || code=$?
+  out=$(tm --json "$@" 2>/dev/null) || code=$?
   local summary
   summary=$(printf '%s' "$out" | python3 -c '
 import json,sys

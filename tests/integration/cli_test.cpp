@@ -7,7 +7,7 @@ using namespace taskmill::testing;
 
 namespace {
 
-class Cli : public ::testing::Test {
+class CliEndToEnd : public ::testing::Test {
 protected:
     static void SetUpTestSuite() {
         tmp_ = new temp_dir();
@@ -30,11 +30,11 @@ protected:
     static broker_process* broker_;
     static process* host_;
 };
-temp_dir* Cli::tmp_ = nullptr;
-broker_process* Cli::broker_ = nullptr;
-process* Cli::host_ = nullptr;
+temp_dir* CliEndToEnd::tmp_ = nullptr;
+broker_process* CliEndToEnd::broker_ = nullptr;
+process* CliEndToEnd::host_ = nullptr;
 
-TEST_F(Cli, SubmitWaitPrintsTheFinishedStatusObject) {
+TEST_F(CliEndToEnd, SubmitWaitPrintsTheFinishedStatusObject) {
     auto r = cli({"--json", "submit", "echo.echo", "--payload", R"({"a":[1,2,"x"]})", "--tag", "t1", "--wait"});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     auto j = nlohmann::json::parse(r.out);
@@ -53,7 +53,7 @@ TEST_F(Cli, SubmitWaitPrintsTheFinishedStatusObject) {
     }
 }
 
-TEST_F(Cli, SubmitPrintsIdThenStatusAndResult) {
+TEST_F(CliEndToEnd, SubmitPrintsIdThenStatusAndResult) {
     auto s = cli({"--json", "submit", "echo.echo", "--payload", "7", "--priority", "3"});
     ASSERT_EQ(s.exit_code, 0) << s.err;
     auto id = nlohmann::json::parse(s.out).at("id").get<std::string>();
@@ -69,7 +69,7 @@ TEST_F(Cli, SubmitPrintsIdThenStatusAndResult) {
     EXPECT_TRUE(j["progress"].is_null());
 }
 
-TEST_F(Cli, FailedTaskExitsOne) {
+TEST_F(CliEndToEnd, FailedTaskExitsOne) {
     auto r = cli({"--json", "submit", "demo.fail", "--payload", R"({"mode":"permanent"})", "--wait"});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     auto j = nlohmann::json::parse(r.out);
@@ -77,19 +77,19 @@ TEST_F(Cli, FailedTaskExitsOne) {
     EXPECT_TRUE(j["error"].is_string());
 }
 
-TEST_F(Cli, InputErrorsExitTwo) {
+TEST_F(CliEndToEnd, InputErrorsExitTwo) {
     EXPECT_EQ(cli({"submit", "echo.echo", "--payload", "{not json"}).exit_code, 2);
     EXPECT_EQ(cli({"nosuchcommand"}).exit_code, 2);
     EXPECT_EQ(cli({"submit", "echo.echo", "--priority", "11"}).exit_code, 2);
     EXPECT_EQ(cli({"status", "0123456789abcdef0123456789abcdef"}).exit_code, 2);
 }
 
-TEST_F(Cli, UnreachableBrokerExitsThree) {
+TEST_F(CliEndToEnd, UnreachableBrokerExitsThree) {
     auto r = run_cli(tmp_->path(), {"--broker", "tcp://127.0.0.1:1", "--timeout", "0.5", "stats"});
     EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
 }
 
-TEST_F(Cli, TasksStatsAndWorkersPrintJson) {
+TEST_F(CliEndToEnd, TasksStatsAndWorkersPrintJson) {
     auto s = cli({"--json", "submit", "echo.echo", "--payload", "1", "--wait"});
     ASSERT_EQ(s.exit_code, 0);
     auto tasks = nlohmann::json::parse(cli({"--json", "tasks", "--state", "SUCCEEDED"}).out);

@@ -2,6 +2,8 @@
 // real plugins, a real LMDB; processes killed with SIGKILL.
 #include "harness.hpp"
 
+#include <taskmill/protocol/frame.hpp>
+
 #include <signal.h>
 #include <sys/wait.h>
 
