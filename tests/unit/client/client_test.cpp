@@ -276,6 +276,30 @@ TEST(Client, NoBrokerAtAllGivesUnavailable) {
     EXPECT_EQ(r.error().code, errc::unavailable);
 }
 
+TEST(Client, SurvivesABrokerRestart) {
+    auto pong = [](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
+        out.push_back(fake_broker::reply_to(cmd, req));
+    };
+    auto first = std::make_unique<fake_broker>(pong);
+    const auto endpoint = first->endpoint();
+    client_options o;
+    o.endpoint = endpoint;
+    o.request_timeout = 300ms;
+    client c(o);
+    ASSERT_TRUE(c.ping());
+    first.reset();
+    auto down = c.ping();
+    ASSERT_FALSE(down);
+    EXPECT_EQ(down.error().code, errc::unavailable);
+    fake_broker second(pong, endpoint);
+    // The DEALER reconnects by itself (backoff ~100 ms); poll until it has.
+    bool back = false;
+    for (auto deadline = std::chrono::steady_clock::now() + 10s; !back && std::chrono::steady_clock::now() < deadline;) {
+        back = c.ping().has_value();
+    }
+    EXPECT_TRUE(back);
+}
+
 TEST(Client, BrokerErrorRepliesKeepTheirCode) {
     fake_broker broker([](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
         auto m = fake_broker::reply_to(cmd, req);

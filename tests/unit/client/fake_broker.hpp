@@ -29,9 +29,11 @@ public:
     using handler = std::function<void(const std::string& command, const protocol::request& req,
                                        std::vector<outgoing_msg>& out)>;
 
-    explicit fake_broker(handler h) : handler_(std::move(h)), router_(ctx_, zmq::socket_type::router) {
+    // Binds `endpoint` (default: a random port on 127.0.0.1).
+    explicit fake_broker(handler h, const std::string& endpoint = "tcp://127.0.0.1:*")
+        : handler_(std::move(h)), router_(ctx_, zmq::socket_type::router) {
         router_.set(zmq::sockopt::linger, 0);
-        router_.bind("tcp://127.0.0.1:*");
+        router_.bind(endpoint);
         endpoint_ = router_.get(zmq::sockopt::last_endpoint);
         thread_ = std::thread([this] { run(); });
     }
