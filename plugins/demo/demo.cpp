@@ -6,6 +6,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -120,13 +123,19 @@ value do_crash(tp::context& c) {
     return value::map({{"crashed", false}});
 }
 
+// Memory demo.leak keeps: reachable, so leak checkers stay quiet, but never freed.
+std::mutex leak_mu;
+std::vector<std::unique_ptr<char[]>> leaked;
+
 value do_leak(tp::context& c) {
     int64_t mb = c.payload()["mb"].as_int(1);
     if (mb < 0 || mb > 65536) throw std::runtime_error("mb out of range");
     auto bytes = static_cast<std::size_t>(mb) << 20;
-    char* block = new char[bytes];
-    std::memset(block, 1, bytes);  // touch every page so it counts in RSS
-    return value::map({{"leaked_mb", mb}});  // `block` is never freed, on purpose
+    auto block = std::make_unique<char[]>(bytes);
+    std::memset(block.get(), 1, bytes);  // touch every page so it counts in RSS
+    std::lock_guard lock(leak_mu);
+    leaked.push_back(std::move(block));  // kept (reachable) until the process ends
+    return value::map({{"leaked_mb", mb}});
 }
 
 TASKMILL_HANDLER(sleep_handler, "demo.sleep", do_sleep);
