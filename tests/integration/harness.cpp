@@ -243,6 +243,64 @@ std::vector<protocol::worker_info> wire_client::workers() {
     return rep ? rep->workers : std::vector<protocol::worker_info>{};
 }
 
+// ---- event_log ----
+
+event_log::event_log(const std::string& events_endpoint) {
+    sock_.set(zmq::sockopt::linger, 0);
+    sock_.set(zmq::sockopt::subscribe, "");
+    sock_.connect(events_endpoint);
+}
+
+void event_log::drain(ms wait) {
+    zmq::pollitem_t item{sock_.handle(), 0, ZMQ_POLLIN, 0};
+    zmq::poll(&item, 1, wait);
+    while (true) {
+        std::vector<zmq::message_t> parts;
+        zmq::message_t m;
+        if (!sock_.recv(m, zmq::recv_flags::dontwait)) {
+            return;
+        }
+        parts.push_back(std::move(m));
+        while (parts.back().more()) {
+            zmq::message_t next;
+            (void)sock_.recv(next, zmq::recv_flags::none);
+            parts.push_back(std::move(next));
+        }
+        if (parts.size() == 2) {
+            auto* p = static_cast<const uint8_t*>(parts[1].data());
+            auto j = nlohmann::json::from_msgpack(p, p + parts[1].size(), true, false);
+            if (!j.is_discarded()) {
+                events_.push_back(std::move(j));
+            }
+        }
+    }
+}
+
+bool event_log::wait_for(const std::function<bool(const nlohmann::json&)>& pred, ms timeout) {
+    std::size_t seen = 0;
+    return wait_until(
+        [&] {
+            drain(20ms);
+            for (; seen < events_.size(); ++seen) {
+                if (pred(events_[seen])) {
+                    return true;
+                }
+            }
+            return false;
+        },
+        timeout);
+}
+
+std::vector<nlohmann::json> event_log::of(const std::string& task_id) const {
+    std::vector<nlohmann::json> out;
+    for (auto& e : events_) {
+        if (e.value("id", "") == task_id) {
+            out.push_back(e);
+        }
+    }
+    return out;
+}
+
 protocol::task_spec task(const std::string& handler, const nlohmann::json& payload) {
     protocol::task_spec t;
     t.handler = handler;

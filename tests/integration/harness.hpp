@@ -135,6 +135,24 @@ private:
     uint64_t next_req_ = 1;
 };
 
+// A subscriber to the broker's event stream. Events are decoded to JSON
+// ({type, id, state, handler, queue, attempt, error, time_ms, worker}).
+class event_log {
+public:
+    explicit event_log(const std::string& events_endpoint);
+    // Receives whatever has arrived; keeps every event in order.
+    void drain(ms wait = 0ms);
+    // Waits until `pred` holds for some received event.
+    bool wait_for(const std::function<bool(const nlohmann::json&)>& pred, ms timeout);
+    // The received events of one task, in arrival order.
+    std::vector<nlohmann::json> of(const std::string& task_id) const;
+
+private:
+    zmq::context_t ctx_{1};
+    zmq::socket_t sock_{ctx_, zmq::socket_type::sub};
+    std::vector<nlohmann::json> events_;
+};
+
 protocol::task_spec task(const std::string& handler, const nlohmann::json& payload = nullptr);
 nlohmann::json from_msgpack(const std::string& bytes);
 bool is_final(const std::string& state);
