@@ -181,7 +181,7 @@ TEST(Cli, SubmitPrintsIdAndWaitPrintsStatus) {
                           "a", "--tag", "b", "--timeout", "2.5", "--priority", "4"});
     ASSERT_EQ(plain.code, 0) << plain.err;
     EXPECT_EQ(plain.out, "new1\n");
-    const auto& spec = broker.received().back().second.tasks.at(0);
+    const auto spec = broker.received().back().second.tasks.at(0);
     EXPECT_EQ(spec.tags, (std::vector<std::string>{"a", "b"}));
     EXPECT_EQ(spec.timeout_ms, 2500);
     EXPECT_EQ(spec.priority, 4);

@@ -123,7 +123,7 @@ TEST(Client, SubmitCarriesEveryOption) {
     t.backoff.cap = 10s;
     t.key = "k1";
     ASSERT_TRUE(c.submit(t));
-    const auto& s = broker.received().at(0).second.tasks.at(0);
+    const auto s = broker.received().at(0).second.tasks.at(0);
     EXPECT_EQ(s.payload, std::string("\xc0", 1));
     EXPECT_EQ(s.queue, "slow");
     EXPECT_EQ(s.delay_ms, 1500);
