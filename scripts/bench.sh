@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# Measures taskmill on this machine over loopback: a fresh broker and one
+# host (1 worker process, 8 slots) per run, for both durability modes.
+#   scripts/bench.sh [--quick] [--json FILE] [--peers]
+#   --quick      smaller counts and 1 trial (under 2 minutes)
+#   --json FILE  write every figure as one JSON object to FILE
+#   --peers      also run the peer benchmark (../shared/peers, BullMQ) and
+#                print taskmill/peer ratios; slow, needs root
+# Environment: TASKMILL_BUILD_DIR (default build-release; built if missing),
+# TRIALS (default 3, --quick 1), TP_N, LAT_K, BACKLOG_N to override counts.
+# Starts its own broker and host processes and ends only those, by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+quick=0
+json_out=""
+peers=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --json) json_out="${2:?--json needs a file}"; shift ;;
+    --peers) peers=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -n "$json_out" ] && [[ "$json_out" != /* ]]; then json_out="$root/$json_out"; fi
+
+if [ "$quick" = 1 ]; then
+  trials=${TRIALS:-1}; tp_n=${TP_N:-20000}; lat_k=${LAT_K:-300}; backlog_n=${BACKLOG_N:-100000}
+else
+  trials=${TRIALS:-3}; tp_n=${TP_N:-100000}; lat_k=${LAT_K:-2000}; backlog_n=${BACKLOG_N:-1000000}
+fi
+
+build="${TASKMILL_BUILD_DIR:-build-release}"
+[[ "$build" = /* ]] || build="$root/$build"
+targets=(taskmill-broker taskmill-host taskmill-bench echo)
+if [ ! -f "$build/CMakeCache.txt" ]; then
+  echo "configuring Release in $build ..." >&2
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTASKMILL_BUILD_TESTS=OFF -DTASKMILL_BUILD_BENCH=ON >/dev/null
+fi
+# Incremental: measures the current tree; a no-op when it is up to date.
+if ! cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >"$build/bench-build.log" 2>&1; then
+  echo "bench.sh: building ${targets[*]} in $build failed (see $build/bench-build.log)" >&2
+  [ -x "$build/bin/taskmill-bench" ] || exit 1
+  echo "bench.sh: measuring the binaries already there" >&2
+fi
+bin="$build/bin"
+plugins="$build/plugins"
+
+work=$(mktemp -d /tmp/taskmill-bench-XXXXXX)
+runs="$work/runs.jsonl"
+: > "$runs"
+pids=()
+
+# Ends one process we started: TERM, then KILL after 10 s.
+stop_pid() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 200); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  for pid in "${pids[@]}"; do stop_pid "$pid"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# /proc/PID/status field in MiB (kB / 1024), 0 if the process is gone.
+status_mb() {
+  awk -v k="$2:" '$1==k {printf "%.1f", $2/1024; found=1} END {if (!found) print 0}' "/proc/$1/status" 2>/dev/null || echo 0
+}
+# Sum of a field over a process and its children (the host and its workers).
+tree_mb() {
+  local total
+  total=$(status_mb "$1" "$2")
+  for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    total=$(awk -v a="$total" -v b="$(status_mb "$child" "$2")" 'BEGIN {printf "%.1f", a+b}')
+  done
+  echo "$total"
+}
+json_get() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+now_ms() { date +%s%3N; }
+
+# start_broker DATA DURABILITY [PORTS...]: sets broker_pid, frontend, backend.
+start_broker() {
+  local data=$1 durability=$2 fe=${3:-tcp://127.0.0.1:0} be=${4:-tcp://127.0.0.1:0} ev=${5:-tcp://127.0.0.1:0}
+  mkdir -p "$data"
+  rm -f "$data/endpoints.json"
+  "$bin/taskmill-broker" --data-dir "$data" --frontend "$fe" --backend "$be" --events "$ev" \
+    --durability "$durability" 2>>"$work/broker.log" &
+  broker_pid=$!
+  pids+=("$broker_pid")
+  for _ in $(seq 1 600); do
+    [ -s "$data/endpoints.json" ] && break
+    kill -0 "$broker_pid" 2>/dev/null || { echo "broker exited; see log:" >&2; tail -20 "$work/broker.log" >&2; exit 1; }
+    sleep 0.05
+  done
+  [ -s "$data/endpoints.json" ] || { echo "broker did not write endpoints.json" >&2; exit 1; }
+  frontend=$(json_get "$(cat "$data/endpoints.json")" frontend)
+  backend=$(json_get "$(cat "$data/endpoints.json")" backend)
+  events=$(json_get "$(cat "$data/endpoints.json")" events)
+}
+# start_host QUEUE: sets host_pid.
+start_host() {
+  local run_dir
+  run_dir=$(mktemp -d "$work/run-XXXXXX")
+  "$bin/taskmill-host" --broker "$backend" --plugins "$plugins" --processes 1 --concurrency 8 \
+    --run-dir "$run_dir" --queues "$1" 2>>"$work/host.log" &
+  host_pid=$!
+  pids+=("$host_pid")
+}
+forget_pid() {
+  local keep=() p
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+  pids=("${keep[@]}")
+}
+# record JSON KEY=VALUE...: appends the bench's object plus our fields.
+record() {
+  python3 - "$runs" "$@" <<'PY'
+import json, sys
+path, obj, extra = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+for kv in extra:
+    k, v = kv.split("=", 1)
+    try: v = json.loads(v)
+    except ValueError: pass
+    obj[k] = v
+open(path, "a").write(json.dumps(obj) + "\n")
+PY
+}
+bench() { "$bin/taskmill-bench" "$@" --broker "$frontend" || true; }
+
+echo "taskmill bench: trials=$trials throughput N=$tp_n latency K=$lat_k backlog M=$backlog_n ($(nproc) cores)" >&2
+
+# ---- throughput and latency, both durability modes ----
+for trial in $(seq 1 "$trials"); do
+  for durability in sync none; do
+    start_broker "$work/data-$durability-$trial" "$durability"
+    start_host default
+    out=$(bench latency --count "$lat_k" --warmup 50)
+    record "$out" durability="\"$durability\"" trial="$trial"
+    out=$(bench throughput --count "$tp_n" --batch 500 --window 8 --warmup 20)
+    record "$out" durability="\"$durability\"" trial="$trial" \
+      broker_rss_mb="$(status_mb "$broker_pid" VmHWM)" broker_anon_mb="$(status_mb "$broker_pid" RssAnon)" \
+      host_rss_mb="$(tree_mb "$host_pid" VmHWM)" host_anon_mb="$(tree_mb "$host_pid" RssAnon)"
+    echo "  trial $trial $durability: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(round(d.get("throughput_tps",0)), "tasks/s", d.get("error",""))' "$out")" >&2
+    stop_pid "$host_pid"; forget_pid "$host_pid"
+    stop_pid "$broker_pid"; forget_pid "$broker_pid"
+  done
+done
+
+# ---- backlog: M tasks on a queue no host serves, restart, drain ----
+data="$work/data-backlog"
+start_broker "$data" sync
+out=$(bench backlog --count "$backlog_n" --queue backlog --batch 1000 --window 8 --deadline 900)
+fe=$frontend be=$backend ev=$events
+record "$out" durability='"sync"' broker_rss_mb="$(status_mb "$broker_pid" VmHWM)" \
+  broker_anon_mb="$(status_mb "$broker_pid" RssAnon)" data_mb="$(du -sm "$data" | cut -f1)"
+echo "  backlog: $(json_get "$out" submit_tps) tasks/s submitted" >&2
+stop_pid "$broker_pid"; forget_pid "$broker_pid"
+
+t0=$(now_ms)
+start_broker "$data" sync "$fe" "$be" "$ev"
+out=$("$bin/taskmill-bench" ready --broker "$frontend" --queue backlog --deadline 60 || true)
+record "$out" started_epoch_ms="$t0" broker_anon_mb="$(status_mb "$broker_pid" RssAnon)"
+
+"$bin/taskmill-bench" drain --broker "$frontend" --queue backlog --deadline 900 > "$work/drain.json" &
+drain_pid=$!
+pids+=("$drain_pid")
+start_host backlog
+wait "$drain_pid" || true
+forget_pid "$drain_pid"
+record "$(cat "$work/drain.json")" broker_rss_mb="$(status_mb "$broker_pid" VmHWM)" \
+  broker_anon_mb="$(status_mb "$broker_pid" RssAnon)"
+stop_pid "$host_pid"; forget_pid "$host_pid"
+stop_pid "$broker_pid"; forget_pid "$broker_pid"
+
+# ---- peers (optional, last) ----
+peer_json="{}"
+if [ "$peers" = 1 ]; then
+  if [ -d "$root/../shared/peers" ]; then
+    echo "running the peer benchmark (BullMQ, 1 trial) ..." >&2
+    rm -rf /tmp/taskmill-peers && cp -r "$root/../shared/peers" /tmp/taskmill-peers
+    if SKIP_KILL=1 SKIP_100K=1 /tmp/taskmill-peers/run_all.sh --trials 1 --configs bullmq-c50-x1 \
+         --modes durable,nondurable > "$work/peers.log" 2>&1; then
+      peer_json=$(python3 - /tmp/taskmill-peers/results/raw <<'PY'
+import glob, json, os, sys
+out = {}
+for f in glob.glob(os.path.join(sys.argv[1], "*.json")):
+    try: d = json.load(open(f))
+    except ValueError: continue
+    for r in (d if isinstance(d, list) else [d]):
+        if isinstance(r, dict): out.setdefault("runs", []).append(r)
+print(json.dumps(out))
+PY
+)
+    else
+      echo "the peer benchmark failed; see the log kept in /tmp/taskmill-peers" >&2
+      cp "$work/peers.log" /tmp/taskmill-peers/bench-sh.log 2>/dev/null || true
+    fi
+  else
+    echo "--peers: ../shared/peers not found, skipped" >&2
+  fi
+fi
+
+# ---- summary ----
+python3 - "$runs" "$json_out" "$peer_json" <<'PY'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+json_out, peers = sys.argv[2], json.loads(sys.argv[3])
+def med(xs): return statistics.median(xs) if xs else None
+result = {}
+for d in ("sync", "none"):
+    tp = [r for r in runs if r.get("mode") == "throughput" and r.get("durability") == d]
+    lat = [r for r in runs if r.get("mode") == "latency" and r.get("durability") == d]
+    g = lambda rs, k: med([r[k] for r in rs if r.get("ok") and k in r])
+    result[d] = {
+        "trials": len(tp), "ok": all(r.get("ok") for r in tp + lat) and bool(tp),
+        "errors": [r["error"] for r in tp + lat if r.get("error")],
+        "throughput_tps": g(tp, "throughput_tps"), "enqueue_tps": g(tp, "enqueue_tps"),
+        "p50_ms": g(lat, "p50_ms"), "p90_ms": g(lat, "p90_ms"), "p99_ms": g(lat, "p99_ms"),
+        "max_ms": g(lat, "max_ms"),
+        "broker_rss_mb": med([r["broker_rss_mb"] for r in tp]), "broker_anon_mb": med([r["broker_anon_mb"] for r in tp]),
+        "host_rss_mb": med([r["host_rss_mb"] for r in tp]), "host_anon_mb": med([r["host_anon_mb"] for r in tp]),
+        "runs": tp + lat,
+    }
+one = lambda m: next((r for r in runs if r.get("mode") == m), {})
+b, rd, dr = one("backlog"), one("ready"), one("drain")
+restart_ms = rd["ping_epoch_ms"] - rd["started_epoch_ms"] if "ping_epoch_ms" in rd else None
+stats_ms = rd["stats_epoch_ms"] - rd["started_epoch_ms"] if "stats_epoch_ms" in rd else None
+empty = result["sync"]["throughput_tps"]
+result["backlog"] = {
+    "count": b.get("count"), "ok": bool(b.get("ok") and rd.get("ok") and dr.get("ok")),
+    "submit_tps": b.get("submit_tps"), "broker_rss_mb": b.get("broker_rss_mb"),
+    "broker_anon_mb": b.get("broker_anon_mb"), "data_mb": b.get("data_mb"),
+    "restart_ping_ms": restart_ms, "restart_stats_ms": stats_ms, "restart_queued": rd.get("queued"),
+    "restart_anon_mb": rd.get("broker_anon_mb"), "drain_tps": dr.get("drain_tps"),
+    "drain_anon_mb": dr.get("broker_anon_mb"), "drain_rss_mb": dr.get("broker_rss_mb"),
+    "drain_vs_empty": (dr["drain_tps"] / empty) if dr.get("drain_tps") and empty else None,
+    "errors": [r["error"] for r in (b, rd, dr) if r.get("error")],
+}
+if peers:
+    result["peers"] = peers
+def f(v, nd=0):
+    return "-" if v is None else (f"{v:,.{nd}f}")
+print()
+print(f"{'durability':<11}{'e2e tasks/s':>13}{'enqueue/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'broker MB':>11}{'anon MB':>9}{'host MB':>9}")
+for d in ("sync", "none"):
+    r = result[d]
+    print(f"{d:<11}{f(r['throughput_tps']):>13}{f(r['enqueue_tps']):>12}{f(r['p50_ms'],3):>9}{f(r['p99_ms'],3):>9}"
+          f"{f(r['max_ms'],2):>9}{f(r['broker_rss_mb'],1):>11}{f(r['broker_anon_mb'],1):>9}{f(r['host_rss_mb'],1):>9}")
+    for e in r["errors"]: print(f"  error: {e}")
+bl = result["backlog"]
+print()
+print(f"backlog of {bl['count']} (sync): submit {f(bl['submit_tps'])} tasks/s; broker peak RSS {f(bl['broker_rss_mb'],1)} MB,"
+      f" anon {f(bl['broker_anon_mb'],1)} MB; LMDB {bl['data_mb']} MB")
+print(f"  restart: answers PING after {f(bl['restart_ping_ms'])} ms, STATS ({bl['restart_queued']} queued) after"
+      f" {f(bl['restart_stats_ms'])} ms; anon RSS after restart {f(bl['restart_anon_mb'],1)} MB")
+print(f"  drain: {f(bl['drain_tps'])} tasks/s = {f(bl['drain_vs_empty'] and 100*bl['drain_vs_empty'])}% of the empty-queue e2e rate (sync)")
+for e in bl["errors"]: print(f"  error: {e}")
+if peers.get("runs"):
+    print()
+    for pr in peers["runs"]:
+        name = pr.get("config", "?") + " " + str(pr.get("mode", pr.get("redis", "")))
+        tps = pr.get("e2e_tps") or pr.get("throughput_tps")
+        if tps:
+            d = "sync" if "durable" == pr.get("mode") else "none"
+            ours = result[d]["throughput_tps"]
+            print(f"peer {name}: {f(tps)} tasks/s; taskmill {d} / peer = {f(ours / tps if ours else None, 1)}x")
+if json_out:
+    with open(json_out, "w") as fh:
+        json.dump(result, fh, indent=1)
+    print(f"\nfigures written to {json_out}")
+PY
