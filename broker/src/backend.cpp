@@ -61,6 +61,7 @@ void engine::on_backend(const std::string& peer, const result<protocol::message>
 
 void engine::hello(const std::string& peer, const protocol::message& m) {
     auto h = protocol::decode_hello(m.body);
+    metrics_.hello(h && h->slots <= max_slots);
     if (!h || h->slots > max_slots) {
         protocol::control c;
         c.ok = false;

@@ -40,7 +40,9 @@ void engine::end_turn() {
         check(txn_->put(table::meta, keys::meta_seq, v), "put seq");
         seq_dirty_ = false;
     }
+    auto t0 = std::chrono::steady_clock::now();
     auto rc = txn_->commit();
+    metrics_.commit(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     txn_.reset();
     if (!rc) {
         throw std::runtime_error("store commit failed: " + rc.error().message);
@@ -57,6 +59,7 @@ std::optional<int64_t> engine::next_deadline() const {
     take(delayed_.next());
     take(ttl_.next());
     take(leases_.next());
+    take(next_schedule_ms());
     if (!waiter_deadlines_.empty()) {
         take(waiter_deadlines_.begin()->first);
     }
@@ -107,6 +110,7 @@ uint64_t engine::next_seq() {
 
 void engine::set_state(task_record& r, std::string_view s) {
     auto& q = per_queue_[r.queue];
+    metrics_.state_change(r.queue, r.priority, r.state, s);
     if (!r.state.empty() && q[r.state] > 0) {
         --q[r.state];
     }
@@ -176,6 +180,8 @@ void engine::recover(int64_t now) {
     recover_counts();
     recover_indexes();
     recover_running();
+    recover_workflows();
+    recover_schedules();
     end_turn();
     out_.clear();  // events of the recovery are not news to anyone
 }
@@ -184,6 +190,9 @@ void engine::recover_counts() {
     check(txn_->scan(table::tasks, "", false, [&](std::string_view, std::string_view v) {
               if (auto r = decode_record(v)) {
                   ++per_queue_[r->queue][r->state];
+                  if (r->state == state::queued) {
+                      metrics_.queued_recovered(r->queue, r->priority);
+                  }
               }
               return true;
           }), "scan tasks");

@@ -24,12 +24,15 @@
 #include <taskmill/protocol/frame.hpp>
 #include <taskmill/protocol/messages.hpp>
 
+#include "metrics.hpp"
 #include "ready_index.hpp"
+#include "schedule_runtime.hpp"
 #include "task_id.hpp"
 #include "task_record.hpp"
 #include "timers.hpp"
 #include "validate.hpp"
 #include "worker_registry.hpp"
+#include "workflow_model.hpp"
 
 namespace taskmill::broker {
 
@@ -75,6 +78,8 @@ public:
     void worker_unreachable(const std::string& id) { unreachable_.push_back(id); }
     // The earliest time a timer needs the loop; nullopt = none.
     std::optional<int64_t> next_deadline() const;
+    // Publishes this turn's metrics for the HTTP threads (metrics_engine.cpp).
+    void publish_metrics(metrics_hub& hub);
 
 private:
     // ---- records (engine.cpp) ----
@@ -125,6 +130,24 @@ private:
     void tasks_cmd(const std::string& peer, const protocol::request& rq);
     void stats_cmd(const std::string& peer, const protocol::request& rq);
     void workers_cmd(const std::string& peer, const protocol::request& rq);
+
+    // ---- workflows (workflow_engine.cpp) ----
+    bool workflow_command(const std::string& peer, const std::string& cmd, const protocol::request& rq);
+    void wf_submit(const std::string& peer, const protocol::request& rq);
+    void wf_status(const std::string& peer, const protocol::request& rq);
+    void wf_cancel(const std::string& peer, const protocol::request& rq);
+    void wf_start_ready(workflow& w);
+    void wf_fail_fast(workflow& w);
+    void wf_settle(workflow& w);
+    void wf_save(const workflow& w);
+    void wf_emit(const workflow& w, std::string_view type, const wf_step* s);
+    void on_workflow_task_final(const task_record& r);
+    void recover_workflows();
+    // ---- schedules (schedule_engine.cpp) ----
+    void recover_schedules();
+    void fire_schedules();
+    std::optional<int64_t> next_schedule_ms() const;
+    void schedules_cmd(const std::string& peer, const protocol::request& rq);
 
     // ---- backend (backend.cpp) ----
     void hello(const std::string& peer, const protocol::message& m);
@@ -179,6 +202,11 @@ private:
 
     std::map<std::string, std::map<std::string, uint64_t>> per_queue_;  // queue -> state -> n
     std::map<std::string, uint64_t> counters_;
+    std::map<std::string, workflow> workflows_;  // RUNNING workflows by id
+    std::vector<schedule_state> schedules_;
+    metrics_recorder metrics_;
+    double fill_ratio_ = 0;
+    int64_t fill_checked_ms_ = 0;
 };
 
 int64_t now_ms();

@@ -42,6 +42,8 @@ void engine::on_frontend(const std::string& peer, const result<protocol::message
         protocol::reply rep;
         rep.req = rq->req;
         reply_front(peer, cmd, rep);
+    } else if (workflow_command(peer, cmd, *rq)) {
+        // WF_SUBMIT WF_STATUS WF_CANCEL SCHEDULES (workflow_engine.cpp)
     } else {
         reply_error(peer, protocol::cmd::error, rq->req, errc::invalid_argument, "unknown command " + cmd);
     }
@@ -78,6 +80,7 @@ void engine::submit(const std::string& peer, const protocol::request& rq) {
             enqueue(*r);
         }
         count("submitted");
+        metrics_.submitted(r->handler);
         rep.ids.push_back(r->id);
     }
     reply_front(peer, protocol::cmd::submit, rep);

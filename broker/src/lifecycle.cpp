@@ -113,6 +113,7 @@ void engine::retry_or_fail(task_record& r, const std::string& error, std::option
     r.error = error;
     if (static_cast<int64_t>(r.attempts) <= r.max_retries) {
         count("retried");
+        metrics_.retried(r.handler, r.started_ms > 0 ? static_cast<double>(now_ - r.started_ms) : -1.0);
         int64_t wait = retry_after_ms && *retry_after_ms >= 0 ? *retry_after_ms : backoff_ms(r);
         delay(r, now_ + wait, state::retrying);
         log_.info("task={} retrying attempt={} in_ms={} error={}", r.id, r.attempts, wait, error);
@@ -175,6 +176,8 @@ void engine::on_final(const task_record& r) {
         c = static_cast<char>(c - 'A' + 'a');
     }
     count(counter);
+    bool ran = r.started_ms > 0 && (r.state == state::succeeded || r.state == state::failed);
+    metrics_.finished(r.handler, r.state, ran ? static_cast<double>(now_ - r.started_ms) : -1.0, now_);
     log_.info("task={} state={} attempts={} handler={}", r.id, r.state, r.attempts, r.handler);
     if (r.notify && !r.notify_peer.empty()) {
         protocol::reply done;
@@ -182,6 +185,7 @@ void engine::on_final(const task_record& r) {
         reply_front(r.notify_peer, protocol::cmd::done, done);
     }
     answer_waiters(r);
+    on_workflow_task_final(r);
 }
 
 void engine::answer_waiters(const task_record& r) {
@@ -209,6 +213,7 @@ void engine::on_timers() {
     fire_leases();
     fire_waiters();
     check_workers();
+    fire_schedules();
 }
 
 void engine::fire_delayed() {

@@ -17,6 +17,8 @@
 #include <zmq.hpp>
 
 #include "engine.hpp"
+#include "http_server.hpp"
+#include "security.hpp"
 
 namespace taskmill::broker {
 namespace {
@@ -44,6 +46,9 @@ std::string bind_socket(zmq::socket_t& s, const std::string& ep) {
 void write_endpoints(const std::string& dir, const bound_endpoints& eps) {
     nlohmann::json j = {{"frontend", eps.frontend}, {"backend", eps.backend}, {"events", eps.events},
                         {"pid", static_cast<int64_t>(::getpid())}};
+    if (!eps.http.empty()) {
+        j["http"] = eps.http;
+    }
     std::filesystem::create_directories(dir);
     auto final_path = std::filesystem::path(dir) / "endpoints.json";
     auto tmp = final_path;
@@ -77,9 +82,12 @@ struct broker::impl {
     zmq::socket_t frontend;
     zmq::socket_t backend;
     zmq::socket_t events;
+    std::unique_ptr<zap_authenticator> zap;  // CURVE on; destroyed before the sockets
     bound_endpoints eps;
     int pipe_r = -1;
     int pipe_w = -1;
+    std::shared_ptr<metrics_hub> hub = std::make_shared<metrics_hub>();
+    std::unique_ptr<http_server> http;  // declared last: stopped first
 
     impl(broker_config c, std::unique_ptr<store> s, std::shared_ptr<spdlog::logger> l, zmq::context_t* x)
         : cfg(std::move(c)),
@@ -116,6 +124,16 @@ struct broker::impl {
         }
         // An unroutable worker must be noticed, not silently dropped.
         backend.set(zmq::sockopt::router_mandatory, 1);
+        if (cfg.max_frame_bytes > 0) {
+            frontend.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(cfg.max_frame_bytes));
+            backend.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(cfg.max_frame_bytes));
+        }
+        if (!cfg.curve_secret_key.empty()) {
+            zap = std::make_unique<zap_authenticator>(*ctx, cfg, *log);
+            zap->secure(frontend, "frontend");
+            zap->secure(backend, "backend");
+            zap->start();
+        }
         eps.frontend = bind_socket(frontend, cfg.frontend);
         eps.backend = bind_socket(backend, cfg.backend);
         if (!cfg.events.empty()) {
@@ -123,9 +141,27 @@ struct broker::impl {
             events.set(zmq::sockopt::linger, 0);
             eps.events = bind_socket(events, cfg.events);
         }
+        if (!cfg.http.empty()) {
+            start_http();
+        }
         if (cfg.write_endpoints_file) {
             write_endpoints(cfg.data_dir, eps);
         }
+    }
+
+    // HTTP threads reach the loop through an extra inproc endpoint on the
+    // frontend ROUTER, so their requests are ordinary client requests.
+    void start_http() {
+        http_options o;
+        o.listen = cfg.http;
+        o.tokens = cfg.http_tokens;
+        o.anonymous = cfg.http_anonymous;
+        o.max_body_bytes = cfg.max_body_bytes;
+        o.loop_endpoint = "inproc://taskmill-http-" + std::to_string(reinterpret_cast<uintptr_t>(this));
+        frontend.bind(o.loop_endpoint);
+        eng.publish_metrics(*hub);
+        http = std::make_unique<http_server>(std::move(o), *ctx, hub, log);
+        eps.http = http->url();
     }
 
     void run() {
@@ -188,6 +224,9 @@ struct broker::impl {
         eng.on_timers();
         eng.dispatch();
         eng.end_turn();  // durability point: nothing below is sent before this
+        if (http) {
+            eng.publish_metrics(*hub);  // before the replies: a client that saw one sees its effect
+        }
         flush();
     }
 

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 
 #include <boost/program_options.hpp>
@@ -11,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include <taskmill/broker/broker.hpp>
+#include <taskmill/protocol/curve_keys.hpp>
 
 namespace po = boost::program_options;
 using taskmill::broker::broker;
@@ -32,6 +34,9 @@ struct cli {
     std::string durability = "sync";
     std::string log_level = "info";
     bool print_config = false;
+    std::string curve_key_file;
+    std::vector<std::string> allow_client;
+    std::vector<std::string> allow_host;
 };
 
 po::options_description describe(cli& c) {
@@ -57,6 +62,13 @@ po::options_description describe(cli& c) {
         ("lease-grace-ms", po::value(&g.lease_grace_ms)->default_value(g.lease_grace_ms), "added to a task timeout for its lease")
         ("batch", po::value(&g.batch)->default_value(g.batch), "messages drained per socket per turn")
         ("log-level", po::value(&c.log_level)->default_value(c.log_level), "trace debug info warn error")
+        ("curve-key-file", po::value(&c.curve_key_file), "broker key pair (taskmill keygen); turns CURVE on")
+        ("allow-client", po::value(&c.allow_client), "client public key or .pub file allowed on the frontend (repeat; * = any)")
+        ("allow-host", po::value(&c.allow_host), "host public key or .pub file allowed on the backend (repeat; * = any)")
+        ("max-frame-bytes", po::value(&g.max_frame_bytes)->default_value(g.max_frame_bytes), "largest frame; a peer sending more is disconnected (0 = no limit)")
+        ("http", po::value(&g.http), "HTTP API, /metrics and dashboard on ADDR:PORT (port 0 = pick); off if unset")
+        ("http-token", po::value(&g.http_tokens), "API token NAME:ROLE:SECRET, ROLE = read | write (repeat)")
+        ("http-anonymous", po::value(&g.http_anonymous)->default_value(g.http_anonymous), "role of HTTP requests without a token: none | read | write")
         ("print-config", po::bool_switch(&c.print_config), "print the effective configuration and exit");
     return d;
 }
@@ -70,7 +82,23 @@ void print_config(const cli& c) {
               << "\ndefault-retries = " << g.default_retries << "\nmax-crashes = " << g.max_crashes
               << "\nbackoff-base-ms = " << g.backoff_base_ms << "\nbackoff-factor = " << g.backoff_factor
               << "\nbackoff-cap-ms = " << g.backoff_cap_ms << "\nlease-grace-ms = " << g.lease_grace_ms
-              << "\nbatch = " << g.batch << "\nlog-level = " << c.log_level << "\n";
+              << "\nbatch = " << g.batch << "\nlog-level = " << c.log_level
+              << "\nmax-frame-bytes = " << g.max_frame_bytes << "\n";
+    if (!c.curve_key_file.empty()) {
+        std::cout << "curve-key-file = " << c.curve_key_file << "\n";
+    }
+    for (const auto& k : c.allow_client) {
+        std::cout << "allow-client = " << k << "\n";
+    }
+    for (const auto& k : c.allow_host) {
+        std::cout << "allow-host = " << k << "\n";
+    }
+    if (!g.http.empty()) {
+        std::cout << "http = " << g.http << "\nhttp-anonymous = " << g.http_anonymous << "\n";
+    }
+    for (const auto& t : g.http_tokens) {
+        std::cout << "http-token = " << t.substr(0, t.rfind(':') + 1) << "(secret)\n";  // never print a secret
+    }
 }
 
 std::string trim(const std::string& s) {
@@ -94,6 +122,9 @@ void check_config_lines(const std::string& file, const po::options_description& 
             section = trim(t.substr(1, t.size() - 2));
             continue;
         }
+        if (section.rfind("schedule.", 0) == 0) {
+            continue;  // checked by read_schedule_sections()
+        }
         auto eq = t.find('=');
         if (eq == std::string::npos) {
             throw std::runtime_error(file + ":" + std::to_string(n) + ": expected 'key = value'");
@@ -108,11 +139,74 @@ void check_config_lines(const std::string& file, const po::options_description& 
     }
 }
 
+// The line number of `key` in an INI file ("?" if not found), for errors
+// that Boost reports by option name only (a bad value).
+std::string key_line(const std::string& file, std::string key) {
+    key.erase(0, key.find_first_not_of('-'));
+    std::ifstream in(file);
+    std::string line;
+    for (int n = 1; std::getline(in, line); ++n) {
+        auto t = trim(line);
+        auto eq = t.find('=');
+        if (eq != std::string::npos && trim(t.substr(0, eq)) == key) {
+            return std::to_string(n);
+        }
+    }
+    return "?";
+}
+
+// TASKMILL_DATA_DIR -> "data-dir" when that is an option a file may set.
+std::string env_option(const std::string& var, const po::options_description& desc) {
+    static const std::string prefix = "TASKMILL_";
+    if (var.rfind(prefix, 0) != 0) {
+        return {};
+    }
+    std::string name;
+    for (char ch : var.substr(prefix.size())) {
+        name += ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    if (name == "help" || name == "print-config" || desc.find_nothrow(name, false) == nullptr) {
+        return {};
+    }
+    return name;
+}
+
+// The CURVE keys named in the options, read and checked.
+void load_keys(cli& c) {
+    auto need = [](auto r) {
+        if (!r) {
+            throw std::runtime_error(r.error().message);
+        }
+        return *r;
+    };
+    if (c.curve_key_file.empty()) {
+        if (!c.allow_client.empty() || !c.allow_host.empty()) {
+            throw std::runtime_error("allow-client / allow-host need curve-key-file");
+        }
+        return;
+    }
+    auto kp = need(taskmill::curve::load_key_pair(c.curve_key_file));
+    c.cfg.curve_public_key = kp.public_key;
+    c.cfg.curve_secret_key = kp.secret_key;
+    for (const auto& k : c.allow_client) {
+        c.cfg.allow_clients.push_back(k == "*" ? k : need(taskmill::curve::load_public_key(k)));
+    }
+    for (const auto& k : c.allow_host) {
+        c.cfg.allow_hosts.push_back(k == "*" ? k : need(taskmill::curve::load_public_key(k)));
+    }
+}
+
 // Returns an exit code, or -1 to go on and serve.
 int parse(int argc, char** argv, cli& c) {
     auto desc = describe(c);
     po::variables_map vm;
     po::store(po::parse_command_line(argc, argv, desc), vm);
+    try {
+        // Precedence: flag > environment > file (the first value stored wins).
+        po::store(po::parse_environment(desc, [&](const std::string& var) { return env_option(var, desc); }), vm);
+    } catch (const po::error& e) {
+        throw std::runtime_error(std::string("environment (TASKMILL_*): ") + e.what());
+    }
     if (vm.count("help") != 0) {
         std::cout << desc << "\n";
         return 0;
@@ -124,14 +218,19 @@ int parse(int argc, char** argv, cli& c) {
             throw std::runtime_error("cannot read config file " + file);
         }
         check_config_lines(file, desc);
+        c.cfg.schedules = taskmill::broker::read_schedule_sections(file);
+        std::istringstream rest(taskmill::broker::without_schedule_sections(file));
         try {
             // Command-line values were stored first and win over the file.
-            po::store(po::parse_config_file(in, desc, false), vm);
+            po::store(po::parse_config_file(rest, desc, false), vm);
+        } catch (const po::error_with_option_name& e) {
+            throw std::runtime_error(file + ":" + key_line(file, e.get_option_name()) + ": " + e.what());
         } catch (const po::error& e) {
             throw std::runtime_error(file + ": " + e.what());
         }
     }
     po::notify(vm);
+    load_keys(c);
     if (c.durability == "sync") {
         c.cfg.mode = taskmill::broker::durability::sync;
     } else if (c.durability == "none") {

@@ -13,7 +13,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include <taskmill/broker/schedule.hpp>
 #include <taskmill/broker/store.hpp>
 
 namespace spdlog {
@@ -43,6 +45,18 @@ struct broker_config {
     int64_t lease_grace_ms = 2000;     // added to timeout + liveness for the lease
     std::size_t batch = 512;           // messages drained per socket per turn
     bool write_endpoints_file = true;  // DATA_DIR/endpoints.json
+    // HTTP (docs/HTTP.md): "ADDR:PORT" (port 0 = pick), empty = off.
+    std::string http;
+    std::vector<std::string> http_tokens;  // "NAME:ROLE:SECRET", ROLE = read | write
+    std::string http_anonymous = "none";   // role without a token: none | read | write
+    std::vector<schedule_config> schedules;  // [schedule.NAME] sections
+    // CURVE on frontend and backend (empty secret key = plain TCP). Keys are
+    // Z85 text; an allow entry "*" admits any key that completes CURVE.
+    std::string curve_public_key;
+    std::string curve_secret_key;
+    std::vector<std::string> allow_clients;
+    std::vector<std::string> allow_hosts;
+    std::size_t max_frame_bytes = 0;   // ZMQ_MAXMSGSIZE on frontend/backend; 0 = no limit
 };
 
 // The endpoints the broker is bound to, in connectable form
@@ -51,6 +65,7 @@ struct bound_endpoints {
     std::string frontend;
     std::string backend;
     std::string events;
+    std::string http;  // "http://127.0.0.1:PORT" when HTTP is on
 };
 
 class broker {

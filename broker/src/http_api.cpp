@@ -1,0 +1,208 @@
+// The JSON API under /api/v1/: each route turns the HTTP request into the
+// wire request a ZeroMQ client would send, asks the loop, and renders the
+// reply (or its error) as JSON.
+#include <charconv>
+
+#include <taskmill/protocol/frame.hpp>
+
+#include "http_json.hpp"
+#include "http_routes.hpp"
+
+namespace taskmill::broker::http {
+
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr int64_t max_wait_ms = 5 * 60 * 1000;
+constexpr auto loop_timeout = 10s;
+
+using handler_fn = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+handler_fn guarded(const std::shared_ptr<const api_env>& env, role need, handler_fn fn) {
+    return [env, need, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res) {
+        if (env->allow(req, res, need)) {
+            fn(req, res);
+        }
+    };
+}
+
+// An integer query parameter; `out` unchanged when absent.
+template <typename T>
+result<void> query_int(const httplib::Request& req, const char* name, T& out, T lo, T hi) {
+    if (!req.has_param(name)) {
+        return {};
+    }
+    auto v = req.get_param_value(name);
+    T n{};
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size() || n < lo || n > hi) {
+        return fail(errc::invalid_argument, std::string("query parameter ") + name + " must be an integer in [" +
+                                                std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    }
+    out = n;
+    return {};
+}
+
+// Asks the loop; on failure (transport or ok=false) answers the error and
+// returns nullopt.
+std::optional<protocol::reply> ask(const api_env& env, httplib::Response& res, std::string_view cmd,
+                                   protocol::request rq, std::chrono::milliseconds timeout = loop_timeout) {
+    auto rep = env.bridge.call(cmd, std::move(rq), timeout);
+    if (!rep) {
+        send_error(res, rep.error().code, rep.error().message);
+        return std::nullopt;
+    }
+    if (!rep->ok) {
+        send_error(res, errc_from_string(rep->error_code), rep->error);
+        return std::nullopt;
+    }
+    return std::move(rep.value());
+}
+
+std::optional<json> parse_body(const httplib::Request& req, httplib::Response& res) {
+    try {
+        return json::parse(req.body);
+    } catch (const json::parse_error& e) {
+        send_error(res, errc::invalid_argument, std::string("malformed JSON: ") + e.what());
+        return std::nullopt;
+    }
+}
+
+json ids_reply(const protocol::reply& rep) {
+    json out = {{"ids", rep.ids}};
+    if (!rep.note.empty()) {
+        out["note"] = rep.note;
+    }
+    return out;
+}
+
+void submit(const api_env& env, const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req, res);
+    if (!body) {
+        return;
+    }
+    auto tasks = parse_submit(*body);
+    if (!tasks) {
+        send_error(res, tasks.error().code, tasks.error().message);
+        return;
+    }
+    protocol::request rq;
+    rq.tasks = std::move(tasks.value());
+    if (auto rep = ask(env, res, protocol::cmd::submit, std::move(rq))) {
+        send_json(res, 201, ids_reply(*rep));
+    }
+}
+
+void status(const api_env& env, const httplib::Request& req, httplib::Response& res, bool result_only) {
+    protocol::request rq;
+    rq.id = req.matches[1];
+    if (auto ok = query_int<int64_t>(req, "wait_ms", rq.wait_ms, 0, max_wait_ms); !ok) {
+        send_error(res, ok.error().code, ok.error().message);
+        return;
+    }
+    auto rep = ask(env, res, protocol::cmd::status, rq, std::chrono::milliseconds(rq.wait_ms) + loop_timeout);
+    if (!rep) {
+        return;
+    }
+    if (!rep->task) {
+        send_error(res, errc::not_found, "no task " + rq.id);
+        return;
+    }
+    auto t = to_json(*rep->task);
+    bool final = rep->task->finished_ms > 0;
+    if (!result_only) {
+        send_json(res, 200, t);
+        return;
+    }
+    json out = {{"id", t["id"]}, {"state", t["state"]}, {"final", final}, {"result", t["result"]}, {"error", t["error"]}};
+    send_json(res, final ? 200 : 202, out);
+}
+
+void cancel(const api_env& env, httplib::Response& res, protocol::request rq) {
+    if (auto rep = ask(env, res, protocol::cmd::cancel, std::move(rq))) {
+        send_json(res, 200, ids_reply(*rep));
+    }
+}
+
+void cancel_body(const api_env& env, const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req, res);
+    if (!body) {
+        return;
+    }
+    protocol::request rq;
+    bool ok = body->is_object() && body->size() == 1 &&
+              ((body->contains("id") && (*body)["id"].is_string()) || (body->contains("tag") && (*body)["tag"].is_string()));
+    if (!ok) {
+        send_error(res, errc::invalid_argument, R"(cancel needs exactly one of {"id": "..."} or {"tag": "..."})");
+        return;
+    }
+    rq.id = body->value("id", "");
+    rq.tag = body->value("tag", "");
+    cancel(env, res, std::move(rq));
+}
+
+void list(const api_env& env, const httplib::Request& req, httplib::Response& res) {
+    protocol::request rq;
+    rq.state = req.get_param_value("state");
+    rq.queue = req.get_param_value("queue");
+    rq.tag = req.get_param_value("tag");
+    if (auto ok = query_int<uint32_t>(req, "limit", rq.limit, 1, 10000); !ok) {
+        send_error(res, ok.error().code, ok.error().message);
+        return;
+    }
+    if (auto rep = ask(env, res, protocol::cmd::tasks, std::move(rq))) {
+        auto tasks = json::array();
+        for (const auto& t : rep->tasks) {
+            tasks.push_back(to_json(t));
+        }
+        send_json(res, 200, {{"tasks", tasks}});
+    }
+}
+
+}  // namespace
+
+void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env) {
+    const auto& e = *env;
+    const std::string task = R"(/api/v1/tasks/([^/]+))";
+    srv.Post("/api/v1/tasks", guarded(env, role::write, [&e](auto& req, auto& res) { submit(e, req, res); }));
+    srv.Get("/api/v1/tasks", guarded(env, role::read, [&e](auto& req, auto& res) { list(e, req, res); }));
+    srv.Get(task, guarded(env, role::read, [&e](auto& req, auto& res) { status(e, req, res, false); }));
+    srv.Get(task + "/result", guarded(env, role::read, [&e](auto& req, auto& res) { status(e, req, res, true); }));
+    auto cancel_id = [&e](const httplib::Request& req, httplib::Response& res) {
+        protocol::request rq;
+        rq.id = req.matches[1];
+        cancel(e, res, std::move(rq));
+    };
+    srv.Post(task + "/cancel", guarded(env, role::write, cancel_id));
+    srv.Delete(task, guarded(env, role::write, cancel_id));
+    srv.Post("/api/v1/cancel", guarded(env, role::write, [&e](auto& req, auto& res) { cancel_body(e, req, res); }));
+    srv.Post(task + "/retry", guarded(env, role::write, [&e](const httplib::Request& req, httplib::Response& res) {
+                 protocol::request rq;
+                 rq.id = req.matches[1];
+                 if (auto rep = ask(e, res, protocol::cmd::retry, std::move(rq))) {
+                     send_json(res, 200, ids_reply(*rep));
+                 }
+             }));
+    srv.Get("/api/v1/stats", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
+                if (auto rep = ask(e, res, protocol::cmd::stats, {}); rep && rep->stats) {
+                    send_json(res, 200, to_json(*rep->stats));
+                }
+            }));
+    srv.Get("/api/v1/workers", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
+                if (auto rep = ask(e, res, protocol::cmd::workers, {})) {
+                    auto ws = json::array();
+                    for (const auto& w : rep->workers) {
+                        ws.push_back(to_json(w));
+                    }
+                    send_json(res, 200, {{"workers", ws}});
+                }
+            }));
+    // Figures straight from the loop's last published snapshot: no loop trip.
+    srv.Get("/api/v1/metrics", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
+                send_json(res, 200, to_json(*e.hub->latest()));
+            }));
+}
+
+}  // namespace taskmill::broker::http
