@@ -1,6 +1,7 @@
 # The broker's HTTP side: metrics, the JSON API and the embedded dashboard.
 # Included from broker/CMakeLists.txt after taskmill_broker_lib is defined.
-pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# GLOBAL: the tests link it too.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET GLOBAL cpp-httplib)
 
 set(_web_dir ${CMAKE_CURRENT_SOURCE_DIR}/web)
 set(_web_files ${_web_dir}/index.html ${_web_dir}/app.js ${_web_dir}/style.css)

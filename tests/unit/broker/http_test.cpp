@@ -1,0 +1,302 @@
+// The broker's HTTP side in process: the JSON API (submit, result with
+// long-poll, cancel, list), tokens and roles, malformed input, and the
+// /metrics counters against the tasks a fake worker actually ran.
+#include <map>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "broker_harness.hpp"
+
+namespace {
+
+using namespace tmtest;
+using nlohmann::json;
+
+constexpr const char* writer = "w-secret";
+constexpr const char* reader = "r-secret";
+
+bool wait_for(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (!pred()) {
+        if (std::chrono::steady_clock::now() > deadline) {
+            return false;
+        }
+        std::this_thread::sleep_for(20ms);  // polling interval, not synchronisation
+    }
+    return true;
+}
+
+struct http_reply {
+    int status = 0;
+    json body;
+    std::string text;
+};
+
+class HttpApi : public ::testing::Test {
+protected:
+    zmq::context_t ctx{1};
+    temp_dir dir;
+    std::unique_ptr<running_broker> broker;
+    std::unique_ptr<httplib::Client> http;
+
+    void start(const std::string& anonymous = "none") {
+        auto cfg = test_config(dir.path.string());
+        cfg.http = "127.0.0.1:0";
+        cfg.http_tokens = {std::string("ops:write:") + writer, std::string("viewer:read:") + reader};
+        cfg.http_anonymous = anonymous;
+        broker = std::make_unique<running_broker>(ctx, cfg);
+        ASSERT_EQ(broker->endpoints().http.rfind("http://127.0.0.1:", 0), 0u) << broker->endpoints().http;
+        http = std::make_unique<httplib::Client>(broker->endpoints().http);
+        http->set_read_timeout(std::chrono::seconds(20));
+    }
+
+    static http_reply answer(const httplib::Result& r) {
+        http_reply out;
+        if (!r) {
+            ADD_FAILURE() << "HTTP request failed: " << httplib::to_string(r.error());
+            return out;
+        }
+        out.status = r->status;
+        out.text = r->body;
+        out.body = json::parse(r->body, nullptr, false);
+        return out;
+    }
+    static httplib::Headers auth(const char* token) {
+        if (token == nullptr) {
+            return {};
+        }
+        return {{"Authorization", std::string("Bearer ") + token}};
+    }
+    http_reply get(const std::string& path, const char* token = reader) {
+        return answer(http->Get(path, auth(token)));
+    }
+    http_reply post(const std::string& path, const std::string& body, const char* token = writer) {
+        return answer(http->Post(path, auth(token), body, "application/json"));
+    }
+    std::string submit(const json& task) {
+        auto r = post("/api/v1/tasks", task.dump());
+        EXPECT_EQ(r.status, 201) << r.text;
+        return r.status == 201 ? r.body["ids"][0].get<std::string>() : std::string();
+    }
+    // A sample's value in the Prometheus text ("name{labels}" exactly as
+    // rendered); -1 when absent.
+    double sample(const std::string& text, const std::string& key) {
+        std::istringstream in(text);
+        std::string line;
+        while (std::getline(in, line)) {
+            if (line.rfind(key + " ", 0) == 0) {
+                return std::stod(line.substr(key.size() + 1));
+            }
+        }
+        return -1;
+    }
+};
+
+TEST_F(HttpApi, SubmitWaitForResultCancelAndList) {
+    start();
+    fake_worker w(ctx, broker->endpoints().backend, "host:1");
+    w.hello({handler("t.echo")}, 4, {"default"});
+
+    auto id = submit({{"handler", "t.echo"}, {"payload", {{"n", 7}}}, {"tags", {"batch-1"}}});
+    ASSERT_EQ(id.size(), 32u);
+    auto items = w.next_dispatch();
+    ASSERT_EQ(items.size(), 1u);
+    auto payload = json::from_msgpack(items[0].payload);
+    EXPECT_EQ(payload["n"], 7) << "the JSON payload reaches the worker as msgpack";
+
+    // Long-poll: the result request is answered when the worker reports.
+    std::thread reporter([&] {
+        auto bytes = json::to_msgpack(json{{"doubled", 14}});
+        w.result(items[0], "ok", std::string(bytes.begin(), bytes.end()));
+    });
+    auto res = get("/api/v1/tasks/" + id + "/result?wait_ms=10000");
+    reporter.join();
+    ASSERT_EQ(res.status, 200) << res.text;
+    EXPECT_EQ(res.body["state"], "SUCCEEDED");
+    EXPECT_EQ(res.body["final"], true);
+    EXPECT_EQ(res.body["result"]["doubled"], 14);
+
+    // Nobody serves "parked": those tasks stay QUEUED and can be cancelled.
+    auto a = submit({{"handler", "t.echo"}, {"queue", "parked"}});
+    auto b = submit({{"handler", "t.echo"}, {"queue", "parked"}, {"tags", {"bulk"}}});
+    auto c = submit({{"handler", "t.echo"}, {"queue", "parked"}, {"tags", {"bulk"}}});
+    auto pending = get("/api/v1/tasks/" + a + "/result");
+    EXPECT_EQ(pending.status, 202) << "not final yet: " << pending.text;
+    EXPECT_EQ(pending.body["final"], false);
+
+    auto del = answer(http->Delete("/api/v1/tasks/" + a, auth(writer)));
+    ASSERT_EQ(del.status, 200) << del.text;
+    EXPECT_EQ(get("/api/v1/tasks/" + a).body["state"], "CANCELLED");
+    auto by_tag = post("/api/v1/cancel", R"({"tag": "bulk"})");
+    ASSERT_EQ(by_tag.status, 200) << by_tag.text;
+    EXPECT_EQ(by_tag.body["ids"].size(), 2u);
+    EXPECT_EQ(get("/api/v1/tasks/" + b).body["state"], "CANCELLED");
+    EXPECT_EQ(get("/api/v1/tasks/" + c).body["state"], "CANCELLED");
+
+    auto list = get("/api/v1/tasks?state=CANCELLED&queue=parked");
+    ASSERT_EQ(list.status, 200) << list.text;
+    EXPECT_EQ(list.body["tasks"].size(), 3u);
+    auto tagged = get("/api/v1/tasks?tag=batch-1");
+    ASSERT_EQ(tagged.body["tasks"].size(), 1u);
+    EXPECT_EQ(tagged.body["tasks"][0]["id"], id);
+    EXPECT_EQ(get("/api/v1/tasks?state=NOPE").status, 400);
+    EXPECT_EQ(get("/api/v1/tasks?limit=abc").status, 400);
+    EXPECT_EQ(get("/api/v1/tasks/0123").status, 400) << "bad id, same error as the ZeroMQ path";
+    EXPECT_EQ(get("/api/v1/tasks/0123456789abcdef0123456789abcdef").status, 404);
+
+    auto workers = get("/api/v1/workers");
+    ASSERT_EQ(workers.body["workers"].size(), 1u);
+    EXPECT_EQ(workers.body["workers"][0]["handlers"][0]["name"], "t.echo");
+    auto stats = get("/api/v1/stats");
+    EXPECT_EQ(stats.body["states"]["SUCCEEDED"], 1);
+    EXPECT_EQ(stats.body["states"]["CANCELLED"], 3);
+}
+
+TEST_F(HttpApi, TokensAndRoles) {
+    start();
+    auto health = answer(http->Get("/health"));
+    EXPECT_EQ(health.status, 200) << "health needs no token";
+    EXPECT_EQ(health.body["status"], "ok");
+    EXPECT_EQ(health.body["store"]["status"], "ok");
+    EXPECT_TRUE(health.body.contains("role"));
+
+    const std::string task = R"({"handler": "t.echo"})";
+    EXPECT_EQ(post("/api/v1/tasks", task, nullptr).status, 401);
+    EXPECT_EQ(post("/api/v1/tasks", task, "wrong").status, 401);
+    auto forbidden = post("/api/v1/tasks", task, reader);
+    EXPECT_EQ(forbidden.status, 403);
+    EXPECT_EQ(forbidden.body["error"]["code"], "forbidden");
+    EXPECT_EQ(get("/api/v1/stats", nullptr).status, 401);
+    EXPECT_EQ(get("/metrics", nullptr).status, 401);
+    EXPECT_EQ(get("/api/v1/stats", reader).status, 200);
+    EXPECT_EQ(get("/metrics", reader).status, 200);
+    EXPECT_EQ(answer(http->Delete("/api/v1/tasks/0123456789abcdef0123456789abcdef", auth(reader))).status, 403);
+    // None of the refused submits got through.
+    EXPECT_EQ(get("/api/v1/stats").body["states"].value("QUEUED", 0), 0);
+    EXPECT_EQ(post("/api/v1/tasks", task, writer).status, 201);
+}
+
+TEST_F(HttpApi, AnonymousReadWhenConfigured) {
+    start("read");
+    EXPECT_EQ(get("/api/v1/stats", nullptr).status, 200);
+    EXPECT_EQ(post("/api/v1/tasks", R"({"handler": "t.echo"})", nullptr).status, 401);
+}
+
+TEST_F(HttpApi, MalformedRequestsGet400AndChangeNothing) {
+    start();
+    struct bad_case {
+        std::string body;
+        std::string expect;
+    };
+    const std::vector<bad_case> cases = {
+        {R"({"handler": "t.echo", )", "malformed JSON"},
+        {"", "malformed JSON"},
+        {R"([1, 2])", "must be a JSON object"},
+        {R"({"handler": 5})", "handler must be a string"},
+        {R"({"payload": {}})", "handler is required"},
+        {R"({"handler": "t.echo", "priorty": 3})", "unknown field 'priorty'"},
+        {R"({"handler": "t.echo", "priority": 11})", "priority"},
+        {R"({"handler": "t.echo", "timeout_ms": "soon"})", "timeout_ms must be an integer"},
+        {R"({"handler": "no dots"})", "handler"},
+        {R"({"tasks": [{"handler": "t.echo"}, {"handler": 1}]})", "task 1"},
+        {R"({"tasks": []})", "non-empty"},
+    };
+    for (const auto& c : cases) {
+        auto r = post("/api/v1/tasks", c.body);
+        EXPECT_EQ(r.status, 400) << c.body << " -> " << r.text;
+        EXPECT_EQ(r.body["error"]["code"], "invalid_argument") << c.body;
+        EXPECT_NE(r.body["error"]["message"].get<std::string>().find(c.expect), std::string::npos)
+            << c.body << " -> " << r.text;
+    }
+    EXPECT_EQ(post("/api/v1/cancel", R"({"id": 1})").status, 400);
+    auto stats = get("/api/v1/stats");
+    EXPECT_EQ(stats.body["counters"].value("submitted", 0), 0) << stats.text;
+    EXPECT_TRUE(get("/api/v1/tasks").body["tasks"].empty());
+}
+
+TEST_F(HttpApi, DashboardFilesAreServed) {
+    start();
+    auto page = http->Get("/");
+    ASSERT_TRUE(page);
+    EXPECT_EQ(page->status, 200);
+    EXPECT_NE(page->body.find("<script src=\"/app.js\">"), std::string::npos);
+    auto js = http->Get("/app.js");
+    ASSERT_TRUE(js);
+    EXPECT_NE(js->get_header_value("Content-Type").find("javascript"), std::string::npos);
+    EXPECT_NE(js->body.find("/api/v1/stats"), std::string::npos);
+    EXPECT_EQ(http->Get("/style.css")->status, 200);
+}
+
+// Same fixture, its own suite name for filtering.
+class Metrics : public HttpApi {};
+
+TEST_F(Metrics, CountersAndHistogramsMatchTheTasksRun) {
+    start();
+    fake_worker w(ctx, broker->endpoints().backend, "host:2");
+    w.hello({handler("t.ok"), handler("t.bad")}, 8, {"default"});
+    for (int i = 0; i < 3; ++i) {
+        submit({{"handler", "t.ok"}});
+    }
+    submit({{"handler", "t.bad"}, {"retries", 0}});
+    submit({{"handler", "t.bad@1"}, {"retries", 2}});  // retried once, then succeeds
+    int ran = 0;
+    bool retried = false;
+    for (int turn = 0; turn < 10 && ran < 6; ++turn) {
+        for (const auto& item : w.next_dispatch()) {
+            ++ran;
+            if (item.handler == "t.ok") {
+                w.result(item, "ok");
+            } else if (item.handler == "t.bad") {
+                w.result(item, "fail", "", "permanent");
+            } else if (!retried) {
+                retried = true;
+                w.result(item, "retry", "", "try again");
+            } else {
+                w.result(item, "ok");
+            }
+        }
+    }
+    ASSERT_EQ(ran, 6);
+    submit({{"handler", "t.ok"}, {"queue", "parked"}, {"priority", 7}});
+    submit({{"handler", "t.ok"}, {"queue", "parked"}, {"priority", 7}});
+    submit({{"handler", "t.ok"}, {"queue", "parked"}});
+
+    std::string text;
+    ASSERT_TRUE(wait_for([&] {
+        text = get("/metrics").text;
+        return sample(text, R"(taskmill_tasks_succeeded_total{handler="t.ok"})") == 3 &&
+               sample(text, R"(taskmill_tasks_succeeded_total{handler="t.bad"})") == 1;
+    }, 5s)) << text;
+    EXPECT_EQ(sample(text, R"(taskmill_tasks_submitted_total{handler="t.ok"})"), 6);
+    EXPECT_EQ(sample(text, R"(taskmill_tasks_submitted_total{handler="t.bad"})"), 2) << "versions fold into the name";
+    EXPECT_EQ(sample(text, R"(taskmill_tasks_failed_total{handler="t.bad"})"), 1);
+    EXPECT_EQ(sample(text, R"(taskmill_tasks_retried_total{handler="t.bad"})"), 1);
+    EXPECT_EQ(sample(text, R"(taskmill_task_run_ms_count{handler="t.bad"})"), 3) << "every attempt is timed";
+    EXPECT_EQ(sample(text, R"(taskmill_task_run_ms_bucket{handler="t.ok",le="+Inf"})"), 3);
+    EXPECT_EQ(sample(text, R"(taskmill_task_queue_wait_ms_count{handler="t.ok"})"), 3);
+    EXPECT_EQ(sample(text, R"(taskmill_queue_depth{queue="parked",priority="7"})"), 2);
+    EXPECT_EQ(sample(text, R"(taskmill_queue_depth{queue="parked",priority="0"})"), 1);
+    EXPECT_EQ(sample(text, R"(taskmill_tasks{queue="default",state="SUCCEEDED"})"), 4);
+    EXPECT_EQ(sample(text, R"(taskmill_tasks{queue="default",state="FAILED"})"), 1);
+    EXPECT_EQ(sample(text, "taskmill_workers"), 1);
+    EXPECT_EQ(sample(text, "taskmill_worker_slots"), 8);
+    EXPECT_EQ(sample(text, "taskmill_worker_free_slots"), 8);
+    EXPECT_EQ(sample(text, R"(taskmill_plugin_loaded{plugin="test",version="1.0.0"})"), 1) << text;
+    EXPECT_GE(sample(text, "taskmill_store_commit_ms_count"), 1);
+    EXPECT_GT(sample(text, "taskmill_store_used_bytes"), 0);
+
+    auto m = get("/api/v1/metrics");
+    ASSERT_EQ(m.status, 200);
+    auto per_s = m.body["finished_per_s"];
+    ASSERT_EQ(per_s.size(), 300u);
+    uint64_t total = 0;
+    for (const auto& v : per_s) {
+        total += v.get<uint64_t>();
+    }
+    EXPECT_EQ(total, 5u) << "four successes and one failure in the last five minutes";
+}
+
+}  // namespace
