@@ -1,0 +1,359 @@
+// The plugin platform end to end: hot swap of a plugin file under load,
+// a broken library refused while the old one keeps serving, two major
+// versions side by side, checkpoint resume after a worker SIGKILL, and
+// subtasks. Real broker and host processes, real .so files (the
+// versioned_v* test plugins answer which version ran them).
+#include "harness.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+using namespace taskmill::testing;
+namespace tp = taskmill::protocol;
+
+namespace {
+
+int64_t unix_now_ms() {
+    return std::chrono::duration_cast<ms>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// The parent PID of `pid`, from /proc (0 if it is gone).
+int64_t parent_pid(int64_t pid) {
+    std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    auto close = stat.rfind(')');  // the command name may hold spaces
+    if (close == std::string::npos) {
+        return 0;
+    }
+    std::istringstream in(stat.substr(close + 1));
+    std::string state;
+    int64_t ppid = 0;
+    in >> state >> ppid;
+    return ppid;
+}
+
+ino_t inode_of(const fs::path& p) {
+    struct stat st {};
+    return ::stat(p.c_str(), &st) == 0 ? st.st_ino : 0;
+}
+
+// Index of a "N.0.0" version string (0 for anything else).
+int major_of(const std::string& version) {
+    return version.size() > 1 && version[1] == '.' ? version[0] - '0' : 0;
+}
+
+class PluginPlatform : public ::testing::Test {
+protected:
+    temp_dir tmp;
+    std::unique_ptr<broker_process> broker;
+    std::unique_ptr<process> host;
+    std::unique_ptr<wire_client> client;
+
+    fs::path plugin_dir() const { return tmp.path() / "plugins"; }
+
+    static fs::path versioned(const std::string& variant) {
+        return build_paths::test_plugins() / ("versioned_" + variant + ".so");
+    }
+
+    // Copies a versioned_* build output into the watched folder. An existing
+    // file is overwritten in place: truncated and rewritten, same inode.
+    void put(const std::string& variant, const std::string& name) {
+        fs::copy_file(versioned(variant), plugin_dir() / name, fs::copy_options::overwrite_existing);
+    }
+
+    void start(const fs::path& plugins, int processes, int concurrency) {
+        broker = std::make_unique<broker_process>(tmp.path() / "data");
+        host = start_host(tmp.path(), {.backend = broker->ep().backend, .plugins = plugins,
+                                       .processes = processes, .concurrency = concurrency});
+        client = std::make_unique<wire_client>(broker->ep().frontend);
+    }
+
+    // The watched folder, empty; fails if the test plugins are not built.
+    void make_plugin_dir() {
+        for (const char* v : {"v1", "v2", "v3", "broken"}) {
+            ASSERT_TRUE(fs::exists(versioned(v))) << versioned(v) << " is missing: build target versioned_plugins";
+        }
+        fs::create_directories(plugin_dir());
+    }
+
+    // The versions of ver.which the registered workers offer, and how many
+    // workers offer it.
+    std::pair<std::set<std::string>, std::size_t> which_versions() {
+        std::set<std::string> versions;
+        std::size_t serving = 0;
+        for (auto& w : client->workers()) {
+            bool any = false;
+            for (auto& h : w.handlers) {
+                if (h.name == "ver.which") {
+                    versions.insert(h.version);
+                    any = true;
+                }
+            }
+            serving += any ? 1 : 0;
+        }
+        return {versions, serving};
+    }
+
+    // True once exactly `versions` are served, by `workers` workers: a swap
+    // has completed when no worker offers an older version any more.
+    bool serving_exactly(const std::set<std::string>& versions, std::size_t workers) {
+        auto [have, n] = which_versions();
+        return have == versions && n == workers;
+    }
+
+    std::string run_which(const std::string& handler) {
+        auto ids = client->submit({task(handler)});
+        if (ids.size() != 1) {
+            return "submit failed";
+        }
+        auto t = client->wait_final(ids[0], 30s);
+        if (!t || t->state != "SUCCEEDED" || !t->result) {
+            return t ? t->state + ": " + t->error : "did not finish";
+        }
+        return from_msgpack(*t->result).get<std::string>();
+    }
+
+    int64_t pid_of(const std::string& worker_id) {
+        for (auto& w : client->workers()) {
+            if (w.id == worker_id) {
+                return w.pid;
+            }
+        }
+        return 0;
+    }
+};
+
+// One submitted batch: its ids, and how many swaps had completed (as seen
+// in the workers list) before it was submitted.
+struct batch_record {
+    std::vector<std::string> ids;
+    int swaps_done = 0;
+};
+
+TEST_F(PluginPlatform, HotSwapUnderLoadLosesNothingAndOnlyMovesForward) {
+    constexpr int total = 5000;
+    constexpr int batch = 50;
+    ASSERT_NO_FATAL_FAILURE(make_plugin_dir());
+    put("v1", "ver.so");
+    start(plugin_dir(), 2, 4);
+    ASSERT_TRUE(wait_until([&] { return serving_exactly({"1.0.0"}, 2); }, 30s)) << host->log_text();
+    const ino_t inode = inode_of(plugin_dir() / "ver.so");
+    const int supervisor = host->pid();
+
+    std::vector<batch_record> batches;
+    int submitted = 0;
+    int swaps_done = 0;
+    auto submit_batch = [&] {
+        std::vector<tp::task_spec> specs(batch, task("ver.which"));
+        batch_record b{client->submit(specs), swaps_done};
+        ASSERT_EQ(b.ids.size(), static_cast<std::size_t>(batch)) << "submit refused";
+        submitted += batch;
+        batches.push_back(std::move(b));
+    };
+    // Streams `count` tasks in batches; `done` ends a pacing pause early.
+    auto stream = [&](int count, const std::function<bool()>& done) {
+        for (int i = 0; i < count / batch && !HasFatalFailure(); ++i) {
+            submit_batch();
+            wait_until(done, 20ms);  // pacing between batches, not synchronisation
+        }
+    };
+    // Overwrites ver.so with `variant` while tasks keep coming, until the
+    // workers list shows only `version`.
+    auto swap_to = [&](const std::string& variant, const std::string& version, int budget) {
+        put(variant, "ver.so");
+        ASSERT_EQ(inode_of(plugin_dir() / "ver.so"), inode) << "the file was replaced, not overwritten";
+        auto swapped = [&] { return serving_exactly({version}, 2); };
+        for (int sent = 0; sent < budget && !swapped() && !HasFatalFailure(); sent += batch) {
+            submit_batch();
+            wait_until(swapped, 20ms);  // pacing
+        }
+        ASSERT_TRUE(wait_until(swapped, 30s)) << "swap to " << version << " did not complete\n" << host->log_text();
+        ++swaps_done;
+    };
+
+    ASSERT_NO_FATAL_FAILURE(stream(1000, [] { return false; }));
+    ASSERT_NO_FATAL_FAILURE(swap_to("v2", "2.0.0", 1000));
+    ASSERT_NO_FATAL_FAILURE(stream(1000, [] { return false; }));
+    ASSERT_NO_FATAL_FAILURE(swap_to("v3", "3.0.0", 1000));
+    ASSERT_NO_FATAL_FAILURE(stream(total - submitted, [] { return false; }));
+    ASSERT_EQ(submitted, total);
+
+    // The same supervisor did it all: it runs, and the workers are its children.
+    EXPECT_TRUE(host->running());
+    for (auto& w : client->workers()) {
+        EXPECT_EQ(parent_pid(w.pid), supervisor) << "worker " << w.id;
+    }
+
+    // Forward-only is checked on tasks that ran on their first dispatch. A
+    // draining worker with nothing running says BYE at once, so a DISPATCH
+    // already on its way to it is requeued by the broker (attempts 2) and
+    // runs after later tasks, on the new version. Such a bounced task still
+    // has to succeed on a version no older than its submit time allows.
+    // TASKMILL_STRICT_SWAP_ORDER=1 checks every task (once the drain waits
+    // for the broker to stop sending).
+    const bool strict = std::getenv("TASKMILL_STRICT_SWAP_ORDER") != nullptr;
+    int last = 0;
+    std::string last_id;
+    std::string last_worker;
+    std::map<int, int> per_version;
+    int bounced = 0;
+    for (std::size_t b = 0; b < batches.size(); ++b) {
+        for (auto& id : batches[b].ids) {
+            auto t = client->wait_final(id, 60s);
+            ASSERT_TRUE(t.has_value()) << "task " << id << " was lost";
+            ASSERT_EQ(t->state, "SUCCEEDED") << t->error;
+            ASSERT_TRUE(t->result.has_value());
+            int v = major_of(from_msgpack(*t->result).get<std::string>());
+            ASSERT_GE(v, 1);
+            ++per_version[v];
+            // After swap k completed, nothing runs on a version below k + 1.
+            ASSERT_GE(v, batches[b].swaps_done + 1) << "task " << id << " submitted after swap "
+                                                     << batches[b].swaps_done << " ran on version " << v;
+            if (t->attempts > 1 && !strict) {
+                ++bounced;
+                continue;
+            }
+            ASSERT_GE(v, last) << "task " << id << " of batch " << b << " ran on version " << v << " on worker "
+                               << t->worker << " (attempts " << t->attempts << ") after an earlier task "
+                               << last_id << " ran on version " << last << " on " << last_worker;
+            last = v;
+            last_id = id;
+            last_worker = t->worker;
+        }
+    }
+    EXPECT_LE(bounced, 2 * 2 * 4) << "more bounced than two generations of 2 x 4 slots could hold";
+    EXPECT_GT(per_version[1], 0);
+    EXPECT_GT(per_version[2], 0);
+    EXPECT_GT(per_version[3], 0);
+    EXPECT_EQ(per_version[1] + per_version[2] + per_version[3], total);
+}
+
+TEST_F(PluginPlatform, BrokenLibraryOverAWorkingOneIsRefusedAndTheOldKeepsServing) {
+    ASSERT_NO_FATAL_FAILURE(make_plugin_dir());
+    put("v1", "ver.so");
+    start(plugin_dir(), 1, 2);
+    ASSERT_TRUE(wait_until([&] { return serving_exactly({"1.0.0"}, 1); }, 30s)) << host->log_text();
+    auto before = client->workers();
+    ASSERT_EQ(before.size(), 1u);
+
+    put("broken", "ver.so");
+    ASSERT_TRUE(wait_until([&] { return host->log_text().find("reload skipped") != std::string::npos; }, 30s))
+        << host->log_text();
+    std::string log = host->log_text();
+    EXPECT_NE(log.find("plugin refused: ver.so"), std::string::npos) << log;
+    EXPECT_NE(log.find("ABI 2.0 is not supported"), std::string::npos) << log;
+
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_EQ(run_which("ver.which"), "1.0.0");
+    }
+    auto after = client->workers();
+    ASSERT_EQ(after.size(), 1u);
+    EXPECT_EQ(after[0].pid, before[0].pid) << "the serving worker was not replaced";
+    EXPECT_EQ(after[0].generation, before[0].generation);
+    EXPECT_TRUE(host->running());
+}
+
+TEST_F(PluginPlatform, TwoMajorVersionsServeSideBySide) {
+    ASSERT_NO_FATAL_FAILURE(make_plugin_dir());
+    put("v1", "ver1.so");
+    put("v2", "ver2.so");
+    start(plugin_dir(), 1, 4);
+    ASSERT_TRUE(wait_until([&] { return serving_exactly({"1.0.0", "2.0.0"}, 1); }, 30s)) << host->log_text();
+
+    std::vector<tp::task_spec> specs;
+    const std::vector<std::pair<std::string, std::string>> cases = {
+        {"ver.which@1", "1.0.0"}, {"ver.which@2", "2.0.0"}, {"ver.which", "2.0.0"}, {"ver.which@1.0.0", "1.0.0"}};
+    for (int i = 0; i < 20; ++i) {
+        for (auto& [handler, want] : cases) {
+            specs.push_back(task(handler));
+        }
+    }
+    auto ids = client->submit(specs);
+    ASSERT_EQ(ids.size(), specs.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        auto t = client->wait_final(ids[i], 30s);
+        ASSERT_TRUE(t.has_value());
+        ASSERT_EQ(t->state, "SUCCEEDED") << specs[i].handler << ": " << t->error;
+        EXPECT_EQ(from_msgpack(*t->result), cases[i % cases.size()].second) << specs[i].handler;
+    }
+}
+
+TEST_F(PluginPlatform, CheckpointedTaskResumesAfterItsWorkerIsKilled) {
+    constexpr int steps = 10;
+    constexpr int step_ms = 300;
+    constexpr int kill_after = 5;  // steps done (and checkpointed) before the kill
+    start(build_paths::plugins(), 1, 1);
+    ASSERT_TRUE(wait_until([&] { return client->workers().size() == 1; }, 30s)) << host->log_text();
+
+    auto spec = task("demo.checkpoint", {{"steps", steps}, {"ms", step_ms}});
+    spec.retries = 3;
+    auto ids = client->submit({spec});
+    ASSERT_EQ(ids.size(), 1u);
+
+    // demo.checkpoint reports no progress, and a step's checkpoint is saved
+    // (acknowledged by the broker) before the next step starts, so the
+    // broker's own start time bounds what has been saved: at most
+    // `kill_after` steps once kill_after * step_ms + step_ms / 2 have passed.
+    int64_t victim = 0;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto t = client->status(ids[0]);
+            if (!t || t->state != "RUNNING" || t->started_ms == 0) {
+                return false;
+            }
+            victim = pid_of(t->worker);
+            return victim > 0 && unix_now_ms() - t->started_ms >= kill_after * step_ms + step_ms / 2;
+        },
+        30s));
+    ASSERT_EQ(::kill(static_cast<pid_t>(victim), SIGKILL), 0);
+
+    auto t = client->wait_final(ids[0], 60s);
+    ASSERT_TRUE(t.has_value()) << host->log_text();
+    ASSERT_EQ(t->state, "SUCCEEDED") << t->error;
+    EXPECT_EQ(t->attempts, 2u);
+    auto r = from_msgpack(*t->result);
+    int64_t from = r.at("resumed_from").get<int64_t>();
+    EXPECT_GE(from, 1) << "the second attempt started over: " << r.dump();
+    EXPECT_LE(from, kill_after) << r.dump();
+    // The second attempt ran exactly the steps after the last checkpoint.
+    nlohmann::json want = nlohmann::json::array();
+    for (int64_t i = from; i < steps; ++i) {
+        want.push_back(i);
+    }
+    EXPECT_EQ(r.at("ran"), want);
+}
+
+TEST_F(PluginPlatform, SpawnedSubtasksRecordTheirParent) {
+    start(build_paths::plugins(), 1, 4);
+    ASSERT_TRUE(wait_until([&] { return client->workers().size() == 1; }, 30s)) << host->log_text();
+
+    auto ids = client->submit({task("demo.spawn", {{"n", 3}})});
+    ASSERT_EQ(ids.size(), 1u);
+    auto parent = client->wait_final(ids[0], 30s);
+    ASSERT_TRUE(parent.has_value());
+    ASSERT_EQ(parent->state, "SUCCEEDED") << parent->error;
+    ASSERT_EQ(parent->children.size(), 3u);
+    auto spawned = from_msgpack(*parent->result).at("ids").get<std::vector<std::string>>();
+    EXPECT_EQ(std::set<std::string>(spawned.begin(), spawned.end()),
+              std::set<std::string>(parent->children.begin(), parent->children.end()));
+
+    std::set<int64_t> seen;
+    for (auto& id : parent->children) {
+        auto child = client->wait_final(id, 30s);
+        ASSERT_TRUE(child.has_value()) << "child " << id << " did not finish";
+        EXPECT_EQ(child->state, "SUCCEEDED") << child->error;
+        EXPECT_EQ(child->parent, ids[0]);
+        EXPECT_EQ(child->handler, "echo.echo");
+        seen.insert(from_msgpack(*child->result).at("i").get<int64_t>());
+    }
+    EXPECT_EQ(seen, (std::set<int64_t>{0, 1, 2}));
+}
+
+}  // namespace
