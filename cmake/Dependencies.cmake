@@ -8,6 +8,14 @@ find_package(spdlog 1.10 CONFIG REQUIRED)             # spdlog::spdlog (compiled
 find_package(Boost 1.74 REQUIRED COMPONENTS program_options)
 find_package(nlohmann_json 3 CONFIG REQUIRED)         # nlohmann_json::nlohmann_json
 pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb) # PkgConfig::LMDB
+# cctz (libcctz-dev) for cron time zones; reads tzdata's /usr/share/zoneinfo.
+find_path(CCTZ_INCLUDE_DIR cctz/time_zone.h REQUIRED)
+find_library(CCTZ_LIBRARY cctz REQUIRED)
+if(NOT TARGET cctz::cctz)
+  add_library(cctz::cctz UNKNOWN IMPORTED)
+  set_target_properties(cctz::cctz PROPERTIES IMPORTED_LOCATION "${CCTZ_LIBRARY}"
+                        INTERFACE_INCLUDE_DIRECTORIES "${CCTZ_INCLUDE_DIR}")
+endif()
 if(TASKMILL_BUILD_TESTS)
   find_package(GTest 1.12 CONFIG REQUIRED)
   include(GoogleTest)

@@ -8,8 +8,9 @@ packages=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev lmdb-utils
   libspdlog-dev libboost-dev libboost-program-options-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev libcpp-httplib-dev
+  nlohmann-json3-dev libcpp-httplib-dev libcctz-dev tzdata
   python3 python3-zmq python3-msgpack
+  python3-prometheus-client chromium
 )
 
 missing=()

@@ -13,7 +13,8 @@ namespace taskmill::cli {
 namespace {
 
 bool takes_value(const std::string& flag) {
-    return flag == "--broker" || flag == "--timeout" || flag == "--events";
+    return flag == "--broker" || flag == "--timeout" || flag == "--events" || flag == "--server-key" ||
+           flag == "--key-file";
 }
 
 }  // namespace
@@ -31,6 +32,9 @@ void print_usage(std::ostream& out) {
            "  tasks [--state S] [--queue Q] [--tag T] [--limit N]\n"
            "  stats | workers | ping | version\n"
            "  events [--type T]\n"
+           "  keygen PREFIX [--force]      write a CURVE key pair PREFIX.key / PREFIX.pub\n"
+           "  workflow submit FILE.json [--wait S] | workflow status ID | workflow cancel ID\n"
+           "  schedules\n"
            "\n"
            "The broker is --broker, else $TASKMILL_BROKER, else tcp://127.0.0.1:5555.\n"
            "Seconds may be fractional. Exit codes: 0 ok, 1 task failed/cancelled/expired,\n"
@@ -61,6 +65,8 @@ global_options parse_globals(const std::vector<std::string>& argv, std::vector<s
         ("events", po::value<std::string>(&g.events), "broker events endpoint")
         ("json", po::bool_switch(&g.json), "print JSON")
         ("timeout", po::value<double>(&g.timeout_s), "seconds to wait for the broker")
+        ("server-key", po::value<std::string>(&g.server_key), "CURVE: broker public key or .pub file")
+        ("key-file", po::value<std::string>(&g.key_file), "CURVE: this client's key pair file")
         ("help,h", "this text")
         ("version", "print the version");
     po::variables_map vm;

@@ -15,6 +15,8 @@ namespace po = boost::program_options;
 namespace taskmill::cli {
 
 int run_events(const global_options& g, const std::vector<std::string>& args);  // events.cpp
+int run_workflow(global_options& g, const std::vector<std::string>& args);   // workflow_cmds.cpp
+int run_schedules(global_options& g, const std::vector<std::string>& args);  // workflow_cmds.cpp
 
 namespace {
 
@@ -50,6 +52,7 @@ client::client connect(const global_options& g) {
     client::client_options o;
     o.endpoint = g.broker;
     o.request_timeout = seconds_arg("--timeout", g.timeout_s);
+    apply_curve(g, o);
     return client::client(o);
 }
 
@@ -312,11 +315,6 @@ int cmd_help(global_options&, const std::vector<std::string>&) {
     return exit_ok;
 }
 
-int not_supported(global_options&, const std::vector<std::string>& args) {
-    std::cerr << "taskmill: " << args[0] << " is not supported yet\n";
-    return exit_usage;
-}
-
 }  // namespace
 
 int report(const error& e) {
@@ -329,7 +327,8 @@ int run_command(global_options& g, const std::vector<std::string>& args) {
     static const std::map<std::string, fn> commands = {
         {"submit", cmd_submit}, {"status", cmd_status}, {"result", cmd_result},   {"cancel", cmd_cancel},
         {"retry", cmd_retry},   {"tasks", cmd_tasks},   {"stats", cmd_stats},     {"workers", cmd_workers},
-        {"ping", cmd_ping},     {"version", cmd_version}, {"help", cmd_help},     {"workflow", not_supported},
+        {"ping", cmd_ping},     {"version", cmd_version}, {"help", cmd_help},     {"workflow", run_workflow},
+        {"schedules", run_schedules}, {"keygen", run_keygen},
         {"events", [](global_options& gl, const std::vector<std::string>& a) { return run_events(gl, a); }},
     };
     auto it = commands.find(args[0]);

@@ -53,6 +53,7 @@ struct request {
     std::string state;             // TASKS filter (upper-case state name)
     std::string queue;             // TASKS filter
     uint32_t limit = 0;            // TASKS: at most this many (0 = 100)
+    std::string data;              // WF_SUBMIT: the workflow as a msgpack map (bin)
 };
 
 struct progress_info {
@@ -130,6 +131,7 @@ struct reply {
     std::vector<task_info> tasks;         // TASKS
     std::vector<worker_info> workers;     // WORKERS
     std::optional<stats_info> stats;      // STATS
+    std::string data;                     // WF_STATUS, SCHEDULES: a msgpack map (bin)
 };
 
 // ---- worker / supervisor <-> broker (backend) ----

@@ -1,0 +1,93 @@
+// Workflows as data: a DAG of named steps, its validation, its durable
+// encoding, and the pure rules the engine applies (which steps are ready,
+// which are skipped, what payload a step receives, the final result).
+// No store or sockets here, so the rules are unit-testable on their own.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <taskmill/protocol/result.hpp>
+
+namespace taskmill::broker {
+
+namespace step_state {
+inline constexpr std::string_view waiting = "WAITING";   // dependencies not done yet
+inline constexpr std::string_view skipped = "SKIPPED";   // a dependency did not succeed
+}  // namespace step_state
+
+struct wf_step {
+    std::string name;
+    std::string handler;
+    std::string payload;  // msgpack bytes; empty = nil
+    std::string queue;
+    std::optional<int32_t> priority;
+    std::optional<int32_t> retries;
+    std::optional<int64_t> timeout_ms;
+    std::vector<std::size_t> deps;  // indexes into workflow::steps
+    std::string task;               // task id once started
+    std::string state{step_state::waiting};  // WAITING, QUEUED (started), or a final state
+    std::string error;
+};
+
+struct workflow {
+    std::string id;
+    std::string name;
+    bool fail_fast = true;  // on_failure = "fail_fast" (default) | "continue"
+    bool cancel_requested = false;
+    std::string state = "RUNNING";  // RUNNING SUCCEEDED FAILED CANCELLED
+    int64_t created_ms = 0;
+    int64_t finished_ms = 0;
+    std::vector<wf_step> steps;
+};
+
+inline constexpr std::size_t max_steps = 1000;
+
+// Final for a step: SUCCEEDED FAILED CANCELLED EXPIRED SKIPPED.
+bool step_final(std::string_view s);
+// Final and not SUCCEEDED.
+bool step_unsuccessful(std::string_view s);
+
+// Builds a workflow from its JSON definition (docs/WORKFLOWS.md):
+//   {"name": "...", "on_failure": "fail_fast"|"continue",
+//    "steps": [{"name", "handler", "payload", "queue", "priority",
+//               "retries", "timeout" (s) | "timeout_ms", "depends_on": []}]}
+// `steps` may also be an object keyed by step name. Rejects (invalid_argument,
+// naming the step) an empty or duplicate name, a malformed or unknown handler
+// (`handler_known` returns false), an unknown dependency and a cycle.
+result<workflow> parse_workflow(const nlohmann::json& def,
+                                const std::function<bool(const std::string&)>& handler_known);
+
+std::string encode_workflow(const workflow& w);
+result<workflow> decode_workflow(std::string_view bytes);
+
+// WAITING steps whose dependencies all SUCCEEDED.
+std::vector<std::size_t> ready_steps(const workflow& w);
+// Marks SKIPPED every WAITING step with an unsuccessful dependency
+// (transitively). Returns the steps it changed.
+std::vector<std::size_t> skip_blocked(workflow& w);
+bool all_final(const workflow& w);
+// The workflow's final state once all_final(): CANCELLED if cancelled,
+// SUCCEEDED if every step succeeded, else FAILED.
+std::string final_state(const workflow& w);
+// Steps no other step depends on; their results are the workflow's result.
+std::vector<std::size_t> sink_steps(const workflow& w);
+
+// The payload a step's task gets. No dependencies: its own payload
+// unchanged. Otherwise a map: its own payload's keys when that is a map (or
+// {"input": payload} when it is not nil and not a map), plus
+// "deps": {step name: result of that step}. `results` holds the msgpack
+// result of each dependency by step name.
+std::string step_payload(const workflow& w, std::size_t step, const std::map<std::string, std::string>& results);
+
+// msgpack bytes -> JSON (nil for empty or unreadable bytes).
+nlohmann::json from_msgpack_or_null(std::string_view bytes);
+
+}  // namespace taskmill::broker

@@ -1,0 +1,346 @@
+// Workflows: the DAG rules on their own, then through a real broker (inproc
+// sockets, LMDB in a temp folder) with a fake worker that decides each
+// step's outcome.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "broker_harness.hpp"
+#include "workflow_model.hpp"
+
+using namespace tmtest;
+using nlohmann::json;
+
+namespace {
+
+std::string mp(const json& j) {
+    auto v = json::to_msgpack(j);
+    return {v.begin(), v.end()};
+}
+json from_mp(const std::string& s) { return json::from_msgpack(s.begin(), s.end()); }
+
+json step(const std::string& name, const std::string& handler, std::vector<std::string> deps = {},
+          json payload = nullptr) {
+    json s = {{"name", name}, {"handler", handler}, {"depends_on", deps}};
+    if (!payload.is_null()) s["payload"] = payload;
+    return s;
+}
+
+json diamond(const std::string& policy = "fail_fast") {
+    return {{"name", "diamond"},
+            {"on_failure", policy},
+            {"steps", {step("a", "t.a", {}, {{"x", 1}}), step("b", "t.b", {"a"}), step("c", "t.c", {"a"}),
+                       step("d", "t.d", {"b", "c"}, {{"own", true}})}}};
+}
+
+std::string parse_error(const json& def) {
+    auto w = tb::parse_workflow(def, nullptr);
+    return w ? std::string() : w.error().message;
+}
+
+}  // namespace
+
+TEST(WorkflowModel, ParsesADiamondAndFindsSinks) {
+    auto w = tb::parse_workflow(diamond(), nullptr);
+    ASSERT_TRUE(w) << w.error().message;
+    ASSERT_EQ(w->steps.size(), 4u);
+    EXPECT_TRUE(w->fail_fast);
+    EXPECT_EQ(w->steps[3].deps, (std::vector<std::size_t>{1, 2}));
+    EXPECT_EQ(tb::sink_steps(*w), std::vector<std::size_t>{3});
+    EXPECT_EQ(tb::ready_steps(*w), std::vector<std::size_t>{0});
+    auto back = tb::decode_workflow(tb::encode_workflow(*w));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->steps[3].deps, w->steps[3].deps);
+    EXPECT_EQ(back->steps[0].payload, w->steps[0].payload);
+}
+
+TEST(WorkflowModel, RejectsCyclesUnknownDependenciesAndBadSteps) {
+    json cyc = {{"steps", {step("a", "t.a", {"c"}), step("b", "t.b", {"a"}), step("c", "t.c", {"b"})}}};
+    EXPECT_NE(parse_error(cyc).find("cycle"), std::string::npos) << parse_error(cyc);
+    json unknown = {{"steps", {step("a", "t.a", {"zz"})}}};
+    EXPECT_NE(parse_error(unknown).find("unknown step \"zz\""), std::string::npos) << parse_error(unknown);
+    json self = {{"steps", {step("a", "t.a", {"a"})}}};
+    EXPECT_NE(parse_error(self).find("itself"), std::string::npos);
+    json dup = {{"steps", {step("a", "t.a"), step("a", "t.b")}}};
+    EXPECT_NE(parse_error(dup).find("duplicate"), std::string::npos);
+    json bad_handler = {{"steps", {step("a", "nodot")}}};
+    EXPECT_NE(parse_error(bad_handler).find("handler"), std::string::npos);
+    EXPECT_NE(parse_error(json{{"steps", json::array()}}).find("non-empty"), std::string::npos);
+    EXPECT_NE(parse_error(json{{"steps", {step("a", "t.a")}}, {"on_failure", "maybe"}}).find("on_failure"),
+              std::string::npos);
+    auto unknown_handler = tb::parse_workflow(json{{"steps", {step("a", "t.a")}}},
+                                              [](const std::string& h) { return h != "t.a"; });
+    ASSERT_FALSE(unknown_handler);
+    EXPECT_NE(unknown_handler.error().message.find("no connected worker serves handler t.a"), std::string::npos);
+}
+
+TEST(WorkflowModel, StepPayloadMergesDependencyResults) {
+    auto w = tb::parse_workflow(diamond(), nullptr);
+    ASSERT_TRUE(w);
+    EXPECT_EQ(tb::step_payload(*w, 0, {}), mp({{"x", 1}}));  // a root gets its payload unchanged
+    auto d = from_mp(tb::step_payload(*w, 3, {{"b", mp("rb")}, {"c", mp({{"n", 2}})}}));
+    EXPECT_EQ(d, (json{{"own", true}, {"deps", {{"b", "rb"}, {"c", {{"n", 2}}}}}}));
+    w->steps[1].payload = mp(7);  // not a map: kept under "input"
+    auto b = from_mp(tb::step_payload(*w, 1, {{"a", mp(nullptr)}}));
+    EXPECT_EQ(b, (json{{"input", 7}, {"deps", {{"a", nullptr}}}}));
+}
+
+TEST(WorkflowModel, SkipsDependentsOfAFailureTransitively) {
+    json def = {{"steps", {step("a", "t.a"), step("b", "t.b", {"a"}), step("c", "t.c", {"b"}), step("x", "t.x")}}};
+    auto w = tb::parse_workflow(def, nullptr);
+    ASSERT_TRUE(w);
+    w->steps[0].state = "FAILED";
+    auto changed = tb::skip_blocked(*w);
+    EXPECT_EQ(changed.size(), 2u);
+    EXPECT_EQ(w->steps[2].state, "SKIPPED");
+    EXPECT_EQ(w->steps[3].state, "WAITING");
+    EXPECT_FALSE(tb::all_final(*w));
+    w->steps[3].state = "SUCCEEDED";
+    EXPECT_TRUE(tb::all_final(*w));
+    EXPECT_EQ(tb::final_state(*w), "FAILED");
+}
+
+namespace {
+
+class Workflow : public ::testing::Test {
+protected:
+    Workflow() : cfg_(test_config(dir_.path.string())) {}
+    void start() { b_ = std::make_unique<running_broker>(ctx_, cfg_); }
+    void stop() { b_.reset(); }
+    const std::string& fe() const { return b_->endpoints().frontend; }
+    const std::string& be() const { return b_->endpoints().backend; }
+
+    std::string submit(client& c, const json& def) {
+        tp::request rq;
+        rq.data = mp(def);
+        auto rep = c.call("WF_SUBMIT", rq);
+        EXPECT_TRUE(rep.ok) << rep.error;
+        return rep.ids.empty() ? std::string() : rep.ids[0];
+    }
+    json status(client& c, const std::string& id) {
+        tp::request rq;
+        rq.id = id;
+        auto rep = c.call("WF_STATUS", rq);
+        EXPECT_TRUE(rep.ok) << rep.error;
+        return rep.ok ? from_mp(rep.data) : json();
+    }
+    bool wait_state(client& c, const std::string& id, const std::string& state) {
+        auto until = std::chrono::steady_clock::now() + 5s;
+        while (std::chrono::steady_clock::now() < until) {
+            if (status(c, id)["state"] == state) return true;
+            std::this_thread::sleep_for(10ms);
+        }
+        return false;
+    }
+    static std::string step_of(const tp::work_item& w) {
+        return w.handler.substr(2);  // "t.b" -> "b"
+    }
+
+    temp_dir dir_;
+    zmq::context_t ctx_;
+    tb::broker_config cfg_;
+    std::unique_ptr<running_broker> b_;
+};
+
+std::vector<tp::handler_info> all_handlers() {
+    return {handler("t.a"), handler("t.b"), handler("t.c"), handler("t.d"), handler("t.e"), handler("t.f")};
+}
+
+}  // namespace
+
+TEST_F(Workflow, DiamondRunsBranchesTogetherAndJoinsResults) {
+    start();
+    client c(ctx_, fe());
+    fake_worker w(ctx_, be(), "w");
+    w.hello(all_handlers(), 2);
+    auto id = submit(c, diamond());
+    auto a = w.next_dispatch();
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(from_mp(a[0].payload), (json{{"x", 1}}));
+    EXPECT_EQ(a[0].parent, id);
+    w.result(a[0], "ok", mp({{"from", "a"}}));
+    // b and c become ready in the same turn and both go to the 2-slot worker.
+    std::vector<tp::work_item> bc = w.next_dispatch();
+    if (bc.size() < 2) {
+        auto more = w.next_dispatch();
+        bc.insert(bc.end(), more.begin(), more.end());
+    }
+    ASSERT_EQ(bc.size(), 2u);
+    for (const auto& t : bc) {
+        EXPECT_EQ(from_mp(t.payload), (json{{"deps", {{"a", {{"from", "a"}}}}}}));
+    }
+    EXPECT_EQ(status(c, id)["steps"][1]["state"], "RUNNING");
+    EXPECT_EQ(status(c, id)["steps"][2]["state"], "RUNNING");
+    for (const auto& t : bc) {
+        w.result(t, "ok", mp("result of " + step_of(t)));
+    }
+    auto d = w.next_dispatch();
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(from_mp(d[0].payload),
+              (json{{"own", true}, {"deps", {{"b", "result of b"}, {"c", "result of c"}}}}));
+    w.result(d[0], "ok", mp({{"joined", true}}));
+    ASSERT_TRUE(wait_state(c, id, "SUCCEEDED"));
+    auto s = status(c, id);
+    EXPECT_EQ(s["result"], (json{{"d", {{"joined", true}}}}));
+    for (const auto& st : s["steps"]) {
+        EXPECT_EQ(st["state"], "SUCCEEDED") << st.dump();
+    }
+}
+
+TEST_F(Workflow, SubmitRejectsCyclesAndUnknownHandlersWithAClearError) {
+    start();
+    client c(ctx_, fe());
+    fake_worker w(ctx_, be(), "w");
+    w.hello({handler("t.a")}, 1);
+    tp::request rq;
+    rq.data = mp({{"steps", {step("a", "t.a", {"b"}), step("b", "t.a", {"a"})}}});
+    auto rep = c.call("WF_SUBMIT", rq);
+    EXPECT_FALSE(rep.ok);
+    EXPECT_EQ(rep.error_code, "invalid_argument");
+    EXPECT_NE(rep.error.find("cycle"), std::string::npos) << rep.error;
+    rq.data = mp({{"steps", {step("a", "nobody.serves")}}});
+    rep = c.call("WF_SUBMIT", rq);
+    EXPECT_FALSE(rep.ok);
+    EXPECT_NE(rep.error.find("nobody.serves"), std::string::npos) << rep.error;
+    rq.data = "\xc1";  // not msgpack
+    rep = c.call("WF_SUBMIT", rq);
+    EXPECT_FALSE(rep.ok);
+    tp::request none;
+    none.id = "nope";
+    EXPECT_EQ(c.call("WF_STATUS", none).error_code, "not_found");
+}
+
+namespace {
+// a -> b -> e, a -> c -> f: c fails while b runs.
+json branches(const std::string& policy) {
+    return {{"on_failure", policy},
+            {"steps", {step("a", "t.a"), step("b", "t.b", {"a"}), step("c", "t.c", {"a"}), step("e", "t.e", {"b"}),
+                       step("f", "t.f", {"c"})}}};
+}
+}  // namespace
+
+TEST_F(Workflow, FailFastCancelsWhatHasNotStarted) {
+    start();
+    client c(ctx_, fe());
+    fake_worker w(ctx_, be(), "w");
+    w.hello(all_handlers(), 2);
+    auto id = submit(c, branches("fail_fast"));
+    auto a = w.next_dispatch();
+    ASSERT_EQ(a.size(), 1u);
+    w.result(a[0], "ok", mp(1));
+    std::vector<tp::work_item> bc = w.next_dispatch();
+    if (bc.size() < 2) {
+        auto more = w.next_dispatch();
+        bc.insert(bc.end(), more.begin(), more.end());
+    }
+    ASSERT_EQ(bc.size(), 2u);
+    const auto& b = step_of(bc[0]) == "b" ? bc[0] : bc[1];
+    const auto& cc = step_of(bc[0]) == "c" ? bc[0] : bc[1];
+    w.result(cc, "fail", "", "boom");
+    // The running b is left to finish; e and f never start.
+    auto until = std::chrono::steady_clock::now() + 5s;
+    while (status(c, id)["steps"][3]["state"] != "CANCELLED" && std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(10ms);
+    }
+    auto s = status(c, id);
+    EXPECT_EQ(s["state"], "RUNNING");
+    EXPECT_EQ(s["steps"][3]["state"], "CANCELLED");
+    EXPECT_EQ(s["steps"][4]["state"], "CANCELLED");
+    w.result(b, "ok", mp(2));
+    ASSERT_TRUE(wait_state(c, id, "FAILED"));
+    s = status(c, id);
+    EXPECT_EQ(s["steps"][1]["state"], "SUCCEEDED");
+    EXPECT_EQ(s["steps"][2]["state"], "FAILED");
+    EXPECT_EQ(s["steps"][2]["error"], "boom");
+    EXPECT_TRUE(s["steps"][3]["task"].is_null());
+    EXPECT_TRUE(w.next_dispatch(300ms).empty());
+}
+
+TEST_F(Workflow, ContinueRunsIndependentBranchesAndSkipsDependents) {
+    start();
+    client c(ctx_, fe());
+    fake_worker w(ctx_, be(), "w");
+    w.hello(all_handlers(), 2);
+    auto id = submit(c, branches("continue"));
+    auto a = w.next_dispatch();
+    ASSERT_EQ(a.size(), 1u);
+    w.result(a[0], "ok", mp(1));
+    std::vector<tp::work_item> bc = w.next_dispatch();
+    if (bc.size() < 2) {
+        auto more = w.next_dispatch();
+        bc.insert(bc.end(), more.begin(), more.end());
+    }
+    ASSERT_EQ(bc.size(), 2u);
+    const auto& b = step_of(bc[0]) == "b" ? bc[0] : bc[1];
+    const auto& cc = step_of(bc[0]) == "c" ? bc[0] : bc[1];
+    w.result(cc, "fail", "", "boom");
+    w.result(b, "ok", mp(2));
+    auto e = w.next_dispatch();
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_EQ(step_of(e[0]), "e");
+    w.result(e[0], "ok", mp(3));
+    ASSERT_TRUE(wait_state(c, id, "FAILED"));
+    auto s = status(c, id);
+    EXPECT_EQ(s["steps"][3]["state"], "SUCCEEDED");
+    EXPECT_EQ(s["steps"][4]["state"], "SKIPPED");
+    EXPECT_TRUE(s["steps"][4]["task"].is_null());
+    EXPECT_EQ(s["result"], (json{{"e", 3}, {"f", nullptr}}));
+}
+
+TEST_F(Workflow, CancelStopsWaitingAndQueuedSteps) {
+    start();
+    client c(ctx_, fe());
+    auto id = submit(c, branches("continue"));  // no worker: a stays QUEUED
+    tp::request rq;
+    rq.id = id;
+    auto rep = c.call("WF_CANCEL", rq);
+    EXPECT_TRUE(rep.ok) << rep.error;
+    ASSERT_TRUE(wait_state(c, id, "CANCELLED"));
+    auto s = status(c, id);
+    for (const auto& st : s["steps"]) {
+        EXPECT_EQ(st["state"], "CANCELLED") << st.dump();
+    }
+    EXPECT_EQ(c.status(s["steps"][0]["task"].get<std::string>()).state, "CANCELLED");
+}
+
+TEST_F(Workflow, SurvivesABrokerRestartMidWay) {
+    start();
+    std::string id;
+    {
+        client c(ctx_, fe());
+        fake_worker w(ctx_, be(), "w");
+        w.hello(all_handlers(), 2);
+        id = submit(c, diamond());
+        auto a = w.next_dispatch();
+        ASSERT_EQ(a.size(), 1u);
+        w.result(a[0], "ok", mp("A"));
+        auto bc = w.next_dispatch();
+        ASSERT_FALSE(bc.empty());
+        w.result(bc[0], "ok", mp("first"));  // one branch done, the other running
+        auto until = std::chrono::steady_clock::now() + 5s;
+        while (std::chrono::steady_clock::now() < until &&
+               status(c, id)["steps"][static_cast<int>(step_of(bc[0]) == "b" ? 1 : 2)]["state"] != "SUCCEEDED") {
+            std::this_thread::sleep_for(10ms);
+        }
+    }
+    stop();
+    start();
+    client c(ctx_, fe());
+    fake_worker w(ctx_, be(), "w2");
+    w.hello(all_handlers(), 2);
+    // The branch that was running is requeued; then d runs once.
+    std::vector<std::string> seen;
+    for (int i = 0; i < 2; ++i) {
+        auto t = w.next_dispatch();
+        ASSERT_EQ(t.size(), 1u) << "dispatch " << i;
+        seen.push_back(step_of(t[0]));
+        if (seen.back() == "d") {
+            auto p = from_mp(t[0].payload);
+            EXPECT_EQ(p["deps"].size(), 2u);
+        }
+        w.result(t[0], "ok", mp("second"));
+    }
+    EXPECT_EQ(seen.back(), "d");
+    ASSERT_TRUE(wait_state(c, id, "SUCCEEDED"));
+    EXPECT_TRUE(w.next_dispatch(300ms).empty());
+}
