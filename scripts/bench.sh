@@ -86,6 +86,18 @@ tree_mb() {
   done
   echo "$total"
 }
+# CPU time (user + system, clock ticks) of a process, or of it and its children.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+tree_ticks() {
+  local total
+  total=$(cpu_ticks "$1")
+  for child in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+    total=$((total + $(cpu_ticks "$child")))
+  done
+  echo "$total"
+}
+# Microseconds of CPU per task: ticks_delta * 1e6 / CLK_TCK / tasks.
+us_per_task() { awk -v t="$1" -v hz="$(getconf CLK_TCK)" -v n="$2" 'BEGIN {printf "%.1f", t * 1e6 / hz / n}'; }
 json_get() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
 now_ms() { date +%s%3N; }
 
@@ -146,8 +158,11 @@ for trial in $(seq 1 "$trials"); do
     start_host default
     out=$(bench latency --count "$lat_k" --warmup 50)
     record "$out" durability="\"$durability\"" trial="$trial"
+    b0=$(cpu_ticks "$broker_pid"); h0=$(tree_ticks "$host_pid")
     out=$(bench throughput --count "$tp_n" --batch 500 --window 8 --warmup 20)
+    b1=$(cpu_ticks "$broker_pid"); h1=$(tree_ticks "$host_pid")
     record "$out" durability="\"$durability\"" trial="$trial" \
+      broker_cpu_us_per_task="$(us_per_task $((b1 - b0)) "$tp_n")" host_cpu_us_per_task="$(us_per_task $((h1 - h0)) "$tp_n")" \
       broker_rss_mb="$(status_mb "$broker_pid" VmHWM)" broker_anon_mb="$(status_mb "$broker_pid" RssAnon)" \
       host_rss_mb="$(tree_mb "$host_pid" VmHWM)" host_anon_mb="$(tree_mb "$host_pid" RssAnon)"
     echo "  trial $trial $durability: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(round(d.get("throughput_tps",0)), "tasks/s", d.get("error",""))' "$out")" >&2
@@ -229,6 +244,8 @@ for d in ("sync", "none"):
         "max_ms": g(lat, "max_ms"),
         "broker_rss_mb": med([r["broker_rss_mb"] for r in tp]), "broker_anon_mb": med([r["broker_anon_mb"] for r in tp]),
         "host_rss_mb": med([r["host_rss_mb"] for r in tp]), "host_anon_mb": med([r["host_anon_mb"] for r in tp]),
+        "broker_cpu_us_per_task": med([r["broker_cpu_us_per_task"] for r in tp]),
+        "host_cpu_us_per_task": med([r["host_cpu_us_per_task"] for r in tp]),
         "runs": tp + lat,
     }
 one = lambda m: next((r for r in runs if r.get("mode") == m), {})
@@ -251,11 +268,13 @@ if peers:
 def f(v, nd=0):
     return "-" if v is None else (f"{v:,.{nd}f}")
 print()
-print(f"{'durability':<11}{'e2e tasks/s':>13}{'enqueue/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'broker MB':>11}{'anon MB':>9}{'host MB':>9}")
+print(f"{'durability':<11}{'e2e tasks/s':>13}{'enqueue/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'broker MB':>11}{'anon MB':>9}"
+      f"{'host MB':>9}{'broker us/task':>16}{'host us/task':>14}")
 for d in ("sync", "none"):
     r = result[d]
     print(f"{d:<11}{f(r['throughput_tps']):>13}{f(r['enqueue_tps']):>12}{f(r['p50_ms'],3):>9}{f(r['p99_ms'],3):>9}"
-          f"{f(r['max_ms'],2):>9}{f(r['broker_rss_mb'],1):>11}{f(r['broker_anon_mb'],1):>9}{f(r['host_rss_mb'],1):>9}")
+          f"{f(r['max_ms'],2):>9}{f(r['broker_rss_mb'],1):>11}{f(r['broker_anon_mb'],1):>9}{f(r['host_rss_mb'],1):>9}"
+          f"{f(r['broker_cpu_us_per_task'],1):>16}{f(r['host_cpu_us_per_task'],1):>14}")
     for e in r["errors"]: print(f"  error: {e}")
 bl = result["backlog"]
 print()
