@@ -125,6 +125,15 @@ protected:
     Schedule() : cfg_(test_config(dir_.path.string())) {}
     void start() { b_ = std::make_unique<running_broker>(ctx_, cfg_); }
     void stop() { b_.reset(); }
+    // Same data folder, fresh inproc endpoints (an inproc name is released
+    // asynchronously after its socket closes).
+    void restart() {
+        stop();
+        auto schedules = cfg_.schedules;
+        cfg_ = test_config(dir_.path.string());
+        cfg_.schedules = schedules;
+        start();
+    }
     const std::string& fe() const { return b_->endpoints().frontend; }
     std::size_t fired(client& c, const std::string& name) {
         tp::request rq;
@@ -178,8 +187,7 @@ TEST_F(Schedule, RestartDoesNotDoubleFire) {
     }
     // Restart right after the fire: the next one is ~3 s away, so nothing
     // fires at start.
-    stop();
-    start();
+    restart();
     client c(ctx_, fe());
     auto t0 = std::chrono::steady_clock::now();
     while (std::chrono::steady_clock::now() - t0 < 1500ms) {
@@ -202,7 +210,7 @@ TEST_F(Schedule, AMissedRunFiresOnceAtStart) {
     stop();
     // Down for ~3.3 periods: the restart fires once, not three times.
     std::this_thread::sleep_for(3300ms);  // the outage under test, not a synchronisation
-    start();
+    restart();
     client c(ctx_, fe());
     auto until = std::chrono::steady_clock::now() + 2s;
     while (fired(c, "missed") < 2 && std::chrono::steady_clock::now() < until) {

@@ -324,6 +324,7 @@ TEST_F(Workflow, SurvivesABrokerRestartMidWay) {
         }
     }
     stop();
+    cfg_ = test_config(dir_.path.string());  // same data, fresh inproc names
     start();
     client c(ctx_, fe());
     fake_worker w(ctx_, be(), "w2");
