@@ -75,7 +75,7 @@ function renderChart(metrics) {
   for (const f of [0, 0.5, 1]) {
     const y = h - pad - f * (h - 2 * pad);
     g.beginPath(); g.moveTo(pad, y); g.lineTo(w, y); g.stroke();
-    g.fillText(String(Math.round(max * f)), 0, y + 4);
+    g.fillText(String(+(max * f).toFixed(max < 10 ? 1 : 0)), 0, y + 4);
   }
   g.strokeStyle = "#1565c0";
   g.lineWidth = 1.5;

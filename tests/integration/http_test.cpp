@@ -1,0 +1,212 @@
+// The HTTP side against real processes: /metrics read by the Prometheus
+// project's own parser (Debian's python3-prometheus-client), the dashboard
+// rendered by headless Chromium and checked against the broker's state, and
+// the terminal tables showing the same figures as the API.
+#include "harness.hpp"
+
+#include <cstdlib>
+#include <regex>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+using namespace taskmill::testing;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* writer = "w-token";
+constexpr const char* reader = "r-token";
+
+class HttpIntegration : public ::testing::Test {
+protected:
+    temp_dir tmp;
+    std::unique_ptr<broker_process> broker;
+    std::unique_ptr<process> host;
+    std::string url;
+    std::unique_ptr<httplib::Client> http;
+
+    // A broker with HTTP on a picked port and one host serving "default"
+    // (so tasks sent to other queues stay queued).
+    void start() {
+        broker = std::make_unique<broker_process>(
+            tmp.path() / "data", std::vector<std::string>{"--http", "127.0.0.1:0", "--http-token",
+                                                          std::string("ops:write:") + writer, "--http-token",
+                                                          std::string("viewer:read:") + reader});
+        auto eps = json::parse(read_file(tmp.path() / "data" / "endpoints.json"));
+        ASSERT_TRUE(eps.contains("http")) << eps.dump();
+        url = eps["http"];
+        http = std::make_unique<httplib::Client>(url);
+        http->set_read_timeout(std::chrono::seconds(30));
+        host = start_host(tmp.path(), {.backend = broker->ep().backend, .processes = 1, .concurrency = 4,
+                                       .extra = {"--queues", "default"}});
+        ASSERT_TRUE(wait_until([&] { return get("/api/v1/workers")["workers"].size() == 1; }, 30s))
+            << host->log_text();
+    }
+    httplib::Headers auth(const char* token) { return {{"Authorization", std::string("Bearer ") + token}}; }
+    json get(const std::string& path) {
+        auto r = http->Get(path, auth(reader));
+        if (!r || r->status != 200) {
+            return json::object();
+        }
+        return json::parse(r->body, nullptr, false);
+    }
+    std::string submit(const json& task) {
+        auto r = http->Post("/api/v1/tasks", auth(writer), task.dump(), "application/json");
+        EXPECT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
+        return r && r->status == 201 ? json::parse(r->body)["ids"][0].get<std::string>() : std::string();
+    }
+    json wait_final(const std::string& id) {
+        auto r = get("/api/v1/tasks/" + id + "/result?wait_ms=20000");
+        EXPECT_EQ(r.value("final", false), true) << r.dump();
+        return r;
+    }
+};
+
+// Runs a shell command with a time limit; returns its exit code.
+int shell(const std::string& cmd) {
+    int st = std::system(("timeout 120 " + cmd).c_str());
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+TEST_F(HttpIntegration, MetricsParseAsPrometheusTextAndMatchTheTasksRun) {
+    if (shell("/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null") != 0) {
+        GTEST_SKIP() << "python3-prometheus-client is not installed (scripts/install-deps.sh)";
+    }
+    start();
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) {
+        ids.push_back(submit({{"handler", "echo.echo"}, {"payload", {{"i", i}}}}));
+    }
+    ids.push_back(submit({{"handler", "demo.fail"}, {"payload", {{"mode", "permanent"}}}}));
+    ids.push_back(submit({{"handler", "demo.fail"}, {"payload", {{"times", 1}}}, {"retries", 2},
+                          {"backoff_base_ms", 10}}));
+    for (const auto& id : ids) {
+        wait_final(id);
+    }
+    std::string text;
+    ASSERT_TRUE(wait_until([&] {
+        auto r = http->Get("/metrics", auth(reader));
+        text = r ? r->body : "";
+        return text.find(R"(taskmill_tasks_succeeded_total{handler="demo.fail"} 1)") != std::string::npos;
+    }, 10s)) << text;
+    auto metrics_file = tmp.path() / "metrics.txt";
+    auto parsed_file = tmp.path() / "parsed.json";
+    {
+        std::ofstream(metrics_file) << text;
+    }
+    // The reference parser: every family and sample, or a traceback.
+    std::string script =
+        "import json,sys\n"
+        "from prometheus_client.parser import text_string_to_metric_families\n"
+        "out={}\n"
+        "for fam in text_string_to_metric_families(open(sys.argv[1]).read()):\n"
+        "    for s in fam.samples:\n"
+        "        key=s.name+'{'+','.join(k+'='+v for k,v in sorted(s.labels.items()))+'}'\n"
+        "        out[key]={'type':fam.type,'value':s.value}\n"
+        "json.dump(out,open(sys.argv[2],'w'))\n";
+    auto script_file = tmp.path() / "parse.py";
+    {
+        std::ofstream(script_file) << script;
+    }
+    ASSERT_EQ(shell("/usr/bin/python3 " + script_file.string() + " " + metrics_file.string() + " " +
+                    parsed_file.string() + " 2>" + (tmp.path() / "parse.err").string()),
+              0)
+        << read_file(tmp.path() / "parse.err");
+    auto p = json::parse(read_file(parsed_file));
+    auto value = [&](const std::string& key) { return p.contains(key) ? p[key]["value"].get<double>() : -1.0; };
+    EXPECT_EQ(value("taskmill_tasks_submitted_total{handler=echo.echo}"), 5);
+    EXPECT_EQ(value("taskmill_tasks_succeeded_total{handler=echo.echo}"), 5);
+    EXPECT_EQ(value("taskmill_tasks_submitted_total{handler=demo.fail}"), 2);
+    EXPECT_EQ(value("taskmill_tasks_failed_total{handler=demo.fail}"), 1);
+    EXPECT_EQ(value("taskmill_tasks_succeeded_total{handler=demo.fail}"), 1);
+    EXPECT_EQ(value("taskmill_tasks_retried_total{handler=demo.fail}"), 1);
+    EXPECT_EQ(value("taskmill_task_run_ms_count{handler=demo.fail}"), 3);
+    EXPECT_EQ(value("taskmill_task_queue_wait_ms_count{handler=echo.echo}"), 5);
+    EXPECT_EQ(p["taskmill_task_run_ms_count{handler=echo.echo}"]["type"], "histogram");
+    EXPECT_EQ(value("taskmill_tasks{queue=default,state=SUCCEEDED}"), 6);
+    EXPECT_EQ(value("taskmill_workers{}"), 1);
+    EXPECT_EQ(value("taskmill_worker_slots{}"), 4);
+    EXPECT_GE(value("taskmill_store_commit_ms_count{}"), 1);
+}
+
+TEST_F(HttpIntegration, DashboardInHeadlessChromiumShowsTheBrokerState) {
+    if (!fs::exists("/usr/bin/chromium")) {
+        GTEST_SKIP() << "chromium is not installed (scripts/install-deps.sh)";
+    }
+    start();
+    for (int i = 0; i < 4; ++i) {
+        submit({{"handler", "echo.echo"}, {"queue", "dash-q"}, {"priority", 5}});
+    }
+    auto failed = submit({{"handler", "demo.fail"}, {"payload", {{"mode", "permanent"}}}});
+    EXPECT_EQ(wait_final(failed)["state"], "FAILED");
+
+    auto profile = tmp.path() / "chromium-profile";
+    std::string chromium =
+        "/usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run "
+        "--disable-background-networking --disable-component-update --disable-sync --user-data-dir=" +
+        profile.string() + " --virtual-time-budget=5000 --window-size=1280,1400 ";
+    std::string page = "'" + url + "/#token=" + reader + "'";
+    auto dom_file = tmp.path() / "dashboard.html";
+    auto shot = tmp.path() / "dashboard.png";
+    auto log = tmp.path() / "chromium.log";
+    ASSERT_EQ(shell(chromium + "--dump-dom " + page + " >" + dom_file.string() + " 2>" + log.string()), 0)
+        << read_file(log);
+    ASSERT_EQ(shell(chromium + "--screenshot=" + shot.string() + " " + page + " 2>>" + log.string()), 0)
+        << read_file(log);
+    EXPECT_GT(fs::file_size(shot), 10000u) << "a rendered page, not a blank one";
+    std::cout << "dashboard screenshot: " << shot << "\n";
+
+    auto dom = read_file(dom_file);
+    EXPECT_NE(dom.find(R"(data-loaded="1")"), std::string::npos) << "the page rendered from the API: " << dom;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(dom, m, std::regex(R"(<tr data-queue="dash-q">.*?<td class="num ready">(\d+)</td>)")))
+        << dom;
+    auto stats = get("/api/v1/stats");
+    uint64_t ready = 0;
+    for (const auto& q : stats["queues"]) {
+        if (q["name"] == "dash-q") {
+            ready = q["ready"];
+        }
+    }
+    EXPECT_EQ(ready, 4u);
+    EXPECT_EQ(std::stoull(m[1]), ready) << "queue depth shown = the broker's";
+    EXPECT_NE(dom.find("p5: 4"), std::string::npos) << "depth by priority";
+    EXPECT_NE(dom.find("data-failed=\"" + failed + "\""), std::string::npos) << "the failed task is listed";
+    EXPECT_NE(dom.find("permanent failure (demo.fail)"), std::string::npos) << "with its error";
+    EXPECT_NE(dom.find("echo.echo@"), std::string::npos) << "workers with their handlers and versions";
+    ASSERT_TRUE(std::regex_search(dom, m, std::regex(R"(data-state="FAILED">FAILED<b class="count">(\d+)</b>)")));
+    EXPECT_EQ(m[1], "1");
+}
+
+TEST_F(HttpIntegration, TerminalTablesShowTheSameFigures) {
+    start();
+    for (int i = 0; i < 3; ++i) {
+        submit({{"handler", "echo.echo"}, {"queue", "tables-q"}});
+    }
+    auto cli = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {"--broker", broker->ep().frontend});
+        return run_cli(tmp.path(), std::move(args));
+    };
+    auto api = get("/api/v1/stats");
+    auto term = cli({"--json", "stats"});
+    ASSERT_EQ(term.exit_code, 0) << term.err;
+    auto j = json::parse(term.out);
+    EXPECT_EQ(j["states"], api["states"]);
+    EXPECT_EQ(j["queues"], api["queues"]);
+    EXPECT_EQ(j["workers"], api["workers"]);
+    auto table = cli({"stats"});
+    ASSERT_EQ(table.exit_code, 0);
+    EXPECT_TRUE(std::regex_search(table.out, std::regex(R"(tables-q\s+3\b)"))) << table.out;
+
+    auto tasks = cli({"--json", "tasks", "--queue", "tables-q"});
+    ASSERT_EQ(tasks.exit_code, 0) << tasks.err;
+    EXPECT_EQ(json::parse(tasks.out).size(), get("/api/v1/tasks?queue=tables-q")["tasks"].size());
+    auto workers = cli({"--json", "workers"});
+    ASSERT_EQ(workers.exit_code, 0) << workers.err;
+    auto wj = json::parse(workers.out);
+    ASSERT_EQ(wj.size(), 1u);
+    EXPECT_EQ(wj[0]["id"], get("/api/v1/workers")["workers"][0]["id"]);
+}
+
+}  // namespace
