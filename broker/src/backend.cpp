@@ -163,6 +163,12 @@ void engine::credit(worker& w, const protocol::message& m) {
         return;
     }
     w.slots = c->slots;
+    // The ack tells the worker that every DISPATCH sent before it is already
+    // on its way (one connection keeps order): a draining worker runs those
+    // and only then says BYE, so nothing is bounced back to the queue.
+    protocol::control ack;
+    ack.slots = w.slots;
+    send_back(w.id, protocol::cmd::credit, ack);
 }
 
 void engine::progress(const protocol::message& m) {

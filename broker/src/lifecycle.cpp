@@ -134,6 +134,13 @@ void engine::lost(const task_id& id, bool crashed, const std::string& why) {
         finish(*r, state::cancelled, "cancelled");
         return;
     }
+    // Past its deadline, the worker's death is the host enforcing the
+    // timeout (its own "timeout" result may arrive after this report, on
+    // another connection): a timed-out attempt, retried like one, not a crash.
+    if (r->timeout_ms > 0 && r->started_ms > 0 && now_ >= r->started_ms + r->timeout_ms) {
+        retry_or_fail(*r, "timeout (worker " + why + ")", std::nullopt);
+        return;
+    }
     if (crashed) {
         ++r->crashes;
         count("crashes");

@@ -1,5 +1,7 @@
 // Runs one task: the tm_host_api table the plugin sees, and the mapping of
 // its return value to an outcome.
+#include <sys/resource.h>
+
 #include "worker_shared.hpp"
 
 #include <spdlog/spdlog.h>
@@ -186,6 +188,17 @@ tm_status call_handler(shared_state& s, task_run& run, tm_ctx& ctx) {
     return run.handler->handler->execute(run.handler->plugin_state, &task, &host_api, &ctx);
 }
 
+// An allocation failure under the worker's RLIMIT_AS (--memory-limit-mb) is
+// reported with the limit as its reason, not as a bare "std::bad_alloc".
+std::string explain_memory_failure(std::string error) {
+    rlimit lim{};
+    if (error.find("bad_alloc") == std::string::npos || ::getrlimit(RLIMIT_AS, &lim) != 0 ||
+        lim.rlim_cur == RLIM_INFINITY) {
+        return error;
+    }
+    return "memory limit of " + std::to_string(lim.rlim_cur >> 20) + " MB reached (" + error + ")";
+}
+
 protocol::outcome to_outcome(const task_run& run, tm_status st, tm_ctx& ctx) {
     protocol::outcome o;
     o.id = run.item.id;
@@ -207,7 +220,7 @@ protocol::outcome to_outcome(const task_run& run, tm_status st, tm_ctx& ctx) {
             ctx.error = "handler returned unknown status " + std::to_string(st);
             break;
     }
-    if (o.status != "ok") o.error = ctx.error.empty() ? o.status : ctx.error;
+    if (o.status != "ok") o.error = explain_memory_failure(ctx.error.empty() ? o.status : ctx.error);
     return o;
 }
 

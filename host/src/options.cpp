@@ -31,7 +31,13 @@ po::options_description file_options(options& o, std::string& queues) {
         ("grace-ms", po::value(&o.grace_ms), "graceful stop: ms to finish running tasks")
         ("max-tasks", po::value(&o.max_tasks), "recycle a worker after N tasks (0 = never)")
         ("max-rss-mb", po::value(&o.max_rss_mb), "recycle a worker past N MB of RSS (0 = never)")
-        ("watch", po::value(&o.watch), "hot reload when the plugins folder changes (true|false)");
+        ("memory-limit-mb", po::value(&o.memory_limit_mb),
+         "hard address-space limit per worker process (RLIMIT_AS; 0 = none)")
+        ("watch", po::value(&o.watch), "hot reload when the plugins folder changes (true|false)")
+        ("curve-server-key", po::value(&o.curve_server_key), "broker public key (Z85 or .pub file): CURVE on")
+        ("curve-key-file", po::value(&o.curve_key_file), "this host's key pair file (taskmill keygen)")
+        ("strict-modes", po::value(&o.strict_modes),
+         "refuse a plugins folder or .so writable by others or not owned by this user or root (true|false)");
     return d;
 }
 
@@ -54,6 +60,19 @@ result<void> check_config_lines(const std::string& path, const po::options_descr
         }
     }
     return {};
+}
+
+// TASKMILL_RUN_DIR -> "run-dir". TASKMILL_BROKER is the client's frontend
+// endpoint, so the host reads its backend from TASKMILL_BROKER_BACKEND.
+std::string env_option(const std::string& var, const po::options_description& known) {
+    static const std::string prefix = "TASKMILL_";
+    if (var.rfind(prefix, 0) != 0 || var == "TASKMILL_BROKER") return {};
+    if (var == "TASKMILL_BROKER_BACKEND") return "broker";
+    std::string name;
+    for (char ch : var.substr(prefix.size())) {
+        name += ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    }
+    return known.find_nothrow(name, false) != nullptr ? name : std::string();
 }
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -107,6 +126,9 @@ result<options> parse_options(int argc, const char* const* argv) {
     try {
         po::variables_map vm;
         po::store(po::parse_command_line(argc, argv, all), vm);
+        // Precedence: flag > environment (TASKMILL_<OPTION>) > file; the first stored value wins.
+        po::store(po::parse_environment(in_file, [&](const std::string& var) { return env_option(var, in_file); }),
+                  vm);
         if (vm.count("config") != 0) {
             auto path = vm["config"].as<std::string>();
             if (auto ok = check_config_lines(path, in_file); !ok) return fail(ok.error().code, ok.error().message);
@@ -142,7 +164,10 @@ std::string to_ini(const options& o) {
        << "\nheartbeat-ms = " << o.heartbeat_ms << "\nlog-level = " << o.log_level
        << "\nkill-grace-ms = " << o.kill_grace_ms << "\ngrace-ms = " << o.grace_ms
        << "\nmax-tasks = " << o.max_tasks << "\nmax-rss-mb = " << o.max_rss_mb
-       << "\nwatch = " << (o.watch ? "true" : "false") << "\n";
+       << "\nmemory-limit-mb = " << o.memory_limit_mb
+       << "\nwatch = " << (o.watch ? "true" : "false")
+       << "\ncurve-server-key = " << o.curve_server_key << "\ncurve-key-file = " << o.curve_key_file
+       << "\nstrict-modes = " << (o.strict_modes ? "true" : "false") << "\n";
     return ss.str();
 }
 
@@ -156,7 +181,11 @@ std::vector<std::string> worker_argv(const options& o, const std::string& exe, u
                                   "--kill-grace-ms", std::to_string(o.kill_grace_ms),
                                   "--grace-ms", std::to_string(o.grace_ms),
                                   "--max-tasks", std::to_string(o.max_tasks),
-                                  "--max-rss-mb", std::to_string(o.max_rss_mb)};
+                                  "--max-rss-mb", std::to_string(o.max_rss_mb),
+                                  "--memory-limit-mb", std::to_string(o.memory_limit_mb)};
+    argv.insert(argv.end(), {"--strict-modes", o.strict_modes ? "true" : "false"});
+    if (!o.curve_server_key.empty()) argv.insert(argv.end(), {"--curve-server-key", o.curve_server_key});
+    if (!o.curve_key_file.empty()) argv.insert(argv.end(), {"--curve-key-file", o.curve_key_file});
     if (!queues.empty()) {
         argv.emplace_back("--queues");
         argv.push_back(queues);

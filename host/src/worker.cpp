@@ -2,10 +2,13 @@
 #include <taskmill/host/worker.hpp>
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -15,6 +18,7 @@
 
 #include <taskmill/protocol/frame.hpp>
 
+#include "security.hpp"
 #include "worker_shared.hpp"
 
 namespace taskmill::host {
@@ -78,12 +82,17 @@ private:
     steady::time_point next_heartbeat_{};
     uint64_t completed_ = 0;
     bool draining_ = false;
+    // The broker acknowledges CREDIT 0; DISPATCHes it sent before that are
+    // already in our socket, so BYE waits for the ack (or a short deadline,
+    // should the broker be gone) and runs them rather than bouncing them.
+    bool drain_acked_ = false;
+    steady::time_point drain_ack_deadline_{};
     std::optional<steady::time_point> drain_deadline_;
     int exit_code_ = -1;  // >= 0: leave the loop with it
 };
 
 void worker_loop::load_plugins() {
-    for (const auto& why : plugins_.load_dir(o_.plugins_dir)) s_.log->error("plugin refused: {}", why);
+    for (const auto& why : load_plugins_checked(plugins_, o_, *s_.log)) s_.log->error("plugin refused: {}", why);
     for (const auto& p : plugins_.plugins()) {
         s_.log->info("plugin loaded name={} version={} handlers={} file={} copy={}", p->name, p->version,
                      p->handlers.size(), p->source.string(), p->copy.string());
@@ -94,6 +103,7 @@ void worker_loop::connect() {
     socket_.set(zmq::sockopt::routing_id, id_);  // before connect: the broker routes by it
     socket_.set(zmq::sockopt::linger, 2000);
     socket_.set(zmq::sockopt::sndhwm, 100000);
+    if (auto ok = apply_curve(socket_, o_); !ok) throw std::runtime_error(ok.error().message);
     socket_.connect(o_.broker);
 }
 
@@ -161,6 +171,8 @@ void worker_loop::on_broker_message() {
         } else if (m.command == protocol::cmd::welcome) {
             if (auto w = protocol::decode_welcome(m.body); w && w->heartbeat_ms > 0) heartbeat_ = milliseconds(w->heartbeat_ms);
             s_.log->info("welcomed by broker heartbeat_ms={}", heartbeat_.count());
+        } else if (m.command == protocol::cmd::credit) {
+            drain_acked_ = draining_;
         } else if (m.command == protocol::cmd::unknown) {
             s_.log->warn("broker does not know this worker; sending HELLO again");
             send_hello();
@@ -192,6 +204,7 @@ void worker_loop::start_drain(const std::string& why) {
     if (draining_) return;
     draining_ = true;
     drain_deadline_ = steady::now() + milliseconds(o_.grace_ms);
+    drain_ack_deadline_ = steady::now() + std::max(2 * heartbeat_, milliseconds(1000));
     s_.log->info("draining: {} running={}", why, running_.size());
     protocol::control c;
     c.slots = 0;
@@ -229,6 +242,7 @@ milliseconds worker_loop::next_timeout() const {
     auto until = next_heartbeat_ - now;
     if (!running_.empty()) until = std::min<steady::duration>(until, milliseconds(50));
     if (drain_deadline_) until = std::min<steady::duration>(until, *drain_deadline_ - now);
+    if (draining_ && !drain_acked_) until = std::min<steady::duration>(until, drain_ack_deadline_ - now);
     return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(until) + milliseconds(1));
 }
 
@@ -251,7 +265,8 @@ int worker_loop::run() {
             send(protocol::cmd::heartbeat, protocol::encode(protocol::control{}));
             next_heartbeat_ = steady::now() + heartbeat_;
         }
-        if (draining_ && running_.empty() && exit_code_ < 0) {
+        bool drained = drain_acked_ || steady::now() >= drain_ack_deadline_;
+        if (draining_ && drained && running_.empty() && exit_code_ < 0) {
             send(protocol::cmd::bye, protocol::encode(protocol::control{}));
             s_.log->info("worker exiting id={} completed={}", id_, completed_);
             exit_code_ = 0;
@@ -270,6 +285,25 @@ int worker_loop::run() {
 
 }  // namespace
 
+// A hard cap on the worker's address space, so one runaway handler cannot
+// take the node's memory: past it allocations fail (a C++ handler sees
+// std::bad_alloc, reported with the limit as the reason). The soft
+// --max-rss-mb recycling is what keeps well-behaved workers under it.
+namespace {
+void apply_memory_limit(const options& o, spdlog::logger& log) {
+    if (o.memory_limit_mb == 0) {
+        return;
+    }
+    rlimit lim{};
+    lim.rlim_cur = lim.rlim_max = static_cast<rlim_t>(o.memory_limit_mb) << 20;
+    if (::setrlimit(RLIMIT_AS, &lim) != 0) {
+        log.warn("memory limit not applied: setrlimit(RLIMIT_AS, {} MB): {}", o.memory_limit_mb, std::strerror(errno));
+        return;
+    }
+    log.info("memory limit applied: {} MB of address space", o.memory_limit_mb);
+}
+}  // namespace
+
 std::string worker_id() { return hostname() + ":" + std::to_string(::getpid()); }
 
 int run_worker(const options& o) {
@@ -282,6 +316,7 @@ int run_worker(const options& o) {
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     int sfd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    apply_memory_limit(o, *log);
     try {
         worker_loop loop(o, log, sfd);
         int rc = loop.run();

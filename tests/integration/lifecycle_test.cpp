@@ -291,4 +291,20 @@ TEST_F(TaskLifecycle, LeakingHandlerGetsItsWorkerRecycledWithoutFailingTasks) {
     EXPECT_TRUE(host->running());
 }
 
+// AddressSanitizer reserves terabytes of address space: RLIMIT_AS cannot apply.
+#ifndef __SANITIZE_ADDRESS__
+TEST_F(TaskLifecycle, AllocationPastTheWorkerMemoryLimitFailsWithThatReason) {
+    start({}, 1, 1, {"--memory-limit-mb", "1024"});
+    auto pids = worker_pids();
+    auto t = task("demo.leak", {{"mb", 2048}});
+    t.retries = 0;
+    auto done = final_state(submit(t));
+    EXPECT_EQ(done.state, "FAILED");
+    EXPECT_NE(done.error.find("memory limit of 1024 MB"), std::string::npos) << done.error;
+    // The worker survived it and keeps serving.
+    EXPECT_EQ(final_state(submit(task("echo.echo", 1))).state, "SUCCEEDED");
+    EXPECT_EQ(worker_pids(), pids);
+}
+#endif
+
 }  // namespace

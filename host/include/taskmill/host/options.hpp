@@ -31,7 +31,11 @@ struct options {
     int64_t grace_ms = 10000;                     // graceful stop: time to finish running tasks
     uint64_t max_tasks = 0;                       // recycle a worker after this many tasks (0 = never)
     uint64_t max_rss_mb = 0;                      // recycle a worker past this RSS (0 = never)
+    uint64_t memory_limit_mb = 0;                 // hard address-space limit per worker (0 = none)
     bool watch = true;                            // hot reload on plugin folder changes
+    std::string curve_server_key;                 // broker public key (Z85 or file): CURVE on
+    std::string curve_key_file;                   // this host's key pair (taskmill keygen)
+    bool strict_modes = true;                     // refuse group/world-writable or foreign-owned plugins
     std::string check_file;                       // --check FILE.so
     uint32_t generation = 0;                      // worker mode: its generation
     std::string help_text;                        // mode::help: what to print
