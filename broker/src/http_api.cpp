@@ -161,6 +161,33 @@ void list(const api_env& env, const httplib::Request& req, httplib::Response& re
     }
 }
 
+// Workflows and schedules (broker/src/workflow_engine.cpp): their bodies
+// travel as msgpack maps in `data`, so JSON maps onto them one to one.
+void workflow_submit(const api_env& env, const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req, res);
+    if (!body) {
+        return;
+    }
+    if (!body->is_object()) {
+        send_error(res, errc::invalid_argument, "a workflow must be a JSON object with \"steps\"");
+        return;
+    }
+    protocol::request rq;
+    auto bytes = json::to_msgpack(*body);
+    rq.data.assign(bytes.begin(), bytes.end());
+    if (auto rep = ask(env, res, "WF_SUBMIT", std::move(rq))) {
+        send_json(res, 201, ids_reply(*rep));
+    }
+}
+
+void workflow_get(const api_env& env, httplib::Response& res, std::string_view cmd, std::string id) {
+    protocol::request rq;
+    rq.id = std::move(id);
+    if (auto rep = ask(env, res, cmd, std::move(rq))) {
+        send_json(res, 200, rep->data.empty() ? json::object() : msgpack_to_json(rep->data));
+    }
+}
+
 }  // namespace
 
 void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env) {
@@ -198,6 +225,23 @@ void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env) {
                     }
                     send_json(res, 200, {{"workers", ws}});
                 }
+            }));
+    const std::string wf = R"(/api/v1/workflows/([^/]+))";
+    srv.Post("/api/v1/workflows", guarded(env, role::write, [&e](auto& req, auto& res) { workflow_submit(e, req, res); }));
+    srv.Get(wf, guarded(env, role::read, [&e](const httplib::Request& req, httplib::Response& res) {
+                workflow_get(e, res, "WF_STATUS", req.matches[1]);
+            }));
+    auto wf_cancel = [&e](const httplib::Request& req, httplib::Response& res) {
+        protocol::request rq;
+        rq.id = req.matches[1];
+        if (auto rep = ask(e, res, "WF_CANCEL", std::move(rq))) {
+            send_json(res, 200, ids_reply(*rep));
+        }
+    };
+    srv.Delete(wf, guarded(env, role::write, wf_cancel));
+    srv.Post(wf + "/cancel", guarded(env, role::write, wf_cancel));
+    srv.Get("/api/v1/schedules", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
+                workflow_get(e, res, "SCHEDULES", "");
             }));
     // Figures straight from the loop's last published snapshot: no loop trip.
     srv.Get("/api/v1/metrics", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {

@@ -217,6 +217,23 @@ TEST_F(HttpApi, MalformedRequestsGet400AndChangeNothing) {
     EXPECT_TRUE(get("/api/v1/tasks").body["tasks"].empty());
 }
 
+TEST_F(HttpApi, WorkflowsSubmitStatusCancel) {
+    start();
+    auto r = post("/api/v1/workflows",
+                  R"({"steps": [{"name": "a", "handler": "t.echo"}, {"name": "b", "handler": "t.echo", "depends_on": ["a"]}]})");
+    ASSERT_EQ(r.status, 201) << r.text;
+    auto id = r.body["ids"][0].get<std::string>();
+    auto st = get("/api/v1/workflows/" + id);
+    ASSERT_EQ(st.status, 200) << st.text;
+    EXPECT_EQ(st.body.value("state", ""), "RUNNING") << st.text;
+    EXPECT_EQ(post("/api/v1/workflows", R"({"steps": )").status, 400);
+    EXPECT_EQ(post("/api/v1/workflows", R"({"steps": []})", reader).status, 403);
+    auto del = answer(http->Delete("/api/v1/workflows/" + id, auth(writer)));
+    EXPECT_EQ(del.status, 200) << del.text;
+    EXPECT_NE(get("/api/v1/workflows/" + id).body.value("state", ""), "RUNNING");
+    EXPECT_EQ(get("/api/v1/schedules").status, 200);
+}
+
 TEST_F(HttpApi, DashboardFilesAreServed) {
     start();
     auto page = http->Get("/");
