@@ -64,6 +64,11 @@ core::core(std::string endpoint, const client_options& options)
     std::snprintf(name, sizeof name, "inproc://taskmill-client-wake-%p", static_cast<void*>(this));
     try {
         dealer_.set(zmq::sockopt::linger, 0);
+        if (!options.curve_server_key.empty()) {
+            dealer_.set(zmq::sockopt::curve_serverkey, options.curve_server_key);
+            dealer_.set(zmq::sockopt::curve_publickey, options.curve_public_key);
+            dealer_.set(zmq::sockopt::curve_secretkey, options.curve_secret_key);
+        }
         dealer_.connect(endpoint);
         wake_rx_.bind(name);
         wake_tx_.connect(name);

@@ -26,6 +26,7 @@
 #include <taskmill/protocol/messages.hpp>
 
 #include "plugin_watch.hpp"
+#include "security.hpp"
 
 namespace taskmill::host {
 namespace {
@@ -321,6 +322,10 @@ int supervisor::run() {
     std::filesystem::create_directories(o_.run_dir, ec);
     socket_.set(zmq::sockopt::routing_id, host_ + ":" + std::to_string(::getpid()) + ":supervisor");
     socket_.set(zmq::sockopt::linger, 1000);
+    if (auto ok = apply_curve(socket_, o_); !ok) {
+        log_->critical("{}", ok.error().message);
+        return 2;
+    }
     socket_.connect(o_.broker);
     current_ = watch_.scan();
     if (watch_.fd() < 0 && o_.watch) log_->warn("cannot watch {}: hot reload is off", o_.plugins_dir);

@@ -31,6 +31,8 @@ struct global_options {
     std::string events = "tcp://127.0.0.1:5557";
     bool json = false;
     double timeout_s = 5;
+    std::string server_key;        // CURVE: broker public key (Z85 or file); else $TASKMILL_SERVER_KEY
+    std::string key_file;          // CURVE: this client's key pair; else $TASKMILL_KEY_FILE
 };
 
 // ---- args.cpp ----
@@ -42,6 +44,14 @@ global_options parse_globals(const std::vector<std::string>& argv, std::vector<s
 // the flag for a negative or non-numeric value.
 std::chrono::milliseconds seconds_arg(const std::string& flag, double value);
 void print_usage(std::ostream& out);
+
+// ---- security.cpp ----
+
+// `taskmill keygen PREFIX [--force]`.
+int run_keygen(global_options& g, const std::vector<std::string>& args);
+// Fills the CURVE keys of `o` from --server-key/--key-file (or the
+// environment). Throws usage_error for a bad or half-given key.
+void apply_curve(const global_options& g, client::client_options& o);
 
 // ---- commands.cpp ----
 

@@ -47,6 +47,11 @@ struct client_options {
     std::size_t max_batch = 1000;
     // Longest STATUS long-poll (wait_ms) a waiting handle asks for at once.
     milliseconds max_long_poll{10000};
+    // CURVE (all three Z85, 40 characters): the broker's public key and
+    // this client's key pair. Empty = plain TCP.
+    std::string curve_server_key = {};
+    std::string curve_public_key = {};
+    std::string curve_secret_key = {};
 };
 
 // The endpoint a client_options resolves to (explicit, env, default).
