@@ -116,12 +116,15 @@ void engine::results(worker& w, const protocol::message& m) {
     }
 }
 
-// First result wins: only the attempt currently running on this worker may
-// finish the task; anything else is a late duplicate.
+// First result wins: only the worker the task is currently running on may
+// finish it; anything else is a late duplicate. An earlier attempt from that
+// same worker counts: a worker runs one copy per task id and ignores a second
+// DISPATCH of a task it is still running (e.g. requeued by a broker restart),
+// so its result is the one the current attempt is waiting for.
 void engine::apply_outcome(worker& w, const protocol::outcome& o) {
     auto id = parse_id(o.id);
     auto it = id ? running_.find(*id) : running_.end();
-    if (it == running_.end() || it->second.worker != w.id || (o.attempt != 0 && o.attempt != it->second.attempt)) {
+    if (it == running_.end() || it->second.worker != w.id || (o.attempt != 0 && o.attempt > it->second.attempt)) {
         count("duplicates");
         log_.debug("task={} late or duplicate result from worker={} attempt={}", o.id, w.id, o.attempt);
         return;
