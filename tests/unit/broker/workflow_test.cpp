@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <taskmill/client/workflow.hpp>
+
 #include "broker_harness.hpp"
 #include "workflow_model.hpp"
 
@@ -344,4 +346,47 @@ TEST_F(Workflow, SurvivesABrokerRestartMidWay) {
     EXPECT_EQ(seen.back(), "d");
     ASSERT_TRUE(wait_state(c, id, "SUCCEEDED"));
     EXPECT_TRUE(w.next_dispatch(300ms).empty());
+}
+
+// The C++ builder and workflow_client against a broker on loopback TCP (the
+// client has its own ZeroMQ context, so inproc is out).
+TEST_F(Workflow, ClientBuilderSubmitsWaitsAndLists) {
+    cfg_.frontend = "tcp://127.0.0.1:0";
+    cfg_.backend = "tcp://127.0.0.1:0";
+    cfg_.schedules = {};
+    start();
+    fake_worker w(ctx_, be(), "w");
+    w.hello(all_handlers(), 2);
+    taskmill::client::workflow_builder wf("chain");
+    wf.step("a", "t.a", {{"x", 1}});
+    wf.step("b", "t.b", {{"y", 2}}, {"a"}).retries = 1;
+    wf.fail_fast(false);
+    EXPECT_EQ(wf.to_json()["on_failure"], "continue");
+    taskmill::client::client_options o;
+    o.endpoint = fe();
+    taskmill::client::workflow_client wc(o);
+    auto id = wc.submit(wf);
+    ASSERT_TRUE(id) << id.error().message;
+    auto a = w.next_dispatch();
+    ASSERT_EQ(a.size(), 1u);
+    w.result(a[0], "ok", mp("A"));
+    auto b = w.next_dispatch();
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(from_mp(b[0].payload), (json{{"y", 2}, {"deps", {{"a", "A"}}}}));
+    w.result(b[0], "ok", mp("B"));
+    auto done = wc.wait(*id, std::chrono::milliseconds(5000));
+    ASSERT_TRUE(done) << done.error().message;
+    EXPECT_EQ((*done)["state"], "SUCCEEDED");
+    EXPECT_EQ((*done)["result"], (json{{"b", "B"}}));
+    auto note = wc.cancel(*id);
+    ASSERT_TRUE(note);
+    EXPECT_EQ(*note, "already finished");
+    auto list = wc.schedules();
+    ASSERT_TRUE(list);
+    EXPECT_TRUE((*list)["schedules"].empty());
+    taskmill::client::workflow_builder bad;
+    bad.step("a", "t.a", nullptr, {"a"});
+    auto rejected = wc.submit(bad);
+    ASSERT_FALSE(rejected);
+    EXPECT_EQ(rejected.error().code, taskmill::errc::invalid_argument);
 }
