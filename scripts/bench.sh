@@ -156,10 +156,10 @@ for trial in $(seq 1 "$trials"); do
   for durability in sync none; do
     start_broker "$work/data-$durability-$trial" "$durability"
     start_host default
-    out=$(bench latency --count "$lat_k" --warmup 50)
+    out=$(bench latency --count "$lat_k" --warmup 50 --deadline 300)
     record "$out" durability="\"$durability\"" trial="$trial"
     b0=$(cpu_ticks "$broker_pid"); h0=$(tree_ticks "$host_pid")
-    out=$(bench throughput --count "$tp_n" --batch 500 --window 8 --warmup 20)
+    out=$(bench throughput --count "$tp_n" --batch 500 --window 8 --warmup 20 --deadline 600)
     b1=$(cpu_ticks "$broker_pid"); h1=$(tree_ticks "$host_pid")
     record "$out" durability="\"$durability\"" trial="$trial" \
       broker_cpu_us_per_task="$(us_per_task $((b1 - b0)) "$tp_n")" host_cpu_us_per_task="$(us_per_task $((h1 - h0)) "$tp_n")" \
