@@ -43,6 +43,7 @@ TEST(WorkflowE2E, DiamondJoinsResultsAndRunsBranchesConcurrently) {
     broker_process broker(dir.path() / "data");
     auto host = start_host(dir.path(), {.backend = broker.ep().backend, .processes = 1, .concurrency = 2});
     wire_client c(broker.ep().frontend);
+    event_log events(broker.ep().events);
     ASSERT_TRUE(wait_until([&] { return !c.workers().empty(); }, 20s));
     auto file = write(dir.path() / "diamond.json", R"({
       "name": "diamond",
@@ -67,6 +68,14 @@ TEST(WorkflowE2E, DiamondJoinsResultsAndRunsBranchesConcurrently) {
     ASSERT_TRUE(b && cc);
     EXPECT_LT(b->started_ms, cc->finished_ms);
     EXPECT_LT(cc->started_ms, b->finished_ms);
+    // Events: start, each step's transitions, end.
+    auto wf_id = s["id"].get<std::string>();
+    EXPECT_TRUE(events.wait_for([&](const json& e) { return e.value("type", "") == "workflow.succeeded" &&
+                                                        e.value("workflow", "") == wf_id; }, 5s));
+    EXPECT_TRUE(events.wait_for([&](const json& e) { return e.value("type", "") == "workflow.started"; }, 1s));
+    EXPECT_TRUE(events.wait_for([&](const json& e) {
+        return e.value("type", "") == "workflow.step" && e.value("step", "") == "d" && e.value("state", "") == "SUCCEEDED";
+    }, 1s));
     // status and the text form.
     auto st = run_cli(dir.path(), {"--broker", broker.ep().frontend, "workflow", "status", s["id"]});
     EXPECT_EQ(st.exit_code, 0);
