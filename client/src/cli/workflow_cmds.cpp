@@ -19,6 +19,7 @@ client::workflow_client connect_wf(const global_options& g) {
     client::client_options o;
     o.endpoint = g.broker;
     o.request_timeout = seconds_arg("--timeout", g.timeout_s);
+    apply_curve(g, o);
     return client::workflow_client(o);
 }
 
