@@ -214,3 +214,55 @@ TEST(ScheduleE2E, MalformedCronStopsTheBrokerNamingFileAndLine) {
               std::string::npos)
         << p.log_text();
 }
+
+TEST(WorkflowE2E, RepeatedBrokerKillsLoseNoStep) {
+    temp_dir dir;
+    auto data = dir.path() / "data";
+    auto first = std::make_unique<broker_process>(data);
+    auto ep = first->ep();
+    auto host = start_host(dir.path(), {.backend = ep.backend, .processes = 1, .concurrency = 2});
+    std::string steps;
+    for (int i = 1; i <= 6; ++i) {
+        steps += std::string(i > 1 ? "," : "") + R"({"name": "s)" + std::to_string(i) +
+                 R"(", "handler": "demo.sleep", "payload": {"ms": 250})" +
+                 (i > 1 ? R"(, "depends_on": ["s)" + std::to_string(i - 1) + "\"]" : std::string()) + "}";
+    }
+    auto file = write(dir.path() / "chain.json", "{\"steps\": [" + steps + "]}");
+    std::string id;
+    {
+        wire_client c(ep.frontend);
+        ASSERT_TRUE(wait_until([&] { return !c.workers().empty(); }, 20s));
+        auto r = run_cli(dir.path(), {"--broker", ep.frontend, "workflow", "submit", file});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        id = r.out.substr(0, r.out.find('\n'));
+    }
+    std::unique_ptr<process> current;
+    for (int kill = 0; kill < 3; ++kill) {
+        // Let it progress a little (a step or two), then kill it mid-flight.
+        {
+            wire_client c(ep.frontend);
+            int want = 2 * kill + 1;
+            ASSERT_TRUE(wait_until([&] {
+                auto s = wf_status(c, id);
+                return s && (*s)["steps"][want]["state"] != "WAITING";
+            }, 20s)) << "kill " << kill;
+        }
+        auto& proc = current ? *current : first->proc();
+        proc.signal(SIGKILL);
+        ASSERT_TRUE(proc.wait_exit(10s));
+        current = broker_at(data, ep, "broker-" + std::to_string(kill) + ".log");
+    }
+    wire_client c(ep.frontend);
+    std::optional<json> s;
+    ASSERT_TRUE(wait_until([&] {
+        s = wf_status(c, id);
+        return s && (*s)["state"] != "RUNNING";
+    }, 30s)) << current->log_text();
+    EXPECT_EQ((*s)["state"], "SUCCEEDED") << s->dump();
+    taskmill::protocol::request rq;
+    rq.tag = "workflow:" + id;
+    auto tasks = c.call("TASKS", rq);
+    ASSERT_TRUE(tasks);
+    EXPECT_EQ(tasks->tasks.size(), 6u) << "one task per step, none lost or doubled";
+    EXPECT_EQ((*s)["result"]["s6"]["slept_ms"], 250);
+}
