@@ -82,8 +82,8 @@ inline result<std::string> load_public_key(const std::string& text_or_path) {
     std::string line;
     while (std::getline(in, line)) {
         auto t = detail::trim(line);
+        if (is_z85_key(t)) return t;  // before the comment test: a key may start with '#'
         if (t.empty() || t[0] == '#') continue;
-        if (is_z85_key(t)) return t;
         if (t.rfind("public-key", 0) == 0) {
             if (auto eq = t.find('='); eq != std::string::npos) {
                 auto v = detail::trim(t.substr(eq + 1));
