@@ -204,6 +204,33 @@ TEST_F(Deployment, CurveAdmitsAllowedKeysOnlyAndRefusedClientsReachNothing) {
     EXPECT_NE(log.find("curve refused socket=frontend"), std::string::npos) << log;
     auto stranger_pub = read_file(tmp.path() / "stranger.pub");
     EXPECT_NE(log.find(stranger_pub.substr(0, 40)), std::string::npos) << log;
+
+    // A host with a key the broker does not list never joins.
+    auto intruder = start_host(tmp.path(), {.backend = broker.ep().backend,
+                                            .extra = {"--curve-server-key", key("broker.pub"), "--curve-key-file",
+                                                      key("stranger.key")}},
+                               "intruder.log");
+    ASSERT_TRUE(wait_until(
+        [&] { return broker.proc().log_text().find("curve refused socket=backend") != std::string::npos; }, 20s))
+        << broker.proc().log_text();
+    auto workers = as("client", {"--json", "workers"});
+    ASSERT_EQ(workers.exit_code, 0) << workers.err;
+    EXPECT_EQ(nlohmann::json::parse(workers.out).size(), 1u) << workers.out;
+}
+
+TEST_F(Deployment, AFrameOverTheConfiguredLimitIsDroppedWithItsConnection) {
+    broker_process broker(tmp.path() / "data", {"--max-frame-bytes", "4096", "--max-body-bytes", "2048"});
+    {
+        wire_client big(broker.ep().frontend);
+        auto spec = task("echo.echo", {{"blob", std::string(8000, 'x')}});
+        EXPECT_FALSE(big.call(tp::cmd::submit, [&] { tp::request r; r.tasks = {spec}; return r; }(), 1s));
+    }
+    wire_client small(broker.ep().frontend);
+    auto ids = small.submit({task("echo.echo", {{"n", 1}})});
+    EXPECT_EQ(ids.size(), 1u);
+    auto rep = small.call(tp::cmd::stats, {});
+    ASSERT_TRUE(rep && rep->stats);
+    EXPECT_EQ(rep->stats->counters["submitted"], 1u);
 }
 
 TEST_F(Deployment, SigtermOnABusyHostCompletesEveryTaskExactlyOnce) {
