@@ -207,13 +207,16 @@ if [ "$peers" = 1 ]; then
          --modes durable,nondurable > "$work/peers.log" 2>&1; then
       peer_json=$(python3 - /tmp/taskmill-peers/results/raw <<'PY'
 import glob, json, os, sys
-out = {}
-for f in glob.glob(os.path.join(sys.argv[1], "*.json")):
+runs = []
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "*.json"))):
     try: d = json.load(open(f))
     except ValueError: continue
-    for r in (d if isinstance(d, list) else [d]):
-        if isinstance(r, dict): out.setdefault("runs", []).append(r)
-print(json.dumps(out))
+    r = {k: d.get(k) for k in ("mode", "config", "test", "trial", "e2e_rate", "enqueue_rate", "ok", "error")}
+    lat = sorted(d.get("lat_ms") or [])
+    if lat:
+        r["p50_ms"], r["p99_ms"] = lat[len(lat) // 2], lat[max(int(len(lat) * 0.99) - 1, 0)]
+    runs.append(r)
+print(json.dumps({"runs": runs}))
 PY
 )
     else
@@ -284,15 +287,34 @@ print(f"  restart: answers PING after {f(bl['restart_ping_ms'])} ms, STATS ({bl[
       f" {f(bl['restart_stats_ms'])} ms; anon RSS after restart {f(bl['restart_anon_mb'],1)} MB")
 print(f"  drain: {f(bl['drain_tps'])} tasks/s = {f(bl['drain_vs_empty'] and 100*bl['drain_vs_empty'])}% of the empty-queue e2e rate (sync)")
 for e in bl["errors"]: print(f"  error: {e}")
-if peers.get("runs"):
-    print()
-    for pr in peers["runs"]:
-        name = pr.get("config", "?") + " " + str(pr.get("mode", pr.get("redis", "")))
-        tps = pr.get("e2e_tps") or pr.get("throughput_tps")
-        if tps:
-            d = "sync" if "durable" == pr.get("mode") else "none"
-            ours = result[d]["throughput_tps"]
-            print(f"peer {name}: {f(tps)} tasks/s; taskmill {d} / peer = {f(ours / tps if ours else None, 1)}x")
+# Peers: this run's figures if --peers ran them, else the recorded ones
+# (../shared/peers/RESULTS.md, 2026-11-22, medians of 3, same machine).
+recorded = [
+    {"config": "bullmq-c50-x1", "mode": "durable", "test": "throughput", "e2e_rate": 9223},
+    {"config": "bullmq-c50-x1", "mode": "nondurable", "test": "throughput", "e2e_rate": 7934},
+    {"config": "celery-prefork-c2", "mode": "durable", "test": "throughput", "e2e_rate": 790},
+    {"config": "rq-simple-x2", "mode": "durable", "test": "throughput", "e2e_rate": 850},
+    {"config": "bullmq-c50-x1", "mode": "durable", "test": "latency", "p50_ms": 0.96, "p99_ms": 5.86},
+    {"config": "bullmq-c50-x1", "mode": "nondurable", "test": "latency", "p50_ms": 1.09, "p99_ms": 6.09},
+]
+peer_runs, source = (peers["runs"], "measured now") if peers.get("runs") else (recorded, "recorded in RESULTS.md")
+ratios = []
+for pr in peer_runs:
+    d = "sync" if pr.get("mode") == "durable" else "none"
+    ours = result[d]
+    if pr.get("test") == "throughput" and pr.get("e2e_rate") and ours["throughput_tps"]:
+        ratios.append({"peer": pr["config"], "peer_mode": pr["mode"], "taskmill_mode": d, "what": "e2e tasks/s",
+                       "peer_value": pr["e2e_rate"], "taskmill_value": ours["throughput_tps"],
+                       "ratio": ours["throughput_tps"] / pr["e2e_rate"]})
+    if pr.get("test") == "latency" and pr.get("p50_ms") and ours["p50_ms"]:
+        ratios.append({"peer": pr["config"], "peer_mode": pr["mode"], "taskmill_mode": d, "what": "p50 ms (peer/taskmill)",
+                       "peer_value": pr["p50_ms"], "taskmill_value": ours["p50_ms"], "ratio": pr["p50_ms"] / ours["p50_ms"]})
+result["peer_ratios"] = {"source": source, "ratios": ratios}
+print()
+print(f"taskmill / peer ({source}):")
+for r in ratios:
+    print(f"  {r['peer']:<20}{r['peer_mode']:<11} {r['what']:<24} peer {f(r['peer_value'],2):>9}  taskmill {r['taskmill_mode']:<5}"
+          f"{f(r['taskmill_value'],2):>11}  ratio {f(r['ratio'],2)}x")
 if json_out:
     with open(json_out, "w") as fh:
         json.dump(result, fh, indent=1)
