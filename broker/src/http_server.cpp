@@ -144,6 +144,7 @@ struct http_server::impl {
     void routes(const std::shared_ptr<const http::api_env>& api) {
         srv.new_task_queue = [] { return new httplib::ThreadPool(16); };  // long-polls hold a thread each
         srv.set_payload_max_length(opts.max_body_bytes);
+        srv.set_tcp_nodelay(true);  // headers and body go out in separate writes: no Nagle delay between them
         srv.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
             std::string what = "unknown";
             try {
