@@ -278,6 +278,39 @@ TEST_F(Deployment, SigtermOnABusyHostCompletesEveryTaskExactlyOnce) {
     EXPECT_EQ(counters(client)["duplicates"], 0u);
 }
 
+// Tasks still running when the grace period ends go back to the broker and
+// finish elsewhere: started twice, finished once, nothing lost.
+TEST_F(Deployment, TasksOutlivingTheGracePeriodAreHandedBackAndFinishOnce) {
+    broker_process broker(tmp.path() / "data", {"--durability", "none"});
+    event_log events(broker.ep().events);
+    wire_client client(broker.ep().frontend);
+    auto first = start_host(tmp.path(), {.backend = broker.ep().backend, .processes = 1, .concurrency = 2,
+                                         .extra = {"--grace-ms", "300"}},
+                            "host1.log");
+    ASSERT_TRUE(wait_until([&] { return client.workers().size() == 1; }, 30s)) << first->log_text();
+    auto ids = client.submit({task("demo.sleep", {{"ms", 1500}}), task("demo.sleep", {{"ms", 1500}})});
+    ASSERT_EQ(ids.size(), 2u);
+    ASSERT_TRUE(wait_until([&] { auto w = client.workers(); return w.size() == 1 && w[0].busy == 2; }, 20s));
+    first->signal(SIGTERM);
+    ASSERT_TRUE(first->wait_exit(30s)) << first->log_text();
+    auto second = start_host(tmp.path(), {.backend = broker.ep().backend, .processes = 1, .concurrency = 2},
+                             "host2.log");
+    for (const auto& id : ids) {
+        auto t = client.wait_final(id, 60s);
+        ASSERT_TRUE(t) << id << broker.proc().log_text();
+        EXPECT_EQ(t->state, "SUCCEEDED") << t->error;
+        EXPECT_EQ(t->attempts, 2u) << "the first attempt was cut short by the grace period";
+    }
+    events.drain(200ms);
+    for (const auto& id : ids) {
+        int finished = 0;
+        for (auto& e : events.of(id)) {
+            finished += e.value("type", "") == "task.succeeded" ? 1 : 0;
+        }
+        EXPECT_EQ(finished, 1) << id;
+    }
+}
+
 TEST_F(Deployment, SigtermOnTheBrokerCommitsAndClosesCleanly) {
     auto data = tmp.path() / "data";
     std::string id;
