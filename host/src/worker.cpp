@@ -271,7 +271,10 @@ int worker_loop::run() {
             s_.log->info("worker exiting id={} completed={}", id_, completed_);
             exit_code_ = 0;
         } else if (drain_deadline_ && steady::now() >= *drain_deadline_ && exit_code_ < 0) {
-            s_.log->warn("grace period over with {} task(s) still running; exiting", running_.size());
+            // Hand the unfinished tasks back (BYE requeues them without
+            // counting a crash), then leave: the slot threads may be stuck.
+            s_.log->warn("grace period over with {} task(s) still running; handing them back", running_.size());
+            send(protocol::cmd::bye, protocol::encode(protocol::control{}));
             exit_code_ = 4;
         }
     }
