@@ -2,6 +2,7 @@
 // files; the API routes are in http_api.cpp.
 #include "http_server.hpp"
 
+#include <chrono>
 #include <map>
 #include <stdexcept>
 #include <thread>
@@ -104,6 +105,12 @@ struct http_server::impl {
         routes(env);
         bind();
         thread = std::thread([this] { srv.listen_after_bind(); });
+        // stop() is a no-op until the server runs: a broker destroyed right
+        // after construction must not leave the listener behind.
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!srv.is_running() && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
     }
 
     ~impl() {
