@@ -181,10 +181,18 @@ record "$out" durability='"sync"' broker_rss_mb="$(status_mb "$broker_pid" VmHWM
 echo "  backlog: $(json_get "$out" submit_tps) tasks/s submitted" >&2
 stop_pid "$broker_pid"; forget_pid "$broker_pid"
 
+# Same ports as before, so the prober can start with the broker instead of
+# waiting for endpoints.json (the script's own polling would add ~0.3 s).
+rm -f "$data/endpoints.json"
 t0=$(now_ms)
-start_broker "$data" sync "$fe" "$be" "$ev"
-out=$("$bin/taskmill-bench" ready --broker "$frontend" --queue backlog --deadline 60 || true)
+"$bin/taskmill-broker" --data-dir "$data" --frontend "$fe" --backend "$be" --events "$ev" \
+  --durability sync 2>>"$work/broker.log" &
+broker_pid=$!
+pids+=("$broker_pid")
+out=$("$bin/taskmill-bench" ready --broker "$fe" --queue backlog --deadline 60 || true)
 record "$out" started_epoch_ms="$t0" broker_anon_mb="$(status_mb "$broker_pid" RssAnon)"
+for _ in $(seq 1 600); do [ -s "$data/endpoints.json" ] && break; sleep 0.05; done
+frontend=$fe backend=$be events=$ev
 
 "$bin/taskmill-bench" drain --broker "$frontend" --queue backlog --deadline 900 > "$work/drain.json" &
 drain_pid=$!
