@@ -1,6 +1,8 @@
 // Worker and supervisor commands (backend ROUTER).
 #include "engine.hpp"
 
+#include <msgpack.hpp>
+
 namespace taskmill::broker {
 
 namespace {
@@ -27,6 +29,10 @@ void engine::on_backend(const std::string& peer, const result<protocol::message>
     }
     if (cmd == protocol::cmd::dead) {
         dead(*msg);
+        return;
+    }
+    if (cmd == protocol::cmd::plugins) {
+        plugins_changed(*msg);
         return;
     }
     worker* w = workers_.find(peer);
@@ -157,6 +163,35 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
     } else {
         finish(*r, state::failed, "worker reported unknown status '" + o.status + "'");
     }
+}
+
+// A host's plugin set was reloaded or a change refused: logged and
+// published as plugin.reloaded / plugin.refused.
+void engine::plugins_changed(const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    if (!c || (c->note != "reloaded" && c->note != "refused")) {
+        log_.warn("malformed PLUGINS report dropped");
+        return;
+    }
+    if (c->note == "refused") {
+        log_.warn("host={} refused a plugin change: {}", c->id, c->error);
+    } else {
+        log_.info("host={} reloaded its plugins generation={} files={}", c->id, c->slots, c->ids.size());
+    }
+    if (cfg_.events.empty()) {
+        return;
+    }
+    std::string type = "plugin." + c->note;
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(buf);
+    pk.pack_map(6);
+    pk.pack("type"); pk.pack(type);
+    pk.pack("host"); pk.pack(c->id);
+    pk.pack("generation"); pk.pack(c->slots);
+    pk.pack("files"); pk.pack(c->ids);
+    pk.pack("error"); pk.pack(c->error);
+    pk.pack("time_ms"); pk.pack(now_);
+    out_.events.emplace_back(type, std::string(buf.data(), buf.size()));
 }
 
 void engine::credit(worker& w, const protocol::message& m) {

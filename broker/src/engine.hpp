@@ -154,6 +154,7 @@ private:
     void results(worker& w, const protocol::message& m);
     void apply_outcome(worker& w, const protocol::outcome& o);
     void dead(const protocol::message& m);
+    void plugins_changed(const protocol::message& m);
     void credit(worker& w, const protocol::message& m);
     void progress(const protocol::message& m);
     void checkpoint(const std::string& peer, const protocol::message& m);

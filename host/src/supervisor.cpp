@@ -113,6 +113,7 @@ private:
     void reap();
     void on_exit(worker_slot& w, int status);
     void send_dead(pid_t pid, const std::string& why);
+    void report_plugins(const std::string& what, std::vector<std::string> files, const std::string& error);
     void begin_stop(int sig);
     milliseconds next_timeout() const;
     bool all_stopped() const {
@@ -153,6 +154,20 @@ void supervisor::start(worker_slot& w) {
     w.started = steady::now();
     w.restart_at.reset();
     log_->info("worker started pid={} id={}:{} generation={}", pid, host_, pid, generation_);
+}
+
+// Tells the broker the plugin set changed or a change was refused; the
+// broker publishes it as a plugin.* event for operators and dashboards.
+void supervisor::report_plugins(const std::string& what, std::vector<std::string> files, const std::string& error) {
+    protocol::control c;
+    c.id = host_;
+    c.note = what;
+    c.ids = std::move(files);
+    c.slots = generation_;
+    c.error = error;
+    if (!protocol::send(socket_, {}, protocol::cmd::plugins, protocol::encode(c))) {
+        log_->warn("could not queue PLUGINS {} report", what);
+    }
 }
 
 void supervisor::send_dead(pid_t pid, const std::string& why) {
@@ -282,6 +297,9 @@ void supervisor::on_check_exit(pid_t pid, int status) {
         for (const auto& f : done.failures) log_->error("plugin refused: {}", f);
         log_->error("reload skipped: {} plugin(s) failed validation; generation {} keeps serving",
                     done.failures.size(), generation_);
+        std::string why;
+        for (const auto& f : done.failures) why += (why.empty() ? "" : "; ") + f;
+        report_plugins("refused", {}, why);
         return;
     }
     apply_reload(done.snap);
@@ -291,6 +309,9 @@ void supervisor::apply_reload(const detail::plugin_watch::snapshot& snap) {
     current_ = snap;
     ++generation_;
     log_->info("plugins changed: starting generation {}, draining the old one", generation_);
+    std::vector<std::string> files;
+    for (const auto& [file, stamp] : snap) files.push_back(file);
+    report_plugins("reloaded", std::move(files), {});
     for (auto& w : slots_) {
         if (w.pid != 0) {
             ::kill(w.pid, SIGTERM);  // drains: CREDIT 0, finishes its tasks, BYE

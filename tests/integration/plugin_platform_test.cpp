@@ -232,6 +232,8 @@ TEST_F(PluginPlatform, BrokenLibraryOverAWorkingOneIsRefusedAndTheOldKeepsServin
     ASSERT_TRUE(wait_until([&] { return serving_exactly({"1.0.0"}, 1); }, 30s)) << host->log_text();
     auto before = client->workers();
     ASSERT_EQ(before.size(), 1u);
+    event_log events(broker->ep().events);
+    events.drain(100ms);
 
     put("broken", "ver.so");
     ASSERT_TRUE(wait_until([&] { return host->log_text().find("reload skipped") != std::string::npos; }, 30s))
@@ -239,6 +241,13 @@ TEST_F(PluginPlatform, BrokenLibraryOverAWorkingOneIsRefusedAndTheOldKeepsServin
     std::string log = host->log_text();
     EXPECT_NE(log.find("plugin refused: ver.so"), std::string::npos) << log;
     EXPECT_NE(log.find("ABI 2.0 is not supported"), std::string::npos) << log;
+    // The refusal is published for operators, with its reason.
+    EXPECT_TRUE(events.wait_for(
+        [](const nlohmann::json& e) {
+            return e.value("type", "") == "plugin.refused" &&
+                   e.value("error", "").find("ABI 2.0 is not supported") != std::string::npos;
+        },
+        10s));
 
     for (int i = 0; i < 20; ++i) {
         ASSERT_EQ(run_which("ver.which"), "1.0.0");
@@ -254,6 +263,12 @@ TEST_F(PluginPlatform, BrokenLibraryOverAWorkingOneIsRefusedAndTheOldKeepsServin
     ASSERT_TRUE(wait_until([&] { return serving_exactly({"2.0.0"}, 1); }, 30s)) << host->log_text();
     EXPECT_EQ(run_which("ver.which"), "2.0.0");
     EXPECT_GT(client->workers().at(0).generation, before[0].generation);
+    EXPECT_TRUE(events.wait_for(
+        [](const nlohmann::json& e) {
+            return e.value("type", "") == "plugin.reloaded" && e.value("generation", 0) >= 1 &&
+                   e["files"] == nlohmann::json::array({"ver.so"});
+        },
+        10s));
 }
 
 TEST_F(PluginPlatform, TwoMajorVersionsServeSideBySide) {

@@ -50,6 +50,7 @@ inline constexpr std::string_view spawn = "SPAWN";
 inline constexpr std::string_view credit = "CREDIT";
 inline constexpr std::string_view bye = "BYE";
 inline constexpr std::string_view dead = "DEAD";
+inline constexpr std::string_view plugins = "PLUGINS";  // supervisor: plugin set reloaded or refused
 inline constexpr std::string_view unknown = "UNKNOWN";
 }  // namespace cmd
 

@@ -188,6 +188,9 @@ struct results {
 //   CANCEL     ids                  (broker -> worker)
 //   CREDIT     slots                (worker -> broker: new capacity)
 //   DEAD       ids (worker ids), note (reason)  (supervisor -> broker)
+//   PLUGINS    id (host), note ("reloaded" | "refused"), ids (plugin files),
+//              slots (the generation now serving), error (why refused)
+//                                   (supervisor -> broker, published as an event)
 //   HEARTBEAT, BYE, UNKNOWN         (no fields)
 struct control {
     uint64_t req = 0;
