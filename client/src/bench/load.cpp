@@ -18,7 +18,7 @@ client::client_options client_opts(const bench_options& o) {
     co.endpoint = o.endpoint;
     co.max_batch = std::max<std::size_t>(o.batch, 1);
     // A full window of sync commits under load can take long on a noisy VM.
-    co.request_timeout = std::chrono::milliseconds(30000);
+    co.request_timeout = std::min<std::chrono::milliseconds>(std::chrono::milliseconds(30000), o.deadline);
     return co;
 }
 
