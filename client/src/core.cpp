@@ -36,6 +36,9 @@ void handle_state::complete(const task_info& t) {
     for (auto& [ok, ko] : to_fire) {
         fire(t, std::move(ok), std::move(ko));
     }
+    if (auto o = owner.lock()) {
+        o->unpin(id);  // the caller holds its own reference: `this` outlives this call
+    }
 }
 
 void handle_state::fire(const task_info& t, task_handle::callback ok, task_handle::callback ko) {
@@ -114,6 +117,20 @@ result<protocol::reply> core::call(std::string command, protocol::request r, std
          [promise](result<protocol::reply> rep) { promise->set_value(std::move(rep)); });
     // The I/O thread completes every request by its deadline, so this returns.
     return future.get();
+}
+
+void core::pin(const std::shared_ptr<handle_state>& s) {
+    std::lock_guard lock(pin_mu_);
+    pinned_[s->id] = s;
+}
+
+void core::unpin(const std::string& id) {
+    std::shared_ptr<handle_state> last;  // released after the lock
+    std::lock_guard lock(pin_mu_);
+    if (auto it = pinned_.find(id); it != pinned_.end()) {
+        last = std::move(it->second);
+        pinned_.erase(it);
+    }
 }
 
 void core::watch(const std::shared_ptr<handle_state>& s) {

@@ -59,6 +59,10 @@ struct handle_access {
 class core : public std::enable_shared_from_this<core> {
 public:
     core(std::string endpoint, const client_options& options);
+    // A handle with then() callbacks waiting is kept alive here until its
+    // task is final, so dropping every copy of it loses no callback.
+    void pin(const std::shared_ptr<handle_state>& s);
+    void unpin(const std::string& id);
     ~core();
     core(const core&) = delete;
     core& operator=(const core&) = delete;
@@ -111,6 +115,8 @@ private:
     uint64_t next_req_ = 1;                            // I/O thread only
     std::map<uint64_t, pending_request> pending_;      // I/O thread only
     std::unordered_map<std::string, std::weak_ptr<handle_state>> watched_;  // I/O thread only
+    std::mutex pin_mu_;
+    std::unordered_map<std::string, std::shared_ptr<handle_state>> pinned_;  // under pin_mu_
     std::size_t prune_at_ = 1024;
 
     callback_thread callbacks_;

@@ -133,6 +133,11 @@ void task_handle::then(callback on_success, callback on_failure) const {
         std::lock_guard lock(state_->mu);
         if (!state_->final) {
             state_->callbacks.emplace_back(std::move(on_success), std::move(on_failure));
+            // Pinned under `mu`, so complete() (which unpins after taking the
+            // callbacks) cannot run in between and leave the pin behind.
+            if (auto o = state_->owner.lock()) {
+                o->pin(state_);
+            }
             return;
         }
         already = state_->final;

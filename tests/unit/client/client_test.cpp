@@ -203,6 +203,31 @@ TEST(Client, ThenRegisteredBeforeDoneFiresOnDone) {
     EXPECT_EQ(fired.get_future().wait_for(10s), std::future_status::ready);
 }
 
+TEST(Client, ThenFiresEvenWhenEveryCopyOfTheHandleWasDropped) {
+    id_source ids;
+    fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
+        if (cmd == "SUBMIT") {
+            ids.ack(req, out);
+        } else if (cmd == "PING") {
+            out.push_back(fake_broker::reply_to("PING", req));
+            outgoing_msg done{"DONE", {}};
+            done.body.task = finished("t1", "SUCCEEDED");
+            out.push_back(done);
+        }
+    });
+    client c(options_for(broker));
+    std::promise<std::string> fired;
+    {
+        auto h = c.submit(echo_task());
+        ASSERT_TRUE(h);
+        h->then([&](const task_info& i) { fired.set_value(i.id); });
+    }  // the only handle is gone: a producer that only keeps callbacks
+    ASSERT_TRUE(c.ping());
+    auto f = fired.get_future();
+    ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(f.get(), "t1");
+}
+
 TEST(Client, GetFallsBackToStatusLongPoll) {
     id_source ids;
     fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {

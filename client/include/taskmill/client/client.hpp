@@ -82,7 +82,8 @@ public:
     // client's callback thread (never the I/O thread, so they may call the
     // client), also when the task had already finished. They fire on DONE or
     // on any STATUS reply showing a final state (get(), status()).
-    // Exceptions they throw are swallowed.
+    // Exceptions they throw are swallowed. The client keeps the handle's
+    // state until the callbacks have run, so the caller may drop the handle.
     void then(callback on_success, callback on_failure = {}) const;
     // Asks the broker for the current state now (one STATUS).
     result<task_info> status() const;
