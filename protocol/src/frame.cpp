@@ -73,13 +73,20 @@ std::optional<incoming> try_recv(zmq::socket_t& socket, bool with_peer, std::siz
 }
 
 bool send(zmq::socket_t& socket, std::string_view peer, std::string_view command, std::string_view body) {
+    constexpr auto more = zmq::send_flags::sndmore;
     try {
-        if (!peer.empty() && !socket.send(zmq::buffer(peer), zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+        // Never block on the first part: a DEALER whose only peer refused it
+        // (a failed CURVE handshake is not retried) has no pipe to queue
+        // into, and a blocked send would stall the caller's loop, timeouts
+        // included. Once the first part is accepted the rest are queued.
+        std::string_view first = peer.empty() ? signature : peer;
+        if (!socket.send(zmq::buffer(first), more | zmq::send_flags::dontwait)) {
             return false;
         }
-        // Once the first part is accepted the rest are queued atomically.
-        (void)socket.send(zmq::buffer(signature), zmq::send_flags::sndmore);
-        (void)socket.send(zmq::buffer(command), zmq::send_flags::sndmore);
+        if (!peer.empty()) {
+            (void)socket.send(zmq::buffer(signature), more);
+        }
+        (void)socket.send(zmq::buffer(command), more);
         (void)socket.send(zmq::const_buffer(body.data(), body.size()), zmq::send_flags::none);
         return true;
     } catch (const zmq::error_t&) {

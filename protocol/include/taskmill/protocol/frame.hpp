@@ -75,8 +75,9 @@ std::optional<incoming> try_recv(zmq::socket_t& socket, bool with_peer,
                                  std::size_t max_body = default_max_body);
 
 // Sends one message. `peer` empty means no identity frame (DEALER side).
-// Returns false when the peer is unroutable or the send would block
-// (ROUTER_MANDATORY / non-blocking); never throws for those.
+// Never blocks: returns false when the peer is unroutable (ROUTER_MANDATORY)
+// or the message cannot be queued now (high-water mark reached, or a DEALER
+// with no pipe left to its peer); never throws for those.
 bool send(zmq::socket_t& socket, std::string_view peer, std::string_view command,
           std::string_view body);
 
