@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <zmq.hpp>
 
 #include <taskmill/broker/broker.hpp>
@@ -94,5 +95,21 @@ public:
 
 tp::task_spec task(const std::string& handler, int priority = 0);
 tp::handler_info handler(const std::string& name, const std::string& version = "1.0.0");
+
+// A fixture with a broker of its own: a fresh data folder, a config the test
+// may adjust before start(), and inproc endpoints.
+class broker_test : public ::testing::Test {
+protected:
+    broker_test() : cfg_(test_config(dir_.path.string())) {}
+    void start() { b_ = std::make_unique<running_broker>(ctx_, cfg_); }
+    void stop() { b_.reset(); }
+    const std::string& fe() const { return b_->endpoints().frontend; }
+    const std::string& be() const { return b_->endpoints().backend; }
+
+    temp_dir dir_;
+    zmq::context_t ctx_;
+    tb::broker_config cfg_;
+    std::unique_ptr<running_broker> b_;
+};
 
 }  // namespace tmtest

@@ -10,18 +10,7 @@ using namespace tmtest;
 
 namespace {
 
-class LoopTest : public ::testing::Test {
-protected:
-    LoopTest() : cfg_(test_config(dir_.path.string())) {}
-    void start() { b_ = std::make_unique<running_broker>(ctx_, cfg_); }
-    const std::string& fe() const { return b_->endpoints().frontend; }
-    const std::string& be() const { return b_->endpoints().backend; }
-
-    temp_dir dir_;
-    zmq::context_t ctx_;
-    tb::broker_config cfg_;
-    std::unique_ptr<running_broker> b_;
-};
+class LoopTest : public broker_test {};
 
 }  // namespace
 

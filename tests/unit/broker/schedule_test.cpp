@@ -120,11 +120,8 @@ TEST(ScheduleRuntime, RestoredScheduleFiresAMissedRunOnceAtStart) {
 
 namespace {
 
-class Schedule : public ::testing::Test {
+class Schedule : public broker_test {
 protected:
-    Schedule() : cfg_(test_config(dir_.path.string())) {}
-    void start() { b_ = std::make_unique<running_broker>(ctx_, cfg_); }
-    void stop() { b_.reset(); }
     // Same data folder, fresh inproc endpoints (an inproc name is released
     // asynchronously after its socket closes).
     void restart() {
@@ -134,18 +131,12 @@ protected:
         cfg_.schedules = schedules;
         start();
     }
-    const std::string& fe() const { return b_->endpoints().frontend; }
     std::size_t fired(client& c, const std::string& name) {
         tp::request rq;
         rq.tag = "schedule:" + name;
         rq.limit = 1000;
         return c.call(tp::cmd::tasks, rq).tasks.size();
     }
-
-    temp_dir dir_;
-    zmq::context_t ctx_;
-    tb::broker_config cfg_;
-    std::unique_ptr<running_broker> b_;
 };
 
 }  // namespace

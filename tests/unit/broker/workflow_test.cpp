@@ -104,13 +104,8 @@ TEST(WorkflowModel, SkipsDependentsOfAFailureTransitively) {
 
 namespace {
 
-class Workflow : public ::testing::Test {
+class Workflow : public broker_test {
 protected:
-    Workflow() : cfg_(test_config(dir_.path.string())) {}
-    void start() { b_ = std::make_unique<running_broker>(ctx_, cfg_); }
-    void stop() { b_.reset(); }
-    const std::string& fe() const { return b_->endpoints().frontend; }
-    const std::string& be() const { return b_->endpoints().backend; }
 
     std::string submit(client& c, const json& def) {
         tp::request rq;
@@ -137,11 +132,6 @@ protected:
     static std::string step_of(const tp::work_item& w) {
         return w.handler.substr(2);  // "t.b" -> "b"
     }
-
-    temp_dir dir_;
-    zmq::context_t ctx_;
-    tb::broker_config cfg_;
-    std::unique_ptr<running_broker> b_;
 };
 
 std::vector<tp::handler_info> all_handlers() {
