@@ -178,10 +178,10 @@ void engine::plugins_changed(const protocol::message& m) {
     } else {
         log_.info("host={} reloaded its plugins generation={} files={}", c->id, c->slots, c->ids.size());
     }
-    if (cfg_.events.empty()) {
+    std::string type = "plugin." + c->note;
+    if (!wants_event(type)) {
         return;
     }
-    std::string type = "plugin." + c->note;
     msgpack::sbuffer buf;
     msgpack::packer<msgpack::sbuffer> pk(buf);
     pk.pack_map(6);

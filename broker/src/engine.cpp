@@ -119,13 +119,33 @@ void engine::set_state(task_record& r, std::string_view s) {
     emit(r);
 }
 
+void engine::subscription(bool on, std::string prefix) {
+    if (on) {
+        subscriptions_.insert(std::move(prefix));
+    } else {
+        subscriptions_.erase(prefix);
+    }
+}
+
+bool engine::wants_event(std::string_view topic) const {
+    for (const auto& prefix : subscriptions_) {
+        if (topic.starts_with(prefix)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 void engine::emit(const task_record& r) {
-    if (cfg_.events.empty()) {
+    if (subscriptions_.empty()) {
         return;
     }
     std::string topic = "task.";
     for (char c : r.state) {
         topic.push_back(static_cast<char>(c - 'A' + 'a'));
+    }
+    if (!wants_event(topic)) {
+        return;
     }
     msgpack::sbuffer buf;
     msgpack::packer<msgpack::sbuffer> pk(buf);
@@ -143,7 +163,7 @@ void engine::emit(const task_record& r) {
 }
 
 void engine::emit_worker(const char* type, const std::string& id) {
-    if (cfg_.events.empty()) {
+    if (!wants_event(type)) {
         return;
     }
     msgpack::sbuffer buf;

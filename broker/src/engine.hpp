@@ -80,6 +80,9 @@ public:
     std::optional<int64_t> next_deadline() const;
     // Publishes this turn's metrics for the HTTP threads (metrics_engine.cpp).
     void publish_metrics(metrics_hub& hub);
+    // A subscriber of the events socket subscribed to (or left) a topic
+    // prefix. Events nobody subscribes to are not built at all.
+    void subscription(bool on, std::string prefix);
 
 private:
     // ---- records (engine.cpp) ----
@@ -89,6 +92,7 @@ private:
     uint64_t next_seq();
     void set_state(task_record& r, std::string_view s);
     void count(const std::string& counter, uint64_t n = 1) { counters_[counter] += n; }
+    bool wants_event(std::string_view topic) const;
     void emit(const task_record& r);
     void emit_worker(const char* type, const std::string& id);
     void reply_front(const std::string& peer, std::string_view command, const protocol::reply& r);
@@ -201,6 +205,7 @@ private:
     std::set<std::pair<int64_t, uint64_t>> waiter_deadlines_;
     uint64_t waiter_serial_ = 0;
 
+    std::set<std::string, std::less<>> subscriptions_;  // topic prefixes of the events socket
     std::map<std::string, std::map<std::string, uint64_t>> per_queue_;  // queue -> state -> n
     std::map<std::string, uint64_t> counters_;
     std::map<std::string, workflow> workflows_;  // RUNNING workflows by id

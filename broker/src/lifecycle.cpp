@@ -185,7 +185,10 @@ void engine::on_final(const task_record& r) {
     count(counter);
     bool ran = r.started_ms > 0 && (r.state == state::succeeded || r.state == state::failed);
     metrics_.finished(r.handler, r.state, ran ? static_cast<double>(now_ - r.started_ms) : -1.0, now_);
-    log_.info("task={} state={} attempts={} handler={}", r.id, r.state, r.attempts, r.handler);
+    // One line per task would cost more than the task at full rate: a
+    // success is a debug line, every other end is worth an info line.
+    log_.log(r.state == state::succeeded ? spdlog::level::debug : spdlog::level::info,
+             "task={} state={} attempts={} handler={}", r.id, r.state, r.attempts, r.handler);
     if (r.notify && !r.notify_peer.empty()) {
         protocol::reply done;
         done.task = to_info(r);

@@ -137,7 +137,9 @@ struct broker::impl {
         eps.frontend = bind_socket(frontend, cfg.frontend);
         eps.backend = bind_socket(backend, cfg.backend);
         if (!cfg.events.empty()) {
-            events = zmq::socket_t(*ctx, zmq::socket_type::pub);
+            // XPUB: the loop sees (un)subscriptions and builds only the
+            // events somebody subscribes to.
+            events = zmq::socket_t(*ctx, zmq::socket_type::xpub);
             events.set(zmq::sockopt::linger, 0);
             eps.events = bind_socket(events, cfg.events);
         }
@@ -187,6 +189,9 @@ struct broker::impl {
             {backend.handle(), 0, ZMQ_POLLIN, 0},
             {nullptr, pipe_r, ZMQ_POLLIN, 0},
         };
+        if (events) {
+            items.push_back({events.handle(), 0, ZMQ_POLLIN, 0});
+        }
         try {
             zmq::poll(items, std::chrono::milliseconds(timeout));
         } catch (const zmq::error_t& e) {
@@ -196,6 +201,9 @@ struct broker::impl {
             // A signal: its handler has written to the pipe; look again.
             return false;
         }
+        if (items.size() > 3 && (items[3].revents & ZMQ_POLLIN) != 0) {
+            read_subscriptions();
+        }
         if ((items[2].revents & ZMQ_POLLIN) != 0) {
             char buf[64];
             while (::read(pipe_r, buf, sizeof buf) > 0) {
@@ -203,6 +211,17 @@ struct broker::impl {
             return true;
         }
         return false;
+    }
+
+    // XPUB hands up one message per new topic prefix (first byte 1) and per
+    // prefix nobody subscribes to any more (first byte 0).
+    void read_subscriptions() {
+        zmq::message_t m;
+        while (events.recv(m, zmq::recv_flags::dontwait)) {
+            if (m.size() >= 1 && (m.data<uint8_t>()[0] == 0 || m.data<uint8_t>()[0] == 1)) {
+                eng.subscription(m.data<uint8_t>()[0] == 1, std::string(m.data<char>() + 1, m.size() - 1));
+            }
+        }
     }
 
     void turn() {

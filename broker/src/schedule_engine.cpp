@@ -48,7 +48,7 @@ void engine::fire_schedules() {
         schedule_fired(s, now_);
         check(txn_->put(table::meta, schedule_meta_key(s.cfg.name), encode_schedule_meta(s)), "put schedule");
         log_.info("task={} schedule={} fired planned_ms={} next_ms={}", r->id, s.cfg.name, planned, s.next_ms);
-        if (!cfg_.events.empty()) {
+        if (wants_event("schedule.fired")) {
             nlohmann::json e = {{"type", "schedule.fired"}, {"schedule", s.cfg.name}, {"task", r->id},
                                 {"planned_ms", planned}, {"time_ms", now_}, {"next_ms", s.next_ms}};
             auto v = nlohmann::json::to_msgpack(e);

@@ -1,16 +1,23 @@
-// The record travels as a msgpack map with the field names below, so that a
-// record written by an older broker still decodes (missing keys keep their
-// defaults, unknown ones are ignored).
+// The record is stored as a msgpack array: a format number, then every field
+// of fields() in order. Positional, so a decode reads each value straight
+// into its field without building an object tree or comparing key strings
+// (the record is read and written at every state change). New fields go at
+// the end: a shorter array (an older record) leaves them at their defaults,
+// a longer one (a newer broker) has its extra values ignored. Records of the
+// first format, msgpack maps keyed by field name, still decode.
 #include "task_record.hpp"
 
 #include <array>
+#include <cstring>
 
 #include <msgpack.hpp>
 
 namespace taskmill::broker {
 namespace {
 
-// Every field once, by its stored name; one packer and one reader walk it.
+constexpr uint64_t record_format = 2;
+
+// Every field once, in stored order; one writer and two readers walk it.
 template <typename V>
 void fields(task_record& r, V&& v) {
     v("id", r.id); v("handler", r.handler); v("payload", r.payload); v("queue", r.queue);
@@ -30,36 +37,142 @@ constexpr std::array<std::string_view, 8> all_states = {
     state::pending, state::queued,    state::running,   state::retrying,
     state::succeeded, state::failed, state::cancelled, state::expired};
 
-}  // namespace
+// Appends to a std::string: what msgpack::packer needs of a stream.
+struct string_sink {
+    std::string& out;
+    void write(const char* p, std::size_t n) { out.append(p, n); }
+};
 
-bool is_final(std::string_view s) {
-    return s == state::succeeded || s == state::failed || s == state::cancelled || s == state::expired;
-}
+// A bounds-checked reader of the msgpack values a record holds. Any
+// mismatch sets `bad` and stops; the caller reports a corrupt record.
+class reader {
+public:
+    explicit reader(std::string_view b) : p_(b.data()), end_(b.data() + b.size()) {}
+    bool bad = false;
 
-bool is_state_name(std::string_view s) {
-    for (auto name : all_states) {
-        if (name == s) {
-            return true;
+    bool array_header(uint32_t& n) {
+        uint8_t c = 0;
+        if (!byte(c)) return false;
+        if ((c & 0xf0) == 0x90) { n = c & 0x0f; return true; }
+        if (c == 0xdc) return be(n, 2);
+        if (c == 0xdd) return be(n, 4);
+        return fail();
+    }
+    void read(std::string& s) {
+        uint8_t c = 0;
+        if (!byte(c)) return;
+        uint32_t n = 0;
+        if ((c & 0xe0) == 0xa0) n = c & 0x1f;
+        else if (c == 0xd9 || c == 0xc4) { if (!be(n, 1)) return; }
+        else if (c == 0xda || c == 0xc5) { if (!be(n, 2)) return; }
+        else if (c == 0xdb || c == 0xc6) { if (!be(n, 4)) return; }
+        else { fail(); return; }
+        if (static_cast<std::size_t>(end_ - p_) < n) { fail(); return; }
+        s.assign(p_, n);
+        p_ += n;
+    }
+    template <typename T>
+        requires std::is_integral_v<T> && (!std::is_same_v<T, bool>)
+    void read(T& v) {
+        int64_t x = 0;
+        if (integer(x)) v = static_cast<T>(x);
+    }
+    void read(bool& v) {
+        uint8_t c = 0;
+        if (!byte(c)) return;
+        if (c == 0xc2 || c == 0xc3) v = c == 0xc3;
+        else fail();
+    }
+    void read(double& v) {
+        uint8_t c = 0;
+        if (!byte(c)) return;
+        if (c == 0xcb) {
+            uint64_t bits = 0;
+            if (be(bits, 8)) std::memcpy(&v, &bits, sizeof v);
+        } else if (c == 0xca) {
+            uint32_t bits = 0;
+            float f = 0;
+            if (be(bits, 4)) { std::memcpy(&f, &bits, sizeof f); v = f; }
+        } else {
+            --p_;
+            int64_t x = 0;
+            if (integer(x)) v = static_cast<double>(x);
         }
     }
-    return false;
-}
+    template <typename T>
+    void read(std::optional<T>& v) {
+        if (p_ < end_ && static_cast<uint8_t>(*p_) == 0xc0) { ++p_; v.reset(); return; }
+        v.emplace();
+        read(*v);
+    }
+    void read(std::vector<std::string>& v) {
+        uint32_t n = 0;
+        if (!array_header(n)) return;
+        v.clear();
+        for (uint32_t i = 0; i < n && !bad; ++i) read(v.emplace_back());
+    }
 
-std::string encode(const task_record& r) {
-    msgpack::sbuffer buf;
-    msgpack::packer<msgpack::sbuffer> pk(buf);
-    auto& m = const_cast<task_record&>(r);  // fields() is shared with decoding; packing only reads
+private:
+    bool fail() { bad = true; return false; }
+    bool byte(uint8_t& c) {
+        if (bad || p_ >= end_) return fail();
+        c = static_cast<uint8_t>(*p_++);
+        return true;
+    }
+    template <typename T>
+    bool be(T& out, int n) {
+        if (bad || end_ - p_ < n) return fail();
+        uint64_t x = 0;
+        for (int i = 0; i < n; ++i) x = (x << 8) | static_cast<uint8_t>(p_[i]);
+        p_ += n;
+        out = static_cast<T>(x);
+        return true;
+    }
+    bool integer(int64_t& x) {
+        uint8_t c = 0;
+        if (!byte(c)) return false;
+        if (c <= 0x7f) { x = c; return true; }
+        if (c >= 0xe0) { x = static_cast<int8_t>(c); return true; }
+        uint64_t u = 0;
+        switch (c) {
+            case 0xcc: if (!be(u, 1)) return false; x = static_cast<int64_t>(u); return true;
+            case 0xcd: if (!be(u, 2)) return false; x = static_cast<int64_t>(u); return true;
+            case 0xce: if (!be(u, 4)) return false; x = static_cast<int64_t>(u); return true;
+            case 0xcf: if (!be(u, 8)) return false; x = static_cast<int64_t>(u); return true;
+            case 0xd0: if (!be(u, 1)) return false; x = static_cast<int8_t>(u); return true;
+            case 0xd1: if (!be(u, 2)) return false; x = static_cast<int16_t>(u); return true;
+            case 0xd2: if (!be(u, 4)) return false; x = static_cast<int32_t>(u); return true;
+            case 0xd3: if (!be(u, 8)) return false; x = static_cast<int64_t>(u); return true;
+            default: return fail();
+        }
+    }
+    const char* p_;
+    const char* end_;
+};
+
+result<task_record> decode_positional(std::string_view bytes) {
+    reader rd(bytes);
     uint32_t n = 0;
-    fields(m, [&](const char*, auto&&) { ++n; });
-    pk.pack_map(n);
-    fields(m, [&](const char* name, auto&& f) {
-        pk.pack(std::string_view(name));
-        pk.pack(f);
+    uint64_t format = 0;
+    if (!rd.array_header(n) || n == 0) return fail(errc::corrupt, "task record is not an array");
+    rd.read(format);
+    if (rd.bad || format != record_format) {
+        return fail(errc::corrupt, "task record has unknown format " + std::to_string(format));
+    }
+    task_record r;
+    uint32_t left = n - 1;
+    fields(r, [&](const char*, auto& f) {
+        if (left > 0 && !rd.bad) {
+            rd.read(f);
+            --left;
+        }
     });
-    return std::string(buf.data(), buf.size());
+    if (rd.bad) return fail(errc::corrupt, "task record does not decode");
+    return r;
 }
 
-result<task_record> decode_record(std::string_view bytes) {
+// The first format: a map keyed by field name.
+result<task_record> decode_map(std::string_view bytes) {
     try {
         auto handle = msgpack::unpack(bytes.data(), bytes.size());
         const msgpack::object& o = handle.get();
@@ -82,6 +195,47 @@ result<task_record> decode_record(std::string_view bytes) {
     } catch (const std::exception& e) {
         return fail(errc::corrupt, std::string("task record does not decode: ") + e.what());
     }
+}
+
+}  // namespace
+
+bool is_final(std::string_view s) {
+    return s == state::succeeded || s == state::failed || s == state::cancelled || s == state::expired;
+}
+
+bool is_state_name(std::string_view s) {
+    for (auto name : all_states) {
+        if (name == s) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string encode(const task_record& r) {
+    std::string out;
+    out.reserve(160 + r.payload.size() + (r.result ? r.result->size() : 0) +
+                (r.checkpoint ? r.checkpoint->size() : 0) + r.error.size());
+    string_sink sink{out};
+    msgpack::packer<string_sink> pk(sink);
+    auto& m = const_cast<task_record&>(r);  // fields() is shared with decoding; packing only reads
+    uint32_t n = 0;
+    fields(m, [&](const char*, auto&&) { ++n; });
+    pk.pack_array(n + 1);
+    pk.pack(record_format);
+    fields(m, [&](const char*, auto&& f) { pk.pack(f); });
+    return out;
+}
+
+result<task_record> decode_record(std::string_view bytes) {
+    if (bytes.empty()) {
+        return fail(errc::corrupt, "task record is empty");
+    }
+    auto first = static_cast<uint8_t>(bytes[0]);
+    if ((first & 0xf0) == 0x80 || first == 0xde || first == 0xdf) {
+        return decode_map(bytes);
+    }
+    return decode_positional(bytes);
 }
 
 protocol::task_info to_info(const task_record& r) {

@@ -189,7 +189,7 @@ void engine::wf_settle(workflow& w) {
 void engine::wf_save(const workflow& w) { check(txn_->put(table::meta, wf_key(w.id), encode_workflow(w)), "put workflow"); }
 
 void engine::wf_emit(const workflow& w, std::string_view type, const wf_step* s) {
-    if (cfg_.events.empty()) {
+    if (!wants_event(type)) {
         return;
     }
     json e = {{"type", type}, {"workflow", w.id}, {"name", w.name}, {"state", w.state}, {"time_ms", now_}};

@@ -1,6 +1,7 @@
 // The store (LMDB and in-memory), key layouts, record codec, ready index,
 // and persistence of a broker's state across a restart.
 #include <gtest/gtest.h>
+#include <msgpack.hpp>
 
 #include "broker_harness.hpp"
 #include "keys.hpp"
@@ -115,6 +116,113 @@ TEST(TaskRecord, RoundTrip) {
     EXPECT_FALSE(back->checkpoint.has_value());
     EXPECT_DOUBLE_EQ(*back->progress_fraction, 0.25);
     EXPECT_FALSE(decode_record("\x01garbage").has_value());
+}
+
+namespace {
+task_record full_record() {
+    task_record r;
+    r.id = "0123456789abcdef0123456789abcdef";
+    r.handler = "a.b@2";
+    r.payload = std::string("\x00\x01\xff", 3);
+    r.queue = "q";
+    r.priority = -3;
+    r.max_retries = 5;
+    r.timeout_ms = 70000;
+    r.ttl_ms = 1LL << 40;
+    r.eta_ms = 1700000000000;
+    r.backoff_base_ms = 250;
+    r.backoff_factor = 1.5;
+    r.backoff_cap_ms = 60000;
+    r.tags = {"x", std::string(300, 't')};
+    r.key = "k";
+    r.parent = "p";
+    r.notify = true;
+    r.notify_peer = std::string("\x00peer", 5);
+    r.state = "FAILED";
+    r.attempts = 3;
+    r.crashes = 1;
+    r.created_ms = 1;
+    r.started_ms = 2;
+    r.finished_ms = 3;
+    r.error = std::string(70000, 'e');
+    r.result = std::string("\xc0", 1);
+    r.worker = "w:1";
+    r.children = {"c1", "c2", "c3"};
+    r.progress_fraction = 0.25;
+    r.progress_note = "n";
+    r.checkpoint = std::string();
+    r.cancel_requested = true;
+    r.seq = 1ULL << 63;
+    r.version = "1.2.3";
+    return r;
+}
+}  // namespace
+
+TEST(TaskRecord, EveryFieldSurvivesTheRoundTrip) {
+    auto r = full_record();
+    auto back = decode_record(encode(r));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(encode(*back), encode(r));  // byte for byte: no field lost or altered
+    EXPECT_EQ(back->priority, -3);
+    EXPECT_EQ(back->ttl_ms, 1LL << 40);
+    EXPECT_EQ(back->seq, 1ULL << 63);
+    EXPECT_DOUBLE_EQ(back->backoff_factor, 1.5);
+    EXPECT_EQ(back->error.size(), 70000u);
+    EXPECT_EQ(back->notify_peer, r.notify_peer);
+    ASSERT_TRUE(back->checkpoint.has_value());
+    EXPECT_TRUE(back->checkpoint->empty());
+    EXPECT_TRUE(back->cancel_requested);
+}
+
+// Records written by the first broker format (a map keyed by field name)
+// still decode.
+TEST(TaskRecord, DecodesTheMapFormat) {
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(buf);
+    pk.pack_map(5);
+    pk.pack(std::string("id")); pk.pack(std::string("0123456789abcdef0123456789abcdef"));
+    pk.pack(std::string("state")); pk.pack(std::string("QUEUED"));
+    pk.pack(std::string("priority")); pk.pack(4);
+    pk.pack(std::string("tags")); pk.pack(std::vector<std::string>{"a"});
+    pk.pack(std::string("unknown_later_field")); pk.pack(1);
+    auto back = decode_record(std::string_view(buf.data(), buf.size()));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->state, "QUEUED");
+    EXPECT_EQ(back->priority, 4);
+    EXPECT_EQ(back->tags, std::vector<std::string>{"a"});
+}
+
+// A shorter array (older) keeps defaults; a longer one (newer) is read up to
+// what this broker knows; every truncation and a wrong type is an error,
+// never a crash.
+TEST(TaskRecord, ToleratesOtherLengthsAndRejectsDamage) {
+    auto bytes = encode(full_record());
+    for (std::size_t n = 0; n < bytes.size(); n += (n < 200 ? 1 : 997)) {
+        EXPECT_FALSE(decode_record(std::string_view(bytes).substr(0, n)).has_value()) << n;
+    }
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(buf);
+    pk.pack_array(3);
+    pk.pack(2); pk.pack(std::string("0123456789abcdef0123456789abcdef")); pk.pack(std::string("h.x"));
+    auto shorter = decode_record(std::string_view(buf.data(), buf.size()));
+    ASSERT_TRUE(shorter.has_value()) << shorter.error().message;
+    EXPECT_EQ(shorter->handler, "h.x");
+    EXPECT_EQ(shorter->queue, "");
+    EXPECT_EQ(shorter->max_retries, 0);
+
+    std::string longer = encode(full_record());
+    longer[2] = static_cast<char>(longer[2] + 1);  // array16 count + 1 ...
+    longer.push_back('\x07');                      // ... and one more value
+    ASSERT_EQ(static_cast<uint8_t>(longer[0]), 0xdc);
+    auto l = decode_record(longer);
+    ASSERT_TRUE(l.has_value()) << l.error().message;
+    EXPECT_EQ(l->version, "1.2.3");
+
+    auto wrong = encode(full_record());
+    wrong[4] = '\xc3';  // the id (a string) replaced by `true`
+    EXPECT_FALSE(decode_record(wrong).has_value());
+    EXPECT_FALSE(decode_record("").has_value());
+    EXPECT_FALSE(decode_record("\x91\x09").has_value());  // an unknown format number
 }
 
 TEST(ReadyIndex, PriorityThenFifoAndSkipsUnrunnableHandlers) {
