@@ -1,6 +1,8 @@
 // Worker and supervisor commands (backend ROUTER).
 #include "engine.hpp"
 
+#include <algorithm>
+
 #include <msgpack.hpp>
 
 namespace taskmill::broker {
@@ -80,7 +82,7 @@ void engine::hello(const std::string& peer, const protocol::message& m) {
         lost(id, false, "worker re-registered");
     }
     protocol::welcome wel{cfg_.heartbeat_ms, cfg_.liveness_ms};
-    out_.messages.push_back({target::backend, peer, std::string(protocol::cmd::welcome), protocol::encode(wel)});
+    early_.push_back({target::backend, peer, std::string(protocol::cmd::welcome), protocol::encode(wel)});
     if (!known) {
         log_.info("worker={} joined slots={} handlers={} generation={}", peer, h->slots, h->handlers.size(),
                   h->generation);
@@ -92,11 +94,22 @@ void engine::remove_worker(const std::string& id, bool crashed, const std::strin
     if (workers_.find(id) == nullptr) {
         return;
     }
+    const auto& info = workers_.find(id)->info;
+    uint32_t slots = info.slots > info.prefetch ? info.slots - info.prefetch : info.slots;
     auto held = workers_.remove(id);
     log_.info("worker={} left reason=\"{}\" requeued={}", id, why, held.size());
     emit_worker("worker.left", id);
-    for (const auto& t : held) {
-        lost(t, crashed, why);
+    // A worker starts its tasks in the order they were dispatched, at most
+    // `slots` at a time, so the ones that may have been running when it
+    // died are its `slots` oldest; the rest waited in its prefetch queue
+    // and are requeued without a crash charged to them.
+    auto order_of = [&](const task_id& t) {
+        auto it = running_.find(t);
+        return it == running_.end() ? 0 : it->second.order;
+    };
+    std::sort(held.begin(), held.end(), [&](const task_id& a, const task_id& b) { return order_of(a) < order_of(b); });
+    for (std::size_t i = 0; i < held.size(); ++i) {
+        lost(held[i], crashed && i < slots, why);
     }
 }
 
@@ -120,6 +133,28 @@ void engine::results(worker& w, const protocol::message& m) {
     for (const auto& o : rs->items) {
         apply_outcome(w, o);
     }
+    for (const auto& id : rs->started) {
+        started(w, id);
+    }
+}
+
+// A slot of `w` began the task (it may have waited in the worker's prefetch
+// queue since its DISPATCH): its lease counts from now, and should the
+// worker die, the crash is charged to it.
+void engine::started(worker& w, const std::string& hex) {
+    auto id = parse_id(hex);
+    auto it = id ? running_.find(*id) : running_.end();
+    if (it == running_.end() || it->second.worker != w.id) {
+        return;
+    }
+    it->second.started = true;
+    w.reports_starts = true;
+    auto& r = it->second.record;
+    r.started_ms = now_;
+    save(r);
+    if (r.timeout_ms > 0) {
+        leases_.set(*id, now_ + r.timeout_ms + cfg_.lease_grace_ms + cfg_.liveness_ms);
+    }
 }
 
 // First result wins: only the worker the task is currently running on may
@@ -135,8 +170,8 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
         log_.debug("task={} late or duplicate result from worker={} attempt={}", o.id, w.id, o.attempt);
         return;
     }
-    auto r = load(*id);
-    if (!r || r->state != state::running) {
+    std::optional<task_record> r = std::move(it->second.record);  // stop_running() drops the entry
+    if (r->state != state::running) {
         running_.erase(it);
         w.in_flight.erase(*id);
         return;

@@ -2,6 +2,7 @@
 // turns one task at a time, so a busy queue cannot starve another; within a
 // queue, priority 9..0 then FIFO (ready_index::peek).
 #include <algorithm>
+#include <utility>
 
 #include "engine.hpp"
 #include "keys.hpp"
@@ -60,7 +61,7 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     set_state(*r, state::running);
     save(*r);
     check(txn_->put(table::running, id_bytes(p.e.id), ""), "put running");
-    running_[p.e.id] = run_info{w.id, r->attempts};
+    running_[p.e.id] = run_info{w.id, r->attempts, false, ++dispatch_order_, *r};
     w.in_flight.insert(p.e.id);
     workers_.chosen(w);
     if (r->timeout_ms > 0) {
@@ -76,7 +77,8 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     item.timeout_ms = r->timeout_ms;
     item.parent = r->parent;
     item.checkpoint = std::move(r->checkpoint);
-    pending_dispatch_[w.id].tasks.push_back(std::move(item));
+    auto& bucket = p.e.seq <= committed_seq_ ? early_dispatch_ : pending_dispatch_;
+    bucket[w.id].tasks.push_back(std::move(item));
     if (log_.should_log(spdlog::level::debug)) {
         log_.debug("task={} dispatched worker={} attempt={}", to_hex(p.e.id), w.id,
                    r->attempts);
@@ -84,8 +86,16 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     return true;
 }
 
-// One DISPATCH per worker per turn, queued after the commit that made the
-// tasks RUNNING.
+std::vector<out_message> engine::take_early() {
+    for (auto& [worker_id, d] : early_dispatch_) {
+        early_.push_back({target::backend, worker_id, std::string(protocol::cmd::dispatch), protocol::encode(d)});
+    }
+    early_dispatch_.clear();
+    return std::exchange(early_, {});
+}
+
+// At most one DISPATCH per worker per turn after the commit (tasks queued
+// in this very turn).
 void engine::flush_dispatches() {
     for (auto& [worker_id, d] : pending_dispatch_) {
         out_.messages.push_back({target::backend, worker_id, std::string(protocol::cmd::dispatch), protocol::encode(d)});

@@ -47,6 +47,7 @@ void engine::end_turn() {
     if (!rc) {
         throw std::runtime_error("store commit failed: " + rc.error().message);
     }
+    committed_seq_ = seq_;
 }
 
 std::optional<int64_t> engine::next_deadline() const {
@@ -75,6 +76,9 @@ std::optional<int64_t> engine::next_deadline() const {
 // ---- records ----
 
 std::optional<task_record> engine::load(const task_id& id) {
+    if (auto it = running_.find(id); it != running_.end()) {
+        return it->second.record;
+    }
     auto raw = txn_->get(table::tasks, id_bytes(id));
     if (!raw) {
         if (raw.error().code != errc::not_found) {
@@ -93,6 +97,11 @@ std::optional<task_record> engine::load(const task_id& id) {
 void engine::save(const task_record& r) {
     auto id = parse_id(r.id);
     check(txn_->put(table::tasks, id_bytes(*id), encode(r)), "put task");
+    if (r.state == state::running) {
+        if (auto it = running_.find(*id); it != running_.end() && &it->second.record != &r) {
+            it->second.record = r;
+        }
+    }
 }
 
 // A failed write leaves the transaction unusable and memory ahead of the

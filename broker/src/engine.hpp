@@ -69,6 +69,12 @@ public:
     void on_backend(const std::string& peer, const result<protocol::message>& msg);
     void on_timers();
     void dispatch();
+    // What may leave before this turn's commit: WELCOMEs, and the
+    // DISPATCHes of tasks whose QUEUED state an earlier commit made durable.
+    // A crash before the commit only loses their RUNNING state, and
+    // recovery queues them again (at-least-once), so a worker's slots need
+    // not wait for an fsync.
+    std::vector<out_message> take_early();
     // Commits the turn's transaction. Throws std::runtime_error if the commit
     // fails (the loop stops: in-memory state no longer matches the store).
     void end_turn();
@@ -157,6 +163,7 @@ private:
     void hello(const std::string& peer, const protocol::message& m);
     void results(worker& w, const protocol::message& m);
     void apply_outcome(worker& w, const protocol::outcome& o);
+    void started(worker& w, const std::string& id);
     void dead(const protocol::message& m);
     void plugins_changed(const protocol::message& m);
     void credit(worker& w, const protocol::message& m);
@@ -183,14 +190,24 @@ private:
     deadline_set delayed_;  // PENDING / RETRYING: due time
     deadline_set ttl_;      // QUEUED with a TTL: expiry
     deadline_set leases_;   // RUNNING with a timeout: lease end
+    // A running attempt. The task's record is kept here too, identical to
+    // the stored one (save() updates both), so a result, a progress report
+    // or a checkpoint of a running task never reads and decodes the store.
     struct run_info {
         std::string worker;
         uint32_t attempt = 0;
+        bool started = false;  // the worker said a slot started it
+        uint64_t order = 0;    // dispatch order (see remove_worker)
+        task_record record;
     };
     std::unordered_map<task_id, run_info, task_id_hash> running_;
     worker_registry workers_;
     std::vector<std::string> unreachable_;
-    std::map<std::string, protocol::dispatch> pending_dispatch_;
+    std::map<std::string, protocol::dispatch> pending_dispatch_;  // sent after the commit
+    std::map<std::string, protocol::dispatch> early_dispatch_;
+    uint64_t dispatch_order_ = 0;
+    std::vector<out_message> early_;    // see take_early_dispatches()
+    uint64_t committed_seq_ = 0;  // seq_ at the last commit: ready entries up to it are durable
     int64_t next_heartbeat_ = 0;
 
     // STATUS requests parked until their task is final or wait_ms ends.

@@ -252,6 +252,15 @@ void engine::fire_leases() {
         if (!r || r->state != state::running) {
             continue;
         }
+        if (auto it = running_.find(id); it != running_.end() && !it->second.started) {
+            // Still waiting in the prefetch queue of a live worker that
+            // reports its starts: the lease counts from the start.
+            auto* w = workers_.find(it->second.worker);
+            if (w != nullptr && w->reports_starts) {
+                leases_.set(id, now_ + r->timeout_ms + cfg_.lease_grace_ms + cfg_.liveness_ms);
+                continue;
+            }
+        }
         if (auto it = running_.find(id); it != running_.end()) {
             protocol::control c;
             c.ids = {r->id};

@@ -242,6 +242,8 @@ struct broker::impl {
         }
         eng.on_timers();
         eng.dispatch();
+        auto early = eng.take_early();
+        send_messages(early);
         eng.end_turn();  // durability point: nothing below is sent before this
         if (http) {
             eng.publish_metrics(*hub);  // before the replies: a client that saw one sees its effect
@@ -249,9 +251,8 @@ struct broker::impl {
         flush();
     }
 
-    void flush() {
-        auto& out = eng.out();
-        for (const auto& m : out.messages) {
+    void send_messages(const std::vector<out_message>& messages) {
+        for (const auto& m : messages) {
             if (m.to == target::frontend) {
                 (void)protocol::send(frontend, m.peer, m.command, m.body);
             } else if (!protocol::send(backend, m.peer, m.command, m.body)) {
@@ -259,6 +260,11 @@ struct broker::impl {
                 eng.worker_unreachable(m.peer);
             }
         }
+    }
+
+    void flush() {
+        auto& out = eng.out();
+        send_messages(out.messages);
         if (events) {
             for (const auto& [topic, body] : out.events) {
                 try {
