@@ -40,6 +40,9 @@ void engine::end_turn() {
         check(txn_->put(table::meta, keys::meta_seq, v), "put seq");
         seq_dirty_ = false;
     }
+    if (counts_dirty_) {
+        save_counts();
+    }
     auto t0 = std::chrono::steady_clock::now();
     auto rc = txn_->commit();
     metrics_.commit(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
@@ -125,6 +128,7 @@ void engine::set_state(task_record& r, std::string_view s) {
     }
     r.state = std::string(s);
     ++q[r.state];
+    counts_dirty_ = true;
     emit(r);
 }
 
@@ -215,21 +219,39 @@ void engine::recover(int64_t now) {
     out_.clear();  // events of the recovery are not news to anyone
 }
 
+void engine::save_counts() {
+    msgpack::sbuffer buf;
+    msgpack::pack(buf, per_queue_);
+    check(txn_->put(table::meta, keys::meta_counts, std::string_view(buf.data(), buf.size())), "put counts");
+    counts_dirty_ = false;
+}
+
+// From the counters in `meta`; a store written before they existed (or with
+// unreadable ones) is counted record by record once, and gets them.
 void engine::recover_counts() {
+    if (auto raw = txn_->get(table::meta, keys::meta_counts)) {
+        try {
+            auto h = msgpack::unpack(raw->data(), raw->size());
+            h.get().convert(per_queue_);
+            return;
+        } catch (const std::exception& e) {
+            log_.warn("task counters unreadable ({}); counting the tasks", e.what());
+            per_queue_.clear();
+        }
+    }
     check(txn_->scan(table::tasks, "", false, [&](std::string_view, std::string_view v) {
               if (auto r = decode_record(v)) {
                   ++per_queue_[r->queue][r->state];
-                  if (r->state == state::queued) {
-                      metrics_.queued_recovered(r->queue, r->priority);
-                  }
               }
               return true;
           }), "scan tasks");
+    counts_dirty_ = true;
 }
 
 void engine::recover_indexes() {
     check(txn_->scan(table::ready, "", false, [&](std::string_view k, std::string_view v) {
               if (auto e = keys::parse_ready(k, v)) {
+                  metrics_.queued_recovered(e->queue, e->priority);
                   ready_.push(e->queue, e->priority, ready_.intern(e->handler), {e->seq, e->id, e->expires_ms});
                   if (e->expires_ms > 0) {
                       ttl_.set(e->id, e->expires_ms);

@@ -105,6 +105,7 @@ private:
     void reply_error(const std::string& peer, std::string_view command, uint64_t req, errc code,
                      const std::string& message);
     void recover_counts();
+    void save_counts();
     void recover_indexes();
     void recover_running();
 
@@ -185,6 +186,7 @@ private:
     id_generator ids_;
     uint64_t seq_ = 0;
     bool seq_dirty_ = false;
+    bool counts_dirty_ = false;
     ready_index ready_;
     std::vector<handler_ref> handler_refs_;  // parallel to ready_'s interned handlers
     deadline_set delayed_;  // PENDING / RETRYING: due time

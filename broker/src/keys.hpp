@@ -34,5 +34,8 @@ std::string delayed_key(int64_t eta_ms, const task_id& id);
 std::optional<std::pair<int64_t, task_id>> parse_delayed(std::string_view key);
 
 inline constexpr std::string_view meta_seq = "seq";
+// Tasks per queue and state (msgpack map queue -> state -> n), written in
+// the transaction of every change, so a restart need not read every task.
+inline constexpr std::string_view meta_counts = "counts";
 
 }  // namespace taskmill::broker::keys

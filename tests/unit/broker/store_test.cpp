@@ -294,4 +294,43 @@ TEST(Persistence, TasksSurviveRestartAndRunningComesBackQueued) {
     }
     // The requeued task went to the back of its priority: 9 is alone there.
     EXPECT_EQ(order, (std::vector<std::string>{ids[1], ids[2], ids[0]}));
+    ASSERT_EQ(c.status(ids[0], 5000).state, "SUCCEEDED");
+}
+
+// The per-queue/state counters live in `meta`, so a restart does not read
+// every task; they must come back exactly as they were.
+TEST(Persistence, CountersSurviveRestarts) {
+    temp_dir dir;
+    zmq::context_t ctx;
+    auto cfg = test_config(dir.path.string());
+    std::map<std::string, uint64_t> before;
+    {
+        running_broker b(ctx, cfg);
+        client c(ctx, b.endpoints().frontend);
+        auto ids = c.submit({task("a.b"), task("a.b"), task("a.b"), task("a.b")});
+        auto other = tp::task_spec{};
+        other.handler = "x.y";
+        other.queue = "q2";
+        c.submit({other});
+        c.call(tp::cmd::cancel, [&] { tp::request rq; rq.id = ids[3]; return rq; }());
+        fake_worker w(ctx, b.endpoints().backend, "w1");
+        w.hello({handler("a.b")}, 1);
+        auto items = w.next_dispatch();
+        ASSERT_EQ(items.size(), 1u);
+        w.result(items[0], "ok", "\xc0");
+        ASSERT_EQ(c.status(items[0].id, 5000).state, "SUCCEEDED");
+        before = c.call(tp::cmd::stats, tp::request{}).stats->states;
+    }
+    EXPECT_EQ(before["SUCCEEDED"], 1u);
+    EXPECT_EQ(before["CANCELLED"], 1u);
+    EXPECT_EQ(before["QUEUED"] + before["RUNNING"], 3u);
+    for (int restart = 0; restart < 2; ++restart) {
+        running_broker b(ctx, test_config(dir.path.string()));
+        client c(ctx, b.endpoints().frontend);
+        auto after = c.call(tp::cmd::stats, tp::request{}).stats->states;
+        EXPECT_EQ(after["SUCCEEDED"], 1u);
+        EXPECT_EQ(after["CANCELLED"], 1u);
+        EXPECT_EQ(after["QUEUED"], 3u);  // a RUNNING one comes back QUEUED
+        EXPECT_EQ(after["RUNNING"], 0u);
+    }
 }
