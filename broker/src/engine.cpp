@@ -34,6 +34,7 @@ void engine::begin_turn(int64_t now) {
 
 void engine::end_turn() {
     flush_dispatches();
+    flush_done();
     if (seq_dirty_) {
         std::string v;
         keys::put_u64(v, seq_);

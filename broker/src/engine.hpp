@@ -131,6 +131,7 @@ private:
     // ---- dispatch (dispatch.cpp) ----
     bool start_attempt(const ready_index::pick& p, const std::string& queue, worker& w);
     void flush_dispatches();
+    void flush_done();
     const handler_ref& handler_of(uint32_t h);
 
     // ---- frontend (frontend.cpp) ----
@@ -206,6 +207,9 @@ private:
     worker_registry workers_;
     std::vector<std::string> unreachable_;
     std::map<std::string, protocol::dispatch> pending_dispatch_;  // sent after the commit
+    // Finished tasks whose submitter asked for DONE, by client: one DONE per
+    // client per turn (`task` for one, `tasks` for several).
+    std::map<std::string, std::vector<protocol::task_info>> pending_done_;
     std::map<std::string, protocol::dispatch> early_dispatch_;
     uint64_t dispatch_order_ = 0;
     std::vector<out_message> early_;    // see take_early_dispatches()

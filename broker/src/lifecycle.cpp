@@ -190,12 +190,23 @@ void engine::on_final(const task_record& r) {
     log_.log(r.state == state::succeeded ? spdlog::level::debug : spdlog::level::info,
              "task={} state={} attempts={} handler={}", r.id, r.state, r.attempts, r.handler);
     if (r.notify && !r.notify_peer.empty()) {
-        protocol::reply done;
-        done.task = to_info(r);
-        reply_front(r.notify_peer, protocol::cmd::done, done);
+        pending_done_[r.notify_peer].push_back(to_info(r));
     }
     answer_waiters(r);
     on_workflow_task_final(r);
+}
+
+void engine::flush_done() {
+    for (auto& [peer, tasks] : pending_done_) {
+        protocol::reply done;
+        if (tasks.size() == 1) {
+            done.task = std::move(tasks.front());
+        } else {
+            done.tasks = std::move(tasks);
+        }
+        reply_front(peer, protocol::cmd::done, done);
+    }
+    pending_done_.clear();
 }
 
 void engine::answer_waiters(const task_record& r) {

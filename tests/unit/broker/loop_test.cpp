@@ -1,6 +1,8 @@
 // The broker loop driven over inproc:// with real DEALER sockets.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <algorithm>
 #include <iostream>
 
@@ -217,6 +219,42 @@ TEST_F(LoopTest, StatusLongPollAndDonePush) {
     ASSERT_TRUE(done.has_value());
     EXPECT_EQ(done->command, tp::cmd::done);
     EXPECT_EQ(tp::decode_reply(done->body)->task->result, std::optional<std::string>("\x05"));
+}
+
+// Tasks of one client that end in the same turn share one DONE (`tasks`).
+TEST_F(LoopTest, DoneOfOneTurnIsBatched) {
+    start();
+    client c(ctx_, fe());
+    fake_worker w(ctx_, be(), "w");
+    w.hello({handler("a.b")}, 3);
+    std::vector<tp::task_spec> specs(3, task("a.b"));
+    for (auto& s : specs) {
+        s.notify = true;
+    }
+    auto ids = c.submit(specs);
+    std::vector<tp::work_item> items;
+    while (items.size() < 3) {
+        auto more = w.next_dispatch();
+        ASSERT_FALSE(more.empty());
+        items.insert(items.end(), more.begin(), more.end());
+    }
+    tp::results rs;
+    for (const auto& it : items) {
+        rs.items.push_back(tp::outcome{it.id, it.attempt, "ok", "\x01", "", std::nullopt, "1.0.0"});
+    }
+    w.send(tp::cmd::results, tp::encode(rs));  // one RESULTS: one broker turn
+    auto done = c.recv();
+    ASSERT_TRUE(done.has_value());
+    ASSERT_EQ(done->command, tp::cmd::done);
+    auto rep = tp::decode_reply(done->body);
+    ASSERT_TRUE(rep.has_value());
+    EXPECT_FALSE(rep->task.has_value());
+    std::set<std::string> got;
+    for (const auto& t : rep->tasks) {
+        EXPECT_EQ(t.state, "SUCCEEDED");
+        got.insert(t.id);
+    }
+    EXPECT_EQ(got, std::set<std::string>(ids.begin(), ids.end()));
 }
 
 TEST_F(LoopTest, StatsAndWorkers) {
