@@ -99,6 +99,64 @@ TEST(Codec, WorkerMessagesRoundTrip) {
     EXPECT_EQ(rb->items.at(0).error, "boom");
 }
 
+TEST(Codec, ResultsCarryStartedIds) {
+    tp::results rs;
+    rs.items.push_back({"done1", 1, "ok", "\xc0", "", std::nullopt, "1.0.0"});
+    rs.started = {"run1", "run2"};
+    auto rb = tp::decode_results(tp::encode(rs));
+    ASSERT_TRUE(rb.has_value()) << rb.error().message;
+    ASSERT_EQ(rb->items.size(), 1u);
+    EXPECT_EQ(rb->items[0].id, "done1");
+    EXPECT_EQ(rb->started, (std::vector<std::string>{"run1", "run2"}));
+
+    // Only started ids, no outcome: valid, and `items` is left out.
+    tp::results only;
+    only.started = {"run3"};
+    auto body = tp::encode(only);
+    EXPECT_EQ(body, "\x81\xa7started\x91\xa4run3"s);
+    auto ob = tp::decode_results(body);
+    ASSERT_TRUE(ob.has_value()) << ob.error().message;
+    EXPECT_TRUE(ob->items.empty());
+    EXPECT_EQ(ob->started, (std::vector<std::string>{"run3"}));
+
+    // A RESULTS without `started` (an older worker) decodes to none.
+    tp::results old;
+    old.items.push_back({"done2", 1, "fail", "", "no", std::nullopt, ""});
+    auto oldb = tp::decode_results(tp::encode(old));
+    ASSERT_TRUE(oldb.has_value());
+    EXPECT_TRUE(oldb->started.empty());
+
+    // A field this decoder does not know (a newer worker) is skipped, at
+    // both levels: {"items": [{"id": "x", "zz": 1}], "started": ["y"], "later": {"a": nil}}
+    auto newer = "\x83\xa5items\x91\x82\xa2id\xa1x\xa2zz\x01\xa7started\x91\xa1y\xa5later\x81\xa1" "a\xc0"s;
+    auto nb = tp::decode_results(newer);
+    ASSERT_TRUE(nb.has_value()) << nb.error().message;
+    ASSERT_EQ(nb->items.size(), 1u);
+    EXPECT_EQ(nb->items[0].id, "x");
+    EXPECT_EQ(nb->started, (std::vector<std::string>{"y"}));
+
+    // `started` must be a list of strings.
+    auto bad = tp::decode_results("\x81\xa7started\x91\x01"s);
+    ASSERT_FALSE(bad.has_value());
+    EXPECT_NE(bad.error().message.find("started"), std::string::npos) << bad.error().message;
+}
+
+TEST(Codec, HelloCarriesPrefetch) {
+    tp::hello h;
+    h.worker = "w";
+    h.slots = 40;
+    h.prefetch = 32;
+    auto back = tp::decode_hello(tp::encode(h));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->slots, 40u);
+    EXPECT_EQ(back->prefetch, 32u);
+    // An older worker's HELLO has none: 0, every slot runs.
+    h.prefetch = 0;
+    auto old = tp::decode_hello(tp::encode(h));
+    ASSERT_TRUE(old.has_value());
+    EXPECT_EQ(old->prefetch, 0u);
+}
+
 class Frames : public ::testing::Test {
 protected:
     zmq::context_t ctx{1};

@@ -140,10 +140,11 @@ struct hello {
     std::string worker;                   // routing id, unique per worker process
     std::string host;
     int64_t pid = 0;
-    uint32_t slots = 0;                   // concurrent tasks it accepts
+    uint32_t slots = 0;                   // tasks it accepts at once (its credit)
     uint32_t generation = 0;
     std::vector<std::string> queues;      // empty = every queue
     std::vector<handler_info> handlers;
+    uint32_t prefetch = 0;                // of `slots`, how many wait for a free slot
 };
 
 struct welcome {
@@ -177,8 +178,12 @@ struct outcome {
     std::string version;                  // plugin version that ran it
 };
 
+// Worker -> broker. `started`: ids of tasks a slot began since the previous
+// RESULTS and that have no outcome in `items` (an outcome implies the
+// start). A RESULTS may carry only `started`. Older brokers ignore it.
 struct results {
     std::vector<outcome> items;
+    std::vector<std::string> started;
 };
 
 // Small backend messages share one body: each command reads its fields.
