@@ -1,5 +1,6 @@
 #include "task_id.hpp"
 
+#include <array>
 #include <cstring>
 
 namespace taskmill::broker {
@@ -22,18 +23,21 @@ std::string to_hex(const task_id& id) {
 }
 
 namespace {
-int hex_value(char c) {
-    if (c >= '0' && c <= '9') {
-        return c - '0';
+// Ids are parsed at every state change: a table, not a chain of compares.
+constexpr std::array<int8_t, 256> hex_table = [] {
+    std::array<int8_t, 256> t{};
+    t.fill(-1);
+    for (int c = 0; c < 10; ++c) {
+        t['0' + c] = static_cast<int8_t>(c);
     }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
+    for (int c = 0; c < 6; ++c) {
+        t['a' + c] = static_cast<int8_t>(10 + c);
+        t['A' + c] = static_cast<int8_t>(10 + c);
     }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
+    return t;
+}();
+
+int hex_value(char c) { return hex_table[static_cast<uint8_t>(c)]; }
 }  // namespace
 
 std::optional<task_id> parse_id(std::string_view hex) {
@@ -41,13 +45,15 @@ std::optional<task_id> parse_id(std::string_view hex) {
         return std::nullopt;
     }
     task_id id{};
+    int bad = 0;
     for (std::size_t i = 0; i < id.size(); ++i) {
         int hi = hex_value(hex[2 * i]);
         int lo = hex_value(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-            return std::nullopt;
-        }
+        bad |= hi | lo;  // negative if either is not a hex digit
         id[i] = static_cast<uint8_t>(hi << 4 | lo);
+    }
+    if (bad < 0) {
+        return std::nullopt;
     }
     return id;
 }

@@ -7,6 +7,7 @@
 // first format, msgpack maps keyed by field name, still decode.
 #include "task_record.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -37,10 +38,26 @@ constexpr std::array<std::string_view, 8> all_states = {
     state::pending, state::queued,    state::running,   state::retrying,
     state::succeeded, state::failed, state::cancelled, state::expired};
 
-// Appends to a std::string: what msgpack::packer needs of a stream.
-struct string_sink {
-    std::string& out;
-    void write(const char* p, std::size_t n) { out.append(p, n); }
+// What msgpack::packer needs of a stream, writing into a std::string sized
+// ahead: the packer writes a few bytes at a time, and append() per piece
+// cost more than the rest of the encoding.
+class string_sink {
+public:
+    string_sink(std::string& out, std::size_t expect) : out_(out) { out_.resize(expect); }
+    ~string_sink() { out_.resize(used_); }
+    string_sink(const string_sink&) = delete;
+    string_sink& operator=(const string_sink&) = delete;
+    void write(const char* p, std::size_t n) {
+        if (out_.size() - used_ < n) {
+            out_.resize(std::max(out_.size() * 2, used_ + n));
+        }
+        std::memcpy(out_.data() + used_, p, n);
+        used_ += n;
+    }
+
+private:
+    std::string& out_;
+    std::size_t used_ = 0;
 };
 
 // A bounds-checked reader of the msgpack values a record holds. Any
@@ -214,16 +231,17 @@ bool is_state_name(std::string_view s) {
 
 std::string encode(const task_record& r) {
     std::string out;
-    out.reserve(160 + r.payload.size() + (r.result ? r.result->size() : 0) +
-                (r.checkpoint ? r.checkpoint->size() : 0) + r.error.size());
-    string_sink sink{out};
-    msgpack::packer<string_sink> pk(sink);
-    auto& m = const_cast<task_record&>(r);  // fields() is shared with decoding; packing only reads
-    uint32_t n = 0;
-    fields(m, [&](const char*, auto&&) { ++n; });
-    pk.pack_array(n + 1);
-    pk.pack(record_format);
-    fields(m, [&](const char*, auto&& f) { pk.pack(f); });
+    {
+        string_sink sink(out, 256 + r.payload.size() + (r.result ? r.result->size() : 0) +
+                                  (r.checkpoint ? r.checkpoint->size() : 0) + r.error.size());
+        msgpack::packer<string_sink> pk(sink);
+        auto& m = const_cast<task_record&>(r);  // fields() is shared with decoding; packing only reads
+        uint32_t n = 0;
+        fields(m, [&](const char*, auto&&) { ++n; });
+        pk.pack_array(n + 1);
+        pk.pack(record_format);
+        fields(m, [&](const char*, auto&& f) { pk.pack(f); });
+    }
     return out;
 }
 
