@@ -172,7 +172,7 @@ tm_status call_handler(shared_state& s, task_run& run, tm_ctx& ctx) {
     task.task_id = str(run.item.id);
     task.handler = str(run.item.handler);
     task.payload = tm_bytes{reinterpret_cast<const uint8_t*>(run.item.payload.data()), run.item.payload.size()};
-    task.deadline_unix_ms = run.deadline_unix_ms;
+    task.deadline_unix_ms = run.deadline_unix_ms.load();
     task.parent_task_id = str(run.item.parent);
     std::unique_lock<std::mutex> serial;
     if ((run.handler->flags & TM_HANDLER_SERIAL) != 0) {
@@ -226,8 +226,8 @@ protocol::outcome to_outcome(const task_run& run, tm_status st, tm_ctx& ctx) {
 
 }  // namespace
 
-void execute_task(shared_state& s, task_run& run) {
-    run.started = steady::now();
+void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr) {
+    task_run& run = *ptr;
     protocol::outcome o;
     if (run.handler == nullptr) {
         o.id = run.item.id;
@@ -240,15 +240,23 @@ void execute_task(shared_state& s, task_run& run) {
         o.status = "cancelled";
         o.error = "cancelled before it started";
     } else {
+        // The timeout counts from here, not from the DISPATCH: the task may
+        // have waited in the local queue (prefetch).
+        if (run.item.timeout_ms > 0) run.deadline_unix_ms = unix_now_ms() + run.item.timeout_ms;
+        s.mail.post_started(ptr);
         tm_ctx ctx;
         ctx.s = &s;
         ctx.run = &run;
-        ctx.checkpoint = run.item.checkpoint;
+        ctx.checkpoint = std::move(run.item.checkpoint);
         s.log->debug("task={} handler={} attempt={} start", run.item.id, run.item.handler, run.item.attempt);
         tm_status st = call_handler(s, run, ctx);
         o = to_outcome(run, st, ctx);
-        s.log->info("task={} handler={} attempt={} status={}{}{}", run.item.id, run.item.handler, run.item.attempt,
-                    o.status, o.error.empty() ? "" : " error=", o.error);
+        // A success is routine (debug); anything else stays visible.
+        auto level = o.status == "ok"                                ? spdlog::level::debug
+                     : o.status == "retry" || o.status == "cancelled" ? spdlog::level::info
+                                                                      : spdlog::level::warn;
+        s.log->log(level, "task={} handler={} attempt={} status={}{}{}", run.item.id, run.item.handler,
+                   run.item.attempt, o.status, o.error.empty() ? "" : " error=", o.error);
     }
     run.finished = true;
     if (!run.reported.exchange(true)) s.mail.post_outcome(std::move(o));

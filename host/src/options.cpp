@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,7 +17,7 @@ namespace po = boost::program_options;
 namespace {
 
 // Options that may appear in a config file (the rest are command-line only).
-po::options_description file_options(options& o, std::string& queues) {
+po::options_description file_options(options& o, std::string& queues, int64_t& prefetch) {
     po::options_description d("Options (also valid as key = value in --config)");
     d.add_options()
         ("broker", po::value(&o.broker), "broker BACKEND endpoint (env TASKMILL_BROKER_BACKEND)")
@@ -24,6 +25,8 @@ po::options_description file_options(options& o, std::string& queues) {
         ("queues", po::value(&queues), "comma-separated queues to serve (default: all)")
         ("processes", po::value(&o.processes), "worker processes")
         ("concurrency", po::value(&o.concurrency), "task slots per worker process")
+        ("prefetch", po::value(&prefetch),
+         "tasks a worker process holds beyond its slots (default 4 x concurrency; 0 = none)")
         ("run-dir", po::value(&o.run_dir), "folder for private plugin copies")
         ("heartbeat-ms", po::value(&o.heartbeat_ms), "heartbeat interval until the broker sets one")
         ("log-level", po::value(&o.log_level), "trace|debug|info|warn|error")
@@ -91,9 +94,21 @@ std::string default_plugins_dir() {
     return (exe.parent_path().parent_path() / "plugins").string();
 }
 
-result<void> validate(options& o) {
+// `prefetch` < 0: not given, 4 x concurrency (capped to the slot limit).
+result<void> validate(options& o, int64_t prefetch) {
     if (o.processes == 0) return fail(errc::invalid_argument, "--processes must be at least 1");
     if (o.concurrency == 0) return fail(errc::invalid_argument, "--concurrency must be at least 1");
+    if (o.concurrency > max_worker_slots) {
+        return fail(errc::invalid_argument, "--concurrency must be at most " + std::to_string(max_worker_slots));
+    }
+    if (prefetch < 0) {
+        prefetch = std::min<int64_t>(4 * int64_t{o.concurrency}, max_worker_slots - o.concurrency);
+    } else if (int64_t{o.concurrency} + prefetch > max_worker_slots) {
+        return fail(errc::invalid_argument, "--concurrency + --prefetch must be at most " +
+                                                std::to_string(max_worker_slots) + " (got " +
+                                                std::to_string(o.concurrency) + " + " + std::to_string(prefetch) + ")");
+    }
+    o.prefetch = static_cast<uint32_t>(prefetch);
     if (o.heartbeat_ms <= 0) return fail(errc::invalid_argument, "--heartbeat-ms must be positive");
     static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
     if (levels.count(o.log_level) == 0) return fail(errc::invalid_argument, "--log-level: unknown level " + o.log_level);
@@ -112,7 +127,8 @@ result<options> parse_options(int argc, const char* const* argv) {
     options o;
     if (const char* env = std::getenv("TASKMILL_BROKER_BACKEND"); env != nullptr && *env != '\0') o.broker = env;
     std::string queues;
-    auto in_file = file_options(o, queues);
+    int64_t prefetch = -1;  // stays < 0 unless given
+    auto in_file = file_options(o, queues, prefetch);
     po::options_description cli_only("Command line only");
     cli_only.add_options()
         ("help,h", "show this help")
@@ -135,6 +151,9 @@ result<options> parse_options(int argc, const char* const* argv) {
             po::store(po::parse_config_file<char>(path.c_str(), in_file), vm);
         }
         po::notify(vm);
+        if (vm.count("prefetch") != 0 && prefetch < 0) {
+            return fail(errc::invalid_argument, "--prefetch must be 0 or more");
+        }
         if (vm.count("help") != 0) {
             std::ostringstream ss;
             ss << "usage: taskmill-host [options]\n       taskmill-host --check FILE.so\n" << cli_only << in_file;
@@ -151,7 +170,7 @@ result<options> parse_options(int argc, const char* const* argv) {
         return fail(errc::invalid_argument, e.what());
     }
     o.queues = split_commas(queues);
-    if (auto ok = validate(o); !ok) return fail(ok.error().code, ok.error().message);
+    if (auto ok = validate(o, prefetch); !ok) return fail(ok.error().code, ok.error().message);
     return o;
 }
 
@@ -160,7 +179,8 @@ std::string to_ini(const options& o) {
     std::string queues;
     for (const auto& q : o.queues) queues += (queues.empty() ? "" : ",") + q;
     ss << "broker = " << o.broker << "\nplugins = " << o.plugins_dir << "\nqueues = " << queues
-       << "\nprocesses = " << o.processes << "\nconcurrency = " << o.concurrency << "\nrun-dir = " << o.run_dir
+       << "\nprocesses = " << o.processes << "\nconcurrency = " << o.concurrency
+       << "\nprefetch = " << o.prefetch << "\nrun-dir = " << o.run_dir
        << "\nheartbeat-ms = " << o.heartbeat_ms << "\nlog-level = " << o.log_level
        << "\nkill-grace-ms = " << o.kill_grace_ms << "\ngrace-ms = " << o.grace_ms
        << "\nmax-tasks = " << o.max_tasks << "\nmax-rss-mb = " << o.max_rss_mb
@@ -176,7 +196,8 @@ std::vector<std::string> worker_argv(const options& o, const std::string& exe, u
     for (const auto& q : o.queues) queues += (queues.empty() ? "" : ",") + q;
     std::vector<std::string> argv{exe, "--worker", "--generation", std::to_string(generation),
                                   "--broker", o.broker, "--plugins", o.plugins_dir,
-                                  "--concurrency", std::to_string(o.concurrency), "--run-dir", o.run_dir,
+                                  "--concurrency", std::to_string(o.concurrency),
+                                  "--prefetch", std::to_string(o.prefetch), "--run-dir", o.run_dir,
                                   "--heartbeat-ms", std::to_string(o.heartbeat_ms), "--log-level", o.log_level,
                                   "--kill-grace-ms", std::to_string(o.kill_grace_ms),
                                   "--grace-ms", std::to_string(o.grace_ms),

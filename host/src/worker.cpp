@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <string_view>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -77,7 +78,12 @@ private:
     plugin_set plugins_;
     zmq::context_t zctx_{1};
     zmq::socket_t socket_{zctx_, zmq::socket_type::dealer};
-    std::map<std::string, std::shared_ptr<task_run>> running_;
+    // Tasks held (queued or running) until their outcome is sent, by id. The
+    // key views the task's own item.id, which stays put while it is here.
+    std::map<std::string_view, std::shared_ptr<task_run>, std::less<>> running_;
+    int64_t next_deadline_check_ms_ = 0;
+    detail::mailbox::batch batch_;  // reused by on_mailbox(), with its capacity
+    protocol::results results_;     // likewise
     milliseconds heartbeat_;
     steady::time_point next_heartbeat_{};
     uint64_t completed_ = 0;
@@ -112,7 +118,11 @@ void worker_loop::send_hello() {
     h.worker = id_;
     h.host = hostname();
     h.pid = ::getpid();
-    h.slots = draining_ ? 0 : o_.concurrency;
+    // The broker treats slots as credit: the slots plus the local queue.
+    // `prefetch` tells it how many of those wait (they start in dispatch
+    // order), so a crash is charged only to the oldest `concurrency` tasks.
+    h.slots = draining_ ? 0 : o_.concurrency + o_.prefetch;
+    h.prefetch = draining_ ? 0 : o_.prefetch;
     h.generation = o_.generation;
     h.queues = o_.queues;
     h.handlers = plugins_.handler_infos();
@@ -133,9 +143,8 @@ void worker_loop::on_dispatch(const std::string& body) {
         }
         auto run = std::make_shared<task_run>();
         run->handler = plugins_.resolve(item.handler);
-        if (item.timeout_ms > 0) run->deadline_unix_ms = detail::unix_now_ms() + item.timeout_ms;
-        run->item = std::move(item);
-        running_[run->item.id] = run;
+        run->item = std::move(item);  // its deadline is set when a slot starts it
+        running_.emplace(run->item.id, run);
         s_.queue.push(std::move(run));
     }
 }
@@ -182,17 +191,27 @@ void worker_loop::on_broker_message() {
     }
 }
 
+// One RESULTS per drain: the outcomes, and the tasks started since the last
+// drain that have no outcome yet (an outcome implies the start, so a task
+// that starts and ends between two drains is not listed as started).
 void worker_loop::on_mailbox() {
-    auto batch = s_.mail.drain();
+    auto& batch = batch_;
+    s_.mail.drain(batch);
     for (auto& [command, body] : batch.messages) send(command, body);
-    if (batch.outcomes.empty()) return;
-    protocol::results r;
-    for (auto& o : batch.outcomes) {
-        running_.erase(o.id);
-        ++completed_;
-        r.items.push_back(std::move(o));
+    for (auto& run : batch.started) {
+        if (!run->reported.load()) results_.started.push_back(run->item.id);
     }
-    send(protocol::cmd::results, protocol::encode(r));
+    batch.started.clear();
+    if (batch.outcomes.empty() && results_.started.empty()) return;
+    for (auto& o : batch.outcomes) {
+        if (auto it = running_.find(o.id); it != running_.end()) running_.erase(it);
+        ++completed_;
+        results_.items.push_back(std::move(o));
+    }
+    send(protocol::cmd::results, protocol::encode(results_));
+    results_.items.clear();  // keeps the capacity, frees the results
+    results_.started.clear();
+    if (batch.outcomes.empty()) return;
     if (!draining_ && o_.max_tasks > 0 && completed_ >= o_.max_tasks) {
         start_drain("max-tasks reached (" + std::to_string(completed_) + ")");
     } else if (!draining_ && o_.max_rss_mb > 0) {
@@ -223,11 +242,16 @@ void worker_loop::on_signal() {
 // the broker requeues what else it held).
 void worker_loop::check_deadlines() {
     int64_t now = detail::unix_now_ms();
+    // The kill grace is seconds: a look every 10 ms is plenty, and this loop
+    // runs after every message otherwise.
+    if (now < next_deadline_check_ms_) return;
+    next_deadline_check_ms_ = now + 10;
     protocol::results r;
     for (auto& [id, run] : running_) {
-        if (run->deadline_unix_ms == 0 || now < run->deadline_unix_ms + o_.kill_grace_ms) continue;
+        int64_t deadline = run->deadline_unix_ms.load(std::memory_order_relaxed);  // 0 until a slot starts it
+        if (deadline == 0 || now < deadline + o_.kill_grace_ms) continue;
         if (run->reported.exchange(true)) continue;
-        r.items.push_back(protocol::outcome{id, run->item.attempt, "timeout", {}, "did not stop within the kill grace after its deadline", std::nullopt,
+        r.items.push_back(protocol::outcome{std::string(id), run->item.attempt, "timeout", {}, "did not stop within the kill grace after its deadline", std::nullopt,
                                             run->handler != nullptr ? run->handler->version : ""});
         s_.log->error("task={} handler={} stuck past its deadline; restarting the worker", id, run->item.handler);
     }
@@ -250,7 +274,8 @@ int worker_loop::run() {
     load_plugins();
     connect();
     send_hello();
-    s_.log->info("worker ready id={} slots={} generation={} broker={}", id_, o_.concurrency, o_.generation, o_.broker);
+    s_.log->info("worker ready id={} slots={} prefetch={} generation={} broker={}", id_, o_.concurrency, o_.prefetch,
+                 o_.generation, o_.broker);
     detail::slot_pool slots(s_, o_.concurrency);
     while (exit_code_ < 0) {
         zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},

@@ -26,29 +26,52 @@ void mailbox::wake() {
     (void)!::write(fd_, &one, sizeof one);
 }
 
-void mailbox::post(std::string command, std::string body) {
+// Wake coalescing: only the post that makes the pending batch non-empty
+// writes the eventfd; later posts join the batch that write already
+// announced. Nothing can be left pending without a wake, because of the
+// order in drain(): it reads (resets) the eventfd first and takes the batch
+// under the lock second.
+//  - A post that found the batch empty before drain() took it writes after
+//    its own unlock: either before drain()'s read (consumed; drain() then
+//    takes its item) or after it (a spurious wake; the next drain() finds an
+//    empty batch, which on_mailbox() ignores).
+//  - A post that found the batch empty after drain() took it writes after
+//    drain() released the lock, so after drain()'s read: the counter stays
+//    non-zero and poll() wakes the I/O thread again for it.
+//  - A post that found the batch non-empty adds to a batch whose first post
+//    wrote (or is about to write) the eventfd after it found it empty: the
+//    item is taken together with that one.
+// Reading the eventfd after taking the batch would break the second case: the
+// read could consume the write of a post made in between and strand its item.
+template <typename F>
+void mailbox::push(F&& add) {
+    bool was_empty = false;
     {
         std::lock_guard lock(mu_);
-        pending_.messages.emplace_back(std::move(command), std::move(body));
+        was_empty = pending_.empty();
+        add(pending_);
     }
-    wake();
+    if (was_empty) wake();
+}
+
+void mailbox::post(std::string command, std::string body) {
+    push([&](batch& b) { b.messages.emplace_back(std::move(command), std::move(body)); });
 }
 
 void mailbox::post_outcome(protocol::outcome o) {
-    {
-        std::lock_guard lock(mu_);
-        pending_.outcomes.push_back(std::move(o));
-    }
-    wake();
+    push([&](batch& b) { b.outcomes.push_back(std::move(o)); });
 }
 
-mailbox::batch mailbox::drain() {
+void mailbox::post_started(std::shared_ptr<task_run> run) {
+    push([&](batch& b) { b.started.push_back(std::move(run)); });
+}
+
+void mailbox::drain(batch& into) {
+    into.clear();
     uint64_t count = 0;
-    (void)!::read(fd_, &count, sizeof count);
+    (void)!::read(fd_, &count, sizeof count);  // first: see push()
     std::lock_guard lock(mu_);
-    batch out = std::move(pending_);
-    pending_ = batch{};
-    return out;
+    std::swap(into, pending_);
 }
 
 std::pair<uint64_t, std::future<protocol::control>> pending_calls::open() {
@@ -111,7 +134,7 @@ std::size_t task_queue::size() {
 slot_pool::slot_pool(shared_state& s, uint32_t slots) : s_(s) {
     for (uint32_t i = 0; i < slots; ++i) {
         threads_.emplace_back([this] {
-            while (auto t = s_.queue.pop()) execute_task(s_, *t);
+            while (auto t = s_.queue.pop()) execute_task(s_, t);
         });
     }
 }

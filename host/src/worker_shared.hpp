@@ -31,17 +31,23 @@ using steady = std::chrono::steady_clock;
 
 int64_t unix_now_ms();
 
-// One attempt of one task, from DISPATCH until its outcome is sent.
+// One attempt of one task, from DISPATCH until its outcome is sent. A task
+// may wait in the local queue (prefetch) before a slot starts it; its
+// timeout counts from that start.
 struct task_run {
     protocol::work_item item;
     const loaded_handler* handler = nullptr;  // nullptr: no such handler here
-    int64_t deadline_unix_ms = 0;             // 0 = none
+    // Set once by the slot thread when it starts the task (start + timeout_ms);
+    // read by the I/O thread (check_deadlines). 0 = not started, or no timeout.
+    std::atomic<int64_t> deadline_unix_ms{0};
     std::atomic<bool> cancelled{false};       // CANCEL from the broker, or stopping
     std::atomic<bool> finished{false};        // the slot thread is done with it
     std::atomic<bool> reported{false};        // an outcome was sent (first one wins)
-    std::optional<steady::time_point> started;
 
-    bool deadline_passed() const { return deadline_unix_ms > 0 && unix_now_ms() >= deadline_unix_ms; }
+    bool deadline_passed() const {
+        int64_t d = deadline_unix_ms.load(std::memory_order_relaxed);
+        return d > 0 && unix_now_ms() >= d;
+    }
 };
 
 // Slot threads -> I/O thread. post*() may be called from any thread.
@@ -54,16 +60,31 @@ public:
 
     void post(std::string command, std::string body);
     void post_outcome(protocol::outcome o);
+    // A slot started this task (the broker learns it with the next RESULTS).
+    void post_started(std::shared_ptr<task_run> run);
     int fd() const { return fd_; }
 
     struct batch {
         std::vector<std::pair<std::string, std::string>> messages;
         std::vector<protocol::outcome> outcomes;
+        std::vector<std::shared_ptr<task_run>> started;
+        bool empty() const { return messages.empty() && outcomes.empty() && started.empty(); }
+        void clear() {
+            messages.clear();
+            outcomes.clear();
+            started.clear();
+        }
     };
-    // Everything posted so far, in order; clears the eventfd.
-    batch drain();
+    // Replaces `into` with everything posted so far (each kind in posting
+    // order) and clears the eventfd. The vectors of `into` are cleared and
+    // kept for the next posts, so a steady flow does not reallocate them.
+    void drain(batch& into);
 
 private:
+    // Runs `add` on the pending batch under the lock; wakes the I/O thread
+    // only if the batch was empty before (see drain() for why that is safe).
+    template <typename F>
+    void push(F&& add);
     void wake();
     std::mutex mu_;
     batch pending_;
@@ -87,7 +108,8 @@ private:
 class task_queue {
 public:
     void push(std::shared_ptr<task_run> t);
-    // Blocks until a task arrives or close(); nullptr after close().
+    // Blocks until a task arrives or close(); nullptr after close(). Tasks
+    // come out in the order they were pushed (= the broker's dispatch order).
     std::shared_ptr<task_run> pop();
     void close();
     std::size_t size();
@@ -110,9 +132,10 @@ struct shared_state {
     std::map<const tm_handler*, std::unique_ptr<std::mutex>> serial_locks;  // TM_HANDLER_SERIAL
 };
 
-// Runs one task on the calling thread and posts its outcome (unless the
-// I/O thread already reported it). Never throws.
-void execute_task(shared_state& s, task_run& run);
+// Runs one task on the calling thread: sets its deadline, posts that it
+// started, runs the handler and posts its outcome (unless the I/O thread
+// already reported it). Never throws.
+void execute_task(shared_state& s, const std::shared_ptr<task_run>& run);
 
 // The slot threads: each pops tasks from s.queue until it is closed.
 class slot_pool {

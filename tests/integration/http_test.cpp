@@ -126,7 +126,7 @@ TEST_F(HttpIntegration, MetricsParseAsPrometheusTextAndMatchTheTasksRun) {
     EXPECT_EQ(p["taskmill_task_run_ms_count{handler=echo.echo}"]["type"], "histogram");
     EXPECT_EQ(value("taskmill_tasks{queue=default,state=SUCCEEDED}"), 6);
     EXPECT_EQ(value("taskmill_workers{}"), 1);
-    EXPECT_EQ(value("taskmill_worker_slots{}"), 4);
+    EXPECT_EQ(value("taskmill_worker_slots{}"), 4 + 16);  // --concurrency 4 + the default --prefetch (4 x 4)
     EXPECT_GE(value("taskmill_store_commit_ms_count{}"), 1);
 }
 

@@ -2,6 +2,8 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <taskmill/plugin.hpp>
@@ -20,9 +22,9 @@ namespace {
 
 class worker : public ::testing::Test {
 protected:
-    void start(std::vector<std::string> extra = {}) {
+    void start(std::vector<std::string> extra = {}, const std::string& concurrency = "2") {
         std::vector<std::string> argv{TASKMILL_HOST_EXE, "--worker", "--broker", broker_.endpoint(), "--plugins",
-                                      dirs_.plugins.string(), "--run-dir", dirs_.run.string(), "--concurrency", "2",
+                                      dirs_.plugins.string(), "--run-dir", dirs_.run.string(), "--concurrency", concurrency,
                                       "--heartbeat-ms", "200", "--log-level", "debug"};
         argv.insert(argv.end(), extra.begin(), extra.end());
         proc_ = std::make_unique<child>(argv, dirs_.log);
@@ -49,6 +51,16 @@ protected:
         w.payload = mp::pack(payload);
         w.timeout_ms = timeout_ms;
         return w;
+    }
+
+    // The next RESULTS message, decoded; nullopt after `timeout`.
+    std::optional<protocol::results> next_results(std::chrono::milliseconds timeout = 10s) {
+        auto r = broker_.expect("RESULTS", timeout);
+        if (!r) return std::nullopt;
+        auto res = protocol::decode_results(r->body);
+        EXPECT_TRUE(res.has_value());
+        if (!res) return std::nullopt;
+        return *res;
     }
 
     // Collects outcomes from RESULTS messages until `n` have arrived.
@@ -85,7 +97,8 @@ TEST_F(worker, hello_announces_identity_slots_and_handlers) {
     EXPECT_EQ(peer_, taskmill::test::local_hostname() + ":" + std::to_string(proc_->pid()));
     EXPECT_EQ(hello_.worker, peer_);
     EXPECT_EQ(hello_.pid, proc_->pid());
-    EXPECT_EQ(hello_.slots, 2u);
+    EXPECT_EQ(hello_.slots, 2u + 8u);  // --concurrency 2, default --prefetch 4 x 2
+    EXPECT_EQ(hello_.prefetch, 8u);
     EXPECT_EQ(hello_.generation, 3u);
     EXPECT_EQ(hello_.queues, (std::vector<std::string>{"a", "b"}));
     bool echo = false;
@@ -93,6 +106,28 @@ TEST_F(worker, hello_announces_identity_slots_and_handlers) {
     EXPECT_TRUE(echo);
     EXPECT_EQ(hello_.handlers.size(), 9u);
     EXPECT_TRUE(broker_.expect("HEARTBEAT", 5s).has_value());
+}
+
+TEST_F(worker, hello_announces_slots_plus_prefetch) {
+    start({"--prefetch", "3"});
+    EXPECT_EQ(hello_.slots, 5u);
+    EXPECT_EQ(hello_.prefetch, 3u);
+}
+
+TEST_F(worker, prefetch_zero_announces_the_slots_and_draining_announces_zero) {
+    start({"--prefetch", "0"});
+    EXPECT_EQ(hello_.slots, 2u);
+    EXPECT_EQ(hello_.prefetch, 0u);
+    proc_->signal(SIGTERM);
+    auto credit = broker_.expect("CREDIT");
+    ASSERT_TRUE(credit.has_value());
+    EXPECT_EQ(protocol::decode_control(credit->body)->slots, 0u);
+    // A HELLO while draining (the broker forgot us) offers nothing either.
+    broker_.send(peer_, "UNKNOWN", protocol::encode(protocol::control{}));
+    auto again = broker_.expect("HELLO", 5s);
+    ASSERT_TRUE(again.has_value());
+    EXPECT_EQ(protocol::decode_hello(again->body)->slots, 0u);
+    EXPECT_EQ(protocol::decode_hello(again->body)->prefetch, 0u);
 }
 
 TEST_F(worker, echo_comes_back_ok_with_the_payload) {
@@ -170,8 +205,12 @@ TEST_F(worker, checkpoint_waits_for_the_broker_and_resumes) {
         ASSERT_TRUE(c.has_value());
         EXPECT_EQ(c->id, "k1");
         EXPECT_EQ((*mp::unpack(c->data))["next"].as_int(), step + 2);
-        // No result may arrive while the checkpoint is unacknowledged.
-        EXPECT_FALSE(broker_.expect("RESULTS", 50ms).has_value());
+        // No outcome may arrive while the checkpoint is unacknowledged (a
+        // RESULTS saying k1 started may).
+        while (auto r = next_results(50ms)) {
+            EXPECT_TRUE(r->items.empty());
+            for (const auto& id : r->started) EXPECT_EQ(id, "k1");
+        }
         protocol::control reply;
         reply.req = c->req;
         reply.ok = true;
@@ -278,3 +317,55 @@ TEST_F(worker, max_rss_recycles_after_draining) {
     ASSERT_TRUE(status.has_value());
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
 }
+
+// One slot, three tasks: the second and third wait in the local queue. Each
+// one's timeout counts from when the slot starts it, so all three succeed
+// although the third ends ~900 ms after its DISPATCH with a 600 ms timeout.
+TEST_F(worker, a_timeout_counts_from_the_start_not_from_the_dispatch) {
+    start({"--prefetch", "4"}, "1");
+    EXPECT_EQ(hello_.slots, 5u);
+    dispatch({item("q1", "demo.sleep", mp::value::map({{"ms", 300}}), 600),
+              item("q2", "demo.sleep", mp::value::map({{"ms", 300}}), 600),
+              item("q3", "demo.sleep", mp::value::map({{"ms", 300}}), 600)});
+    auto out = outcomes(3);
+    ASSERT_EQ(out.size(), 3u);
+    for (const auto& o : out) EXPECT_EQ(o.status, "ok") << o.id << " " << o.error;
+}
+
+// The broker learns which tasks a slot has started: each id once, in
+// dispatch order, never before the slot takes it, and not at all for a task
+// whose outcome travels in the same RESULTS.
+TEST_F(worker, results_name_the_tasks_started_in_dispatch_order) {
+    start({"--prefetch", "4"}, "1");
+    dispatch({item("a", "demo.sleep", mp::value::map({{"ms", 300}})),
+              item("b", "demo.sleep", mp::value::map({{"ms", 300}})), item("c", "echo.echo", 1)});
+    std::vector<std::string> started;
+    std::vector<std::string> done;
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (done.size() < 3 && std::chrono::steady_clock::now() < deadline) {
+        auto r = next_results(1s);
+        if (!r) continue;
+        for (const auto& o : r->items) {
+            EXPECT_EQ(o.status, "ok") << o.id;
+            done.push_back(o.id);
+        }
+        for (const auto& id : r->started) {
+            // One slot: a task starts only once every task started before it
+            // has finished, and that outcome is never sent after the start.
+            EXPECT_GE(done.size(), started.size()) << id;
+            EXPECT_EQ(std::count(done.begin(), done.end(), id), 0) << id << " reported started after its outcome";
+            started.push_back(id);
+        }
+    }
+    EXPECT_EQ(done, (std::vector<std::string>{"a", "b", "c"}));
+    // "a" and "b" sleep, so their start goes out before their outcome; "c"
+    // may start and end within one drain (then only its outcome is sent).
+    ASSERT_GE(started.size(), 2u);
+    EXPECT_EQ(started[0], "a");
+    EXPECT_EQ(started[1], "b");
+    if (started.size() > 2) {
+        EXPECT_EQ(started[2], "c");
+    }
+    EXPECT_LE(started.size(), 3u);
+}
+

@@ -14,6 +14,9 @@
 
 namespace taskmill::host {
 
+// The most tasks one worker process may hold (HELLO `slots`, protocol limit).
+inline constexpr uint32_t max_worker_slots = 100000;
+
 enum class mode { supervisor, worker, check, print_config, help };
 
 struct options {
@@ -24,6 +27,10 @@ struct options {
     std::vector<std::string> queues;              // empty = every queue
     uint32_t processes = 1;
     uint32_t concurrency = 4;                     // slots per worker process
+    // Tasks a worker process holds beyond its slots, so the slots stay busy
+    // while the broker commits (HELLO announces concurrency + prefetch).
+    // Default: 4 x concurrency (capped so the total stays <= max_worker_slots).
+    uint32_t prefetch = 16;
     std::string run_dir;                          // private plugin copies; default $TMPDIR/taskmill-host.<pid>
     int64_t heartbeat_ms = 1000;
     std::string log_level = "info";
