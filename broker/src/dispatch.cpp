@@ -41,14 +41,22 @@ void engine::dispatch() {
 
 // Moves one task from the ready index to RUNNING on `w`. Returns false if
 // the entry was stale or the task expired instead.
+//
+// Nothing is written: RUNNING lives in memory only, and the store keeps the
+// task QUEUED with its ready key until the attempt ends (stop_running). A
+// broker that dies meanwhile finds it queued on restart, which is what
+// recovery must do with a lost attempt anyway (at-least-once); and the
+// common path costs one record write per state the store must remember
+// (QUEUED, then final) instead of three.
 bool engine::start_attempt(const ready_index::pick& p, const std::string& queue, worker& w) {
-    check(txn_->erase(table::ready, keys::ready_key(queue, p.priority, p.e.seq)), "erase ready");
     ttl_.erase(p.e.id);
     auto r = load(p.e.id);
     if (!r || r->state != state::queued || r->seq != p.e.seq) {
+        check(txn_->erase(table::ready, keys::ready_key(queue, p.priority, p.e.seq)), "erase ready");
         return false;
     }
     if (r->expires_ms() > 0 && r->expires_ms() <= now_) {
+        check(txn_->erase(table::ready, keys::ready_key(queue, p.priority, p.e.seq)), "erase ready");
         finish(*r, state::expired, "ttl elapsed before the task started");
         return false;
     }
@@ -59,8 +67,6 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     r->progress_fraction.reset();
     r->progress_note.clear();
     set_state(*r, state::running);
-    save(*r);
-    check(txn_->put(table::running, id_bytes(p.e.id), ""), "put running");
     running_[p.e.id] = run_info{w.id, r->attempts, false, ++dispatch_order_, *r};
     w.in_flight.insert(p.e.id);
     workers_.chosen(w);

@@ -100,12 +100,28 @@ std::optional<task_record> engine::load(const task_id& id) {
 
 void engine::save(const task_record& r) {
     auto id = parse_id(r.id);
-    check(txn_->put(table::tasks, id_bytes(*id), encode(r)), "put task");
-    if (r.state == state::running) {
-        if (auto it = running_.find(*id); it != running_.end() && &it->second.record != &r) {
-            it->second.record = r;
+    if (r.state != state::running) {
+        check(txn_->put(table::tasks, id_bytes(*id), encode(r)), "put task");
+        return;
+    }
+    // A running task (a checkpoint, progress, a cancel request) is stored
+    // as QUEUED, as start_attempt left it, with what changed since.
+    if (auto it = running_.find(*id); it != running_.end() && &it->second.record != &r) {
+        it->second.record = r;
+    }
+    task_record image = r;
+    image.state = std::string(state::queued);
+    image.worker.clear();
+    check(txn_->put(table::tasks, id_bytes(*id), encode(image)), "put task");
+}
+
+task_record engine::current(task_record stored) const {
+    if (auto id = parse_id(stored.id)) {
+        if (auto it = running_.find(*id); it != running_.end()) {
+            return it->second.record;
         }
     }
+    return stored;
 }
 
 // A failed write leaves the transaction unusable and memory ahead of the
@@ -221,8 +237,16 @@ void engine::recover(int64_t now) {
 }
 
 void engine::save_counts() {
+    // As the store has them: RUNNING tasks are QUEUED there.
+    auto durable = per_queue_;
+    for (auto& [queue, states] : durable) {
+        if (auto it = states.find(std::string(state::running)); it != states.end()) {
+            states[std::string(state::queued)] += it->second;
+            states.erase(it);
+        }
+    }
     msgpack::sbuffer buf;
-    msgpack::pack(buf, per_queue_);
+    msgpack::pack(buf, durable);
     check(txn_->put(table::meta, keys::meta_counts, std::string_view(buf.data(), buf.size())), "put counts");
     counts_dirty_ = false;
 }

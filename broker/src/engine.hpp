@@ -94,6 +94,9 @@ private:
     // ---- records (engine.cpp) ----
     std::optional<task_record> load(const task_id& id);
     void save(const task_record& r);
+    // A record read by a scan of the store, as it is now: a running task's
+    // is in memory (the store keeps it QUEUED, see start_attempt).
+    task_record current(task_record stored) const;
     void check(const result<void>& r, const char* what);
     uint64_t next_seq();
     void set_state(task_record& r, std::string_view s);

@@ -129,6 +129,9 @@ void engine::cancel_cmd(const std::string& peer, const protocol::request& rq) {
         std::vector<task_record> hits;
         check(txn_->scan(table::tasks, "", false, [&](std::string_view, std::string_view v) {
                   auto r = decode_record(v);
+                  if (r) {
+                      r = current(std::move(*r));
+                  }
                   if (r && !is_final(r->state) &&
                       std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end()) {
                       hits.push_back(std::move(r.value()));
@@ -184,6 +187,9 @@ void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
     // Ids are time-ordered: a reverse scan lists the newest first.
     check(txn_->scan(table::tasks, "", true, [&](std::string_view, std::string_view v) {
               auto r = decode_record(v);
+              if (r) {
+                  r = current(std::move(*r));
+              }
               if (r && (rq.state.empty() || r->state == rq.state) && (rq.queue.empty() || r->queue == rq.queue) &&
                   (rq.tag.empty() || std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end())) {
                   rep.tasks.push_back(to_info(*r));

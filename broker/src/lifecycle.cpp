@@ -83,10 +83,11 @@ void engine::finish(task_record& r, std::string_view s, std::string error) {
     on_final(r);
 }
 
-// Forgets the running attempt: store, lease, worker's credit.
+// Forgets the running attempt: the ready key that kept it durable (see
+// start_attempt), lease, worker's credit.
 void engine::stop_running(task_record& r) {
     auto id = *parse_id(r.id);
-    check(txn_->erase(table::running, id_bytes(id)), "erase running");
+    check(txn_->erase(table::ready, keys::ready_key(r.queue, r.priority, r.seq)), "erase ready");
     leases_.erase(id);
     if (auto it = running_.find(id); it != running_.end()) {
         if (auto* w = workers_.find(it->second.worker)) {
