@@ -1,4 +1,6 @@
 // throughput, latency and backlog: the modes that submit tasks.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <deque>
 #include <functional>
@@ -69,6 +71,14 @@ submit_outcome submit_pipelined(client::client& c, const bench_options& o,
     return out;
 }
 
+// CPU time (user + system) this process has used so far, in microseconds.
+double process_cpu_us() {
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    auto us = [](const timeval& t) { return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_usec); };
+    return us(u.ru_utime) + us(u.ru_stime);
+}
+
 // Untimed round trips so connections, worker threads and caches are warm.
 std::string warm_up(client::client& c, const bench_options& o) {
     for (std::size_t i = 0; i < o.warmup; ++i) {
@@ -94,6 +104,7 @@ nlohmann::json run_throughput(const bench_options& o) {
     completion_counter done;
     // A real producer keeps nothing but its callbacks: the client holds a
     // handle with pending then() callbacks until they have run.
+    const double cpu_before = process_cpu_us();
     const auto start = steady::now();
     auto sub = submit_pipelined(c, o, [&](handles& hs) {
         for (auto& h : hs) {
@@ -103,6 +114,8 @@ nlohmann::json run_throughput(const bench_options& o) {
     const auto enqueued = steady::now();
     const bool all = sub.error.empty() && done.wait_for(o.count, start + o.deadline);
     const auto finished = steady::now();
+    // Every thread of this process (producer, I/O, callbacks) over the timed part.
+    const double client_cpu_us = process_cpu_us() - cpu_before;
     nlohmann::json j{{"mode", o.mode},
                      {"ok", all && done.failed() == 0},
                      {"count", o.count},
@@ -114,7 +127,9 @@ nlohmann::json run_throughput(const bench_options& o) {
                      {"enqueue_s", seconds_between(start, enqueued)},
                      {"total_s", seconds_between(start, finished)},
                      {"enqueue_tps", static_cast<double>(sub.acked) / seconds_between(start, enqueued)},
-                     {"throughput_tps", static_cast<double>(done.succeeded()) / seconds_between(start, finished)}};
+                     {"throughput_tps", static_cast<double>(done.succeeded()) / seconds_between(start, finished)},
+                     {"client_cpu_us", client_cpu_us},
+                     {"client_cpu_us_per_task", o.count ? client_cpu_us / static_cast<double>(o.count) : 0.0}};
     if (!sub.error.empty()) {
         j["error"] = sub.error;
     } else if (!all) {
