@@ -165,7 +165,9 @@ const tm_host_api host_api = make_api();
 
 tm_str str(const std::string& s) { return tm_str{s.data(), s.size()}; }
 
-tm_status call_handler(shared_state& s, task_run& run, tm_ctx& ctx) {
+// Entry `slot_index` of s.running names the task exactly while its handler runs
+// (after any TM_HANDLER_SERIAL wait): a crash in between is charged to it.
+tm_status call_handler(shared_state& s, task_run& run, tm_ctx& ctx, uint32_t slot_index) {
     tm_task task{};
     task.struct_size = sizeof(tm_task);
     task.attempt = run.item.attempt;
@@ -185,7 +187,10 @@ tm_status call_handler(shared_state& s, task_run& run, tm_ctx& ctx) {
         }
         serial = std::unique_lock(*m);
     }
-    return run.handler->handler->execute(run.handler->plugin_state, &task, &host_api, &ctx);
+    s.running.set(slot_index, run.item.id);
+    tm_status st = run.handler->handler->execute(run.handler->plugin_state, &task, &host_api, &ctx);
+    s.running.clear(slot_index);
+    return st;
 }
 
 // An allocation failure under the worker's RLIMIT_AS (--memory-limit-mb) is
@@ -226,7 +231,7 @@ protocol::outcome to_outcome(const task_run& run, tm_status st, tm_ctx& ctx) {
 
 }  // namespace
 
-void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr) {
+void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr, uint32_t slot) {
     task_run& run = *ptr;
     protocol::outcome o;
     if (run.handler == nullptr) {
@@ -249,7 +254,7 @@ void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr) {
         ctx.run = &run;
         ctx.checkpoint = std::move(run.item.checkpoint);
         s.log->debug("task={} handler={} attempt={} start", run.item.id, run.item.handler, run.item.attempt);
-        tm_status st = call_handler(s, run, ctx);
+        tm_status st = call_handler(s, run, ctx, slot);
         o = to_outcome(run, st, ctx);
         // A success is routine (debug); anything else stays visible.
         auto level = o.status == "ok"                                ? spdlog::level::debug

@@ -26,6 +26,7 @@
 #include <taskmill/protocol/messages.hpp>
 
 #include "plugin_watch.hpp"
+#include "running_file.hpp"
 #include "security.hpp"
 
 namespace taskmill::host {
@@ -113,6 +114,7 @@ private:
     void reap();
     void on_exit(worker_slot& w, int status);
     void send_dead(pid_t pid, const std::string& why);
+    void forget_worker(pid_t pid);
     void report_plugins(const std::string& what, std::vector<std::string> files, const std::string& error);
     void begin_stop(int sig);
     milliseconds next_timeout() const;
@@ -170,13 +172,29 @@ void supervisor::report_plugins(const std::string& what, std::vector<std::string
     }
 }
 
+// One DEAD per dead worker, so `running` belongs to the one id in `ids`:
+// the tasks its slots were running, read from the file the worker kept
+// (present, maybe empty, whenever that file was readable).
 void supervisor::send_dead(pid_t pid, const std::string& why) {
     protocol::control c;
     c.ids.push_back(host_ + ":" + std::to_string(pid));
     c.note = why;
+    c.running = detail::read_running_file(detail::running_file_path(o_.run_dir, pid));
+    if (c.running) {
+        std::string tasks;
+        for (const auto& id : *c.running) tasks += (tasks.empty() ? "" : ",") + id;
+        log_->info("worker pid={} died running {} task(s) [{}]", pid, c.running->size(), tasks);
+    }
     if (!protocol::send(socket_, {}, protocol::cmd::dead, protocol::encode(c))) {
         log_->warn("could not queue DEAD for pid={}", pid);
     }
+}
+
+// The worker's private folder (plugin copies, its running file) goes once
+// the worker is gone and its DEAD, if any, is built.
+void supervisor::forget_worker(pid_t pid) {
+    std::error_code ec;
+    std::filesystem::remove_all(std::filesystem::path(o_.run_dir) / ("worker-" + std::to_string(pid)), ec);
 }
 
 void supervisor::on_exit(worker_slot& w, int status) {
@@ -185,8 +203,6 @@ void supervisor::on_exit(worker_slot& w, int status) {
     std::string why = describe_exit(status);
     pid_t pid = w.pid;
     w.pid = 0;
-    std::error_code ec;
-    std::filesystem::remove_all(std::filesystem::path(o_.run_dir) / ("worker-" + std::to_string(pid)), ec);
     if (clean) {
         // A drained worker said BYE itself: recycling, not a crash.
         log_->info("worker exited pid={} reason=\"{}\" ({})", pid, why, stopping_ ? "stopped" : "recycled");
@@ -194,6 +210,7 @@ void supervisor::on_exit(worker_slot& w, int status) {
         log_->warn("worker exited pid={} reason=\"{}\"", pid, why);
         send_dead(pid, why);
     }
+    forget_worker(pid);
     if (stopping_) return;
     if (clean) {
         w.backoff = backoff_min;
@@ -327,8 +344,7 @@ void supervisor::on_retired_exit(pid_t pid, int status) {
     std::string why = describe_exit(status);
     log_->info("worker exited pid={} reason=\"{}\" (old generation)", pid, why);
     if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) send_dead(pid, why);
-    std::error_code ec;
-    std::filesystem::remove_all(std::filesystem::path(o_.run_dir) / ("worker-" + std::to_string(pid)), ec);
+    forget_worker(pid);
 }
 
 int supervisor::run() {

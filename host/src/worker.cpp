@@ -57,6 +57,7 @@ public:
 
 private:
     void load_plugins();
+    void open_running_file();
     void connect();
     void send(std::string_view command, const std::string& body) {
         if (!protocol::send(socket_, {}, command, body)) s_.log->warn("send {} failed (queue full?)", command);
@@ -102,6 +103,17 @@ void worker_loop::load_plugins() {
     for (const auto& p : plugins_.plugins()) {
         s_.log->info("plugin loaded name={} version={} handlers={} file={} copy={}", p->name, p->version,
                      p->handlers.size(), p->source.string(), p->copy.string());
+    }
+}
+
+// <run-dir>/worker-<pid>/running: which task each slot runs, for the
+// supervisor to read should this process die (see running_file.hpp).
+void worker_loop::open_running_file() {
+    auto path = detail::running_file_path(o_.run_dir, ::getpid());
+    std::error_code ec;
+    std::filesystem::create_directories(path.parent_path(), ec);
+    if (!s_.running.open(path, o_.concurrency)) {
+        s_.log->warn("cannot create {}: a crash will not name the tasks it hit", path.string());
     }
 }
 
@@ -276,6 +288,7 @@ int worker_loop::run() {
     send_hello();
     s_.log->info("worker ready id={} slots={} prefetch={} generation={} broker={}", id_, o_.concurrency, o_.prefetch,
                  o_.generation, o_.broker);
+    open_running_file();
     detail::slot_pool slots(s_, o_.concurrency);
     while (exit_code_ < 0) {
         zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
@@ -308,6 +321,7 @@ int worker_loop::run() {
     zctx_.close();  // flushes what is queued (linger), then returns
     if (exit_code_ != 0) std::_Exit(exit_code_);  // slot threads may be stuck in plugin code
     for (auto& [id, run] : running_) run->cancelled = true;
+    s_.running.remove();  // a clean exit: nothing for the supervisor to charge
     return exit_code_;
 }
 

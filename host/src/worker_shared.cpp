@@ -133,8 +133,8 @@ std::size_t task_queue::size() {
 
 slot_pool::slot_pool(shared_state& s, uint32_t slots) : s_(s) {
     for (uint32_t i = 0; i < slots; ++i) {
-        threads_.emplace_back([this] {
-            while (auto t = s_.queue.pop()) execute_task(s_, t);
+        threads_.emplace_back([this, i] {
+            while (auto t = s_.queue.pop()) execute_task(s_, t, i);
         });
     }
 }

@@ -25,6 +25,8 @@
 #include <taskmill/host/plugin_loader.hpp>
 #include <taskmill/protocol/messages.hpp>
 
+#include "running_file.hpp"
+
 namespace taskmill::host::detail {
 
 using steady = std::chrono::steady_clock;
@@ -130,14 +132,19 @@ struct shared_state {
     std::chrono::milliseconds progress_interval{100};
     std::mutex serial_mu;
     std::map<const tm_handler*, std::unique_ptr<std::mutex>> serial_locks;  // TM_HANDLER_SERIAL
+    // Slot i's entry: the task its handler is running (for the supervisor,
+    // should the process die). Not open: nothing is recorded.
+    running_file running;
 };
 
-// Runs one task on the calling thread: sets its deadline, posts that it
-// started, runs the handler and posts its outcome (unless the I/O thread
+// Runs one task on the calling thread (slot thread `slot`): sets its
+// deadline, posts that it started, records it in s.running's entry `slot`
+// while the handler runs, and posts its outcome (unless the I/O thread
 // already reported it). Never throws.
-void execute_task(shared_state& s, const std::shared_ptr<task_run>& run);
+void execute_task(shared_state& s, const std::shared_ptr<task_run>& run, uint32_t slot = 0);
 
-// The slot threads: each pops tasks from s.queue until it is closed.
+// The slot threads: each pops tasks from s.queue until it is closed. Thread
+// i runs its tasks as slot i.
 class slot_pool {
 public:
     slot_pool(shared_state& s, uint32_t slots);

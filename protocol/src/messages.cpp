@@ -91,7 +91,7 @@ template <typename V> void fields(results& m, V&& v) { v("items", m.items); v("s
 template <typename V> void fields(control& m, V&& v) {
     v("req", m.req); v("ok", m.ok); v("id", m.id); v("ids", m.ids); v("fraction", m.fraction);
     v("note", m.note); v("data", bin_field<std::string>{m.data}); v("slots", m.slots);
-    v("tasks", m.tasks); v("error", m.error);
+    v("tasks", m.tasks); v("error", m.error); v("running", m.running);
 }
 
 // The record types: those with a fields() list.

@@ -157,6 +157,47 @@ TEST(Codec, HelloCarriesPrefetch) {
     EXPECT_EQ(old->prefetch, 0u);
 }
 
+TEST(Codec, DeadCarriesRunningTaskIds) {
+    // With ids: they come back, in order.
+    tp::control c;
+    c.ids = {"host:42"};
+    c.note = "killed by signal 9 (Killed)";
+    c.running = std::vector<std::string>{"a1", "b2"};
+    auto back = tp::decode_control(tp::encode(c));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    ASSERT_TRUE(back->running.has_value());
+    EXPECT_EQ(*back->running, (std::vector<std::string>{"a1", "b2"}));
+    EXPECT_EQ(back->ids, (std::vector<std::string>{"host:42"}));
+
+    // An empty list is sent (the supervisor knows: no slot was running) and
+    // stays distinct from an absent one.
+    tp::control empty;
+    empty.running = std::vector<std::string>{};
+    auto eb = tp::encode(empty);
+    EXPECT_NE(eb.find("\xa7running\x90"s), std::string::npos);  // an empty array, not left out
+    auto ed = tp::decode_control(eb);
+    ASSERT_TRUE(ed.has_value()) << ed.error().message;
+    ASSERT_TRUE(ed->running.has_value());
+    EXPECT_TRUE(ed->running->empty());
+
+    // Absent (unknown, or an older supervisor): left out, decodes to nullopt.
+    tp::control none;
+    none.ids = {"host:43"};
+    auto nb = tp::encode(none);
+    EXPECT_EQ(nb.find("running"), std::string::npos);
+    auto nd = tp::decode_control(nb);
+    ASSERT_TRUE(nd.has_value()) << nd.error().message;
+    EXPECT_FALSE(nd->running.has_value());
+
+    // nil is read as absent; anything but a list of strings is refused.
+    auto nil = tp::decode_control("\x81\xa7running\xc0"s);
+    ASSERT_TRUE(nil.has_value()) << nil.error().message;
+    EXPECT_FALSE(nil->running.has_value());
+    auto bad = tp::decode_control("\x81\xa7running\x91\x01"s);
+    ASSERT_FALSE(bad.has_value());
+    EXPECT_NE(bad.error().message.find("running"), std::string::npos) << bad.error().message;
+}
+
 class Frames : public ::testing::Test {
 protected:
     zmq::context_t ctx{1};

@@ -192,7 +192,9 @@ struct results {
 //   SPAWN      req, id (parent), tasks -> reply SPAWN {req, ok, ids, error}
 //   CANCEL     ids                  (broker -> worker)
 //   CREDIT     slots                (worker -> broker: new capacity)
-//   DEAD       ids (worker ids), note (reason)  (supervisor -> broker)
+//   DEAD       ids (worker ids), note (reason), running (task ids the
+//              worker's slots were running; absent = unknown)
+//                                   (supervisor -> broker)
 //   PLUGINS    id (host), note ("reloaded" | "refused"), ids (plugin files),
 //              slots (the generation now serving), error (why refused)
 //                                   (supervisor -> broker, published as an event)
@@ -208,6 +210,9 @@ struct control {
     uint32_t slots = 0;
     std::vector<task_spec> tasks;
     std::string error;
+    // DEAD: the tasks the dead worker's slots were running. Present (maybe
+    // empty) when the supervisor knows; absent when it does not.
+    std::optional<std::vector<std::string>> running;
 };
 
 // ---- codecs ----
