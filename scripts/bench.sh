@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Measures taskmill on this machine over loopback: a fresh broker and one
-# host (1 worker process, 8 slots) per run, for both durability modes.
+# host (1 worker process, 8 slots, default prefetch) per run, for both
+# durability modes.
 #   scripts/bench.sh [--quick] [--json FILE] [--peers]
 #   --quick      smaller counts and 1 trial (under 2 minutes)
 #   --json FILE  write every figure as one JSON object to FILE
@@ -262,6 +263,7 @@ for d in ("sync", "none"):
         "host_rss_mb": med([r["host_rss_mb"] for r in tp]), "host_anon_mb": med([r["host_anon_mb"] for r in tp]),
         "broker_cpu_us_per_task": med([r["broker_cpu_us_per_task"] for r in tp]),
         "host_cpu_us_per_task": med([r["host_cpu_us_per_task"] for r in tp]),
+        "client_cpu_us_per_task": med([r["client_cpu_us_per_task"] for r in tp if "client_cpu_us_per_task" in r]),
         "runs": tp + lat,
     }
 one = lambda m: next((r for r in runs if r.get("mode") == m), {})
@@ -285,12 +287,12 @@ def f(v, nd=0):
     return "-" if v is None else (f"{v:,.{nd}f}")
 print()
 print(f"{'durability':<11}{'e2e tasks/s':>13}{'enqueue/s':>12}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'broker MB':>11}{'anon MB':>9}"
-      f"{'host MB':>9}{'broker us/task':>16}{'host us/task':>14}")
+      f"{'host MB':>9}{'broker us/task':>16}{'host us/task':>14}{'client us/task':>16}")
 for d in ("sync", "none"):
     r = result[d]
     print(f"{d:<11}{f(r['throughput_tps']):>13}{f(r['enqueue_tps']):>12}{f(r['p50_ms'],3):>9}{f(r['p99_ms'],3):>9}"
           f"{f(r['max_ms'],2):>9}{f(r['broker_rss_mb'],1):>11}{f(r['broker_anon_mb'],1):>9}{f(r['host_rss_mb'],1):>9}"
-          f"{f(r['broker_cpu_us_per_task'],1):>16}{f(r['host_cpu_us_per_task'],1):>14}")
+          f"{f(r['broker_cpu_us_per_task'],1):>16}{f(r['host_cpu_us_per_task'],1):>14}{f(r['client_cpu_us_per_task'],1):>16}")
     for e in r["errors"]: print(f"  error: {e}")
 bl = result["backlog"]
 print()

@@ -2,6 +2,7 @@
 #include "engine.hpp"
 
 #include <algorithm>
+#include <set>
 
 #include <msgpack.hpp>
 
@@ -90,7 +91,8 @@ void engine::hello(const std::string& peer, const protocol::message& m) {
     }
 }
 
-void engine::remove_worker(const std::string& id, bool crashed, const std::string& why) {
+void engine::remove_worker(const std::string& id, bool crashed, const std::string& why,
+                           const std::vector<std::string>* running) {
     if (workers_.find(id) == nullptr) {
         return;
     }
@@ -99,10 +101,19 @@ void engine::remove_worker(const std::string& id, bool crashed, const std::strin
     auto held = workers_.remove(id);
     log_.info("worker={} left reason=\"{}\" requeued={}", id, why, held.size());
     emit_worker("worker.left", id);
-    // A worker starts its tasks in the order they were dispatched, at most
-    // `slots` at a time, so the ones that may have been running when it
-    // died are its `slots` oldest; the rest waited in its prefetch queue
-    // and are requeued without a crash charged to them.
+    // The crash is charged to the tasks its slots were running, which its
+    // supervisor reports when it can (read from a trace the worker leaves
+    // in a shared file mapping). Otherwise: a worker starts its tasks in
+    // the order it received them, at most `slots` at a time, so the ones
+    // that may have been running are its `slots` oldest (a superset, unless
+    // results it sent died with it); the rest waited in its prefetch queue.
+    if (running != nullptr) {
+        std::set<std::string, std::less<>> culprits(running->begin(), running->end());
+        for (const auto& t : held) {
+            lost(t, crashed && culprits.count(to_hex(t)) > 0, why);
+        }
+        return;
+    }
     auto order_of = [&](const task_id& t) {
         auto it = running_.find(t);
         return it == running_.end() ? 0 : it->second.order;
@@ -120,7 +131,8 @@ void engine::dead(const protocol::message& m) {
         return;
     }
     for (const auto& id : c->ids) {
-        remove_worker(id, true, "worker died: " + (c->note.empty() ? std::string("no reason given") : c->note));
+        remove_worker(id, true, "worker died: " + (c->note.empty() ? std::string("no reason given") : c->note),
+                      c->running ? &*c->running : nullptr);
     }
 }
 

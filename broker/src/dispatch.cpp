@@ -67,7 +67,7 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     r->progress_fraction.reset();
     r->progress_note.clear();
     set_state(*r, state::running);
-    running_[p.e.id] = run_info{w.id, r->attempts, false, ++dispatch_order_, *r};
+    running_[p.e.id] = run_info{w.id, r->attempts, false, 0, *r};
     w.in_flight.insert(p.e.id);
     workers_.chosen(w);
     if (r->timeout_ms > 0) {
@@ -92,8 +92,19 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     return true;
 }
 
+// A worker starts tasks in the order it receives them: number them in the
+// order they are sent (remove_worker relies on it).
+void engine::number_sent(const protocol::dispatch& d) {
+    for (const auto& item : d.tasks) {
+        if (auto it = running_.find(*parse_id(item.id)); it != running_.end()) {
+            it->second.order = ++dispatch_order_;
+        }
+    }
+}
+
 std::vector<out_message> engine::take_early() {
     for (auto& [worker_id, d] : early_dispatch_) {
+        number_sent(d);
         early_.push_back({target::backend, worker_id, std::string(protocol::cmd::dispatch), protocol::encode(d)});
     }
     early_dispatch_.clear();
@@ -104,6 +115,7 @@ std::vector<out_message> engine::take_early() {
 // in this very turn).
 void engine::flush_dispatches() {
     for (auto& [worker_id, d] : pending_dispatch_) {
+        number_sent(d);
         out_.messages.push_back({target::backend, worker_id, std::string(protocol::cmd::dispatch), protocol::encode(d)});
     }
     pending_dispatch_.clear();

@@ -134,6 +134,7 @@ private:
     // ---- dispatch (dispatch.cpp) ----
     bool start_attempt(const ready_index::pick& p, const std::string& queue, worker& w);
     void flush_dispatches();
+    void number_sent(const protocol::dispatch& d);
     void flush_done();
     const handler_ref& handler_of(uint32_t h);
 
@@ -175,7 +176,9 @@ private:
     void progress(const protocol::message& m);
     void checkpoint(const std::string& peer, const protocol::message& m);
     void spawn(const std::string& peer, const protocol::message& m);
-    void remove_worker(const std::string& id, bool crashed, const std::string& why);
+    // `running`: the tasks its slots were running when it died, if known.
+    void remove_worker(const std::string& id, bool crashed, const std::string& why,
+                       const std::vector<std::string>* running = nullptr);
     void send_back(const std::string& peer, std::string_view command, const protocol::control& c);
 
     const broker_config& cfg_;
@@ -203,7 +206,7 @@ private:
         std::string worker;
         uint32_t attempt = 0;
         bool started = false;  // the worker said a slot started it
-        uint64_t order = 0;    // dispatch order (see remove_worker)
+        uint64_t order = 0;    // order of sending to the worker (see remove_worker)
         task_record record;
     };
     std::unordered_map<task_id, run_info, task_id_hash> running_;

@@ -201,9 +201,6 @@ struct broker::impl {
             // A signal: its handler has written to the pipe; look again.
             return false;
         }
-        if (items.size() > 3 && (items[3].revents & ZMQ_POLLIN) != 0) {
-            read_subscriptions();
-        }
         if ((items[2].revents & ZMQ_POLLIN) != 0) {
             char buf[64];
             while (::read(pipe_r, buf, sizeof buf) > 0) {
@@ -225,6 +222,11 @@ struct broker::impl {
     }
 
     void turn() {
+        if (events) {
+            // Every turn, not only when poll saw them: a subscription that
+            // arrived while the loop was busy counts from this turn on.
+            read_subscriptions();
+        }
         eng.begin_turn(now_ms());
         for (std::size_t i = 0; i < cfg.batch; ++i) {
             auto in = protocol::try_recv(frontend, true, cfg.max_body_bytes);

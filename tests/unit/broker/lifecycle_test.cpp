@@ -197,6 +197,33 @@ TEST_F(Lifecycle, PoisonTaskFailsAfterMaxCrashes) {
     EXPECT_EQ(st.error, "poison: killed 2 worker processes");
 }
 
+// A DEAD that names what the worker's slots were running charges the crash
+// to exactly those; the worker's other tasks go back to the queue uncharged.
+TEST_F(Lifecycle, DeadWithRunningChargesOnlyThoseTasks) {
+    cfg_.max_crashes = 1;
+    start();
+    client c(ctx_, fe());
+    peer supervisor(ctx_, be(), "sup");
+    auto ids = c.submit({task("a.b"), task("a.b"), task("a.b")});
+    fake_worker w(ctx_, be(), "node:300");
+    w.hello({handler("a.b")}, 3);
+    std::vector<tp::work_item> items;
+    while (items.size() < 3) {
+        auto more = w.next_dispatch();
+        ASSERT_FALSE(more.empty());
+        items.insert(items.end(), more.begin(), more.end());
+    }
+    tp::control dead;
+    dead.ids = {"node:300"};
+    dead.running = std::vector<std::string>{ids[1]};
+    supervisor.send(tp::cmd::dead, tp::encode(dead));
+    auto st = c.status(ids[1], 5000);
+    EXPECT_EQ(st.state, "FAILED");
+    EXPECT_EQ(st.error, "poison: killed 1 worker processes");
+    EXPECT_TRUE(c.wait_state(ids[0], "QUEUED"));
+    EXPECT_TRUE(c.wait_state(ids[2], "QUEUED"));
+}
+
 TEST_F(Lifecycle, CheckpointIsHandedToTheNextAttempt) {
     start();
     client c(ctx_, fe());
