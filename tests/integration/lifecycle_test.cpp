@@ -227,9 +227,10 @@ TEST_F(TaskLifecycle, SameIdempotencyKeyMakesOneTask) {
 }
 
 TEST_F(TaskLifecycle, PoisonTaskFailsAfterMaxCrashesAndOthersComplete) {
-    // One slot per worker: a crash is then charged to the task that caused it
-    // alone (a worker running several tasks charges all of them).
-    start({"--max-crashes", "3"}, 2, 1);
+    // Four slots and a prefetch queue per worker: the supervisor reports which
+    // tasks the dead worker's slots were running, so the crash is charged
+    // to the poison task and to nothing that merely shared its worker.
+    start({"--max-crashes", "3"}, 2, 4);
     auto poison = task("demo.crash", nlohmann::json::object());
     poison.retries = 10;
     auto bad = submit(poison);
