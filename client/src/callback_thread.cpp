@@ -2,19 +2,41 @@
 
 namespace taskmill::client::detail {
 
+void callback_job::run() noexcept {
+    try {
+        fn(*info);
+    } catch (...) {
+        // A user callback's exception must not end the thread.
+    }
+}
+
 callback_thread::callback_thread() : thread_([this] { run(); }) {}
 
 callback_thread::~callback_thread() { stop(); }
 
-bool callback_thread::post(std::function<void()> fn) {
+bool callback_thread::post(std::vector<callback_job>& jobs) {
+    if (jobs.empty()) {
+        return true;
+    }
+    bool wake = false;
     {
         std::lock_guard lock(mu_);
         if (stopping_) {
             return false;
         }
-        queue_.push_back(std::move(fn));
+        if (queue_.empty()) {
+            queue_.swap(jobs);
+        } else {
+            for (auto& j : jobs) {
+                queue_.push_back(std::move(j));
+            }
+            jobs.clear();
+        }
+        wake = idle_;
     }
-    cv_.notify_one();
+    if (wake) {
+        cv_.notify_one();
+    }
     return true;
 }
 
@@ -29,21 +51,27 @@ void callback_thread::stop() {
     }
 }
 
+// Takes the whole queue at once and runs it outside the lock, so a burst of
+// completions costs one lock round, not one per callback.
 void callback_thread::run() {
+    std::vector<callback_job> batch;
     std::unique_lock lock(mu_);
     for (;;) {
-        cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
         if (queue_.empty()) {
-            return;  // stopping, and everything queued has run
+            if (stopping_) {
+                return;  // stopping, and everything queued has run
+            }
+            idle_ = true;
+            cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+            idle_ = false;
+            continue;
         }
-        auto fn = std::move(queue_.front());
-        queue_.pop_front();
+        batch.swap(queue_);
         lock.unlock();
-        try {
-            fn();
-        } catch (...) {
-            // A user callback's exception must not end the thread.
+        for (auto& j : batch) {
+            j.run();
         }
+        batch.clear();  // releases the states outside the lock as well
         lock.lock();
     }
 }

@@ -61,15 +61,19 @@ void finish_batch(batch_state& b) {
     }
     auto owner = b.owner.lock();
     std::vector<task_handle> handles;
-    for (const auto& frame : b.ids) {
-        for (const auto& id : frame) {
+    handles.reserve(b.acked);
+    for (auto& frame : b.ids) {
+        for (auto& id : frame) {
             auto s = std::make_shared<handle_state>();
-            s->id = id;
+            s->id = std::move(id);
             s->owner = b.owner;
             if (owner) {
-                owner->watch(s);  // we are on the I/O thread: DONE can only come after this
+                // We are on the I/O thread: DONE can only come after this.
+                owner->watch(s, handles.empty() ? b.acked : 0);
+                handles.push_back(detail::make_watched_handle(std::move(s)));
+            } else {
+                handles.push_back(handle_access::make(std::move(s)));
             }
-            handles.push_back(handle_access::make(std::move(s)));
         }
     }
     b.promise.set_value(std::move(handles));
@@ -115,8 +119,10 @@ std::future<result<std::vector<task_handle>>> client::submit_async(std::vector<t
     batch->outstanding = frames;
     std::vector<protocol::request> requests(frames);
     for (std::size_t f = 0; f < frames; ++f) {
-        for (std::size_t i = f * per_frame; i < std::min(tasks.size(), (f + 1) * per_frame); ++i) {
-            requests[f].tasks.push_back(detail::to_wire(tasks[i]));
+        const auto end = std::min(tasks.size(), (f + 1) * per_frame);
+        requests[f].tasks.reserve(end - f * per_frame);
+        for (std::size_t i = f * per_frame; i < end; ++i) {
+            requests[f].tasks.push_back(detail::to_wire(std::move(tasks[i])));
         }
         batch->sizes.push_back(requests[f].tasks.size());
     }

@@ -14,11 +14,15 @@ int64_t to_unix_ms(time_point t) {
     return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
 }
 
-protocol::task_spec to_wire(const task_options& o) {
+namespace {
+
+// One body for the copying and the moving conversion: `fwd` copies or moves.
+template <typename Options, typename Fwd>
+protocol::task_spec to_wire_impl(Options& o, Fwd fwd) {
     protocol::task_spec s;
-    s.handler = o.handler;
-    s.payload = o.payload.msgpack;
-    s.queue = o.queue;
+    s.handler = fwd(o.handler);
+    s.payload = fwd(o.payload.msgpack);
+    s.queue = fwd(o.queue);
     s.priority = o.priority;
     s.retries = o.retries;
     if (o.timeout) {
@@ -40,37 +44,48 @@ protocol::task_spec to_wire(const task_options& o) {
     if (o.backoff.cap) {
         s.backoff_cap_ms = o.backoff.cap->count();
     }
-    s.tags = o.tags;
-    s.key = o.key;
+    s.tags = fwd(o.tags);
+    s.key = fwd(o.key);
     // Every task asks for DONE: handles complete without polling.
     s.notify = true;
     return s;
 }
 
-task_info from_wire(const protocol::task_info& t) {
+template <typename Info, typename Fwd>
+task_info from_wire_impl(Info& t, Fwd fwd) {
     task_info out;
-    out.id = t.id;
-    out.handler = t.handler;
-    out.queue = t.queue;
+    out.id = fwd(t.id);
+    out.handler = fwd(t.handler);
+    out.queue = fwd(t.queue);
     out.priority = t.priority;
-    out.state = t.state;
+    out.state = fwd(t.state);
     out.attempts = t.attempts;
     out.max_retries = t.max_retries;
-    out.error = t.error;
+    out.error = fwd(t.error);
     if (t.progress) {
-        out.progress = progress_info{t.progress->fraction, t.progress->note};
+        out.progress = progress_info{t.progress->fraction, fwd(t.progress->note)};
     }
-    out.result = t.result;
+    out.result = fwd(t.result);
     out.created = from_unix_ms(t.created_ms);
     out.started = from_unix_ms(t.started_ms);
     out.finished = from_unix_ms(t.finished_ms);
     out.eta = from_unix_ms(t.eta_ms);
-    out.parent = t.parent;
-    out.tags = t.tags;
-    out.children = t.children;
-    out.worker = t.worker;
+    out.parent = fwd(t.parent);
+    out.tags = fwd(t.tags);
+    out.children = fwd(t.children);
+    out.worker = fwd(t.worker);
     return out;
 }
+
+constexpr auto copy = [](const auto& v) -> const auto& { return v; };
+constexpr auto move = [](auto& v) -> auto&& { return std::move(v); };
+
+}  // namespace
+
+protocol::task_spec to_wire(const task_options& o) { return to_wire_impl(o, copy); }
+protocol::task_spec to_wire(task_options&& o) { return to_wire_impl(o, move); }
+task_info from_wire(const protocol::task_info& t) { return from_wire_impl(t, copy); }
+task_info from_wire(protocol::task_info&& t) { return from_wire_impl(t, move); }
 
 worker_info from_wire(const protocol::worker_info& w) {
     worker_info out;

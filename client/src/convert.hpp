@@ -8,7 +8,9 @@
 namespace taskmill::client::detail {
 
 protocol::task_spec to_wire(const task_options& o);
+protocol::task_spec to_wire(task_options&& o);  // moves the strings out
 task_info from_wire(const protocol::task_info& t);
+task_info from_wire(protocol::task_info&& t);  // moves the strings out
 worker_info from_wire(const protocol::worker_info& w);
 stats_info from_wire(const protocol::stats_info& s);
 

@@ -2,6 +2,7 @@
 // the wakeup PAIR (new requests), with request deadlines as the poll timeout.
 #include "core.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <future>
 #include <stdexcept>
@@ -9,6 +10,7 @@
 #include <taskmill/protocol/frame.hpp>
 
 #include "convert.hpp"
+#include "done_decoder.hpp"
 
 namespace taskmill::client::detail {
 
@@ -19,43 +21,89 @@ failure timed_out(const std::string& command, milliseconds timeout) {
 
 // ---- handle_state ----
 
-void handle_state::complete(const task_info& t) {
+void complete(const std::shared_ptr<handle_state>& s, task_info t, std::vector<callback_job>* out) {
     if (!t.is_final()) {
         return;
     }
     std::vector<std::pair<task_handle::callback, task_handle::callback>> to_fire;
     {
-        std::lock_guard lock(mu);
-        if (final) {
+        std::lock_guard lock(s->mu);
+        if (s->final) {
             return;  // the first final state seen wins; DONE and STATUS may both report it
         }
-        final = t;
-        to_fire.swap(callbacks);
+        s->final = std::move(t);
+        to_fire.swap(s->callbacks);
     }
-    cv.notify_all();
-    for (auto& [ok, ko] : to_fire) {
-        fire(t, std::move(ok), std::move(ko));
+    s->cv.notify_all();
+    if (to_fire.empty()) {
+        return;
     }
-    if (auto o = owner.lock()) {
-        o->unpin(id);  // the caller holds its own reference: `this` outlives this call
+    // `final` is never written again: jobs may read it without the lock.
+    const task_info* info = &*s->final;
+    const bool ok = info->succeeded();
+    std::vector<callback_job> local;
+    auto& jobs = out != nullptr ? *out : local;
+    for (auto& [on_ok, on_ko] : to_fire) {
+        auto& fn = ok ? on_ok : on_ko;
+        if (fn) {
+            jobs.push_back(callback_job{std::move(fn), s, info});
+        }
+    }
+    if (out == nullptr && !local.empty()) {
+        if (auto c = s->owner.lock()) {
+            c->post_callbacks(local);
+        } else {
+            for (auto& j : local) {
+                j.run();
+            }
+        }
     }
 }
 
-void handle_state::fire(const task_info& t, task_handle::callback ok, task_handle::callback ko) {
-    auto& fn = t.succeeded() ? ok : ko;
+void fire(const std::shared_ptr<handle_state>& s, task_handle::callback ok, task_handle::callback ko) {
+    const task_info* info = &*s->final;  // the caller saw it set
+    auto& fn = info->succeeded() ? ok : ko;
     if (!fn) {
         return;
     }
-    auto run = [fn = std::move(fn), t] { fn(t); };
-    if (auto c = owner.lock()) {
-        c->post_callback(std::move(run));
+    std::vector<callback_job> jobs;
+    jobs.push_back(callback_job{std::move(fn), s, info});
+    if (auto c = s->owner.lock()) {
+        c->post_callbacks(jobs);
     } else {
-        try {
-            run();
-        } catch (...) {
-            // Same rule as the callback thread: a callback's exception stops here.
-        }
+        jobs.front().run();
     }
+}
+
+namespace {
+
+// The deleter of the handles' shared reference: runs when the caller's last
+// copy of a watched handle is gone.
+struct handle_release {
+    std::shared_ptr<handle_state> inner;
+
+    void operator()(handle_state*) noexcept {
+        auto& s = *inner;
+        bool drop = s.watched.load(std::memory_order_acquire);
+        if (drop) {
+            std::lock_guard lock(s.mu);
+            drop = s.callbacks.empty();  // a then() still waits: its DONE will remove the state
+        }
+        if (drop) {
+            if (auto c = s.owner.lock()) {
+                c->forget(std::move(inner));
+                return;
+            }
+        }
+        inner.reset();
+    }
+};
+
+}  // namespace
+
+task_handle make_watched_handle(std::shared_ptr<handle_state> s) {
+    auto* raw = s.get();
+    return handle_access::make(std::shared_ptr<handle_state>(raw, handle_release{std::move(s)}));
 }
 
 // ---- core: setup and the caller side ----
@@ -119,34 +167,57 @@ result<protocol::reply> core::call(std::string command, protocol::request r, std
     return future.get();
 }
 
-void core::pin(const std::shared_ptr<handle_state>& s) {
-    std::lock_guard lock(pin_mu_);
-    pinned_[s->id] = s;
-}
-
-void core::unpin(const std::string& id) {
-    std::shared_ptr<handle_state> last;  // released after the lock
-    std::lock_guard lock(pin_mu_);
-    if (auto it = pinned_.find(id); it != pinned_.end()) {
-        last = std::move(it->second);
-        pinned_.erase(it);
+void core::watch(std::shared_ptr<handle_state> s, std::size_t expected) {
+    // Grow once for a whole batch, and geometrically: reserve() to the exact
+    // size would rehash the whole table on every batch while it grows, and
+    // below the current capacity libstdc++ would even shrink it.
+    if (const auto want = watched_.size() + expected;
+        static_cast<double>(want) > static_cast<double>(watched_.bucket_count()) * watched_.max_load_factor()) {
+        watched_.reserve(std::max(want, 2 * watched_.size()));
+    }
+    s->watched.store(true, std::memory_order_release);
+    auto [it, inserted] = watched_.try_emplace(std::string_view(s->id), s);
+    if (!inserted) {
+        // The same id again (an idempotency key): the newer handle gets DONE.
+        // The key views the old state's id, so the entry is replaced whole.
+        auto old = std::move(it->second);
+        watched_.erase(it);
+        old->watched.store(false, std::memory_order_release);
+        watched_.emplace(std::string_view(s->id), s);
     }
 }
 
-void core::watch(const std::shared_ptr<handle_state>& s) {
-    watched_[s->id] = s;
-    if (watched_.size() >= prune_at_) {
-        prune_watched();
-    }
+void core::forget(std::shared_ptr<handle_state> s) {
+    std::lock_guard lock(forget_mu_);
+    forgotten_.push_back(std::move(s));
 }
 
-void core::post_callback(std::function<void()> fn) {
-    if (!callbacks_.post(fn)) {
-        try {
-            fn();
-        } catch (...) {
-            // A callback's exception stops here.
+void core::take_forgotten() {
+    std::vector<std::shared_ptr<handle_state>> batch;
+    {
+        std::lock_guard lock(forget_mu_);
+        if (forgotten_.empty()) {
+            return;
         }
+        batch.swap(forgotten_);
+    }
+    for (auto& s : batch) {
+        if (!s->watched.load(std::memory_order_relaxed)) {
+            continue;  // its DONE came in the meantime
+        }
+        if (auto it = watched_.find(std::string_view(s->id)); it != watched_.end() && it->second == s) {
+            watched_.erase(it);
+        }
+        s->watched.store(false, std::memory_order_relaxed);
+    }
+}
+
+void core::post_callbacks(std::vector<callback_job>& jobs) {
+    if (!callbacks_.post(jobs)) {
+        for (auto& j : jobs) {
+            j.run();
+        }
+        jobs.clear();
     }
 }
 
@@ -166,6 +237,7 @@ void core::run() {
             }
         }
         take_inbox();
+        take_forgotten();
         read_replies();
         expire(steady::now());
         std::lock_guard lock(mu_);
@@ -187,6 +259,13 @@ void core::run() {
     for (auto& o : unsent) {
         o.done(fail(errc::unavailable, "the client is closed"));
     }
+    // No DONE will come now. Handles keep their states; the table lets go.
+    for (auto& [id, s] : watched_) {
+        s->watched.store(false, std::memory_order_relaxed);
+    }
+    watched_.clear();
+    std::lock_guard lock(forget_mu_);
+    forgotten_.clear();
 }
 
 void core::take_inbox() {
@@ -223,9 +302,19 @@ void core::read_replies() {
         }
         on_reply(in->msg->command, in->msg->body);
     }
+    // Every callback this read completed goes over in one hand-off.
+    post_callbacks(ready_callbacks_);
 }
 
 void core::on_reply(const std::string& command, const std::string& body) {
+    if (command == protocol::cmd::done) {
+        // One per finished task (or per broker turn): the direct decoder, with
+        // the generic one for whatever it does not know.
+        if (auto d = decode_done(body)) {
+            on_done(*d);
+            return;
+        }
+    }
     auto r = protocol::decode_reply(body);
     if (!r) {
         return;  // undecodable body: its request will time out
@@ -248,18 +337,29 @@ void core::on_reply(const std::string& command, const std::string& body) {
     done(std::move(*r));
 }
 
-void core::on_done(const protocol::reply& r) {
-    if (!r.task || !is_final_state(r.task->state)) {
+// A DONE carries one task (`task`) or, when several of this client's tasks
+// ended in the same broker turn, a list (`tasks`).
+void core::on_done(protocol::reply& r) {
+    if (r.task) {
+        on_done_task(std::move(*r.task));
+    }
+    for (auto& t : r.tasks) {
+        on_done_task(std::move(t));
+    }
+}
+
+void core::on_done_task(protocol::task_info&& t) {
+    if (!is_final_state(t.state)) {
         return;
     }
-    auto it = watched_.find(r.task->id);
+    auto it = watched_.find(std::string_view(t.id));
     if (it == watched_.end()) {
         return;
     }
-    if (auto s = it->second.lock()) {
-        s->complete(from_wire(*r.task));
-    }
+    auto s = std::move(it->second);
     watched_.erase(it);
+    s->watched.store(false, std::memory_order_relaxed);
+    complete(s, from_wire(std::move(t)), &ready_callbacks_);
 }
 
 void core::expire(steady::time_point now) {
@@ -287,11 +387,6 @@ int core::poll_timeout_ms(steady::time_point now) const {
     }
     auto ms = std::chrono::ceil<milliseconds>(nearest - now).count();
     return static_cast<int>(std::min<int64_t>(ms, 60'000));
-}
-
-void core::prune_watched() {
-    std::erase_if(watched_, [](const auto& kv) { return kv.second.expired(); });
-    prune_at_ = std::max<std::size_t>(1024, watched_.size() * 2);
 }
 
 }  // namespace taskmill::client::detail

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -35,20 +36,28 @@ using steady = std::chrono::steady_clock;
 using completion = std::function<void(result<protocol::reply>)>;
 
 // What a task_handle shares with the I/O thread and with other copies.
+//
+// Ownership: the I/O thread's table of watched tasks holds a state until its
+// DONE arrives; the handles given to the caller share a second, outer
+// reference (see make_watched_handle) whose release tells the I/O thread to
+// forget a task nobody waits for any more. So no table is ever scanned and
+// nothing needs a weak_ptr.
 struct handle_state {
     std::string id;
     std::weak_ptr<core> owner;
     std::mutex mu;
     std::condition_variable cv;
-    std::optional<task_info> final;  // set once, by whoever sees it first
-    std::vector<std::pair<task_handle::callback, task_handle::callback>> callbacks;
-
-    // Records `t` if it is final and nothing was recorded yet; wakes waiters
-    // and queues the callbacks.
-    void complete(const task_info& t);
-    // Queues one callback pair for the final state `t`.
-    void fire(const task_info& t, task_handle::callback ok, task_handle::callback ko);
+    std::optional<task_info> final;  // set once, by whoever sees it first; never changed after
+    std::vector<std::pair<task_handle::callback, task_handle::callback>> callbacks;  // under mu
+    std::atomic<bool> watched{false};  // in the I/O thread's table (set and cleared by that thread)
 };
+
+// Records `t` in `s` if it is final and nothing was recorded yet; wakes
+// waiters and queues the callbacks: into `out` when given (the caller posts
+// them), else straight to the callback thread.
+void complete(const std::shared_ptr<handle_state>& s, task_info t, std::vector<callback_job>* out = nullptr);
+// Queues one callback pair for the final state already in `s`.
+void fire(const std::shared_ptr<handle_state>& s, task_handle::callback ok, task_handle::callback ko);
 
 // Builds task_handles from their state (the constructor is private).
 struct handle_access {
@@ -59,10 +68,6 @@ struct handle_access {
 class core : public std::enable_shared_from_this<core> {
 public:
     core(std::string endpoint, const client_options& options);
-    // A handle with then() callbacks waiting is kept alive here until its
-    // task is final, so dropping every copy of it loses no callback.
-    void pin(const std::shared_ptr<handle_state>& s);
-    void unpin(const std::string& id);
     ~core();
     core(const core&) = delete;
     core& operator=(const core&) = delete;
@@ -74,10 +79,14 @@ public:
     void send(std::string command, protocol::request r, milliseconds timeout, completion done);
     // send() and wait for the outcome.
     result<protocol::reply> call(std::string command, protocol::request r, std::optional<milliseconds> timeout = {});
-    // I/O thread only (from a completion): route DONE for s->id to `s`.
-    void watch(const std::shared_ptr<handle_state>& s);
-    // Runs `fn` on the callback thread (inline if the client is closing).
-    void post_callback(std::function<void()> fn);
+    // I/O thread only (from a completion): route DONE for s->id to `s`,
+    // which the table keeps until then. `expected` more are coming (reserve).
+    void watch(std::shared_ptr<handle_state> s, std::size_t expected = 0);
+    // Any thread: the last handle of a watched state is gone and no then()
+    // waits on it, so the I/O thread may forget it (it does so on its next turn).
+    void forget(std::shared_ptr<handle_state> s);
+    // Runs `jobs` on the callback thread (inline if the client is closing).
+    void post_callbacks(std::vector<callback_job>& jobs);
     // Fails everything outstanding and joins the threads. Idempotent.
     void stop();
 
@@ -97,10 +106,11 @@ private:
     void take_inbox();
     void read_replies();
     void on_reply(const std::string& command, const std::string& body);
-    void on_done(const protocol::reply& r);
+    void on_done(protocol::reply& r);
+    void on_done_task(protocol::task_info&& t);
+    void take_forgotten();
     void expire(steady::time_point now);
     int poll_timeout_ms(steady::time_point now) const;
-    void prune_watched();
 
     client_options options_;
     zmq::context_t ctx_{1};
@@ -114,14 +124,19 @@ private:
 
     uint64_t next_req_ = 1;                            // I/O thread only
     std::map<uint64_t, pending_request> pending_;      // I/O thread only
-    std::unordered_map<std::string, std::weak_ptr<handle_state>> watched_;  // I/O thread only
-    std::mutex pin_mu_;
-    std::unordered_map<std::string, std::shared_ptr<handle_state>> pinned_;  // under pin_mu_
-    std::size_t prune_at_ = 1024;
+    // Keyed by a view of the state's own id, which the value keeps alive.
+    std::unordered_map<std::string_view, std::shared_ptr<handle_state>> watched_;  // I/O thread only
+    std::vector<callback_job> ready_callbacks_;  // I/O thread only: filled by one read, posted at once
+    std::mutex forget_mu_;
+    std::vector<std::shared_ptr<handle_state>> forgotten_;  // under forget_mu_
 
     callback_thread callbacks_;
     std::thread io_;
 };
+
+// A handle for a state the I/O thread watches: when its last copy goes and
+// no then() callback waits, the state is handed to core::forget.
+task_handle make_watched_handle(std::shared_ptr<handle_state> s);
 
 // The failure for a request whose reply did not come in time.
 failure timed_out(const std::string& command, milliseconds timeout);

@@ -56,8 +56,8 @@ result<task_info> task_handle::status() const {
     if (!rep->task) {
         return fail(errc::internal, "STATUS reply without a task");
     }
-    auto info = detail::from_wire(*rep->task);
-    state_->complete(info);
+    auto info = detail::from_wire(std::move(*rep->task));
+    detail::complete(state_, info);
     return info;
 }
 
@@ -95,7 +95,7 @@ result<task_info> task_handle::get(std::optional<milliseconds> timeout) const {
         c->send(std::string(protocol::cmd::status), std::move(r), wait_ms + c->options().request_timeout,
                 [st = state_, outcome](result<protocol::reply> rep) {
                     if (rep && rep->task) {
-                        st->complete(detail::from_wire(*rep->task));
+                        detail::complete(st, detail::from_wire(std::move(*rep->task)));
                     }
                     {
                         std::lock_guard lock(st->mu);
@@ -128,21 +128,17 @@ void task_handle::then(callback on_success, callback on_failure) const {
     if (!state_) {
         return;
     }
-    std::optional<task_info> already;
     {
         std::lock_guard lock(state_->mu);
         if (!state_->final) {
+            // Kept until DONE or a STATUS reply shows the final state: a
+            // watched state stays in the I/O thread's table while callbacks
+            // wait, even when every handle is dropped.
             state_->callbacks.emplace_back(std::move(on_success), std::move(on_failure));
-            // Pinned under `mu`, so complete() (which unpins after taking the
-            // callbacks) cannot run in between and leave the pin behind.
-            if (auto o = state_->owner.lock()) {
-                o->pin(state_);
-            }
             return;
         }
-        already = state_->final;
     }
-    state_->fire(*already, std::move(on_success), std::move(on_failure));
+    detail::fire(state_, std::move(on_success), std::move(on_failure));
 }
 
 }  // namespace taskmill::client

@@ -4,8 +4,7 @@
 namespace taskmill::client {
 
 payload::payload(const nlohmann::json& value) {
-    auto bytes = nlohmann::json::to_msgpack(value);
-    msgpack.assign(bytes.begin(), bytes.end());
+    nlohmann::json::to_msgpack(value, msgpack);  // straight into the string, no byte vector in between
 }
 
 payload payload::raw(std::string msgpack_bytes) {

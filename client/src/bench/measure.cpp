@@ -2,6 +2,7 @@
 #include "measure.hpp"
 
 #include <cmath>
+#include <limits>
 
 namespace taskmill::bench {
 
@@ -22,6 +23,7 @@ void completion_counter::watch(const client::task_handle& h) {
 }
 
 void completion_counter::record(bool ok, const client::task_info& t) {
+    bool reached = false;
     {
         std::lock_guard lock(mu_);
         if (ok) {
@@ -32,13 +34,21 @@ void completion_counter::record(bool ok, const client::task_info& t) {
                 first_error_ = t.id + " " + t.state + ": " + t.error;
             }
         }
+        reached = succeeded_ + failed_ >= target_;
     }
-    cv_.notify_all();
+    // Only the completion the waiter waits for wakes it: a wakeup per task
+    // would cost the client two context switches per task.
+    if (reached) {
+        cv_.notify_all();
+    }
 }
 
 bool completion_counter::wait_for(std::size_t total, steady::time_point until) {
     std::unique_lock lock(mu_);
-    return cv_.wait_until(lock, until, [&] { return succeeded_ + failed_ >= total; });
+    target_ = total;
+    const bool all = cv_.wait_until(lock, until, [&] { return succeeded_ + failed_ >= total; });
+    target_ = std::numeric_limits<std::size_t>::max();
+    return all;
 }
 
 std::size_t completion_counter::succeeded() const {

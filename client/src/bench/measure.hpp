@@ -44,6 +44,7 @@ private:
     std::condition_variable cv_;
     std::size_t succeeded_ = 0;
     std::size_t failed_ = 0;
+    std::size_t target_ = static_cast<std::size_t>(-1);  // the total wait_for waits for
     std::string first_error_;
 };
 

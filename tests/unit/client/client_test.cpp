@@ -1,5 +1,7 @@
 // The client library against a fake broker (real ROUTER, real frames).
+#include <condition_variable>
 #include <future>
+#include <mutex>
 
 #include <gtest/gtest.h>
 
@@ -226,6 +228,94 @@ TEST(Client, ThenFiresEvenWhenEveryCopyOfTheHandleWasDropped) {
     auto f = fired.get_future();
     ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
     EXPECT_EQ(f.get(), "t1");
+}
+
+// The broker sends one DONE per client per turn: `task` when one task of
+// this client ended, `tasks` when several did. Both complete their handles,
+// and a DONE for an unknown id or a non-final state is ignored.
+TEST(Client, DoneWithOneTaskOrAListCompletesEachHandle) {
+    id_source ids;
+    fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
+        if (cmd == "SUBMIT") {
+            ids.ack(req, out);
+        } else if (cmd == "PING") {
+            out.push_back(fake_broker::reply_to("PING", req));
+            outgoing_msg single{"DONE", {}};
+            single.body.task = finished("t1", "SUCCEEDED");
+            out.push_back(single);
+            outgoing_msg several{"DONE", {}};
+            several.body.tasks = {finished("t2", "SUCCEEDED"), finished("t3", "FAILED"),
+                                  finished("unknown", "SUCCEEDED"), finished("t4", "SUCCEEDED")};
+            several.body.tasks[3].state = "RUNNING";  // not final: ignored
+            out.push_back(several);
+        }
+    });
+    client c(options_for(broker, 30s));
+    std::vector<task_options> tasks(4, echo_task());
+    auto handles = c.submit(tasks);
+    ASSERT_TRUE(handles) << handles.error().message;
+    ASSERT_EQ(handles->size(), 4u);
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::string> seen;
+    for (std::size_t i = 0; i < 3; ++i) {
+        (*handles)[i].then(
+            [&](const task_info& t) {
+                std::lock_guard lock(mu);
+                seen.push_back(t.id + ":" + t.state);
+                cv.notify_all();
+            },
+            [&](const task_info& t) {
+                std::lock_guard lock(mu);
+                seen.push_back(t.id + ":" + t.state + ":" + t.error);
+                cv.notify_all();
+            });
+    }
+    ASSERT_TRUE(c.ping());
+    {
+        std::unique_lock lock(mu);
+        ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return seen.size() == 3; }));
+    }
+    // Callbacks run in order on one thread: the single DONE first, then the list.
+    EXPECT_EQ(seen, (std::vector<std::string>{"t1:SUCCEEDED", "t2:SUCCEEDED", "t3:FAILED:boom"}));
+    for (std::size_t i = 0; i < 3; ++i) {
+        EXPECT_TRUE((*handles)[i].ready());
+        auto t = (*handles)[i].get(1s);
+        ASSERT_TRUE(t) << t.error().message;
+        EXPECT_EQ(t->id, "t" + std::to_string(i + 1));
+    }
+    EXPECT_EQ((*handles)[1].get(1s)->result_json(), (nlohmann::json{{"echo", 42}}));
+    EXPECT_FALSE((*handles)[3].ready());  // its DONE said RUNNING
+}
+
+// Handles dropped without then() are forgotten by the client; a later DONE
+// for them is ignored, and the handles still held complete normally.
+TEST(Client, DroppedHandlesAreForgottenAndLaterDonesIgnored) {
+    id_source ids;
+    fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
+        if (cmd == "SUBMIT") {
+            ids.ack(req, out);
+        } else if (cmd == "PING") {
+            out.push_back(fake_broker::reply_to("PING", req));
+            outgoing_msg done{"DONE", {}};
+            for (int i = 1; i <= 1001; ++i) {
+                done.body.tasks.push_back(finished("t" + std::to_string(i), "SUCCEEDED"));
+            }
+            out.push_back(done);
+        }
+    });
+    client c(options_for(broker, 30s));
+    {
+        auto dropped = c.submit(std::vector<task_options>(1000, echo_task()));
+        ASSERT_TRUE(dropped);
+    }
+    auto kept = c.submit(echo_task());
+    ASSERT_TRUE(kept);
+    EXPECT_EQ(kept->id(), "t1001");
+    ASSERT_TRUE(c.ping());
+    auto t = kept->get(10s);
+    ASSERT_TRUE(t) << t.error().message;
+    EXPECT_EQ(t->state, "SUCCEEDED");
 }
 
 TEST(Client, GetFallsBackToStatusLongPoll) {
