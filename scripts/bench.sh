@@ -210,14 +210,14 @@ stop_pid "$broker_pid"; forget_pid "$broker_pid"
 peer_json="{}"
 if [ "$peers" = 1 ]; then
   if [ -d "$root/../shared/peers" ]; then
-    echo "running the peer benchmark (BullMQ, 1 trial) ..." >&2
+    echo "running the peer benchmark (BullMQ and Celery, 1 trial) ..." >&2
     rm -rf /tmp/taskmill-peers && cp -r "$root/../shared/peers" /tmp/taskmill-peers
     # Its package-lock.json is out of step with npm 11, so `npm ci` (what
     # run_all.sh would do) refuses; `npm install` resolves the same versions.
     if [ ! -f /tmp/taskmill-peers/node_modules/bullmq/package.json ]; then
       (cd /tmp/taskmill-peers && npm install --no-audit --no-fund >/dev/null 2>&1) || true
     fi
-    if SKIP_KILL=1 SKIP_100K=1 /tmp/taskmill-peers/run_all.sh --trials 1 --configs bullmq-c50-x1 \
+    if SKIP_KILL=1 SKIP_100K=1 /tmp/taskmill-peers/run_all.sh --trials 1 --configs bullmq-c50-x1,celery-prefork-c2 \
          --modes durable,nondurable > "$work/peers.log" 2>&1; then
       peer_json=$(python3 - /tmp/taskmill-peers/results/raw <<'PY'
 import glob, json, os, sys
