@@ -5,10 +5,11 @@
 #   scripts/bench.sh [--quick] [--json FILE] [--peers]
 #   --quick      smaller counts and 1 trial (under 2 minutes)
 #   --json FILE  write every figure as one JSON object to FILE
-#   --peers      also run the peer benchmark (../shared/peers, BullMQ) and
-#                print taskmill/peer ratios; slow, needs root
+#   --peers      also run the peer benchmark (../shared/peers: BullMQ and
+#                Celery) and print taskmill/peer ratios; slow, needs root
 # Environment: TASKMILL_BUILD_DIR (default build-release; built if missing),
-# TRIALS (default 3, --quick 1), TP_N, LAT_K, BACKLOG_N to override counts.
+# TRIALS (default 3, --quick 1), TP_N, LAT_K, BACKLOG_N to override counts,
+# HOST_ARGS (default "--concurrency 8") for the host's slots and prefetch.
 # Starts its own broker and host processes and ends only those, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --json) json_out="${2:?--json needs a file}"; shift ;;
     --peers) peers=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -125,7 +126,8 @@ start_broker() {
 start_host() {
   local run_dir
   run_dir=$(mktemp -d "$work/run-XXXXXX")
-  "$bin/taskmill-host" --broker "$backend" --plugins "$plugins" --processes 1 --concurrency 8 \
+  # shellcheck disable=SC2086 # HOST_ARGS is a list of options
+  "$bin/taskmill-host" --broker "$backend" --plugins "$plugins" --processes 1 ${HOST_ARGS:---concurrency 8} \
     --run-dir "$run_dir" --queues "$1" 2>>"$work/host.log" &
   host_pid=$!
   pids+=("$host_pid")
@@ -150,7 +152,8 @@ PY
 }
 bench() { "$bin/taskmill-bench" "$@" --broker "$frontend" || true; }
 
-echo "taskmill bench: trials=$trials throughput N=$tp_n latency K=$lat_k backlog M=$backlog_n ($(nproc) cores)" >&2
+echo "taskmill bench: trials=$trials throughput N=$tp_n latency K=$lat_k backlog M=$backlog_n ($(nproc) cores)" \
+  "host: ${HOST_ARGS:---concurrency 8}" >&2
 
 # ---- throughput and latency, both durability modes ----
 for trial in $(seq 1 "$trials"); do
