@@ -13,6 +13,8 @@
 
 #include <msgpack.hpp>
 
+#include <taskmill/protocol/mp_reader.hpp>
+
 namespace taskmill::broker {
 namespace {
 
@@ -60,132 +62,55 @@ private:
     std::size_t used_ = 0;
 };
 
-// A bounds-checked reader of the msgpack values a record holds. Any
-// mismatch sets `bad` and stops; the caller reports a corrupt record.
-class reader {
-public:
-    explicit reader(std::string_view b) : p_(b.data()), end_(b.data() + b.size()) {}
-    bool bad = false;
-
-    bool array_header(uint32_t& n) {
-        uint8_t c = 0;
-        if (!byte(c)) return false;
-        if ((c & 0xf0) == 0x90) { n = c & 0x0f; return true; }
-        if (c == 0xdc) return be(n, 2);
-        if (c == 0xdd) return be(n, 4);
-        return fail();
+// Reads one record field of each type (protocol::mp_reader throws
+// mp_reader::malformed on a mismatch).
+void read(protocol::mp_reader& rd, std::string& s) { s = rd.bytes(); }
+void read(protocol::mp_reader& rd, bool& v) { v = rd.boolean(); }
+void read(protocol::mp_reader& rd, double& v) { v = rd.number(); }
+template <typename T>
+    requires std::is_integral_v<T>
+void read(protocol::mp_reader& rd, T& v) {
+    v = rd.integer<T>();
+}
+template <typename T>
+void read(protocol::mp_reader& rd, std::optional<T>& v) {
+    if (rd.nil()) {
+        v.reset();
+        return;
     }
-    void read(std::string& s) {
-        uint8_t c = 0;
-        if (!byte(c)) return;
-        uint32_t n = 0;
-        if ((c & 0xe0) == 0xa0) n = c & 0x1f;
-        else if (c == 0xd9 || c == 0xc4) { if (!be(n, 1)) return; }
-        else if (c == 0xda || c == 0xc5) { if (!be(n, 2)) return; }
-        else if (c == 0xdb || c == 0xc6) { if (!be(n, 4)) return; }
-        else { fail(); return; }
-        if (static_cast<std::size_t>(end_ - p_) < n) { fail(); return; }
-        s.assign(p_, n);
-        p_ += n;
+    read(rd, v.emplace());
+}
+void read(protocol::mp_reader& rd, std::vector<std::string>& v) {
+    auto n = rd.array_size();
+    v.clear();
+    for (uint32_t i = 0; i < n; ++i) {
+        v.emplace_back(rd.bytes());
     }
-    template <typename T>
-        requires std::is_integral_v<T> && (!std::is_same_v<T, bool>)
-    void read(T& v) {
-        int64_t x = 0;
-        if (integer(x)) v = static_cast<T>(x);
-    }
-    void read(bool& v) {
-        uint8_t c = 0;
-        if (!byte(c)) return;
-        if (c == 0xc2 || c == 0xc3) v = c == 0xc3;
-        else fail();
-    }
-    void read(double& v) {
-        uint8_t c = 0;
-        if (!byte(c)) return;
-        if (c == 0xcb) {
-            uint64_t bits = 0;
-            if (be(bits, 8)) std::memcpy(&v, &bits, sizeof v);
-        } else if (c == 0xca) {
-            uint32_t bits = 0;
-            float f = 0;
-            if (be(bits, 4)) { std::memcpy(&f, &bits, sizeof f); v = f; }
-        } else {
-            --p_;
-            int64_t x = 0;
-            if (integer(x)) v = static_cast<double>(x);
-        }
-    }
-    template <typename T>
-    void read(std::optional<T>& v) {
-        if (p_ < end_ && static_cast<uint8_t>(*p_) == 0xc0) { ++p_; v.reset(); return; }
-        v.emplace();
-        read(*v);
-    }
-    void read(std::vector<std::string>& v) {
-        uint32_t n = 0;
-        if (!array_header(n)) return;
-        v.clear();
-        for (uint32_t i = 0; i < n && !bad; ++i) read(v.emplace_back());
-    }
-
-private:
-    bool fail() { bad = true; return false; }
-    bool byte(uint8_t& c) {
-        if (bad || p_ >= end_) return fail();
-        c = static_cast<uint8_t>(*p_++);
-        return true;
-    }
-    template <typename T>
-    bool be(T& out, int n) {
-        if (bad || end_ - p_ < n) return fail();
-        uint64_t x = 0;
-        for (int i = 0; i < n; ++i) x = (x << 8) | static_cast<uint8_t>(p_[i]);
-        p_ += n;
-        out = static_cast<T>(x);
-        return true;
-    }
-    bool integer(int64_t& x) {
-        uint8_t c = 0;
-        if (!byte(c)) return false;
-        if (c <= 0x7f) { x = c; return true; }
-        if (c >= 0xe0) { x = static_cast<int8_t>(c); return true; }
-        uint64_t u = 0;
-        switch (c) {
-            case 0xcc: if (!be(u, 1)) return false; x = static_cast<int64_t>(u); return true;
-            case 0xcd: if (!be(u, 2)) return false; x = static_cast<int64_t>(u); return true;
-            case 0xce: if (!be(u, 4)) return false; x = static_cast<int64_t>(u); return true;
-            case 0xcf: if (!be(u, 8)) return false; x = static_cast<int64_t>(u); return true;
-            case 0xd0: if (!be(u, 1)) return false; x = static_cast<int8_t>(u); return true;
-            case 0xd1: if (!be(u, 2)) return false; x = static_cast<int16_t>(u); return true;
-            case 0xd2: if (!be(u, 4)) return false; x = static_cast<int32_t>(u); return true;
-            case 0xd3: if (!be(u, 8)) return false; x = static_cast<int64_t>(u); return true;
-            default: return fail();
-        }
-    }
-    const char* p_;
-    const char* end_;
-};
+}
 
 result<task_record> decode_positional(std::string_view bytes) {
-    reader rd(bytes);
-    uint32_t n = 0;
-    uint64_t format = 0;
-    if (!rd.array_header(n) || n == 0) return fail(errc::corrupt, "task record is not an array");
-    rd.read(format);
-    if (rd.bad || format != record_format) {
-        return fail(errc::corrupt, "task record has unknown format " + std::to_string(format));
-    }
-    task_record r;
-    uint32_t left = n - 1;
-    fields(r, [&](const char*, auto& f) {
-        if (left > 0 && !rd.bad) {
-            rd.read(f);
-            --left;
+    try {
+        protocol::mp_reader rd(bytes);
+        uint32_t n = rd.array_size();
+        if (n == 0) {
+            return fail(errc::corrupt, "task record is an empty array");
         }
-    });
-    if (rd.bad) return fail(errc::corrupt, "task record does not decode");
-    return r;
+        auto format = rd.integer<uint64_t>();
+        if (format != record_format) {
+            return fail(errc::corrupt, "task record has unknown format " + std::to_string(format));
+        }
+        task_record r;
+        uint32_t left = n - 1;
+        fields(r, [&](const char*, auto& f) {
+            if (left > 0) {
+                read(rd, f);
+                --left;
+            }
+        });
+        return r;
+    } catch (const protocol::mp_reader::malformed&) {
+        return fail(errc::corrupt, "task record does not decode");
+    }
 }
 
 // The first format: a map keyed by field name.
