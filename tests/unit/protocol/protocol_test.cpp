@@ -269,7 +269,7 @@ TEST(MpReader, ReadsWhatItExpectsAndRejectsTheRest) {
     EXPECT_THROW(negative.integer<uint32_t>(), reader::malformed);
     reader lying("\xdd\xff\xff\xff\xff"s);  // an array of 4 billion in 5 bytes
     EXPECT_THROW(lying.array_size(), reader::malformed);
-    reader short_str("\xa5abc"s);
+    reader short_str("\xa5" "abc"s);  // a 5-byte string with 3 bytes left
     EXPECT_THROW(short_str.str(), reader::malformed);
     reader wrong("\xc3"s);  // true where a string is expected
     EXPECT_THROW(wrong.str(), reader::malformed);
