@@ -256,26 +256,27 @@ TEST_F(Frames, RejectsOversizeBody) {
 // against the input, never trusted.
 TEST(MpReader, ReadsWhatItExpectsAndRejectsTheRest) {
     using reader = tp::mp_reader;
-    reader ok("\x93\xcd\x01\x00\xa2hi\xc4\x02\x00\x01"s);  // [256, "hi", bin 00 01]
+    using namespace std::string_view_literals;  // the reader keeps a view: no temporaries
+    reader ok("\x93\xcd\x01\x00\xa2hi\xc4\x02\x00\x01"sv);  // [256, "hi", bin 00 01]
     EXPECT_EQ(ok.array_size(), 3u);
     EXPECT_EQ(ok.integer<uint16_t>(), 256u);
     EXPECT_EQ(ok.bytes(), "hi");
     EXPECT_EQ(ok.bytes(), "\x00\x01"s);
     EXPECT_TRUE(ok.at_end());
 
-    reader too_big("\xcd\x01\x00"s);  // 256 into a uint8_t
+    reader too_big("\xcd\x01\x00"sv);  // 256 into a uint8_t
     EXPECT_THROW(too_big.integer<uint8_t>(), reader::malformed);
-    reader negative("\xff"s);  // -1 into an unsigned
+    reader negative("\xff"sv);  // -1 into an unsigned
     EXPECT_THROW(negative.integer<uint32_t>(), reader::malformed);
-    reader lying("\xdd\xff\xff\xff\xff"s);  // an array of 4 billion in 5 bytes
+    reader lying("\xdd\xff\xff\xff\xff"sv);  // an array of 4 billion in 5 bytes
     EXPECT_THROW(lying.array_size(), reader::malformed);
-    reader short_str("\xa5" "abc"s);  // a 5-byte string with 3 bytes left
+    reader short_str("\xa5" "abc"sv);  // a 5-byte string with 3 bytes left
     EXPECT_THROW(short_str.str(), reader::malformed);
-    reader wrong("\xc3"s);  // true where a string is expected
+    reader wrong("\xc3"sv);  // true where a string is expected
     EXPECT_THROW(wrong.str(), reader::malformed);
-    reader empty(""s);
+    reader empty(""sv);
     EXPECT_THROW(empty.peek(), reader::malformed);
-    reader nil("\xc0\x01"s);
+    reader nil("\xc0\x01"sv);
     EXPECT_TRUE(nil.nil());
     EXPECT_FALSE(nil.nil());
     EXPECT_EQ(nil.integer<int>(), 1);
