@@ -162,8 +162,9 @@ void engine::started(worker& w, const std::string& hex) {
     it->second.started = true;
     w.reports_starts = true;
     auto& r = it->second.record;
+    // In memory only: the store keeps a running task as QUEUED, for which
+    // the start of a lost attempt means nothing; the final save records it.
     r.started_ms = now_;
-    save(r);
     if (r.timeout_ms > 0) {
         leases_.set(*id, now_ + r.timeout_ms + cfg_.lease_grace_ms + cfg_.liveness_ms);
     }

@@ -199,9 +199,10 @@ private:
     deadline_set delayed_;  // PENDING / RETRYING: due time
     deadline_set ttl_;      // QUEUED with a TTL: expiry
     deadline_set leases_;   // RUNNING with a timeout: lease end
-    // A running attempt. The task's record is kept here too, identical to
-    // the stored one (save() updates both), so a result, a progress report
-    // or a checkpoint of a running task never reads and decodes the store.
+    // A running attempt. The task's record lives here: the store keeps the
+    // task as QUEUED until the attempt ends (see start_attempt), and save()
+    // writes that image; a result, a progress report or a checkpoint of a
+    // running task never reads and decodes the store.
     struct run_info {
         std::string worker;
         uint32_t attempt = 0;
