@@ -26,7 +26,10 @@ struct worker {
     std::unordered_set<task_id, task_id_hash> in_flight;
     int64_t last_seen_ms = 0;
     uint64_t last_pick = 0;  // pick counter value when last chosen
-    bool reports_starts = false;  // has sent RESULTS.started: its silence about a task means "not started"
+    // Announced a prefetch queue in HELLO, or has sent RESULTS.started: its
+    // silence about a task means "not started" (starts may come late: a
+    // worker reports them with its next RESULTS, within ~10 ms).
+    bool reports_starts = false;
 
     uint32_t busy() const { return static_cast<uint32_t>(in_flight.size()); }
     bool has_credit() const { return busy() < slots; }

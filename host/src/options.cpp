@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,7 +18,7 @@ namespace po = boost::program_options;
 namespace {
 
 // Options that may appear in a config file (the rest are command-line only).
-po::options_description file_options(options& o, std::string& queues, int64_t& prefetch) {
+po::options_description file_options(options& o, std::string& queues, std::string& prefetch) {
     po::options_description d("Options (also valid as key = value in --config)");
     d.add_options()
         ("broker", po::value(&o.broker), "broker BACKEND endpoint (env TASKMILL_BROKER_BACKEND)")
@@ -26,7 +27,9 @@ po::options_description file_options(options& o, std::string& queues, int64_t& p
         ("processes", po::value(&o.processes), "worker processes")
         ("concurrency", po::value(&o.concurrency), "task slots per worker process")
         ("prefetch", po::value(&prefetch),
-         "tasks a worker process holds beyond its slots (default 4 x concurrency; 0 = none)")
+         "tasks a worker process holds beyond its slots: auto (default: sized from the tasks' run time, "
+         "from 4 x concurrency) or a fixed number (0 = none)")
+        ("prefetch-max", po::value(&o.prefetch_max), "the most an auto prefetch grows to (default 1024)")
         ("run-dir", po::value(&o.run_dir), "folder for private plugin copies")
         ("heartbeat-ms", po::value(&o.heartbeat_ms), "heartbeat interval until the broker sets one")
         ("log-level", po::value(&o.log_level), "trace|debug|info|warn|error")
@@ -94,21 +97,39 @@ std::string default_plugins_dir() {
     return (exe.parent_path().parent_path() / "plugins").string();
 }
 
-// `prefetch` < 0: not given, 4 x concurrency (capped to the slot limit).
-result<void> validate(options& o, int64_t prefetch) {
+// `prefetch`: "auto" or a number of tasks.
+result<void> validate_prefetch(options& o, const std::string& prefetch) {
+    const int64_t room = int64_t{max_worker_slots} - o.concurrency;
+    if (prefetch == "auto") {
+        if (o.prefetch_max == 0) return fail(errc::invalid_argument, "--prefetch-max must be at least 1");
+        o.prefetch_auto = true;
+        o.prefetch_max = static_cast<uint32_t>(std::min<int64_t>(o.prefetch_max, std::max<int64_t>(room, 1)));
+        o.prefetch = std::min<uint32_t>(4 * o.concurrency, o.prefetch_max);
+        return {};
+    }
+    int64_t n = -1;
+    auto [end, ec] = std::from_chars(prefetch.data(), prefetch.data() + prefetch.size(), n);
+    if (ec != std::errc() || end != prefetch.data() + prefetch.size() || n < 0) {
+        return fail(errc::invalid_argument, "--prefetch must be auto or a number of tasks (0 or more), not '" +
+                                                prefetch + "'");
+    }
+    if (n > room) {
+        return fail(errc::invalid_argument, "--concurrency + --prefetch must be at most " +
+                                                std::to_string(max_worker_slots) + " (got " +
+                                                std::to_string(o.concurrency) + " + " + prefetch + ")");
+    }
+    o.prefetch_auto = false;
+    o.prefetch = static_cast<uint32_t>(n);
+    return {};
+}
+
+result<void> validate(options& o, const std::string& prefetch) {
     if (o.processes == 0) return fail(errc::invalid_argument, "--processes must be at least 1");
     if (o.concurrency == 0) return fail(errc::invalid_argument, "--concurrency must be at least 1");
     if (o.concurrency > max_worker_slots) {
         return fail(errc::invalid_argument, "--concurrency must be at most " + std::to_string(max_worker_slots));
     }
-    if (prefetch < 0) {
-        prefetch = std::min<int64_t>(4 * int64_t{o.concurrency}, max_worker_slots - o.concurrency);
-    } else if (int64_t{o.concurrency} + prefetch > max_worker_slots) {
-        return fail(errc::invalid_argument, "--concurrency + --prefetch must be at most " +
-                                                std::to_string(max_worker_slots) + " (got " +
-                                                std::to_string(o.concurrency) + " + " + std::to_string(prefetch) + ")");
-    }
-    o.prefetch = static_cast<uint32_t>(prefetch);
+    if (auto ok = validate_prefetch(o, prefetch); !ok) return ok;
     if (o.heartbeat_ms <= 0) return fail(errc::invalid_argument, "--heartbeat-ms must be positive");
     static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
     if (levels.count(o.log_level) == 0) return fail(errc::invalid_argument, "--log-level: unknown level " + o.log_level);
@@ -127,7 +148,7 @@ result<options> parse_options(int argc, const char* const* argv) {
     options o;
     if (const char* env = std::getenv("TASKMILL_BROKER_BACKEND"); env != nullptr && *env != '\0') o.broker = env;
     std::string queues;
-    int64_t prefetch = -1;  // stays < 0 unless given
+    std::string prefetch = "auto";
     auto in_file = file_options(o, queues, prefetch);
     po::options_description cli_only("Command line only");
     cli_only.add_options()
@@ -151,9 +172,6 @@ result<options> parse_options(int argc, const char* const* argv) {
             po::store(po::parse_config_file<char>(path.c_str(), in_file), vm);
         }
         po::notify(vm);
-        if (vm.count("prefetch") != 0 && prefetch < 0) {
-            return fail(errc::invalid_argument, "--prefetch must be 0 or more");
-        }
         if (vm.count("help") != 0) {
             std::ostringstream ss;
             ss << "usage: taskmill-host [options]\n       taskmill-host --check FILE.so\n" << cli_only << in_file;
@@ -174,13 +192,16 @@ result<options> parse_options(int argc, const char* const* argv) {
     return o;
 }
 
+std::string prefetch_text(const options& o) { return o.prefetch_auto ? "auto" : std::to_string(o.prefetch); }
+
 std::string to_ini(const options& o) {
     std::ostringstream ss;
     std::string queues;
     for (const auto& q : o.queues) queues += (queues.empty() ? "" : ",") + q;
     ss << "broker = " << o.broker << "\nplugins = " << o.plugins_dir << "\nqueues = " << queues
        << "\nprocesses = " << o.processes << "\nconcurrency = " << o.concurrency
-       << "\nprefetch = " << o.prefetch << "\nrun-dir = " << o.run_dir
+       << "\nprefetch = " << prefetch_text(o) << "\nprefetch-max = " << o.prefetch_max
+       << "\nrun-dir = " << o.run_dir
        << "\nheartbeat-ms = " << o.heartbeat_ms << "\nlog-level = " << o.log_level
        << "\nkill-grace-ms = " << o.kill_grace_ms << "\ngrace-ms = " << o.grace_ms
        << "\nmax-tasks = " << o.max_tasks << "\nmax-rss-mb = " << o.max_rss_mb
@@ -197,7 +218,8 @@ std::vector<std::string> worker_argv(const options& o, const std::string& exe, u
     std::vector<std::string> argv{exe, "--worker", "--generation", std::to_string(generation),
                                   "--broker", o.broker, "--plugins", o.plugins_dir,
                                   "--concurrency", std::to_string(o.concurrency),
-                                  "--prefetch", std::to_string(o.prefetch), "--run-dir", o.run_dir,
+                                  "--prefetch", prefetch_text(o), "--prefetch-max", std::to_string(o.prefetch_max),
+                                  "--run-dir", o.run_dir,
                                   "--heartbeat-ms", std::to_string(o.heartbeat_ms), "--log-level", o.log_level,
                                   "--kill-grace-ms", std::to_string(o.kill_grace_ms),
                                   "--grace-ms", std::to_string(o.grace_ms),

@@ -368,7 +368,7 @@ int supervisor::run() {
     if (watch_.fd() < 0 && o_.watch) log_->warn("cannot watch {}: hot reload is off", o_.plugins_dir);
     for (auto& w : slots_) start(w);
     log_->info("host ready workers={} concurrency={} prefetch={} broker={} plugins={}", o_.processes, o_.concurrency,
-               o_.prefetch, o_.broker, o_.plugins_dir);
+               prefetch_text(o_), o_.broker, o_.plugins_dir);
     while (!(stopping_ && all_stopped())) {
         zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
                                    {nullptr, signal_fd_, ZMQ_POLLIN, 0},

@@ -49,8 +49,9 @@ class worker_loop {
 public:
     worker_loop(const options& o, std::shared_ptr<spdlog::logger> log, int signal_fd)
         : o_(o), signal_fd_(signal_fd), id_(worker_id()), plugins_(std::filesystem::path(o.run_dir) / ("worker-" + std::to_string(::getpid()))),
-          heartbeat_(milliseconds(o.heartbeat_ms)) {
+          prefetch_(o.concurrency, o.prefetch, o.prefetch_max, !o.prefetch_auto), heartbeat_(milliseconds(o.heartbeat_ms)) {
         s_.log = std::move(log);
+        s_.prefetch = &prefetch_;
     }
 
     int run();
@@ -67,6 +68,7 @@ private:
     void on_dispatch(const std::string& body);
     void on_cancel(const std::string& body);
     void on_mailbox();
+    void resize_prefetch();
     void on_signal();
     void check_deadlines();
     void start_drain(const std::string& why);
@@ -77,6 +79,7 @@ private:
     std::string id_;
     detail::shared_state s_;
     plugin_set plugins_;
+    detail::prefetch_control prefetch_;
     zmq::context_t zctx_{1};
     zmq::socket_t socket_{zctx_, zmq::socket_type::dealer};
     // Tasks held (queued or running) until their outcome is sent, by id. The
@@ -133,8 +136,8 @@ void worker_loop::send_hello() {
     // The broker treats slots as credit: the slots plus the local queue.
     // `prefetch` tells it how many of those wait (they start in dispatch
     // order), so a crash is charged only to the oldest `concurrency` tasks.
-    h.slots = draining_ ? 0 : o_.concurrency + o_.prefetch;
-    h.prefetch = draining_ ? 0 : o_.prefetch;
+    h.slots = draining_ ? 0 : o_.concurrency + prefetch_.current();
+    h.prefetch = draining_ ? 0 : prefetch_.current();
     h.generation = o_.generation;
     h.queues = o_.queues;
     h.handlers = plugins_.handler_infos();
@@ -193,7 +196,9 @@ void worker_loop::on_broker_message() {
             if (auto w = protocol::decode_welcome(m.body); w && w->heartbeat_ms > 0) heartbeat_ = milliseconds(w->heartbeat_ms);
             s_.log->info("welcomed by broker heartbeat_ms={}", heartbeat_.count());
         } else if (m.command == protocol::cmd::credit) {
-            drain_acked_ = draining_;
+            // Only the answer to CREDIT 0: one to an earlier resize may still be on its way.
+            auto c = protocol::decode_control(m.body);
+            drain_acked_ = draining_ && c && c->slots == 0;
         } else if (m.command == protocol::cmd::unknown) {
             s_.log->warn("broker does not know this worker; sending HELLO again");
             send_hello();
@@ -224,11 +229,24 @@ void worker_loop::on_mailbox() {
     results_.items.clear();  // keeps the capacity, frees the results
     results_.started.clear();
     if (batch.outcomes.empty()) return;
+    resize_prefetch();
     if (!draining_ && o_.max_tasks > 0 && completed_ >= o_.max_tasks) {
         start_drain("max-tasks reached (" + std::to_string(completed_) + ")");
     } else if (!draining_ && o_.max_rss_mb > 0) {
         if (auto mb = rss_mb(); mb >= o_.max_rss_mb) start_drain("max-rss-mb reached (" + std::to_string(mb) + " MB)");
     }
+}
+
+// Auto prefetch: a new size goes to the broker as CREDIT (HELLO's `prefetch`,
+// which the broker uses to charge a crash, stays: the slots are unchanged).
+void worker_loop::resize_prefetch() {
+    if (draining_) return;
+    auto p = prefetch_.update(steady::now());
+    if (!p) return;
+    s_.log->debug("prefetch now {} (from the run time of recent tasks)", *p);
+    protocol::control c;
+    c.slots = o_.concurrency + *p;
+    send(protocol::cmd::credit, protocol::encode(c));
 }
 
 void worker_loop::start_drain(const std::string& why) {
@@ -276,7 +294,9 @@ void worker_loop::check_deadlines() {
 milliseconds worker_loop::next_timeout() const {
     auto now = steady::now();
     auto until = next_heartbeat_ - now;
-    if (!running_.empty()) until = std::min<steady::duration>(until, milliseconds(50));
+    // While tasks are held, look every 10 ms: for deadlines, and for starts,
+    // which are posted without a wake (mailbox::post_started).
+    if (!running_.empty()) until = std::min<steady::duration>(until, milliseconds(10));
     if (drain_deadline_) until = std::min<steady::duration>(until, *drain_deadline_ - now);
     if (draining_ && !drain_acked_) until = std::min<steady::duration>(until, drain_ack_deadline_ - now);
     return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(until) + milliseconds(1));
@@ -286,7 +306,7 @@ int worker_loop::run() {
     load_plugins();
     connect();
     send_hello();
-    s_.log->info("worker ready id={} slots={} prefetch={} generation={} broker={}", id_, o_.concurrency, o_.prefetch,
+    s_.log->info("worker ready id={} slots={} prefetch={} generation={} broker={}", id_, o_.concurrency, prefetch_text(o_),
                  o_.generation, o_.broker);
     open_running_file();
     detail::slot_pool slots(s_, o_.concurrency);
@@ -294,9 +314,9 @@ int worker_loop::run() {
         zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
                                    {nullptr, s_.mail.fd(), ZMQ_POLLIN, 0},
                                    {nullptr, signal_fd_, ZMQ_POLLIN, 0}};
-        zmq::poll(items, signal_fd_ >= 0 ? 3 : 2, next_timeout());
+        const int ready = zmq::poll(items, signal_fd_ >= 0 ? 3 : 2, next_timeout());
         if ((items[0].revents & ZMQ_POLLIN) != 0) on_broker_message();
-        if ((items[1].revents & ZMQ_POLLIN) != 0) on_mailbox();
+        if ((items[1].revents & ZMQ_POLLIN) != 0 || ready == 0) on_mailbox();  // a timeout: starts posted since
         if (signal_fd_ >= 0 && (items[2].revents & ZMQ_POLLIN) != 0) on_signal();
         check_deadlines();
         if (steady::now() >= next_heartbeat_) {

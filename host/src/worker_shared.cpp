@@ -20,50 +20,49 @@ mailbox::mailbox() : fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
 
 mailbox::~mailbox() { ::close(fd_); }
 
-void mailbox::wake() {
-    uint64_t one = 1;
-    // EAGAIN means the counter is already non-zero: the I/O thread will wake.
-    (void)!::write(fd_, &one, sizeof one);
-}
-
-// Wake coalescing: only the post that makes the pending batch non-empty
-// writes the eventfd; later posts join the batch that write already
-// announced. Nothing can be left pending without a wake, because of the
+// Wake coalescing: only the first waking post after a drain() writes the
+// eventfd; later posts join the batch that write already announced. Nothing
+// that asks for a wake can be left pending without one, because of the
 // order in drain(): it reads (resets) the eventfd first and takes the batch
-// under the lock second.
-//  - A post that found the batch empty before drain() took it writes after
-//    its own unlock: either before drain()'s read (consumed; drain() then
-//    takes its item) or after it (a spurious wake; the next drain() finds an
-//    empty batch, which on_mailbox() ignores).
-//  - A post that found the batch empty after drain() took it writes after
+// (clearing `announced_`) under the lock second.
+//  - A post that announced before drain() took the batch writes after its
+//    own unlock: either before drain()'s read (consumed; drain() then takes
+//    its item) or after it (a spurious wake; the next drain() finds an empty
+//    batch, which on_mailbox() ignores).
+//  - A post that announced after drain() took the batch writes after
 //    drain() released the lock, so after drain()'s read: the counter stays
 //    non-zero and poll() wakes the I/O thread again for it.
-//  - A post that found the batch non-empty adds to a batch whose first post
-//    wrote (or is about to write) the eventfd after it found it empty: the
-//    item is taken together with that one.
+//  - A post that found a wake announced adds to a batch whose announcing
+//    post wrote (or is about to write) the eventfd: the item is taken
+//    together with that one.
 // Reading the eventfd after taking the batch would break the second case: the
 // read could consume the write of a post made in between and strand its item.
 template <typename F>
-void mailbox::push(F&& add) {
-    bool was_empty = false;
+void mailbox::push(bool wake, F&& add) {
+    bool write = false;
     {
         std::lock_guard lock(mu_);
-        was_empty = pending_.empty();
         add(pending_);
+        write = wake && !announced_;
+        announced_ = announced_ || wake;
     }
-    if (was_empty) wake();
+    if (write) {
+        uint64_t one = 1;
+        // EAGAIN means the counter is already non-zero: the I/O thread will wake.
+        (void)!::write(fd_, &one, sizeof one);
+    }
 }
 
 void mailbox::post(std::string command, std::string body) {
-    push([&](batch& b) { b.messages.emplace_back(std::move(command), std::move(body)); });
+    push(true, [&](batch& b) { b.messages.emplace_back(std::move(command), std::move(body)); });
 }
 
 void mailbox::post_outcome(protocol::outcome o) {
-    push([&](batch& b) { b.outcomes.push_back(std::move(o)); });
+    push(true, [&](batch& b) { b.outcomes.push_back(std::move(o)); });
 }
 
 void mailbox::post_started(std::shared_ptr<task_run> run) {
-    push([&](batch& b) { b.started.push_back(std::move(run)); });
+    push(false, [&](batch& b) { b.started.push_back(std::move(run)); });
 }
 
 void mailbox::drain(batch& into) {
@@ -72,6 +71,7 @@ void mailbox::drain(batch& into) {
     (void)!::read(fd_, &count, sizeof count);  // first: see push()
     std::lock_guard lock(mu_);
     std::swap(into, pending_);
+    announced_ = false;
 }
 
 std::pair<uint64_t, std::future<protocol::control>> pending_calls::open() {

@@ -3,7 +3,9 @@
 // Slot threads never touch the ZeroMQ socket. They post outgoing messages
 // and finished outcomes to the mailbox (a mutex-guarded queue that wakes the
 // I/O thread through an eventfd), and wait for broker replies (CHECKPOINT,
-// SPAWN) on futures the I/O thread fulfils.
+// SPAWN) on futures the I/O thread fulfils. Starts are posted without a
+// wake: they ride along with the next outcome, or go at the I/O thread's
+// next periodic look (see worker_loop::next_timeout).
 #pragma once
 
 #include <atomic>
@@ -25,6 +27,7 @@
 #include <taskmill/host/plugin_loader.hpp>
 #include <taskmill/protocol/messages.hpp>
 
+#include "prefetch_control.hpp"
 #include "running_file.hpp"
 
 namespace taskmill::host::detail {
@@ -63,6 +66,9 @@ public:
     void post(std::string command, std::string body);
     void post_outcome(protocol::outcome o);
     // A slot started this task (the broker learns it with the next RESULTS).
+    // Does not wake the I/O thread: a start alone is not worth a message and
+    // a broker turn of its own (for a short task the outcome follows at once
+    // and implies the start).
     void post_started(std::shared_ptr<task_run> run);
     int fd() const { return fd_; }
 
@@ -83,13 +89,14 @@ public:
     void drain(batch& into);
 
 private:
-    // Runs `add` on the pending batch under the lock; wakes the I/O thread
-    // only if the batch was empty before (see drain() for why that is safe).
+    // Runs `add` on the pending batch under the lock; if `wake`, wakes the
+    // I/O thread unless a wake is already announced since the last drain()
+    // (see push() for why that is safe).
     template <typename F>
-    void push(F&& add);
-    void wake();
+    void push(bool wake, F&& add);
     std::mutex mu_;
     batch pending_;
+    bool announced_ = false;  // under mu_: the eventfd was (or is about to be) written since the last drain()
     int fd_ = -1;
 };
 
@@ -135,6 +142,7 @@ struct shared_state {
     // Slot i's entry: the task its handler is running (for the supervisor,
     // should the process die). Not open: nothing is recorded.
     running_file running;
+    prefetch_control* prefetch = nullptr;  // learns the tasks' run time (auto prefetch); owned by the I/O loop
 };
 
 // Runs one task on the calling thread (slot thread `slot`): sets its

@@ -39,7 +39,7 @@ protected:
         http = std::make_unique<httplib::Client>(url);
         http->set_read_timeout(std::chrono::seconds(30));
         host = start_host(tmp.path(), {.backend = broker->ep().backend, .processes = 1, .concurrency = 4,
-                                       .extra = {"--queues", "default"}});
+                                       .extra = {"--queues", "default", "--prefetch", "16"}});
         ASSERT_TRUE(wait_until([&] { return get("/api/v1/workers")["workers"].size() == 1; }, 30s))
             << host->log_text();
     }
@@ -126,7 +126,7 @@ TEST_F(HttpIntegration, MetricsParseAsPrometheusTextAndMatchTheTasksRun) {
     EXPECT_EQ(p["taskmill_task_run_ms_count{handler=echo.echo}"]["type"], "histogram");
     EXPECT_EQ(value("taskmill_tasks{queue=default,state=SUCCEEDED}"), 6);
     EXPECT_EQ(value("taskmill_workers{}"), 1);
-    EXPECT_EQ(value("taskmill_worker_slots{}"), 4 + 16);  // --concurrency 4 + the default --prefetch (4 x 4)
+    EXPECT_EQ(value("taskmill_worker_slots{}"), 4 + 16);  // --concurrency 4 + --prefetch 16 (fixed: auto would move it)
     EXPECT_GE(value("taskmill_store_commit_ms_count{}"), 1);
 }
 

@@ -26,12 +26,17 @@ protected:
     std::unique_ptr<event_log> events;
 
     // A broker and one host with one worker process of `concurrency` slots
-    // and `prefetch` more tasks in its local queue.
+    // and `prefetch` more tasks in its local queue (< 0: auto, which starts
+    // at 4 x concurrency).
     void start(std::vector<std::string> broker_extra, int concurrency, int prefetch,
                std::vector<std::string> host_extra = {}) {
         broker = std::make_unique<broker_process>(tmp.path() / "data", broker_extra);
         events = std::make_unique<event_log>(broker->ep().events);
-        host_extra.insert(host_extra.end(), {"--prefetch", std::to_string(prefetch)});
+        if (prefetch >= 0) {
+            host_extra.insert(host_extra.end(), {"--prefetch", std::to_string(prefetch)});
+        } else {
+            prefetch = 4 * concurrency;
+        }
         host = start_host(tmp.path(), {.backend = broker->ep().backend, .processes = 1, .concurrency = concurrency,
                                        .extra = host_extra});
         client = std::make_unique<wire_client>(broker->ep().frontend);
@@ -95,6 +100,27 @@ protected:
 // One slot, four more tasks in the worker's queue: each 400 ms sleep with a
 // 600 ms timeout waits up to 1.2 s behind the others, yet none times out
 // (its timeout counts from when the slot starts it) and none is retried.
+// Auto prefetch end to end: short tasks make the worker ask for a deep local
+// queue (CREDIT), long ones for a shallow one; the broker follows, and every
+// task completes once.
+TEST_F(Prefetch, AutoPrefetchFollowsTheTasksRunTime) {
+    start({}, 2, -1, {"--prefetch-max", "300"});
+    std::vector<tp::task_spec> specs;
+    for (int i = 0; i < 400; ++i) specs.push_back(task("echo.echo", {{"i", i}}));
+    auto ids = client->submit(specs);
+    ASSERT_EQ(ids.size(), 400u);
+    for (const auto& id : ids) EXPECT_EQ(final_state(id).state, "SUCCEEDED");
+    EXPECT_TRUE(wait_until([&] { auto w = client->workers(); return !w.empty() && w[0].slots == 2 + 300; }, 30s))
+        << "slots stayed at " << (client->workers().empty() ? 0 : client->workers()[0].slots);
+
+    auto sleeps = submit_sleeps(8, 40, 0, 0);
+    for (const auto& id : sleeps) EXPECT_EQ(final_state(id).state, "SUCCEEDED");
+    // 2 slots x 10 ms of cover / 40 ms tasks: one waits.
+    EXPECT_TRUE(wait_until([&] { auto w = client->workers(); return !w.empty() && w[0].slots == 2 + 1; }, 30s))
+        << "slots stayed at " << (client->workers().empty() ? 0 : client->workers()[0].slots);
+    EXPECT_EQ(counter("succeeded"), 408u);
+}
+
 TEST_F(Prefetch, TasksWaitingInTheLocalQueueDoNotTimeOut) {
     start({}, 1, 4);
     auto ids = submit_sleeps(4, 400, 600, 2);

@@ -47,26 +47,38 @@ private:
 
 }  // namespace
 
-TEST(HostOptions, PrefetchDefaultsToFourTimesConcurrency) {
+TEST(HostOptions, PrefetchDefaultsToAutoFromFourTimesConcurrency) {
     auto o = parse({"--concurrency", "8"});
     ASSERT_TRUE(o.has_value()) << o.error().message;
-    EXPECT_EQ(o->prefetch, 32u);
+    EXPECT_TRUE(o->prefetch_auto);
+    EXPECT_EQ(o->prefetch, 32u);  // where auto starts
+    EXPECT_EQ(o->prefetch_max, 1024u);
+    EXPECT_EQ(th::prefetch_text(*o), "auto");
     auto d = parse({});
     ASSERT_TRUE(d.has_value()) << d.error().message;
     EXPECT_EQ(d->prefetch, 4 * d->concurrency);
-    // The default never pushes the total past the limit.
-    auto big = parse({"--concurrency", "90000"});
+    // The start never passes the ceiling, nor the ceiling the slot limit.
+    auto low = parse({"--concurrency", "8", "--prefetch-max", "10"});
+    ASSERT_TRUE(low.has_value()) << low.error().message;
+    EXPECT_EQ(low->prefetch, 10u);
+    auto big = parse({"--concurrency", "99990", "--prefetch", "auto"});
     ASSERT_TRUE(big.has_value()) << big.error().message;
-    EXPECT_EQ(big->concurrency + big->prefetch, th::max_worker_slots);
+    EXPECT_EQ(big->concurrency + big->prefetch_max, th::max_worker_slots);
+    EXPECT_LE(big->concurrency + big->prefetch, th::max_worker_slots);
+    auto zero = parse({"--prefetch-max", "0"});
+    ASSERT_FALSE(zero.has_value());
+    EXPECT_NE(zero.error().message.find("--prefetch-max"), std::string::npos) << zero.error().message;
 }
 
 TEST(HostOptions, PrefetchFlagZeroAndLimits) {
     auto o = parse({"--concurrency", "2", "--prefetch", "5"});
     ASSERT_TRUE(o.has_value()) << o.error().message;
     EXPECT_EQ(o->prefetch, 5u);
+    EXPECT_FALSE(o->prefetch_auto);
     auto zero = parse({"--prefetch", "0"});
     ASSERT_TRUE(zero.has_value()) << zero.error().message;
     EXPECT_EQ(zero->prefetch, 0u);
+    EXPECT_FALSE(zero->prefetch_auto);
 
     auto over = parse({"--concurrency", "10", "--prefetch", "99991"});
     ASSERT_FALSE(over.has_value());
@@ -76,7 +88,10 @@ TEST(HostOptions, PrefetchFlagZeroAndLimits) {
     auto negative = parse({"--prefetch", "-1"});
     ASSERT_FALSE(negative.has_value());
     EXPECT_NE(negative.error().message.find("prefetch"), std::string::npos) << negative.error().message;
-    EXPECT_FALSE(parse({"--prefetch", "lots"}).has_value());
+    auto lots = parse({"--prefetch", "lots"});
+    ASSERT_FALSE(lots.has_value());
+    EXPECT_NE(lots.error().message.find("auto or a number"), std::string::npos) << lots.error().message;
+    EXPECT_FALSE(parse({"--prefetch", "5x"}).has_value());
     EXPECT_FALSE(parse({"--concurrency", "100001", "--prefetch", "0"}).has_value());
     EXPECT_FALSE(parse({"--concurrency", "-1"}).has_value());  // would wrap to 2^32 - 1
 }
@@ -97,7 +112,7 @@ TEST(HostOptions, PrefetchFlagBeatsEnvironmentBeatsFile) {
 }
 
 TEST(HostOptions, WorkersGetTheEffectivePrefetch) {
-    auto o = parse({"--concurrency", "3"});
+    auto o = parse({"--concurrency", "3", "--prefetch", "12"});
     ASSERT_TRUE(o.has_value()) << o.error().message;
     auto argv = th::worker_argv(*o, "/bin/taskmill-host", 1);
     auto it = std::find(argv.begin(), argv.end(), "--prefetch");
@@ -111,4 +126,18 @@ TEST(HostOptions, WorkersGetTheEffectivePrefetch) {
     EXPECT_EQ(w->run_mode, th::mode::worker);
     EXPECT_EQ(w->concurrency, 3u);
     EXPECT_EQ(w->prefetch, 12u);
+    EXPECT_FALSE(w->prefetch_auto);
+}
+
+TEST(HostOptions, WorkersGetAutoPrefetchAndItsCeiling) {
+    auto o = parse({"--concurrency", "3", "--prefetch-max", "200"});
+    ASSERT_TRUE(o.has_value()) << o.error().message;
+    EXPECT_NE(th::to_ini(*o).find("\nprefetch = auto\nprefetch-max = 200\n"), std::string::npos) << th::to_ini(*o);
+    auto argv = th::worker_argv(*o, "/bin/taskmill-host", 1);
+    std::vector<std::string> back(argv.begin() + 1, argv.end());
+    auto w = parse(back);
+    ASSERT_TRUE(w.has_value()) << w.error().message;
+    EXPECT_TRUE(w->prefetch_auto);
+    EXPECT_EQ(w->prefetch, 12u);
+    EXPECT_EQ(w->prefetch_max, 200u);
 }

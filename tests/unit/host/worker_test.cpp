@@ -79,6 +79,19 @@ protected:
         return out;
     }
 
+    // Whether a CREDIT offering `slots` comes within `timeout` (others are skipped).
+    bool credit_reaches(uint32_t slots, std::chrono::milliseconds timeout = 5s) {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) return false;
+            auto c = broker_.expect("CREDIT", left);
+            if (!c) return false;
+            auto body = protocol::decode_control(c->body);
+            if (body && body->slots == slots) return true;
+        }
+    }
+
     void TearDown() override {
         if (HasFailure()) std::cerr << "---- worker log ----\n" << taskmill::test::read_text(dirs_.log);
     }
@@ -97,7 +110,7 @@ TEST_F(worker, hello_announces_identity_slots_and_handlers) {
     EXPECT_EQ(peer_, taskmill::test::local_hostname() + ":" + std::to_string(proc_->pid()));
     EXPECT_EQ(hello_.worker, peer_);
     EXPECT_EQ(hello_.pid, proc_->pid());
-    EXPECT_EQ(hello_.slots, 2u + 8u);  // --concurrency 2, default --prefetch 4 x 2
+    EXPECT_EQ(hello_.slots, 2u + 8u);  // --concurrency 2, auto prefetch from 4 x 2
     EXPECT_EQ(hello_.prefetch, 8u);
     EXPECT_EQ(hello_.generation, 3u);
     EXPECT_EQ(hello_.queues, (std::vector<std::string>{"a", "b"}));
@@ -112,6 +125,32 @@ TEST_F(worker, hello_announces_slots_plus_prefetch) {
     start({"--prefetch", "3"});
     EXPECT_EQ(hello_.slots, 5u);
     EXPECT_EQ(hello_.prefetch, 3u);
+}
+
+// Auto prefetch: after a few short tasks the worker asks for a deep local
+// queue (up to --prefetch-max), after long ones for a shallow one.
+TEST_F(worker, auto_prefetch_grows_for_short_tasks_and_shrinks_for_long_ones) {
+    start({"--prefetch-max", "100"});
+    std::vector<protocol::work_item> items;
+    for (int i = 0; i < 20; ++i) items.push_back(item("s" + std::to_string(i), "echo.echo", i));
+    dispatch(items);
+    EXPECT_EQ(outcomes(20).size(), 20u);
+    EXPECT_TRUE(credit_reaches(2 + 100));
+
+    items.clear();
+    for (int i = 0; i < 8; ++i) items.push_back(item("l" + std::to_string(i), "demo.sleep", mp::value::map({{"ms", 40}})));
+    dispatch(items);
+    EXPECT_EQ(outcomes(8).size(), 8u);
+    EXPECT_TRUE(credit_reaches(2 + 1));  // 2 x 10 ms / 40 ms: one waits (a window mixing both may step between)
+}
+
+TEST_F(worker, a_fixed_prefetch_sends_no_credit) {
+    start({"--prefetch", "3"});
+    std::vector<protocol::work_item> items;
+    for (int i = 0; i < 20; ++i) items.push_back(item("f" + std::to_string(i), "echo.echo", i));
+    dispatch(items);
+    EXPECT_EQ(outcomes(20).size(), 20u);
+    EXPECT_FALSE(broker_.expect("CREDIT", 300ms).has_value());
 }
 
 TEST_F(worker, prefetch_zero_announces_the_slots_and_draining_announces_zero) {

@@ -29,8 +29,12 @@ struct options {
     uint32_t concurrency = 4;                     // slots per worker process
     // Tasks a worker process holds beyond its slots, so the slots stay busy
     // while the broker commits (HELLO announces concurrency + prefetch).
-    // Default: 4 x concurrency (capped so the total stays <= max_worker_slots).
+    // Auto (the default): the worker sizes it from the run time of its tasks,
+    // between 1 and prefetch_max, starting at 4 x concurrency; a number fixes
+    // it. Either way concurrency + prefetch stays <= max_worker_slots.
     uint32_t prefetch = 16;
+    bool prefetch_auto = true;
+    uint32_t prefetch_max = 1024;
     std::string run_dir;                          // private plugin copies; default $TMPDIR/taskmill-host.<pid>
     int64_t heartbeat_ms = 1000;
     std::string log_level = "info";
@@ -51,6 +55,9 @@ struct options {
 // Parses argv (and the config file it names). Errors name the option, or
 // the file and line of a bad config entry.
 result<options> parse_options(int argc, const char* const* argv);
+
+// "auto" or the fixed number of tasks.
+std::string prefetch_text(const options& o);
 
 // The options as an INI file (what --print-config shows).
 std::string to_ini(const options& o);
