@@ -83,8 +83,7 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     item.timeout_ms = r->timeout_ms;
     item.parent = r->parent;
     item.checkpoint = std::move(r->checkpoint);
-    auto& bucket = p.e.seq <= committed_seq_ ? early_dispatch_ : pending_dispatch_;
-    bucket[w.id].tasks.push_back(std::move(item));
+    early_dispatch_[w.id].tasks.push_back(std::move(item));
     if (log_.should_log(spdlog::level::debug)) {
         log_.debug("task={} dispatched worker={} attempt={}", to_hex(p.e.id), w.id,
                    r->attempts);
@@ -109,16 +108,6 @@ std::vector<out_message> engine::take_early() {
     }
     early_dispatch_.clear();
     return std::exchange(early_, {});
-}
-
-// At most one DISPATCH per worker per turn after the commit (tasks queued
-// in this very turn).
-void engine::flush_dispatches() {
-    for (auto& [worker_id, d] : pending_dispatch_) {
-        number_sent(d);
-        out_.messages.push_back({target::backend, worker_id, std::string(protocol::cmd::dispatch), protocol::encode(d)});
-    }
-    pending_dispatch_.clear();
 }
 
 }  // namespace taskmill::broker

@@ -33,7 +33,6 @@ void engine::begin_turn(int64_t now) {
 }
 
 void engine::end_turn() {
-    flush_dispatches();
     flush_done();
     if (seq_dirty_) {
         std::string v;
@@ -51,7 +50,6 @@ void engine::end_turn() {
     if (!rc) {
         throw std::runtime_error("store commit failed: " + rc.error().message);
     }
-    committed_seq_ = seq_;
 }
 
 std::optional<int64_t> engine::next_deadline() const {

@@ -69,11 +69,14 @@ public:
     void on_backend(const std::string& peer, const result<protocol::message>& msg);
     void on_timers();
     void dispatch();
-    // What may leave before this turn's commit: WELCOMEs, and the
-    // DISPATCHes of tasks whose QUEUED state an earlier commit made durable.
-    // A crash before the commit only loses their RUNNING state, and
-    // recovery queues them again (at-least-once), so a worker's slots need
-    // not wait for an fsync.
+    // What leaves before this turn's commit: WELCOMEs and DISPATCHes (at
+    // most one per worker per turn), so a worker runs its tasks while the
+    // broker fsyncs. Neither promises anything durable. A crash before the
+    // commit loses the turn: tasks queued before it are queued again by
+    // recovery (at-least-once); a task submitted in the turn was never
+    // acknowledged, so its submitter still holds it (as when the broker
+    // dies between a commit and its ack), and its result, should the
+    // worker send one, is ignored as unknown.
     std::vector<out_message> take_early();
     // Commits the turn's transaction. Throws std::runtime_error if the commit
     // fails (the loop stops: in-memory state no longer matches the store).
@@ -133,7 +136,6 @@ private:
 
     // ---- dispatch (dispatch.cpp) ----
     bool start_attempt(const ready_index::pick& p, const std::string& queue, worker& w);
-    void flush_dispatches();
     void number_sent(const protocol::dispatch& d);
     void flush_done();
     const handler_ref& handler_of(uint32_t h);
@@ -213,14 +215,12 @@ private:
     std::unordered_map<task_id, run_info, task_id_hash> running_;
     worker_registry workers_;
     std::vector<std::string> unreachable_;
-    std::map<std::string, protocol::dispatch> pending_dispatch_;  // sent after the commit
     // Finished tasks whose submitter asked for DONE, by client: one DONE per
     // client per turn (`task` for one, `tasks` for several).
     std::map<std::string, std::vector<protocol::task_info>> pending_done_;
     std::map<std::string, protocol::dispatch> early_dispatch_;
     uint64_t dispatch_order_ = 0;
-    std::vector<out_message> early_;    // see take_early_dispatches()
-    uint64_t committed_seq_ = 0;  // seq_ at the last commit: ready entries up to it are durable
+    std::vector<out_message> early_;    // see take_early()
     int64_t next_heartbeat_ = 0;
 
     // STATUS requests parked until their task is final or wait_ms ends.

@@ -110,15 +110,18 @@ TEST_F(Prefetch, AutoPrefetchFollowsTheTasksRunTime) {
     auto ids = client->submit(specs);
     ASSERT_EQ(ids.size(), 400u);
     for (const auto& id : ids) EXPECT_EQ(final_state(id).state, "SUCCEEDED");
-    EXPECT_TRUE(wait_until([&] { auto w = client->workers(); return !w.empty() && w[0].slots == 2 + 300; }, 30s))
+    // Echo takes microseconds: the queue deepens from its start of 4 x 2
+    // (to the ceiling of 300 on a quiet machine; a loaded one stretches the
+    // measured run times).
+    EXPECT_TRUE(wait_until([&] { auto w = client->workers(); return !w.empty() && w[0].slots > 2 + 8; }, 30s))
         << "slots stayed at " << (client->workers().empty() ? 0 : client->workers()[0].slots);
 
-    auto sleeps = submit_sleeps(8, 40, 0, 0);
+    auto sleeps = submit_sleeps(16, 40, 0, 0);  // two windows of 8: the first may mix in echoes
     for (const auto& id : sleeps) EXPECT_EQ(final_state(id).state, "SUCCEEDED");
     // 2 slots x 10 ms of cover / 40 ms tasks: one waits.
     EXPECT_TRUE(wait_until([&] { auto w = client->workers(); return !w.empty() && w[0].slots == 2 + 1; }, 30s))
         << "slots stayed at " << (client->workers().empty() ? 0 : client->workers()[0].slots);
-    EXPECT_EQ(counter("succeeded"), 408u);
+    EXPECT_EQ(counter("succeeded"), 416u);
 }
 
 TEST_F(Prefetch, TasksWaitingInTheLocalQueueDoNotTimeOut) {
