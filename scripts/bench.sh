@@ -155,12 +155,17 @@ bench() { "$bin/taskmill-bench" "$@" --broker "$frontend" || true; }
 echo "taskmill bench: trials=$trials throughput N=$tp_n latency K=$lat_k backlog M=$backlog_n ($(nproc) cores)" \
   "host: ${HOST_ARGS:---concurrency 8}" >&2
 
+# ---- what one thread wake-up costs here (bounds every latency below) ----
+record "$("$bin/taskmill-bench" wake --count 5000 || true)"
+
 # ---- throughput and latency, both durability modes ----
 for trial in $(seq 1 "$trials"); do
   for durability in sync none; do
     start_broker "$work/data-$durability-$trial" "$durability"
     start_host default
     out=$(bench latency --count "$lat_k" --warmup 50 --deadline 300)
+    record "$out" durability="\"$durability\"" trial="$trial"
+    out=$(bench wire --count "$lat_k" --warmup 50 --deadline 300)
     record "$out" durability="\"$durability\"" trial="$trial"
     b0=$(cpu_ticks "$broker_pid"); h0=$(tree_ticks "$host_pid")
     out=$(bench throughput --count "$tp_n" --batch 500 --window 8 --warmup 20 --deadline 600)
@@ -255,6 +260,7 @@ result = {}
 for d in ("sync", "none"):
     tp = [r for r in runs if r.get("mode") == "throughput" and r.get("durability") == d]
     lat = [r for r in runs if r.get("mode") == "latency" and r.get("durability") == d]
+    wire = [r for r in runs if r.get("mode") == "wire" and r.get("durability") == d]
     g = lambda rs, k: med([r[k] for r in rs if r.get("ok") and k in r])
     result[d] = {
         "trials": len(tp), "ok": all(r.get("ok") for r in tp + lat) and bool(tp),
@@ -262,14 +268,18 @@ for d in ("sync", "none"):
         "throughput_tps": g(tp, "throughput_tps"), "enqueue_tps": g(tp, "enqueue_tps"),
         "p50_ms": g(lat, "p50_ms"), "p90_ms": g(lat, "p90_ms"), "p99_ms": g(lat, "p99_ms"),
         "max_ms": g(lat, "max_ms"),
+        "wire_ping_p50_us": g(wire, "wire_ping_p50_us"), "wire_ack_p50_us": g(wire, "wire_ack_p50_us"),
+        "wire_done_p50_us": g(wire, "wire_done_p50_us"), "wire_done_p99_us": g(wire, "wire_done_p99_us"),
         "broker_rss_mb": med([r["broker_rss_mb"] for r in tp]), "broker_anon_mb": med([r["broker_anon_mb"] for r in tp]),
         "host_rss_mb": med([r["host_rss_mb"] for r in tp]), "host_anon_mb": med([r["host_anon_mb"] for r in tp]),
         "broker_cpu_us_per_task": med([r["broker_cpu_us_per_task"] for r in tp]),
         "host_cpu_us_per_task": med([r["host_cpu_us_per_task"] for r in tp]),
         "client_cpu_us_per_task": med([r["client_cpu_us_per_task"] for r in tp if "client_cpu_us_per_task" in r]),
-        "runs": tp + lat,
+        "runs": tp + lat + wire,
     }
 one = lambda m: next((r for r in runs if r.get("mode") == m), {})
+wk = one("wake")
+result["wake"] = {"other_cpu_us": wk.get("wake_other_cpu_us"), "same_cpu_us": wk.get("wake_same_cpu_us")}
 b, rd, dr = one("backlog"), one("ready"), one("drain")
 restart_ms = rd["ping_epoch_ms"] - rd["started_epoch_ms"] if "ping_epoch_ms" in rd else None
 stats_ms = rd["stats_epoch_ms"] - rd["started_epoch_ms"] if "stats_epoch_ms" in rd else None
@@ -297,6 +307,14 @@ for d in ("sync", "none"):
           f"{f(r['max_ms'],2):>9}{f(r['broker_rss_mb'],1):>11}{f(r['broker_anon_mb'],1):>9}{f(r['host_rss_mb'],1):>9}"
           f"{f(r['broker_cpu_us_per_task'],1):>16}{f(r['host_cpu_us_per_task'],1):>14}{f(r['client_cpu_us_per_task'],1):>16}")
     for e in r["errors"]: print(f"  error: {e}")
+print()
+print("latency split (p50 us): bare socket PING / SUBMIT ack / SUBMIT until DONE, then the same through the client library")
+for d in ("sync", "none"):
+    r = result[d]
+    print(f"  {d:<5} wire {f(r['wire_ping_p50_us'])} / {f(r['wire_ack_p50_us'])} / {f(r['wire_done_p50_us'])};"
+          f" client library round trip {f(r['p50_ms'] and 1000 * r['p50_ms'])}")
+print(f"  one thread wake-up here: {f(result['wake']['other_cpu_us'],1)} us to another CPU,"
+      f" {f(result['wake']['same_cpu_us'],1)} us on the same CPU")
 bl = result["backlog"]
 print()
 print(f"backlog of {bl['count']} (sync): submit {f(bl['submit_tps'])} tasks/s; broker peak RSS {f(bl['broker_rss_mb'],1)} MB,"

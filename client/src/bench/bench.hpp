@@ -14,7 +14,7 @@
 namespace taskmill::bench {
 
 struct bench_options {
-    std::string mode;             // throughput | latency | backlog | drain | ready
+    std::string mode;             // throughput | latency | backlog | drain | ready | wire | wake
     std::string endpoint;         // broker frontend
     std::string handler = "echo.echo";
     std::string queue = "default";
@@ -32,5 +32,7 @@ nlohmann::json run_latency(const bench_options& o);
 nlohmann::json run_backlog(const bench_options& o);
 nlohmann::json run_drain(const bench_options& o);
 nlohmann::json run_ready(const bench_options& o);
+nlohmann::json run_wire(const bench_options& o);
+nlohmann::json run_wake(const bench_options& o);
 
 }  // namespace taskmill::bench

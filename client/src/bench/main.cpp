@@ -18,7 +18,11 @@ constexpr const char* usage =
     "  latency     --count sequential submit-and-wait round trips\n"
     "  backlog     submit --count tasks to --queue (one no host serves)\n"
     "  drain       wait until --queue is empty, report the drain rate\n"
-    "  ready       wait until the broker answers PING and STATS\n";
+    "  ready       wait until the broker answers PING and STATS\n"
+    "  wire        --count round trips over a bare socket, no client library:\n"
+    "              PING, SUBMIT to a queue nobody serves, SUBMIT until DONE\n"
+    "  wake        --count thread wake-ups through an eventfd: to another CPU\n"
+    "              and on the same CPU (no broker needed)\n";
 
 nlohmann::json run(const bench_options& o) {
     using namespace taskmill::bench;
@@ -27,6 +31,8 @@ nlohmann::json run(const bench_options& o) {
     if (o.mode == "backlog") return run_backlog(o);
     if (o.mode == "drain") return run_drain(o);
     if (o.mode == "ready") return run_ready(o);
+    if (o.mode == "wire") return run_wire(o);
+    if (o.mode == "wake") return run_wake(o);
     throw po::error("unknown mode '" + o.mode + "'");
 }
 
