@@ -1,7 +1,7 @@
 // The task lifecycle against real processes: retries with backoff,
 // timeouts, delays, TTL, cancellation, idempotency, poison tasks, events,
 // worker deaths and recycling.
-#include "harness.hpp"
+#include "system_fixture.hpp"
 
 #include <signal.h>
 
@@ -16,38 +16,21 @@ namespace tp = taskmill::protocol;
 
 namespace {
 
-class TaskLifecycle : public ::testing::Test {
+class TaskLifecycle : public system_test {
 protected:
-    temp_dir tmp;
-    std::unique_ptr<broker_process> broker;
-    std::unique_ptr<process> host;
-    std::unique_ptr<wire_client> client;
-    std::unique_ptr<event_log> events;
-
     // A broker and one host serving only the "default" queue, so tasks sent
     // to "parked" stay queued.
-    void start(std::vector<std::string> broker_extra = {}, int processes = 1, int concurrency = 4,
+    void start(const std::vector<std::string>& broker_extra = {}, int processes = 1, int concurrency = 4,
                std::vector<std::string> host_extra = {}) {
-        broker = std::make_unique<broker_process>(tmp.path() / "data", broker_extra);
-        events = std::make_unique<event_log>(broker->ep().events);
         host_extra.insert(host_extra.end(), {"--queues", "default"});
-        host = start_host(tmp.path(), {.backend = broker->ep().backend, .processes = processes,
-                                       .concurrency = concurrency, .extra = host_extra});
-        client = std::make_unique<wire_client>(broker->ep().frontend);
-        ASSERT_TRUE(wait_until([&] { return client->workers().size() >= static_cast<size_t>(processes); }, 30s))
-            << host->log_text();
+        start_system(broker_extra, {.processes = processes, .concurrency = concurrency, .extra = host_extra},
+                     static_cast<std::size_t>(processes));
     }
 
     std::string submit(tp::task_spec t) {
         auto ids = client->submit({std::move(t)});
         EXPECT_EQ(ids.size(), 1u);
         return ids.empty() ? std::string() : ids[0];
-    }
-
-    tp::task_info final_state(const std::string& id, ms timeout = 60s) {
-        auto t = client->wait_final(id, timeout);
-        EXPECT_TRUE(t.has_value()) << "task " << id << " did not finish; host log:\n" << host->log_text();
-        return t.value_or(tp::task_info{});
     }
 
     bool wait_state(const std::string& id, const std::string& state, ms timeout = 20s) {

@@ -2,7 +2,7 @@
 // slots (--prefetch); a task's timeout and lease count from when a slot
 // starts it, and a worker killed while holding prefetched tasks loses none
 // and runs none to completion twice.
-#include "harness.hpp"
+#include "system_fixture.hpp"
 
 #include <signal.h>
 
@@ -17,30 +17,19 @@ namespace tp = taskmill::protocol;
 
 namespace {
 
-class Prefetch : public ::testing::Test {
+class Prefetch : public system_test {
 protected:
-    temp_dir tmp;
-    std::unique_ptr<broker_process> broker;
-    std::unique_ptr<process> host;
-    std::unique_ptr<wire_client> client;
-    std::unique_ptr<event_log> events;
-
     // A broker and one host with one worker process of `concurrency` slots
     // and `prefetch` more tasks in its local queue (< 0: auto, which starts
     // at 4 x concurrency).
-    void start(std::vector<std::string> broker_extra, int concurrency, int prefetch,
+    void start(const std::vector<std::string>& broker_extra, int concurrency, int prefetch,
                std::vector<std::string> host_extra = {}) {
-        broker = std::make_unique<broker_process>(tmp.path() / "data", broker_extra);
-        events = std::make_unique<event_log>(broker->ep().events);
         if (prefetch >= 0) {
             host_extra.insert(host_extra.end(), {"--prefetch", std::to_string(prefetch)});
         } else {
             prefetch = 4 * concurrency;
         }
-        host = start_host(tmp.path(), {.backend = broker->ep().backend, .processes = 1, .concurrency = concurrency,
-                                       .extra = host_extra});
-        client = std::make_unique<wire_client>(broker->ep().frontend);
-        ASSERT_TRUE(wait_until([&] { return client->workers().size() == 1; }, 30s)) << host->log_text();
+        start_system(broker_extra, {.processes = 1, .concurrency = concurrency, .extra = host_extra}, 1);
         auto w = client->workers();
         ASSERT_EQ(w.size(), 1u);
         EXPECT_EQ(w[0].slots, static_cast<uint32_t>(concurrency + prefetch)) << "HELLO announces slots + prefetch";
@@ -57,12 +46,6 @@ protected:
         auto ids = client->submit(specs);
         EXPECT_EQ(ids.size(), static_cast<size_t>(n));
         return ids;
-    }
-
-    tp::task_info final_state(const std::string& id, ms timeout = 60s) {
-        auto t = client->wait_final(id, timeout);
-        EXPECT_TRUE(t.has_value()) << "task " << id << " did not finish; host log:\n" << host->log_text();
-        return t.value_or(tp::task_info{});
     }
 
     uint32_t busy() {
@@ -182,8 +165,19 @@ TEST_F(Prefetch, WorkerKilledWhileHoldingPrefetchedTasksLosesNone) {
 // four waiting in its queue.
 TEST_F(Prefetch, WorkerDeathIsChargedOnlyToTheTasksItMayHaveStarted) {
     start({"--max-crashes", "3"}, 1, 4);
-    auto ids = submit_sleeps(5, 2000, 0, 3);
+    // ~2 s tasks that report progress every 50 ms: progress on the first
+    // proves its slot runs it (a DISPATCH alone does not: the kill could
+    // come before the slot starts, and then no task is to blame).
+    std::vector<tp::task_spec> specs;
+    for (int i = 0; i < 5; ++i) {
+        auto t = task("demo.progress", {{"steps", 40}, {"ms", 50}});
+        t.retries = 3;
+        specs.push_back(std::move(t));
+    }
+    auto ids = client->submit(specs);
+    ASSERT_EQ(ids.size(), 5u);
     ASSERT_TRUE(wait_until([&] { return busy() == 5; }, 10s)) << "busy=" << busy();
+    ASSERT_TRUE(wait_until([&] { auto t = client->status(ids[0]); return t && t->progress && t->progress->fraction > 0; }, 10s));
     auto w = client->workers();
     ASSERT_EQ(w.size(), 1u);
     auto victim = static_cast<pid_t>(w[0].pid);
