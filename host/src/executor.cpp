@@ -256,7 +256,7 @@ void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr, uint32_
         s.log->debug("task={} handler={} attempt={} start", run.item.id, run.item.handler, run.item.attempt);
         const auto began = steady::now();
         tm_status st = call_handler(s, run, ctx, slot);
-        if (s.prefetch != nullptr && !s.prefetch->fixed()) {
+        if (s.prefetch != nullptr) {
             s.prefetch->ran(static_cast<uint64_t>(std::chrono::nanoseconds(steady::now() - began).count()));
         }
         o = to_outcome(run, st, ctx);

@@ -16,7 +16,7 @@ uint32_t prefetch_control::target(uint32_t concurrency, double mean_ns, uint32_t
 }
 
 std::optional<uint32_t> prefetch_control::update(clock::time_point now) {
-    if (fixed_ || now - last_ < min_interval) {
+    if (now - last_ < min_interval) {
         return std::nullopt;
     }
     const uint64_t runs = runs_.load(std::memory_order_relaxed);
@@ -24,11 +24,14 @@ std::optional<uint32_t> prefetch_control::update(clock::time_point now) {
     if (runs - seen_runs_ < min_sample) {
         return std::nullopt;  // too few to judge; keep counting from the same point
     }
-    const double mean = static_cast<double>(ns - seen_ns_) / static_cast<double>(runs - seen_runs_);
+    mean_ns_ = static_cast<double>(ns - seen_ns_) / static_cast<double>(runs - seen_runs_);
     seen_runs_ = runs;
     seen_ns_ = ns;
     last_ = now;
-    const uint32_t want = target(concurrency_, mean, max_);
+    if (fixed_) {
+        return std::nullopt;
+    }
+    const uint32_t want = target(concurrency_, mean_ns_, max_);
     const bool grow = want >= current_ + (current_ + 1) / 2;  // >= 1.5x
     const bool shrink = want <= current_ / 2;
     if (!grow && !shrink) {

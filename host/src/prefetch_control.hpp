@@ -41,10 +41,14 @@ public:
 
     uint32_t current() const { return current_; }
     bool fixed() const { return fixed_; }
+    // The mean run time of the tasks in the last window (ns; 0 = none yet).
+    double mean_run_ns() const { return mean_ns_; }
 
-    // I/O thread: the new prefetch if what ran since the last decision calls
-    // for a change (by half or by half again: small drifts are not worth a
-    // message), else nullopt.
+    // I/O thread: measures the tasks that ran since the last window (at
+    // most every min_interval, from min_sample tasks), and returns the new
+    // prefetch if that calls for a change (by half or by half again: small
+    // drifts are not worth a message); nullopt otherwise, and always when
+    // fixed.
     std::optional<uint32_t> update(clock::time_point now);
 
     // The prefetch for tasks of mean run time `mean_ns` on `concurrency`
@@ -60,6 +64,7 @@ private:
     std::atomic<uint64_t> runs_{0};
     uint64_t seen_ns_ = 0;    // run_ns_ at the last decision
     uint64_t seen_runs_ = 0;  // runs_ at the last decision
+    double mean_ns_ = 0;
     clock::time_point last_{};
 };
 

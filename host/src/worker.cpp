@@ -87,6 +87,7 @@ private:
     std::map<std::string_view, std::shared_ptr<task_run>, std::less<>> running_;
     int64_t next_deadline_check_ms_ = 0;
     detail::mailbox::batch batch_;  // reused by on_mailbox(), with its capacity
+    std::vector<std::shared_ptr<task_run>> arrived_;  // reused by on_dispatch()
     protocol::results results_;     // likewise
     milliseconds heartbeat_;
     steady::time_point next_heartbeat_{};
@@ -160,8 +161,9 @@ void worker_loop::on_dispatch(const std::string& body) {
         run->handler = plugins_.resolve(item.handler);
         run->item = std::move(item);  // its deadline is set when a slot starts it
         running_.emplace(run->item.id, run);
-        s_.queue.push(std::move(run));
+        arrived_.push_back(std::move(run));
     }
+    s_.queue.push(arrived_, prefetch_.mean_run_ns());
 }
 
 void worker_loop::on_cancel(const std::string& body) {
@@ -318,6 +320,7 @@ int worker_loop::run() {
         if ((items[0].revents & ZMQ_POLLIN) != 0) on_broker_message();
         if ((items[1].revents & ZMQ_POLLIN) != 0 || ready == 0) on_mailbox();  // a timeout: starts posted since
         if (signal_fd_ >= 0 && (items[2].revents & ZMQ_POLLIN) != 0) on_signal();
+        s_.queue.nudge(steady::now());  // queued tasks behind slots all busy with long ones
         check_deadlines();
         if (steady::now() >= next_heartbeat_) {
             send(protocol::cmd::heartbeat, protocol::encode(protocol::control{}));

@@ -4,7 +4,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <stdexcept>
 
 namespace taskmill::host::detail {
@@ -101,21 +103,81 @@ void pending_calls::fail_all(const std::string& why) {
     calls_.clear();
 }
 
-void task_queue::push(std::shared_ptr<task_run> t) {
+uint32_t task_queue::wanted_wakes() const {
+    const uint32_t awake = slots_ - (sleeping_ - woken_);  // running, or woken and on their way
+    const uint32_t can_wake = sleeping_ - woken_;
+    if (q_.empty() || can_wake == 0) return 0;
+    double runners = static_cast<double>(q_.size());  // unknown run time: one slot per task
+    if (mean_run_ns_ > 0) {
+        const double slice_ns = std::chrono::duration<double, std::nano>(slice).count();
+        runners = std::ceil(static_cast<double>(q_.size()) * mean_run_ns_ / slice_ns);
+    }
+    runners = std::max(runners, 1.0);
+    if (runners <= awake) return 0;
+    return static_cast<uint32_t>(std::min<double>(runners - awake, can_wake));
+}
+
+void task_queue::push(std::vector<std::shared_ptr<task_run>>& tasks, double mean_run_ns) {
+    uint32_t wake = 0;
     {
         std::lock_guard lock(mu_);
-        q_.push_back(std::move(t));
+        for (auto& t : tasks) q_.push_back(std::move(t));
+        mean_run_ns_ = mean_run_ns;
+        wake = wanted_wakes();
+        woken_ += wake;
     }
-    cv_.notify_one();
+    tasks.clear();
+    for (uint32_t i = 0; i < wake; ++i) cv_.notify_one();
+}
+
+void task_queue::push(std::shared_ptr<task_run> t) {
+    std::vector<std::shared_ptr<task_run>> one{std::move(t)};
+    double mean = 0;
+    {
+        std::lock_guard lock(mu_);
+        mean = mean_run_ns_;
+    }
+    push(one, mean);
 }
 
 std::shared_ptr<task_run> task_queue::pop() {
     std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return closed_ || !q_.empty(); });
-    if (q_.empty()) return nullptr;
+    if (q_.empty() && !closed_) {
+        // Asleep until woken for work: a wake is a ticket (woken_), taken by
+        // whichever sleeper sees it first. One that finds the work already
+        // gone to a slot that was awake sleeps again; so does one woken
+        // spuriously or by a notify whose ticket another took.
+        ++sleeping_;
+        for (;;) {
+            cv_.wait(lock);
+            if (closed_) break;
+            if (woken_ == 0) continue;
+            --woken_;
+            if (!q_.empty()) break;
+        }
+        --sleeping_;
+    }
+    if (q_.empty()) return nullptr;  // closed
     auto t = std::move(q_.front());
     q_.pop_front();
+    last_pop_ = steady::now();
+    // Work left behind: the queue may have grown past what the awake slots
+    // should take on.
+    const uint32_t wake = wanted_wakes();
+    woken_ += wake;
+    lock.unlock();
+    for (uint32_t i = 0; i < wake; ++i) cv_.notify_one();
     return t;
+}
+
+void task_queue::nudge(steady::time_point now) {
+    {
+        std::lock_guard lock(mu_);
+        if (q_.empty() || sleeping_ == woken_ || now - last_pop_ < stall) return;
+        ++woken_;
+        last_pop_ = now;  // one slot per stall period
+    }
+    cv_.notify_one();
 }
 
 void task_queue::close() {
@@ -131,7 +193,13 @@ std::size_t task_queue::size() {
     return q_.size();
 }
 
+uint32_t task_queue::sleeping() {
+    std::lock_guard lock(mu_);
+    return sleeping_;
+}
+
 slot_pool::slot_pool(shared_state& s, uint32_t slots) : s_(s) {
+    s_.queue.set_slots(slots);
     for (uint32_t i = 0; i < slots; ++i) {
         threads_.emplace_back([this, i] {
             while (auto t = s_.queue.pop()) execute_task(s_, t, i);

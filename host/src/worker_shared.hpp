@@ -113,20 +113,53 @@ private:
     std::map<uint64_t, std::promise<protocol::control>> calls_;
 };
 
-// Tasks waiting for a free slot.
+// Tasks waiting for a free slot, and the policy that decides how many slot
+// threads to wake for them.
+//
+// Waking a sleeping thread costs a few µs of CPU and, on a VM whose idle
+// vCPUs halt, tens of µs of latency; for tasks that run for microseconds
+// that is more than the task. So a push wakes only as many slots as the
+// queued work calls for: each running slot should have about `slice` of
+// queued work (from the tasks' mean run time) before another is woken. Until
+// a mean is known every task gets its own slot, as for long tasks. A slot
+// that takes a task and leaves work behind re-applies the rule (the queue may
+// have grown), and nudge() wakes a slot for a queue that nobody has taken
+// from for `stall` (its running slots may all be busy with long tasks).
 class task_queue {
 public:
+    static constexpr std::chrono::microseconds slice{1000};
+    static constexpr std::chrono::milliseconds stall{2};
+
+    // How many slot threads pop(); before the first pop().
+    void set_slots(uint32_t slots) { slots_ = slots; }
+
+    // Appends `tasks` in order; `mean_run_ns` is the tasks' recent mean run
+    // time (0 = not known yet).
+    void push(std::vector<std::shared_ptr<task_run>>& tasks, double mean_run_ns);
     void push(std::shared_ptr<task_run> t);
-    // Blocks until a task arrives or close(); nullptr after close(). Tasks
-    // come out in the order they were pushed (= the broker's dispatch order).
+    // The next task; if none is queued, sleeps until this thread is woken
+    // for one, or close() (then nullptr once the queue is empty). Tasks come
+    // out in the order they were pushed (= the broker's dispatch order).
     std::shared_ptr<task_run> pop();
+    // I/O thread, now and then: wakes a slot if tasks have waited `stall`
+    // since the last pop while slots sleep.
+    void nudge(steady::time_point now);
     void close();
     std::size_t size();
+    uint32_t sleeping();  // slots asleep in pop() (tests, diagnostics)
 
 private:
+    // Under mu_: how many sleeping slots to wake for what is queued.
+    uint32_t wanted_wakes() const;
+
     std::mutex mu_;
     std::condition_variable cv_;
     std::deque<std::shared_ptr<task_run>> q_;
+    uint32_t slots_ = 1;
+    uint32_t sleeping_ = 0;      // slot threads waiting in pop()
+    uint32_t woken_ = 0;         // of those, notified and not yet up
+    double mean_run_ns_ = 0;     // from the last push
+    steady::time_point last_pop_{};
     bool closed_ = false;
 };
 
@@ -142,7 +175,7 @@ struct shared_state {
     // Slot i's entry: the task its handler is running (for the supervisor,
     // should the process die). Not open: nothing is recorded.
     running_file running;
-    prefetch_control* prefetch = nullptr;  // learns the tasks' run time (auto prefetch); owned by the I/O loop
+    prefetch_control* prefetch = nullptr;  // learns the tasks' run time (prefetch, slot wakes); owned by the I/O loop
 };
 
 // Runs one task on the calling thread (slot thread `slot`): sets its
