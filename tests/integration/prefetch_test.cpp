@@ -107,6 +107,33 @@ TEST_F(Prefetch, AutoPrefetchFollowsTheTasksRunTime) {
     EXPECT_EQ(counter("succeeded"), 416u);
 }
 
+// Slots are woken by work: after a stream of no-op tasks (which run on one
+// slot) a batch of long tasks still gets a slot each, although the mean
+// run time the worker last measured says they are tiny: all four run at
+// once, shown by progress on each while none has finished.
+TEST_F(Prefetch, LongTasksAfterShortOnesStillRunSideBySide) {
+    start({}, 4, -1);
+    std::vector<tp::task_spec> specs;
+    for (int i = 0; i < 300; ++i) specs.push_back(task("echo.echo", {{"i", i}}));
+    auto quick = client->submit(specs);
+    ASSERT_EQ(quick.size(), 300u);
+    for (const auto& id : quick) EXPECT_EQ(final_state(id).state, "SUCCEEDED");
+
+    specs.clear();
+    for (int i = 0; i < 4; ++i) specs.push_back(task("demo.progress", {{"steps", 60}, {"ms", 50}}));  // ~3 s each
+    auto slow = client->submit(specs);
+    ASSERT_EQ(slow.size(), 4u);
+    auto all_running = [&] {
+        for (const auto& id : slow) {
+            auto t = client->status(id);
+            if (!t || t->state != "RUNNING" || !t->progress || t->progress->fraction <= 0) return false;
+        }
+        return true;
+    };
+    EXPECT_TRUE(wait_until(all_running, 2500ms)) << "the four long tasks did not all run at once";
+    for (const auto& id : slow) EXPECT_EQ(final_state(id).state, "SUCCEEDED");
+}
+
 TEST_F(Prefetch, TasksWaitingInTheLocalQueueDoNotTimeOut) {
     start({}, 1, 4);
     auto ids = submit_sleeps(4, 400, 600, 2);
