@@ -79,6 +79,14 @@ protected:
         return out;
     }
 
+    // Dispatches `n` echo tasks in one DISPATCH and waits for their outcomes.
+    void run_echoes(int n) {
+        std::vector<protocol::work_item> items;
+        for (int i = 0; i < n; ++i) items.push_back(item("e" + std::to_string(i), "echo.echo", i));
+        dispatch(items);
+        EXPECT_EQ(outcomes(static_cast<std::size_t>(n)).size(), static_cast<std::size_t>(n));
+    }
+
     // Whether a CREDIT whose slots satisfy `ok` comes within `timeout` (others are skipped).
     template <typename Pred>
     bool credit_reaches(Pred ok, std::chrono::milliseconds timeout = 5s) {
@@ -132,15 +140,12 @@ TEST_F(worker, hello_announces_slots_plus_prefetch) {
 // queue (up to --prefetch-max), after long ones for a shallow one.
 TEST_F(worker, auto_prefetch_grows_for_short_tasks_and_shrinks_for_long_ones) {
     start({"--prefetch-max", "100"});
-    std::vector<protocol::work_item> items;
-    for (int i = 0; i < 20; ++i) items.push_back(item("s" + std::to_string(i), "echo.echo", i));
-    dispatch(items);
-    EXPECT_EQ(outcomes(20).size(), 20u);
+    run_echoes(20);
     // To the ceiling of 100 on a quiet machine; a loaded one (sanitizers,
     // parallel tests) stretches the measured run times, but it grows.
     EXPECT_TRUE(credit_reaches([](uint32_t slots) { return slots > 2 + 8; }));
 
-    items.clear();
+    std::vector<protocol::work_item> items;
     // Two windows of 8: the first may mix in echoes left over from above.
     for (int i = 0; i < 16; ++i) items.push_back(item("l" + std::to_string(i), "demo.sleep", mp::value::map({{"ms", 40}})));
     dispatch(items);
@@ -150,10 +155,7 @@ TEST_F(worker, auto_prefetch_grows_for_short_tasks_and_shrinks_for_long_ones) {
 
 TEST_F(worker, a_fixed_prefetch_sends_no_credit) {
     start({"--prefetch", "3"});
-    std::vector<protocol::work_item> items;
-    for (int i = 0; i < 20; ++i) items.push_back(item("f" + std::to_string(i), "echo.echo", i));
-    dispatch(items);
-    EXPECT_EQ(outcomes(20).size(), 20u);
+    run_echoes(20);
     EXPECT_FALSE(broker_.expect("CREDIT", 300ms).has_value());
 }
 
