@@ -104,17 +104,17 @@ void pending_calls::fail_all(const std::string& why) {
 }
 
 uint32_t task_queue::wanted_wakes() const {
-    const uint32_t awake = slots_ - (sleeping_ - woken_);  // running, or woken and on their way
-    const uint32_t can_wake = sleeping_ - woken_;
-    if (q_.empty() || can_wake == 0) return 0;
+    const int64_t asleep = int64_t{sleeping_} - woken_;  // not yet owed a wake
+    const int64_t awake = int64_t{slots_} - asleep;       // running, or woken and on their way
+    if (q_.empty() || asleep <= 0) return 0;
     double runners = static_cast<double>(q_.size());  // unknown run time: one slot per task
     if (mean_run_ns_ > 0) {
         const double slice_ns = std::chrono::duration<double, std::nano>(slice).count();
         runners = std::ceil(static_cast<double>(q_.size()) * mean_run_ns_ / slice_ns);
     }
     runners = std::max(runners, 1.0);
-    if (runners <= awake) return 0;
-    return static_cast<uint32_t>(std::min<double>(runners - awake, can_wake));
+    if (runners <= static_cast<double>(awake)) return 0;
+    return static_cast<uint32_t>(std::min(runners - static_cast<double>(awake), static_cast<double>(asleep)));
 }
 
 void task_queue::push(std::vector<std::shared_ptr<task_run>>& tasks, double mean_run_ns) {
@@ -128,16 +128,6 @@ void task_queue::push(std::vector<std::shared_ptr<task_run>>& tasks, double mean
     }
     tasks.clear();
     for (uint32_t i = 0; i < wake; ++i) cv_.notify_one();
-}
-
-void task_queue::push(std::shared_ptr<task_run> t) {
-    std::vector<std::shared_ptr<task_run>> one{std::move(t)};
-    double mean = 0;
-    {
-        std::lock_guard lock(mu_);
-        mean = mean_run_ns_;
-    }
-    push(one, mean);
 }
 
 std::shared_ptr<task_run> task_queue::pop() {
@@ -173,7 +163,7 @@ std::shared_ptr<task_run> task_queue::pop() {
 void task_queue::nudge(steady::time_point now) {
     {
         std::lock_guard lock(mu_);
-        if (q_.empty() || sleeping_ == woken_ || now - last_pop_ < stall) return;
+        if (closed_ || q_.empty() || sleeping_ <= woken_ || now - last_pop_ < stall) return;
         ++woken_;
         last_pop_ = now;  // one slot per stall period
     }
@@ -184,6 +174,7 @@ void task_queue::close() {
     {
         std::lock_guard lock(mu_);
         closed_ = true;
+        woken_ = 0;  // every sleeper leaves now; none takes a ticket on the way out
     }
     cv_.notify_all();
 }

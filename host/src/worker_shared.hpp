@@ -136,7 +136,6 @@ public:
     // Appends `tasks` in order; `mean_run_ns` is the tasks' recent mean run
     // time (0 = not known yet).
     void push(std::vector<std::shared_ptr<task_run>>& tasks, double mean_run_ns);
-    void push(std::shared_ptr<task_run> t);
     // The next task; if none is queued, sleeps until this thread is woken
     // for one, or close() (then nullptr once the queue is empty). Tasks come
     // out in the order they were pushed (= the broker's dispatch order).
