@@ -102,6 +102,11 @@ result<void> validate_prefetch(options& o, const std::string& prefetch) {
     const int64_t room = int64_t{max_worker_slots} - o.concurrency;
     if (prefetch == "auto") {
         if (o.prefetch_max == 0) return fail(errc::invalid_argument, "--prefetch-max must be at least 1");
+        if (room == 0) {  // the slots take the whole limit: nothing can wait
+            o.prefetch_auto = false;
+            o.prefetch = 0;
+            return {};
+        }
         o.prefetch_auto = true;
         o.prefetch_max = static_cast<uint32_t>(std::min<int64_t>(o.prefetch_max, std::max<int64_t>(room, 1)));
         o.prefetch = std::min<uint32_t>(4 * o.concurrency, o.prefetch_max);

@@ -65,6 +65,10 @@ TEST(HostOptions, PrefetchDefaultsToAutoFromFourTimesConcurrency) {
     ASSERT_TRUE(big.has_value()) << big.error().message;
     EXPECT_EQ(big->concurrency + big->prefetch_max, th::max_worker_slots);
     EXPECT_LE(big->concurrency + big->prefetch, th::max_worker_slots);
+    auto full = parse({"--concurrency", "100000"});  // no room for a queue: none
+    ASSERT_TRUE(full.has_value()) << full.error().message;
+    EXPECT_EQ(full->prefetch, 0u);
+    EXPECT_FALSE(full->prefetch_auto);
     auto zero = parse({"--prefetch-max", "0"});
     ASSERT_FALSE(zero.has_value());
     EXPECT_NE(zero.error().message.find("--prefetch-max"), std::string::npos) << zero.error().message;
