@@ -141,10 +141,30 @@ void engine::set_state(task_record& r, std::string_view s) {
     if (!r.state.empty() && q[r.state] > 0) {
         --q[r.state];
     }
+    index_tags(r, r.state, s);
     r.state = std::string(s);
     ++q[r.state];
     counts_dirty_ = true;
     emit(r);
+}
+
+void engine::index_tags(const task_record& r, std::string_view from, std::string_view to) {
+    if (r.tags.empty()) {
+        return;
+    }
+    const bool was = !from.empty() && !is_final(from);
+    const bool is = !is_final(to);
+    if (was == is) {
+        return;
+    }
+    auto id = *parse_id(r.id);
+    for (const auto& tag : r.tags) {
+        if (is) {
+            check(txn_->put(table::tags, keys::tag_key(tag, id), ""), "put tag");
+        } else {
+            check(txn_->erase(table::tags, keys::tag_key(tag, id)), "erase tag");
+        }
+    }
 }
 
 void engine::subscription(bool on, std::string prefix) {
@@ -226,6 +246,7 @@ void engine::recover(int64_t now) {
         seq_ = keys::get_u64(*raw);
     }
     recover_counts();
+    recover_tag_index();
     recover_indexes();
     recover_running();
     recover_workflows();
@@ -269,6 +290,42 @@ void engine::recover_counts() {
               return true;
           }), "scan tasks");
     counts_dirty_ = true;
+}
+
+// A store written before the tags table existed is indexed once, from its
+// records.
+void engine::recover_tag_index() {
+    if (txn_->get(table::meta, keys::meta_tags_indexed)) {
+        return;
+    }
+    std::size_t n = 0;
+    check(txn_->scan(table::tasks, "", false, [&](std::string_view, std::string_view v) {
+              if (auto r = decode_record(v); r && !is_final(r->state) && !r->tags.empty()) {
+                  index_tags(*r, "", r->state);  // as if just created in its state
+                  ++n;
+              }
+              return true;
+          }), "scan tasks");
+    check(txn_->put(table::meta, keys::meta_tags_indexed, "1"), "put tags-indexed");
+    if (n > 0) {
+        log_.info("indexed the tags of {} unfinished task(s)", n);
+    }
+}
+
+// The unfinished tasks carrying `tag`, from the tags table.
+std::vector<task_id> engine::unfinished_with_tag(const std::string& tag) {
+    const auto prefix = keys::tag_prefix(tag);
+    std::vector<task_id> ids;
+    check(txn_->scan(table::tags, prefix, false, [&](std::string_view k, std::string_view) {
+              if (k.substr(0, prefix.size()) != prefix) {
+                  return false;  // past the tag's entries
+              }
+              if (auto id = keys::parse_tag_key(k, prefix.size())) {
+                  ids.push_back(*id);
+              }
+              return true;
+          }), "scan tags");
+    return ids;
 }
 
 void engine::recover_indexes() {

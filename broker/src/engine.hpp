@@ -103,6 +103,8 @@ private:
     void check(const result<void>& r, const char* what);
     uint64_t next_seq();
     void set_state(task_record& r, std::string_view s);
+    // The tags table follows a task into and out of the unfinished states.
+    void index_tags(const task_record& r, std::string_view from, std::string_view to);
     void count(const std::string& counter, uint64_t n = 1) { counters_[counter] += n; }
     bool wants_event(std::string_view topic) const;
     void emit(const task_record& r);
@@ -111,6 +113,8 @@ private:
     void reply_error(const std::string& peer, std::string_view command, uint64_t req, errc code,
                      const std::string& message);
     void recover_counts();
+    void recover_tag_index();
+    std::vector<task_id> unfinished_with_tag(const std::string& tag);
     void save_counts();
     void recover_indexes();
     void recover_running();

@@ -125,23 +125,16 @@ void engine::cancel_cmd(const std::string& peer, const protocol::request& rq) {
         }
         cancel(*r, rep);
     } else if (!rq.tag.empty()) {
-        // No tag index yet: a scan of the tasks table (reads only records).
-        std::vector<task_record> hits;
-        check(txn_->scan(table::tasks, "", false, [&](std::string_view, std::string_view v) {
-                  auto r = decode_record(v);
-                  if (r) {
-                      r = current(std::move(*r));
-                  }
-                  if (r && !is_final(r->state) &&
-                      std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end()) {
-                      hits.push_back(std::move(r.value()));
-                  }
-                  return true;
-              }), "scan tasks");
-        for (auto& r : hits) {
-            cancel(r, rep);
+        // The tags table lists exactly the unfinished tasks with the tag.
+        std::size_t hits = 0;
+        for (const auto& id : unfinished_with_tag(rq.tag)) {
+            auto r = load(id);
+            if (r && !is_final(r->state) && std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end()) {
+                cancel(*r, rep);
+                ++hits;
+            }
         }
-        rep.note = std::to_string(hits.size()) + " unfinished task(s) with tag " + rq.tag;
+        rep.note = std::to_string(hits) + " unfinished task(s) with tag " + rq.tag;
     } else {
         reply_error(peer, protocol::cmd::cancel, rq.req, errc::invalid_argument, "CANCEL needs id or tag");
         return;

@@ -58,6 +58,25 @@ std::string delayed_key(int64_t eta_ms, const task_id& id) {
     return k;
 }
 
+std::string tag_prefix(std::string_view tag) {
+    std::string k(tag);
+    k.push_back('\0');
+    return k;
+}
+
+std::string tag_key(std::string_view tag, const task_id& id) {
+    auto k = tag_prefix(tag);
+    k.append(id_bytes(id));
+    return k;
+}
+
+std::optional<task_id> parse_tag_key(std::string_view key, std::size_t prefix_size) {
+    if (key.size() != prefix_size + 16) {
+        return std::nullopt;
+    }
+    return id_from_bytes(key.substr(prefix_size));
+}
+
 std::optional<std::pair<int64_t, task_id>> parse_delayed(std::string_view key) {
     if (key.size() != 24) {
         return std::nullopt;

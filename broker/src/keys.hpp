@@ -33,9 +33,19 @@ std::optional<ready_entry> parse_ready(std::string_view key, std::string_view va
 std::string delayed_key(int64_t eta_ms, const task_id& id);
 std::optional<std::pair<int64_t, task_id>> parse_delayed(std::string_view key);
 
+// tags: tag \0 id -> empty, while the task is unfinished. A tag's entries
+// are the keys that start with tag_prefix(tag) and are 16 bytes longer (a
+// tag holding \0 cannot pass for another).
+std::string tag_prefix(std::string_view tag);
+std::string tag_key(std::string_view tag, const task_id& id);
+std::optional<task_id> parse_tag_key(std::string_view key, std::size_t prefix_size);
+
 inline constexpr std::string_view meta_seq = "seq";
 // Tasks per queue and state (msgpack map queue -> state -> n), written in
 // the transaction of every change, so a restart need not read every task.
 inline constexpr std::string_view meta_counts = "counts";
+// Present once the tags table holds every unfinished tagged task (a store
+// written before it existed gets it at its first start).
+inline constexpr std::string_view meta_tags_indexed = "tags-indexed";
 
 }  // namespace taskmill::broker::keys

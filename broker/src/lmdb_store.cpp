@@ -11,8 +11,8 @@
 namespace taskmill::broker {
 namespace {
 
-constexpr std::array<const char*, table_count> table_names = {"tasks", "ready", "delayed",
-                                                              "running", "keys", "meta"};
+constexpr std::array<const char*, table_count> table_names = {"tasks", "ready", "delayed", "running",
+                                                              "keys",  "meta",  "tags"};
 
 std::string lmdb_message(const char* what, int rc) { return std::string(what) + ": " + mdb_strerror(rc); }
 

@@ -5,6 +5,7 @@
 #include <msgpack.hpp>
 
 #include "broker_harness.hpp"
+#include "keys.hpp"
 
 using namespace tmtest;
 
@@ -156,6 +157,91 @@ TEST_F(Lifecycle, CancelByTag) {
     EXPECT_EQ(c.status(ids[0]).state, "CANCELLED");
     EXPECT_EQ(c.status(ids[1]).state, "CANCELLED");
     EXPECT_EQ(c.status(ids[2]).state, "QUEUED");
+}
+
+// Cancel by tag reads the tags table, which holds a task only while it is
+// unfinished: a finished one is left alone, a retried one is back in it.
+TEST_F(Lifecycle, CancelByTagFindsExactlyTheUnfinishedTasks) {
+    start();
+    client c(ctx_, fe());
+    fake_worker w(ctx_, be(), "w");
+    w.hello({handler("a.b")}, 1);
+    auto tagged = task("a.b");
+    tagged.tags = {"t1", "t2"};
+    auto done = c.submit({tagged});
+    auto items = w.next_dispatch();
+    ASSERT_EQ(items.size(), 1u);
+    w.result(items[0], "ok");
+    EXPECT_EQ(c.status(done[0], 5000).state, "SUCCEEDED");
+
+    auto parked = tagged;  // a handler no worker has: it stays queued
+    parked.handler = "x.y";
+    auto later = parked;
+    later.delay_ms = 60000;
+    auto open = c.submit({parked, later, task("x.y")});
+    tp::request rq;
+    rq.tag = "t2";
+    auto rep = c.call(tp::cmd::cancel, rq);
+    EXPECT_EQ(rep.ids, (std::vector<std::string>{open[0], open[1]}));
+    EXPECT_EQ(c.status(done[0]).state, "SUCCEEDED");
+    EXPECT_EQ(c.status(open[1]).state, "CANCELLED");
+    EXPECT_EQ(c.status(open[2]).state, "QUEUED");
+
+    tp::request again;
+    again.id = open[0];
+    auto retried = c.call(tp::cmd::retry, again);
+    ASSERT_TRUE(retried.ok) << retried.error_code << " " << retried.error;
+    rq.tag = "t1";
+    rep = c.call(tp::cmd::cancel, rq);
+    EXPECT_EQ(rep.ids, std::vector<std::string>{open[0]});
+    rq.tag = "t";  // a prefix of both tags, and a tag of its own
+    EXPECT_TRUE(c.call(tp::cmd::cancel, rq).ids.empty());
+}
+
+// The index survives a restart, and a store written before it existed is
+// indexed at its first start.
+TEST_F(Lifecycle, CancelByTagAfterARestartAndOnAnOldStore) {
+    start();
+    auto t = task("a.b");
+    t.queue = "parked";
+    t.tags = {"old"};
+    std::vector<std::string> ids;
+    {
+        client c(ctx_, fe());
+        ids = c.submit({t, t});
+    }
+    stop();
+    cfg_ = test_config(dir_.path.string());  // same data, fresh endpoints (inproc unbinds lazily)
+    start();
+    {
+        client c(ctx_, fe());
+        tp::request first;
+        first.id = ids[0];
+        EXPECT_EQ(c.call(tp::cmd::cancel, first).ids, std::vector<std::string>{ids[0]});
+    }
+    stop();
+    {
+        // As a store from before the tags table: no entries, no marker.
+        auto st = tb::open_lmdb_store({.dir = cfg_.data_dir, .map_size_bytes = 64ull << 20});
+        auto txn = st->begin(true);
+        std::vector<std::string> keys;
+        ASSERT_TRUE(txn->scan(tb::table::tags, "", false, [&](std::string_view k, std::string_view) {
+                        keys.emplace_back(k);
+                        return true;
+                    }).has_value());
+        EXPECT_EQ(keys.size(), 1u);  // the cancelled one left the table
+        for (const auto& k : keys) ASSERT_TRUE(txn->erase(tb::table::tags, k).has_value());
+        ASSERT_TRUE(txn->erase(tb::table::meta, tb::keys::meta_tags_indexed).has_value());
+        ASSERT_TRUE(txn->commit().has_value());
+    }
+    cfg_ = test_config(dir_.path.string());
+    start();
+    client c(ctx_, fe());
+    tp::request rq;
+    rq.tag = "old";
+    auto rep = c.call(tp::cmd::cancel, rq);
+    EXPECT_EQ(rep.ids, std::vector<std::string>{ids[1]});
+    EXPECT_EQ(c.status(ids[1]).state, "CANCELLED");
 }
 
 TEST_F(Lifecycle, IdempotencyKeyReturnsFirstId) {

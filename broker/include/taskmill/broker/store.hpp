@@ -27,8 +27,9 @@ enum class table : uint8_t {
     running,  // id(16) -> empty: tasks handed to a worker (requeued on restart)
     keys,     // idempotency key -> id(16)
     meta,     // "seq" -> u64 BE, ...
+    tags,     // tag \0 id(16) -> empty: the unfinished tasks carrying each tag
 };
-inline constexpr int table_count = 6;
+inline constexpr int table_count = 7;
 
 // Called with each entry by scan(); return false to stop. The views are valid
 // only during the call.
