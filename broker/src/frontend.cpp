@@ -174,11 +174,28 @@ void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
         reply_error(peer, protocol::cmd::tasks, rq.req, errc::invalid_argument, "unknown state " + rq.state);
         return;
     }
+    std::optional<task_id> before;
+    if (!rq.before.empty() && !(before = parse_id(rq.before))) {
+        reply_error(peer, protocol::cmd::tasks, rq.req, errc::invalid_argument, "before must be a task id (32 hex chars)");
+        return;
+    }
     uint32_t limit = rq.limit == 0 ? 100 : std::min(rq.limit, max_list);
     protocol::reply rep;
     rep.req = rq.req;
+    uint32_t read = 0;
+    std::optional<task_id> last;  // the last task read
     // Ids are time-ordered: a reverse scan lists the newest first.
-    check(txn_->scan(table::tasks, "", true, [&](std::string_view, std::string_view v) {
+    check(txn_->scan(table::tasks, before ? id_bytes(*before) : std::string_view(), true,
+                     [&](std::string_view k, std::string_view v) {
+              if (before && k == id_bytes(*before)) {
+                  return true;  // strictly older than `before`
+              }
+              if (rep.tasks.size() >= limit || read >= std::max<uint32_t>(cfg_.list_scan_budget, 1)) {
+                  rep.next = last ? to_hex(*last) : "";  // stopped with this entry still to read
+                  return false;
+              }
+              ++read;
+              last = id_from_bytes(k);
               auto r = decode_record(v);
               if (r) {
                   r = current(std::move(*r));
@@ -187,7 +204,7 @@ void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
                   (rq.tag.empty() || std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end())) {
                   rep.tasks.push_back(to_info(*r));
               }
-              return rep.tasks.size() < limit;
+              return true;
           }), "scan tasks");
     reply_front(peer, protocol::cmd::tasks, rep);
 }

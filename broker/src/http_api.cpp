@@ -148,17 +148,36 @@ void list(const api_env& env, const httplib::Request& req, httplib::Response& re
     rq.state = req.get_param_value("state");
     rq.queue = req.get_param_value("queue");
     rq.tag = req.get_param_value("tag");
+    rq.before = req.get_param_value("before");
     if (auto ok = query_int<uint32_t>(req, "limit", rq.limit, 1, 10000); !ok) {
         send_error(res, ok.error().code, ok.error().message);
         return;
     }
-    if (auto rep = ask(env, res, protocol::cmd::tasks, std::move(rq))) {
-        auto tasks = json::array();
+    // The loop reads a bounded number of tasks per request: go on from
+    // where it stopped until `limit` are found or the store ends.
+    const std::size_t want = rq.limit == 0 ? 100 : rq.limit;
+    auto tasks = json::array();
+    std::string next;
+    for (;;) {
+        auto rep = ask(env, res, protocol::cmd::tasks, rq);
+        if (!rep) {
+            return;
+        }
         for (const auto& t : rep->tasks) {
             tasks.push_back(to_json(t));
         }
-        send_json(res, 200, {{"tasks", tasks}});
+        next = rep->next;
+        if (next.empty() || tasks.size() >= want) {
+            break;
+        }
+        rq.before = next;
+        rq.limit = static_cast<uint32_t>(want - tasks.size());
     }
+    json body = {{"tasks", tasks}};
+    if (!next.empty()) {
+        body["next"] = next;  // ?before=<next> lists the older ones
+    }
+    send_json(res, 200, body);
 }
 
 // Workflows and schedules (broker/src/workflow_engine.cpp): their bodies

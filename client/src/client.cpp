@@ -191,21 +191,29 @@ result<change_info> client::retry(const std::string& id) {
     return change(*core_, cmd::retry, std::move(r));
 }
 
+// The broker reads a bounded number of tasks per request and says where it
+// stopped (`next`): ask again from there until `limit` tasks are found or
+// the store is read to its end.
 result<std::vector<task_info>> client::tasks(const task_filter& filter) {
-    protocol::request r;
-    r.state = filter.state;
-    r.queue = filter.queue;
-    r.tag = filter.tag;
-    r.limit = filter.limit;
-    auto rep = core_->call(std::string(cmd::tasks), std::move(r));
-    if (!rep) {
-        return error_of<std::vector<task_info>>(rep);
-    }
+    const uint32_t want = filter.limit == 0 ? 100 : filter.limit;
     std::vector<task_info> out;
-    out.reserve(rep->tasks.size());
-    for (const auto& t : rep->tasks) {
-        out.push_back(detail::from_wire(t));
-    }
+    std::string before;
+    do {
+        protocol::request r;
+        r.state = filter.state;
+        r.queue = filter.queue;
+        r.tag = filter.tag;
+        r.limit = want - static_cast<uint32_t>(out.size());
+        r.before = before;
+        auto rep = core_->call(std::string(cmd::tasks), std::move(r));
+        if (!rep) {
+            return error_of<std::vector<task_info>>(rep);
+        }
+        for (const auto& t : rep->tasks) {
+            out.push_back(detail::from_wire(t));
+        }
+        before = rep->next;
+    } while (!before.empty() && out.size() < want);
     return out;
 }
 

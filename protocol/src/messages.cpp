@@ -34,7 +34,7 @@ template <typename V> void fields(task_spec& m, V&& v) {
 template <typename V> void fields(request& m, V&& v) {
     v("req", m.req); v("tasks", m.tasks); v("id", m.id); v("tag", m.tag);
     v("wait_ms", m.wait_ms); v("state", m.state); v("queue", m.queue); v("limit", m.limit);
-    v("data", bin_field<std::string>{m.data});
+    v("data", bin_field<std::string>{m.data}); v("before", m.before);
 }
 template <typename V> void fields(progress_info& m, V&& v) {
     v("fraction", m.fraction); v("note", m.note);
@@ -67,7 +67,7 @@ template <typename V> void fields(reply& m, V&& v) {
     v("req", m.req); v("ok", m.ok); v("error_code", m.error_code); v("error", m.error);
     v("note", m.note); v("ids", m.ids); v("task", m.task); v("tasks", m.tasks);
     v("workers", m.workers); v("stats", m.stats);
-    v("data", bin_field<std::string>{m.data});
+    v("data", bin_field<std::string>{m.data}); v("next", m.next);
 }
 template <typename V> void fields(hello& m, V&& v) {
     v("worker", m.worker); v("host", m.host); v("pid", m.pid); v("slots", m.slots);

@@ -42,8 +42,9 @@ protected:
     std::unique_ptr<running_broker> broker;
     std::unique_ptr<httplib::Client> http;
 
-    void start(const std::string& anonymous = "none") {
+    void start(const std::string& anonymous = "none", uint32_t list_scan_budget = 20000) {
         auto cfg = test_config(dir.path.string());
+        cfg.list_scan_budget = list_scan_budget;
         cfg.http = "127.0.0.1:0";
         cfg.http_tokens = {std::string("ops:write:") + writer, std::string("viewer:read:") + reader};
         cfg.http_anonymous = anonymous;
@@ -248,6 +249,29 @@ TEST_F(HttpApi, DashboardFilesAreServed) {
 }
 
 // Same fixture, its own suite name for filtering.
+// The loop reads a bounded number of tasks per TASKS request; the API goes
+// on from where it stopped, and hands `next` out when `limit` cut the list.
+TEST_F(HttpApi, ListingPagesThroughABoundedScan) {
+    start("none", 2);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 5; ++i) ids.push_back(submit({{"handler", "t.echo"}, {"queue", "parked"}}));
+    submit({{"handler", "t.echo"}, {"queue", "other"}});  // newest, filtered out
+
+    auto all = get("/api/v1/tasks?queue=parked");
+    ASSERT_EQ(all.status, 200) << all.text;
+    ASSERT_EQ(all.body["tasks"].size(), 5u) << "two tasks read per request, yet all five listed";
+    for (std::size_t i = 0; i < 5; ++i) EXPECT_EQ(all.body["tasks"][i]["id"], ids[4 - i]);  // newest first
+    EXPECT_FALSE(all.body.contains("next"));
+
+    auto page = get("/api/v1/tasks?queue=parked&limit=2");
+    ASSERT_EQ(page.body["tasks"].size(), 2u);
+    ASSERT_TRUE(page.body.contains("next"));
+    auto rest = get("/api/v1/tasks?queue=parked&before=" + page.body["next"].get<std::string>());
+    ASSERT_EQ(rest.body["tasks"].size(), 3u) << rest.text;
+    EXPECT_EQ(rest.body["tasks"][0]["id"], ids[2]);
+    EXPECT_EQ(get("/api/v1/tasks?before=nope").status, 400);
+}
+
 class Metrics : public HttpApi {};
 
 TEST_F(Metrics, CountersAndHistogramsMatchTheTasksRun) {

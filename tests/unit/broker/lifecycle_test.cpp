@@ -244,6 +244,43 @@ TEST_F(Lifecycle, CancelByTagAfterARestartAndOnAnOldStore) {
     EXPECT_EQ(c.status(ids[1]).state, "CANCELLED");
 }
 
+// TASKS reads at most list_scan_budget tasks per request and says where it
+// stopped: the pages together are the whole list, newest first, once each.
+TEST_F(Lifecycle, TasksPagesThroughABoundedScan) {
+    cfg_.list_scan_budget = 3;
+    start();
+    client c(ctx_, fe());
+    std::vector<tp::task_spec> specs;
+    for (int i = 0; i < 10; ++i) {
+        auto t = task("x.y");
+        t.queue = i % 2 == 0 ? "even" : "odd";
+        specs.push_back(t);
+    }
+    auto ids = c.submit(specs);
+    std::vector<std::string> listed;
+    std::size_t pages = 0;
+    tp::request rq;
+    rq.queue = "odd";
+    do {
+        auto rep = c.call(tp::cmd::tasks, rq);
+        ASSERT_TRUE(rep.ok) << rep.error;
+        EXPECT_LE(rep.tasks.size(), 3u);
+        for (const auto& t : rep.tasks) listed.push_back(t.id);
+        rq.before = rep.next;
+        ++pages;
+    } while (!rq.before.empty() && pages < 20);
+    EXPECT_EQ(listed, (std::vector<std::string>{ids[9], ids[7], ids[5], ids[3], ids[1]}));
+    EXPECT_GE(pages, 4u);  // 10 tasks, 3 read per request
+
+    rq = tp::request{};
+    rq.limit = 2;
+    auto first = c.call(tp::cmd::tasks, rq);
+    EXPECT_EQ(first.tasks.size(), 2u);
+    EXPECT_EQ(first.next, ids[8]) << "the last task read, to go on from";
+    rq.before = "zz";
+    EXPECT_EQ(c.call(tp::cmd::tasks, rq).error_code, "invalid_argument");
+}
+
 TEST_F(Lifecycle, IdempotencyKeyReturnsFirstId) {
     start();
     client c(ctx_, fe());

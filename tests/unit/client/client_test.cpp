@@ -482,6 +482,38 @@ TEST(Client, QueriesDecodeTheirReplies) {
     EXPECT_EQ(cx->note, "nightly");
 }
 
+// The broker reads a bounded number of tasks per TASKS and says where it
+// stopped: tasks() asks again from there until it has `limit` of them.
+TEST(Client, TasksGoesOnFromWhereTheBrokerStopped) {
+    fake_broker broker([](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
+        auto m = fake_broker::reply_to(cmd, req);
+        if (req.before.empty()) {
+            m.body.tasks = {finished("a", "FAILED")};
+            m.body.next = "n1";  // read its budget, found one
+        } else if (req.before == "n1") {
+            m.body.next = "n2";  // found none in the next stretch
+        } else {
+            m.body.tasks = {finished("b", "FAILED"), finished("c", "FAILED")};
+            m.body.next = "n3";  // more may follow, but the limit is reached
+        }
+        out.push_back(m);
+    });
+    client c(options_for(broker));
+    taskmill::client::task_filter filter;
+    filter.state = "FAILED";
+    filter.limit = 3;
+    auto ts = c.tasks(filter);
+    ASSERT_TRUE(ts) << ts.error().message;
+    ASSERT_EQ(ts->size(), 3u);
+    EXPECT_EQ((*ts)[2].id, "c");
+    auto asked = broker.received();
+    ASSERT_EQ(asked.size(), 3u) << "no request after the limit was reached";
+    EXPECT_EQ(asked[1].second.before, "n1");
+    EXPECT_EQ(asked[1].second.limit, 2u);
+    EXPECT_EQ(asked[2].second.before, "n2");
+    EXPECT_EQ(asked[2].second.state, "FAILED");
+}
+
 TEST(Client, ManyThreadsShareOneClient) {
     fake_broker broker([](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
         auto m = fake_broker::reply_to(cmd, req);

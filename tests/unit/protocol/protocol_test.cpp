@@ -19,9 +19,11 @@ TEST(Codec, RequestRoundTrip) {
     t.tags = {"a", "b"};
     t.notify = true;
     r.tasks.push_back(t);
+    r.before = "0123456789abcdef0123456789abcdef";
     auto back = tp::decode_request(tp::encode(r));
     ASSERT_TRUE(back.has_value()) << back.error().message;
     EXPECT_EQ(back->req, 42u);
+    EXPECT_EQ(back->before, r.before);
     ASSERT_EQ(back->tasks.size(), 1u);
     EXPECT_EQ(back->tasks[0].handler, "echo.echo");
     EXPECT_EQ(back->tasks[0].payload, t.payload);
@@ -43,8 +45,10 @@ TEST(Codec, ReplyWithNestedRecordsRoundTrip) {
     r.task = ti;
     r.stats = tp::stats_info{};
     r.stats->states["QUEUED"] = 3;
+    r.next = "fedcba9876543210fedcba9876543210";
     auto back = tp::decode_reply(tp::encode(r));
     ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->next, r.next);
     ASSERT_TRUE(back->task.has_value());
     EXPECT_EQ(back->task->state, "SUCCEEDED");
     EXPECT_EQ(back->task->result, std::string("\xc0", 1));

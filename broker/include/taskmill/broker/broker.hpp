@@ -44,6 +44,10 @@ struct broker_config {
     int64_t backoff_cap_ms = 60000;
     int64_t lease_grace_ms = 2000;     // added to timeout + liveness for the lease
     std::size_t batch = 512;           // messages drained per socket per turn
+    // TASKS reads at most this many stored tasks per request, so a filter
+    // that matches little cannot hold the loop for long; the reply's `next`
+    // lets the client go on (the client library does it for its caller).
+    uint32_t list_scan_budget = 20000;
     bool write_endpoints_file = true;  // DATA_DIR/endpoints.json
     // HTTP (docs/HTTP.md): "ADDR:PORT" (port 0 = pick), empty = off.
     std::string http;

@@ -131,6 +131,9 @@ struct stats_info {
 
 // Filter for client::tasks(). Empty fields do not filter; limit 0 = the
 // broker's default (100).
+// What tasks() lists, newest first. The broker reads a bounded number of
+// stored tasks per request; tasks() asks again from where it stopped until
+// it has `limit` matches (0 = 100) or has read every task.
 struct task_filter {
     std::string state;
     std::string queue;

@@ -53,6 +53,7 @@ struct request {
     std::string state;             // TASKS filter (upper-case state name)
     std::string queue;             // TASKS filter
     uint32_t limit = 0;            // TASKS: at most this many (0 = 100)
+    std::string before;            // TASKS: only tasks older than this id (a page's `next`)
     std::string data;              // WF_SUBMIT: the workflow as a msgpack map (bin)
 };
 
@@ -132,6 +133,7 @@ struct reply {
     std::vector<worker_info> workers;     // WORKERS
     std::optional<stats_info> stats;      // STATS
     std::string data;                     // WF_STATUS, SCHEDULES: a msgpack map (bin)
+    std::string next;                     // TASKS: more may follow; ask again with before = next
 };
 
 // ---- worker / supervisor <-> broker (backend) ----
