@@ -61,6 +61,32 @@ struct id_source {
     }
 };
 
+// A DONE carrying `tasks`: as `task` when there is one, else as the list.
+outgoing_msg done_of(std::vector<protocol::task_info> tasks) {
+    outgoing_msg done{"DONE", {}};
+    if (tasks.size() == 1) {
+        done.body.task = std::move(tasks.front());
+    } else {
+        done.body.tasks = std::move(tasks);
+    }
+    return done;
+}
+
+// A broker that acks SUBMITs with ids t1, t2, ... and answers PING with
+// PING and then `dones`: a test pings once its handles and callbacks are
+// set up, so the DONEs come after them.
+auto acks_then_dones_on_ping(id_source& ids, std::vector<outgoing_msg> dones) {
+    return [&ids, dones = std::move(dones)](const std::string& cmd, const protocol::request& req,
+                                            std::vector<outgoing_msg>& out) {
+        if (cmd == "SUBMIT") {
+            ids.ack(req, out);
+        } else if (cmd == "PING") {
+            out.push_back(fake_broker::reply_to("PING", req));
+            out.insert(out.end(), dones.begin(), dones.end());
+        }
+    };
+}
+
 client_options options_for(const fake_broker& b, std::chrono::milliseconds timeout = 5s) {
     client_options o;
     o.endpoint = b.endpoint();
@@ -183,19 +209,7 @@ TEST(Client, DonePushCompletesGetAndThen) {
 
 TEST(Client, ThenRegisteredBeforeDoneFiresOnDone) {
     id_source ids;
-    std::mutex mu;
-    std::vector<std::string> to_finish;
-    fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
-        if (cmd == "SUBMIT") {
-            ids.ack(req, out);
-        } else if (cmd == "PING") {
-            // The test pings once its callback is registered: now send DONE.
-            out.push_back(fake_broker::reply_to("PING", req));
-            outgoing_msg done{"DONE", {}};
-            done.body.task = finished("t1", "SUCCEEDED");
-            out.push_back(done);
-        }
-    });
+    fake_broker broker(acks_then_dones_on_ping(ids, {done_of({finished("t1", "SUCCEEDED")})}));
     client c(options_for(broker));
     auto h = c.submit(echo_task());
     ASSERT_TRUE(h);
@@ -207,16 +221,7 @@ TEST(Client, ThenRegisteredBeforeDoneFiresOnDone) {
 
 TEST(Client, ThenFiresEvenWhenEveryCopyOfTheHandleWasDropped) {
     id_source ids;
-    fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
-        if (cmd == "SUBMIT") {
-            ids.ack(req, out);
-        } else if (cmd == "PING") {
-            out.push_back(fake_broker::reply_to("PING", req));
-            outgoing_msg done{"DONE", {}};
-            done.body.task = finished("t1", "SUCCEEDED");
-            out.push_back(done);
-        }
-    });
+    fake_broker broker(acks_then_dones_on_ping(ids, {done_of({finished("t1", "SUCCEEDED")})}));
     client c(options_for(broker));
     std::promise<std::string> fired;
     {
@@ -235,21 +240,11 @@ TEST(Client, ThenFiresEvenWhenEveryCopyOfTheHandleWasDropped) {
 // and a DONE for an unknown id or a non-final state is ignored.
 TEST(Client, DoneWithOneTaskOrAListCompletesEachHandle) {
     id_source ids;
-    fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
-        if (cmd == "SUBMIT") {
-            ids.ack(req, out);
-        } else if (cmd == "PING") {
-            out.push_back(fake_broker::reply_to("PING", req));
-            outgoing_msg single{"DONE", {}};
-            single.body.task = finished("t1", "SUCCEEDED");
-            out.push_back(single);
-            outgoing_msg several{"DONE", {}};
-            several.body.tasks = {finished("t2", "SUCCEEDED"), finished("t3", "FAILED"),
-                                  finished("unknown", "SUCCEEDED"), finished("t4", "SUCCEEDED")};
-            several.body.tasks[3].state = "RUNNING";  // not final: ignored
-            out.push_back(several);
-        }
-    });
+    auto not_final = finished("t4", "SUCCEEDED");
+    not_final.state = "RUNNING";  // ignored
+    fake_broker broker(acks_then_dones_on_ping(
+        ids, {done_of({finished("t1", "SUCCEEDED")}),
+              done_of({finished("t2", "SUCCEEDED"), finished("t3", "FAILED"), finished("unknown", "SUCCEEDED"), not_final})}));
     client c(options_for(broker, 30s));
     std::vector<task_options> tasks(4, echo_task());
     auto handles = c.submit(tasks);
@@ -292,18 +287,9 @@ TEST(Client, DoneWithOneTaskOrAListCompletesEachHandle) {
 // for them is ignored, and the handles still held complete normally.
 TEST(Client, DroppedHandlesAreForgottenAndLaterDonesIgnored) {
     id_source ids;
-    fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
-        if (cmd == "SUBMIT") {
-            ids.ack(req, out);
-        } else if (cmd == "PING") {
-            out.push_back(fake_broker::reply_to("PING", req));
-            outgoing_msg done{"DONE", {}};
-            for (int i = 1; i <= 1001; ++i) {
-                done.body.tasks.push_back(finished("t" + std::to_string(i), "SUCCEEDED"));
-            }
-            out.push_back(done);
-        }
-    });
+    std::vector<protocol::task_info> all;
+    for (int i = 1; i <= 1001; ++i) all.push_back(finished("t" + std::to_string(i), "SUCCEEDED"));
+    fake_broker broker(acks_then_dones_on_ping(ids, {done_of(std::move(all))}));
     client c(options_for(broker, 30s));
     {
         auto dropped = c.submit(std::vector<task_options>(1000, echo_task()));
