@@ -108,7 +108,7 @@ result<void> validate_prefetch(options& o, const std::string& prefetch) {
             return {};
         }
         o.prefetch_auto = true;
-        o.prefetch_max = static_cast<uint32_t>(std::min<int64_t>(o.prefetch_max, std::max<int64_t>(room, 1)));
+        o.prefetch_max = static_cast<uint32_t>(std::min<int64_t>(o.prefetch_max, room));
         o.prefetch = std::min<uint32_t>(4 * o.concurrency, o.prefetch_max);
         return {};
     }
