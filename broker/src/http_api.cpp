@@ -70,6 +70,31 @@ std::optional<json> parse_body(const httplib::Request& req, httplib::Response& r
     }
 }
 
+// One of the env's long-poll places, held for the life of the object;
+// false when all are taken. A request that does not wait needs none.
+class long_poll_slot {
+public:
+    long_poll_slot(const api_env& env, bool waits) : count_(waits ? env.long_polls.get() : nullptr) {
+        if (count_ != nullptr && count_->fetch_add(1) >= env.max_long_polls) {
+            count_->fetch_sub(1);
+            ok_ = false;
+            count_ = nullptr;
+        }
+    }
+    ~long_poll_slot() {
+        if (count_ != nullptr) {
+            count_->fetch_sub(1);
+        }
+    }
+    long_poll_slot(const long_poll_slot&) = delete;
+    long_poll_slot& operator=(const long_poll_slot&) = delete;
+    explicit operator bool() const { return ok_; }
+
+private:
+    std::atomic<std::size_t>* count_;
+    bool ok_ = true;
+};
+
 json ids_reply(const protocol::reply& rep) {
     json out = {{"ids", rep.ids}};
     if (!rep.note.empty()) {
@@ -100,6 +125,16 @@ void status(const api_env& env, const httplib::Request& req, httplib::Response& 
     rq.id = req.matches[1];
     if (auto ok = query_int<int64_t>(req, "wait_ms", rq.wait_ms, 0, max_wait_ms); !ok) {
         send_error(res, ok.error().code, ok.error().message);
+        return;
+    }
+    // A long-poll holds a thread for its wait: past the cap it is refused
+    // rather than let waiting requests take every thread.
+    long_poll_slot slot(env, rq.wait_ms > 0);
+    if (!slot) {
+        res.set_header("Retry-After", "1");
+        send_error(res, errc::unavailable,
+                   "too many long-polls in progress (at most " + std::to_string(env.max_long_polls) +
+                       "); retry, or ask without wait_ms");
         return;
     }
     auto rep = ask(env, res, protocol::cmd::status, rq, std::chrono::milliseconds(rq.wait_ms) + loop_timeout);

@@ -1,6 +1,7 @@
 // Internal to the HTTP side: what the route handlers share.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 
@@ -22,6 +23,10 @@ struct api_env {
     // Writes the 401/403 answer and returns false when the request's token
     // does not grant `need`.
     std::function<bool(const httplib::Request&, httplib::Response&, role need)> allow;
+    // Long-polls in progress, and how many may be at once: each holds a
+    // thread, so they may take only part of the pool.
+    std::shared_ptr<std::atomic<std::size_t>> long_polls;
+    std::size_t max_long_polls = 0;
 };
 
 // {"error": {"code": ..., "message": ...}} with the status the code maps to.

@@ -32,6 +32,13 @@ struct http_options {
     std::size_t max_body_bytes = 16u << 20;
 };
 
+namespace http {
+// Throws std::runtime_error naming the option when `o` is malformed: a bad
+// --http address, --http-token or --http-anonymous. The broker checks its
+// options with it before it starts (and for --print-config).
+void check_options(const http_options& o);
+}  // namespace http
+
 class http_server {
 public:
     // Checks the options, binds and starts serving. Throws

@@ -20,5 +20,6 @@ target_sources(taskmill_broker_lib PRIVATE
   src/http_json.cpp
   src/http_api.cpp
   src/http_server.cpp
+  src/http_pool.cpp
   ${_web_cpp})
 target_link_libraries(taskmill_broker_lib PRIVATE PkgConfig::HTTPLIB cppzmq)

@@ -36,8 +36,10 @@ tb::broker_config test_config(const std::string& data_dir) {
     return cfg;
 }
 
-running_broker::running_broker(zmq::context_t& ctx, tb::broker_config cfg) {
-    auto log = spdlog::get("broker-test");
+running_broker::running_broker(zmq::context_t& ctx, tb::broker_config cfg, std::shared_ptr<spdlog::logger> log) {
+    if (!log) {
+        log = spdlog::get("broker-test");
+    }
     if (!log) {
         log = spdlog::stderr_color_mt("broker-test");
         log->set_level(spdlog::level::warn);

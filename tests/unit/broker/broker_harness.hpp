@@ -36,7 +36,8 @@ tb::broker_config test_config(const std::string& data_dir);
 
 class running_broker {
 public:
-    running_broker(zmq::context_t& ctx, tb::broker_config cfg);
+    // `log` = nullptr: the shared "broker-test" logger (warnings to stderr).
+    running_broker(zmq::context_t& ctx, tb::broker_config cfg, std::shared_ptr<spdlog::logger> log = nullptr);
     ~running_broker();
     const tb::bound_endpoints& endpoints() const { return b_->endpoints(); }
 

@@ -1,12 +1,22 @@
 // The broker's HTTP side in process: the JSON API (submit, result with
 // long-poll, cancel, list), tokens and roles, malformed input, and the
 // /metrics counters against the tasks a fake worker actually ran.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <iostream>
 #include <map>
 #include <sstream>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "broker_harness.hpp"
 
@@ -35,12 +45,79 @@ struct http_reply {
     std::string text;
 };
 
+
+// Raw TCP connections to the broker's HTTP port, held open until the end
+// of the test: the clients that try to take every HTTP thread.
+class raw_connections {
+public:
+    explicit raw_connections(const std::string& url) : port_(std::stoi(url.substr(url.rfind(':') + 1))) {}
+    ~raw_connections() {
+        for (int fd : fds_) ::close(fd);
+    }
+    raw_connections(const raw_connections&) = delete;
+    raw_connections& operator=(const raw_connections&) = delete;
+
+    // Opens `n` connections and writes `head` on each once it connects
+    // (nothing when empty); returns how many got it within `budget`.
+    std::size_t open(std::size_t n, const std::string& head, std::chrono::milliseconds budget) {
+        std::vector<pollfd> pending;
+        for (std::size_t i = 0; i < n; ++i) {
+            int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            if (fd < 0) break;
+            fds_.push_back(fd);
+            sockaddr_in a{};
+            a.sin_family = AF_INET;
+            a.sin_port = htons(static_cast<uint16_t>(port_));
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);  // EINPROGRESS
+            pending.push_back({fd, POLLOUT, 0});
+        }
+        std::size_t sent = 0;
+        auto deadline = std::chrono::steady_clock::now() + budget;
+        while (!pending.empty() && std::chrono::steady_clock::now() < deadline) {
+            if (::poll(pending.data(), pending.size(), 100) <= 0) continue;
+            for (auto it = pending.begin(); it != pending.end();) {
+                if ((it->revents & POLLOUT) == 0) {
+                    ++it;
+                    continue;
+                }
+                if (head.empty() || ::send(it->fd, head.data(), head.size(), MSG_NOSIGNAL) ==
+                                        static_cast<ssize_t>(head.size())) {
+                    ++sent;
+                }
+                it = pending.erase(it);
+            }
+        }
+        return sent;
+    }
+
+private:
+    int port_;
+    std::vector<int> fds_;
+};
+
+// How long a fresh client took to get 200 from /health, retrying until
+// `deadline`; nullopt if it never did.
+std::optional<std::chrono::milliseconds> health_time(const std::string& url, std::chrono::milliseconds deadline) {
+    auto started = std::chrono::steady_clock::now();
+    httplib::Client c(url);
+    c.set_connection_timeout(std::chrono::seconds(1));
+    c.set_read_timeout(std::chrono::seconds(1));
+    while (std::chrono::steady_clock::now() - started < deadline) {
+        if (auto r = c.Get("/health"); r && r->status == 200) {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+        }
+    }
+    return std::nullopt;
+}
+
 class HttpApi : public ::testing::Test {
 protected:
     zmq::context_t ctx{1};
     temp_dir dir;
     std::unique_ptr<running_broker> broker;
     std::unique_ptr<httplib::Client> http;
+    std::shared_ptr<spdlog::logger> log;  // the broker's logger when set before start()
 
     void start(const std::string& anonymous = "none", uint32_t list_scan_budget = 20000) {
         auto cfg = test_config(dir.path.string());
@@ -48,7 +125,7 @@ protected:
         cfg.http = "127.0.0.1:0";
         cfg.http_tokens = {std::string("ops:write:") + writer, std::string("viewer:read:") + reader};
         cfg.http_anonymous = anonymous;
-        broker = std::make_unique<running_broker>(ctx, cfg);
+        broker = std::make_unique<running_broker>(ctx, cfg, log);
         ASSERT_EQ(broker->endpoints().http.rfind("http://127.0.0.1:", 0), 0u) << broker->endpoints().http;
         http = std::make_unique<httplib::Client>(broker->endpoints().http);
         http->set_read_timeout(std::chrono::seconds(20));
@@ -246,6 +323,127 @@ TEST_F(HttpApi, DashboardFilesAreServed) {
     EXPECT_NE(js->get_header_value("Content-Type").find("javascript"), std::string::npos);
     EXPECT_NE(js->body.find("/api/v1/stats"), std::string::npos);
     EXPECT_EQ(http->Get("/style.css")->status, 200);
+}
+
+TEST_F(HttpApi, TheBearerSchemeIsMatchedInAnyCase) {
+    start();
+    for (const std::string scheme : {"Bearer", "bearer", "BEARER", "bEaReR"}) {
+        auto r = answer(http->Get("/api/v1/stats", {{"Authorization", scheme + " " + reader}}));
+        EXPECT_EQ(r.status, 200) << scheme << ": " << r.text;
+    }
+    EXPECT_EQ(answer(http->Get("/api/v1/stats", {{"Authorization", std::string("Basic ") + reader}})).status, 401);
+    EXPECT_EQ(answer(http->Get("/api/v1/stats", {{"Authorization", std::string("Bearer") + reader}})).status, 401);
+}
+
+TEST_F(HttpApi, EveryAnswerCarriesSecurityHeaders) {
+    start();
+    for (const std::string path : {"/", "/index.html", "/app.js", "/style.css", "/health", "/api/v1/stats", "/nope"}) {
+        auto r = http->Get(path, auth(reader));
+        ASSERT_TRUE(r) << path;
+        auto csp = r->get_header_value("Content-Security-Policy");
+        EXPECT_NE(csp.find("default-src 'self'"), std::string::npos) << path << ": " << csp;
+        EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << path << ": " << csp;
+        EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff") << path;
+        EXPECT_EQ(r->get_header_value("X-Frame-Options"), "DENY") << path;
+        EXPECT_EQ(r->get_header_value("Referrer-Policy"), "no-referrer") << path;
+    }
+}
+
+// 401 and 403 are logged, one line a second at most, with the ones left
+// out counted in the next line; the client's path is escaped.
+TEST_F(HttpApi, RefusalsAreLoggedAtMostOnceASecond) {
+    auto out = std::make_shared<std::ostringstream>();
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*out);
+    log = std::make_shared<spdlog::logger>("refusals", sink);
+    start();
+    auto lines = [&] {
+        sink->flush();
+        auto text = out->str();
+        std::vector<std::string> found;
+        std::istringstream in(text);
+        for (std::string line; std::getline(in, line);) {
+            if (line.find("http refused") != std::string::npos) found.push_back(line);
+        }
+        return found;
+    };
+    EXPECT_EQ(get("/api/v1/stats", nullptr).status, 401);
+    ASSERT_EQ(lines().size(), 1u) << out->str();
+    EXPECT_NE(lines()[0].find("status=401"), std::string::npos) << lines()[0];
+    EXPECT_NE(lines()[0].find("no token"), std::string::npos) << lines()[0];
+    auto started = std::chrono::steady_clock::now();
+    for (int i = 0; i < 200; ++i) {
+        EXPECT_EQ(get("/api/v1/tasks/x%0Afake", "wrong").status, 401);
+    }
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started).count();
+    EXPECT_LE(lines().size(), static_cast<std::size_t>(seconds + 2)) << out->str();
+    EXPECT_EQ(out->str().find("\nfake"), std::string::npos) << "a raw newline from the path: " << out->str();
+    // After a quiet second, the next refusal is logged with the count.
+    ASSERT_TRUE(wait_for([&] {
+        EXPECT_EQ(post("/api/v1/tasks", R"({"handler": "t.echo"})", reader).status, 403);
+        return lines().back().find("status=403") != std::string::npos;
+    }, 5s)) << out->str();
+    EXPECT_NE(lines().back().find("more since the last line"), std::string::npos) << lines().back();
+    EXPECT_NE(lines().back().find("viewer"), std::string::npos) << "the token's name, never its secret";
+    EXPECT_EQ(out->str().find(reader), std::string::npos) << "a secret in the log";
+}
+
+
+// The HTTP threads are few; no group of clients may take them all. Each
+// attack below stays in place while a fresh client asks for /health.
+class HttpStarvation : public HttpApi {};
+
+TEST_F(HttpStarvation, SlowLorisConnectionsLeaveHealthAnswering) {
+    start();
+    raw_connections loris(broker->endpoints().http);
+    // Headers begun, never finished, no token.
+    EXPECT_EQ(loris.open(24, "GET /api/v1/stats HTTP/1.1\r\nHost: x\r\nX-Slow: ", 5s), 24u);
+    auto took = health_time(broker->endpoints().http, 3s);
+    ASSERT_TRUE(took.has_value()) << "/health starved by 24 half-sent requests";
+    EXPECT_LT(took->count(), 3000);
+}
+
+TEST_F(HttpStarvation, LongPollsTakeOnlyAQuarterOfTheThreads) {
+    start();
+    auto id = submit({{"handler", "t.echo"}, {"queue", "parked"}});  // nobody serves "parked": it waits
+    std::atomic<int> refused{0};
+    std::atomic<int> answered{0};
+    std::vector<std::thread> polls;
+    for (int i = 0; i < 24; ++i) {
+        polls.emplace_back([&] {
+            httplib::Client c(broker->endpoints().http);
+            c.set_read_timeout(std::chrono::seconds(30));
+            auto r = c.Get("/api/v1/tasks/" + id + "/result?wait_ms=25000", auth(reader));
+            if (r && r->status == 503 && json::parse(r->body, nullptr, false)["error"]["code"] == "unavailable") {
+                ++refused;
+            } else if (r) {
+                ++answered;
+            }
+        });
+    }
+    ASSERT_TRUE(wait_for([&] { return refused.load() == 16; }, 10s)) << "refused " << refused.load();
+    auto took = health_time(broker->endpoints().http, 3s);
+    EXPECT_TRUE(took.has_value()) << "/health starved by long-polls";
+    EXPECT_EQ(get("/api/v1/stats").status, 200) << "the API too";
+    // Ending the task answers the 8 that wait.
+    EXPECT_EQ(answer(http->Delete("/api/v1/tasks/" + id, auth(writer))).status, 200);
+    for (auto& t : polls) t.join();
+    EXPECT_EQ(answered.load(), 8);
+}
+
+TEST_F(HttpStarvation, TwoThousandKeepAliveConnectionsLeaveHealthAnswering) {
+    start();
+    raw_connections flood(broker->endpoints().http);
+    auto started = std::chrono::steady_clock::now();
+    // Each asks once, keeps its connection and never reads the answer; a
+    // tenth never says anything at all.
+    EXPECT_GE(flood.open(1800, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n", 20s), 1700u);
+    EXPECT_GE(flood.open(200, "", 20s), 190u);
+    auto opened = std::chrono::steady_clock::now() - started;
+    auto took = health_time(broker->endpoints().http, 5s);
+    ASSERT_TRUE(took.has_value()) << "/health starved by 2,000 keep-alive connections";
+    std::cout << "opened 2000 connections in "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(opened).count() << " ms; /health then took "
+              << took->count() << " ms\n";
 }
 
 // Same fixture, its own suite name for filtering.
