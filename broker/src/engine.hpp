@@ -136,6 +136,7 @@ private:
     void fire_ttl();
     void fire_leases();
     void fire_waiters();
+    void forget_wait(const std::string& peer);  // one of its parked STATUS requests ended
     void check_workers();
 
     // ---- dispatch (dispatch.cpp) ----
@@ -238,6 +239,7 @@ private:
     std::unordered_multimap<task_id, uint64_t, task_id_hash> waiters_by_task_;
     std::set<std::pair<int64_t, uint64_t>> waiter_deadlines_;
     uint64_t waiter_serial_ = 0;
+    std::unordered_map<std::string, std::size_t> waits_by_peer_;  // parked requests by client
 
     std::set<std::string, std::less<>> subscriptions_;  // topic prefixes of the events socket
     std::map<std::string, std::map<std::string, uint64_t>> per_queue_;  // queue -> state -> n

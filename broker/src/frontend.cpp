@@ -105,6 +105,22 @@ void engine::status(const std::string& peer, const protocol::request& rq) {
         return;
     }
     // Park the request; answered by answer_waiters() or fire_waiters().
+    // Each parked request costs memory until its task ends or its wait
+    // does: one client may park only so many, and all together only so many.
+    auto& mine = waits_by_peer_[peer];
+    if (mine >= cfg_.max_waits_per_client || waiters_.size() >= cfg_.max_waits) {
+        bool own = mine >= cfg_.max_waits_per_client;
+        if (mine == 0) {
+            waits_by_peer_.erase(peer);
+        }
+        reply_error(peer, protocol::cmd::status, rq.req, errc::unavailable,
+                    own ? "this client already waits on " + std::to_string(cfg_.max_waits_per_client) +
+                              " tasks (max-waits-per-client); wait for some to end, or ask without wait_ms"
+                        : "the broker already holds " + std::to_string(cfg_.max_waits) +
+                              " waiting STATUS requests (max-waits); retry later, or ask without wait_ms");
+        return;
+    }
+    ++mine;
     uint64_t serial = ++waiter_serial_;
     int64_t deadline = now_ + std::min(rq.wait_ms, max_wait_ms);
     waiters_[serial] = waiter{peer, rq.req, *id, deadline};

@@ -222,6 +222,7 @@ void engine::answer_waiters(const task_record& r) {
         rep.task = to_info(r);
         reply_front(w->second.peer, protocol::cmd::status, rep);
         waiter_deadlines_.erase({w->second.deadline, w->first});
+        forget_wait(w->second.peer);
         waiters_.erase(w);
     }
     waiters_by_task_.erase(range.first, range.second);
@@ -288,6 +289,12 @@ void engine::fire_leases() {
     }
 }
 
+void engine::forget_wait(const std::string& peer) {
+    if (auto it = waits_by_peer_.find(peer); it != waits_by_peer_.end() && --it->second == 0) {
+        waits_by_peer_.erase(it);
+    }
+}
+
 void engine::fire_waiters() {
     while (!waiter_deadlines_.empty() && waiter_deadlines_.begin()->first <= now_) {
         uint64_t serial = waiter_deadlines_.begin()->second;
@@ -309,6 +316,7 @@ void engine::fire_waiters() {
                 break;
             }
         }
+        forget_wait(w->second.peer);
         waiters_.erase(w);
     }
 }

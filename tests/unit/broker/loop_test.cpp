@@ -322,3 +322,55 @@ TEST(LoopThroughput, DISABLED_DurableSubmitRunResult) {
     std::cout << "submit " << n << " in " << ms(t1 - t0) << " ms; run+results in " << ms(t2 - t1) << " ms\n";
     EXPECT_EQ(st.stats->counters["submitted"], static_cast<uint64_t>(n));
 }
+
+// A STATUS with wait_ms is parked until its task ends: one client may park
+// only max_waits_per_client, all clients together only max_waits, and the
+// ones past that are answered `unavailable` at once.
+TEST_F(LoopTest, ParkedStatusRequestsAreCappedPerClientAndInAll) {
+    cfg_.max_waits_per_client = 5;
+    cfg_.max_waits = 8;
+    start();
+    client c(ctx_, fe());
+    client a(ctx_, fe());
+    client b(ctx_, fe());
+    auto park = [](client& who, const std::string& id, uint64_t req) {
+        tp::request rq;
+        rq.req = req;
+        rq.id = id;
+        rq.wait_ms = 60000;
+        who.send(tp::cmd::status, tp::encode(rq));
+    };
+    auto refused = [](client& who, uint64_t req, const std::string& why) {
+        auto m = who.recv();
+        ASSERT_TRUE(m.has_value()) << "no answer to the request over the cap";
+        auto rep = tp::decode_reply(m->body);
+        ASSERT_TRUE(rep.has_value());
+        EXPECT_EQ(rep->req, req);
+        EXPECT_FALSE(rep->ok);
+        EXPECT_EQ(rep->error_code, "unavailable");
+        EXPECT_NE(rep->error.find(why), std::string::npos) << rep->error;
+    };
+    auto id = c.submit({task("a.b")})[0];  // nobody serves a.b: it stays queued
+    for (uint64_t r = 1; r <= 5; ++r) park(a, id, r);
+    park(a, id, 6);
+    refused(a, 6, "max-waits-per-client");
+    for (uint64_t r = 1; r <= 3; ++r) park(b, id, r);
+    park(b, id, 4);
+    refused(b, 4, "max-waits");
+
+    // Cancelling the task answers the eight parked ones and frees their places.
+    tp::request cancel;
+    cancel.id = id;
+    EXPECT_TRUE(c.call(tp::cmd::cancel, cancel).ok);
+    for (auto* who : {&a, &a, &a, &a, &a, &b, &b, &b}) {
+        auto m = who->recv();
+        ASSERT_TRUE(m.has_value());
+        auto rep = tp::decode_reply(m->body);
+        ASSERT_TRUE(rep && rep->ok && rep->task);
+        EXPECT_EQ(rep->task->state, "CANCELLED");
+    }
+    auto next = c.submit({task("a.b")})[0];
+    for (uint64_t r = 10; r < 15; ++r) park(a, next, r);
+    park(a, next, 15);
+    refused(a, 15, "max-waits-per-client");
+}

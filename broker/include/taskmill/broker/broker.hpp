@@ -61,6 +61,13 @@ struct broker_config {
     std::vector<std::string> allow_clients;
     std::vector<std::string> allow_hosts;
     std::size_t max_frame_bytes = 0;   // ZMQ_MAXMSGSIZE on frontend/backend; 0 = no limit
+    // What one client can make the broker hold (docs/OPERATIONS.md, "What
+    // one peer can take"). Replies to a client that does not read them
+    // queue up to client_hwm, then are dropped; STATUS requests with
+    // wait_ms past the caps are answered `unavailable`.
+    int client_hwm = 10000;
+    std::size_t max_waits_per_client = 10000;
+    std::size_t max_waits = 100000;
 };
 
 // The endpoints the broker is bound to, in connectable form
