@@ -120,8 +120,17 @@ struct broker::impl {
         for (auto* s : {&frontend, &backend}) {
             s->set(zmq::sockopt::linger, 500);
             s->set(zmq::sockopt::router_handover, 1);
-            s->set(zmq::sockopt::sndhwm, 0);  // credit bounds what we queue to workers
         }
+        backend.set(zmq::sockopt::sndhwm, 0);  // credit bounds what we queue to workers
+        // A client that never reads its replies can make the broker hold
+        // at most client_hwm of them; past it the ROUTER drops replies to
+        // that client (never blocking the loop). A client that reads keeps
+        // far fewer in flight: one reply per request, one DONE per turn.
+        frontend.set(zmq::sockopt::sndhwm, cfg.client_hwm);
+        // ZMTP heartbeats: a client whose connection died without a FIN is
+        // dropped, with whatever was queued for it, within a minute.
+        frontend.set(zmq::sockopt::heartbeat_ivl, 20000);
+        frontend.set(zmq::sockopt::heartbeat_timeout, 60000);
         // An unroutable worker must be noticed, not silently dropped.
         backend.set(zmq::sockopt::router_mandatory, 1);
         if (cfg.max_frame_bytes > 0) {

@@ -83,7 +83,8 @@ void print_config(const cli& c) {
               << "\nbackoff-base-ms = " << g.backoff_base_ms << "\nbackoff-factor = " << g.backoff_factor
               << "\nbackoff-cap-ms = " << g.backoff_cap_ms << "\nlease-grace-ms = " << g.lease_grace_ms
               << "\nbatch = " << g.batch << "\nlog-level = " << c.log_level
-              << "\nmax-frame-bytes = " << g.max_frame_bytes << "\n";
+              << "\nmax-frame-bytes = " << g.max_frame_bytes << "\nclient-hwm = " << g.client_hwm
+              << "\nmax-waits-per-client = " << g.max_waits_per_client << "\nmax-waits = " << g.max_waits << "\n";
     if (!c.curve_key_file.empty()) {
         std::cout << "curve-key-file = " << c.curve_key_file << "\n";
     }
@@ -193,6 +194,15 @@ void load_keys(cli& c) {
     }
     for (const auto& k : c.allow_host) {
         c.cfg.allow_hosts.push_back(k == "*" ? k : need(taskmill::curve::load_public_key(k)));
+    }
+}
+
+// spdlog reads an unknown level name as "off": refuse it instead.
+void check_log_level(const std::string& level) {
+    static const std::set<std::string, std::less<>> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+    if (levels.count(level) == 0) {
+        throw std::runtime_error("--log-level must be one of trace debug info warn error critical off, not '" +
+                                 level + "'");
     }
 }
 
