@@ -17,6 +17,7 @@
 #include <zmq.hpp>
 
 #include "engine.hpp"
+#include "fd_guard.hpp"
 #include "http_server.hpp"
 #include "security.hpp"
 
@@ -82,6 +83,7 @@ struct broker::impl {
     zmq::socket_t frontend;
     zmq::socket_t backend;
     zmq::socket_t events;
+    fd_guard guard;  // owns monitor sockets: declared after the context
     std::unique_ptr<zap_authenticator> zap;  // CURVE on; destroyed before the sockets
     bound_endpoints eps;
     int pipe_r = -1;
@@ -97,7 +99,8 @@ struct broker::impl {
           st(std::move(s)),
           eng(cfg, *st, *log),
           frontend(*ctx, zmq::socket_type::router),
-          backend(*ctx, zmq::socket_type::router) {
+          backend(*ctx, zmq::socket_type::router),
+          guard(*ctx, *log) {
         int fds[2];
         if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
             throw std::runtime_error("pipe2 failed");
@@ -143,8 +146,8 @@ struct broker::impl {
             zap->secure(backend, "backend");
             zap->start();
         }
-        eps.frontend = bind_socket(frontend, cfg.frontend);
-        eps.backend = bind_socket(backend, cfg.backend);
+        eps.frontend = connectable(guard.bind(frontend, cfg.frontend, "frontend"));
+        eps.backend = connectable(guard.bind(backend, cfg.backend, "backend"));
         if (!cfg.events.empty()) {
             // XPUB: the loop sees (un)subscriptions and builds only the
             // events somebody subscribes to.
@@ -201,6 +204,7 @@ struct broker::impl {
         if (events) {
             items.push_back({events.handle(), 0, ZMQ_POLLIN, 0});
         }
+        guard.poll_items(items);
         try {
             zmq::poll(items, std::chrono::milliseconds(timeout));
         } catch (const zmq::error_t& e) {
@@ -231,6 +235,7 @@ struct broker::impl {
     }
 
     void turn() {
+        guard.check(now_ms());
         if (events) {
             // Every turn, not only when poll saw them: a subscription that
             // arrived while the loop was busy counts from this turn on.

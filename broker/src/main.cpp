@@ -14,6 +14,9 @@
 #include <taskmill/broker/broker.hpp>
 #include <taskmill/protocol/curve_keys.hpp>
 
+#include "fd_guard.hpp"
+#include "http_server.hpp"
+
 namespace po = boost::program_options;
 using taskmill::broker::broker;
 using taskmill::broker::broker_config;
@@ -275,6 +278,15 @@ int main(int argc, char** argv) {
     }
     auto log = spdlog::stderr_color_mt("broker");
     log->set_level(spdlog::level::from_str(c.log_level));
+    // Every client and worker connection takes a descriptor: use all the
+    // hard limit allows (docs/OPERATIONS.md, "Open files").
+    auto fd_limit = taskmill::broker::raise_fd_limit();
+    if (fd_limit < 4096) {
+        log->warn("the open-files limit is {}: the broker can hold about that many connections; raise it "
+                  "(ulimit -Hn, systemd LimitNOFILE=)", fd_limit);
+    } else {
+        log->info("open-files limit {}", fd_limit);
+    }
     try {
         broker b(c.cfg, log);
         g_broker = &b;

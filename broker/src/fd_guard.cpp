@@ -1,0 +1,202 @@
+// fd_guard: see fd_guard.hpp.
+#include "fd_guard.hpp"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include <spdlog/spdlog.h>
+
+namespace taskmill::broker {
+
+namespace {
+
+// "tcp://HOST:PORT" -> (HOST, PORT), "*" and "[::1]" unwrapped; nullopt-ish
+// (empty port) for anything else.
+std::pair<std::string, std::string> split_tcp(const std::string& endpoint) {
+    constexpr std::string_view scheme = "tcp://";
+    if (endpoint.rfind(scheme, 0) != 0 || endpoint.find(';') != std::string::npos) {
+        return {};
+    }
+    auto rest = endpoint.substr(scheme.size());
+    auto colon = rest.rfind(':');
+    if (colon == std::string::npos) {
+        return {};
+    }
+    auto host = rest.substr(0, colon);
+    auto port = rest.substr(colon + 1);
+    if (host == "*") {
+        host.clear();
+    } else if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    return {host, port};
+}
+
+struct addrinfo_list {
+    addrinfo* head = nullptr;
+    ~addrinfo_list() {
+        if (head != nullptr) {
+            ::freeaddrinfo(head);
+        }
+    }
+};
+
+}  // namespace
+
+int open_listener(const std::string& endpoint) {
+    auto [host, port] = split_tcp(endpoint);
+    if (port.empty() || port == "*") {
+        return -1;
+    }
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV;
+    addrinfo_list found;
+    if (::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found.head) != 0 ||
+        found.head == nullptr) {
+        return -1;  // a name or an interface: ZeroMQ resolves those
+    }
+    // An IPv4 address for "*", as ZeroMQ binds it without ZMQ_IPV6.
+    const addrinfo* ai = found.head;
+    for (const addrinfo* p = found.head; p != nullptr; p = p->ai_next) {
+        if (p->ai_family == AF_INET) {
+            ai = p;
+            break;
+        }
+    }
+    int fd = ::socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        throw std::runtime_error("cannot bind " + endpoint + ": " + std::strerror(errno));
+    }
+    int on = 1;
+    (void)::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd, 100) != 0) {
+        int err = errno;
+        ::close(fd);
+        throw std::runtime_error("cannot bind " + endpoint + ": " + std::strerror(err));
+    }
+    return fd;
+}
+
+uint64_t raise_fd_limit() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        return 0;
+    }
+    if (lim.rlim_cur < lim.rlim_max) {
+        rlimit raised = lim;
+        raised.rlim_cur = lim.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            lim = raised;
+        }
+    }
+    return static_cast<uint64_t>(lim.rlim_cur);
+}
+
+fd_guard::fd_guard(zmq::context_t& ctx, spdlog::logger& log)
+    : ctx_(ctx), log_(log), reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+
+fd_guard::~fd_guard() {
+    if (reserve_fd_ >= 0) {
+        ::close(reserve_fd_);
+    }
+}
+
+std::string fd_guard::bind(zmq::socket_t& s, const std::string& endpoint, const std::string& name) {
+    int fd = open_listener(endpoint);
+    try {
+        s.set(zmq::sockopt::use_fd, fd);  // -1: ZeroMQ opens its own
+        s.bind(endpoint);
+        s.set(zmq::sockopt::use_fd, -1);
+    } catch (const zmq::error_t& e) {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        throw std::runtime_error("cannot bind " + endpoint + ": " + e.what());
+    }
+    std::string bound = s.get(zmq::sockopt::last_endpoint);
+    if (fd >= 0) {
+        auto addr = "inproc://taskmill-monitor-" + name + "-" + std::to_string(reinterpret_cast<uintptr_t>(this));
+        if (zmq_socket_monitor(s.handle(), addr.c_str(), ZMQ_EVENT_ACCEPT_FAILED) == 0) {
+            watched w{name, bound, fd, zmq::socket_t(ctx_, zmq::socket_type::pair)};
+            w.monitor.set(zmq::sockopt::linger, 0);
+            w.monitor.connect(addr);
+            watched_.push_back(std::move(w));
+        }
+    }
+    return bound;
+}
+
+void fd_guard::poll_items(std::vector<zmq::pollitem_t>& items) {
+    for (auto& w : watched_) {
+        items.push_back({w.monitor.handle(), 0, ZMQ_POLLIN, 0});
+    }
+}
+
+void fd_guard::check(int64_t now_ms) {
+    for (auto& w : watched_) {
+        bool failed = false;
+        int err = 0;
+        zmq::message_t event;
+        // An event is two frames: (uint16 event, uint32 errno), endpoint.
+        while (w.monitor.recv(event, zmq::recv_flags::dontwait)) {
+            if (event.size() >= 6) {
+                uint32_t value = 0;
+                std::memcpy(&value, event.data<char>() + 2, sizeof value);
+                err = static_cast<int>(value);
+                failed = true;
+            }
+            while (event.more() && w.monitor.recv(event, zmq::recv_flags::dontwait)) {
+            }
+        }
+        if (!failed) {
+            continue;
+        }
+        auto closed = drain(w);
+        refused_ += closed;
+        if (!logged_once_ || (refused_ > 0 && now_ms >= next_log_ms_)) {
+            rlimit lim{};
+            ::getrlimit(RLIMIT_NOFILE, &lim);
+            log_.error("cannot accept connections on {} ({}): {}; the open-files limit is {}. {} waiting "
+                       "connection(s) closed at once; they may retry. Raise the limit (ulimit -n, systemd "
+                       "LimitNOFILE=) or spread clients over more brokers",
+                       w.name, w.endpoint, std::strerror(err), static_cast<uint64_t>(lim.rlim_cur), refused_);
+            logged_once_ = true;
+            refused_ = 0;
+            next_log_ms_ = now_ms + 60000;  // then a count once a minute at most
+        }
+    }
+}
+
+// Accepts and closes what waits in the listen queue, with the reserve
+// descriptor freed for it; ZeroMQ's I/O thread may take the freed slot
+// first, which serves that client.
+std::size_t fd_guard::drain(const watched& w) {
+    std::size_t closed = 0;
+    if (reserve_fd_ >= 0) {
+        ::close(reserve_fd_);
+        reserve_fd_ = -1;
+    }
+    for (;;) {
+        // A libzmq accept between ours may take the freed slot: then ours
+        // fails with EMFILE and the next failed accept brings us back.
+        int fd = ::accept4(w.listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            break;  // empty (EAGAIN), or the slot went to ZeroMQ (EMFILE)
+        }
+        ::close(fd);
+        ++closed;
+    }
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return closed;
+}
+
+}  // namespace taskmill::broker

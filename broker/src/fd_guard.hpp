@@ -1,0 +1,66 @@
+// The broker at its open-files limit.
+//
+// libzmq retries a failed accept() at once for as long as a connection
+// waits in the listen queue: at the limit, its I/O thread spins at full
+// CPU and the waiting clients hang. So the broker opens its TCP listening
+// sockets itself and hands them to ZeroMQ (ZMQ_USE_FD); a socket monitor
+// tells it when an accept fails, and it then empties the listen queue
+// itself, with one descriptor it keeps in reserve for that: those clients
+// are disconnected at once (they retry later), the spin stops, and one line
+// in the log says what happened and what to do.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <zmq.hpp>
+
+namespace spdlog {
+class logger;
+}
+
+namespace taskmill::broker {
+
+// A socket listening on a tcp:// endpoint, or -1 if `endpoint` is not one
+// this can open (another transport, an interface name): ZeroMQ binds those
+// itself. Throws std::runtime_error when the bind fails.
+int open_listener(const std::string& endpoint);
+
+// Raises the soft open-files limit to the hard one; returns the limit.
+uint64_t raise_fd_limit();
+
+class fd_guard {
+public:
+    fd_guard(zmq::context_t& ctx, spdlog::logger& log);
+    ~fd_guard();
+    fd_guard(const fd_guard&) = delete;
+    fd_guard& operator=(const fd_guard&) = delete;
+
+    // Binds `s` to `endpoint`, through a listener of our own when it is TCP,
+    // and watches its accepts. Returns what ZeroMQ reports as bound.
+    std::string bind(zmq::socket_t& s, const std::string& endpoint, const std::string& name);
+    // The monitor sockets, for the loop's poll.
+    void poll_items(std::vector<zmq::pollitem_t>& items);
+    // Reads the monitors; after a failed accept, empties the listen queues.
+    void check(int64_t now_ms);
+
+private:
+    struct watched {
+        std::string name;
+        std::string endpoint;
+        int listen_fd = -1;
+        zmq::socket_t monitor;
+    };
+    std::size_t drain(const watched& w);
+
+    zmq::context_t& ctx_;
+    spdlog::logger& log_;
+    std::vector<watched> watched_;
+    int reserve_fd_ = -1;
+    uint64_t refused_ = 0;          // connections closed since the last log line
+    int64_t next_log_ms_ = 0;
+    bool logged_once_ = false;
+};
+
+}  // namespace taskmill::broker
