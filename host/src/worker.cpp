@@ -43,6 +43,9 @@ uint64_t rss_mb() {
     return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / (1024 * 1024);
 }
 
+constexpr auto unwelcomed_first = std::chrono::seconds(5);
+constexpr auto unwelcomed_repeat = std::chrono::seconds(30);
+
 // The I/O loop. It is one object so the state machine (running, draining,
 // stopping) is in one place; each handler of an event is a small method.
 class worker_loop {
@@ -71,6 +74,7 @@ private:
     void resize_prefetch();
     void on_signal();
     void check_deadlines();
+    void warn_if_unwelcomed();
     void start_drain(const std::string& why);
     milliseconds next_timeout() const;
 
@@ -92,6 +96,11 @@ private:
     milliseconds heartbeat_;
     steady::time_point next_heartbeat_{};
     uint64_t completed_ = 0;
+    // Until the broker answers HELLO, a warning now and then names the
+    // endpoint: a host pointed where no broker listens must say so.
+    bool welcomed_ = false;
+    steady::time_point next_unwelcomed_warning_{};
+    steady::time_point hello_sent_{};
     bool draining_ = false;
     // The broker acknowledges CREDIT 0; DISPATCHes it sent before that are
     // already in our socket, so BYE waits for the ack (or a short deadline,
@@ -197,6 +206,7 @@ void worker_loop::on_broker_message() {
         } else if (m.command == protocol::cmd::welcome) {
             if (auto w = protocol::decode_welcome(m.body); w && w->heartbeat_ms > 0) heartbeat_ = milliseconds(w->heartbeat_ms);
             s_.log->info("welcomed by broker heartbeat_ms={}", heartbeat_.count());
+            welcomed_ = true;
         } else if (m.command == protocol::cmd::credit) {
             // Only the answer to CREDIT 0: one to an earlier resize may still be on its way.
             auto c = protocol::decode_control(m.body);
@@ -293,9 +303,19 @@ void worker_loop::check_deadlines() {
     }
 }
 
+void worker_loop::warn_if_unwelcomed() {
+    auto now = steady::now();
+    if (welcomed_ || now < next_unwelcomed_warning_) return;
+    s_.log->warn("no WELCOME from a broker at {} after {} s: is the broker running, is this its backend endpoint, "
+                 "and do the CURVE keys match? still trying",
+                 o_.broker, std::chrono::duration_cast<std::chrono::seconds>(now - hello_sent_).count());
+    next_unwelcomed_warning_ = now + unwelcomed_repeat;
+}
+
 milliseconds worker_loop::next_timeout() const {
     auto now = steady::now();
     auto until = next_heartbeat_ - now;
+    if (!welcomed_) until = std::min<steady::duration>(until, next_unwelcomed_warning_ - now);
     // While tasks are held, look every 10 ms: for deadlines, and for starts,
     // which are posted without a wake (mailbox::post_started).
     if (!running_.empty()) until = std::min<steady::duration>(until, milliseconds(10));
@@ -308,6 +328,8 @@ int worker_loop::run() {
     load_plugins();
     connect();
     send_hello();
+    hello_sent_ = steady::now();
+    next_unwelcomed_warning_ = hello_sent_ + unwelcomed_first;
     s_.log->info("worker ready id={} slots={} prefetch={} generation={} broker={}", id_, o_.concurrency, prefetch_text(o_),
                  o_.generation, o_.broker);
     open_running_file();
@@ -322,6 +344,7 @@ int worker_loop::run() {
         if (signal_fd_ >= 0 && (items[2].revents & ZMQ_POLLIN) != 0) on_signal();
         s_.queue.nudge(steady::now());  // queued tasks behind slots all busy with long ones
         check_deadlines();
+        warn_if_unwelcomed();
         if (steady::now() >= next_heartbeat_) {
             send(protocol::cmd::heartbeat, protocol::encode(protocol::control{}));
             next_heartbeat_ = steady::now() + heartbeat_;
