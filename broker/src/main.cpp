@@ -5,6 +5,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <set>
 #include <string>
 
 #include <boost/program_options.hpp>
@@ -64,11 +65,14 @@ po::options_description describe(cli& c) {
         ("backoff-cap-ms", po::value(&g.backoff_cap_ms)->default_value(g.backoff_cap_ms), "longest retry delay")
         ("lease-grace-ms", po::value(&g.lease_grace_ms)->default_value(g.lease_grace_ms), "added to a task timeout for its lease")
         ("batch", po::value(&g.batch)->default_value(g.batch), "messages drained per socket per turn")
-        ("log-level", po::value(&c.log_level)->default_value(c.log_level), "trace debug info warn error")
+        ("log-level", po::value(&c.log_level)->default_value(c.log_level), "trace debug info warn error critical off")
         ("curve-key-file", po::value(&c.curve_key_file), "broker key pair (taskmill keygen); turns CURVE on")
         ("allow-client", po::value(&c.allow_client), "client public key or .pub file allowed on the frontend (repeat; * = any)")
         ("allow-host", po::value(&c.allow_host), "host public key or .pub file allowed on the backend (repeat; * = any)")
         ("max-frame-bytes", po::value(&g.max_frame_bytes)->default_value(g.max_frame_bytes), "largest frame; a peer sending more is disconnected (0 = no limit)")
+        ("client-hwm", po::value(&g.client_hwm)->default_value(g.client_hwm), "replies queued to a client that does not read them; past it they are dropped (0 = no limit)")
+        ("max-waits-per-client", po::value(&g.max_waits_per_client)->default_value(g.max_waits_per_client), "STATUS requests with wait_ms one client may have parked")
+        ("max-waits", po::value(&g.max_waits)->default_value(g.max_waits), "STATUS requests with wait_ms parked in all")
         ("http", po::value(&g.http), "HTTP API, /metrics and dashboard on ADDR:PORT (port 0 = pick); off if unset")
         ("http-token", po::value(&g.http_tokens), "API token NAME:ROLE:SECRET, ROLE = read | write (repeat)")
         ("http-anonymous", po::value(&g.http_anonymous)->default_value(g.http_anonymous), "role of HTTP requests without a token: none | read | write")
@@ -256,6 +260,17 @@ int parse(int argc, char** argv, cli& c) {
     }
     if (c.cfg.map_size_mb == 0 || c.cfg.batch == 0) {
         throw std::runtime_error("--map-size-mb and --batch must be positive");
+    }
+    if (c.cfg.client_hwm < 0 || c.cfg.max_waits_per_client == 0 || c.cfg.max_waits == 0) {
+        throw std::runtime_error("--max-waits-per-client and --max-waits must be positive, --client-hwm not negative");
+    }
+    check_log_level(c.log_level);
+    if (!c.cfg.http.empty() || !c.cfg.http_tokens.empty()) {
+        taskmill::broker::http_options h;
+        h.listen = c.cfg.http.empty() ? "127.0.0.1:0" : c.cfg.http;  // tokens without --http are checked too
+        h.tokens = c.cfg.http_tokens;
+        h.anonymous = c.cfg.http_anonymous;
+        taskmill::broker::http::check_options(h);
     }
     if (c.print_config) {
         print_config(c);

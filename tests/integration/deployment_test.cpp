@@ -3,9 +3,13 @@
 // result from a partitioned worker.
 #include "harness.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <map>
@@ -82,6 +86,59 @@ TEST_F(Deployment, ConfigErrorsNameFileLineAndKey) {
     auto [code5, out5] = run(tmp.path(), "h2", {build_paths::host().string(), "--config", missing.string()});
     EXPECT_EQ(code5, 2);
     EXPECT_NE(out5.find(missing.string()), std::string::npos) << out5;
+}
+
+TEST_F(Deployment, BadLogLevelAndHttpOptionsExitTwoBeforeStarting) {
+    const auto broker = build_paths::broker().string();
+    const auto data = (tmp.path() / "data").string();
+    for (const std::string& bin : {broker, build_paths::host().string()}) {
+        auto [code, out] = run(tmp.path(), "level", {bin, "--log-level", "verbose", "--print-config"});
+        EXPECT_EQ(code, 2) << bin << ": " << out;
+        EXPECT_NE(out.find("verbose"), std::string::npos) << out;
+    }
+    const std::vector<std::vector<std::string>> bad = {
+        {"--http", "127.0.0.1"},                    // no port
+        {"--http", "127.0.0.1:99999"},              // port out of range
+        {"--http", "127.0.0.1:80x"},                // not a number
+        {"--http", "127.0.0.1:0", "--http-token", "nocolons"},
+        {"--http", "127.0.0.1:0", "--http-token", "ops:admin:secret"},
+        {"--http", "127.0.0.1:0", "--http-anonymous", "everyone"},
+    };
+    for (const auto& flags : bad) {
+        for (bool print : {true, false}) {
+            std::vector<std::string> argv = {broker, "--data-dir", data, "--frontend", "tcp://127.0.0.1:0",
+                                             "--backend", "tcp://127.0.0.1:0", "--events", ""};
+            argv.insert(argv.end(), flags.begin(), flags.end());
+            if (print) {
+                argv.push_back("--print-config");
+            }
+            auto [code, out] = run(tmp.path(), "http", argv);
+            EXPECT_EQ(code, 2) << flags[flags.size() - 1] << (print ? " --print-config" : "") << ": " << out;
+            EXPECT_NE(out.find("--http"), std::string::npos) << out;
+        }
+    }
+}
+
+TEST_F(Deployment, AHostWithNoBrokerAtItsEndpointWarnsNamingIt) {
+    // A port that is bound but not listening: every connect is refused.
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), len), 0);
+    ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+    const auto endpoint = "tcp://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    auto host = start_host(tmp.path(), {.backend = endpoint, .processes = 1, .concurrency = 1});
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto log = host->log_text();
+            return log.find("no WELCOME") != std::string::npos && log.find(endpoint) != std::string::npos;
+        },
+        20s))
+        << host->log_text();
+    ::close(fd);
 }
 
 TEST_F(Deployment, ShippedConfigsParseAndFlagBeatsEnvironmentBeatsFile) {
