@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -38,6 +39,22 @@ std::pair<std::string, std::string> split_tcp(const std::string& endpoint) {
     }
     return {host, port};
 }
+
+// A non-blocking socket listening on a loopback port nobody is told of:
+// accept() on it says EAGAIN, which ZeroMQ takes in its stride.
+int decoy_listener() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 1) != 0)) {
+        ::close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+bool out_of_descriptors(int err) { return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM; }
 
 struct addrinfo_list {
     addrinfo* head = nullptr;
@@ -105,6 +122,13 @@ fd_guard::fd_guard(zmq::context_t& ctx, spdlog::logger& log)
     : ctx_(ctx), log_(log), reserve_fd_(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
 fd_guard::~fd_guard() {
+    for (const auto& w : watched_) {
+        for (int fd : {w.spare_fd, w.decoy_fd}) {
+            if (fd >= 0) {
+                ::close(fd);
+            }
+        }
+    }
     if (reserve_fd_ >= 0) {
         ::close(reserve_fd_);
     }
@@ -126,7 +150,8 @@ std::string fd_guard::bind(zmq::socket_t& s, const std::string& endpoint, const 
     if (fd >= 0) {
         auto addr = "inproc://taskmill-monitor-" + name + "-" + std::to_string(reinterpret_cast<uintptr_t>(this));
         if (zmq_socket_monitor(s.handle(), addr.c_str(), ZMQ_EVENT_ACCEPT_FAILED) == 0) {
-            watched w{name, bound, fd, zmq::socket_t(ctx_, zmq::socket_type::pair)};
+            watched w{name, bound, fd, ::fcntl(fd, F_DUPFD_CLOEXEC, 0), decoy_listener(),
+                      zmq::socket_t(ctx_, zmq::socket_type::pair)};
             w.monitor.set(zmq::sockopt::linger, 0);
             w.monitor.connect(addr);
             watched_.push_back(std::move(w));
@@ -151,8 +176,10 @@ void fd_guard::check(int64_t now_ms) {
             if (event.size() >= 6) {
                 uint32_t value = 0;
                 std::memcpy(&value, event.data<char>() + 2, sizeof value);
-                err = static_cast<int>(value);
-                failed = true;
+                if (out_of_descriptors(static_cast<int>(value))) {
+                    err = static_cast<int>(value);
+                    failed = true;
+                }
             }
             while (event.more() && w.monitor.recv(event, zmq::recv_flags::dontwait)) {
             }
@@ -177,24 +204,26 @@ void fd_guard::check(int64_t now_ms) {
 }
 
 // Accepts and closes what waits in the listen queue, with the reserve
-// descriptor freed for it; ZeroMQ's I/O thread may take the freed slot
-// first, which serves that client.
+// descriptor freed for it. Meanwhile ZeroMQ's descriptor number points at
+// the decoy, so its accepts (EAGAIN) take none of the freed slots.
 std::size_t fd_guard::drain(const watched& w) {
-    std::size_t closed = 0;
+    if (w.spare_fd < 0 || w.decoy_fd < 0 || ::dup3(w.decoy_fd, w.listen_fd, O_CLOEXEC) < 0) {
+        return 0;
+    }
     if (reserve_fd_ >= 0) {
         ::close(reserve_fd_);
         reserve_fd_ = -1;
     }
+    std::size_t closed = 0;
     for (;;) {
-        // A libzmq accept between ours may take the freed slot: then ours
-        // fails with EMFILE and the next failed accept brings us back.
-        int fd = ::accept4(w.listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = ::accept4(w.spare_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            break;  // empty (EAGAIN), or the slot went to ZeroMQ (EMFILE)
+            break;  // empty (EAGAIN), or no slot after all
         }
         ::close(fd);
         ++closed;
     }
+    (void)::dup3(w.spare_fd, w.listen_fd, O_CLOEXEC);  // ZeroMQ accepts on the real socket again
     reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     return closed;
 }

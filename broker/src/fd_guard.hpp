@@ -7,7 +7,10 @@
 // tells it when an accept fails, and it then empties the listen queue
 // itself, with one descriptor it keeps in reserve for that: those clients
 // are disconnected at once (they retry later), the spin stops, and one line
-// in the log says what happened and what to do.
+// in the log says what happened and what to do. ZeroMQ's spinning accept
+// would win every descriptor freed for that, so while the queue is emptied
+// its descriptor number points at a decoy listening socket (dup3), and the
+// queue is read through a duplicate of the real one.
 #pragma once
 
 #include <cstdint>
@@ -49,7 +52,9 @@ private:
     struct watched {
         std::string name;
         std::string endpoint;
-        int listen_fd = -1;
+        int listen_fd = -1;  // the number ZeroMQ accepts on
+        int spare_fd = -1;   // the same listening socket, ours
+        int decoy_fd = -1;   // a listening socket nobody connects to
         zmq::socket_t monitor;
     };
     std::size_t drain(const watched& w);
