@@ -35,15 +35,6 @@ std::string connectable(std::string ep) {
     return ep;
 }
 
-std::string bind_socket(zmq::socket_t& s, const std::string& ep) {
-    try {
-        s.bind(ep);
-    } catch (const zmq::error_t& e) {
-        throw std::runtime_error("cannot bind " + ep + ": " + e.what());
-    }
-    return connectable(s.get(zmq::sockopt::last_endpoint));
-}
-
 void write_endpoints(const std::string& dir, const bound_endpoints& eps) {
     nlohmann::json j = {{"frontend", eps.frontend}, {"backend", eps.backend}, {"events", eps.events},
                         {"pid", static_cast<int64_t>(::getpid())}};
@@ -153,7 +144,7 @@ struct broker::impl {
             // events somebody subscribes to.
             events = zmq::socket_t(*ctx, zmq::socket_type::xpub);
             events.set(zmq::sockopt::linger, 0);
-            eps.events = bind_socket(events, cfg.events);
+            eps.events = connectable(guard.bind(events, cfg.events, "events"));
         }
         if (!cfg.http.empty()) {
             start_http();
