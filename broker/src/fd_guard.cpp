@@ -2,6 +2,7 @@
 #include "fd_guard.hpp"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -149,7 +150,7 @@ std::string fd_guard::bind(zmq::socket_t& s, const std::string& endpoint, const 
     std::string bound = s.get(zmq::sockopt::last_endpoint);
     if (fd >= 0) {
         auto addr = "inproc://taskmill-monitor-" + name + "-" + std::to_string(reinterpret_cast<uintptr_t>(this));
-        if (zmq_socket_monitor(s.handle(), addr.c_str(), ZMQ_EVENT_ACCEPT_FAILED) == 0) {
+        if (zmq_socket_monitor(s.handle(), addr.c_str(), ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED) == 0) {
             watched w{name, bound, fd, ::fcntl(fd, F_DUPFD_CLOEXEC, 0), decoy_listener(),
                       zmq::socket_t(ctx_, zmq::socket_type::pair)};
             w.monitor.set(zmq::sockopt::linger, 0);
@@ -166,7 +167,20 @@ void fd_guard::poll_items(std::vector<zmq::pollitem_t>& items) {
     }
 }
 
+void fd_guard::note_disconnect(int64_t now_ms) {
+    constexpr uint64_t burst = 64;         // fewer free too little to matter
+    constexpr int64_t settle_ms = 1000;    // ZeroMQ frees a connection after its event
+    if (++disconnects_ >= burst) {
+        trim_due_ms_ = now_ms + settle_ms;  // pushed out while they keep coming
+    }
+}
+
 void fd_guard::check(int64_t now_ms) {
+    if (trim_due_ms_ >= 0 && now_ms >= trim_due_ms_) {
+        ::malloc_trim(0);
+        trim_due_ms_ = -1;
+        disconnects_ = 0;
+    }
     for (auto& w : watched_) {
         bool failed = false;
         int err = 0;
@@ -174,9 +188,13 @@ void fd_guard::check(int64_t now_ms) {
         // An event is two frames: (uint16 event, uint32 errno), endpoint.
         while (w.monitor.recv(event, zmq::recv_flags::dontwait)) {
             if (event.size() >= 6) {
+                uint16_t kind = 0;
                 uint32_t value = 0;
+                std::memcpy(&kind, event.data<char>(), sizeof kind);
                 std::memcpy(&value, event.data<char>() + 2, sizeof value);
-                if (out_of_descriptors(static_cast<int>(value))) {
+                if (kind == ZMQ_EVENT_DISCONNECTED) {
+                    note_disconnect(now_ms);
+                } else if (out_of_descriptors(static_cast<int>(value))) {
                     err = static_cast<int>(value);
                     failed = true;
                 }

@@ -47,6 +47,8 @@ public:
     void poll_items(std::vector<zmq::pollitem_t>& items);
     // Reads the monitors; after a failed accept, empties the listen queues.
     void check(int64_t now_ms);
+    // When check() wants to run next (a memory trim is due), or -1.
+    int64_t next_due_ms() const { return trim_due_ms_; }
 
 private:
     struct watched {
@@ -58,6 +60,7 @@ private:
         zmq::socket_t monitor;
     };
     std::size_t drain(const watched& w);
+    void note_disconnect(int64_t now_ms);
 
     zmq::context_t& ctx_;
     spdlog::logger& log_;
@@ -66,6 +69,11 @@ private:
     uint64_t refused_ = 0;          // connections closed since the last log line
     int64_t next_log_ms_ = 0;
     bool logged_once_ = false;
+    // glibc keeps the heap that closed connections freed (about 27 KiB
+    // each) unless asked: after a burst of disconnects, once they settle,
+    // malloc_trim gives it back.
+    uint64_t disconnects_ = 0;
+    int64_t trim_due_ms_ = -1;
 };
 
 }  // namespace taskmill::broker

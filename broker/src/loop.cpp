@@ -183,6 +183,9 @@ struct broker::impl {
     // Returns true if stop() was called.
     bool wait() {
         auto deadline = eng.next_deadline();
+        if (auto due = guard.next_due_ms(); due >= 0) {
+            deadline = deadline ? std::min(*deadline, due) : due;
+        }
         long timeout = -1;
         if (deadline) {
             timeout = static_cast<long>(std::max<int64_t>(0, *deadline - now_ms()));
