@@ -166,7 +166,7 @@ void engine::started(worker& w, const std::string& hex) {
     // the start of a lost attempt means nothing; the final save records it.
     r.started_ms = now_;
     if (r.timeout_ms > 0) {
-        leases_.set(*id, now_ + r.timeout_ms + cfg_.lease_grace_ms + cfg_.liveness_ms);
+        leases_.set(*id, add_ms(now_, r.timeout_ms, cfg_.lease_grace_ms, cfg_.liveness_ms));
     }
 }
 
@@ -294,7 +294,7 @@ void engine::spawn(const std::string& peer, const protocol::message& m) {
     rep.req = c ? c->req : 0;
     auto id = c ? parse_id(c->id) : std::nullopt;
     auto parent = id ? load(*id) : std::nullopt;
-    auto valid = c ? validate_batch(c->tasks, limits_) : result<void>(fail(errc::invalid_argument, c.error().message));
+    auto valid = c ? validate_batch(c->tasks, limits_, now_) : result<void>(fail(errc::invalid_argument, c.error().message));
     if (!parent || !valid) {
         rep.ok = false;
         rep.error = !valid ? valid.error().message : "no parent task " + (c ? c->id : std::string());

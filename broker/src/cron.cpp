@@ -10,6 +10,8 @@
 
 #include <cctz/civil_time.h>
 
+#include "validate.hpp"
+
 namespace taskmill::broker {
 namespace {
 
@@ -262,8 +264,8 @@ result<int64_t> parse_every(std::string_view text) {
     if (mult == 0) {
         return fail(errc::invalid_argument, "every = '" + std::string(text) + "': unit must be s, m, h or d");
     }
-    if (n > INT64_MAX / mult) {
-        return fail(errc::invalid_argument, "every = '" + std::string(text) + "': too long");
+    if (n > max_duration_ms / mult) {
+        return fail(errc::invalid_argument, "every = '" + std::string(text) + "': longer than 10 years");
     }
     return n * mult;
 }

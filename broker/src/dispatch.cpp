@@ -71,7 +71,7 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     w.in_flight.insert(p.e.id);
     workers_.chosen(w);
     if (r->timeout_ms > 0) {
-        leases_.set(p.e.id, now_ + r->timeout_ms + cfg_.lease_grace_ms + cfg_.liveness_ms);
+        leases_.set(p.e.id, add_ms(now_, r->timeout_ms, cfg_.lease_grace_ms, cfg_.liveness_ms));
     }
     count("dispatched");
 
@@ -80,7 +80,7 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     item.handler = r->handler;
     item.payload = std::move(r->payload);
     item.attempt = r->attempts;
-    item.timeout_ms = r->timeout_ms;
+    item.timeout_ms = std::min(r->timeout_ms, max_duration_ms);  // a record from before the bound
     item.parent = r->parent;
     item.checkpoint = std::move(r->checkpoint);
     early_dispatch_[w.id].tasks.push_back(std::move(item));

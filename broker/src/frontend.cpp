@@ -50,7 +50,7 @@ void engine::on_frontend(const std::string& peer, const result<protocol::message
 }
 
 void engine::submit(const std::string& peer, const protocol::request& rq) {
-    if (auto ok = validate_batch(rq.tasks, limits_); !ok) {
+    if (auto ok = validate_batch(rq.tasks, limits_, now_); !ok) {
         reply_error(peer, protocol::cmd::submit, rq.req, ok.error().code, ok.error().message);
         return;
     }

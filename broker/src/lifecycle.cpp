@@ -19,7 +19,7 @@ result<task_record> engine::create(const protocol::task_spec& spec, const std::s
     r.max_retries = spec.retries.value_or(cfg_.default_retries);
     r.timeout_ms = spec.timeout_ms.value_or(0);
     r.ttl_ms = spec.ttl_ms.value_or(0);
-    r.eta_ms = spec.eta_ms ? *spec.eta_ms : now_ + spec.delay_ms.value_or(0);
+    r.eta_ms = spec.eta_ms ? *spec.eta_ms : add_ms(now_, spec.delay_ms.value_or(0));
     r.backoff_base_ms = spec.backoff_base_ms.value_or(0);
     r.backoff_factor = spec.backoff_factor.value_or(0);
     r.backoff_cap_ms = spec.backoff_cap_ms.value_or(0);
@@ -115,7 +115,8 @@ void engine::retry_or_fail(task_record& r, const std::string& error, std::option
     if (static_cast<int64_t>(r.attempts) <= r.max_retries) {
         count("retried");
         metrics_.retried(r.handler, r.started_ms > 0 ? static_cast<double>(now_ - r.started_ms) : -1.0);
-        int64_t wait = retry_after_ms && *retry_after_ms >= 0 ? *retry_after_ms : backoff_ms(r);
+        // A handler's own delay is a peer's figure: at most max_duration_ms.
+        int64_t wait = retry_after_ms && *retry_after_ms >= 0 ? std::min(*retry_after_ms, max_duration_ms) : backoff_ms(r);
         delay(r, now_ + wait, state::retrying);
         log_.info("task={} retrying attempt={} in_ms={} error={}", r.id, r.attempts, wait, error);
         return;
@@ -138,7 +139,7 @@ void engine::lost(const task_id& id, bool crashed, const std::string& why) {
     // Past its deadline, the worker's death is the host enforcing the
     // timeout (its own "timeout" result may arrive after this report, on
     // another connection): a timed-out attempt, retried like one, not a crash.
-    if (r->timeout_ms > 0 && r->started_ms > 0 && now_ >= r->started_ms + r->timeout_ms) {
+    if (r->timeout_ms > 0 && r->started_ms > 0 && now_ >= add_ms(r->started_ms, r->timeout_ms)) {
         retry_or_fail(*r, "timeout (worker " + why + ")", std::nullopt);
         return;
     }
@@ -270,7 +271,7 @@ void engine::fire_leases() {
             // reports its starts: the lease counts from the start.
             auto* w = workers_.find(it->second.worker);
             if (w != nullptr && w->reports_starts) {
-                leases_.set(id, now_ + r->timeout_ms + cfg_.lease_grace_ms + cfg_.liveness_ms);
+                leases_.set(id, add_ms(now_, r->timeout_ms, cfg_.lease_grace_ms, cfg_.liveness_ms));
                 continue;
             }
         }

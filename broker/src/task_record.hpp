@@ -11,6 +11,8 @@
 #include <taskmill/protocol/messages.hpp>
 #include <taskmill/protocol/result.hpp>
 
+#include "timers.hpp"
+
 namespace taskmill::broker {
 
 namespace state {
@@ -63,7 +65,7 @@ struct task_record {
     std::string version;  // plugin version of the last attempt
 
     // The absolute time by which the task must have started; 0 = none.
-    int64_t expires_ms() const { return ttl_ms > 0 ? created_ms + ttl_ms : 0; }
+    int64_t expires_ms() const { return ttl_ms > 0 ? add_ms(created_ms, ttl_ms) : 0; }
 };
 
 std::string encode(const task_record& r);

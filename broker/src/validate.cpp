@@ -50,8 +50,22 @@ std::string field_error(std::size_t i, const char* field, const std::string& why
     return "task " + std::to_string(i) + ": field '" + field + "' " + why;
 }
 
+std::string check_durations(std::size_t i, const protocol::task_spec& t, int64_t now_ms) {
+    static const std::string range = "must be 0.." + std::to_string(max_duration_ms) + " (10 years)";
+    for (auto [name, v] : {std::pair{"timeout_ms", t.timeout_ms}, {"ttl_ms", t.ttl_ms}, {"delay_ms", t.delay_ms},
+                           {"backoff_base_ms", t.backoff_base_ms}, {"backoff_cap_ms", t.backoff_cap_ms}}) {
+        if (v && (*v < 0 || *v > max_duration_ms)) {
+            return field_error(i, name, range);
+        }
+    }
+    if (t.eta_ms && (*t.eta_ms < 0 || *t.eta_ms > now_ms + max_duration_ms)) {
+        return field_error(i, "eta_ms", "must be a time (ms since 1970) at most 10 years from now");
+    }
+    return {};
+}
+
 // Checks one task; returns the error text or "" if fine.
-std::string check_task(std::size_t i, const protocol::task_spec& t, const limits& lim) {
+std::string check_task(std::size_t i, const protocol::task_spec& t, const limits& lim, int64_t now_ms) {
     if (!parse_handler(t.handler)) {
         return field_error(i, "handler", "must look like ns.name, ns.name@MAJOR or ns.name@X.Y.Z");
     }
@@ -64,12 +78,8 @@ std::string check_task(std::size_t i, const protocol::task_spec& t, const limits
     if (t.retries && (*t.retries < 0 || *t.retries > 1000)) {
         return field_error(i, "retries", "must be 0..1000");
     }
-    for (auto [name, v] : {std::pair{"timeout_ms", t.timeout_ms}, {"ttl_ms", t.ttl_ms}, {"delay_ms", t.delay_ms},
-                           {"eta_ms", t.eta_ms}, {"backoff_base_ms", t.backoff_base_ms},
-                           {"backoff_cap_ms", t.backoff_cap_ms}}) {
-        if (v && *v < 0) {
-            return field_error(i, name, "must not be negative");
-        }
+    if (auto why = check_durations(i, t, now_ms); !why.empty()) {
+        return why;
     }
     if (t.backoff_factor && !(*t.backoff_factor >= 1.0 && *t.backoff_factor <= 100.0)) {
         return field_error(i, "backoff_factor", "must be 1..100");
@@ -140,7 +150,7 @@ bool valid_queue_name(std::string_view q) {
     return true;
 }
 
-result<void> validate_batch(const std::vector<protocol::task_spec>& tasks, const limits& lim) {
+result<void> validate_batch(const std::vector<protocol::task_spec>& tasks, const limits& lim, int64_t now_ms) {
     if (tasks.empty()) {
         return fail(errc::invalid_argument, "SUBMIT carries no tasks");
     }
@@ -149,7 +159,7 @@ result<void> validate_batch(const std::vector<protocol::task_spec>& tasks, const
                                                 " tasks is over the limit of " + std::to_string(lim.max_batch));
     }
     for (std::size_t i = 0; i < tasks.size(); ++i) {
-        if (auto why = check_task(i, tasks[i], lim); !why.empty()) {
+        if (auto why = check_task(i, tasks[i], lim, now_ms); !why.empty()) {
             return fail(errc::invalid_argument, why);
         }
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +26,12 @@ bool handler_matches(const handler_ref& want, std::string_view name, std::string
 
 bool valid_queue_name(std::string_view q);
 
+// The longest duration a task field may name (timeout_ms, ttl_ms, delay_ms,
+// backoff_*_ms, a workflow step's timeout, a schedule's `every`): 10 years
+// of 365 days. Far beyond any real use, and far enough from INT64_MAX that
+// now + any of them, summed, cannot overflow.
+inline constexpr int64_t max_duration_ms = 10LL * 365 * 24 * 3600 * 1000;
+
 struct limits {
     std::size_t max_payload = 16u << 20;
     std::size_t max_batch = 10000;
@@ -34,6 +41,7 @@ struct limits {
 };
 
 // Validates a whole SUBMIT batch; the error names the task index and field.
-result<void> validate_batch(const std::vector<protocol::task_spec>& tasks, const limits& lim);
+// `now_ms` bounds eta_ms (at most max_duration_ms ahead).
+result<void> validate_batch(const std::vector<protocol::task_spec>& tasks, const limits& lim, int64_t now_ms);
 
 }  // namespace taskmill::broker

@@ -30,16 +30,36 @@ std::string bytes_of(const json& j) {
     return {b.begin(), b.end()};
 }
 
+// An optional integer field in [lo, hi]: 2.7 or 1e30 is refused, not cut.
 template <typename T>
-std::optional<T> opt_number(const json& s, const char* key, const std::string& step) {
+std::optional<T> opt_integer(const json& s, const char* key, const std::string& step, int64_t lo, int64_t hi) {
     auto it = s.find(key);
     if (it == s.end() || it->is_null()) {
         return std::nullopt;
     }
-    if (!it->is_number()) {
-        throw std::invalid_argument("step '" + step + "': " + key + " must be a number");
+    auto range = " must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
+    if (!it->is_number_integer() || (it->is_number_unsigned() && it->get<uint64_t>() > static_cast<uint64_t>(hi))) {
+        throw std::invalid_argument("step '" + step + "': " + key + range);
     }
-    return it->get<T>();
+    auto v = it->get<int64_t>();
+    if (v < lo || v > hi) {
+        throw std::invalid_argument("step '" + step + "': " + key + range);
+    }
+    return static_cast<T>(v);
+}
+
+// `timeout` in seconds (any number) as milliseconds, within max_duration_ms.
+std::optional<int64_t> opt_seconds(const json& s, const char* key, const std::string& step) {
+    auto it = s.find(key);
+    if (it == s.end() || it->is_null()) {
+        return std::nullopt;
+    }
+    constexpr double max_s = static_cast<double>(max_duration_ms) / 1000.0;
+    if (!it->is_number() || !(it->get<double>() >= 0.0 && it->get<double>() <= max_s)) {
+        throw std::invalid_argument("step '" + step + "': " + key + " must be a number of seconds in 0.." +
+                                    std::to_string(static_cast<int64_t>(max_s)) + " (10 years)");
+    }
+    return static_cast<int64_t>(it->get<double>() * 1000.0);
 }
 
 result<wf_step> parse_step(const json& s, const std::string& name,
@@ -70,20 +90,14 @@ result<wf_step> parse_step(const json& s, const std::string& name,
         st.queue = q->get<std::string>();
     }
     try {
-        st.priority = opt_number<int32_t>(s, "priority", name);
-        st.retries = opt_number<int32_t>(s, "retries", name);
-        st.timeout_ms = opt_number<int64_t>(s, "timeout_ms", name);
-        if (auto secs = opt_number<double>(s, "timeout", name)) {
-            st.timeout_ms = static_cast<int64_t>(*secs * 1000.0);
+        st.priority = opt_integer<int32_t>(s, "priority", name, 0, 9);
+        st.retries = opt_integer<int32_t>(s, "retries", name, 0, 1000);
+        st.timeout_ms = opt_integer<int64_t>(s, "timeout_ms", name, 0, max_duration_ms);
+        if (auto ms = opt_seconds(s, "timeout", name)) {
+            st.timeout_ms = ms;
         }
     } catch (const std::exception& e) {
         return bad(e.what());
-    }
-    if (st.priority && (*st.priority < 0 || *st.priority > 9)) {
-        return bad("step '" + name + "': priority must be 0..9");
-    }
-    if ((st.retries && *st.retries < 0) || (st.timeout_ms && *st.timeout_ms < 0)) {
-        return bad("step '" + name + "': retries and timeout must not be negative");
     }
     return st;
 }
