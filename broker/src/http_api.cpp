@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include <taskmill/protocol/frame.hpp>
+#include <taskmill/protocol/nesting.hpp>
 
 #include "http_json.hpp"
 #include "http_routes.hpp"
@@ -61,13 +62,15 @@ std::optional<protocol::reply> ask(const api_env& env, httplib::Response& res, s
     return std::move(rep.value());
 }
 
+// The body as JSON; 400 for text that is not JSON, nests deeper than
+// protocol::max_nesting, or holds a number no double can hold (1e400).
 std::optional<json> parse_body(const httplib::Request& req, httplib::Response& res) {
-    try {
-        return json::parse(req.body);
-    } catch (const json::parse_error& e) {
-        send_error(res, errc::invalid_argument, std::string("malformed JSON: ") + e.what());
+    auto body = protocol::parse_json<json>(req.body, "the request body");
+    if (!body) {
+        send_error(res, body.error().code, body.error().message);
         return std::nullopt;
     }
+    return std::move(body.value());
 }
 
 // One of the env's long-poll places, held for the life of the object;
@@ -238,7 +241,8 @@ void workflow_get(const api_env& env, httplib::Response& res, std::string_view c
     protocol::request rq;
     rq.id = std::move(id);
     if (auto rep = ask(env, res, cmd, std::move(rq))) {
-        send_json(res, 200, rep->data.empty() ? json::object() : msgpack_to_json(rep->data));
+        // WF_STATUS wraps step results (each within max_nesting) three levels deep.
+        send_json(res, 200, rep->data.empty() ? json::object() : msgpack_to_json(rep->data, protocol::max_nesting + 8));
     }
 }
 

@@ -6,6 +6,8 @@
 #include <ctime>
 #include <limits>
 
+#include <taskmill/protocol/nesting.hpp>
+
 namespace taskmill::broker::http {
 
 namespace {
@@ -134,7 +136,12 @@ result<protocol::task_spec> parse_task(const json& j, std::size_t index) {
 
 }  // namespace
 
-json msgpack_to_json(const std::string& bytes) {
+json msgpack_to_json(const std::string& bytes, std::size_t max_nesting) {
+    if (!protocol::msgpack_within_nesting(bytes, max_nesting)) {
+        // Decoding (and later dumping) it would recurse once per level.
+        return {{"error", "nests deeper than " + std::to_string(max_nesting) + " levels; not shown"},
+                {"size", bytes.size()}};
+    }
     try {
         return json::from_msgpack(bytes.begin(), bytes.end());
     } catch (const json::exception&) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <taskmill/protocol/messages.hpp>
+#include <taskmill/protocol/nesting.hpp>
 #include <taskmill/protocol/result.hpp>
 
 #include "metrics.hpp"
@@ -26,7 +27,9 @@ nlohmann::json to_json(const metrics_snapshot& s);
 result<std::vector<protocol::task_spec>> parse_submit(const nlohmann::json& body);
 
 // Msgpack bytes as JSON; bytes that are not msgpack come back as
-// {"msgpack_hex": "..."} rather than failing the request.
-nlohmann::json msgpack_to_json(const std::string& bytes);
+// {"msgpack_hex": "..."}, and a value nested deeper than
+// protocol::max_nesting as {"error": "...", "size": N}, rather than failing
+// the request.
+nlohmann::json msgpack_to_json(const std::string& bytes, std::size_t max_nesting = protocol::max_nesting);
 
 }  // namespace taskmill::broker::http

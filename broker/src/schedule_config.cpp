@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <taskmill/protocol/nesting.hpp>
+
 #include "cron.hpp"
 #include "validate.hpp"
 
@@ -80,8 +82,13 @@ void check_schedule(const schedule_config& s) {
     if (!s.queue.empty() && !valid_queue_name(s.queue)) {
         throw std::runtime_error("schedule " + s.name + ": bad queue name '" + s.queue + "'");
     }
-    if (!s.payload_json.empty() && !nlohmann::json::accept(s.payload_json)) {
-        throw std::runtime_error("schedule " + s.name + ": payload is not valid JSON");
+    if (!s.payload_json.empty()) {
+        if (!nlohmann::json::accept(s.payload_json)) {
+            throw std::runtime_error("schedule " + s.name + ": payload is not valid JSON");
+        }
+        if (auto j = protocol::parse_json<nlohmann::json>(s.payload_json, "payload"); !j) {
+            throw std::runtime_error("schedule " + s.name + ": " + j.error().message);  // nested too deeply
+        }
     }
     if (s.every.empty() == s.cron.empty()) {
         throw std::runtime_error("schedule " + s.name + ": set exactly one of 'every' and 'cron'");

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <taskmill/protocol/nesting.hpp>
+
 #include "keys.hpp"
 
 namespace taskmill::broker {
@@ -19,7 +21,8 @@ schedule_state make_schedule(const schedule_config& c) {
         s.cron = *parse_cron(c.cron, c.timezone);
     }
     if (!c.payload_json.empty()) {
-        auto j = nlohmann::json::parse(c.payload_json);
+        // check_schedule accepted it, so this parse succeeds.
+        auto j = protocol::parse_json<nlohmann::json>(c.payload_json, "payload").value();
         if (!j.is_null()) {
             auto v = nlohmann::json::to_msgpack(j);
             s.payload.assign(v.begin(), v.end());

@@ -2,6 +2,8 @@
 
 #include <cctype>
 
+#include <taskmill/protocol/nesting.hpp>
+
 namespace taskmill::broker {
 namespace {
 
@@ -86,6 +88,11 @@ std::string check_task(std::size_t i, const protocol::task_spec& t, const limits
     }
     if (t.payload.size() > lim.max_payload) {
         return field_error(i, "payload", "is over " + std::to_string(lim.max_payload) + " bytes");
+    }
+    // Rendering a payload (HTTP, workflow inputs) decodes it: refuse what
+    // could not be decoded safely rather than store it.
+    if (!protocol::msgpack_within_nesting(t.payload)) {
+        return field_error(i, "payload", "nests deeper than " + std::to_string(protocol::max_nesting) + " levels");
     }
     if (t.tags.size() > lim.max_tags) {
         return field_error(i, "tags", "has more than " + std::to_string(lim.max_tags) + " tags");

@@ -6,6 +6,8 @@
 // with the two consistent.
 #include <nlohmann/json.hpp>
 
+#include <taskmill/protocol/nesting.hpp>
+
 #include "engine.hpp"
 
 namespace taskmill::broker {
@@ -49,6 +51,11 @@ bool engine::workflow_command(const std::string& peer, const std::string& cmd, c
 }
 
 void engine::wf_submit(const std::string& peer, const protocol::request& rq) {
+    if (!protocol::msgpack_within_nesting(rq.data)) {
+        auto e = protocol::nesting_error("WF_SUBMIT data").err;
+        reply_error(peer, cmd_submit, rq.req, e.code, e.message);
+        return;
+    }
     auto def = json::from_msgpack(rq.data.begin(), rq.data.end(), true, false);
     if (rq.data.empty() || def.is_discarded()) {
         reply_error(peer, cmd_submit, rq.req, errc::invalid_argument, "WF_SUBMIT needs data: the workflow as a msgpack map");

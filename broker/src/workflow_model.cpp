@@ -3,6 +3,8 @@
 
 #include <set>
 
+#include <taskmill/protocol/nesting.hpp>
+
 #include "validate.hpp"
 
 namespace taskmill::broker {
@@ -221,6 +223,9 @@ std::string encode_workflow(const workflow& w) {
 }
 
 result<workflow> decode_workflow(std::string_view bytes) {
+    if (!protocol::msgpack_within_nesting(bytes)) {
+        return fail(errc::corrupt, "workflow record unreadable: nested too deeply");
+    }
     try {
         auto j = json::from_msgpack(bytes.begin(), bytes.end());
         workflow w;
@@ -321,6 +326,9 @@ std::vector<std::size_t> sink_steps(const workflow& w) {
 
 json from_msgpack_or_null(std::string_view bytes) {
     if (bytes.empty()) return nullptr;
+    if (!protocol::msgpack_within_nesting(bytes)) {
+        return {{"error", "nests deeper than " + std::to_string(protocol::max_nesting) + " levels; not shown"}};
+    }
     auto j = json::from_msgpack(bytes.begin(), bytes.end(), true, false);
     return j.is_discarded() ? json(nullptr) : j;
 }

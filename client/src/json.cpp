@@ -4,6 +4,8 @@
 #include <ctime>
 #include <cstdio>
 
+#include <taskmill/protocol/nesting.hpp>
+
 namespace taskmill::client {
 
 std::string iso8601(time_point t) {
@@ -33,6 +35,9 @@ nlohmann::json msgpack_to_json(std::string_view bytes) {
     if (bytes.empty()) {
         return nullptr;
     }
+    if (!protocol::msgpack_within_nesting(bytes)) {
+        return {{"msgpack_error", protocol::nesting_error("the value").err.message}, {"size", bytes.size()}};
+    }
     try {
         return nlohmann::json::from_msgpack(bytes.begin(), bytes.end());
     } catch (const nlohmann::json::exception& e) {
@@ -41,13 +46,13 @@ nlohmann::json msgpack_to_json(std::string_view bytes) {
 }
 
 result<std::string> json_text_to_msgpack(std::string_view text) {
-    try {
-        auto value = nlohmann::json::parse(text.begin(), text.end());
-        auto bytes = nlohmann::json::to_msgpack(value);
-        return std::string(bytes.begin(), bytes.end());
-    } catch (const nlohmann::json::parse_error& e) {
-        return fail(errc::invalid_argument, e.what());
+    auto value = protocol::parse_json<nlohmann::json>(text, "the JSON");
+    if (!value) {
+        return failure{value.error()};
     }
+    std::string out;
+    nlohmann::json::to_msgpack(*value, out);
+    return out;
 }
 
 namespace {

@@ -1,6 +1,8 @@
 // Small behaviour of the public value types.
 #include <taskmill/client/types.hpp>
 
+#include <taskmill/protocol/nesting.hpp>
+
 namespace taskmill::client {
 
 payload::payload(const nlohmann::json& value) {
@@ -22,6 +24,11 @@ bool task_info::is_final() const noexcept { return is_final_state(state); }
 nlohmann::json task_info::result_json() const {
     if (!result || result->empty()) {
         return nullptr;
+    }
+    if (!protocol::msgpack_within_nesting(*result)) {
+        // from_msgpack would recurse once per level.
+        throw nlohmann::json::parse_error::create(
+            113, 0, protocol::nesting_error("the result").err.message, nullptr);
     }
     return nlohmann::json::from_msgpack(*result);
 }

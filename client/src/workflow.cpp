@@ -6,6 +6,7 @@
 #include <thread>
 
 #include <taskmill/protocol/messages.hpp>
+#include <taskmill/protocol/nesting.hpp>
 
 #include "core.hpp"
 
@@ -60,6 +61,10 @@ namespace {
 
 result<json> data_of(const result<protocol::reply>& r) {
     if (!r) return failure{r.error()};
+    // WF_STATUS wraps step results (each within max_nesting) three levels deep.
+    if (!protocol::msgpack_within_nesting(r->data, protocol::max_nesting + 8)) {
+        return fail(errc::internal, "the broker's reply nests too deeply to read");
+    }
     auto j = json::from_msgpack(r->data.begin(), r->data.end(), true, false);
     if (r->data.empty() || j.is_discarded()) {
         return fail(errc::internal, "the broker's reply carries no readable data");

@@ -1,6 +1,8 @@
 // The taskmill CLI against a real broker and host: output shapes and exit codes.
 #include "harness.hpp"
 
+#include <fstream>
+
 #include <gtest/gtest.h>
 
 using namespace taskmill::testing;
@@ -82,6 +84,28 @@ TEST_F(CliEndToEnd, InputErrorsExitTwo) {
     EXPECT_EQ(cli({"nosuchcommand"}).exit_code, 2);
     EXPECT_EQ(cli({"submit", "echo.echo", "--priority", "11"}).exit_code, 2);
     EXPECT_EQ(cli({"status", "0123456789abcdef0123456789abcdef"}).exit_code, 2);
+}
+
+// Before: the CLI crashed (stack overflow in to_msgpack) on deep JSON, and
+// durations near 2^63 ms reached the broker and overflowed there.
+TEST_F(CliEndToEnd, DeepJsonAndOverlongDurationsExitTwo) {
+    auto deep = cli({"submit", "echo.echo", "--payload", std::string(60000, '[') + std::string(60000, ']')});
+    EXPECT_EQ(deep.exit_code, 2) << deep.err.substr(0, 300);
+    EXPECT_NE(deep.err.find("deeper than 128"), std::string::npos) << deep.err.substr(0, 300);
+    auto file = tmp_->path() / "deep-workflow.json";
+    {
+        std::ofstream out(file);
+        out << R"({"steps": [{"name": "a", "handler": "echo.echo", "payload": )" << std::string(100000, '[')
+            << std::string(100000, ']') << "}]}";
+    }
+    auto wf = cli({"workflow", "submit", file.string()});
+    EXPECT_EQ(wf.exit_code, 2) << wf.err.substr(0, 300);
+    EXPECT_NE(wf.err.find("deeper than 128"), std::string::npos) << wf.err.substr(0, 300);
+    for (const char* flag : {"--delay", "--timeout", "--ttl"}) {
+        auto r = cli({"submit", "echo.echo", flag, "400000000"});  // 12.7 years
+        EXPECT_EQ(r.exit_code, 2) << flag << ": " << r.out << r.err;
+        EXPECT_NE(r.err.find("10 years"), std::string::npos) << flag << ": " << r.err;
+    }
 }
 
 TEST_F(CliEndToEnd, UnreachableBrokerExitsThree) {

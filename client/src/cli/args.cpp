@@ -37,7 +37,9 @@ void print_usage(std::ostream& out) {
            "  schedules\n"
            "\n"
            "The broker is --broker, else $TASKMILL_BROKER, else tcp://127.0.0.1:5555.\n"
-           "Seconds may be fractional. Exit codes: 0 ok, 1 task failed/cancelled/expired,\n"
+           "Seconds may be fractional; a task's --delay, --timeout and --ttl are at most\n"
+           "10 years (315360000 s), a --payload nests at most 128 levels of arrays/objects.\n"
+           "Exit codes: 0 ok, 1 task failed/cancelled/expired,\n"
            "2 usage or input error, 3 broker unreachable within --timeout (default 5 s).\n";
 }
 

@@ -10,6 +10,7 @@
 #include <zmq.hpp>
 
 #include <taskmill/client/json.hpp>
+#include <taskmill/protocol/nesting.hpp>
 
 #include "cli.hpp"
 
@@ -22,9 +23,9 @@ namespace {
 volatile std::sig_atomic_t interrupted = 0;
 
 nlohmann::json decode_body(std::string_view body) {
-    auto j = nlohmann::json::parse(body.begin(), body.end(), nullptr, false);
-    if (!j.is_discarded()) {
-        return j;
+    // Events wrap task and step fields a few levels deep.
+    if (auto j = protocol::parse_json<nlohmann::json>(body, "event", protocol::max_nesting + 8)) {
+        return std::move(j.value());
     }
     return client::msgpack_to_json(body);
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include <taskmill/client/json.hpp>
+#include <taskmill/protocol/nesting.hpp>
 #include <taskmill/client/workflow.hpp>
 
 #include "cli.hpp"
@@ -78,8 +79,9 @@ int wf_submit(global_options& g, const std::vector<std::string>& args) {
     if (!in) throw usage_error("workflow submit: cannot read " + args[2]);
     std::stringstream text;
     text << in.rdbuf();
-    auto def = json::parse(text.str(), nullptr, false);
-    if (def.is_discarded()) throw usage_error("workflow submit: " + args[2] + " is not valid JSON");
+    auto parsed = protocol::parse_json<json>(text.str(), args[2]);
+    if (!parsed) throw usage_error("workflow submit: " + parsed.error().message);
+    const auto& def = *parsed;
     auto wc = connect_wf(g);
     auto id = wc.submit(def);
     if (!id) return report(id.error());

@@ -281,6 +281,11 @@ TEST_F(HttpApi, MalformedRequestsGet400AndChangeNothing) {
         {R"({"handler": "no dots"})", "handler"},
         {R"({"tasks": [{"handler": "t.echo"}, {"handler": 1}]})", "task 1"},
         {R"({"tasks": []})", "non-empty"},
+        {R"({"handler": "t.echo", "payload": 1e400})", "malformed JSON"},
+        {R"({"handler": "t.echo", "timeout_ms": 9223372036854775807})", "timeout_ms"},
+        {R"({"handler": "t.echo", "delay_ms": 315360000001})", "delay_ms"},
+        {R"({"handler": "t.echo", "payload": )" + std::string(100000, '[') + std::string(100000, ']') + "}",
+         "deeper than 128"},
     };
     for (const auto& c : cases) {
         auto r = post("/api/v1/tasks", c.body);
@@ -310,6 +315,33 @@ TEST_F(HttpApi, WorkflowsSubmitStatusCancel) {
     EXPECT_EQ(del.status, 200) << del.text;
     EXPECT_NE(get("/api/v1/workflows/" + id).body.value("state", ""), "RUNNING");
     EXPECT_EQ(get("/api/v1/schedules").status, 200);
+}
+
+// Before: JSON nested 100,000 levels crashed the broker in to_msgpack, and
+// so did rendering a stored result nested that deep.
+TEST_F(HttpApi, DeepValuesAreRefusedOrShownAsErrors) {
+    start();
+    const auto deep = std::string(100000, '[') + std::string(100000, ']');
+    auto wf = post("/api/v1/workflows", deep);
+    EXPECT_EQ(wf.status, 400) << wf.text.substr(0, 200);
+    auto retries = post("/api/v1/workflows", R"({"steps": [{"name": "a", "handler": "t.echo", "retries": 2.7}]})");
+    EXPECT_EQ(retries.status, 400) << retries.text;
+    EXPECT_NE(retries.text.find("integer"), std::string::npos) << retries.text;
+
+    fake_worker w(ctx, broker->endpoints().backend, "host:1");
+    w.hello({handler("t.echo")}, 1, {"default"});
+    auto id = submit({{"handler", "t.echo"}});
+    auto items = w.next_dispatch();
+    ASSERT_EQ(items.size(), 1u);
+    w.result(items[0], "ok", std::string(100000, '\x91') + '\xc0');
+    ASSERT_TRUE(wait_for([&] { return get("/api/v1/tasks/" + id).body.value("state", "") == "SUCCEEDED"; }, 5s));
+    auto detail = get("/api/v1/tasks/" + id);
+    ASSERT_EQ(detail.status, 200);
+    EXPECT_NE(detail.body["result"].value("error", "").find("deeper than 128"), std::string::npos) << detail.text;
+    auto list = get("/api/v1/tasks");
+    ASSERT_EQ(list.status, 200) << list.text;
+    EXPECT_TRUE(list.body["tasks"][0]["result"].contains("error")) << list.text;
+    EXPECT_EQ(get("/api/v1/tasks/" + id + "/result").status, 200);
 }
 
 TEST_F(HttpApi, DashboardFilesAreServed) {

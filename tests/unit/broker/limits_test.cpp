@@ -1,9 +1,12 @@
-// Input bounds: ranges of durations and the deadlines computed from them.
+// Input bounds: nesting depth of msgpack values, ranges of durations and
+// the deadlines computed from them.
 #include <limits>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include <taskmill/protocol/nesting.hpp>
 
 #include "broker_harness.hpp"
 #include "timers.hpp"
@@ -15,6 +18,9 @@ namespace {
 
 class Limits : public broker_test {};
 
+// A msgpack value: `levels` arrays of one element around a nil.
+std::string nested_msgpack(std::size_t levels) { return std::string(levels, '\x91') + '\xc0'; }
+
 // The broker still answers: it did not crash or stall on what came before.
 void expect_alive(client& c) {
     auto rep = c.call(tp::cmd::ping, tp::request{});
@@ -25,6 +31,42 @@ constexpr int64_t ten_years_ms = taskmill::broker::max_duration_ms;
 
 }  // namespace
 
+TEST(Nesting, ScannerCountsContainersOfEveryHeaderKind) {
+    using tp::msgpack_within_nesting;
+    EXPECT_TRUE(msgpack_within_nesting(""));
+    EXPECT_TRUE(msgpack_within_nesting("\xc0"));
+    EXPECT_TRUE(msgpack_within_nesting(nested_msgpack(128)));
+    EXPECT_FALSE(msgpack_within_nesting(nested_msgpack(129)));
+    EXPECT_FALSE(msgpack_within_nesting(nested_msgpack(200000)));
+    EXPECT_TRUE(msgpack_within_nesting(nested_msgpack(3), 3));
+    EXPECT_FALSE(msgpack_within_nesting(nested_msgpack(4), 3));
+    // Siblings do not add up: [[], [], []] is 2 deep.
+    EXPECT_TRUE(msgpack_within_nesting(std::string("\x93\x90\x90\x90", 4), 2));
+    // map16 {"a": [ [ ] ]} via array16 / array32 headers, and a str8 + bin8
+    // + fixext value skipped on the way.
+    std::string deep = std::string("\xde\x00\x01", 3) + "\xa1" "a" + std::string("\xdc\x00\x01", 3) +
+                       std::string("\xdd\x00\x00\x00\x03", 5) + std::string("\xd9\x02xy", 4) +
+                       std::string("\xc4\x01\x00", 3) + std::string("\xd4\x01\x02", 3);
+    EXPECT_TRUE(msgpack_within_nesting(deep, 3));
+    EXPECT_FALSE(msgpack_within_nesting(deep, 2));
+    // A length that runs past the end is not judged here (the decoder refuses it).
+    EXPECT_TRUE(msgpack_within_nesting(std::string("\xdd\xff\xff\xff\xff", 5), 1));
+    EXPECT_TRUE(msgpack_within_nesting(std::string("\xc6\xff\xff\xff\xff", 5)));
+}
+
+TEST(Nesting, JsonParseRefusesDeepTextAndHugeNumbers) {
+    auto deep = std::string(100000, '[') + std::string(100000, ']');
+    auto r = tp::parse_json<nlohmann::json>(deep, "body");
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, taskmill::errc::invalid_argument);
+    EXPECT_NE(r.error().message.find("deeper than 128"), std::string::npos) << r.error().message;
+    EXPECT_TRUE(tp::parse_json<nlohmann::json>(std::string(128, '[') + std::string(128, ']'), "body"));
+    EXPECT_FALSE(tp::parse_json<nlohmann::json>(std::string(129, '[') + std::string(129, ']'), "body"));
+    auto huge = tp::parse_json<nlohmann::json>(R"({"n": 1e400})", "body");
+    ASSERT_FALSE(huge);
+    EXPECT_EQ(huge.error().code, taskmill::errc::invalid_argument);
+}
+
 TEST(Deadlines, AdditionSaturatesInsteadOfOverflowing) {
     using taskmill::broker::add_ms;
     constexpr auto max = std::numeric_limits<int64_t>::max();
@@ -32,6 +74,37 @@ TEST(Deadlines, AdditionSaturatesInsteadOfOverflowing) {
     EXPECT_EQ(add_ms(max - 10, 5, 100), max);
     EXPECT_EQ(add_ms(1'700'000'000'000, max), max);
     EXPECT_EQ(add_ms(std::numeric_limits<int64_t>::min() + 1, -5), std::numeric_limits<int64_t>::min());
+}
+
+TEST_F(Limits, WorkflowDataNested200000LevelsIsRefused) {
+    start();
+    client c(ctx_, fe());
+    tp::request rq;
+    rq.data = nested_msgpack(200000);
+    auto rep = c.call("WF_SUBMIT", rq);
+    EXPECT_FALSE(rep.ok);
+    EXPECT_EQ(rep.error_code, "invalid_argument");
+    EXPECT_NE(rep.error.find("deeper than 128"), std::string::npos) << rep.error;
+    expect_alive(c);
+}
+
+TEST_F(Limits, PayloadNestedTooDeeplyIsRefusedAtSubmit) {
+    start();
+    client c(ctx_, fe());
+    auto ok = task("a.b");
+    ok.payload = nested_msgpack(128);
+    EXPECT_EQ(c.submit({ok}).size(), 1u);
+    for (std::size_t levels : {129u, 100000u}) {
+        tp::request rq;
+        auto t = task("a.b");
+        t.payload = nested_msgpack(levels);
+        rq.tasks = {t};
+        auto rep = c.call(tp::cmd::submit, rq);
+        EXPECT_FALSE(rep.ok) << levels;
+        EXPECT_EQ(rep.error_code, "invalid_argument");
+        EXPECT_NE(rep.error.find("payload"), std::string::npos) << rep.error;
+    }
+    expect_alive(c);
 }
 
 TEST_F(Limits, DurationsBeyondTenYearsAreRefused) {

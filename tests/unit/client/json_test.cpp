@@ -37,6 +37,23 @@ TEST(Json, BadMsgpackDoesNotThrow) {
     EXPECT_TRUE(j.contains("msgpack_error"));
 }
 
+// Before: both recursed once per level and overflowed the stack.
+TEST(Json, DeepValuesAreRefusedNotRecursedInto) {
+    auto text = json_text_to_msgpack(std::string(100000, '[') + std::string(100000, ']'));
+    ASSERT_FALSE(text);
+    EXPECT_EQ(text.error().code, taskmill::errc::invalid_argument);
+    EXPECT_NE(text.error().message.find("deeper than 128"), std::string::npos) << text.error().message;
+    EXPECT_TRUE(json_text_to_msgpack(std::string(128, '[') + std::string(128, ']')));
+
+    const auto deep = std::string(200000, '\x91') + '\xc0';
+    auto j = msgpack_to_json(deep);
+    ASSERT_TRUE(j.is_object());
+    EXPECT_TRUE(j.contains("msgpack_error"));
+    task_info t;
+    t.result = deep;
+    EXPECT_THROW((void)t.result_json(), nlohmann::json::exception);
+}
+
 TEST(Json, PayloadFromJsonIsMsgpack) {
     payload p = nlohmann::json{{"a", 1}};
     EXPECT_EQ(msgpack_to_json(p.msgpack), (nlohmann::json{{"a", 1}}));

@@ -22,10 +22,12 @@ std::string iso8601(time_point t);
 nlohmann::json iso8601_or_null(const std::optional<time_point>& t);
 
 // msgpack bytes to JSON; empty bytes = null. Bytes that are not valid
-// msgpack give {"msgpack_error": "...", "size": N} rather than throwing.
+// msgpack, or nest deeper than protocol::max_nesting (128) levels, give
+// {"msgpack_error": "...", "size": N} rather than throwing.
 nlohmann::json msgpack_to_json(std::string_view bytes);
 // JSON text to msgpack bytes. Errors: invalid_argument naming the problem
-// (nlohmann's parse message: position and what was expected).
+// (nlohmann's parse message: position and what was expected; or nesting
+// deeper than protocol::max_nesting levels).
 result<std::string> json_text_to_msgpack(std::string_view text);
 
 // Object with id, handler, queue, priority, state, attempts, max_retries,

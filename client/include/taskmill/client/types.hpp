@@ -88,7 +88,8 @@ struct task_info {
     bool is_final() const noexcept;
     bool succeeded() const noexcept { return state == "SUCCEEDED"; }
     // The result decoded from msgpack; null when there is none. Throws
-    // nlohmann::json::exception if the result bytes are not valid msgpack.
+    // nlohmann::json::exception if the result bytes are not valid msgpack
+    // or nest deeper than protocol::max_nesting (128) levels.
     nlohmann::json result_json() const;
 };
 
