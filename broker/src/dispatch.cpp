@@ -6,6 +6,7 @@
 
 #include "engine.hpp"
 #include "keys.hpp"
+#include "message_size.hpp"
 
 namespace taskmill::broker {
 
@@ -60,6 +61,13 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
         finish(*r, state::expired, "ttl elapsed before the task started");
         return false;
     }
+    if (auto size = dispatch_size(*r); size > out_max_body_) {
+        // No worker could read it: running it would strand it RUNNING.
+        check(txn_->erase(table::ready, keys::ready_key(queue, p.priority, p.e.seq)), "erase ready");
+        finish(*r, state::failed, "too_large: payload and checkpoint make a DISPATCH of up to " + std::to_string(size) +
+                                      " bytes, over the " + std::to_string(out_max_body_) + "-byte message limit");
+        return false;
+    }
     ++r->attempts;
     metrics_.started(r->handler, static_cast<double>(now_ - std::max(r->created_ms, r->eta_ms)));
     r->started_ms = now_;
@@ -101,13 +109,39 @@ void engine::number_sent(const protocol::dispatch& d) {
     }
 }
 
+// One DISPATCH per worker, or more, in order, when the tasks would not fit
+// in one message (start_attempt let through only tasks that fit alone).
 std::vector<out_message> engine::take_early() {
-    for (auto& [worker_id, d] : early_dispatch_) {
-        number_sent(d);
-        early_.push_back({target::backend, worker_id, std::string(protocol::cmd::dispatch), protocol::encode(d)});
+    for (auto& [worker_id, all] : early_dispatch_) {
+        std::size_t bytes = envelope_bound;
+        protocol::dispatch d;
+        for (auto& item : all.tasks) {
+            auto size = size_bound(item);
+            if (!d.tasks.empty() && bytes + size > out_max_body_) {
+                send_dispatch(worker_id, d);
+                bytes = envelope_bound;
+            }
+            bytes += size;
+            d.tasks.push_back(std::move(item));
+        }
+        send_dispatch(worker_id, d);
     }
     early_dispatch_.clear();
     return std::exchange(early_, {});
+}
+
+void engine::send_dispatch(const std::string& worker_id, protocol::dispatch& d) {
+    number_sent(d);
+    early_.push_back({target::backend, worker_id, std::string(protocol::cmd::dispatch), protocol::encode(d)});
+    d.tasks.clear();
+}
+
+std::size_t engine::dispatch_size(const task_record& r) const {
+    protocol::work_item probe;  // the fields that vary; payload and checkpoint by size only
+    probe.id = r.id;
+    probe.handler = r.handler;
+    probe.parent = r.parent;
+    return envelope_bound + size_bound(probe) + r.payload.size() + (r.checkpoint ? r.checkpoint->size() + 5 : 0);
 }
 
 }  // namespace taskmill::broker

@@ -1,6 +1,7 @@
 // Engine: turns, record access, state bookkeeping and recovery.
 #include "engine.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <stdexcept>
 
@@ -18,6 +19,9 @@ int64_t now_ms() {
 engine::engine(const broker_config& cfg, store& st, spdlog::logger& log)
     : cfg_(cfg), store_(st), log_(log) {
     limits_.max_payload = cfg.max_body_bytes;
+    // Hosts and clients read at most protocol::default_max_body; a smaller
+    // configured limit holds for both directions.
+    out_max_body_ = std::min(cfg.max_body_bytes, protocol::default_max_body);
 }
 
 // ---- turns ----

@@ -142,7 +142,12 @@ private:
     // ---- dispatch (dispatch.cpp) ----
     bool start_attempt(const ready_index::pick& p, const std::string& queue, worker& w);
     void number_sent(const protocol::dispatch& d);
+    void send_dispatch(const std::string& worker_id, protocol::dispatch& d);
+    // The bound of the size of a DISPATCH carrying only `r`.
+    std::size_t dispatch_size(const task_record& r) const;
     void flush_done();
+    // Fills `tasks` from the front of `from` up to what fits in one message.
+    void take_fitting(std::vector<protocol::task_info>& from, std::vector<protocol::task_info>& tasks) const;
     const handler_ref& handler_of(uint32_t h);
 
     // ---- frontend (frontend.cpp) ----
@@ -192,6 +197,7 @@ private:
     store& store_;
     spdlog::logger& log_;
     limits limits_;
+    std::size_t out_max_body_ = 0;  // the largest body the broker sends (message_size.hpp)
     std::unique_ptr<transaction> txn_;
     int64_t now_ = 0;
     int64_t started_ms_ = 0;

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "engine.hpp"
+#include "message_size.hpp"
 
 namespace taskmill::broker {
 
@@ -101,6 +102,7 @@ void engine::status(const std::string& peer, const protocol::request& rq) {
         protocol::reply rep;
         rep.req = rq.req;
         rep.task = to_info(*r);
+        fit_alone(*rep.task, out_max_body_);
         reply_front(peer, protocol::cmd::status, rep);
         return;
     }
@@ -199,6 +201,7 @@ void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
     protocol::reply rep;
     rep.req = rq.req;
     uint32_t read = 0;
+    std::size_t bytes = envelope_bound;  // bound of the reply's size so far
     std::optional<task_id> last;  // the last task read
     // Ids are time-ordered: a reverse scan lists the newest first.
     check(txn_->scan(table::tasks, before ? id_bytes(*before) : std::string_view(), true,
@@ -210,16 +213,25 @@ void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
                   rep.next = last ? to_hex(*last) : "";  // stopped with this entry still to read
                   return false;
               }
-              ++read;
-              last = id_from_bytes(k);
               auto r = decode_record(v);
               if (r) {
                   r = current(std::move(*r));
               }
               if (r && (rq.state.empty() || r->state == rq.state) && (rq.queue.empty() || r->queue == rq.queue) &&
                   (rq.tag.empty() || std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end())) {
-                  rep.tasks.push_back(to_info(*r));
+                  auto info = to_info(*r);
+                  if (rep.tasks.empty()) {
+                      fit_alone(info, out_max_body_);
+                  } else if (bytes + size_bound(info) > out_max_body_) {
+                      // The reply is full: the next page starts with this task.
+                      rep.next = to_hex(*last);
+                      return false;
+                  }
+                  bytes += size_bound(info);
+                  rep.tasks.push_back(std::move(info));
               }
+              ++read;
+              last = id_from_bytes(k);
               return true;
           }), "scan tasks");
     reply_front(peer, protocol::cmd::tasks, rep);

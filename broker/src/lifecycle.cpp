@@ -1,11 +1,13 @@
 // Task state transitions and the timers that drive them. Every transition
 // updates the store (in the turn's transaction) and the in-memory indexes
 // together, so that a commit leaves both describing the same state.
+#include <algorithm>
 #include <cmath>
 #include <random>
 
 #include "engine.hpp"
 #include "keys.hpp"
+#include "message_size.hpp"
 
 namespace taskmill::broker {
 
@@ -198,17 +200,39 @@ void engine::on_final(const task_record& r) {
     on_workflow_task_final(r);
 }
 
+// One DONE per client per turn, or more when they would not fit in one.
 void engine::flush_done() {
-    for (auto& [peer, tasks] : pending_done_) {
-        protocol::reply done;
-        if (tasks.size() == 1) {
-            done.task = std::move(tasks.front());
-        } else {
-            done.tasks = std::move(tasks);
+    for (auto& [peer, all] : pending_done_) {
+        while (!all.empty()) {
+            std::vector<protocol::task_info> tasks;
+            take_fitting(all, tasks);
+            protocol::reply done;
+            if (tasks.size() == 1) {
+                done.task = std::move(tasks.front());
+            } else {
+                done.tasks = std::move(tasks);
+            }
+            reply_front(peer, protocol::cmd::done, done);
         }
-        reply_front(peer, protocol::cmd::done, done);
     }
     pending_done_.clear();
+}
+
+void engine::take_fitting(std::vector<protocol::task_info>& from, std::vector<protocol::task_info>& tasks) const {
+    std::size_t bytes = envelope_bound;
+    std::size_t n = 0;
+    for (; n < from.size(); ++n) {
+        if (n == 0) {
+            fit_alone(from[n], out_max_body_);
+        }
+        auto size = size_bound(from[n]);
+        if (n > 0 && bytes + size > out_max_body_) {
+            break;
+        }
+        bytes += size;
+    }
+    tasks.assign(std::make_move_iterator(from.begin()), std::make_move_iterator(from.begin() + static_cast<std::ptrdiff_t>(n)));
+    from.erase(from.begin(), from.begin() + static_cast<std::ptrdiff_t>(n));
 }
 
 void engine::answer_waiters(const task_record& r) {
@@ -221,6 +245,7 @@ void engine::answer_waiters(const task_record& r) {
         protocol::reply rep;
         rep.req = w->second.req;
         rep.task = to_info(r);
+        fit_alone(*rep.task, out_max_body_);
         reply_front(w->second.peer, protocol::cmd::status, rep);
         waiter_deadlines_.erase({w->second.deadline, w->first});
         forget_wait(w->second.peer);
@@ -308,6 +333,7 @@ void engine::fire_waiters() {
         rep.req = w->second.req;
         if (auto r = load(w->second.id)) {
             rep.task = to_info(*r);
+            fit_alone(*rep.task, out_max_body_);
         }
         reply_front(w->second.peer, protocol::cmd::status, rep);
         auto range = waiters_by_task_.equal_range(w->second.id);

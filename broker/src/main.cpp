@@ -57,7 +57,7 @@ po::options_description describe(cli& c) {
         ("heartbeat-ms", po::value(&g.heartbeat_ms)->default_value(g.heartbeat_ms), "heartbeat interval")
         ("liveness-ms", po::value(&g.liveness_ms)->default_value(g.liveness_ms), "silence before a worker is dropped")
         ("map-size-mb", po::value(&g.map_size_mb)->default_value(g.map_size_mb), "LMDB map size (MiB)")
-        ("max-body-bytes", po::value(&g.max_body_bytes)->default_value(g.max_body_bytes), "largest message body")
+        ("max-body-bytes", po::value(&g.max_body_bytes)->default_value(g.max_body_bytes), "largest message body received; what the broker sends stays under it and under 16 MiB")
         ("default-retries", po::value(&g.default_retries)->default_value(g.default_retries), "retries when a task sets none")
         ("max-crashes", po::value(&g.max_crashes)->default_value(g.max_crashes), "worker deaths before a task is poison")
         ("backoff-base-ms", po::value(&g.backoff_base_ms)->default_value(g.backoff_base_ms), "first retry delay")

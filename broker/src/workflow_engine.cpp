@@ -9,6 +9,7 @@
 #include <taskmill/protocol/nesting.hpp>
 
 #include "engine.hpp"
+#include "message_size.hpp"
 
 namespace taskmill::broker {
 namespace {
@@ -248,6 +249,23 @@ void engine::wf_status(const std::string& peer, const protocol::request& rq) {
     protocol::reply rep;
     rep.req = rq.req;
     rep.data = to_msgpack_string(out);
+    if (rep.data.size() + envelope_bound > out_max_body_) {
+        // The step results do not fit in one message: the steps without them
+        // (each task's STATUS still has its result).
+        for (auto& s : out["steps"]) {
+            s["result"] = nullptr;
+            s["result_omitted"] = true;
+        }
+        for (auto& r : out["result"]) {
+            r = nullptr;
+        }
+        out["note"] = "step results left out: over the " + std::to_string(out_max_body_) + "-byte message limit";
+        rep.data = to_msgpack_string(out);
+    }
+    if (rep.data.size() + envelope_bound > out_max_body_) {
+        reply_error(peer, cmd_status, rq.req, errc::too_large, "the workflow's status is over the message limit");
+        return;
+    }
     reply_front(peer, cmd_status, rep);
 }
 

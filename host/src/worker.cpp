@@ -18,6 +18,7 @@
 #include <zmq.hpp>
 
 #include <taskmill/protocol/frame.hpp>
+#include <taskmill/protocol/size_bound.hpp>
 
 #include "security.hpp"
 #include "worker_shared.hpp"
@@ -71,6 +72,7 @@ private:
     void on_dispatch(const std::string& body);
     void on_cancel(const std::string& body);
     void on_mailbox();
+    void send_results();
     void resize_prefetch();
     void on_signal();
     void check_deadlines();
@@ -220,7 +222,13 @@ void worker_loop::on_broker_message() {
     }
 }
 
-// One RESULTS per drain: the outcomes, and the tasks started since the last
+void worker_loop::send_results() {
+    send(protocol::cmd::results, protocol::encode(results_));
+    results_.items.clear();  // keeps the capacity, frees the results
+    results_.started.clear();
+}
+
+// One RESULTS per drain (more if they would not fit in one): the outcomes, and the tasks started since the last
 // drain that have no outcome yet (an outcome implies the start, so a task
 // that starts and ends between two drains is not listed as started).
 void worker_loop::on_mailbox() {
@@ -232,14 +240,21 @@ void worker_loop::on_mailbox() {
     }
     batch.started.clear();
     if (batch.outcomes.empty() && results_.started.empty()) return;
+    // The broker drops a body over its limit (the tasks would stay RUNNING
+    // until their lease ends): results that do not fit go in another RESULTS.
+    std::size_t bytes = protocol::envelope_bound + results_.started.size() * 64;
     for (auto& o : batch.outcomes) {
         if (auto it = running_.find(o.id); it != running_.end()) running_.erase(it);
         ++completed_;
+        auto size = protocol::size_bound(o);
+        if (!results_.items.empty() && bytes + size > protocol::default_max_body) {
+            send_results();
+            bytes = protocol::envelope_bound;
+        }
+        bytes += size;
         results_.items.push_back(std::move(o));
     }
-    send(protocol::cmd::results, protocol::encode(results_));
-    results_.items.clear();  // keeps the capacity, frees the results
-    results_.started.clear();
+    send_results();
     if (batch.outcomes.empty()) return;
     resize_prefetch();
     if (!draining_ && o_.max_tasks > 0 && completed_ >= o_.max_tasks) {

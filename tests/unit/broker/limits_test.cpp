@@ -1,6 +1,8 @@
 // Input bounds: nesting depth of msgpack values, ranges of durations and
-// the deadlines computed from them.
+// the deadlines computed from them, and messages the broker builds from
+// lists (DISPATCH, TASKS, DONE) kept under the receiver's body limit.
 #include <limits>
+#include <set>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -152,5 +154,110 @@ TEST_F(Limits, WorkflowStepNumbersMustBeIntegersInRange) {
         EXPECT_FALSE(rep.ok) << step;
         EXPECT_EQ(rep.error_code, "invalid_argument") << step << " -> " << rep.error;
     }
+    expect_alive(c);
+}
+
+// Eight tasks of 300 KB under a 1 MiB body limit: before, one DISPATCH of
+// 2.4 MB that a worker with this limit drops, leaving the tasks RUNNING.
+TEST_F(Limits, DispatchTasksAndDoneAreCutToTheBodyLimit) {
+    cfg_.max_body_bytes = 1u << 20;
+    start();
+    client c(ctx_, fe());
+    std::vector<std::string> ids;
+    for (int i = 0; i < 8; ++i) {
+        auto t = task("a.b");
+        t.payload = std::string(300000, static_cast<char>('a' + i));
+        t.notify = true;
+        auto one = c.submit({t});
+        ASSERT_EQ(one.size(), 1u);
+        ids.push_back(one[0]);
+    }
+    fake_worker w(ctx_, be(), "w");
+    w.hello({handler("a.b")}, 8);
+    std::vector<tp::work_item> got;
+    while (got.size() < 8) {
+        auto m = w.expect(tp::cmd::dispatch);
+        ASSERT_TRUE(m.has_value()) << "only " << got.size() << " of 8 tasks dispatched";
+        EXPECT_LE(m->body.size(), cfg_.max_body_bytes);
+        auto d = tp::decode_dispatch(m->body);
+        ASSERT_TRUE(d.has_value());
+        got.insert(got.end(), d->tasks.begin(), d->tasks.end());
+    }
+    // All results in one RESULTS would be over the limit too: two of them.
+    tp::results first;
+    tp::results second;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        tp::outcome o{got[i].id, got[i].attempt, "ok", got[i].payload, "", std::nullopt, "1.0.0"};
+        (i < 3 ? first : second).items.push_back(o);
+    }
+    w.send(tp::cmd::results, tp::encode(first));
+    std::size_t done = 0;
+    auto count_done = [&](std::size_t want) {
+        while (done < want) {
+            auto m = c.recv();
+            ASSERT_TRUE(m.has_value()) << "only " << done << " DONE";
+            ASSERT_EQ(m->command, tp::cmd::done);
+            EXPECT_LE(m->body.size(), cfg_.max_body_bytes);
+            auto rep = tp::decode_reply(m->body);
+            ASSERT_TRUE(rep.has_value());
+            done += rep->task ? 1 : rep->tasks.size();
+        }
+    };
+    count_done(3);
+    tp::results third;
+    third.items.assign(second.items.begin() + 2, second.items.end());
+    second.items.resize(2);
+    w.send(tp::cmd::results, tp::encode(second));
+    w.send(tp::cmd::results, tp::encode(third));
+    count_done(8);
+    for (const auto& id : ids) {
+        EXPECT_EQ(c.status(id).result->size(), 300000u);
+    }
+    // TASKS pages by size: every page fits and together they list all.
+    std::set<std::string> listed;
+    tp::request rq;
+    rq.limit = 100;
+    for (int page = 0; page < 10; ++page) {
+        auto rep = c.call(tp::cmd::tasks, rq);
+        ASSERT_TRUE(rep.ok) << rep.error;
+        EXPECT_LE(tp::encode(rep).size(), cfg_.max_body_bytes);
+        for (const auto& t : rep.tasks) {
+            ASSERT_TRUE(t.result.has_value());
+            listed.insert(t.id);
+        }
+        if (rep.next.empty()) {
+            break;
+        }
+        EXPECT_FALSE(rep.tasks.empty());
+        rq.before = rep.next;
+    }
+    EXPECT_EQ(listed, std::set<std::string>(ids.begin(), ids.end()));
+}
+
+// A task whose payload and checkpoint together are over the limit cannot be
+// dispatched at all: it fails with too_large instead of staying RUNNING.
+TEST_F(Limits, TaskThatCannotFitADispatchFails) {
+    cfg_.max_body_bytes = 1u << 20;
+    start();
+    client c(ctx_, fe());
+    fake_worker w(ctx_, be(), "w");
+    w.hello({handler("a.b")}, 1);
+    auto t = task("a.b");
+    t.payload = std::string(600000, 'p');
+    t.retries = 1;
+    t.backoff_base_ms = 1;
+    auto ids = c.submit({t});
+    auto items = w.next_dispatch();
+    ASSERT_EQ(items.size(), 1u);
+    tp::control cp;
+    cp.req = 1;
+    cp.id = items[0].id;
+    cp.data = std::string(600000, 'c');
+    w.send(tp::cmd::checkpoint, tp::encode(cp));
+    ASSERT_TRUE(w.expect(tp::cmd::checkpoint).has_value());
+    w.result(items[0], "retry", "", "again");
+    auto st = c.status(ids[0], 5000);
+    EXPECT_EQ(st.state, "FAILED");
+    EXPECT_NE(st.error.find("too_large"), std::string::npos) << st.error;
     expect_alive(c);
 }
