@@ -261,3 +261,47 @@ TEST_F(Limits, TaskThatCannotFitADispatchFails) {
     EXPECT_NE(st.error.find("too_large"), std::string::npos) << st.error;
     expect_alive(c);
 }
+
+// Three step results of 400 KB do not fit a 1 MiB WF_STATUS together:
+// before, the reply was 1.2 MB, over what the client reads.
+TEST_F(Limits, WorkflowStatusLeavesOutResultsThatDoNotFit) {
+    cfg_.max_body_bytes = 1u << 20;
+    start();
+    client c(ctx_, fe());
+    fake_worker w(ctx_, be(), "w");
+    w.hello({handler("a.b")}, 3);
+    auto def = nlohmann::json{{"steps", {{{"name", "a"}, {"handler", "a.b"}},
+                                         {{"name", "b"}, {"handler", "a.b"}},
+                                         {{"name", "c"}, {"handler", "a.b"}}}}};
+    auto bytes = nlohmann::json::to_msgpack(def);
+    tp::request rq;
+    rq.data.assign(bytes.begin(), bytes.end());
+    auto sub = c.call("WF_SUBMIT", rq);
+    ASSERT_TRUE(sub.ok) << sub.error;
+    std::vector<tp::work_item> items;
+    while (items.size() < 3) {
+        auto d = w.next_dispatch();
+        ASSERT_FALSE(d.empty());
+        items.insert(items.end(), d.begin(), d.end());
+    }
+    const auto result = nlohmann::json::to_msgpack(nlohmann::json(std::string(400000, 'r')));
+    for (const auto& item : items) {
+        w.result(item, "ok", std::string(result.begin(), result.end()));
+    }
+    for (const auto& item : items) {
+        EXPECT_EQ(c.status(item.id, 5000).state, "SUCCEEDED");  // the workflow ends in the same turn
+    }
+    tp::request st;
+    st.id = sub.ids[0];
+    auto rep = c.call("WF_STATUS", st);
+    ASSERT_TRUE(rep.ok) << rep.error;
+    EXPECT_LE(tp::encode(rep).size(), cfg_.max_body_bytes);
+    auto status = nlohmann::json::from_msgpack(rep.data);
+    ASSERT_EQ(status.value("state", ""), "SUCCEEDED");
+    for (const auto& s : status["steps"]) {
+        EXPECT_TRUE(s["result"].is_null());
+        EXPECT_EQ(s.value("result_omitted", false), true);
+    }
+    EXPECT_NE(status.value("note", "").find("left out"), std::string::npos);
+    EXPECT_EQ(c.status(items[0].id).result->size(), result.size()) << "the task still has it";
+}
