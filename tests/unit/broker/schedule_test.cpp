@@ -83,6 +83,13 @@ TEST(ScheduleConfig, ErrorsNameFileLineAndReason) {
     EXPECT_NE(read_error(f).find(f + ":4:"), std::string::npos) << read_error(f);
     f = write_ini(d, "[schedule.bad]\nhandler = a.b\nevery = 1s\npayload = {oops\n");
     EXPECT_NE(read_error(f).find(f + ":4: schedule bad: payload is not valid JSON"), std::string::npos);
+    // Before: a deep payload crashed make_schedule in to_msgpack, and an
+    // every near 2^63 ms overflowed the next fire time.
+    f = write_ini(d, "[schedule.bad]\nhandler = a.b\nevery = 1s\npayload = " + std::string(100000, '[') +
+                         std::string(100000, ']') + "\n");
+    EXPECT_NE(read_error(f).find("deeper than 128"), std::string::npos) << read_error(f).substr(0, 200);
+    f = write_ini(d, "[schedule.bad]\nhandler = a.b\nevery = 3651d\n");
+    EXPECT_NE(read_error(f).find("longer than 10 years"), std::string::npos) << read_error(f);
     f = write_ini(d, "[schedule.a]\nhandler = a.b\nevery = 1s\n[schedule.a]\nhandler = a.b\nevery = 2s\n");
     EXPECT_NE(read_error(f).find(f + ":4: schedule a already defined at line 1"), std::string::npos);
 }
