@@ -301,6 +301,12 @@ void engine::spawn(const std::string& peer, const protocol::message& m) {
         send_back(peer, protocol::cmd::spawn, rep);
         return;
     }
+    if (auto why = new_work_refused()) {
+        rep.ok = false;
+        rep.error = *why;
+        send_back(peer, protocol::cmd::spawn, rep);
+        return;
+    }
     for (auto spec : c->tasks) {
         spec.parent = parent->id;
         spec.notify = false;

@@ -52,8 +52,36 @@ void engine::end_turn() {
     metrics_.commit(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     txn_.reset();
     if (!rc) {
-        throw std::runtime_error("store commit failed: " + rc.error().message);
+        throw store_failure(rc.error().code, "store commit failed: " + rc.error().message);
     }
+}
+
+void engine::hold_new_work(int64_t until_ms, std::string why) {
+    hold_until_ms_ = until_ms;
+    hold_why_ = std::move(why);
+}
+
+// New work is what can fill the store without end; finishing work (results,
+// cancels, requeues) must always find room, so it is never refused here.
+std::optional<std::string> engine::new_work_refused() {
+    if (now_ < hold_until_ms_) {
+        return "a store write failed (" + hold_why_ + "); new work is refused for " +
+               std::to_string((hold_until_ms_ - now_ + 999) / 1000) + " s more";
+    }
+    const double fill = store_.fill_ratio();
+    if (fill <= store_fill_limit) {
+        full_logged_ = false;
+        return std::nullopt;
+    }
+    const std::string what = "storage is " + std::to_string(static_cast<int>(fill * 100)) + "% full (" +
+                             store_.fill_text() + ")";
+    if (!full_logged_) {
+        full_logged_ = true;
+        log_.warn("{}: new work is refused, finishing work goes on. To make room, restart the broker with a "
+                  "larger --map-size-mb (if the disk has room) or free disk space in {}",
+                  what, cfg_.data_dir);
+    }
+    return what + "; new work is refused: raise --map-size-mb or free disk space";
 }
 
 std::optional<int64_t> engine::next_deadline() const {
@@ -82,20 +110,29 @@ std::optional<int64_t> engine::next_deadline() const {
 // ---- records ----
 
 std::optional<task_record> engine::load(const task_id& id) {
+    auto r = lookup(id);
+    if (!r) {
+        return std::nullopt;
+    }
+    return std::move(r.value());
+}
+
+result<task_record> engine::lookup(const task_id& id) {
     if (auto it = running_.find(id); it != running_.end()) {
         return it->second.record;
     }
     auto raw = txn_->get(table::tasks, id_bytes(id));
     if (!raw) {
         if (raw.error().code != errc::not_found) {
-            throw std::runtime_error("store read failed: " + raw.error().message);
+            throw store_failure(raw.error().code, "store read failed: " + raw.error().message);
         }
-        return std::nullopt;
+        return fail(errc::not_found, "no task " + to_hex(id));
     }
     auto rec = decode_record(*raw);
     if (!rec) {
         log_.error("task={} record unreadable: {}", to_hex(id), rec.error().message);
-        return std::nullopt;
+        return fail(errc::corrupt, "task " + to_hex(id) + " is stored but its record cannot be read (" +
+                                       rec.error().message + "); run taskmill-broker --check-store");
     }
     return std::move(rec.value());
 }
@@ -130,7 +167,7 @@ task_record engine::current(task_record stored) const {
 // store: stop, and let recovery rebuild a consistent state on restart.
 void engine::check(const result<void>& r, const char* what) {
     if (!r) {
-        throw std::runtime_error(std::string("store ") + what + " failed: " + r.error().message);
+        throw store_failure(r.error().code, std::string("store ") + what + " failed: " + r.error().message);
     }
 }
 
@@ -255,7 +292,18 @@ void engine::recover(int64_t now) {
     recover_running();
     recover_workflows();
     recover_schedules();
-    end_turn();
+    try {
+        end_turn();
+    } catch (const store_failure& e) {
+        if (e.code == errc::corrupt) {
+            throw;
+        }
+        // Recovery only redoes what the store already implies (requeue the
+        // running, rebuild counters and indexes), and does it again at every
+        // start: serving from memory loses nothing.
+        log_.error("recovery could not be saved ({}); serving from memory, new work refused", e.what());
+        hold_new_work(now + store_hold_ms, e.what());
+    }
     out_.clear();  // events of the recovery are not news to anyone
 }
 

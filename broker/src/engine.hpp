@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -38,6 +39,17 @@ namespace taskmill::broker {
 
 enum class target : uint8_t { frontend, backend };
 
+// A store read or write failed inside a turn. The turn's transaction is
+// then unusable and the engine's memory is ahead of the store: the loop
+// drops the turn (nothing of it was acknowledged) and rebuilds the engine
+// from the store (see broker::impl::turn). `code` is errc::corrupt for a
+// damaged store.
+class store_failure : public std::runtime_error {
+public:
+    store_failure(errc c, const std::string& what) : std::runtime_error(what), code(c) {}
+    errc code;
+};
+
 struct out_message {
     target to;
     std::string peer;
@@ -59,9 +71,17 @@ public:
     engine(const broker_config& cfg, store& st, spdlog::logger& log);
 
     // Rebuilds the in-memory indexes from the store and requeues the tasks
-    // that were RUNNING when the previous broker stopped. Throws on a store
-    // failure.
+    // that were RUNNING when the previous broker stopped. Throws
+    // store_failure if the store cannot be read. When what recovery writes
+    // cannot be committed (a full map or disk), the engine serves on from
+    // what it rebuilt (recovery redoes those writes at every start) and
+    // refuses new work for a while (hold_new_work).
     void recover(int64_t now_ms);
+    // Refuses new work (SUBMIT, WF_SUBMIT, RETRY, SPAWN, schedule fires)
+    // with errc::unavailable until `until_ms`, saying `why`: a store write
+    // failed, so only finishing work is let in for a while.
+    void hold_new_work(int64_t until_ms, std::string why);
+    const std::set<std::string, std::less<>>& subscriptions() const { return subscriptions_; }
 
     // ---- one loop turn ----
     void begin_turn(int64_t now_ms);
@@ -78,8 +98,8 @@ public:
     // dies between a commit and its ack), and its result, should the
     // worker send one, is ignored as unknown.
     std::vector<out_message> take_early();
-    // Commits the turn's transaction. Throws std::runtime_error if the commit
-    // fails (the loop stops: in-memory state no longer matches the store).
+    // Commits the turn's transaction. Throws store_failure if the commit
+    // fails (in-memory state no longer matches the store: see store_failure).
     void end_turn();
     outbox& out() { return out_; }
     // A DISPATCH or CANCEL could not be routed: the worker is gone. Its
@@ -96,6 +116,12 @@ public:
 private:
     // ---- records (engine.cpp) ----
     std::optional<task_record> load(const task_id& id);
+    // As load(), with the reason when there is no record: errc::not_found,
+    // or errc::corrupt for a stored record that does not decode.
+    result<task_record> lookup(const task_id& id);
+    // Why new work is refused now (store nearly full, a recent failed
+    // write), or nullopt. Logs the remedy once per episode.
+    std::optional<std::string> new_work_refused();
     void save(const task_record& r);
     // A record read by a scan of the store, as it is now: a running task's
     // is in memory (the store keeps it QUEUED, see start_attempt).
@@ -255,8 +281,18 @@ private:
     metrics_recorder metrics_;
     double fill_ratio_ = 0;
     int64_t fill_checked_ms_ = 0;
+    int64_t hold_until_ms_ = 0;  // see hold_new_work
+    std::string hold_why_;
+    bool full_logged_ = false;
 };
 
 int64_t now_ms();
+
+// New work is refused above this store fill: the rest is the reserve that
+// lets running and queued work finish (results, state changes).
+inline constexpr double store_fill_limit = 0.95;
+// After a failed store write, new work is refused this long (then tried
+// again; a write that fails again starts another hold).
+inline constexpr int64_t store_hold_ms = 10000;
 
 }  // namespace taskmill::broker

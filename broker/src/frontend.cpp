@@ -55,9 +55,8 @@ void engine::submit(const std::string& peer, const protocol::request& rq) {
         reply_error(peer, protocol::cmd::submit, rq.req, ok.error().code, ok.error().message);
         return;
     }
-    if (store_.fill_ratio() > 0.95) {
-        reply_error(peer, protocol::cmd::submit, rq.req, errc::unavailable,
-                    "storage is over 95% full; raise --map-size-mb");
+    if (auto why = new_work_refused()) {
+        reply_error(peer, protocol::cmd::submit, rq.req, errc::unavailable, *why);
         return;
     }
     protocol::reply rep;
@@ -93,9 +92,10 @@ void engine::status(const std::string& peer, const protocol::request& rq) {
         reply_error(peer, protocol::cmd::status, rq.req, errc::invalid_argument, "id must be 32 hex chars");
         return;
     }
-    auto r = load(*id);
+    auto r = lookup(*id);
     if (!r) {
-        reply_error(peer, protocol::cmd::status, rq.req, errc::not_found, "no task " + rq.id);
+        reply_error(peer, protocol::cmd::status, rq.req, r.error().code,
+                    r.error().code == errc::not_found ? "no task " + rq.id : r.error().message);
         return;
     }
     if (is_final(r->state) || rq.wait_ms <= 0) {
@@ -135,10 +135,14 @@ void engine::cancel_cmd(const std::string& peer, const protocol::request& rq) {
     rep.req = rq.req;
     if (!rq.id.empty()) {
         auto id = parse_id(rq.id);
-        auto r = id ? load(*id) : std::nullopt;
+        if (!id) {
+            reply_error(peer, protocol::cmd::cancel, rq.req, errc::invalid_argument, "id must be 32 hex chars");
+            return;
+        }
+        auto r = lookup(*id);
         if (!r) {
-            reply_error(peer, protocol::cmd::cancel, rq.req, id ? errc::not_found : errc::invalid_argument,
-                        id ? "no task " + rq.id : "id must be 32 hex chars");
+            reply_error(peer, protocol::cmd::cancel, rq.req, r.error().code,
+                        r.error().code == errc::not_found ? "no task " + rq.id : r.error().message);
             return;
         }
         cancel(*r, rep);
@@ -162,15 +166,23 @@ void engine::cancel_cmd(const std::string& peer, const protocol::request& rq) {
 
 void engine::retry_cmd(const std::string& peer, const protocol::request& rq) {
     auto id = parse_id(rq.id);
-    auto r = id ? load(*id) : std::nullopt;
+    if (!id) {
+        reply_error(peer, protocol::cmd::retry, rq.req, errc::invalid_argument, "id must be 32 hex chars");
+        return;
+    }
+    auto r = lookup(*id);
     if (!r) {
-        reply_error(peer, protocol::cmd::retry, rq.req, id ? errc::not_found : errc::invalid_argument,
-                    id ? "no task " + rq.id : "id must be 32 hex chars");
+        reply_error(peer, protocol::cmd::retry, rq.req, r.error().code,
+                    r.error().code == errc::not_found ? "no task " + rq.id : r.error().message);
         return;
     }
     if (r->state != state::failed && r->state != state::cancelled && r->state != state::expired) {
         reply_error(peer, protocol::cmd::retry, rq.req, errc::conflict,
                     "task is " + r->state + "; only FAILED, CANCELLED or EXPIRED tasks can be retried");
+        return;
+    }
+    if (auto why = new_work_refused()) {
+        reply_error(peer, protocol::cmd::retry, rq.req, errc::unavailable, *why);
         return;
     }
     r->attempts = 0;

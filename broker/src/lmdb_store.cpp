@@ -2,17 +2,28 @@
 // per table. LMDB error codes are translated to errc here and nowhere else.
 #include <taskmill/broker/store.hpp>
 
+#include <sys/statvfs.h>
+
+#include <algorithm>
 #include <array>
+#include <cstdio>
 #include <filesystem>
 #include <stdexcept>
+#include <vector>
 
 #include <lmdb.h>
+
+#include "store_guard.hpp"
 
 namespace taskmill::broker {
 namespace {
 
+namespace fs = std::filesystem;
+
 constexpr std::array<const char*, table_count> table_names = {"tasks", "ready", "delayed", "running",
                                                               "keys",  "meta",  "tags"};
+
+std::vector<std::string> table_names_list() { return {table_names.begin(), table_names.end()}; }
 
 std::string lmdb_message(const char* what, int rc) { return std::string(what) + ": " + mdb_strerror(rc); }
 
@@ -129,10 +140,18 @@ private:
     const std::array<MDB_dbi, table_count>& dbis_;
 };
 
+// Mebibytes, for messages.
+std::string mib(double bytes) {
+    char buf[32];
+    const double m = bytes / (1 << 20);
+    std::snprintf(buf, sizeof buf, m < 10 ? "%.2f MiB" : "%.0f MiB", m);
+    return buf;
+}
+
 class lmdb_store final : public store {
 public:
-    explicit lmdb_store(const lmdb_options& opts) : map_size_(opts.map_size_bytes) {
-        std::filesystem::create_directories(opts.dir);
+    explicit lmdb_store(const lmdb_options& opts) : dir_(opts.dir), lock_(prepare(opts)) {
+        refuse_lost_data(dir_, had_lock_file_, opts.allow_empty);
         check("mdb_env_create", mdb_env_create(&env_));
         check("mdb_env_set_maxdbs", mdb_env_set_maxdbs(env_, table_count + 2));
         check("mdb_env_set_mapsize", mdb_env_set_mapsize(env_, static_cast<std::size_t>(opts.map_size_bytes)));
@@ -144,9 +163,24 @@ public:
         int rc = mdb_env_open(env_, opts.dir.c_str(), flags, 0644);
         if (rc != 0) {
             mdb_env_close(env_);
+            if (is_damage(rc)) {
+                throw_damaged(dir_, std::string("cannot open it: ") + mdb_strerror(rc));
+            }
             throw std::runtime_error("cannot open LMDB environment in " + opts.dir + ": " + mdb_strerror(rc));
         }
-        open_tables();
+        try {
+            check_file_size();
+            auto bad = read_all_tables_aside(dir_, table_names_list());
+            int dead = 0;
+            mdb_reader_check(env_, &dead);  // the reader's slot, had it died reading
+            if (bad) {
+                throw_damaged(dir_, *bad);
+            }
+            open_tables();
+        } catch (...) {
+            mdb_env_close(env_);
+            throw;
+        }
     }
     ~lmdb_store() override { mdb_env_close(env_); }
     lmdb_store(const lmdb_store&) = delete;
@@ -159,15 +193,71 @@ public:
     }
 
     double fill_ratio() override {
-        MDB_envinfo info{};
-        MDB_stat st{};
-        if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &st) != 0 || map_size_ == 0) {
-            return 0;
-        }
-        return static_cast<double>(info.me_last_pgno + 1) * st.ms_psize / static_cast<double>(map_size_);
+        auto f = measure();
+        return f.capacity > 0 ? f.used / f.capacity : 0;
+    }
+
+    std::string fill_text() override {
+        auto f = measure();
+        return mib(f.used) + " used of " + mib(f.capacity) + " (map " + mib(f.map) + ", free disk " +
+               mib(f.disk_free) + ")";
     }
 
 private:
+    struct fill {
+        double used = 0;      // pages up to the last one in use (freed pages count: a safe overestimate)
+        double map = 0;       // the map size in force (LMDB keeps the larger of ours and the file's)
+        double disk_free = 0;
+        double capacity = 0;  // what the file can still reach: min(map, file + free disk)
+    };
+
+    fill measure() {
+        MDB_envinfo info{};
+        MDB_stat st{};
+        fill f;
+        if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &st) != 0) {
+            return f;
+        }
+        f.used = static_cast<double>(info.me_last_pgno + 1) * st.ms_psize;
+        f.map = static_cast<double>(info.me_mapsize);
+        f.capacity = f.map;
+        struct statvfs vfs {};
+        std::error_code ec;
+        auto size = fs::file_size(dir_ / "data.mdb", ec);
+        if (::statvfs(dir_.c_str(), &vfs) == 0 && !ec) {
+            f.disk_free = static_cast<double>(vfs.f_bavail) * static_cast<double>(vfs.f_frsize);
+            f.capacity = std::min(f.capacity, static_cast<double>(size) + f.disk_free);
+        }
+        return f;
+    }
+
+    // Creates the folder and takes its lock, noting first whether an earlier
+    // store left its lock file there (see refuse_lost_data).
+    std::unique_ptr<dir_lock> prepare(const lmdb_options& opts) {
+        fs::create_directories(opts.dir);
+        std::error_code ec;
+        had_lock_file_ = fs::exists(fs::path(opts.dir) / "broker.lock", ec);
+        return std::make_unique<dir_lock>(opts.dir);
+    }
+
+    // LMDB has read only the meta pages so far. A file shorter than the
+    // last page its newest meta names would end in SIGBUS at the first read
+    // through the map.
+    void check_file_size() {
+        MDB_envinfo info{};
+        MDB_stat st{};
+        check("mdb_env_info", mdb_env_info(env_, &info));
+        check("mdb_env_stat", mdb_env_stat(env_, &st));
+        const uint64_t need = (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+        std::error_code ec;
+        const auto have = fs::file_size(dir_ / "data.mdb", ec);
+        if (!ec && have < need) {
+            throw_damaged(dir_, "data.mdb is truncated: it has " + std::to_string(have) +
+                                    " bytes, but its last commit uses " + std::to_string(need) + " (up to page " +
+                                    std::to_string(info.me_last_pgno) + ")");
+        }
+    }
+
     void open_tables() {
         MDB_txn* txn = nullptr;
         check("mdb_txn_begin", mdb_txn_begin(env_, nullptr, 0, &txn));
@@ -175,6 +265,10 @@ private:
             int rc = mdb_dbi_open(txn, table_names[i], MDB_CREATE, &dbis_[i]);
             if (rc != 0) {
                 mdb_txn_abort(txn);
+                if (is_damage(rc)) {
+                    throw_damaged(dir_, std::string("table ") + table_names[i] + " cannot be opened: " +
+                                            mdb_strerror(rc));
+                }
                 check("mdb_dbi_open", rc);
             }
         }
@@ -187,8 +281,10 @@ private:
         }
     }
 
+    fs::path dir_;
+    bool had_lock_file_ = false;
+    std::unique_ptr<dir_lock> lock_;  // released after the environment is closed
     MDB_env* env_ = nullptr;
-    uint64_t map_size_;
     std::array<MDB_dbi, table_count> dbis_{};
 };
 

@@ -70,7 +70,7 @@ struct broker::impl {
     std::unique_ptr<zmq::context_t> own_ctx;
     zmq::context_t* ctx;
     std::unique_ptr<store> st;
-    engine eng;
+    std::unique_ptr<engine> eng;
     zmq::socket_t frontend;
     zmq::socket_t backend;
     zmq::socket_t events;
@@ -88,7 +88,7 @@ struct broker::impl {
           own_ctx(x == nullptr ? std::make_unique<zmq::context_t>(1) : nullptr),
           ctx(x == nullptr ? own_ctx.get() : x),
           st(std::move(s)),
-          eng(cfg, *st, *log),
+          eng(std::make_unique<engine>(cfg, *st, *log)),
           frontend(*ctx, zmq::socket_type::router),
           backend(*ctx, zmq::socket_type::router),
           guard(*ctx, *log) {
@@ -98,7 +98,7 @@ struct broker::impl {
         }
         pipe_r = fds[0];
         pipe_w = fds[1];
-        eng.recover(now_ms());
+        recover();
         bind_all();
     }
 
@@ -164,7 +164,7 @@ struct broker::impl {
         o.max_body_bytes = cfg.max_body_bytes;
         o.loop_endpoint = "inproc://taskmill-http-" + std::to_string(reinterpret_cast<uintptr_t>(this));
         frontend.bind(o.loop_endpoint);
-        eng.publish_metrics(*hub);
+        eng->publish_metrics(*hub);
         http = std::make_unique<http_server>(std::move(o), *ctx, hub, log);
         eps.http = http->url();
     }
@@ -182,7 +182,7 @@ struct broker::impl {
     // Sleeps until a socket is readable, the next timer is due, or stop().
     // Returns true if stop() was called.
     bool wait() {
-        auto deadline = eng.next_deadline();
+        auto deadline = eng->next_deadline();
         if (auto due = guard.next_due_ms(); due >= 0) {
             deadline = deadline ? std::min(*deadline, due) : due;
         }
@@ -223,40 +223,112 @@ struct broker::impl {
         zmq::message_t m;
         while (events.recv(m, zmq::recv_flags::dontwait)) {
             if (m.size() >= 1 && (m.data<uint8_t>()[0] == 0 || m.data<uint8_t>()[0] == 1)) {
-                eng.subscription(m.data<uint8_t>()[0] == 1, std::string(m.data<char>() + 1, m.size() - 1));
+                eng->subscription(m.data<uint8_t>()[0] == 1, std::string(m.data<char>() + 1, m.size() - 1));
             }
         }
     }
 
+    // A failed store read or write drops the turn: its transaction is
+    // aborted, so the store holds the state of the last commit; the engine,
+    // whose memory ran ahead, is rebuilt from it as at a restart (running
+    // tasks requeued, workers say HELLO again). Nothing of the turn was
+    // acknowledged, so nothing acknowledged is lost; early DISPATCHes of the
+    // turn are undone by the requeue (at-least-once). New work is then
+    // refused for a while, so finishing work gets the room that is left.
     void turn() {
+        try {
+            run_turn();
+        } catch (const store_failure& e) {
+            if (e.code == errc::corrupt) {
+                throw damaged(e);
+            }
+            log->error("{}: turn dropped and state reloaded from the store; new work refused for {} s. "
+                       "If the store is full, restart with a larger --map-size-mb or free disk space in {}",
+                       e.what(), store_hold_ms / 1000, cfg.data_dir);
+            auto refusals = refuse_replies(eng->out().messages, e.what());
+            rebuild_engine(e.what());
+            send_messages(refusals);
+        }
+    }
+
+    // The replies a dropped turn had queued, each turned into an
+    // `unavailable` error: the client learns that nothing was done.
+    static std::vector<out_message> refuse_replies(const std::vector<out_message>& queued, const std::string& why) {
+        std::vector<out_message> out;
+        for (const auto& m : queued) {
+            if (m.to != target::frontend || m.command == protocol::cmd::done) {
+                continue;  // workers say HELLO again; a DONE was news, not an answer
+            }
+            auto rep = protocol::decode_reply(m.body);
+            if (!rep) {
+                continue;
+            }
+            protocol::reply r;
+            r.req = rep->req;
+            r.ok = false;
+            r.error_code = std::string(to_string(errc::unavailable));
+            r.error = "not done: " + why + "; try again later";
+            out.push_back({m.to, m.peer, m.command, protocol::encode(r)});
+        }
+        return out;
+    }
+
+    // A read that finds a bad page: nothing the loop can mend.
+    static store_damaged damaged(const store_failure& e) {
+        return store_damaged(std::string(e.what()) + "; stop the broker and run taskmill-broker --check-store");
+    }
+
+    void recover() {
+        try {
+            eng->recover(now_ms());
+        } catch (const store_failure& e) {
+            throw damaged(e);  // recovery tolerates what it cannot write, not what it cannot read
+        }
+    }
+
+    void rebuild_engine(const std::string& why) {
+        auto subscriptions = eng->subscriptions();
+        eng.reset();  // aborts the failed turn's transaction
+        eng = std::make_unique<engine>(cfg, *st, *log);
+        recover();
+        eng->hold_new_work(now_ms() + store_hold_ms, why);
+        for (const auto& prefix : subscriptions) {
+            eng->subscription(true, prefix);
+        }
+        if (http) {
+            eng->publish_metrics(*hub);
+        }
+    }
+
+    void run_turn() {
         guard.check(now_ms());
         if (events) {
             // Every turn, not only when poll saw them: a subscription that
             // arrived while the loop was busy counts from this turn on.
             read_subscriptions();
         }
-        eng.begin_turn(now_ms());
+        eng->begin_turn(now_ms());
         for (std::size_t i = 0; i < cfg.batch; ++i) {
             auto in = protocol::try_recv(frontend, true, cfg.max_body_bytes);
             if (!in) {
                 break;
             }
-            eng.on_frontend(in->peer, in->msg);
+            eng->on_frontend(in->peer, in->msg);
         }
         for (std::size_t i = 0; i < cfg.batch; ++i) {
             auto in = protocol::try_recv(backend, true, cfg.max_body_bytes);
             if (!in) {
                 break;
             }
-            eng.on_backend(in->peer, in->msg);
+            eng->on_backend(in->peer, in->msg);
         }
-        eng.on_timers();
-        eng.dispatch();
-        auto early = eng.take_early();
+        eng->on_timers();
+        eng->dispatch();
+        auto early = eng->take_early();
         send_messages(early);
-        eng.end_turn();  // durability point: nothing below is sent before this
+        eng->end_turn();  // durability point: nothing below is sent before this
         if (http) {
-            eng.publish_metrics(*hub);  // before the replies: a client that saw one sees its effect
+            eng->publish_metrics(*hub);  // before the replies: a client that saw one sees its effect
         }
         flush();
     }
@@ -267,13 +339,13 @@ struct broker::impl {
                 (void)protocol::send(frontend, m.peer, m.command, m.body);
             } else if (!protocol::send(backend, m.peer, m.command, m.body)) {
                 log->warn("worker={} unroutable command={}", m.peer, m.command);
-                eng.worker_unreachable(m.peer);
+                eng->worker_unreachable(m.peer);
             }
         }
     }
 
     void flush() {
-        auto& out = eng.out();
+        auto& out = eng->out();
         send_messages(out.messages);
         if (events) {
             for (const auto& [topic, body] : out.events) {
@@ -295,6 +367,7 @@ std::unique_ptr<store> open_default(const broker_config& cfg) {
     o.dir = cfg.data_dir;
     o.map_size_bytes = cfg.map_size_mb << 20;
     o.mode = cfg.mode;
+    o.allow_empty = cfg.allow_empty_store;
     return open_lmdb_store(o);
 }
 }  // namespace

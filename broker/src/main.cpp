@@ -38,6 +38,7 @@ struct cli {
     std::string durability = "sync";
     std::string log_level = "info";
     bool print_config = false;
+    bool check_store = false;
     std::string curve_key_file;
     std::vector<std::string> allow_client;
     std::vector<std::string> allow_host;
@@ -76,7 +77,9 @@ po::options_description describe(cli& c) {
         ("http", po::value(&g.http), "HTTP API, /metrics and dashboard on ADDR:PORT (port 0 = pick); off if unset")
         ("http-token", po::value(&g.http_tokens), "API token NAME:ROLE:SECRET, ROLE = read | write (repeat)")
         ("http-anonymous", po::value(&g.http_anonymous)->default_value(g.http_anonymous), "role of HTTP requests without a token: none | read | write")
-        ("print-config", po::bool_switch(&c.print_config), "print the effective configuration and exit");
+        ("allow-empty-store", po::bool_switch(&g.allow_empty_store), "start even when data.mdb is empty (0 bytes) where a store was before")
+        ("print-config", po::bool_switch(&c.print_config), "print the effective configuration and exit")
+        ("check-store", po::bool_switch(&c.check_store), "check the store in data-dir and exit: 0 healthy, 3 in use, 4 damaged");
     return d;
 }
 
@@ -91,7 +94,8 @@ void print_config(const cli& c) {
               << "\nbackoff-cap-ms = " << g.backoff_cap_ms << "\nlease-grace-ms = " << g.lease_grace_ms
               << "\nbatch = " << g.batch << "\nlog-level = " << c.log_level
               << "\nmax-frame-bytes = " << g.max_frame_bytes << "\nclient-hwm = " << g.client_hwm
-              << "\nmax-waits-per-client = " << g.max_waits_per_client << "\nmax-waits = " << g.max_waits << "\n";
+              << "\nmax-waits-per-client = " << g.max_waits_per_client << "\nmax-waits = " << g.max_waits
+              << "\nallow-empty-store = " << g.allow_empty_store << "\n";
     if (!c.curve_key_file.empty()) {
         std::cout << "curve-key-file = " << c.curve_key_file << "\n";
     }
@@ -279,6 +283,33 @@ int parse(int argc, char** argv, cli& c) {
     return -1;
 }
 
+// Exit codes: 0 done, 1 fatal error, 2 bad configuration, 3 the data
+// folder is in use by another process, 4 the store is damaged.
+constexpr int exit_fatal = 1;
+constexpr int exit_busy = 3;
+constexpr int exit_damaged = 4;
+
+int check_store_and_exit(const cli& c) {
+    try {
+        auto report = taskmill::broker::check_store(c.cfg);
+        if (!report) {
+            std::cerr << "taskmill-broker: " << report.error().message << "\n";
+            return exit_damaged;
+        }
+        std::cout << *report << "\n";
+        return 0;
+    } catch (const taskmill::broker::store_busy& e) {
+        std::cerr << "taskmill-broker: " << e.what() << "\n";
+        return exit_busy;
+    } catch (const taskmill::broker::store_damaged& e) {
+        std::cerr << "taskmill-broker: " << e.what() << "\n";
+        return exit_damaged;
+    } catch (const std::exception& e) {
+        std::cerr << "taskmill-broker: " << e.what() << "\n";
+        return exit_fatal;
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -290,6 +321,9 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
         std::cerr << "taskmill-broker: " << e.what() << "\n";
         return 2;
+    }
+    if (c.check_store) {
+        return check_store_and_exit(c);
     }
     auto log = spdlog::stderr_color_mt("broker");
     log->set_level(spdlog::level::from_str(c.log_level));
@@ -312,10 +346,18 @@ int main(int argc, char** argv) {
         sigaction(SIGTERM, &sa, nullptr);
         b.run();
         g_broker = nullptr;
+    } catch (const taskmill::broker::store_busy& e) {
+        g_broker = nullptr;
+        log->critical("fatal: {}", e.what());
+        return exit_busy;
+    } catch (const taskmill::broker::store_damaged& e) {
+        g_broker = nullptr;
+        log->critical("fatal: {}", e.what());
+        return exit_damaged;
     } catch (const std::exception& e) {
         g_broker = nullptr;
         log->critical("fatal: {}", e.what());
-        return 1;
+        return exit_fatal;
     }
     return 0;
 }

@@ -35,6 +35,15 @@ void engine::fire_schedules() {
         if (!schedule_due(s, now_)) {
             continue;
         }
+        if (auto why = new_work_refused()) {
+            // Skipped, not postponed: a due schedule left due would wake the
+            // loop at once, again and again.
+            log_.warn("schedule={} fire skipped: {}", s.cfg.name, *why);
+            count("schedule_skips");
+            schedule_fired(s, now_);
+            check(txn_->put(table::meta, schedule_meta_key(s.cfg.name), encode_schedule_meta(s)), "put schedule");
+            continue;
+        }
         protocol::task_spec spec;
         spec.handler = s.cfg.handler;
         spec.payload = s.payload;

@@ -62,6 +62,10 @@ void engine::wf_submit(const std::string& peer, const protocol::request& rq) {
         reply_error(peer, cmd_submit, rq.req, errc::invalid_argument, "WF_SUBMIT needs data: the workflow as a msgpack map");
         return;
     }
+    if (auto why = new_work_refused()) {
+        reply_error(peer, cmd_submit, rq.req, errc::unavailable, *why);
+        return;
+    }
     // Handlers are known from the connected workers; with none connected the
     // check is left to dispatch time (the steps wait for a worker).
     std::function<bool(const std::string&)> known;

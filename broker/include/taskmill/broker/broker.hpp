@@ -68,7 +68,15 @@ struct broker_config {
     int client_hwm = 10000;
     std::size_t max_waits_per_client = 10000;
     std::size_t max_waits = 100000;
+    bool allow_empty_store = false;    // see lmdb_options::allow_empty
 };
+
+// taskmill-broker --check-store: opens the store in cfg.data_dir as the
+// broker would (lock, file size, every table read end to end; throws
+// store_busy or store_damaged like open_lmdb_store) and decodes every task
+// record. Returns a one-paragraph report; errc::corrupt with the report when
+// some records do not decode.
+result<std::string> check_store(const broker_config& cfg);
 
 // The endpoints the broker is bound to, in connectable form
 // (port 0 resolved, "*" / 0.0.0.0 shown as 127.0.0.1).

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 
@@ -61,8 +62,26 @@ public:
     // Begins a transaction; `write` = read-write. Throws std::runtime_error if
     // the environment cannot start one (a fatal condition).
     virtual std::unique_ptr<transaction> begin(bool write) = 0;
-    // Fraction (0..1) of the configured capacity in use; 0 if unbounded.
+    // Fraction (0..1) of the capacity in use; 0 if unbounded. The capacity
+    // of an LMDB store is the smaller of its map size and what the disk can
+    // still give its file (file size + free space).
     virtual double fill_ratio() = 0;
+    // What fill_ratio() measured, in words (used and capacity in MiB), for
+    // messages that tell an operator what to do.
+    virtual std::string fill_text() { return {}; }
+};
+
+// Another process holds the data folder (taskmill-broker exits 3).
+class store_busy : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// The store on disk is damaged: the message says what is wrong and what to
+// run (taskmill-broker exits 4).
+class store_damaged : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
 };
 
 enum class durability : uint8_t {
@@ -74,10 +93,18 @@ struct lmdb_options {
     std::string dir;                          // created if missing
     uint64_t map_size_bytes = 8ull << 30;     // LMDB's own default (10 MiB) is far too small
     durability mode = durability::sync;
+    // A 0-byte data.mdb beside signs of an earlier store (lock.mdb,
+    // broker.lock, endpoints.json) is refused as lost data unless this is set.
+    bool allow_empty = false;
 };
 
-// Opens (creating if needed) the LMDB environment in `opts.dir`. Throws
-// std::runtime_error naming the path and the LMDB error on failure.
+// Opens (creating if needed) the LMDB environment in `opts.dir`.
+// First takes an exclusive flock on DIR/broker.lock, held until the store is
+// destroyed: a second opener (broker or --check-store) gets store_busy.
+// Then checks the store before any page is read through the map: the file
+// holds every page its last commit names, and every table (and the free
+// list) can be read from end to end; store_damaged otherwise. Throws
+// std::runtime_error naming the path and the LMDB error on other failures.
 std::unique_ptr<store> open_lmdb_store(const lmdb_options& opts);
 
 // A store kept in process memory, lost at destruction. For tests.
