@@ -56,6 +56,14 @@ void engine::end_turn() {
     }
 }
 
+std::vector<std::pair<std::string, uint64_t>> engine::parked() const {
+    std::vector<std::pair<std::string, uint64_t>> out;
+    for (const auto& [serial, w] : waiters_) {
+        out.emplace_back(w.peer, w.req);
+    }
+    return out;
+}
+
 void engine::hold_new_work(int64_t until_ms, std::string why) {
     hold_until_ms_ = until_ms;
     hold_why_ = std::move(why);

@@ -82,6 +82,9 @@ public:
     // failed, so only finishing work is let in for a while.
     void hold_new_work(int64_t until_ms, std::string why);
     const std::set<std::string, std::less<>>& subscriptions() const { return subscriptions_; }
+    // The STATUS requests parked until their task ends (peer, req): a
+    // rebuilt engine does not have them, so the loop answers them.
+    std::vector<std::pair<std::string, uint64_t>> parked() const;
 
     // ---- one loop turn ----
     void begin_turn(int64_t now_ms);

@@ -245,16 +245,27 @@ struct broker::impl {
             log->error("{}: turn dropped and state reloaded from the store; new work refused for {} s. "
                        "If the store is full, restart with a larger --map-size-mb or free disk space in {}",
                        e.what(), store_hold_ms / 1000, cfg.data_dir);
-            auto refusals = refuse_replies(eng->out().messages, e.what());
+            auto refusals = refuse_replies(eng->out().messages, eng->parked(), e.what());
             rebuild_engine(e.what());
             send_messages(refusals);
         }
     }
 
     // The replies a dropped turn had queued, each turned into an
-    // `unavailable` error: the client learns that nothing was done.
-    static std::vector<out_message> refuse_replies(const std::vector<out_message>& queued, const std::string& why) {
+    // `unavailable` error: the client learns that nothing was done. Parked
+    // STATUS requests get one too: the rebuilt engine does not know them.
+    static std::vector<out_message> refuse_replies(const std::vector<out_message>& queued,
+                                                   const std::vector<std::pair<std::string, uint64_t>>& parked,
+                                                   const std::string& why) {
         std::vector<out_message> out;
+        for (const auto& [peer, req] : parked) {
+            protocol::reply r;
+            r.req = req;
+            r.ok = false;
+            r.error_code = std::string(to_string(errc::unavailable));
+            r.error = "the broker reloaded its state after a failed store write (" + why + "); ask again";
+            out.push_back({target::frontend, peer, std::string(protocol::cmd::status), protocol::encode(r)});
+        }
         for (const auto& m : queued) {
             if (m.to != target::frontend || m.command == protocol::cmd::done) {
                 continue;  // workers say HELLO again; a DONE was news, not an answer

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <tuple>
 
 #include <gtest/gtest.h>
@@ -212,12 +213,27 @@ TEST_F(StoreFault, FullMapKeepsServingAndALargerMapFinishesEverything) {
     EXPECT_NE(refusal->error.find("new work is refused"), std::string::npos) << refusal->error;
     ASSERT_GT(ids.size(), 50u);
 
+    // A client waits for the last task; it must not be left waiting when the
+    // broker reloads its state.
+    auto parked = std::async(std::launch::async, [ep = b->ep().frontend, id = ids.back()] {
+        wire_client w(ep);
+        protocol::request rq;
+        rq.id = id;
+        rq.wait_ms = 60000;
+        return w.call(protocol::cmd::status, rq, 70s);
+    });
     // Echo results are as large as the payloads: they cannot all fit.
     auto host = start_host(tmp.path(), {.backend = b->ep().backend, .concurrency = 4});
     ASSERT_TRUE(wait_until([&] {
         return !b->proc().running() || b->proc().log_text().find("turn dropped") != std::string::npos;
     }, 60s)) << b->proc().log_text();
     ASSERT_TRUE(b->proc().running()) << b->proc().log_text();
+    ASSERT_EQ(parked.wait_for(10s), std::future_status::ready);
+    auto answer = parked.get();
+    ASSERT_TRUE(answer.has_value());
+    if (!answer->ok) {
+        EXPECT_EQ(answer->error_code, "unavailable") << answer->error;
+    }
     ASSERT_TRUE(c->status(ids.front()).has_value());
     protocol::request stats;
     auto st = c->call(protocol::cmd::stats, stats);
