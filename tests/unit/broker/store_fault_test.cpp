@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "broker_harness.hpp"
+#include "keys.hpp"
 #include "task_id.hpp"
 
 using namespace taskmill::broker;
@@ -79,6 +80,56 @@ TEST_F(CorruptRecord, CheckStoreOfAHealthyStoreSaysSo) {
     ASSERT_TRUE(report.has_value()) << report.error().message;
     EXPECT_NE(report->find("2 task(s)"), std::string::npos) << *report;
     EXPECT_NE(report->find("healthy"), std::string::npos) << *report;
+}
+
+}  // namespace
+
+namespace {
+
+// A broker restarted on a full map (here one whose recovery must also
+// recount the tasks, as for an older store) comes up, serves reads and
+// refuses new work with `unavailable`.
+TEST_F(broker_test, StartAtAFullMapServesReadsAndRefusesNewWork) {
+    cfg_.map_size_mb = 1;
+    start();
+    std::vector<std::string> ids;
+    {
+        client c(ctx_, fe());
+        ids = c.submit({task("a.b"), task("a.b"), task("a.b")});
+        ASSERT_EQ(ids.size(), 3u);
+    }
+    stop();
+    {
+        auto st = open_lmdb_store({dir_.path.string(), 1u << 20, durability::none});
+        auto txn = st->begin(true);
+        ASSERT_TRUE(txn->erase(table::meta, keys::meta_counts).has_value());
+        ASSERT_TRUE(txn->commit().has_value());
+        // Fill the map to the last page (and the pages freed on the way).
+        int n = 0;
+        for (std::size_t size : {1500, 400, 100, 10, 1}) {
+            for (;; ++n) {
+                auto t = st->begin(true);
+                if (!t->put(table::meta, "filler/" + std::to_string(n), std::string(size, 'f')) || !t->commit()) {
+                    break;
+                }
+            }
+        }
+    }
+    cfg_ = test_config(dir_.path.string());
+    cfg_.map_size_mb = 1;
+    ASSERT_NO_THROW(start());
+    client c(ctx_, fe());
+    for (const auto& id : ids) {
+        EXPECT_EQ(c.status(id).state, "QUEUED") << id;
+    }
+    tp::request rq;
+    auto stats = c.call(tp::cmd::stats, rq);
+    ASSERT_TRUE(stats.stats.has_value());
+    EXPECT_EQ(stats.stats->states["QUEUED"], 3u);
+    rq.tasks = {task("a.b")};
+    auto rep = c.call(tp::cmd::submit, rq);
+    EXPECT_FALSE(rep.ok);
+    EXPECT_EQ(rep.error_code, "unavailable") << rep.error;
 }
 
 }  // namespace
