@@ -121,7 +121,7 @@ TEST_F(StoreFault, SecondBrokerOnTheSameDataFolderIsRefused) {
 // Item: half a data.mdb ended in SIGBUS without a word.
 TEST_F(StoreFault, TruncatedDataFileIsRefusedWithWhatToDo) {
     {
-        broker_process b(data());
+        broker_process b(data(), {"--durability", "none"});  // fsync adds nothing here but time
         wire_client c(b.ep().frontend);
         ASSERT_EQ(submit_n(c, 200, 1000).size(), 200u);
         stop(b);
@@ -165,7 +165,7 @@ TEST_F(StoreFault, EmptyDataFileWhereAStoreWasIsRefusedUnlessAllowed) {
 TEST_F(StoreFault, DamagedPagesAreFoundAtStartAndByCheckStore) {
     std::vector<std::string> ids;
     {
-        broker_process b(data());
+        broker_process b(data(), {"--durability", "none"});
         wire_client c(b.ep().frontend);
         ids = submit_n(c, 300, 600, "MARK");
         ASSERT_EQ(ids.size(), 300u);
