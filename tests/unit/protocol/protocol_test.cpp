@@ -2,6 +2,7 @@
 #include <taskmill/protocol/frame.hpp>
 #include <taskmill/protocol/messages.hpp>
 #include <taskmill/protocol/mp_reader.hpp>
+#include <taskmill/protocol/peer_text.hpp>
 
 #include <gtest/gtest.h>
 
@@ -284,4 +285,29 @@ TEST(MpReader, ReadsWhatItExpectsAndRejectsTheRest) {
     EXPECT_TRUE(nil.nil());
     EXPECT_FALSE(nil.nil());
     EXPECT_EQ(nil.integer<int>(), 1);
+}
+
+// Peer text in logs: one line, no forged lines, no raw bytes, bounded.
+TEST(PeerText, EscapesAndTruncates) {
+    EXPECT_EQ(tp::printable("host:12"), "host:12");
+    EXPECT_EQ(tp::printable("x\n[critical] fatal"), "x\\x0a[critical] fatal");
+    EXPECT_EQ(tp::printable("a\\b\r\x00\xff"s), "a\\\\b\\x0d\\x00\\xff");
+    EXPECT_EQ(tp::printable(std::string(15u << 20, 'y'), 4), "yyyy...(15728640 bytes)");
+    EXPECT_EQ(tp::printable(std::string(300, 'z')).size(), 200u + std::string("...(300 bytes)").size());
+}
+
+TEST(PeerText, GateLogsOneLineThenASummaryPerInterval) {
+    using namespace std::chrono_literals;
+    tp::log_gate gate(60s);
+    auto t0 = tp::log_gate::clock::time_point{} + 1000h;
+    EXPECT_TRUE(gate.admit(t0));
+    for (int i = 0; i < 999; ++i) {
+        EXPECT_FALSE(gate.admit(t0 + 1s));
+    }
+    EXPECT_EQ(gate.take_summary(t0 + 30s), 0u);  // its interval is not over
+    EXPECT_EQ(gate.take_summary(t0 + 60s), 999u);
+    EXPECT_EQ(gate.take_summary(t0 + 61s), 0u);
+    EXPECT_TRUE(gate.admit(t0 + 61s));  // a new interval: one line again
+    EXPECT_FALSE(gate.admit(t0 + 62s));
+    EXPECT_EQ(gate.take_summary(t0 + 121s), 1u);
 }
