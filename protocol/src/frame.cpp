@@ -1,5 +1,6 @@
 // Framing: multipart read/write with the signature check.
 #include <taskmill/protocol/frame.hpp>
+#include <taskmill/protocol/messages.hpp>
 
 #include <cctype>
 
@@ -22,26 +23,41 @@ bool is_command(std::string_view s) {
 
 std::string_view view(const zmq::message_t& m) { return {static_cast<const char*>(m.data()), m.size()}; }
 
-// Reads every remaining part of a multipart message; bounded so a peer
-// cannot make us hold an unbounded number of frames.
-std::vector<zmq::message_t> read_parts(zmq::socket_t& socket, zmq::message_t first) {
-    std::vector<zmq::message_t> parts;
-    parts.push_back(std::move(first));
-    while (parts.back().more()) {
+// At most this many parts of one message are kept; the rest are read off
+// and counted, so a peer cannot make us hold an unbounded number of frames.
+constexpr std::size_t max_kept_parts = 8;
+
+struct parts_read {
+    std::vector<zmq::message_t> kept;
+    std::size_t total = 0;  // every part of the message, kept or not
+};
+
+// Reads every remaining part of a multipart message. The loop follows the
+// `more` flag of the part just received, kept or discarded: following the
+// last kept part instead would wait forever for parts that never come.
+parts_read read_parts(zmq::socket_t& socket, zmq::message_t first) {
+    parts_read out;
+    bool more = first.more();
+    out.kept.push_back(std::move(first));
+    out.total = 1;
+    while (more) {
         zmq::message_t part;
         // The rest of a multipart message is already queued: this cannot block.
         (void)socket.recv(part, zmq::recv_flags::none);
-        if (parts.size() < 16) {
-            parts.push_back(std::move(part));
+        more = part.more();
+        ++out.total;
+        if (out.kept.size() < max_kept_parts) {
+            out.kept.push_back(std::move(part));
         }
     }
-    return parts;
+    return out;
 }
 
-result<message> validate(std::vector<zmq::message_t>& parts, std::size_t first, std::size_t max_body) {
-    if (parts.size() != first + 3) {
+result<message> validate(const parts_read& in, std::size_t first, std::size_t max_body) {
+    const auto& parts = in.kept;
+    if (in.total != first + 3) {
         return fail(errc::invalid_argument, "expected 3 frames after the envelope, got " +
-                                                std::to_string(parts.size() - first));
+                                                std::to_string(in.total - first));
     }
     if (view(parts[first]) != signature) {
         return fail(errc::invalid_argument, "bad signature frame (want TASKMILL1)");
@@ -65,11 +81,14 @@ std::optional<incoming> try_recv(zmq::socket_t& socket, bool with_peer, std::siz
         return std::nullopt;
     }
     auto parts = read_parts(socket, std::move(first));
-    std::string peer;
-    if (with_peer) {
-        peer = std::string(view(parts[0]));
+    const std::size_t envelope = with_peer ? 1 : 0;
+    incoming in{with_peer ? std::string(view(parts.kept[0])) : std::string(),
+                validate(parts, envelope, max_body), {}, 0};
+    if (!in.msg && parts.total == envelope + 3 && is_command(view(parts.kept[envelope + 1]))) {
+        in.command = std::string(view(parts.kept[envelope + 1]));
+        in.req = peek_req(view(parts.kept[envelope + 2])).value_or(0);
     }
-    return incoming{std::move(peer), validate(parts, with_peer ? 1 : 0, max_body)};
+    return in;
 }
 
 bool send(zmq::socket_t& socket, std::string_view peer, std::string_view command, std::string_view body) {

@@ -5,6 +5,7 @@
 // converting reads a map, ignores unknown keys and names the field that had
 // the wrong type. Everything msgpack may throw stops at decode_*().
 #include <taskmill/protocol/messages.hpp>
+#include <taskmill/protocol/mp_reader.hpp>
 
 #include <stdexcept>
 #include <type_traits>
@@ -265,5 +266,24 @@ result<welcome> decode_welcome(std::string_view b) { return decode_record<welcom
 result<dispatch> decode_dispatch(std::string_view b) { return decode_record<dispatch>(b, "DISPATCH"); }
 result<results> decode_results(std::string_view b) { return decode_record<results>(b, "RESULTS"); }
 result<control> decode_control(std::string_view b) { return decode_record<control>(b, "control"); }
+
+std::optional<uint64_t> peek_req(std::string_view body) noexcept {
+    try {
+        mp_reader r(body);
+        for (uint32_t n = r.map_size(); n > 0; --n) {
+            const uint8_t t = r.peek();
+            const bool str_key = (t & 0xe0) == 0xa0 || (t >= 0xd9 && t <= 0xdb);
+            if (str_key && r.str() == "req") {
+                return r.integer<uint64_t>();
+            }
+            if (!str_key) {
+                r.skip();
+            }
+            r.skip();  // the value
+        }
+    } catch (const mp_reader::malformed&) {
+    }
+    return std::nullopt;
+}
 
 }  // namespace taskmill::protocol

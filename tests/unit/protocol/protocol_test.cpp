@@ -204,6 +204,31 @@ TEST(Codec, DeadCarriesRunningTaskIds) {
     EXPECT_NE(bad.error().message.find("running"), std::string::npos) << bad.error().message;
 }
 
+// peek_req finds the req of a body that does not decode as a whole, stepping
+// over any value (deep nesting included) without recursion.
+TEST(Codec, PeekReqReadsTheReqOfBodiesThatDoNotDecode) {
+    // {"tasks": [{"priority": "high"}], "req": 7}
+    EXPECT_EQ(tp::peek_req("\x82\xa5tasks\x91\x81\xa8priority\xa4high\xa3req\x07"s), 7u);
+    EXPECT_FALSE(tp::decode_request("\x82\xa5tasks\x91\x81\xa8priority\xa4high\xa3req\x07"s).has_value());
+    // Every kind of value before it: int key, bin, ext, float, nested map.
+    std::string body = "\x88\x01\xc0\xa1" "a\xc4\x02xy\xa1" "b\xd4\x01\x02\xa1" "c\xcb"s + std::string(8, '\0') +
+                       "\xa1" "d\x81\xa1x\x92\x01\x02\xa1" "e\xc7\x01\x05z\xa3req\xcf"s + std::string(7, '\0') + "\x2a\xa1" "f\x01"s;
+    EXPECT_EQ(tp::peek_req(body), 42u);
+    // 100,000 nested arrays, then req.
+    std::string deep = "\x82\xa1" "a"s + std::string(100000, '\x91') + "\x01\xa3req\x05"s;
+    EXPECT_EQ(tp::peek_req(deep), 5u);
+    EXPECT_FALSE(tp::decode_request(deep).has_value());
+    // No req, a req of the wrong type, not a map, truncated, lying sizes.
+    EXPECT_FALSE(tp::peek_req("\x81\xa2id\x01"s).has_value());
+    EXPECT_FALSE(tp::peek_req("\x81\xa3req\xa1x"s).has_value());
+    EXPECT_FALSE(tp::peek_req("\x81\xa3req\xff"s).has_value());  // negative
+    EXPECT_FALSE(tp::peek_req("\x92\x01\x02"s).has_value());
+    EXPECT_FALSE(tp::peek_req("").has_value());
+    EXPECT_FALSE(tp::peek_req("\x82\xa1" "a\xdd\xff\xff\xff\xff"s).has_value());
+    EXPECT_FALSE(tp::peek_req("\x82\xa1" "a\xc6\xff\xff\xff\xff\xa3req\x01"s).has_value());
+    EXPECT_FALSE(tp::peek_req("\x82\xa1" "a\xc1\xa3req\x01"s).has_value());
+}
+
 class Frames : public ::testing::Test {
 protected:
     zmq::context_t ctx{1};
@@ -255,6 +280,56 @@ TEST_F(Frames, RejectsOversizeBody) {
     ASSERT_TRUE(in.has_value());
     ASSERT_FALSE(in->msg.has_value());
     EXPECT_EQ(in->msg.error().code, taskmill::errc::too_large);
+}
+
+namespace {
+void send_frames(zmq::socket_t& s, std::size_t n, std::string_view routing_id = {}) {
+    if (!routing_id.empty()) {
+        s.send(zmq::buffer(routing_id), zmq::send_flags::sndmore);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+        s.send(zmq::str_buffer("x"), i + 1 < n ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    }
+}
+}  // namespace
+
+// A message of too many frames is read off to its last frame and refused,
+// and the next message is read intact (before: the reader stopped keeping
+// parts at 16 but went on waiting for more, which blocked for good).
+TEST_F(Frames, OverlongMessagesAreReadOffAndRefused) {
+    for (std::size_t n : {4u, 15u, 16u, 17u, 1000u}) {
+        send_frames(dealer, n);
+        ASSERT_TRUE(tp::send(dealer, "", tp::cmd::ping, "after"));
+        auto in = wait_recv();
+        ASSERT_TRUE(in.has_value()) << n;
+        EXPECT_EQ(in->peer, "d1");
+        ASSERT_FALSE(in->msg.has_value()) << n;
+        EXPECT_EQ(in->msg.error().code, taskmill::errc::invalid_argument);
+        EXPECT_NE(in->msg.error().message.find("got " + std::to_string(n)), std::string::npos)
+            << in->msg.error().message;
+        in = wait_recv();
+        ASSERT_TRUE(in && in->msg.has_value()) << n;
+        EXPECT_EQ(in->msg->command, "PING");
+        EXPECT_EQ(in->msg->body, "after");
+    }
+}
+
+// The DEALER side (workers, hosts, clients) reads with the same code.
+TEST_F(Frames, DealerSideReadsOffOverlongMessages) {
+    ASSERT_TRUE(tp::send(dealer, "", tp::cmd::ping, ""));
+    ASSERT_TRUE(wait_recv());
+    for (std::size_t n : {16u, 1000u}) {
+        send_frames(router, n, "d1");
+        ASSERT_TRUE(tp::send(router, "d1", tp::cmd::ping, "after"));
+        zmq::pollitem_t item{dealer.handle(), 0, ZMQ_POLLIN, 0};
+        zmq::poll(&item, 1, std::chrono::milliseconds(2000));
+        auto in = tp::try_recv(dealer, false);
+        ASSERT_TRUE(in.has_value());
+        EXPECT_FALSE(in->msg.has_value());
+        in = tp::try_recv(dealer, false);
+        ASSERT_TRUE(in && in->msg.has_value()) << n;
+        EXPECT_EQ(in->msg->body, "after");
+    }
 }
 
 // The reader under the direct decoders: types, ranges and sizes are checked

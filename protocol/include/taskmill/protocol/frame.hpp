@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,14 +63,20 @@ struct message {
 
 // What try_recv read: the routing identity (empty on a DEALER) and either
 // the message or why it is malformed (wrong frame count, signature, command
-// or size), so a ROUTER can answer the peer with an ERROR.
+// or size), so a ROUTER can answer the peer with an ERROR. When `msg` failed
+// on a message of the right shape (a body over the limit), `command` and
+// `req` say which request it was (req 0 = not readable), so that the answer
+// can name it; otherwise they are empty and 0.
 struct incoming {
     std::string peer;
     result<message> msg;
+    std::string command;
+    uint64_t req = 0;
 };
 
 // Receives one message without blocking; nullopt if none is waiting. A
-// malformed message is read off the socket completely either way.
+// malformed message is read off the socket completely either way, however
+// many frames it has (only the first few are kept).
 // `with_peer` says whether the socket is a ROUTER (first frame = identity).
 std::optional<incoming> try_recv(zmq::socket_t& socket, bool with_peer,
                                  std::size_t max_body = default_max_body);

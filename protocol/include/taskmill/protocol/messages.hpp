@@ -229,6 +229,13 @@ std::string encode(const dispatch& m);
 std::string encode(const results& m);
 std::string encode(const control& m);
 
+// The `req` of a body that may not decode as a whole (a field of the wrong
+// type, a body over the size limit), so that an error can still name the
+// request it answers. nullopt when the body is not a map or has no `req`
+// that reads as a uint. Reads the top-level map only, stepping over the
+// other values without recursion; never throws.
+std::optional<uint64_t> peek_req(std::string_view body) noexcept;
+
 result<request> decode_request(std::string_view body);
 result<reply> decode_reply(std::string_view body);
 result<hello> decode_hello(std::string_view body);

@@ -126,6 +126,20 @@ public:
         return take(n);
     }
 
+    // Steps over one value of any type, nested ones included. Iterative (a
+    // count of the elements still to step over), so no input can make it
+    // recurse; each element takes a byte, so the count stays within the input.
+    void skip() {
+        uint64_t pending = 1;
+        while (pending > 0) {
+            --pending;
+            pending += elements_after(byte());
+            if (pending > remaining()) {
+                throw malformed{};
+            }
+        }
+    }
+
     bool boolean() {
         const uint8_t t = byte();
         if (t == 0xc2 || t == 0xc3) {
@@ -177,6 +191,46 @@ public:
     }
 
 private:
+    // For skip(): consumes the rest of the value whose type byte is `t` up to
+    // its elements, and says how many elements (map: keys and values) follow.
+    uint64_t elements_after(uint8_t t) {
+        if (t <= 0x7f || t >= 0xe0 || t == 0xc0 || t == 0xc2 || t == 0xc3) {
+            return 0;
+        }
+        if ((t & 0xf0) == 0x80) {
+            return 2u * (t & 0x0f);
+        }
+        if ((t & 0xf0) == 0x90) {
+            return t & 0x0f;
+        }
+        if ((t & 0xe0) == 0xa0) {
+            take(t & 0x1f);
+            return 0;
+        }
+        switch (t) {
+            case 0xc4: case 0xd9: take(be(1)); return 0;
+            case 0xc5: case 0xda: take(be(2)); return 0;
+            case 0xc6: case 0xdb: take(be(4)); return 0;
+            case 0xc7: take(be(1) + 1); return 0;  // ext: size, type, data
+            case 0xc8: take(be(2) + 1); return 0;
+            case 0xc9: take(be(4) + 1); return 0;
+            case 0xca: case 0xce: case 0xd2: take(4); return 0;
+            case 0xcb: case 0xcf: case 0xd3: take(8); return 0;
+            case 0xcc: case 0xd0: take(1); return 0;
+            case 0xcd: case 0xd1: take(2); return 0;
+            case 0xd4: take(2); return 0;  // fixext: type, data
+            case 0xd5: take(3); return 0;
+            case 0xd6: take(5); return 0;
+            case 0xd7: take(9); return 0;
+            case 0xd8: take(17); return 0;
+            case 0xdc: return be(2);
+            case 0xdd: return be(4);
+            case 0xde: return 2 * be(2);
+            case 0xdf: return 2 * be(4);
+            default: throw malformed{};  // 0xc1: never used
+        }
+    }
+
     void need(std::size_t n) const {
         if (static_cast<std::size_t>(end_ - p_) < n) {
             throw malformed{};
