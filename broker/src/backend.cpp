@@ -16,13 +16,36 @@ void engine::send_back(const std::string& peer, std::string_view command, const 
     out_.messages.push_back({target::backend, peer, std::string(command), protocol::encode(c)});
 }
 
-void engine::on_backend(const std::string& peer, const result<protocol::message>& msg) {
+void engine::warn_malformed(std::string_view peer, std::string_view what, const std::string& why) {
+    report_malformed();
+    if (malformed_log_.admit()) {
+        log_.warn("peer={} malformed {}: {}", protocol::printable(peer), what, protocol::printable(why));
+    }
+}
+
+void engine::report_malformed() {
+    if (auto n = malformed_log_.take_summary()) {
+        log_.warn("malformed messages from peers: {} more in the last interval (answered, not logged)", n);
+    }
+}
+
+void engine::send_error(const std::string& peer, std::string_view command, uint64_t req, const std::string& error) {
+    protocol::control c;
+    c.req = req;
+    c.ok = false;
+    c.error = error;
+    send_back(peer, command, c);
+}
+
+void engine::on_backend(const protocol::incoming& in) {
+    const auto& peer = in.peer;
+    const auto& msg = in.msg;
     if (!msg) {
-        log_.warn("peer={} malformed backend message: {}", peer, msg.error().message);
-        protocol::control c;
-        c.ok = false;
-        c.error = msg.error().message;
-        send_back(peer, protocol::cmd::error, c);
+        warn_malformed(peer, "backend message", msg.error().message);
+        // A CHECKPOINT or SPAWN (e.g. over the body limit) is answered as
+        // itself: the worker's call waiting for that reply ends now.
+        bool call = in.command == protocol::cmd::checkpoint || in.command == protocol::cmd::spawn;
+        send_error(peer, call ? std::string_view(in.command) : protocol::cmd::error, in.req, msg.error().message);
         return;
     }
     const auto& cmd = msg->command;
@@ -55,16 +78,13 @@ void engine::on_backend(const std::string& peer, const result<protocol::message>
     } else if (cmd == protocol::cmd::bye) {
         remove_worker(peer, false, "worker said BYE");
     } else if (cmd == protocol::cmd::progress) {
-        progress(*msg);
+        progress(*w, *msg);
     } else if (cmd == protocol::cmd::checkpoint) {
         checkpoint(peer, *msg);
     } else if (cmd == protocol::cmd::spawn) {
         spawn(peer, *msg);
     } else {
-        protocol::control c;
-        c.ok = false;
-        c.error = "unknown command " + cmd;
-        send_back(peer, protocol::cmd::error, c);
+        send_error(peer, protocol::cmd::error, 0, "unknown command " + cmd);
     }
 }
 
@@ -85,7 +105,7 @@ void engine::hello(const std::string& peer, const protocol::message& m) {
     protocol::welcome wel{cfg_.heartbeat_ms, cfg_.liveness_ms};
     early_.push_back({target::backend, peer, std::string(protocol::cmd::welcome), protocol::encode(wel)});
     if (!known) {
-        log_.info("worker={} joined slots={} handlers={} generation={}", peer, h->slots, h->handlers.size(),
+        log_.info("worker={} joined slots={} handlers={} generation={}", protocol::printable(peer), h->slots, h->handlers.size(),
                   h->generation);
         emit_worker("worker.joined", peer);
     }
@@ -99,7 +119,8 @@ void engine::remove_worker(const std::string& id, bool crashed, const std::strin
     const auto& info = workers_.find(id)->info;
     uint32_t slots = info.slots > info.prefetch ? info.slots - info.prefetch : info.slots;
     auto held = workers_.remove(id);
-    log_.info("worker={} left reason=\"{}\" requeued={}", id, why, held.size());
+    log_.info("worker={} left reason=\"{}\" requeued={}", protocol::printable(id), protocol::printable(why),
+              held.size());
     emit_worker("worker.left", id);
     // The crash is charged to the tasks its slots were running, which its
     // supervisor reports when it can (read from a trace the worker leaves
@@ -127,7 +148,7 @@ void engine::remove_worker(const std::string& id, bool crashed, const std::strin
 void engine::dead(const protocol::message& m) {
     auto c = protocol::decode_control(m.body);
     if (!c) {
-        log_.warn("malformed DEAD: {}", c.error().message);
+        warn_malformed("backend", "DEAD", c.error().message);
         return;
     }
     for (const auto& id : c->ids) {
@@ -139,7 +160,8 @@ void engine::dead(const protocol::message& m) {
 void engine::results(worker& w, const protocol::message& m) {
     auto rs = protocol::decode_results(m.body);
     if (!rs) {
-        log_.warn("worker={} malformed RESULTS: {}", w.id, rs.error().message);
+        warn_malformed(w.id, "RESULTS", rs.error().message);
+        send_error(w.id, protocol::cmd::error, 0, rs.error().message);
         return;
     }
     for (const auto& o : rs->items) {
@@ -180,7 +202,8 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
     auto it = id ? running_.find(*id) : running_.end();
     if (it == running_.end() || it->second.worker != w.id || (o.attempt != 0 && o.attempt > it->second.attempt)) {
         count("duplicates");
-        log_.debug("task={} late or duplicate result from worker={} attempt={}", o.id, w.id, o.attempt);
+        log_.debug("task={} late or duplicate result from worker={} attempt={}", protocol::printable(o.id),
+                   protocol::printable(w.id), o.attempt);
         return;
     }
     std::optional<task_record> r = std::move(it->second.record);  // stop_running() drops the entry
@@ -218,13 +241,15 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
 void engine::plugins_changed(const protocol::message& m) {
     auto c = protocol::decode_control(m.body);
     if (!c || (c->note != "reloaded" && c->note != "refused")) {
-        log_.warn("malformed PLUGINS report dropped");
+        warn_malformed("backend", "PLUGINS", c ? "note must be reloaded or refused" : c.error().message);
         return;
     }
     if (c->note == "refused") {
-        log_.warn("host={} refused a plugin change: {}", c->id, c->error);
+        log_.warn("host={} refused a plugin change: {}", protocol::printable(c->id),
+                  protocol::printable(c->error, 1024));
     } else {
-        log_.info("host={} reloaded its plugins generation={} files={}", c->id, c->slots, c->ids.size());
+        log_.info("host={} reloaded its plugins generation={} files={}", protocol::printable(c->id), c->slots,
+                  c->ids.size());
     }
     std::string type = "plugin." + c->note;
     if (!wants_event(type)) {
@@ -245,7 +270,9 @@ void engine::plugins_changed(const protocol::message& m) {
 void engine::credit(worker& w, const protocol::message& m) {
     auto c = protocol::decode_control(m.body);
     if (!c || c->slots > max_slots) {
-        log_.warn("worker={} malformed CREDIT", w.id);
+        auto why = c ? "CREDIT: slots over " + std::to_string(max_slots) : c.error().message;
+        warn_malformed(w.id, "CREDIT", why);
+        send_error(w.id, protocol::cmd::error, 0, why);
         return;
     }
     w.slots = c->slots;
@@ -257,9 +284,16 @@ void engine::credit(worker& w, const protocol::message& m) {
     send_back(w.id, protocol::cmd::credit, ack);
 }
 
-void engine::progress(const protocol::message& m) {
+void engine::progress(const worker& w, const protocol::message& m) {
     auto c = protocol::decode_control(m.body);
-    auto id = c ? parse_id(c->id) : std::nullopt;
+    if (!c) {
+        warn_malformed(w.id, "PROGRESS", c.error().message);
+        send_error(w.id, protocol::cmd::error, 0, c.error().message);
+        return;
+    }
+    // A report for a task that is no longer running here is a race, not an
+    // error: the task ended or moved on since the worker sent it.
+    auto id = parse_id(c->id);
     auto r = id ? load(*id) : std::nullopt;
     if (!r || r->state != state::running) {
         return;
@@ -274,7 +308,7 @@ void engine::checkpoint(const std::string& peer, const protocol::message& m) {
     protocol::control rep;
     auto id = c ? parse_id(c->id) : std::nullopt;
     auto r = id ? load(*id) : std::nullopt;
-    rep.req = c ? c->req : 0;
+    rep.req = c ? c->req : protocol::peek_req(m.body).value_or(0);
     if (!r || r->state != state::running) {
         rep.ok = false;
         rep.error = !c ? c.error().message : (r ? "task is " + r->state : "no task " + c->id);
@@ -291,7 +325,7 @@ void engine::checkpoint(const std::string& peer, const protocol::message& m) {
 void engine::spawn(const std::string& peer, const protocol::message& m) {
     auto c = protocol::decode_control(m.body);
     protocol::control rep;
-    rep.req = c ? c->req : 0;
+    rep.req = c ? c->req : protocol::peek_req(m.body).value_or(0);
     auto id = c ? parse_id(c->id) : std::nullopt;
     auto parent = id ? load(*id) : std::nullopt;
     auto valid = c ? validate_batch(c->tasks, limits_, now_) : result<void>(fail(errc::invalid_argument, c.error().message));

@@ -24,6 +24,7 @@
 #include <taskmill/broker/store.hpp>
 #include <taskmill/protocol/frame.hpp>
 #include <taskmill/protocol/messages.hpp>
+#include <taskmill/protocol/peer_text.hpp>
 
 #include "metrics.hpp"
 #include "ready_index.hpp"
@@ -88,8 +89,10 @@ public:
 
     // ---- one loop turn ----
     void begin_turn(int64_t now_ms);
-    void on_frontend(const std::string& peer, const result<protocol::message>& msg);
-    void on_backend(const std::string& peer, const result<protocol::message>& msg);
+    // One message as try_recv read it: a malformed one is answered with an
+    // error that names its request when its `req` could be read.
+    void on_frontend(const protocol::incoming& in);
+    void on_backend(const protocol::incoming& in);
     void on_timers();
     void dispatch();
     // What leaves before this turn's commit: WELCOMEs and DISPATCHes (at
@@ -214,13 +217,19 @@ private:
     void dead(const protocol::message& m);
     void plugins_changed(const protocol::message& m);
     void credit(worker& w, const protocol::message& m);
-    void progress(const protocol::message& m);
+    void progress(const worker& w, const protocol::message& m);
     void checkpoint(const std::string& peer, const protocol::message& m);
     void spawn(const std::string& peer, const protocol::message& m);
     // `running`: the tasks its slots were running when it died, if known.
     void remove_worker(const std::string& id, bool crashed, const std::string& why,
                        const std::vector<std::string>* running = nullptr);
     void send_back(const std::string& peer, std::string_view command, const protocol::control& c);
+    // Logs a malformed message from a peer through malformed_log_.
+    void warn_malformed(std::string_view peer, std::string_view what, const std::string& why);
+    // Reports the malformed messages malformed_log_ held back (each turn).
+    void report_malformed();
+    // A control {req, ok: false, error} to a backend peer.
+    void send_error(const std::string& peer, std::string_view command, uint64_t req, const std::string& error);
 
     const broker_config& cfg_;
     store& store_;
@@ -287,6 +296,9 @@ private:
     int64_t hold_until_ms_ = 0;  // see hold_new_work
     std::string hold_why_;
     bool full_logged_ = false;
+    // Malformed messages are a peer's to repeat at will: one warning per
+    // minute in full, then a count (backend.cpp).
+    protocol::log_gate malformed_log_;
 };
 
 int64_t now_ms();

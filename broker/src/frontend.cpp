@@ -13,16 +13,21 @@ constexpr int64_t max_wait_ms = 5 * 60 * 1000;
 constexpr uint32_t max_list = 10000;
 }  // namespace
 
-void engine::on_frontend(const std::string& peer, const result<protocol::message>& msg) {
+void engine::on_frontend(const protocol::incoming& in) {
+    const auto& peer = in.peer;
+    const auto& msg = in.msg;
     if (!msg) {
-        reply_error(peer, protocol::cmd::error, 0, msg.error().code, msg.error().message);
+        reply_error(peer, protocol::cmd::error, in.req, msg.error().code, msg.error().message);
         return;
     }
     const auto& cmd = msg->command;
     auto rq = protocol::decode_request(msg->body);
     if (!rq) {
-        log_.warn("peer=frontend command={} malformed body: {}", cmd, rq.error().message);
-        reply_error(peer, protocol::cmd::error, 0, rq.error().code, rq.error().message);
+        // The body's req may still read (a wrong type elsewhere): the error
+        // then answers the request instead of leaving it to time out.
+        warn_malformed(peer, cmd, rq.error().message);
+        reply_error(peer, protocol::cmd::error, protocol::peek_req(msg->body).value_or(0), rq.error().code,
+                    rq.error().message);
         return;
     }
     if (cmd == protocol::cmd::submit) {

@@ -120,7 +120,7 @@ void engine::retry_or_fail(task_record& r, const std::string& error, std::option
         // A handler's own delay is a peer's figure: at most max_duration_ms.
         int64_t wait = retry_after_ms && *retry_after_ms >= 0 ? std::min(*retry_after_ms, max_duration_ms) : backoff_ms(r);
         delay(r, now_ + wait, state::retrying);
-        log_.info("task={} retrying attempt={} in_ms={} error={}", r.id, r.attempts, wait, error);
+        log_.info("task={} retrying attempt={} in_ms={} error={}", r.id, r.attempts, wait, protocol::printable(error));
         return;
     }
     finish(r, state::failed, error);
@@ -155,7 +155,7 @@ void engine::lost(const task_id& id, bool crashed, const std::string& why) {
     }
     count("requeued");
     r->error = why;
-    log_.info("task={} requeued reason=\"{}\" attempt={}", r->id, why, r->attempts);
+    log_.info("task={} requeued reason=\"{}\" attempt={}", r->id, protocol::printable(why), r->attempts);
     enqueue(*r);
 }
 
@@ -257,6 +257,7 @@ void engine::answer_waiters(const task_record& r) {
 // ---- timers ----
 
 void engine::on_timers() {
+    report_malformed();
     fire_delayed();
     fire_ttl();
     fire_leases();

@@ -324,14 +324,14 @@ struct broker::impl {
             if (!in) {
                 break;
             }
-            eng->on_frontend(in->peer, in->msg);
+            eng->on_frontend(*in);
         }
         for (std::size_t i = 0; i < cfg.batch; ++i) {
             auto in = protocol::try_recv(backend, true, cfg.max_body_bytes);
             if (!in) {
                 break;
             }
-            eng->on_backend(in->peer, in->msg);
+            eng->on_backend(*in);
         }
         eng->on_timers();
         eng->dispatch();
@@ -349,7 +349,7 @@ struct broker::impl {
             if (m.to == target::frontend) {
                 (void)protocol::send(frontend, m.peer, m.command, m.body);
             } else if (!protocol::send(backend, m.peer, m.command, m.body)) {
-                log->warn("worker={} unroutable command={}", m.peer, m.command);
+                log->warn("worker={} unroutable command={}", protocol::printable(m.peer), m.command);
                 eng->worker_unreachable(m.peer);
             }
         }

@@ -105,6 +105,7 @@ void zap_authenticator::serve() {
         for (auto& w : monitors_) {
             items.push_back({w->monitor.handle(), 0, ZMQ_POLLIN, 0});
         }
+        report_refusals();
         try {
             zmq::poll(items, std::chrono::milliseconds(100));
             if ((items[0].revents & ZMQ_POLLIN) != 0) {
@@ -157,12 +158,14 @@ void zap_authenticator::answer_zap() {
     bool ok = mechanism == "CURVE" && admitted(domain, key);
     auto z85 = binary_to_z85(key);
     if (ok) {
-        log_.debug("curve accepted socket={} address={} key={}", domain, address, z85);
-    } else if (logged_refusals_.insert(domain + z85).second) {
-        log_.warn("curve refused socket={} address={} mechanism={} key={}: not an allowed {} key", domain, address,
-                  mechanism, z85, domain == "backend" ? "host" : "client");
+        log_.debug("curve accepted socket={} address={} key={}", protocol::printable(domain),
+                   protocol::printable(address), z85);
     } else {
-        log_.debug("curve refused socket={} address={} key={} (again)", domain, address, z85);
+        report_refusals();
+        log_.log(refused_log_[domain == "backend" ? 1 : 0].admit() ? spdlog::level::warn : spdlog::level::debug,
+                 "curve refused socket={} address={} mechanism={} key={}: not an allowed {} key",
+                 protocol::printable(domain), protocol::printable(address), protocol::printable(mechanism), z85,
+                 domain == "backend" ? "host" : "client");
     }
     std::array<std::string, 6> reply{"1.0", frame_text(parts[3]), ok ? "200" : "400",
                                      ok ? "OK" : "key not allowed", ok ? z85 : "", ""};
@@ -190,12 +193,25 @@ void zap_authenticator::read_monitor(watched& w) {
     std::memcpy(&id, event.data(), sizeof id);
     std::memcpy(&value, static_cast<const char*>(event.data()) + 2, sizeof value);
     // A plain-TCP peer retries every reconnect interval: one warning per
-    // socket, then debug lines.
-    auto first = logged_refusals_.insert(w.domain + "#handshake").second;
-    log_.log(first ? spdlog::level::warn : spdlog::level::debug,
+    // interval, then a count (the lines held back go to debug).
+    report_refusals();
+    log_.log(handshake_log_[w.domain == "backend" ? 1 : 0].admit() ? spdlog::level::warn : spdlog::level::debug,
              "curve refused socket={} endpoint={}: handshake failed (event={} code={:#x}; plain TCP or wrong "
              "server key?)",
-             w.domain, frame_text(address), id, value);
+             w.domain, protocol::printable(frame_text(address)), id, value);
+}
+
+void zap_authenticator::report_refusals() {
+    for (std::size_t i = 0; i < refused_log_.size(); ++i) {
+        const char* domain = i == 1 ? "backend" : "frontend";
+        if (auto n = refused_log_[i].take_summary()) {
+            log_.warn("curve refused socket={}: {} more handshake(s) with a key not allowed in the last minute", domain, n);
+        }
+        if (auto n = handshake_log_[i].take_summary()) {
+            log_.warn("curve refused socket={}: {} more failed handshake(s) (plain TCP or wrong server key) in the last "
+                      "minute", domain, n);
+        }
+    }
 }
 
 }  // namespace taskmill::broker

@@ -10,6 +10,7 @@
 // thread that owns the sockets, before it polls them.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <set>
@@ -18,6 +19,8 @@
 #include <vector>
 
 #include <zmq.hpp>
+
+#include <taskmill/protocol/peer_text.hpp>
 
 namespace spdlog {
 class logger;
@@ -55,6 +58,7 @@ private:
     void serve();
     void answer_zap();
     void read_monitor(watched& w);
+    void report_refusals();
     bool admitted(const std::string& domain, const std::string& key) const;
 
     zmq::context_t& ctx_;
@@ -65,7 +69,11 @@ private:
     allow_list hosts_;
     zmq::socket_t handler_;
     std::vector<std::unique_ptr<watched>> monitors_;
-    std::set<std::string> logged_refusals_;  // log each refused key once at warn
+    // Refused handshakes, which anyone who can reach a port repeats at will:
+    // per socket (0 frontend, 1 backend), one warning per minute in full,
+    // then a count. Used by the ZAP thread only.
+    std::array<protocol::log_gate, 2> refused_log_;
+    std::array<protocol::log_gate, 2> handshake_log_;
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };

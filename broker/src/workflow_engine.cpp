@@ -88,7 +88,8 @@ void engine::wf_submit(const std::string& peer, const protocol::request& rq) {
     auto [it, inserted] = workflows_.emplace(w->id, std::move(*w));
     auto& wf = it->second;
     count("workflows_submitted");
-    log_.info("workflow={} submitted steps={} name={} fail_fast={}", wf.id, wf.steps.size(), wf.name, wf.fail_fast);
+    log_.info("workflow={} submitted steps={} name={} fail_fast={}", wf.id, wf.steps.size(),
+              protocol::printable(wf.name), wf.fail_fast);
     wf_emit(wf, "workflow.started", nullptr);
     wf_start_ready(wf);
     wf_save(wf);
@@ -127,7 +128,7 @@ void engine::wf_start_ready(workflow& w) {
         s.state = "QUEUED";
         enqueue(*r);
         count("submitted");
-        log_.info("task={} workflow={} step={} started", r->id, w.id, s.name);
+        log_.info("task={} workflow={} step={} started", r->id, w.id, protocol::printable(s.name));
         wf_emit(w, "workflow.step", &s);
     }
 }

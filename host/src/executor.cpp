@@ -5,6 +5,7 @@
 #include "worker_shared.hpp"
 
 #include <spdlog/spdlog.h>
+#include <taskmill/protocol/peer_text.hpp>
 
 // The host side of one execute() call; opaque to plugins.
 struct tm_ctx {
@@ -85,7 +86,8 @@ int32_t api_checkpoint_save(tm_ctx* ctx, tm_bytes state) {
     c.data = std::string(view(state));
     auto reply = call_broker(ctx, "CHECKPOINT", c);
     if (!reply || !reply->ok) {
-        ctx->s->log->warn("task={} checkpoint not stored: {}", c.id, reply ? reply->error : "no reply from the broker");
+        ctx->s->log->warn("task={} checkpoint not stored: {}", protocol::printable(c.id),
+                          protocol::printable(reply ? reply->error : "no reply from the broker"));
         return TM_E_UNAVAILABLE;
     }
     ctx->checkpoint = std::move(c.data);
@@ -119,7 +121,8 @@ int32_t api_spawn(tm_ctx* ctx, const tm_spawn_request* r, tm_str* out_id) {
     auto reply = call_broker(ctx, "SPAWN", std::move(c));
     if (!reply) return TM_E_UNAVAILABLE;
     if (!reply->ok || reply->ids.empty()) {
-        ctx->s->log->warn("task={} spawn refused: {}", ctx->run->item.id, reply->error);
+        ctx->s->log->warn("task={} spawn refused: {}", protocol::printable(ctx->run->item.id),
+                          protocol::printable(reply->error));
         return TM_E_INVALID;
     }
     ctx->spawned_id = reply->ids.front();
@@ -253,7 +256,8 @@ void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr, uint32_
         ctx.s = &s;
         ctx.run = &run;
         ctx.checkpoint = std::move(run.item.checkpoint);
-        s.log->debug("task={} handler={} attempt={} start", run.item.id, run.item.handler, run.item.attempt);
+        s.log->debug("task={} handler={} attempt={} start", protocol::printable(run.item.id),
+                     protocol::printable(run.item.handler), run.item.attempt);
         const auto began = steady::now();
         tm_status st = call_handler(s, run, ctx, slot);
         if (s.prefetch != nullptr) {

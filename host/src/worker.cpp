@@ -18,6 +18,7 @@
 #include <zmq.hpp>
 
 #include <taskmill/protocol/frame.hpp>
+#include <taskmill/protocol/peer_text.hpp>
 #include <taskmill/protocol/size_bound.hpp>
 
 #include "security.hpp"
@@ -165,7 +166,7 @@ void worker_loop::on_dispatch(const std::string& body) {
     }
     for (auto& item : d->tasks) {
         if (running_.count(item.id) != 0) {
-            s_.log->warn("task={} dispatched twice; ignoring the second copy", item.id);
+            s_.log->warn("task={} dispatched twice; ignoring the second copy", protocol::printable(item.id));
             continue;
         }
         auto run = std::make_shared<task_run>();
@@ -186,7 +187,7 @@ void worker_loop::on_cancel(const std::string& body) {
     for (const auto& id : c->ids) {
         if (auto it = running_.find(id); it != running_.end()) {
             it->second->cancelled = true;
-            s_.log->info("task={} cancel requested", id);
+            s_.log->info("task={} cancel requested", protocol::printable(id));
         }
     }
 }
@@ -213,6 +214,10 @@ void worker_loop::on_broker_message() {
             // Only the answer to CREDIT 0: one to an earlier resize may still be on its way.
             auto c = protocol::decode_control(m.body);
             drain_acked_ = draining_ && c && c->slots == 0;
+        } else if (m.command == protocol::cmd::error) {
+            auto c = protocol::decode_control(m.body);
+            s_.log->error("broker refused a message from this worker: {}",
+                          protocol::printable(c ? c->error : c.error().message));
         } else if (m.command == protocol::cmd::unknown) {
             s_.log->warn("broker does not know this worker; sending HELLO again");
             send_hello();
@@ -310,7 +315,8 @@ void worker_loop::check_deadlines() {
         if (run->reported.exchange(true)) continue;
         r.items.push_back(protocol::outcome{std::string(id), run->item.attempt, "timeout", {}, "did not stop within the kill grace after its deadline", std::nullopt,
                                             run->handler != nullptr ? run->handler->version : ""});
-        s_.log->error("task={} handler={} stuck past its deadline; restarting the worker", id, run->item.handler);
+        s_.log->error("task={} handler={} stuck past its deadline; restarting the worker", protocol::printable(id),
+                      protocol::printable(run->item.handler));
     }
     if (!r.items.empty()) {
         send(protocol::cmd::results, protocol::encode(r));
