@@ -6,7 +6,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -127,10 +129,11 @@ struct broker::impl {
         frontend.set(zmq::sockopt::heartbeat_timeout, 60000);
         // An unroutable worker must be noticed, not silently dropped.
         backend.set(zmq::sockopt::router_mandatory, 1);
-        if (cfg.max_frame_bytes > 0) {
-            frontend.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(cfg.max_frame_bytes));
-            backend.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(cfg.max_frame_bytes));
-        }
+        // Always a limit: without one a peer makes ZeroMQ allocate whatever
+        // frame size it declares, before sending a byte of it.
+        auto max_frame = static_cast<int64_t>(std::min<std::size_t>(frame_limit(cfg), INT64_MAX));
+        frontend.set(zmq::sockopt::maxmsgsize, max_frame);
+        backend.set(zmq::sockopt::maxmsgsize, max_frame);
         if (!cfg.curve_secret_key.empty()) {
             zap = std::make_unique<zap_authenticator>(*ctx, cfg, *log);
             zap->secure(frontend, "frontend");
@@ -382,6 +385,10 @@ std::unique_ptr<store> open_default(const broker_config& cfg) {
     return open_lmdb_store(o);
 }
 }  // namespace
+
+std::size_t frame_limit(const broker_config& cfg) noexcept {
+    return cfg.max_frame_bytes > 0 ? cfg.max_frame_bytes : protocol::frame_limit(cfg.max_body_bytes);
+}
 
 broker::broker(broker_config cfg, std::shared_ptr<spdlog::logger> log, zmq::context_t* ctx) {
     std::filesystem::create_directories(cfg.data_dir);

@@ -70,7 +70,7 @@ po::options_description describe(cli& c) {
         ("curve-key-file", po::value(&c.curve_key_file), "broker key pair (taskmill keygen); turns CURVE on")
         ("allow-client", po::value(&c.allow_client), "client public key or .pub file allowed on the frontend (repeat; * = any)")
         ("allow-host", po::value(&c.allow_host), "host public key or .pub file allowed on the backend (repeat; * = any)")
-        ("max-frame-bytes", po::value(&g.max_frame_bytes)->default_value(g.max_frame_bytes), "largest frame; a peer sending more is disconnected (0 = no limit)")
+        ("max-frame-bytes", po::value(&g.max_frame_bytes)->default_value(g.max_frame_bytes), "largest frame; a peer sending more is disconnected (0 = max-body-bytes + 1 MiB)")
         ("client-hwm", po::value(&g.client_hwm)->default_value(g.client_hwm), "replies queued to a client that does not read them; past it they are dropped (0 = no limit)")
         ("max-waits-per-client", po::value(&g.max_waits_per_client)->default_value(g.max_waits_per_client), "STATUS requests with wait_ms one client may have parked")
         ("max-waits", po::value(&g.max_waits)->default_value(g.max_waits), "STATUS requests with wait_ms parked in all")
@@ -93,7 +93,7 @@ void print_config(const cli& c) {
               << "\nbackoff-base-ms = " << g.backoff_base_ms << "\nbackoff-factor = " << g.backoff_factor
               << "\nbackoff-cap-ms = " << g.backoff_cap_ms << "\nlease-grace-ms = " << g.lease_grace_ms
               << "\nbatch = " << g.batch << "\nlog-level = " << c.log_level
-              << "\nmax-frame-bytes = " << g.max_frame_bytes << "\nclient-hwm = " << g.client_hwm
+              << "\nmax-frame-bytes = " << taskmill::broker::frame_limit(g) << "\nclient-hwm = " << g.client_hwm
               << "\nmax-waits-per-client = " << g.max_waits_per_client << "\nmax-waits = " << g.max_waits
               << "\nallow-empty-store = " << g.allow_empty_store << "\n";
     if (!c.curve_key_file.empty()) {

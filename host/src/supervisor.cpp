@@ -359,6 +359,7 @@ int supervisor::run() {
     std::filesystem::create_directories(o_.run_dir, ec);
     socket_.set(zmq::sockopt::routing_id, host_ + ":" + std::to_string(::getpid()) + ":supervisor");
     socket_.set(zmq::sockopt::linger, 1000);
+    socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(protocol::frame_limit(protocol::default_max_body)));
     if (auto ok = apply_curve(socket_, o_); !ok) {
         log_->critical("{}", ok.error().message);
         return 2;

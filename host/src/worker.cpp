@@ -137,6 +137,9 @@ void worker_loop::connect() {
     socket_.set(zmq::sockopt::routing_id, id_);  // before connect: the broker routes by it
     socket_.set(zmq::sockopt::linger, 2000);
     socket_.set(zmq::sockopt::sndhwm, 100000);
+    // A frame far over what try_recv accepts drops the connection before
+    // its bytes are held (the broker splits its messages to stay under it).
+    socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(protocol::frame_limit(protocol::default_max_body)));
     if (auto ok = apply_curve(socket_, o_); !ok) throw std::runtime_error(ok.error().message);
     socket_.connect(o_.broker);
 }

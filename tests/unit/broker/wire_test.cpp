@@ -1,6 +1,12 @@
 // The broker's answers to malformed input, driven over real sockets: frame
 // counts, bodies that do not decode, bodies and frames over the limits.
 // Every case ends with a request that must still be served.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <sstream>
 
 #include <gtest/gtest.h>
@@ -190,4 +196,89 @@ TEST_F(WireTest, PeerTextInTheLogIsEscapedBoundedAndRateLimited) {
     EXPECT_NE(all.find("host=host\\x0a[critical] fatal refused"), std::string::npos) << all.substr(0, 2000);
     EXPECT_LT(all.size(), 40000u);  // ten 1 MiB errors and 1000 bad requests
     EXPECT_EQ(malformed, 1) << all.substr(0, 4000);
+}
+
+// ---- frame size limit (before: none by default) ----
+
+namespace {
+
+// A raw TCP connection speaking just enough ZMTP 3.0 (NULL mechanism) to
+// declare frames of any size, which no ZeroMQ socket would send.
+class raw_zmtp {
+public:
+    explicit raw_zmtp(const std::string& endpoint) {
+        auto colon = endpoint.rfind(':');
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(std::stoi(endpoint.substr(colon + 1))));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+        std::string greeting = "\xff"s + std::string(8, '\0') + "\x7f\x03\x00"s + "NULL" + std::string(16, '\0') +
+                               std::string(32, '\0');
+        write(greeting);
+        std::string ready = "\x05READY\x0bSocket-Type\x00\x00\x00\x06" "DEALER"s;
+        write("\x04"s + static_cast<char>(ready.size()) + ready);
+    }
+    ~raw_zmtp() { ::close(fd_); }
+    raw_zmtp(const raw_zmtp&) = delete;
+    raw_zmtp& operator=(const raw_zmtp&) = delete;
+
+    void write(const std::string& bytes) { EXPECT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size())); }
+
+    // One short frame; `more` says another follows.
+    void frame(const std::string& body, bool more) {
+        write(std::string(1, more ? '\x01' : '\x00') + static_cast<char>(body.size()) + body);
+    }
+
+    // Reads until `needle` arrived or the peer closed (returns what came).
+    // An empty needle reads until the close.
+    std::string read_until(const std::string& needle, std::chrono::milliseconds timeout, bool& closed) {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        closed = false;
+        while (needle.empty() || got_.find(needle) == std::string::npos) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            pollfd p{fd_, POLLIN, 0};
+            if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+                break;
+            }
+            char buf[4096];
+            auto n = ::recv(fd_, buf, sizeof buf, 0);
+            if (n <= 0) {
+                closed = true;
+                break;
+            }
+            got_.append(buf, static_cast<std::size_t>(n));
+        }
+        return got_;
+    }
+
+private:
+    int fd_ = -1;
+    std::string got_;
+};
+
+}  // namespace
+
+TEST_F(WireTest, AFrameDeclaredFarOverTheBodyLimitDropsTheConnectionByDefault) {
+    cfg_.frontend = "tcp://127.0.0.1:0";
+    start();
+    raw_zmtp raw(fe());
+    // The handshake works (libzmq takes frames only once it has sent its
+    // READY: wait for it), and a PING is answered.
+    bool closed = false;
+    ASSERT_NE(raw.read_until("ROUTER", 5s, closed).find("ROUTER"), std::string::npos);
+    tp::request rq;
+    rq.req = 1;
+    raw.frame(std::string(tp::signature), true);
+    raw.frame("PING", true);
+    raw.frame(tp::encode(rq), false);
+    auto got = raw.read_until("PING", 5s, closed);
+    ASSERT_FALSE(closed) << "closed after " << got.size() << " bytes: " << tp::printable(got);
+    // A frame declaring 1 GiB (long-frame header, 8-byte size, no data).
+    raw.write("\x02\x00\x00\x00\x00\x40\x00\x00\x00"s);
+    raw.read_until("", 5s, closed);
+    EXPECT_TRUE(closed) << "the broker kept a connection that declared a 1 GiB frame";
+    client c(ctx_, fe());
+    EXPECT_TRUE(c.call(tp::cmd::ping, tp::request{}).ok);
 }

@@ -60,7 +60,9 @@ struct broker_config {
     std::string curve_secret_key;
     std::vector<std::string> allow_clients;
     std::vector<std::string> allow_hosts;
-    std::size_t max_frame_bytes = 0;   // ZMQ_MAXMSGSIZE on frontend/backend; 0 = no limit
+    // ZMQ_MAXMSGSIZE on frontend/backend: a peer sending a larger frame is
+    // disconnected before the frame is held. 0 = derived, see frame_limit().
+    std::size_t max_frame_bytes = 0;
     // What one client can make the broker hold (docs/OPERATIONS.md, "What
     // one peer can take"). Replies to a client that does not read them
     // queue up to client_hwm, then are dropped; STATUS requests with
@@ -77,6 +79,11 @@ struct broker_config {
 // record. Returns a one-paragraph report; errc::corrupt with the report when
 // some records do not decode.
 result<std::string> check_store(const broker_config& cfg);
+
+// The frame limit the broker applies: max_frame_bytes, or when that is 0,
+// max_body_bytes plus room for a body a little over the limit to be read
+// and refused with too_large (protocol::frame_limit: + 1 MiB).
+std::size_t frame_limit(const broker_config& cfg) noexcept;
 
 // The endpoints the broker is bound to, in connectable form
 // (port 0 resolved, "*" / 0.0.0.0 shown as 127.0.0.1).

@@ -25,6 +25,18 @@ inline constexpr std::string_view signature = "TASKMILL1";
 // Default bound on a whole message body; brokers and hosts may configure it.
 inline constexpr std::size_t default_max_body = 16u << 20;
 
+// Room a frame limit (ZMQ_MAXMSGSIZE) leaves above the body limit: a body a
+// little over the limit is still read and refused with too_large naming its
+// request; a larger frame makes ZeroMQ drop the connection before it holds
+// the bytes, so a peer cannot make us allocate what it merely declares.
+inline constexpr std::size_t frame_room = 1u << 20;
+
+// The frame limit that goes with a body limit: max_body + frame_room,
+// saturating.
+constexpr std::size_t frame_limit(std::size_t max_body) noexcept {
+    return max_body > SIZE_MAX - frame_room ? SIZE_MAX : max_body + frame_room;
+}
+
 namespace cmd {
 // client -> broker (frontend)
 inline constexpr std::string_view submit = "SUBMIT";
