@@ -215,7 +215,12 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
     stop_running(*r);
     r->version = o.version;
     if (o.status == "ok") {
-        r->result = o.result;
+        // A result is msgpack bytes or absent: no bytes means none set.
+        if (o.result.empty()) {
+            r->result.reset();
+        } else {
+            r->result = o.result;
+        }
     }
     if (r->cancel_requested) {
         finish(*r, state::cancelled, o.status == "cancelled" ? "cancelled" : "cancelled (attempt ended: " + o.status + ")");

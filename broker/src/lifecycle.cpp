@@ -15,7 +15,8 @@ result<task_record> engine::create(const protocol::task_spec& spec, const std::s
     task_record r;
     r.id = to_hex(ids_.next(now_));
     r.handler = spec.handler;
-    r.payload = spec.payload;
+    // A handler always gets one msgpack value: no payload is nil.
+    r.payload = spec.payload.empty() ? std::string(protocol::msgpack_nil) : spec.payload;
     r.queue = spec.queue.empty() ? "default" : spec.queue;
     r.priority = spec.priority.value_or(0);
     r.max_retries = spec.retries.value_or(cfg_.default_retries);

@@ -194,7 +194,9 @@ protocol::task_info to_info(const task_record& r) {
     if (r.progress_fraction) {
         t.progress = protocol::progress_info{*r.progress_fraction, r.progress_note};
     }
-    t.result = r.result;
+    if (r.result && !r.result->empty()) {
+        t.result = r.result;  // present only as msgpack bytes (older records may hold an empty one)
+    }
     t.created_ms = r.created_ms;
     t.started_ms = r.started_ms;
     t.finished_ms = r.finished_ms;

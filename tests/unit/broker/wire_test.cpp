@@ -198,6 +198,34 @@ TEST_F(WireTest, PeerTextInTheLogIsEscapedBoundedAndRateLimited) {
     EXPECT_EQ(malformed, 1) << all.substr(0, 4000);
 }
 
+// ---- payload and result are msgpack or absent (before: an empty bin) ----
+
+TEST_F(WireTest, NoPayloadIsNilAndNoResultIsAbsent) {
+    start();
+    client c(ctx_, fe());
+    fake_worker w(ctx_, be(), "node:1");
+    w.hello({handler("a.b")}, 2);
+    auto spec = task("a.b");
+    spec.payload.clear();
+    ASSERT_EQ(c.submit({spec, spec}).size(), 2u);
+    std::vector<tp::work_item> items;
+    while (items.size() < 2) {
+        auto more = w.next_dispatch();
+        ASSERT_FALSE(more.empty());
+        items.insert(items.end(), more.begin(), more.end());
+    }
+    EXPECT_EQ(items[0].payload, "\xc0");
+    EXPECT_EQ(items[1].payload, "\xc0");
+    w.result(items[0], "ok", "");           // the handler set no result
+    w.result(items[1], "ok", items[1].payload);  // an echo
+    auto none = c.status(items[0].id, 5000);
+    EXPECT_EQ(none.state, "SUCCEEDED");
+    EXPECT_FALSE(none.result.has_value());
+    auto echoed = c.status(items[1].id, 5000);
+    EXPECT_EQ(echoed.state, "SUCCEEDED");
+    EXPECT_EQ(echoed.result, std::optional<std::string>("\xc0"));
+}
+
 // ---- frame size limit (before: none by default) ----
 
 namespace {

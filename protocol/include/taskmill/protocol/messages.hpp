@@ -21,11 +21,14 @@ namespace taskmill::protocol {
 
 // ---- client <-> broker (frontend) ----
 
+// msgpack nil: the payload of a task submitted without one.
+inline constexpr std::string_view msgpack_nil = "\xc0";
+
 // One task as submitted. Unset fields take the handler's default, then the
 // broker's. `payload` is msgpack bytes, carried as a msgpack bin.
 struct task_spec {
     std::string handler;                  // "ns.name", "ns.name@MAJOR" or "ns.name@X.Y.Z"
-    std::string payload;                  // msgpack (bin); empty = nil
+    std::string payload;                  // msgpack (bin); empty = none: the broker stores nil (0xc0)
     std::string queue;                    // empty = handler default, else "default"
     std::optional<int32_t> priority;      // 0..9, higher first; default 0
     std::optional<int32_t> retries;       // retries after the first attempt
@@ -73,7 +76,7 @@ struct task_info {
     int32_t max_retries = 0;
     std::string error;                    // last error; empty = none
     std::optional<progress_info> progress;
-    std::optional<std::string> result;    // msgpack (bin) once SUCCEEDED
+    std::optional<std::string> result;    // msgpack (bin) once SUCCEEDED, if the handler set one
     int64_t created_ms = 0;               // unix ms; 0 = not yet
     int64_t started_ms = 0;
     int64_t finished_ms = 0;
@@ -174,7 +177,7 @@ struct outcome {
     std::string id;
     uint32_t attempt = 0;
     std::string status;                   // ok retry fail cancelled timeout
-    std::string result;                   // msgpack (bin), for ok
+    std::string result;                   // msgpack (bin), for ok; empty = none
     std::string error;                    // for everything but ok
     std::optional<int64_t> retry_after_ms;  // for retry: the handler's own delay
     std::string version;                  // plugin version that ran it
