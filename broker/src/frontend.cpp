@@ -256,7 +256,11 @@ void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
 
 void engine::stats_cmd(const std::string& peer, const protocol::request& rq) {
     protocol::stats_info s;
-    for (const auto& [queue, states] : per_queue_) {
+    for (const auto& entry : per_queue_) {
+        // Not a structured binding: clang 14 (the fuzz build) cannot
+        // capture one in the lambda below.
+        const auto& queue = entry.first;
+        const auto& states = entry.second;
         protocol::queue_stats q;
         q.name = queue;
         auto get = [&](std::string_view st) {

@@ -25,6 +25,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)tp::decode_hello(tp::encode(*r)).value();
     }
     (void)tp::decode_welcome(body);
+    (void)tp::peek_req(body);
     if (auto r = tp::decode_dispatch(body)) {
         (void)tp::decode_dispatch(tp::encode(*r)).value();
     }

@@ -42,7 +42,9 @@ std::vector<std::string> seeds() {
     tp::control c;
     c.ids = {"a"};
     c.tasks = {t};
-    return {tp::encode(r), tp::encode(rep), tp::encode(h), tp::encode(d), tp::encode(rs), tp::encode(c)};
+    // Deep nesting: decoders refuse it without recursing into it.
+    std::string deep = "\x82\xa3req\x01\xa5tasks" + std::string(10000, '\x91') + "\x01";
+    return {tp::encode(r), tp::encode(rep), tp::encode(h), tp::encode(d), tp::encode(rs), tp::encode(c), deep};
 }
 
 void run(const std::string& s) {
