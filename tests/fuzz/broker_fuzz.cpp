@@ -94,7 +94,7 @@ struct rig {
         cfg.events.clear();
         cfg.mode = tb::durability::none;
         cfg.write_endpoints_file = false;
-        cfg.max_body_bytes = 64u << 10;
+        cfg.max_body_bytes = 1u << 20;  // room for the deep seeds (200,000 levels)
         broker = std::make_unique<tb::broker>(cfg, tb::make_memory_store(), nullptr, &ctx);
         loop = std::thread([this] { broker->run(); });
         for (std::size_t i = 0; i < front.size(); ++i) {
