@@ -55,8 +55,20 @@ protected:
     }
 
     // Start times (ms) of each attempt of a task, from task.running events.
+    // Events travel on their own socket and may trail the STATUS reply that
+    // showed a state (on a loaded machine, by far more than a fixed wait):
+    // the broker publishes every state change in order, so first wait until
+    // the last event received is that of the task's current state.
     std::vector<int64_t> attempt_starts(const std::string& id) {
-        events->drain(50ms);
+        EXPECT_TRUE(wait_until(
+            [&] {
+                events->drain(20ms);
+                auto seen = events->of(id);
+                auto now = client->status(id);
+                return now && !seen.empty() && seen.back().value("state", "") == now->state;
+            },
+            20s))
+            << "the events of " << id << " did not catch up with its state";
         std::vector<int64_t> starts;
         for (auto& e : events->of(id)) {
             if (e.value("type", "") == "task.running") {
