@@ -83,10 +83,13 @@ std::optional<incoming> try_recv(zmq::socket_t& socket, bool with_peer, std::siz
     auto parts = read_parts(socket, std::move(first));
     const std::size_t envelope = with_peer ? 1 : 0;
     incoming in{with_peer ? std::string(view(parts.kept[0])) : std::string(),
-                validate(parts, envelope, max_body), {}, 0};
+                validate(parts, envelope, max_body), {}, 0, {}};
     if (!in.msg && parts.total == envelope + 3 && is_command(view(parts.kept[envelope + 1]))) {
         in.command = std::string(view(parts.kept[envelope + 1]));
         in.req = peek_req(view(parts.kept[envelope + 2])).value_or(0);
+    }
+    if (const char* uid = zmq_msg_gets(parts.kept[0].handle(), "User-Id"); uid != nullptr) {
+        in.user_id = uid;
     }
     return in;
 }

@@ -73,6 +73,7 @@ template <typename V> void fields(reply& m, V&& v) {
 template <typename V> void fields(hello& m, V&& v) {
     v("worker", m.worker); v("host", m.host); v("pid", m.pid); v("slots", m.slots);
     v("generation", m.generation); v("queues", m.queues); v("handlers", m.handlers); v("prefetch", m.prefetch);
+    v("supervisor", m.supervisor);
 }
 template <typename V> void fields(welcome& m, V&& v) {
     v("heartbeat_ms", m.heartbeat_ms); v("liveness_ms", m.liveness_ms);
@@ -88,11 +89,12 @@ template <typename V> void fields(outcome& m, V&& v) {
     v("result", bin_field<std::string>{m.result}); v("error", m.error);
     v("retry_after_ms", m.retry_after_ms); v("version", m.version);
 }
-template <typename V> void fields(results& m, V&& v) { v("items", m.items); v("started", m.started); }
+template <typename V> void fields(results& m, V&& v) { v("items", m.items); v("started", m.started); v("seq", m.seq); }
 template <typename V> void fields(control& m, V&& v) {
     v("req", m.req); v("ok", m.ok); v("id", m.id); v("ids", m.ids); v("fraction", m.fraction);
     v("note", m.note); v("data", bin_field<std::string>{m.data}); v("slots", m.slots);
     v("tasks", m.tasks); v("error", m.error); v("running", m.running);
+    v("attempt", m.attempt);
 }
 
 // The record types: those with a fields() list.

@@ -34,7 +34,7 @@ std::vector<std::string> seeds() {
     rep.stats->counters["submitted"] = 3;
     rep.workers.push_back({});
     rep.workers[0].handlers.push_back({"echo.echo", "1.0.0", "echo"});
-    tp::hello h{"w", "h", 1, 2, 0, {"q"}, {{"a.b", "1.0.0", "p"}}};
+    tp::hello h{"w", "h", 1, 2, 0, {"q"}, {{"a.b", "1.0.0", "p"}}, 0, "h:1:supervisor"};
     tp::dispatch d;
     d.tasks.push_back({"id", "a.b", "\xc0", 1, 5, "", std::string("ck")});
     tp::results rs;

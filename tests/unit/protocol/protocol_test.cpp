@@ -115,11 +115,12 @@ TEST(Codec, ResultsCarryStartedIds) {
     EXPECT_EQ(rb->items[0].id, "done1");
     EXPECT_EQ(rb->started, (std::vector<std::string>{"run1", "run2"}));
 
-    // Only started ids, no outcome: valid, and `items` is left out.
+    // Only started ids, no outcome: valid, and `items` is left out (`seq`,
+    // an integer, is always there).
     tp::results only;
     only.started = {"run3"};
     auto body = tp::encode(only);
-    EXPECT_EQ(body, "\x81\xa7started\x91\xa4run3"s);
+    EXPECT_EQ(body, "\x82\xa7started\x91\xa4run3\xa3seq\x00"s);
     auto ob = tp::decode_results(body);
     ASSERT_TRUE(ob.has_value()) << ob.error().message;
     EXPECT_TRUE(ob->items.empty());

@@ -84,6 +84,9 @@ struct incoming {
     result<message> msg;
     std::string command;
     uint64_t req = 0;
+    // The connection's "User-Id" (the ZAP handler's answer: the peer's CURVE
+    // public key in Z85); empty without authentication.
+    std::string user_id;
 };
 
 // Receives one message without blocking; nullopt if none is waiting. A

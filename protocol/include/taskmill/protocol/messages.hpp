@@ -150,6 +150,9 @@ struct hello {
     std::vector<std::string> queues;      // empty = every queue
     std::vector<handler_info> handlers;
     uint32_t prefetch = 0;                // of `slots`, how many wait for a free slot
+    // The routing id of the supervisor that may report this worker dead
+    // (DEAD); empty = nobody may.
+    std::string supervisor;
 };
 
 struct welcome {
@@ -186,16 +189,22 @@ struct outcome {
 // Worker -> broker. `started`: ids of tasks a slot began since the previous
 // RESULTS and that have no outcome in `items` (an outcome implies the
 // start). A RESULTS may carry only `started`. Older brokers ignore it.
+// `seq` numbers the worker's RESULTS (1, 2, ...); the broker's HEARTBEAT
+// echoes the last one it read (control `req`), so the worker knows which
+// outcomes it may forget and resends the others after a new WELCOME.
 struct results {
     std::vector<outcome> items;
     std::vector<std::string> started;
+    uint64_t seq = 0;
 };
 
 // Small backend messages share one body: each command reads its fields.
 //   PROGRESS   id, fraction, note
 //   CHECKPOINT req, id, data        -> reply CHECKPOINT {req, ok, error}
 //   SPAWN      req, id (parent), tasks -> reply SPAWN {req, ok, ids, error}
-//   CANCEL     ids                  (broker -> worker)
+//   CANCEL     ids, attempt         (broker -> worker; attempt 0 = whichever runs)
+//   HEARTBEAT  ids                  (worker -> broker: every task it holds)
+//              req                  (broker -> worker: last RESULTS seq read)
 //   CREDIT     slots                (worker -> broker: new capacity)
 //   DEAD       ids (worker ids), note (reason), running (task ids the
 //              worker's slots were running; absent = unknown)
@@ -203,7 +212,7 @@ struct results {
 //   PLUGINS    id (host), note ("reloaded" | "refused"), ids (plugin files),
 //              slots (the generation now serving), error (why refused)
 //                                   (supervisor -> broker, published as an event)
-//   HEARTBEAT, BYE, UNKNOWN         (no fields)
+//   BYE, UNKNOWN                    (no fields)
 struct control {
     uint64_t req = 0;
     bool ok = true;
@@ -218,6 +227,7 @@ struct control {
     // DEAD: the tasks the dead worker's slots were running. Present (maybe
     // empty) when the supervisor knows; absent when it does not.
     std::optional<std::vector<std::string>> running;
+    uint32_t attempt = 0;                 // CANCEL: the attempt to stop
 };
 
 // ---- codecs ----
