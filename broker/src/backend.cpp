@@ -50,11 +50,11 @@ void engine::on_backend(const protocol::incoming& in) {
     }
     const auto& cmd = msg->command;
     if (cmd == protocol::cmd::hello) {
-        hello(peer, *msg);
+        hello(peer, *msg, in.user_id);
         return;
     }
     if (cmd == protocol::cmd::dead) {
-        dead(*msg);
+        dead(peer, *msg, in.user_id);
         return;
     }
     if (cmd == protocol::cmd::plugins) {
@@ -88,7 +88,7 @@ void engine::on_backend(const protocol::incoming& in) {
     }
 }
 
-void engine::hello(const std::string& peer, const protocol::message& m) {
+void engine::hello(const std::string& peer, const protocol::message& m, const std::string& user_id) {
     auto h = protocol::decode_hello(m.body);
     metrics_.hello(h && h->slots <= max_slots);
     if (!h || h->slots > max_slots) {
@@ -102,6 +102,7 @@ void engine::hello(const std::string& peer, const protocol::message& m) {
     for (const auto& id : workers_.upsert(peer, *h, now_)) {
         lost(id, false, "worker re-registered");
     }
+    workers_.find(peer)->user_id = user_id;
     protocol::welcome wel{cfg_.heartbeat_ms, cfg_.liveness_ms};
     early_.push_back({target::backend, peer, std::string(protocol::cmd::welcome), protocol::encode(wel)});
     if (!known) {
@@ -145,15 +146,39 @@ void engine::remove_worker(const std::string& id, bool crashed, const std::strin
     }
 }
 
-void engine::dead(const protocol::message& m) {
+// Only the supervisor a worker named in its HELLO may report it dead, and,
+// with CURVE, only over a connection authenticated with the worker's own
+// key: a DEAD from anyone else would let any backend peer requeue (and,
+// repeated, fail as poison) the tasks of a healthy worker. A routing id
+// alone could be taken by another peer once the supervisor disconnects;
+// the key cannot. A worker that named no supervisor leaves by BYE or
+// silence only.
+void engine::dead(const std::string& peer, const protocol::message& m, const std::string& user_id) {
     auto c = protocol::decode_control(m.body);
     if (!c) {
         warn_malformed("backend", "DEAD", c.error().message);
         return;
     }
+    std::vector<std::string> refused;
     for (const auto& id : c->ids) {
+        const worker* w = workers_.find(id);
+        if (w == nullptr) {
+            continue;  // already gone (BYE, silence, an earlier DEAD)
+        }
+        if (w->info.supervisor.empty() || w->info.supervisor != peer || w->user_id != user_id) {
+            refused.push_back(id);
+            continue;
+        }
         remove_worker(id, true, "worker died: " + (c->note.empty() ? std::string("no reason given") : c->note),
                       c->running ? &*c->running : nullptr);
+    }
+    if (!refused.empty()) {
+        log_.warn("peer={} DEAD refused for {} worker(s) it does not supervise", protocol::printable(peer), refused.size());
+        protocol::control e;
+        e.ok = false;
+        e.ids = std::move(refused);
+        e.error = "DEAD refused: only the supervisor a worker named in its HELLO may report it dead";
+        send_back(peer, protocol::cmd::error, e);
     }
 }
 

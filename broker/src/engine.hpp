@@ -210,11 +210,11 @@ private:
     void schedules_cmd(const std::string& peer, const protocol::request& rq);
 
     // ---- backend (backend.cpp) ----
-    void hello(const std::string& peer, const protocol::message& m);
+    void hello(const std::string& peer, const protocol::message& m, const std::string& user_id);
     void results(worker& w, const protocol::message& m);
     void apply_outcome(worker& w, const protocol::outcome& o);
     void started(worker& w, const std::string& id);
-    void dead(const protocol::message& m);
+    void dead(const std::string& peer, const protocol::message& m, const std::string& user_id);
     void plugins_changed(const protocol::message& m);
     void credit(worker& w, const protocol::message& m);
     void progress(const worker& w, const protocol::message& m);

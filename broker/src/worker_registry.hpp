@@ -22,6 +22,7 @@ namespace taskmill::broker {
 struct worker {
     std::string id;  // routing id
     protocol::hello info;
+    std::string user_id;  // the connection's CURVE key (Z85), empty without CURVE
     uint32_t slots = 0;
     std::unordered_set<task_id, task_id_hash> in_flight;
     int64_t last_seen_ms = 0;

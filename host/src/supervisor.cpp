@@ -357,7 +357,7 @@ int supervisor::run() {
     char buf[256] = {};
     host_ = ::gethostname(buf, sizeof buf - 1) == 0 ? buf : "localhost";
     std::filesystem::create_directories(o_.run_dir, ec);
-    socket_.set(zmq::sockopt::routing_id, host_ + ":" + std::to_string(::getpid()) + ":supervisor");
+    socket_.set(zmq::sockopt::routing_id, supervisor_id(::getpid()));  // the workers name it in HELLO
     socket_.set(zmq::sockopt::linger, 1000);
     socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(protocol::frame_limit(protocol::default_max_body)));
     if (auto ok = apply_curve(socket_, o_); !ok) {

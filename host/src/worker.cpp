@@ -84,6 +84,9 @@ private:
     const options& o_;
     int signal_fd_;
     std::string id_;
+    // The supervisor that forked us reports our death (PR_SET_PDEATHSIG ties
+    // us to it, so the parent is that supervisor for our whole life).
+    std::string supervisor_ = supervisor_id(::getppid());
     detail::shared_state s_;
     plugin_set plugins_;
     detail::prefetch_control prefetch_;
@@ -157,6 +160,7 @@ void worker_loop::send_hello() {
     h.generation = o_.generation;
     h.queues = o_.queues;
     h.handlers = plugins_.handler_infos();
+    h.supervisor = supervisor_;
     send(protocol::cmd::hello, protocol::encode(h));
     next_heartbeat_ = steady::now() + heartbeat_;
 }
@@ -417,6 +421,8 @@ void apply_memory_limit(const options& o, spdlog::logger& log) {
 }  // namespace
 
 std::string worker_id() { return hostname() + ":" + std::to_string(::getpid()); }
+
+std::string supervisor_id(long pid) { return hostname() + ":" + std::to_string(pid) + ":supervisor"; }
 
 int run_worker(const options& o) {
     auto log = spdlog::stderr_color_mt("worker");

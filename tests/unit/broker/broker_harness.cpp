@@ -148,6 +148,7 @@ void fake_worker::hello(std::vector<tp::handler_info> handlers, uint32_t slots, 
     h.slots = slots;
     h.queues = std::move(queues);
     h.handlers = std::move(handlers);
+    h.supervisor = supervisor;
     send(tp::cmd::hello, tp::encode(h));
     ASSERT_TRUE(expect(tp::cmd::welcome).has_value()) << "no WELCOME for " << id;
 }

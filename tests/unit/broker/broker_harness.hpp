@@ -91,6 +91,7 @@ public:
     void result(const tp::work_item& w, const std::string& status, const std::string& result_bytes = "",
                 const std::string& error = "");
     std::string id;
+    std::string supervisor;  // announced in HELLO: the peer whose DEAD counts
     std::vector<received> skipped;
 };
 

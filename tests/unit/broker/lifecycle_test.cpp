@@ -306,6 +306,7 @@ TEST_F(Lifecycle, PoisonTaskFailsAfterMaxCrashes) {
     for (int i = 0; i < 2; ++i) {
         std::string wid = "node:" + std::to_string(200 + i);
         fake_worker w(ctx_, be(), wid);
+        w.supervisor = "sup";
         w.hello({handler("a.b")}, 1);
         ASSERT_EQ(w.next_dispatch().size(), 1u);
         tp::control dead;
@@ -329,6 +330,7 @@ TEST_F(Lifecycle, DeadWithRunningChargesOnlyThoseTasks) {
     peer supervisor(ctx_, be(), "sup");
     auto ids = c.submit({task("a.b"), task("a.b"), task("a.b")});
     fake_worker w(ctx_, be(), "node:300");
+    w.supervisor = "sup";
     w.hello({handler("a.b")}, 3);
     std::vector<tp::work_item> items;
     while (items.size() < 3) {

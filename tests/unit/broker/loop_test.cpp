@@ -116,6 +116,7 @@ TEST_F(LoopTest, DeadRequeuesAtOnce) {
     start();
     client c(ctx_, fe());
     fake_worker a(ctx_, be(), "node:100");
+    a.supervisor = "node:supervisor";
     a.hello({handler("a.b")}, 1);
     auto ids = c.submit({task("a.b")});
     ASSERT_EQ(a.next_dispatch().size(), 1u);

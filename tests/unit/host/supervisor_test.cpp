@@ -40,6 +40,9 @@ TEST(supervisor, crash_is_reported_dead_and_the_worker_restarts) {
     auto c = protocol::decode_control(dead->body);
     ASSERT_TRUE(c.has_value());
     EXPECT_EQ(c->ids, std::vector<std::string>{hello->peer});
+    // The worker named this supervisor in its HELLO: the broker takes DEAD
+    // for it from that peer only.
+    EXPECT_EQ(protocol::decode_hello(hello->body)->supervisor, dead->peer);
 #if defined(__SANITIZE_ADDRESS__)
     // ASan turns the SIGSEGV into its report and exit(1).
     EXPECT_NE(c->note.find("exited with status"), std::string::npos) << c->note;

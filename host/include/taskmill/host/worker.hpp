@@ -23,4 +23,9 @@ int run_worker(const options& o);
 // "<hostname>:<pid>" for this process.
 std::string worker_id();
 
+// "<hostname>:<pid>:supervisor": the routing id of the supervisor process
+// `pid`. A worker names its parent's in HELLO, so the broker takes DEAD for
+// it from that supervisor only.
+std::string supervisor_id(long pid);
+
 }  // namespace taskmill::host
