@@ -422,7 +422,7 @@ void engine::recover_running() {
         auto r = load(id);
         if (r && r->state == state::running) {
             r->worker.clear();
-            enqueue(*r);
+            enqueue(*r, true);
         }
     }
     if (!ids.empty()) {

@@ -153,7 +153,9 @@ private:
 
     // ---- lifecycle (lifecycle.cpp) ----
     result<task_record> create(const protocol::task_spec& spec, const std::string& peer);
-    void enqueue(task_record& r);
+    // `keep_place`: a task whose attempt was lost goes back where it was
+    // (its old sequence number), ahead of the tasks queued after it.
+    void enqueue(task_record& r, bool keep_place = false);
     void delay(task_record& r, int64_t eta_ms, std::string_view s);
     void unqueue(task_record& r);
     void finish(task_record& r, std::string_view s, std::string error);

@@ -37,13 +37,15 @@ result<task_record> engine::create(const protocol::task_spec& spec, const std::s
     return r;
 }
 
-void engine::enqueue(task_record& r) {
+void engine::enqueue(task_record& r, bool keep_place) {
     if (r.expires_ms() > 0 && r.expires_ms() <= now_) {
         finish(r, state::expired, "ttl elapsed before the task started");
         return;
     }
     auto id = *parse_id(r.id);
-    r.seq = next_seq();
+    if (!keep_place || r.seq == 0) {
+        r.seq = next_seq();
+    }
     check(txn_->put(table::ready, keys::ready_key(r.queue, r.priority, r.seq),
                     keys::ready_value(id, r.expires_ms(), r.handler)), "put ready");
     ready_.push(r.queue, r.priority, ready_.intern(r.handler), {r.seq, id, r.expires_ms()});
@@ -157,7 +159,7 @@ void engine::lost(const task_id& id, bool crashed, const std::string& why) {
     count("requeued");
     r->error = why;
     log_.info("task={} requeued reason=\"{}\" attempt={}", r->id, protocol::printable(why), r->attempts);
-    enqueue(*r);
+    enqueue(*r, true);
 }
 
 void engine::cancel(task_record& r, protocol::reply& rep) {

@@ -1,5 +1,7 @@
 #include "ready_index.hpp"
 
+#include <algorithm>
+
 namespace taskmill::broker {
 
 uint32_t ready_index::intern(const std::string& handler) {
@@ -12,7 +14,14 @@ uint32_t ready_index::intern(const std::string& handler) {
 
 void ready_index::push(const std::string& queue, int priority, uint32_t handler, const entry& e) {
     auto& slot = queues_[queue];
-    slot.by_priority[static_cast<std::size_t>(priority)][handler].push_back(e);
+    auto& f = slot.by_priority[static_cast<std::size_t>(priority)][handler];
+    if (f.empty() || f.back().seq < e.seq) {
+        f.push_back(e);  // a new task: the common case
+    } else {
+        // A task that goes back to its old place (see engine::enqueue).
+        auto at = std::lower_bound(f.begin(), f.end(), e.seq, [](const entry& x, uint64_t seq) { return x.seq < seq; });
+        f.insert(at, e);
+    }
     ++slot.count;
     ++total_;
 }

@@ -40,6 +40,8 @@ public:
     const std::string& handler_name(uint32_t h) const { return handlers_[h]; }
     std::size_t handler_count() const { return handlers_.size(); }
 
+    // Adds a task in sequence order: at the back for a new one, at its old
+    // place for one whose attempt was lost.
     void push(const std::string& queue, int priority, uint32_t handler, const entry& e);
     // Forgets a queued task of `queue` (cancel, TTL).
     void remove(const std::string& queue, const task_id& id);

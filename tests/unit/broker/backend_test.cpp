@@ -1,5 +1,5 @@
 // Who may say what on the backend: DEAD only from a worker's own
-// supervisor.
+// supervisor; where a dead worker's task goes back in the queue.
 #include <gtest/gtest.h>
 
 #include "broker_harness.hpp"
@@ -69,4 +69,27 @@ TEST_F(Backend, DeadForAWorkerWithoutASupervisorIsRefused) {
     ASSERT_TRUE(err.has_value());
     EXPECT_EQ(err->command, tp::cmd::error);
     EXPECT_EQ(c.status(ids[0]).state, "RUNNING");
+}
+
+// A killed worker's task goes back to its place in the queue (it was
+// next), not behind the backlog submitted after it.
+TEST_F(Backend, RequeuedTaskKeepsItsPlaceInTheQueue) {
+    cfg_.liveness_ms = 60000;
+    start();
+    client c(ctx_, fe());
+    fake_worker w(ctx_, be(), "node:430");
+    w.supervisor = "node:2:supervisor";
+    w.hello({handler("a.b")}, 1);
+    auto ids = c.submit({task("a.b")});
+    ASSERT_EQ(w.next_dispatch().size(), 1u);
+    auto backlog = c.submit({task("a.b"), task("a.b"), task("a.b")});
+    peer sup(ctx_, be(), "node:2:supervisor");
+    sup.send(tp::cmd::dead, tp::encode(dead_of("node:430")));
+    ASSERT_TRUE(c.wait_state(ids[0], "QUEUED"));
+    fake_worker next(ctx_, be(), "node:431");
+    next.hello({handler("a.b")}, 1);
+    auto items = next.next_dispatch();
+    ASSERT_EQ(items.size(), 1u);
+    EXPECT_EQ(items[0].id, ids[0]) << "the requeued task runs before the backlog";
+    EXPECT_EQ(items[0].attempt, 2u);
 }
