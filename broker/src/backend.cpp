@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <set>
+#include <unordered_set>
 
 #include <msgpack.hpp>
 
@@ -69,6 +70,7 @@ void engine::on_backend(const protocol::incoming& in) {
     }
     w->last_seen_ms = now_;
     if (cmd == protocol::cmd::heartbeat) {
+        heartbeat(*w, *msg);
         return;
     }
     if (cmd == protocol::cmd::results) {
@@ -189,6 +191,7 @@ void engine::results(worker& w, const protocol::message& m) {
         send_error(w.id, protocol::cmd::error, 0, rs.error().message);
         return;
     }
+    w.results_seq = std::max(w.results_seq, rs->seq);
     for (const auto& o : rs->items) {
         apply_outcome(w, o);
     }
@@ -207,14 +210,65 @@ void engine::started(worker& w, const std::string& hex) {
         return;
     }
     it->second.started = true;
-    w.reports_starts = true;
     auto& r = it->second.record;
     // In memory only: the store keeps a running task as QUEUED, for which
     // the start of a lost attempt means nothing; the final save records it.
     r.started_ms = now_;
-    if (r.timeout_ms > 0) {
-        leases_.set(*id, add_ms(now_, r.timeout_ms, cfg_.lease_grace_ms, cfg_.liveness_ms));
+    leases_.set(*id, lease_end(r));
+}
+
+// HEARTBEAT `ids`: every task the worker holds, queued or running. Each
+// renews its lease; an attempt the broker gave up on that is no longer
+// named is over, and its slot is free again.
+void engine::heartbeat(worker& w, const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    if (!c) {
+        return;  // still a sign of life
     }
+    std::unordered_set<task_id, task_id_hash> named;
+    for (const auto& hex : c->ids) {
+        if (auto id = parse_id(hex)) {
+            named.insert(*id);
+            renew(w, *id);
+        }
+    }
+    std::erase_if(w.stale, [&](const auto& s) { return named.count(s.first) == 0; });
+}
+
+// The worker showed it still holds `id`: a task without a timeout, or one
+// still waiting for a slot, keeps its lease. A started task with a timeout
+// is bounded by that timeout alone.
+void engine::renew(worker& w, const task_id& id) {
+    auto it = running_.find(id);
+    if (it == running_.end() || it->second.worker != w.id) {
+        return;
+    }
+    if (it->second.record.timeout_ms > 0 && it->second.started) {
+        return;
+    }
+    leases_.set(id, lease_end(it->second.record));
+}
+
+// After a broker restart the store has a task that was running as QUEUED,
+// its lost attempt being the next one. A worker that resends that attempt's
+// outcome (it finished while the broker was away) spares a second run: the
+// task is taken out of the queue as running on `w`, and the outcome applies.
+bool engine::adopt(worker& w, const task_id& id, uint32_t attempt) {
+    auto r = load(id);
+    if (!r || r->state != state::queued || attempt == 0 || r->attempts + 1 != attempt) {
+        return false;
+    }
+    unqueue(*r);
+    r->attempts = attempt;
+    r->worker = w.id;
+    if (r->started_ms == 0) {
+        r->started_ms = now_;
+    }
+    set_state(*r, state::running);
+    running_[id] = run_info{w.id, attempt, true, ++dispatch_order_, *r};
+    w.in_flight.insert(id);
+    count("results_after_restart");
+    return true;
 }
 
 // First result wins: only the worker the task is currently running on may
@@ -224,7 +278,18 @@ void engine::started(worker& w, const std::string& hex) {
 // so its result is the one the current attempt is waiting for.
 void engine::apply_outcome(worker& w, const protocol::outcome& o) {
     auto id = parse_id(o.id);
+    if (auto s = id ? w.stale.find(*id) : w.stale.end(); s != w.stale.end() && (o.attempt == 0 || o.attempt <= s->second)) {
+        // The end of an attempt whose lease ran out: too late to count, but
+        // its slot is free now.
+        w.stale.erase(s);
+        count("duplicates");
+        log_.debug("task={} late result of an expired attempt from worker={} attempt={}", o.id, w.id, o.attempt);
+        return;
+    }
     auto it = id ? running_.find(*id) : running_.end();
+    if (it == running_.end() && id && adopt(w, *id, o.attempt)) {
+        it = running_.find(*id);
+    }
     if (it == running_.end() || it->second.worker != w.id || (o.attempt != 0 && o.attempt > it->second.attempt)) {
         count("duplicates");
         log_.debug("task={} late or duplicate result from worker={} attempt={}", protocol::printable(o.id),
@@ -314,7 +379,7 @@ void engine::credit(worker& w, const protocol::message& m) {
     send_back(w.id, protocol::cmd::credit, ack);
 }
 
-void engine::progress(const worker& w, const protocol::message& m) {
+void engine::progress(worker& w, const protocol::message& m) {
     auto c = protocol::decode_control(m.body);
     if (!c) {
         warn_malformed(w.id, "PROGRESS", c.error().message);
@@ -324,6 +389,9 @@ void engine::progress(const worker& w, const protocol::message& m) {
     // A report for a task that is no longer running here is a race, not an
     // error: the task ended or moved on since the worker sent it.
     auto id = parse_id(c->id);
+    if (id) {
+        renew(w, *id);
+    }
     auto r = id ? load(*id) : std::nullopt;
     if (!r || r->state != state::running) {
         return;
@@ -337,6 +405,9 @@ void engine::checkpoint(const std::string& peer, const protocol::message& m) {
     auto c = protocol::decode_control(m.body);
     protocol::control rep;
     auto id = c ? parse_id(c->id) : std::nullopt;
+    if (auto* w = workers_.find(peer); w != nullptr && id) {
+        renew(*w, *id);
+    }
     auto r = id ? load(*id) : std::nullopt;
     rep.req = c ? c->req : protocol::peek_req(m.body).value_or(0);
     if (!r || r->state != state::running) {

@@ -78,9 +78,10 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     running_[p.e.id] = run_info{w.id, r->attempts, false, 0, *r};
     w.in_flight.insert(p.e.id);
     workers_.chosen(w);
-    if (r->timeout_ms > 0) {
-        leases_.set(p.e.id, add_ms(now_, r->timeout_ms, cfg_.lease_grace_ms, cfg_.liveness_ms));
-    }
+    // Every attempt has a lease, timeout or not: a worker that holds a task
+    // names it in each HEARTBEAT (see renew), and one that stops doing so
+    // (or never answers) loses it within liveness + grace.
+    leases_.set(p.e.id, lease_end(*r));
     count("dispatched");
 
     protocol::work_item item;

@@ -156,6 +156,9 @@ private:
     // `keep_place`: a task whose attempt was lost goes back where it was
     // (its old sequence number), ahead of the tasks queued after it.
     void enqueue(task_record& r, bool keep_place = false);
+    // When the lease of a running attempt ends, from now: the timeout (if
+    // any) + lease_grace_ms + liveness_ms.
+    int64_t lease_end(const task_record& r) const;
     void delay(task_record& r, int64_t eta_ms, std::string_view s);
     void unqueue(task_record& r);
     void finish(task_record& r, std::string_view s, std::string error);
@@ -216,10 +219,13 @@ private:
     void results(worker& w, const protocol::message& m);
     void apply_outcome(worker& w, const protocol::outcome& o);
     void started(worker& w, const std::string& id);
+    void heartbeat(worker& w, const protocol::message& m);
+    void renew(worker& w, const task_id& id);
+    bool adopt(worker& w, const task_id& id, uint32_t attempt);
     void dead(const std::string& peer, const protocol::message& m, const std::string& user_id);
     void plugins_changed(const protocol::message& m);
     void credit(worker& w, const protocol::message& m);
-    void progress(const worker& w, const protocol::message& m);
+    void progress(worker& w, const protocol::message& m);
     void checkpoint(const std::string& peer, const protocol::message& m);
     void spawn(const std::string& peer, const protocol::message& m);
     // `running`: the tasks its slots were running when it died, if known.
@@ -251,7 +257,7 @@ private:
     std::vector<handler_ref> handler_refs_;  // parallel to ready_'s interned handlers
     deadline_set delayed_;  // PENDING / RETRYING: due time
     deadline_set ttl_;      // QUEUED with a TTL: expiry
-    deadline_set leases_;   // RUNNING with a timeout: lease end
+    deadline_set leases_;   // RUNNING: lease end
     // A running attempt. The task's record lives here: the store keeps the
     // task as QUEUED until the attempt ends (see start_attempt), and save()
     // writes that image; a result, a progress report or a checkpoint of a

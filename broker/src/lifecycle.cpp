@@ -3,6 +3,7 @@
 // together, so that a commit leaves both describing the same state.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <random>
 
 #include "engine.hpp"
@@ -102,6 +103,10 @@ void engine::stop_running(task_record& r) {
     }
 }
 
+int64_t engine::lease_end(const task_record& r) const {
+    return add_ms(now_, r.timeout_ms, cfg_.lease_grace_ms, cfg_.liveness_ms);  // saturating
+}
+
 int64_t engine::backoff_ms(const task_record& r) {
     static std::mt19937_64 rng{std::random_device{}()};
     double base = static_cast<double>(r.backoff_base_ms > 0 ? r.backoff_base_ms : cfg_.backoff_base_ms);
@@ -179,6 +184,7 @@ void engine::cancel(task_record& r, protocol::reply& rep) {
     if (it != running_.end()) {
         protocol::control c;
         c.ids = {r.id};
+        c.attempt = it->second.attempt;
         send_back(it->second.worker, protocol::cmd::cancel, c);
     }
     rep.note = "cancel requested";
@@ -289,32 +295,33 @@ void engine::fire_ttl() {
     }
 }
 
+// A lease ran out: the attempt is given up on (retried like a timeout) and
+// its worker told to stop it. Its slot stays taken (worker::stale) until
+// the worker reports it over, so the next task does not land beside an
+// attempt that is still running.
 void engine::fire_leases() {
     for (const auto& id : leases_.take_due(now_)) {
-        auto r = load(id);
-        if (!r || r->state != state::running) {
+        auto it = running_.find(id);
+        if (it == running_.end() || it->second.record.state != state::running) {
             continue;
         }
-        if (auto it = running_.find(id); it != running_.end() && !it->second.started) {
-            // Still waiting in the prefetch queue of a live worker that
-            // reports its starts: the lease counts from the start.
-            auto* w = workers_.find(it->second.worker);
-            if (w != nullptr && w->reports_starts) {
-                leases_.set(id, add_ms(now_, r->timeout_ms, cfg_.lease_grace_ms, cfg_.liveness_ms));
-                continue;
-            }
+        task_record r = it->second.record;
+        std::string worker_id = it->second.worker;
+        uint32_t attempt = it->second.attempt;
+        protocol::control c;
+        c.ids = {r.id};
+        c.attempt = attempt;
+        send_back(worker_id, protocol::cmd::cancel, c);
+        stop_running(r);
+        if (auto* w = workers_.find(worker_id)) {
+            w->stale[id] = attempt;
         }
-        if (auto it = running_.find(id); it != running_.end()) {
-            protocol::control c;
-            c.ids = {r->id};
-            send_back(it->second.worker, protocol::cmd::cancel, c);  // stop the overdue attempt
-        }
-        stop_running(*r);
         count("timeouts");
-        if (r->cancel_requested) {
-            finish(*r, state::cancelled, "cancelled");
+        if (r.cancel_requested) {
+            finish(r, state::cancelled, "cancelled");
         } else {
-            retry_or_fail(*r, "timeout: no result within the lease", std::nullopt);
+            retry_or_fail(r, "timeout: lease expired (no result, start or heartbeat naming the task in time)",
+                          std::nullopt);
         }
     }
 }
@@ -358,7 +365,9 @@ void engine::check_workers() {
     }
     if (now_ >= next_heartbeat_) {
         for (const auto& [id, w] : workers_.all()) {
-            send_back(id, protocol::cmd::heartbeat, protocol::control{});
+            protocol::control hb;
+            hb.req = w.results_seq;  // the worker may forget the outcomes up to it
+            send_back(id, protocol::cmd::heartbeat, hb);
         }
         next_heartbeat_ = now_ + cfg_.heartbeat_ms;
     }

@@ -36,7 +36,6 @@ std::vector<task_id> worker_registry::upsert(const std::string& id, const protoc
     w.id = id;
     w.info = h;
     w.slots = h.slots;
-    w.reports_starts = w.reports_starts || h.prefetch > 0;  // workers with a prefetch queue report starts
     w.last_seen_ms = now_ms;
     return lost;
 }

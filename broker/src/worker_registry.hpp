@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -25,14 +26,16 @@ struct worker {
     std::string user_id;  // the connection's CURVE key (Z85), empty without CURVE
     uint32_t slots = 0;
     std::unordered_set<task_id, task_id_hash> in_flight;
+    // Attempts whose lease ran out (they were retried elsewhere and told to
+    // stop) but that may still run here: each keeps its slot taken until the
+    // worker reports it over (an outcome, or a HEARTBEAT that no longer
+    // names it), so a 1-slot worker is not sent a second task meanwhile.
+    std::unordered_map<task_id, uint32_t, task_id_hash> stale;  // -> attempt
+    uint64_t results_seq = 0;  // the last RESULTS `seq` read, echoed in HEARTBEAT
     int64_t last_seen_ms = 0;
     uint64_t last_pick = 0;  // pick counter value when last chosen
-    // Announced a prefetch queue in HELLO, or has sent RESULTS.started: its
-    // silence about a task means "not started" (starts may come late: a
-    // worker reports them with its next RESULTS, within ~10 ms).
-    bool reports_starts = false;
 
-    uint32_t busy() const { return static_cast<uint32_t>(in_flight.size()); }
+    uint32_t busy() const { return static_cast<uint32_t>(in_flight.size() + stale.size()); }
     bool has_credit() const { return busy() < slots; }
     bool serves(const std::string& queue) const;
     bool can_run(const handler_ref& h) const;

@@ -10,8 +10,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <deque>
 #include <map>
+#include <optional>
 #include <string_view>
+#include <unordered_map>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -69,6 +72,10 @@ private:
         if (!protocol::send(socket_, {}, command, body)) s_.log->warn("send {} failed (queue full?)", command);
     }
     void send_hello();
+    void send_heartbeat();
+    void send_results(protocol::results& r);
+    void acknowledged(uint64_t seq);
+    void resend_unacknowledged();
     void on_broker_message();
     void on_dispatch(const std::string& body);
     void on_cancel(const std::string& body);
@@ -99,8 +106,24 @@ private:
     detail::mailbox::batch batch_;  // reused by on_mailbox(), with its capacity
     std::vector<std::shared_ptr<task_run>> arrived_;  // reused by on_dispatch()
     protocol::results results_;     // likewise
+    // Outcomes sent but not yet acknowledged: the broker's HEARTBEAT echoes
+    // the `seq` of the last RESULTS it read. A broker that restarted never
+    // read the others; they are sent again after its WELCOME, so a task
+    // that finished while it was away is not run a second time.
+    struct sent_results {
+        uint64_t seq = 0;
+        std::vector<protocol::outcome> items;
+    };
+    std::deque<sent_results> unacked_;
+    std::size_t unacked_count_ = 0;
+    uint64_t results_seq_ = 0;
+    // The outcomes last resent (id -> attempt), until acknowledged: a
+    // restarted broker may queue these tasks again before it reads them.
+    std::unordered_map<std::string, uint32_t> resent_;
+    uint64_t resent_seq_ = 0;
     milliseconds heartbeat_;
     steady::time_point next_heartbeat_{};
+    std::optional<steady::time_point> hello_pending_;  // a HELLO not yet answered by WELCOME
     uint64_t completed_ = 0;
     // Until the broker answers HELLO, a warning now and then names the
     // endpoint: a host pointed where no broker listens must say so.
@@ -163,6 +186,63 @@ void worker_loop::send_hello() {
     h.supervisor = supervisor_;
     send(protocol::cmd::hello, protocol::encode(h));
     next_heartbeat_ = steady::now() + heartbeat_;
+    hello_pending_ = steady::now();
+}
+
+// Names every task held (queued or running): the broker renews their
+// leases, and forgets the slot of an attempt it gave up on once it is no
+// longer named.
+void worker_loop::send_heartbeat() {
+    protocol::control hb;
+    hb.ids.reserve(running_.size());
+    for (const auto& [id, run] : running_) hb.ids.emplace_back(id);
+    send(protocol::cmd::heartbeat, protocol::encode(hb));
+    next_heartbeat_ = steady::now() + heartbeat_;
+}
+
+// Sends `r` numbered, and keeps its outcomes until the broker acknowledges
+// them (moved out of `r`). Bounded: past the cap the oldest are forgotten,
+// which costs at most a second run of those tasks.
+void worker_loop::send_results(protocol::results& r) {
+    constexpr std::size_t max_unacked = 4096;
+    r.seq = ++results_seq_;
+    send(protocol::cmd::results, protocol::encode(r));
+    if (r.items.empty()) return;
+    unacked_count_ += r.items.size();
+    unacked_.push_back({r.seq, std::move(r.items)});
+    r.items.clear();
+    while (unacked_count_ > max_unacked && unacked_.size() > 1) acknowledged(unacked_.front().seq);
+}
+
+void worker_loop::acknowledged(uint64_t seq) {
+    while (!unacked_.empty() && unacked_.front().seq <= seq) {
+        unacked_count_ -= unacked_.front().items.size();
+        unacked_.pop_front();
+    }
+    if (seq >= resent_seq_) resent_.clear();
+}
+
+// A new WELCOME: the broker may have restarted since it last acknowledged.
+// Outcomes of tasks it still has are taken; others are ignored there.
+void worker_loop::resend_unacknowledged() {
+    if (unacked_.empty()) return;
+    auto batches = std::move(unacked_);
+    unacked_.clear();
+    unacked_count_ = 0;
+    resent_.clear();
+    std::size_t n = 0;
+    for (const auto& sent : batches) {
+        for (const auto& o : sent.items) resent_[o.id] = o.attempt;
+        n += sent.items.size();
+    }
+    s_.log->info("resending {} outcome(s) the broker has not acknowledged", n);
+    // As they went the first time: each RESULTS was under the body limit.
+    for (auto& sent : batches) {
+        protocol::results r;
+        r.items = std::move(sent.items);
+        send_results(r);
+    }
+    resent_seq_ = results_seq_;
 }
 
 void worker_loop::on_dispatch(const std::string& body) {
@@ -174,6 +254,12 @@ void worker_loop::on_dispatch(const std::string& body) {
     for (auto& item : d->tasks) {
         if (running_.count(item.id) != 0) {
             s_.log->warn("task={} dispatched twice; ignoring the second copy", protocol::printable(item.id));
+            continue;
+        }
+        if (auto u = resent_.find(item.id); u != resent_.end() && u->second == item.attempt) {
+            // A restarted broker queued it again; this attempt already ended
+            // and its outcome was resent after the WELCOME.
+            s_.log->info("task={} attempt={} already finished here; not run again", item.id, item.attempt);
             continue;
         }
         auto run = std::make_shared<task_run>();
@@ -192,7 +278,10 @@ void worker_loop::on_cancel(const std::string& body) {
         return;
     }
     for (const auto& id : c->ids) {
-        if (auto it = running_.find(id); it != running_.end()) {
+        auto it = running_.find(id);
+        // A CANCEL names the attempt it stops: one for an attempt that ended
+        // must not stop a later one of the same task.
+        if (it != running_.end() && (c->attempt == 0 || c->attempt == it->second->item.attempt)) {
             it->second->cancelled = true;
             s_.log->info("task={} cancel requested", protocol::printable(id));
         }
@@ -217,6 +306,8 @@ void worker_loop::on_broker_message() {
             if (auto w = protocol::decode_welcome(m.body); w && w->heartbeat_ms > 0) heartbeat_ = milliseconds(w->heartbeat_ms);
             s_.log->info("welcomed by broker heartbeat_ms={}", heartbeat_.count());
             welcomed_ = true;
+            hello_pending_.reset();
+            resend_unacknowledged();
         } else if (m.command == protocol::cmd::credit) {
             // Only the answer to CREDIT 0: one to an earlier resize may still be on its way.
             auto c = protocol::decode_control(m.body);
@@ -226,17 +317,22 @@ void worker_loop::on_broker_message() {
             s_.log->error("broker refused a message from this worker: {}",
                           protocol::printable(c ? c->error : c.error().message));
         } else if (m.command == protocol::cmd::unknown) {
+            // Every message queued while the broker was away earns one
+            // UNKNOWN: one HELLO answers them all (each HELLO would make the
+            // broker requeue what it had just dispatched to us).
+            if (hello_pending_ && steady::now() - *hello_pending_ < std::max(2 * heartbeat_, milliseconds(1000))) continue;
             s_.log->warn("broker does not know this worker; sending HELLO again");
             send_hello();
-        } else if (m.command != protocol::cmd::heartbeat) {
+        } else if (m.command == protocol::cmd::heartbeat) {
+            if (auto c = protocol::decode_control(m.body)) acknowledged(c->req);
+        } else {
             s_.log->warn("unexpected command {} from broker ignored", m.command);
         }
     }
 }
 
 void worker_loop::send_results() {
-    send(protocol::cmd::results, protocol::encode(results_));
-    results_.items.clear();  // keeps the capacity, frees the results
+    send_results(results_);  // numbered; its outcomes move to unacked_
     results_.started.clear();
 }
 
@@ -326,7 +422,7 @@ void worker_loop::check_deadlines() {
                       protocol::printable(run->item.handler));
     }
     if (!r.items.empty()) {
-        send(protocol::cmd::results, protocol::encode(r));
+        send_results(r);
         exit_code_ = 3;
     }
 }
@@ -373,10 +469,7 @@ int worker_loop::run() {
         s_.queue.nudge(steady::now());  // queued tasks behind slots all busy with long ones
         check_deadlines();
         warn_if_unwelcomed();
-        if (steady::now() >= next_heartbeat_) {
-            send(protocol::cmd::heartbeat, protocol::encode(protocol::control{}));
-            next_heartbeat_ = steady::now() + heartbeat_;
-        }
+        if (steady::now() >= next_heartbeat_) send_heartbeat();
         bool drained = drain_acked_ || steady::now() >= drain_ack_deadline_;
         if (draining_ && drained && running_.empty() && exit_code_ < 0) {
             send(protocol::cmd::bye, protocol::encode(protocol::control{}));

@@ -226,3 +226,36 @@ TEST_F(Foundation, MalformedClientInputNeverHurtsTheBroker) {
 }
 
 }  // namespace
+
+// A task that finishes while the broker is down is not run again: the
+// worker keeps the outcome until a broker acknowledges it and sends it
+// again after the restarted broker's WELCOME, which finishes the task it
+// recovered as QUEUED.
+TEST_F(Foundation, TaskFinishedWhileTheBrokerWasDownIsNotRunAgain) {
+    broker_process first(data(), {"--heartbeat-ms", "200"});
+    auto ep = first.ep();
+    auto host = start_host(tmp.path(), {.backend = ep.backend, .processes = 1, .concurrency = 1,
+                                        .extra = {"--log-level", "debug"}});
+    wire_client c(ep.frontend);
+    ASSERT_TRUE(wait_workers(c, 1, "demo.sleep")) << host->log_text();
+    auto ids = c.submit({task("demo.sleep", {{"ms", 3000}})});
+    ASSERT_EQ(ids.size(), 1u);
+    ASSERT_TRUE(wait_until([&] { auto t = c.status(ids[0]); return t && t->state == "RUNNING"; }, 20s));
+    first.proc().signal(SIGKILL);
+    ASSERT_TRUE(first.proc().wait_exit(10s).has_value());
+    // The attempt ends while no broker is there to hear it.
+    auto ended = "task=" + ids[0] + " handler=demo.sleep attempt=1 status=ok";
+    ASSERT_TRUE(wait_until([&] { return host->log_text().find(ended) != std::string::npos; }, 20s)) << host->log_text();
+
+    broker_process second(data(), {"--heartbeat-ms", "200"}, "broker2.log", &ep);
+    auto restarted_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    wire_client c2(ep.frontend);
+    auto t = c2.wait_final(ids[0], 20s);
+    ASSERT_TRUE(t.has_value()) << host->log_text();
+    EXPECT_EQ(t->state, "SUCCEEDED") << t->error;
+    EXPECT_EQ(t->attempts, 1u);
+    // A second run would take its 3 s again.
+    EXPECT_LT(t->finished_ms - restarted_ms, 2000) << "the outcome was resent, not the task run again";
+    EXPECT_NE(host->log_text().find("resending 1 outcome(s)"), std::string::npos) << host->log_text();
+}

@@ -149,6 +149,7 @@ void fake_worker::hello(std::vector<tp::handler_info> handlers, uint32_t slots, 
     h.queues = std::move(queues);
     h.handlers = std::move(handlers);
     h.supervisor = supervisor;
+    h.prefetch = prefetch;
     send(tp::cmd::hello, tp::encode(h));
     ASSERT_TRUE(expect(tp::cmd::welcome).has_value()) << "no WELCOME for " << id;
 }
@@ -168,7 +169,9 @@ std::optional<received> fake_worker::expect(std::string_view command, std::chron
             return m;
         }
         if (m->command == tp::cmd::heartbeat) {
-            send(tp::cmd::heartbeat, tp::encode(tp::control{}));
+            tp::control hb;
+            hb.ids = holding;
+            send(tp::cmd::heartbeat, tp::encode(hb));
             continue;
         }
         skipped.push_back(*m);

@@ -84,7 +84,8 @@ public:
     fake_worker(zmq::context_t& ctx, const std::string& endpoint, const std::string& id);
     // Sends HELLO and waits for WELCOME.
     void hello(std::vector<tp::handler_info> handlers, uint32_t slots, std::vector<std::string> queues = {});
-    // Waits for a message with `command`, answering HEARTBEATs on the way;
+    // Waits for a message with `command`, answering HEARTBEATs on the way
+    // (naming the tasks in `holding`);
     // other messages are kept in `skipped`.
     std::optional<received> expect(std::string_view command, std::chrono::milliseconds timeout = 5s);
     std::vector<tp::work_item> next_dispatch(std::chrono::milliseconds timeout = 5s);
@@ -92,6 +93,8 @@ public:
                 const std::string& error = "");
     std::string id;
     std::string supervisor;  // announced in HELLO: the peer whose DEAD counts
+    uint32_t prefetch = 0;   // announced in HELLO
+    std::vector<std::string> holding;  // task ids named in its HEARTBEATs
     std::vector<received> skipped;
 };
 

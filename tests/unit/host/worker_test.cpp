@@ -414,3 +414,71 @@ TEST_F(worker, results_name_the_tasks_started_in_dispatch_order) {
     EXPECT_LE(started.size(), 3u);
 }
 
+
+// A CANCEL names the attempt it stops: one for an earlier attempt (whose
+// lease ran out at the broker) leaves the attempt now running alone.
+TEST_F(worker, a_cancel_for_another_attempt_is_ignored) {
+    start();
+    auto w = item("c2", "demo.sleep", mp::value::map({{"ms", 300}}));
+    w.attempt = 2;
+    dispatch({w});
+    protocol::control c;
+    c.ids = {"c2"};
+    c.attempt = 1;
+    broker_.send(peer_, "CANCEL", protocol::encode(c));
+    auto out = outcomes(1, 5s);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].status, "ok");
+    EXPECT_EQ(out[0].attempt, 2u);
+}
+
+// Its HEARTBEATs name every task it holds, which keeps their leases.
+TEST_F(worker, heartbeats_name_the_tasks_it_holds) {
+    start();
+    dispatch({item("h1", "demo.sleep", mp::value::map({{"ms", 3000}}))});
+    bool named = false;
+    for (int i = 0; i < 20 && !named; ++i) {
+        auto hb = broker_.expect("HEARTBEAT", 2s);
+        ASSERT_TRUE(hb.has_value());
+        auto c = protocol::decode_control(hb->body);
+        ASSERT_TRUE(c.has_value());
+        named = c->ids == std::vector<std::string>{"h1"};
+    }
+    EXPECT_TRUE(named);
+}
+
+// Outcomes the broker has not acknowledged (HEARTBEAT req) come again after
+// a new WELCOME: a restarted broker never read them.
+TEST_F(worker, unacknowledged_outcomes_are_resent_after_a_new_welcome) {
+    start();
+    dispatch({item("r1", "echo.echo", 1)});
+    auto first = next_results();
+    ASSERT_TRUE(first.has_value());
+    ASSERT_EQ(first->items.size(), 1u);
+    EXPECT_GT(first->seq, 0u);
+    broker_.send(peer_, "UNKNOWN", protocol::encode(protocol::control{}));
+    ASSERT_TRUE(broker_.expect("HELLO", 5s).has_value());
+    broker_.send(peer_, "WELCOME", protocol::encode(protocol::welcome{200, 1000}));
+    auto again = next_results(5s);
+    ASSERT_TRUE(again.has_value());
+    ASSERT_EQ(again->items.size(), 1u);
+    EXPECT_EQ(again->items[0].id, "r1");
+    EXPECT_GT(again->seq, first->seq);
+    // Acknowledged: the next WELCOME has nothing to resend.
+    protocol::control ack;
+    ack.req = again->seq;
+    broker_.send(peer_, "HEARTBEAT", protocol::encode(ack));
+    dispatch({item("r2", "echo.echo", 2)});
+    auto second = next_results();
+    ASSERT_TRUE(second.has_value());
+    ack.req = second->seq;
+    broker_.send(peer_, "HEARTBEAT", protocol::encode(ack));
+    broker_.send(peer_, "UNKNOWN", protocol::encode(protocol::control{}));
+    ASSERT_TRUE(broker_.expect("HELLO", 5s).has_value());
+    broker_.send(peer_, "WELCOME", protocol::encode(protocol::welcome{200, 1000}));
+    dispatch({item("r3", "echo.echo", 3)});
+    auto third = next_results();
+    ASSERT_TRUE(third.has_value());
+    ASSERT_EQ(third->items.size(), 1u);
+    EXPECT_EQ(third->items[0].id, "r3") << "acknowledged outcomes are not sent again";
+}
