@@ -127,13 +127,15 @@ std::optional<int> process::wait_exit(ms timeout) {
 
 // ---- broker ----
 
-broker_process::broker_process(fs::path data_dir, std::vector<std::string> extra, std::string log_name) {
+broker_process::broker_process(fs::path data_dir, std::vector<std::string> extra, std::string log_name,
+                               const endpoints* at) {
     fs::create_directories(data_dir);
     auto ep_file = data_dir / "endpoints.json";
     fs::remove(ep_file);
     std::vector<std::string> argv = {build_paths::broker().string(), "--data-dir", data_dir.string(),
-                                     "--frontend", "tcp://127.0.0.1:0", "--backend", "tcp://127.0.0.1:0",
-                                     "--events", "tcp://127.0.0.1:0"};
+                                     "--frontend", at ? at->frontend : "tcp://127.0.0.1:0",
+                                     "--backend", at ? at->backend : "tcp://127.0.0.1:0",
+                                     "--events", at ? at->events : "tcp://127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<process>(argv, data_dir.parent_path() / log_name);
     bool up = wait_until([&] { return fs::exists(ep_file) || !proc_->running(); }, 20s);

@@ -86,8 +86,10 @@ struct endpoints {
 // A taskmill-broker on loopback with ports picked by the kernel.
 class broker_process {
 public:
+    // `at`: bind these endpoints (a restart on the ports of an earlier
+    // broker, so its hosts and clients find it again); default port 0.
     explicit broker_process(fs::path data_dir, std::vector<std::string> extra = {},
-                            std::string log_name = "broker.log");
+                            std::string log_name = "broker.log", const endpoints* at = nullptr);
     const endpoints& ep() const { return ep_; }
     process& proc() { return *proc_; }
 
