@@ -64,7 +64,7 @@ po::options_description describe(cli& c) {
         ("backoff-base-ms", po::value(&g.backoff_base_ms)->default_value(g.backoff_base_ms), "first retry delay")
         ("backoff-factor", po::value(&g.backoff_factor)->default_value(g.backoff_factor), "retry delay growth")
         ("backoff-cap-ms", po::value(&g.backoff_cap_ms)->default_value(g.backoff_cap_ms), "longest retry delay")
-        ("lease-grace-ms", po::value(&g.lease_grace_ms)->default_value(g.lease_grace_ms), "added to a task timeout for its lease")
+        ("lease-grace-ms", po::value(&g.lease_grace_ms)->default_value(g.lease_grace_ms), "a lease lasts timeout (if any) + this + liveness-ms; see PROTOCOL.md 5.2")
         ("batch", po::value(&g.batch)->default_value(g.batch), "messages drained per socket per turn")
         ("log-level", po::value(&c.log_level)->default_value(c.log_level), "trace debug info warn error critical off")
         ("curve-key-file", po::value(&c.curve_key_file), "broker key pair (taskmill keygen); turns CURVE on")
