@@ -358,7 +358,14 @@ TEST_F(Deployment, TasksOutlivingTheGracePeriodAreHandedBackAndFinishOnce) {
         EXPECT_EQ(t->state, "SUCCEEDED") << t->error;
         EXPECT_EQ(t->attempts, 2u) << "the first attempt was cut short by the grace period";
     }
-    events.drain(200ms);
+    // Events may trail the STATUS replies by far more than a fixed wait on a
+    // loaded machine: wait for both successes, then count them.
+    for (const auto& id : ids) {
+        EXPECT_TRUE(events.wait_for(
+            [&](const nlohmann::json& e) { return e.value("id", "") == id && e.value("type", "") == "task.succeeded"; },
+            10s));
+    }
+    events.drain(100ms);
     for (const auto& id : ids) {
         int finished = 0;
         for (auto& e : events.of(id)) {
