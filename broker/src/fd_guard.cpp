@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
@@ -164,7 +165,20 @@ std::string fd_guard::bind(zmq::socket_t& s, const std::string& endpoint, const 
 void fd_guard::poll_items(std::vector<zmq::pollitem_t>& items) {
     for (auto& w : watched_) {
         items.push_back({w.monitor.handle(), 0, ZMQ_POLLIN, 0});
+        if (w.backoff_until_ms >= 0) {
+            items.push_back({nullptr, w.spare_fd, ZMQ_POLLIN, 0});  // arrivals, drained at once
+        }
     }
+}
+
+int64_t fd_guard::next_due_ms() const {
+    int64_t due = trim_due_ms_;
+    for (const auto& w : watched_) {
+        if (w.backoff_until_ms >= 0 && (due < 0 || w.backoff_until_ms < due)) {
+            due = w.backoff_until_ms;
+        }
+    }
+    return due;
 }
 
 void fd_guard::note_disconnect(int64_t now_ms) {
@@ -182,52 +196,84 @@ void fd_guard::check(int64_t now_ms) {
         disconnects_ = 0;
     }
     for (auto& w : watched_) {
-        bool failed = false;
         int err = 0;
-        zmq::message_t event;
-        // An event is two frames: (uint16 event, uint32 errno), endpoint.
-        while (w.monitor.recv(event, zmq::recv_flags::dontwait)) {
-            if (event.size() >= 6) {
-                uint16_t kind = 0;
-                uint32_t value = 0;
-                std::memcpy(&kind, event.data<char>(), sizeof kind);
-                std::memcpy(&value, event.data<char>() + 2, sizeof value);
-                if (kind == ZMQ_EVENT_DISCONNECTED) {
-                    note_disconnect(now_ms);
-                } else if (out_of_descriptors(static_cast<int>(value))) {
-                    err = static_cast<int>(value);
-                    failed = true;
-                }
-            }
-            while (event.more() && w.monitor.recv(event, zmq::recv_flags::dontwait)) {
-            }
-        }
-        if (!failed) {
+        if (read_monitor(w, now_ms, err)) {
+            last_err_ = err;
+        } else if (w.backoff_until_ms < 0) {
             continue;
         }
-        auto closed = drain(w);
-        refused_ += closed;
-        if (!logged_once_ || (refused_ > 0 && now_ms >= next_log_ms_)) {
-            rlimit lim{};
-            ::getrlimit(RLIMIT_NOFILE, &lim);
-            log_.error("cannot accept connections on {} ({}): {}; the open-files limit is {}. {} waiting "
-                       "connection(s) closed at once; they may retry. Raise the limit (ulimit -n, systemd "
-                       "LimitNOFILE=) or spread clients over more brokers",
-                       w.name, w.endpoint, std::strerror(err), static_cast<uint64_t>(lim.rlim_cur), refused_);
-            logged_once_ = true;
-            refused_ = 0;
-            next_log_ms_ = now_ms + 60000;  // then a count once a minute at most
-        }
+        back_off(w, now_ms);
+        log_refusals(w, last_err_, now_ms);
     }
 }
 
-// Accepts and closes what waits in the listen queue, with the reserve
-// descriptor freed for it. Meanwhile ZeroMQ's descriptor number points at
-// the decoy, so its accepts (EAGAIN) take none of the freed slots.
-std::size_t fd_guard::drain(const watched& w) {
-    if (w.spare_fd < 0 || w.decoy_fd < 0 || ::dup3(w.decoy_fd, w.listen_fd, O_CLOEXEC) < 0) {
-        return 0;
+// Reads the monitor's events; true if an accept failed for lack of
+// descriptors (`err` says which errno).
+bool fd_guard::read_monitor(watched& w, int64_t now_ms, int& err) {
+    bool failed = false;
+    zmq::message_t event;
+    // An event is two frames: (uint16 event, uint32 errno), endpoint.
+    while (w.monitor.recv(event, zmq::recv_flags::dontwait)) {
+        if (event.size() >= 6) {
+            uint16_t kind = 0;
+            uint32_t value = 0;
+            std::memcpy(&kind, event.data<char>(), sizeof kind);
+            std::memcpy(&value, event.data<char>() + 2, sizeof value);
+            if (kind == ZMQ_EVENT_DISCONNECTED) {
+                note_disconnect(now_ms);
+            } else if (out_of_descriptors(static_cast<int>(value))) {
+                err = static_cast<int>(value);
+                failed = true;
+            }
+        }
+        while (event.more() && w.monitor.recv(event, zmq::recv_flags::dontwait)) {
+        }
     }
+    return failed;
+}
+
+// Drains what waits with the decoy standing in for ZeroMQ; once a second,
+// hands the real socket back if descriptors are free again.
+void fd_guard::back_off(watched& w, int64_t now_ms) {
+    constexpr int64_t probe_ms = 1000;
+    constexpr int headroom = 16;  // free descriptors that make accepting worth it again
+    if (w.backoff_until_ms < 0) {
+        if (w.spare_fd < 0 || w.decoy_fd < 0 || ::dup3(w.decoy_fd, w.listen_fd, O_CLOEXEC) < 0) {
+            return;
+        }
+        w.backoff_until_ms = now_ms + probe_ms;
+    }
+    refused_ += drain(w);
+    if (now_ms < w.backoff_until_ms) {
+        return;
+    }
+    if (free_descriptors() >= headroom) {
+        (void)::dup3(w.spare_fd, w.listen_fd, O_CLOEXEC);  // ZeroMQ accepts on the real socket again
+        w.backoff_until_ms = -1;
+    } else {
+        w.backoff_until_ms = now_ms + probe_ms;
+    }
+}
+
+void fd_guard::log_refusals(const watched& w, int err, int64_t now_ms) {
+    if (logged_once_ && (refused_ == 0 || now_ms < next_log_ms_)) {
+        return;
+    }
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    log_.error("cannot accept connections on {} ({}): {}; the open-files limit is {}. {} waiting "
+               "connection(s) closed at once; they may retry. Raise the limit (ulimit -n, systemd "
+               "LimitNOFILE=) or spread clients over more brokers",
+               w.name, w.endpoint, std::strerror(err), static_cast<uint64_t>(lim.rlim_cur), refused_);
+    logged_once_ = true;
+    refused_ = 0;
+    next_log_ms_ = now_ms + 60000;  // then a count once a minute at most
+}
+
+// Accepts and closes what waits in the listen queue, with the reserve
+// descriptor freed for it; ZeroMQ's descriptor number points at the decoy
+// meanwhile (back_off), so its accepts (EAGAIN) take none of the freed slots.
+std::size_t fd_guard::drain(const watched& w) {
     if (reserve_fd_ >= 0) {
         ::close(reserve_fd_);
         reserve_fd_ = -1;
@@ -241,9 +287,28 @@ std::size_t fd_guard::drain(const watched& w) {
         ::close(fd);
         ++closed;
     }
-    (void)::dup3(w.spare_fd, w.listen_fd, O_CLOEXEC);  // ZeroMQ accepts on the real socket again
     reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     return closed;
+}
+
+// Descriptors this process may still open: the limit less those open.
+// Reading /proc/self/fd takes one itself: the reserve lends it.
+int fd_guard::free_descriptors() {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        return 0;
+    }
+    if (reserve_fd_ >= 0) {
+        ::close(reserve_fd_);
+        reserve_fd_ = -1;
+    }
+    std::error_code ec;
+    int open = 0;
+    for (std::filesystem::directory_iterator it("/proc/self/fd", ec), end; !ec && it != end; it.increment(ec)) {
+        ++open;
+    }
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return ec ? 0 : static_cast<int>(lim.rlim_cur) - open;
 }
 
 }  // namespace taskmill::broker

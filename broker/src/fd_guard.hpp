@@ -10,9 +10,15 @@
 // in the log says what happened and what to do. ZeroMQ's spinning accept
 // would win every descriptor freed for that, so while the queue is emptied
 // its descriptor number points at a decoy listening socket (dup3), and the
-// queue is read through a duplicate of the real one.
+// queue is read through a duplicate of the real one. The decoy then stays
+// (back-off): the loop polls the real socket itself and closes what
+// arrives at once, because ZeroMQ's poller still sees the real socket
+// ready and would spin on every new arrival until the loop drained it.
+// Once a second's check finds descriptors free again, ZeroMQ gets the real
+// socket back.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -47,8 +53,9 @@ public:
     void poll_items(std::vector<zmq::pollitem_t>& items);
     // Reads the monitors; after a failed accept, empties the listen queues.
     void check(int64_t now_ms);
-    // When check() wants to run next (a memory trim is due), or -1.
-    int64_t next_due_ms() const { return trim_due_ms_; }
+    // When check() wants to run next (a memory trim or a back-off check is
+    // due), or -1.
+    int64_t next_due_ms() const;
 
 private:
     struct watched {
@@ -58,14 +65,20 @@ private:
         int spare_fd = -1;   // the same listening socket, ours
         int decoy_fd = -1;   // a listening socket nobody connects to
         zmq::socket_t monitor;
+        int64_t backoff_until_ms = -1;  // >= 0: the decoy stands in, we drain
     };
     std::size_t drain(const watched& w);
+    bool read_monitor(watched& w, int64_t now_ms, int& err);
+    void back_off(watched& w, int64_t now_ms);
+    void log_refusals(const watched& w, int err, int64_t now_ms);
+    int free_descriptors();
     void note_disconnect(int64_t now_ms);
 
     zmq::context_t& ctx_;
     spdlog::logger& log_;
     std::vector<watched> watched_;
     int reserve_fd_ = -1;
+    int last_err_ = EMFILE;  // why the last accept failed
     uint64_t refused_ = 0;          // connections closed since the last log line
     int64_t next_log_ms_ = 0;
     bool logged_once_ = false;

@@ -155,6 +155,14 @@ TEST_F(Resources, AtTheOpenFilesLimitTheBrokerLogsOnceKeepsServingAndDoesNotSpin
     EXPECT_EQ(count(log, "cannot accept connections"), 1u) << log;
     EXPECT_NE(log.find("open-files limit is 256"), std::string::npos) << log;
     for (int fd : fds) ::close(fd);
+
+    // Those connections closed, their descriptors are free again: ZeroMQ
+    // takes the listening socket back and a new client is served.
+    wire_client late(broker.ep().frontend);
+    EXPECT_TRUE(wait_until([&] {
+        auto t = late.status(ids[0], 100ms);
+        return t && t->state == "QUEUED";
+    }, 10s)) << "a client connecting after the limit was raised is not served";
 }
 
 std::size_t open_fds(int pid) {
