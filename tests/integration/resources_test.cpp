@@ -23,6 +23,15 @@ namespace tp = taskmill::protocol;
 
 namespace {
 
+// Under AddressSanitizer the broker's heap is ASan's: freed memory waits in
+// its quarantine and malloc_trim does not apply, so RSS says nothing about
+// what the broker holds.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool rss_tells_what_is_held = false;
+#else
+constexpr bool rss_tells_what_is_held = true;
+#endif
+
 // VmRSS of a process, in KiB.
 uint64_t rss_kib(int pid) {
     std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -105,7 +114,9 @@ TEST_F(Resources, RepliesAClientNeverReadsAreBounded) {
     const auto grown = after > before ? after - before : 0;
     std::cout << "broker RSS " << before << " KiB -> " << after << " KiB (+" << grown << " KiB) after " << n
               << " unread replies\n";
-    EXPECT_LT(grown, 20u * 1024) << "the broker holds the unread replies";
+    if (rss_tells_what_is_held) {
+        EXPECT_LT(grown, 20u * 1024) << "the broker holds the unread replies";
+    }
     auto t0 = std::chrono::steady_clock::now();
     EXPECT_TRUE(other.status(id).has_value());
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s) << "other clients wait behind the flood";
@@ -174,6 +185,9 @@ std::size_t open_fds(int pid) {
 // Idle connections cost about 27 KiB each inside libzmq; once they close,
 // the broker gives that memory back (glibc keeps it unless asked).
 TEST_F(Resources, MemoryOfClosedConnectionsIsGivenBack) {
+    if (!rss_tells_what_is_held) {
+        GTEST_SKIP() << "RSS is ASan's quarantine here, not the broker's heap";
+    }
     broker_process broker(tmp.path() / "data");
     const int pid = broker.proc().pid();
     wire_client warm(broker.ep().frontend);

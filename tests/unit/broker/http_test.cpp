@@ -115,6 +115,9 @@ class HttpApi : public ::testing::Test {
 protected:
     zmq::context_t ctx{1};
     temp_dir dir;
+    // What a test's own log sink writes to: declared before the broker, so
+    // it outlives the broker thread's last line.
+    std::shared_ptr<std::ostringstream> log_out;
     std::unique_ptr<running_broker> broker;
     std::unique_ptr<httplib::Client> http;
     std::shared_ptr<spdlog::logger> log;  // the broker's logger when set before start()
@@ -384,7 +387,8 @@ TEST_F(HttpApi, EveryAnswerCarriesSecurityHeaders) {
 // 401 and 403 are logged, one line a second at most, with the ones left
 // out counted in the next line; the client's path is escaped.
 TEST_F(HttpApi, RefusalsAreLoggedAtMostOnceASecond) {
-    auto out = std::make_shared<std::ostringstream>();
+    log_out = std::make_shared<std::ostringstream>();
+    auto& out = log_out;
     auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*out);
     log = std::make_shared<spdlog::logger>("refusals", sink);
     start();
