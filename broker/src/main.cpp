@@ -15,8 +15,8 @@
 #include <taskmill/broker/broker.hpp>
 #include <taskmill/protocol/curve_keys.hpp>
 
-#include "fd_guard.hpp"
-#include "http_server.hpp"
+#include "net/fd_guard.hpp"
+#include "http/http_server.hpp"
 
 namespace po = boost::program_options;
 using taskmill::broker::broker;

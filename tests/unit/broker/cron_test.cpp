@@ -5,7 +5,7 @@
 #include <cctz/civil_time.h>
 #include <cctz/time_zone.h>
 
-#include "cron.hpp"
+#include "schedule/cron.hpp"
 
 namespace tb = taskmill::broker;
 

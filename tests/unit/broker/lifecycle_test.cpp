@@ -5,7 +5,7 @@
 #include <msgpack.hpp>
 
 #include "broker_harness.hpp"
-#include "keys.hpp"
+#include "store/keys.hpp"
 
 using namespace tmtest;
 

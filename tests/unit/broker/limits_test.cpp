@@ -11,8 +11,8 @@
 #include <taskmill/protocol/nesting.hpp>
 
 #include "broker_harness.hpp"
-#include "timers.hpp"
-#include "validate.hpp"
+#include "engine/timers.hpp"
+#include "model/validate.hpp"
 
 using namespace tmtest;
 

@@ -8,7 +8,7 @@
 #include <taskmill/broker/schedule.hpp>
 
 #include "broker_harness.hpp"
-#include "schedule_runtime.hpp"
+#include "schedule/schedule_runtime.hpp"
 
 using namespace tmtest;
 

@@ -4,9 +4,9 @@
 #include <msgpack.hpp>
 
 #include "broker_harness.hpp"
-#include "keys.hpp"
-#include "ready_index.hpp"
-#include "task_record.hpp"
+#include "store/keys.hpp"
+#include "engine/ready_index.hpp"
+#include "model/task_record.hpp"
 
 using namespace taskmill::broker;
 using namespace tmtest;

@@ -3,7 +3,7 @@
 
 #include <set>
 
-#include "task_id.hpp"
+#include "model/task_id.hpp"
 
 using namespace taskmill::broker;
 

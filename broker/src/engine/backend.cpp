@@ -1,0 +1,462 @@
+// Worker and supervisor commands (backend ROUTER).
+#include "engine/engine.hpp"
+
+#include <algorithm>
+#include <set>
+#include <unordered_set>
+
+#include <msgpack.hpp>
+
+namespace taskmill::broker {
+
+namespace {
+constexpr uint32_t max_slots = 100000;
+}
+
+void engine::send_back(const std::string& peer, std::string_view command, const protocol::control& c) {
+    out_.messages.push_back({target::backend, peer, std::string(command), protocol::encode(c)});
+}
+
+void engine::warn_malformed(std::string_view peer, std::string_view what, const std::string& why) {
+    report_malformed();
+    if (malformed_log_.admit()) {
+        log_.warn("peer={} malformed {}: {}", protocol::printable(peer), what, protocol::printable(why));
+    }
+}
+
+void engine::report_malformed() {
+    if (auto n = malformed_log_.take_summary()) {
+        log_.warn("malformed messages from peers: {} more in the last interval (answered, not logged)", n);
+    }
+}
+
+void engine::send_error(const std::string& peer, std::string_view command, uint64_t req, const std::string& error) {
+    protocol::control c;
+    c.req = req;
+    c.ok = false;
+    c.error = error;
+    send_back(peer, command, c);
+}
+
+void engine::on_backend(const protocol::incoming& in) {
+    const auto& peer = in.peer;
+    const auto& msg = in.msg;
+    if (!msg) {
+        warn_malformed(peer, "backend message", msg.error().message);
+        // A CHECKPOINT or SPAWN (e.g. over the body limit) is answered as
+        // itself: the worker's call waiting for that reply ends now.
+        bool call = in.command == protocol::cmd::checkpoint || in.command == protocol::cmd::spawn;
+        send_error(peer, call ? std::string_view(in.command) : protocol::cmd::error, in.req, msg.error().message);
+        return;
+    }
+    const auto& cmd = msg->command;
+    if (cmd == protocol::cmd::hello) {
+        hello(peer, *msg, in.user_id);
+        return;
+    }
+    if (cmd == protocol::cmd::dead) {
+        dead(peer, *msg, in.user_id);
+        return;
+    }
+    if (cmd == protocol::cmd::plugins) {
+        plugins_changed(*msg);
+        return;
+    }
+    worker* w = workers_.find(peer);
+    if (w == nullptr) {
+        // Typically a worker of a previous broker life: it says HELLO again.
+        send_back(peer, protocol::cmd::unknown, protocol::control{});
+        return;
+    }
+    w->last_seen_ms = now_;
+    if (cmd == protocol::cmd::heartbeat) {
+        heartbeat(*w, *msg);
+        return;
+    }
+    if (cmd == protocol::cmd::results) {
+        results(*w, *msg);
+    } else if (cmd == protocol::cmd::credit) {
+        credit(*w, *msg);
+    } else if (cmd == protocol::cmd::bye) {
+        remove_worker(peer, false, "worker said BYE");
+    } else if (cmd == protocol::cmd::progress) {
+        progress(*w, *msg);
+    } else if (cmd == protocol::cmd::checkpoint) {
+        checkpoint(peer, *msg);
+    } else if (cmd == protocol::cmd::spawn) {
+        spawn(peer, *msg);
+    } else {
+        send_error(peer, protocol::cmd::error, 0, "unknown command " + cmd);
+    }
+}
+
+void engine::hello(const std::string& peer, const protocol::message& m, const std::string& user_id) {
+    auto h = protocol::decode_hello(m.body);
+    metrics_.hello(h && h->slots <= max_slots);
+    if (!h || h->slots > max_slots) {
+        protocol::control c;
+        c.ok = false;
+        c.error = h ? "slots over " + std::to_string(max_slots) : h.error().message;
+        send_back(peer, protocol::cmd::error, c);
+        return;
+    }
+    bool known = workers_.find(peer) != nullptr;
+    for (const auto& id : workers_.upsert(peer, *h, now_)) {
+        lost(id, false, "worker re-registered");
+    }
+    workers_.find(peer)->user_id = user_id;
+    protocol::welcome wel{cfg_.heartbeat_ms, cfg_.liveness_ms};
+    early_.push_back({target::backend, peer, std::string(protocol::cmd::welcome), protocol::encode(wel)});
+    if (!known) {
+        log_.info("worker={} joined slots={} handlers={} generation={}", protocol::printable(peer), h->slots, h->handlers.size(),
+                  h->generation);
+        emit_worker("worker.joined", peer);
+    }
+}
+
+void engine::remove_worker(const std::string& id, bool crashed, const std::string& why,
+                           const std::vector<std::string>* running) {
+    if (workers_.find(id) == nullptr) {
+        return;
+    }
+    const auto& info = workers_.find(id)->info;
+    uint32_t slots = info.slots > info.prefetch ? info.slots - info.prefetch : info.slots;
+    auto held = workers_.remove(id);
+    log_.info("worker={} left reason=\"{}\" requeued={}", protocol::printable(id), protocol::printable(why),
+              held.size());
+    emit_worker("worker.left", id);
+    // The crash is charged to the tasks its slots were running, which its
+    // supervisor reports when it can (read from a trace the worker leaves
+    // in a shared file mapping). Otherwise: a worker starts its tasks in
+    // the order it received them, at most `slots` at a time, so the ones
+    // that may have been running are its `slots` oldest (a superset, unless
+    // results it sent died with it); the rest waited in its prefetch queue.
+    if (running != nullptr) {
+        std::set<std::string, std::less<>> culprits(running->begin(), running->end());
+        for (const auto& t : held) {
+            lost(t, crashed && culprits.count(to_hex(t)) > 0, why);
+        }
+        return;
+    }
+    auto order_of = [&](const task_id& t) {
+        auto it = running_.find(t);
+        return it == running_.end() ? 0 : it->second.order;
+    };
+    std::sort(held.begin(), held.end(), [&](const task_id& a, const task_id& b) { return order_of(a) < order_of(b); });
+    for (std::size_t i = 0; i < held.size(); ++i) {
+        lost(held[i], crashed && i < slots, why);
+    }
+}
+
+// Only the supervisor a worker named in its HELLO may report it dead, and,
+// with CURVE, only over a connection authenticated with the worker's own
+// key: a DEAD from anyone else would let any backend peer requeue (and,
+// repeated, fail as poison) the tasks of a healthy worker. A routing id
+// alone could be taken by another peer once the supervisor disconnects;
+// the key cannot. A worker that named no supervisor leaves by BYE or
+// silence only.
+void engine::dead(const std::string& peer, const protocol::message& m, const std::string& user_id) {
+    auto c = protocol::decode_control(m.body);
+    if (!c) {
+        warn_malformed("backend", "DEAD", c.error().message);
+        return;
+    }
+    std::vector<std::string> refused;
+    for (const auto& id : c->ids) {
+        const worker* w = workers_.find(id);
+        if (w == nullptr) {
+            continue;  // already gone (BYE, silence, an earlier DEAD)
+        }
+        if (w->info.supervisor.empty() || w->info.supervisor != peer || w->user_id != user_id) {
+            refused.push_back(id);
+            continue;
+        }
+        remove_worker(id, true, "worker died: " + (c->note.empty() ? std::string("no reason given") : c->note),
+                      c->running ? &*c->running : nullptr);
+    }
+    if (!refused.empty()) {
+        log_.warn("peer={} DEAD refused for {} worker(s) it does not supervise", protocol::printable(peer), refused.size());
+        protocol::control e;
+        e.ok = false;
+        e.ids = std::move(refused);
+        e.error = "DEAD refused: only the supervisor a worker named in its HELLO may report it dead";
+        send_back(peer, protocol::cmd::error, e);
+    }
+}
+
+void engine::results(worker& w, const protocol::message& m) {
+    auto rs = protocol::decode_results(m.body);
+    if (!rs) {
+        warn_malformed(w.id, "RESULTS", rs.error().message);
+        send_error(w.id, protocol::cmd::error, 0, rs.error().message);
+        return;
+    }
+    w.results_seq = std::max(w.results_seq, rs->seq);
+    for (const auto& o : rs->items) {
+        apply_outcome(w, o);
+    }
+    for (const auto& id : rs->started) {
+        started(w, id);
+    }
+}
+
+// A slot of `w` began the task (it may have waited in the worker's prefetch
+// queue since its DISPATCH): its lease counts from now, and should the
+// worker die, the crash is charged to it.
+void engine::started(worker& w, const std::string& hex) {
+    auto id = parse_id(hex);
+    auto it = id ? running_.find(*id) : running_.end();
+    if (it == running_.end() || it->second.worker != w.id) {
+        return;
+    }
+    it->second.started = true;
+    auto& r = it->second.record;
+    // In memory only: the store keeps a running task as QUEUED, for which
+    // the start of a lost attempt means nothing; the final save records it.
+    r.started_ms = now_;
+    leases_.set(*id, lease_end(r));
+}
+
+// HEARTBEAT `ids`: every task the worker holds, queued or running. Each
+// renews its lease; an attempt the broker gave up on that is no longer
+// named is over, and its slot is free again.
+void engine::heartbeat(worker& w, const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    if (!c) {
+        return;  // still a sign of life
+    }
+    std::unordered_set<task_id, task_id_hash> named;
+    for (const auto& hex : c->ids) {
+        if (auto id = parse_id(hex)) {
+            named.insert(*id);
+            renew(w, *id);
+        }
+    }
+    std::erase_if(w.stale, [&](const auto& s) { return named.count(s.first) == 0; });
+}
+
+// The worker showed it still holds `id`: a task without a timeout, or one
+// still waiting for a slot, keeps its lease. A started task with a timeout
+// is bounded by that timeout alone.
+void engine::renew(worker& w, const task_id& id) {
+    auto it = running_.find(id);
+    if (it == running_.end() || it->second.worker != w.id) {
+        return;
+    }
+    if (it->second.record.timeout_ms > 0 && it->second.started) {
+        return;
+    }
+    leases_.set(id, lease_end(it->second.record));
+}
+
+// After a broker restart the store has a task that was running as QUEUED,
+// its lost attempt being the next one. A worker that resends that attempt's
+// outcome (it finished while the broker was away) spares a second run: the
+// task is taken out of the queue as running on `w`, and the outcome applies.
+bool engine::adopt(worker& w, const task_id& id, uint32_t attempt) {
+    auto r = load(id);
+    if (!r || r->state != state::queued || attempt == 0 || r->attempts + 1 != attempt) {
+        return false;
+    }
+    unqueue(*r);
+    r->attempts = attempt;
+    r->worker = w.id;
+    if (r->started_ms == 0) {
+        r->started_ms = now_;
+    }
+    set_state(*r, state::running);
+    running_[id] = run_info{w.id, attempt, true, ++dispatch_order_, *r};
+    w.in_flight.insert(id);
+    count("results_after_restart");
+    return true;
+}
+
+// First result wins: only the worker the task is currently running on may
+// finish it; anything else is a late duplicate. An earlier attempt from that
+// same worker counts: a worker runs one copy per task id and ignores a second
+// DISPATCH of a task it is still running (e.g. requeued by a broker restart),
+// so its result is the one the current attempt is waiting for.
+void engine::apply_outcome(worker& w, const protocol::outcome& o) {
+    auto id = parse_id(o.id);
+    if (auto s = id ? w.stale.find(*id) : w.stale.end(); s != w.stale.end() && (o.attempt == 0 || o.attempt <= s->second)) {
+        // The end of an attempt whose lease ran out: too late to count, but
+        // its slot is free now.
+        w.stale.erase(s);
+        count("duplicates");
+        log_.debug("task={} late result of an expired attempt from worker={} attempt={}", o.id, w.id, o.attempt);
+        return;
+    }
+    auto it = id ? running_.find(*id) : running_.end();
+    if (it == running_.end() && id && adopt(w, *id, o.attempt)) {
+        it = running_.find(*id);
+    }
+    if (it == running_.end() || it->second.worker != w.id || (o.attempt != 0 && o.attempt > it->second.attempt)) {
+        count("duplicates");
+        log_.debug("task={} late or duplicate result from worker={} attempt={}", protocol::printable(o.id),
+                   protocol::printable(w.id), o.attempt);
+        return;
+    }
+    std::optional<task_record> r = std::move(it->second.record);  // stop_running() drops the entry
+    if (r->state != state::running) {
+        running_.erase(it);
+        w.in_flight.erase(*id);
+        return;
+    }
+    stop_running(*r);
+    r->version = o.version;
+    if (o.status == "ok") {
+        // A result is msgpack bytes or absent: no bytes means none set.
+        if (o.result.empty()) {
+            r->result.reset();
+        } else {
+            r->result = o.result;
+        }
+    }
+    if (r->cancel_requested) {
+        finish(*r, state::cancelled, o.status == "cancelled" ? "cancelled" : "cancelled (attempt ended: " + o.status + ")");
+    } else if (o.status == "ok") {
+        r->error.clear();
+        finish(*r, state::succeeded, "");
+    } else if (o.status == "retry") {
+        retry_or_fail(*r, o.error.empty() ? "handler asked for a retry" : o.error, o.retry_after_ms);
+    } else if (o.status == "timeout") {
+        count("timeouts");
+        retry_or_fail(*r, "timeout" + (o.error.empty() ? std::string() : ": " + o.error), std::nullopt);
+    } else if (o.status == "cancelled") {
+        finish(*r, state::cancelled, o.error.empty() ? "cancelled" : o.error);
+    } else if (o.status == "fail") {
+        finish(*r, state::failed, o.error.empty() ? "failed" : o.error);
+    } else {
+        finish(*r, state::failed, "worker reported unknown status '" + o.status + "'");
+    }
+}
+
+// A host's plugin set was reloaded or a change refused: logged and
+// published as plugin.reloaded / plugin.refused.
+void engine::plugins_changed(const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    if (!c || (c->note != "reloaded" && c->note != "refused")) {
+        warn_malformed("backend", "PLUGINS", c ? "note must be reloaded or refused" : c.error().message);
+        return;
+    }
+    if (c->note == "refused") {
+        log_.warn("host={} refused a plugin change: {}", protocol::printable(c->id),
+                  protocol::printable(c->error, 1024));
+    } else {
+        log_.info("host={} reloaded its plugins generation={} files={}", protocol::printable(c->id), c->slots,
+                  c->ids.size());
+    }
+    std::string type = "plugin." + c->note;
+    if (!wants_event(type)) {
+        return;
+    }
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(buf);
+    pk.pack_map(6);
+    pk.pack("type"); pk.pack(type);
+    pk.pack("host"); pk.pack(c->id);
+    pk.pack("generation"); pk.pack(c->slots);
+    pk.pack("files"); pk.pack(c->ids);
+    pk.pack("error"); pk.pack(c->error);
+    pk.pack("time_ms"); pk.pack(now_);
+    out_.events.emplace_back(type, std::string(buf.data(), buf.size()));
+}
+
+void engine::credit(worker& w, const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    if (!c || c->slots > max_slots) {
+        auto why = c ? "CREDIT: slots over " + std::to_string(max_slots) : c.error().message;
+        warn_malformed(w.id, "CREDIT", why);
+        send_error(w.id, protocol::cmd::error, 0, why);
+        return;
+    }
+    w.slots = c->slots;
+    // The ack tells the worker that every DISPATCH sent before it is already
+    // on its way (one connection keeps order): a draining worker runs those
+    // and only then says BYE, so nothing is bounced back to the queue.
+    protocol::control ack;
+    ack.slots = w.slots;
+    send_back(w.id, protocol::cmd::credit, ack);
+}
+
+void engine::progress(worker& w, const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    if (!c) {
+        warn_malformed(w.id, "PROGRESS", c.error().message);
+        send_error(w.id, protocol::cmd::error, 0, c.error().message);
+        return;
+    }
+    // A report for a task that is no longer running here is a race, not an
+    // error: the task ended or moved on since the worker sent it.
+    auto id = parse_id(c->id);
+    if (id) {
+        renew(w, *id);
+    }
+    auto r = id ? load(*id) : std::nullopt;
+    if (!r || r->state != state::running) {
+        return;
+    }
+    r->progress_fraction = std::clamp(c->fraction, 0.0, 1.0);
+    r->progress_note = c->note.substr(0, 1024);
+    save(*r);
+}
+
+void engine::checkpoint(const std::string& peer, const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    protocol::control rep;
+    auto id = c ? parse_id(c->id) : std::nullopt;
+    if (auto* w = workers_.find(peer); w != nullptr && id) {
+        renew(*w, *id);
+    }
+    auto r = id ? load(*id) : std::nullopt;
+    rep.req = c ? c->req : protocol::peek_req(m.body).value_or(0);
+    if (!r || r->state != state::running) {
+        rep.ok = false;
+        rep.error = !c ? c.error().message : (r ? "task is " + r->state : "no task " + c->id);
+    } else if (c->data.size() > cfg_.max_body_bytes) {
+        rep.ok = false;
+        rep.error = "checkpoint too large";
+    } else {
+        r->checkpoint = c->data;
+        save(*r);
+    }
+    send_back(peer, protocol::cmd::checkpoint, rep);  // sent after the commit
+}
+
+void engine::spawn(const std::string& peer, const protocol::message& m) {
+    auto c = protocol::decode_control(m.body);
+    protocol::control rep;
+    rep.req = c ? c->req : protocol::peek_req(m.body).value_or(0);
+    auto id = c ? parse_id(c->id) : std::nullopt;
+    auto parent = id ? load(*id) : std::nullopt;
+    auto valid = c ? validate_batch(c->tasks, limits_, now_) : result<void>(fail(errc::invalid_argument, c.error().message));
+    if (!parent || !valid) {
+        rep.ok = false;
+        rep.error = !valid ? valid.error().message : "no parent task " + (c ? c->id : std::string());
+        send_back(peer, protocol::cmd::spawn, rep);
+        return;
+    }
+    if (auto why = new_work_refused()) {
+        rep.ok = false;
+        rep.error = *why;
+        send_back(peer, protocol::cmd::spawn, rep);
+        return;
+    }
+    for (auto spec : c->tasks) {
+        spec.parent = parent->id;
+        spec.notify = false;
+        auto r = create(spec, peer);
+        if (r->eta_ms > now_) {
+            delay(*r, r->eta_ms, state::pending);
+        } else {
+            enqueue(*r);
+        }
+        count("submitted");
+        parent->children.push_back(r->id);
+        rep.ids.push_back(r->id);
+    }
+    save(*parent);
+    send_back(peer, protocol::cmd::spawn, rep);
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,148 @@
+// Dispatch: hands queued tasks to workers with free credit. Queues take
+// turns one task at a time, so a busy queue cannot starve another; within a
+// queue, priority 9..0 then FIFO (ready_index::peek).
+#include <algorithm>
+#include <utility>
+
+#include "engine/engine.hpp"
+#include "store/keys.hpp"
+#include "model/message_size.hpp"
+
+namespace taskmill::broker {
+
+const handler_ref& engine::handler_of(uint32_t h) {
+    while (handler_refs_.size() <= h) {
+        // Interned names passed validation (or came from our own store).
+        auto ref = parse_handler(ready_.handler_name(static_cast<uint32_t>(handler_refs_.size())));
+        handler_refs_.push_back(ref.value_or(handler_ref{}));
+    }
+    return handler_refs_[h];
+}
+
+void engine::dispatch() {
+    if (ready_.total() == 0 || workers_.free_slots() == 0) {
+        return;
+    }
+    auto queues = ready_.queues();
+    bool progress = true;
+    while (progress && workers_.free_slots() > 0) {
+        progress = false;
+        for (const auto& q : queues) {
+            auto p = ready_.peek(q, [&](uint32_t h) { return workers_.pick(q, handler_of(h)) != nullptr; });
+            if (!p) {
+                continue;
+            }
+            ready_.pop(q, *p);
+            worker* w = workers_.pick(q, handler_of(p->handler));
+            start_attempt(*p, q, *w);
+            progress = true;
+        }
+    }
+}
+
+// Moves one task from the ready index to RUNNING on `w`. Returns false if
+// the entry was stale or the task expired instead.
+//
+// Nothing is written: RUNNING lives in memory only, and the store keeps the
+// task QUEUED with its ready key until the attempt ends (stop_running). A
+// broker that dies meanwhile finds it queued on restart, which is what
+// recovery must do with a lost attempt anyway (at-least-once); and the
+// common path costs one record write per state the store must remember
+// (QUEUED, then final) instead of three.
+bool engine::start_attempt(const ready_index::pick& p, const std::string& queue, worker& w) {
+    ttl_.erase(p.e.id);
+    auto r = load(p.e.id);
+    if (!r || r->state != state::queued || r->seq != p.e.seq) {
+        check(txn_->erase(table::ready, keys::ready_key(queue, p.priority, p.e.seq)), "erase ready");
+        return false;
+    }
+    if (r->expires_ms() > 0 && r->expires_ms() <= now_) {
+        check(txn_->erase(table::ready, keys::ready_key(queue, p.priority, p.e.seq)), "erase ready");
+        finish(*r, state::expired, "ttl elapsed before the task started");
+        return false;
+    }
+    if (auto size = dispatch_size(*r); size > out_max_body_) {
+        // No worker could read it: running it would strand it RUNNING.
+        check(txn_->erase(table::ready, keys::ready_key(queue, p.priority, p.e.seq)), "erase ready");
+        finish(*r, state::failed, "too_large: payload and checkpoint make a DISPATCH of up to " + std::to_string(size) +
+                                      " bytes, over the " + std::to_string(out_max_body_) + "-byte message limit");
+        return false;
+    }
+    ++r->attempts;
+    metrics_.started(r->handler, static_cast<double>(now_ - std::max(r->created_ms, r->eta_ms)));
+    r->started_ms = now_;
+    r->worker = w.id;
+    r->progress_fraction.reset();
+    r->progress_note.clear();
+    set_state(*r, state::running);
+    running_[p.e.id] = run_info{w.id, r->attempts, false, 0, *r};
+    w.in_flight.insert(p.e.id);
+    workers_.chosen(w);
+    // Every attempt has a lease, timeout or not: a worker that holds a task
+    // names it in each HEARTBEAT (see renew), and one that stops doing so
+    // (or never answers) loses it within liveness + grace.
+    leases_.set(p.e.id, lease_end(*r));
+    count("dispatched");
+
+    protocol::work_item item;
+    item.id = r->id;
+    item.handler = r->handler;
+    item.payload = std::move(r->payload);
+    item.attempt = r->attempts;
+    item.timeout_ms = std::min(r->timeout_ms, max_duration_ms);  // a record from before the bound
+    item.parent = r->parent;
+    item.checkpoint = std::move(r->checkpoint);
+    early_dispatch_[w.id].tasks.push_back(std::move(item));
+    if (log_.should_log(spdlog::level::debug)) {
+        log_.debug("task={} dispatched worker={} attempt={}", to_hex(p.e.id), w.id,
+                   r->attempts);
+    }
+    return true;
+}
+
+// A worker starts tasks in the order it receives them: number them in the
+// order they are sent (remove_worker relies on it).
+void engine::number_sent(const protocol::dispatch& d) {
+    for (const auto& item : d.tasks) {
+        if (auto it = running_.find(*parse_id(item.id)); it != running_.end()) {
+            it->second.order = ++dispatch_order_;
+        }
+    }
+}
+
+// One DISPATCH per worker, or more, in order, when the tasks would not fit
+// in one message (start_attempt let through only tasks that fit alone).
+std::vector<out_message> engine::take_early() {
+    for (auto& [worker_id, all] : early_dispatch_) {
+        std::size_t bytes = envelope_bound;
+        protocol::dispatch d;
+        for (auto& item : all.tasks) {
+            auto size = size_bound(item);
+            if (!d.tasks.empty() && bytes + size > out_max_body_) {
+                send_dispatch(worker_id, d);
+                bytes = envelope_bound;
+            }
+            bytes += size;
+            d.tasks.push_back(std::move(item));
+        }
+        send_dispatch(worker_id, d);
+    }
+    early_dispatch_.clear();
+    return std::exchange(early_, {});
+}
+
+void engine::send_dispatch(const std::string& worker_id, protocol::dispatch& d) {
+    number_sent(d);
+    early_.push_back({target::backend, worker_id, std::string(protocol::cmd::dispatch), protocol::encode(d)});
+    d.tasks.clear();
+}
+
+std::size_t engine::dispatch_size(const task_record& r) const {
+    protocol::work_item probe;  // the fields that vary; payload and checkpoint by size only
+    probe.id = r.id;
+    probe.handler = r.handler;
+    probe.parent = r.parent;
+    return envelope_bound + size_bound(probe) + r.payload.size() + (r.checkpoint ? r.checkpoint->size() + 5 : 0);
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,433 @@
+// Engine: turns, record access, state bookkeeping and recovery.
+#include "engine/engine.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <stdexcept>
+
+#include <msgpack.hpp>
+
+#include "store/keys.hpp"
+
+namespace taskmill::broker {
+
+int64_t now_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+engine::engine(const broker_config& cfg, store& st, spdlog::logger& log)
+    : cfg_(cfg), store_(st), log_(log) {
+    limits_.max_payload = cfg.max_body_bytes;
+    // Hosts and clients read at most protocol::default_max_body; a smaller
+    // configured limit holds for both directions.
+    out_max_body_ = std::min(cfg.max_body_bytes, protocol::default_max_body);
+}
+
+// ---- turns ----
+
+void engine::begin_turn(int64_t now) {
+    now_ = now;
+    txn_ = store_.begin(true);
+    auto gone = std::move(unreachable_);
+    unreachable_.clear();
+    for (const auto& id : gone) {
+        remove_worker(id, false, "unroutable");
+    }
+}
+
+void engine::end_turn() {
+    flush_done();
+    if (seq_dirty_) {
+        std::string v;
+        keys::put_u64(v, seq_);
+        check(txn_->put(table::meta, keys::meta_seq, v), "put seq");
+        seq_dirty_ = false;
+    }
+    if (counts_dirty_) {
+        save_counts();
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    auto rc = txn_->commit();
+    metrics_.commit(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    txn_.reset();
+    if (!rc) {
+        throw store_failure(rc.error().code, "store commit failed: " + rc.error().message);
+    }
+}
+
+std::vector<std::pair<std::string, uint64_t>> engine::parked() const {
+    std::vector<std::pair<std::string, uint64_t>> out;
+    for (const auto& [serial, w] : waiters_) {
+        out.emplace_back(w.peer, w.req);
+    }
+    return out;
+}
+
+void engine::hold_new_work(int64_t until_ms, std::string why) {
+    hold_until_ms_ = until_ms;
+    hold_why_ = std::move(why);
+}
+
+// New work is what can fill the store without end; finishing work (results,
+// cancels, requeues) must always find room, so it is never refused here.
+std::optional<std::string> engine::new_work_refused() {
+    if (now_ < hold_until_ms_) {
+        return "a store write failed (" + hold_why_ + "); new work is refused for " +
+               std::to_string((hold_until_ms_ - now_ + 999) / 1000) + " s more";
+    }
+    const double fill = store_.fill_ratio();
+    if (fill <= store_fill_limit) {
+        full_logged_ = false;
+        return std::nullopt;
+    }
+    const std::string what = "storage is " + std::to_string(static_cast<int>(fill * 100)) + "% full (" +
+                             store_.fill_text() + ")";
+    if (!full_logged_) {
+        full_logged_ = true;
+        log_.warn("{}: new work is refused, finishing work goes on. To make room, restart the broker with a "
+                  "larger --map-size-mb (if the disk has room) or free disk space in {}",
+                  what, cfg_.data_dir);
+    }
+    return what + "; new work is refused: raise --map-size-mb or free disk space";
+}
+
+std::optional<int64_t> engine::next_deadline() const {
+    std::optional<int64_t> best;
+    auto take = [&](std::optional<int64_t> t) {
+        if (t && (!best || *t < *best)) {
+            best = t;
+        }
+    };
+    take(delayed_.next());
+    take(ttl_.next());
+    take(leases_.next());
+    take(next_schedule_ms());
+    if (!waiter_deadlines_.empty()) {
+        take(waiter_deadlines_.begin()->first);
+    }
+    if (workers_.size() > 0) {
+        take(next_heartbeat_);
+        if (auto seen = workers_.earliest_seen()) {
+            take(*seen + cfg_.liveness_ms + 1);
+        }
+    }
+    return best;
+}
+
+// ---- records ----
+
+std::optional<task_record> engine::load(const task_id& id) {
+    auto r = lookup(id);
+    if (!r) {
+        return std::nullopt;
+    }
+    return std::move(r.value());
+}
+
+result<task_record> engine::lookup(const task_id& id) {
+    if (auto it = running_.find(id); it != running_.end()) {
+        return it->second.record;
+    }
+    auto raw = txn_->get(table::tasks, id_bytes(id));
+    if (!raw) {
+        if (raw.error().code != errc::not_found) {
+            throw store_failure(raw.error().code, "store read failed: " + raw.error().message);
+        }
+        return fail(errc::not_found, "no task " + to_hex(id));
+    }
+    auto rec = decode_record(*raw);
+    if (!rec) {
+        log_.error("task={} record unreadable: {}", to_hex(id), rec.error().message);
+        return fail(errc::corrupt, "task " + to_hex(id) + " is stored but its record cannot be read (" +
+                                       rec.error().message + "); run taskmill-broker --check-store");
+    }
+    return std::move(rec.value());
+}
+
+void engine::save(const task_record& r) {
+    auto id = parse_id(r.id);
+    if (r.state != state::running) {
+        check(txn_->put(table::tasks, id_bytes(*id), encode(r)), "put task");
+        return;
+    }
+    // A running task (a checkpoint, progress, a cancel request) is stored
+    // as QUEUED, as start_attempt left it, with what changed since.
+    if (auto it = running_.find(*id); it != running_.end() && &it->second.record != &r) {
+        it->second.record = r;
+    }
+    task_record image = r;
+    image.state = std::string(state::queued);
+    image.worker.clear();
+    check(txn_->put(table::tasks, id_bytes(*id), encode(image)), "put task");
+}
+
+task_record engine::current(task_record stored) const {
+    if (auto id = parse_id(stored.id)) {
+        if (auto it = running_.find(*id); it != running_.end()) {
+            return it->second.record;
+        }
+    }
+    return stored;
+}
+
+// A failed write leaves the transaction unusable and memory ahead of the
+// store: stop, and let recovery rebuild a consistent state on restart.
+void engine::check(const result<void>& r, const char* what) {
+    if (!r) {
+        throw store_failure(r.error().code, std::string("store ") + what + " failed: " + r.error().message);
+    }
+}
+
+uint64_t engine::next_seq() {
+    seq_dirty_ = true;
+    return ++seq_;
+}
+
+void engine::set_state(task_record& r, std::string_view s) {
+    auto& q = per_queue_[r.queue];
+    metrics_.state_change(r.queue, r.priority, r.state, s);
+    if (!r.state.empty() && q[r.state] > 0) {
+        --q[r.state];
+    }
+    index_tags(r, r.state, s);
+    r.state = std::string(s);
+    ++q[r.state];
+    counts_dirty_ = true;
+    emit(r);
+}
+
+void engine::index_tags(const task_record& r, std::string_view from, std::string_view to) {
+    if (r.tags.empty()) {
+        return;
+    }
+    const bool was = !from.empty() && !is_final(from);
+    const bool is = !is_final(to);
+    if (was == is) {
+        return;
+    }
+    auto id = *parse_id(r.id);
+    for (const auto& tag : r.tags) {
+        if (is) {
+            check(txn_->put(table::tags, keys::tag_key(tag, id), ""), "put tag");
+        } else {
+            check(txn_->erase(table::tags, keys::tag_key(tag, id)), "erase tag");
+        }
+    }
+}
+
+void engine::subscription(bool on, std::string prefix) {
+    if (on) {
+        subscriptions_.insert(std::move(prefix));
+    } else {
+        subscriptions_.erase(prefix);
+    }
+}
+
+bool engine::wants_event(std::string_view topic) const {
+    for (const auto& prefix : subscriptions_) {
+        if (topic.starts_with(prefix)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void engine::emit(const task_record& r) {
+    if (subscriptions_.empty()) {
+        return;
+    }
+    std::string topic = "task.";
+    for (char c : r.state) {
+        topic.push_back(static_cast<char>(c - 'A' + 'a'));
+    }
+    if (!wants_event(topic)) {
+        return;
+    }
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(buf);
+    pk.pack_map(9);
+    pk.pack("type"); pk.pack(topic);
+    pk.pack("id"); pk.pack(r.id);
+    pk.pack("state"); pk.pack(r.state);
+    pk.pack("handler"); pk.pack(r.handler);
+    pk.pack("queue"); pk.pack(r.queue);
+    pk.pack("attempt"); pk.pack(r.attempts);
+    pk.pack("error"); pk.pack(r.error);
+    pk.pack("time_ms"); pk.pack(now_);
+    pk.pack("worker"); pk.pack(r.worker);
+    out_.events.emplace_back(topic, std::string(buf.data(), buf.size()));
+}
+
+void engine::emit_worker(const char* type, const std::string& id) {
+    if (!wants_event(type)) {
+        return;
+    }
+    msgpack::sbuffer buf;
+    msgpack::packer<msgpack::sbuffer> pk(buf);
+    pk.pack_map(3);
+    pk.pack("type"); pk.pack(std::string_view(type));
+    pk.pack("worker"); pk.pack(id);
+    pk.pack("time_ms"); pk.pack(now_);
+    out_.events.emplace_back(type, std::string(buf.data(), buf.size()));
+}
+
+void engine::reply_front(const std::string& peer, std::string_view command, const protocol::reply& r) {
+    out_.messages.push_back({target::frontend, peer, std::string(command), protocol::encode(r)});
+}
+
+void engine::reply_error(const std::string& peer, std::string_view command, uint64_t req, errc code,
+                         const std::string& message) {
+    protocol::reply r;
+    r.req = req;
+    r.ok = false;
+    r.error_code = std::string(to_string(code));
+    r.error = message;
+    reply_front(peer, command, r);
+}
+
+// ---- recovery ----
+
+void engine::recover(int64_t now) {
+    started_ms_ = now;
+    begin_turn(now);
+    if (auto raw = txn_->get(table::meta, keys::meta_seq); raw && raw->size() == 8) {
+        seq_ = keys::get_u64(*raw);
+    }
+    recover_counts();
+    recover_tag_index();
+    recover_indexes();
+    recover_running();
+    recover_workflows();
+    recover_schedules();
+    try {
+        end_turn();
+    } catch (const store_failure& e) {
+        if (e.code == errc::corrupt) {
+            throw;
+        }
+        // Recovery only redoes what the store already implies (requeue the
+        // running, rebuild counters and indexes), and does it again at every
+        // start: serving from memory loses nothing.
+        log_.error("recovery could not be saved ({}); serving from memory, new work refused", e.what());
+        hold_new_work(now + store_hold_ms, e.what());
+    }
+    out_.clear();  // events of the recovery are not news to anyone
+}
+
+void engine::save_counts() {
+    // As the store has them: RUNNING tasks are QUEUED there.
+    auto durable = per_queue_;
+    for (auto& [queue, states] : durable) {
+        if (auto it = states.find(std::string(state::running)); it != states.end()) {
+            states[std::string(state::queued)] += it->second;
+            states.erase(it);
+        }
+    }
+    msgpack::sbuffer buf;
+    msgpack::pack(buf, durable);
+    check(txn_->put(table::meta, keys::meta_counts, std::string_view(buf.data(), buf.size())), "put counts");
+    counts_dirty_ = false;
+}
+
+// From the counters in `meta`; a store written before they existed (or with
+// unreadable ones) is counted record by record once, and gets them.
+void engine::recover_counts() {
+    if (auto raw = txn_->get(table::meta, keys::meta_counts)) {
+        try {
+            auto h = msgpack::unpack(raw->data(), raw->size());
+            h.get().convert(per_queue_);
+            return;
+        } catch (const std::exception& e) {
+            log_.warn("task counters unreadable ({}); counting the tasks", e.what());
+            per_queue_.clear();
+        }
+    }
+    check(txn_->scan(table::tasks, "", false, [&](std::string_view, std::string_view v) {
+              if (auto r = decode_record(v)) {
+                  ++per_queue_[r->queue][r->state];
+              }
+              return true;
+          }), "scan tasks");
+    counts_dirty_ = true;
+}
+
+// A store written before the tags table existed is indexed once, from its
+// records.
+void engine::recover_tag_index() {
+    if (txn_->get(table::meta, keys::meta_tags_indexed)) {
+        return;
+    }
+    std::size_t n = 0;
+    check(txn_->scan(table::tasks, "", false, [&](std::string_view, std::string_view v) {
+              if (auto r = decode_record(v); r && !is_final(r->state) && !r->tags.empty()) {
+                  index_tags(*r, "", r->state);  // as if just created in its state
+                  ++n;
+              }
+              return true;
+          }), "scan tasks");
+    check(txn_->put(table::meta, keys::meta_tags_indexed, "1"), "put tags-indexed");
+    if (n > 0) {
+        log_.info("indexed the tags of {} unfinished task(s)", n);
+    }
+}
+
+// The unfinished tasks carrying `tag`, from the tags table.
+std::vector<task_id> engine::unfinished_with_tag(const std::string& tag) {
+    const auto prefix = keys::tag_prefix(tag);
+    std::vector<task_id> ids;
+    check(txn_->scan(table::tags, prefix, false, [&](std::string_view k, std::string_view) {
+              if (k.substr(0, prefix.size()) != prefix) {
+                  return false;  // past the tag's entries
+              }
+              if (auto id = keys::parse_tag_key(k, prefix.size())) {
+                  ids.push_back(*id);
+              }
+              return true;
+          }), "scan tags");
+    return ids;
+}
+
+void engine::recover_indexes() {
+    check(txn_->scan(table::ready, "", false, [&](std::string_view k, std::string_view v) {
+              if (auto e = keys::parse_ready(k, v)) {
+                  metrics_.queued_recovered(e->queue, e->priority);
+                  ready_.push(e->queue, e->priority, ready_.intern(e->handler), {e->seq, e->id, e->expires_ms});
+                  if (e->expires_ms > 0) {
+                      ttl_.set(e->id, e->expires_ms);
+                  }
+              }
+              return true;
+          }), "scan ready");
+    check(txn_->scan(table::delayed, "", false, [&](std::string_view k, std::string_view) {
+              if (auto d = keys::parse_delayed(k)) {
+                  delayed_.set(d->second, d->first);
+              }
+              return true;
+          }), "scan delayed");
+}
+
+// The attempts that were running when the last broker stopped are lost with
+// it: their tasks go back to the queue (at-least-once).
+void engine::recover_running() {
+    std::vector<task_id> ids;
+    check(txn_->scan(table::running, "", false, [&](std::string_view k, std::string_view) {
+              if (auto id = id_from_bytes(k)) {
+                  ids.push_back(*id);
+              }
+              return true;
+          }), "scan running");
+    for (const auto& id : ids) {
+        check(txn_->erase(table::running, id_bytes(id)), "erase running");
+        auto r = load(id);
+        if (r && r->state == state::running) {
+            r->worker.clear();
+            enqueue(*r, true);
+        }
+    }
+    if (!ids.empty()) {
+        log_.info("recovered running={} requeued as QUEUED", ids.size());
+    }
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,298 @@
+// Client commands (frontend ROUTER). Every request gets exactly one reply,
+// named like the request; a frame that cannot be parsed, or an unknown
+// command, gets ERROR. Replies are queued and sent after the commit.
+#include <algorithm>
+
+#include "engine/engine.hpp"
+#include "model/message_size.hpp"
+
+namespace taskmill::broker {
+
+namespace {
+constexpr int64_t max_wait_ms = 5 * 60 * 1000;
+constexpr uint32_t max_list = 10000;
+}  // namespace
+
+void engine::on_frontend(const protocol::incoming& in) {
+    const auto& peer = in.peer;
+    const auto& msg = in.msg;
+    if (!msg) {
+        reply_error(peer, protocol::cmd::error, in.req, msg.error().code, msg.error().message);
+        return;
+    }
+    const auto& cmd = msg->command;
+    auto rq = protocol::decode_request(msg->body);
+    if (!rq) {
+        // The body's req may still read (a wrong type elsewhere): the error
+        // then answers the request instead of leaving it to time out.
+        warn_malformed(peer, cmd, rq.error().message);
+        reply_error(peer, protocol::cmd::error, protocol::peek_req(msg->body).value_or(0), rq.error().code,
+                    rq.error().message);
+        return;
+    }
+    if (cmd == protocol::cmd::submit) {
+        submit(peer, *rq);
+    } else if (cmd == protocol::cmd::status) {
+        status(peer, *rq);
+    } else if (cmd == protocol::cmd::cancel) {
+        cancel_cmd(peer, *rq);
+    } else if (cmd == protocol::cmd::retry) {
+        retry_cmd(peer, *rq);
+    } else if (cmd == protocol::cmd::tasks) {
+        tasks_cmd(peer, *rq);
+    } else if (cmd == protocol::cmd::stats) {
+        stats_cmd(peer, *rq);
+    } else if (cmd == protocol::cmd::workers) {
+        workers_cmd(peer, *rq);
+    } else if (cmd == protocol::cmd::ping) {
+        protocol::reply rep;
+        rep.req = rq->req;
+        reply_front(peer, cmd, rep);
+    } else if (workflow_command(peer, cmd, *rq)) {
+        // WF_SUBMIT WF_STATUS WF_CANCEL SCHEDULES (workflow_engine.cpp)
+    } else {
+        reply_error(peer, protocol::cmd::error, rq->req, errc::invalid_argument, "unknown command " + cmd);
+    }
+}
+
+void engine::submit(const std::string& peer, const protocol::request& rq) {
+    if (auto ok = validate_batch(rq.tasks, limits_, now_); !ok) {
+        reply_error(peer, protocol::cmd::submit, rq.req, ok.error().code, ok.error().message);
+        return;
+    }
+    if (auto why = new_work_refused()) {
+        reply_error(peer, protocol::cmd::submit, rq.req, errc::unavailable, *why);
+        return;
+    }
+    protocol::reply rep;
+    rep.req = rq.req;
+    for (const auto& spec : rq.tasks) {
+        if (!spec.key.empty()) {
+            if (auto existing = txn_->get(table::keys, spec.key); existing && existing->size() == 16) {
+                rep.ids.push_back(to_hex(*id_from_bytes(*existing)));
+                rep.note = "idempotency key seen before: returned the existing task id";
+                count("duplicate_submits");
+                continue;
+            }
+        }
+        auto r = create(spec, peer);
+        if (!spec.key.empty()) {
+            check(txn_->put(table::keys, spec.key, id_bytes(*parse_id(r->id))), "put key");
+        }
+        if (r->eta_ms > now_) {
+            delay(*r, r->eta_ms, state::pending);
+        } else {
+            enqueue(*r);
+        }
+        count("submitted");
+        metrics_.submitted(r->handler);
+        rep.ids.push_back(r->id);
+    }
+    reply_front(peer, protocol::cmd::submit, rep);
+}
+
+void engine::status(const std::string& peer, const protocol::request& rq) {
+    auto id = parse_id(rq.id);
+    if (!id) {
+        reply_error(peer, protocol::cmd::status, rq.req, errc::invalid_argument, "id must be 32 hex chars");
+        return;
+    }
+    auto r = lookup(*id);
+    if (!r) {
+        reply_error(peer, protocol::cmd::status, rq.req, r.error().code,
+                    r.error().code == errc::not_found ? "no task " + rq.id : r.error().message);
+        return;
+    }
+    if (is_final(r->state) || rq.wait_ms <= 0) {
+        protocol::reply rep;
+        rep.req = rq.req;
+        rep.task = to_info(*r);
+        fit_alone(*rep.task, out_max_body_);
+        reply_front(peer, protocol::cmd::status, rep);
+        return;
+    }
+    // Park the request; answered by answer_waiters() or fire_waiters().
+    // Each parked request costs memory until its task ends or its wait
+    // does: one client may park only so many, and all together only so many.
+    auto& mine = waits_by_peer_[peer];
+    if (mine >= cfg_.max_waits_per_client || waiters_.size() >= cfg_.max_waits) {
+        bool own = mine >= cfg_.max_waits_per_client;
+        if (mine == 0) {
+            waits_by_peer_.erase(peer);
+        }
+        reply_error(peer, protocol::cmd::status, rq.req, errc::unavailable,
+                    own ? "this client already waits on " + std::to_string(cfg_.max_waits_per_client) +
+                              " tasks (max-waits-per-client); wait for some to end, or ask without wait_ms"
+                        : "the broker already holds " + std::to_string(cfg_.max_waits) +
+                              " waiting STATUS requests (max-waits); retry later, or ask without wait_ms");
+        return;
+    }
+    ++mine;
+    uint64_t serial = ++waiter_serial_;
+    int64_t deadline = now_ + std::min(rq.wait_ms, max_wait_ms);
+    waiters_[serial] = waiter{peer, rq.req, *id, deadline};
+    waiters_by_task_.emplace(*id, serial);
+    waiter_deadlines_.emplace(deadline, serial);
+}
+
+void engine::cancel_cmd(const std::string& peer, const protocol::request& rq) {
+    protocol::reply rep;
+    rep.req = rq.req;
+    if (!rq.id.empty()) {
+        auto id = parse_id(rq.id);
+        if (!id) {
+            reply_error(peer, protocol::cmd::cancel, rq.req, errc::invalid_argument, "id must be 32 hex chars");
+            return;
+        }
+        auto r = lookup(*id);
+        if (!r) {
+            reply_error(peer, protocol::cmd::cancel, rq.req, r.error().code,
+                        r.error().code == errc::not_found ? "no task " + rq.id : r.error().message);
+            return;
+        }
+        cancel(*r, rep);
+    } else if (!rq.tag.empty()) {
+        // The tags table lists exactly the unfinished tasks with the tag.
+        std::size_t hits = 0;
+        for (const auto& id : unfinished_with_tag(rq.tag)) {
+            auto r = load(id);
+            if (r && !is_final(r->state) && std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end()) {
+                cancel(*r, rep);
+                ++hits;
+            }
+        }
+        rep.note = std::to_string(hits) + " unfinished task(s) with tag " + rq.tag;
+    } else {
+        reply_error(peer, protocol::cmd::cancel, rq.req, errc::invalid_argument, "CANCEL needs id or tag");
+        return;
+    }
+    reply_front(peer, protocol::cmd::cancel, rep);
+}
+
+void engine::retry_cmd(const std::string& peer, const protocol::request& rq) {
+    auto id = parse_id(rq.id);
+    if (!id) {
+        reply_error(peer, protocol::cmd::retry, rq.req, errc::invalid_argument, "id must be 32 hex chars");
+        return;
+    }
+    auto r = lookup(*id);
+    if (!r) {
+        reply_error(peer, protocol::cmd::retry, rq.req, r.error().code,
+                    r.error().code == errc::not_found ? "no task " + rq.id : r.error().message);
+        return;
+    }
+    if (r->state != state::failed && r->state != state::cancelled && r->state != state::expired) {
+        reply_error(peer, protocol::cmd::retry, rq.req, errc::conflict,
+                    "task is " + r->state + "; only FAILED, CANCELLED or EXPIRED tasks can be retried");
+        return;
+    }
+    if (auto why = new_work_refused()) {
+        reply_error(peer, protocol::cmd::retry, rq.req, errc::unavailable, *why);
+        return;
+    }
+    r->attempts = 0;
+    r->crashes = 0;
+    r->error.clear();
+    r->result.reset();
+    r->cancel_requested = false;
+    r->finished_ms = 0;
+    r->ttl_ms = 0;  // an explicit retry is a fresh start
+    enqueue(*r);
+    protocol::reply rep;
+    rep.req = rq.req;
+    rep.ids.push_back(r->id);
+    reply_front(peer, protocol::cmd::retry, rep);
+}
+
+void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
+    if (!rq.state.empty() && !is_state_name(rq.state)) {
+        reply_error(peer, protocol::cmd::tasks, rq.req, errc::invalid_argument, "unknown state " + rq.state);
+        return;
+    }
+    std::optional<task_id> before;
+    if (!rq.before.empty() && !(before = parse_id(rq.before))) {
+        reply_error(peer, protocol::cmd::tasks, rq.req, errc::invalid_argument, "before must be a task id (32 hex chars)");
+        return;
+    }
+    uint32_t limit = rq.limit == 0 ? 100 : std::min(rq.limit, max_list);
+    protocol::reply rep;
+    rep.req = rq.req;
+    uint32_t read = 0;
+    std::size_t bytes = envelope_bound;  // bound of the reply's size so far
+    std::optional<task_id> last;  // the last task read
+    // Ids are time-ordered: a reverse scan lists the newest first.
+    check(txn_->scan(table::tasks, before ? id_bytes(*before) : std::string_view(), true,
+                     [&](std::string_view k, std::string_view v) {
+              if (before && k == id_bytes(*before)) {
+                  return true;  // strictly older than `before`
+              }
+              if (rep.tasks.size() >= limit || read >= std::max<uint32_t>(cfg_.list_scan_budget, 1)) {
+                  rep.next = last ? to_hex(*last) : "";  // stopped with this entry still to read
+                  return false;
+              }
+              auto r = decode_record(v);
+              if (r) {
+                  r = current(std::move(*r));
+              }
+              if (r && (rq.state.empty() || r->state == rq.state) && (rq.queue.empty() || r->queue == rq.queue) &&
+                  (rq.tag.empty() || std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end())) {
+                  auto info = to_info(*r);
+                  if (rep.tasks.empty()) {
+                      fit_alone(info, out_max_body_);
+                  } else if (bytes + size_bound(info) > out_max_body_) {
+                      // The reply is full: the next page starts with this task.
+                      rep.next = to_hex(*last);
+                      return false;
+                  }
+                  bytes += size_bound(info);
+                  rep.tasks.push_back(std::move(info));
+              }
+              ++read;
+              last = id_from_bytes(k);
+              return true;
+          }), "scan tasks");
+    reply_front(peer, protocol::cmd::tasks, rep);
+}
+
+void engine::stats_cmd(const std::string& peer, const protocol::request& rq) {
+    protocol::stats_info s;
+    for (const auto& entry : per_queue_) {
+        // Not a structured binding: clang 14 (the fuzz build) cannot
+        // capture one in the lambda below.
+        const auto& queue = entry.first;
+        const auto& states = entry.second;
+        protocol::queue_stats q;
+        q.name = queue;
+        auto get = [&](std::string_view st) {
+            auto it = states.find(std::string(st));
+            return it == states.end() ? uint64_t{0} : it->second;
+        };
+        q.ready = get(state::queued);
+        q.delayed = get(state::pending) + get(state::retrying);
+        q.running = get(state::running);
+        s.queues.push_back(q);
+        for (const auto& [st, n] : states) {
+            s.states[st] += n;
+        }
+    }
+    s.counters = counters_;
+    s.workers = static_cast<uint32_t>(workers_.size());
+    s.slots = workers_.total_slots();
+    s.busy = workers_.total_busy();
+    s.uptime_ms = now_ - started_ms_;
+    protocol::reply rep;
+    rep.req = rq.req;
+    rep.stats = std::move(s);
+    reply_front(peer, protocol::cmd::stats, rep);
+}
+
+void engine::workers_cmd(const std::string& peer, const protocol::request& rq) {
+    protocol::reply rep;
+    rep.req = rq.req;
+    for (const auto& [id, w] : workers_.all()) {
+        rep.workers.push_back(w.to_info());
+    }
+    reply_front(peer, protocol::cmd::workers, rep);
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,73 @@
+// The workers the broker knows: what each serves (queues, handlers), its
+// credit (slots) and the tasks it holds. Picks the worker for a task: one
+// that serves the queue, has the handler, has free credit, and is the least
+// loaded (ties broken round-robin so work spreads evenly).
+// Single-threaded: owned by the loop.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include <taskmill/protocol/messages.hpp>
+
+#include "model/task_id.hpp"
+#include "model/validate.hpp"
+
+namespace taskmill::broker {
+
+struct worker {
+    std::string id;  // routing id
+    protocol::hello info;
+    std::string user_id;  // the connection's CURVE key (Z85), empty without CURVE
+    uint32_t slots = 0;
+    std::unordered_set<task_id, task_id_hash> in_flight;
+    // Attempts whose lease ran out (they were retried elsewhere and told to
+    // stop) but that may still run here: each keeps its slot taken until the
+    // worker reports it over (an outcome, or a HEARTBEAT that no longer
+    // names it), so a 1-slot worker is not sent a second task meanwhile.
+    std::unordered_map<task_id, uint32_t, task_id_hash> stale;  // -> attempt
+    uint64_t results_seq = 0;  // the last RESULTS `seq` read, echoed in HEARTBEAT
+    int64_t last_seen_ms = 0;
+    uint64_t last_pick = 0;  // pick counter value when last chosen
+
+    uint32_t busy() const { return static_cast<uint32_t>(in_flight.size() + stale.size()); }
+    bool has_credit() const { return busy() < slots; }
+    bool serves(const std::string& queue) const;
+    bool can_run(const handler_ref& h) const;
+    protocol::worker_info to_info() const;
+};
+
+class worker_registry {
+public:
+    // Registers or re-registers (a HELLO). Returns the tasks the worker held
+    // under its previous registration, which it no longer runs.
+    std::vector<task_id> upsert(const std::string& id, const protocol::hello& h, int64_t now_ms);
+    worker* find(const std::string& id);
+    // Removes the worker and returns the tasks it held.
+    std::vector<task_id> remove(const std::string& id);
+    // Workers silent for longer than `liveness_ms`.
+    std::vector<std::string> silent(int64_t now_ms, int64_t liveness_ms) const;
+    std::optional<int64_t> earliest_seen() const;
+
+    // The worker to give a task of `queue` needing `h`, or nullptr.
+    worker* pick(const std::string& queue, const handler_ref& h);
+    // Marks `w` as just chosen (round-robin among equals).
+    void chosen(worker& w) { w.last_pick = ++picks_; }
+
+    uint32_t free_slots() const;
+    uint32_t total_slots() const;
+    uint32_t total_busy() const;
+    std::size_t size() const { return workers_.size(); }
+    const std::map<std::string, worker>& all() const { return workers_; }
+
+private:
+    std::map<std::string, worker> workers_;
+    uint64_t picks_ = 0;
+};
+
+}  // namespace taskmill::broker

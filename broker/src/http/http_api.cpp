@@ -1,0 +1,310 @@
+// The JSON API under /api/v1/: each route turns the HTTP request into the
+// wire request a ZeroMQ client would send, asks the loop, and renders the
+// reply (or its error) as JSON.
+#include <charconv>
+
+#include <taskmill/protocol/frame.hpp>
+#include <taskmill/protocol/nesting.hpp>
+
+#include "http/http_json.hpp"
+#include "http/http_routes.hpp"
+
+namespace taskmill::broker::http {
+
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr int64_t max_wait_ms = 5 * 60 * 1000;
+constexpr auto loop_timeout = 10s;
+
+using handler_fn = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+handler_fn guarded(const std::shared_ptr<const api_env>& env, role need, handler_fn fn) {
+    return [env, need, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res) {
+        if (env->allow(req, res, need)) {
+            fn(req, res);
+        }
+    };
+}
+
+// An integer query parameter; `out` unchanged when absent.
+template <typename T>
+result<void> query_int(const httplib::Request& req, const char* name, T& out, T lo, T hi) {
+    if (!req.has_param(name)) {
+        return {};
+    }
+    auto v = req.get_param_value(name);
+    T n{};
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size() || n < lo || n > hi) {
+        return fail(errc::invalid_argument, std::string("query parameter ") + name + " must be an integer in [" +
+                                                std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    }
+    out = n;
+    return {};
+}
+
+// Asks the loop; on failure (transport or ok=false) answers the error and
+// returns nullopt.
+std::optional<protocol::reply> ask(const api_env& env, httplib::Response& res, std::string_view cmd,
+                                   protocol::request rq, std::chrono::milliseconds timeout = loop_timeout) {
+    auto rep = env.bridge.call(cmd, std::move(rq), timeout);
+    if (!rep) {
+        send_error(res, rep.error().code, rep.error().message);
+        return std::nullopt;
+    }
+    if (!rep->ok) {
+        send_error(res, errc_from_string(rep->error_code), rep->error);
+        return std::nullopt;
+    }
+    return std::move(rep.value());
+}
+
+// The body as JSON; 400 for text that is not JSON, nests deeper than
+// protocol::max_nesting, or holds a number no double can hold (1e400).
+std::optional<json> parse_body(const httplib::Request& req, httplib::Response& res) {
+    auto body = protocol::parse_json<json>(req.body, "the request body");
+    if (!body) {
+        send_error(res, body.error().code, body.error().message);
+        return std::nullopt;
+    }
+    return std::move(body.value());
+}
+
+// One of the env's long-poll places, held for the life of the object;
+// false when all are taken. A request that does not wait needs none.
+class long_poll_slot {
+public:
+    long_poll_slot(const api_env& env, bool waits) : count_(waits ? env.long_polls.get() : nullptr) {
+        if (count_ != nullptr && count_->fetch_add(1) >= env.max_long_polls) {
+            count_->fetch_sub(1);
+            ok_ = false;
+            count_ = nullptr;
+        }
+    }
+    ~long_poll_slot() {
+        if (count_ != nullptr) {
+            count_->fetch_sub(1);
+        }
+    }
+    long_poll_slot(const long_poll_slot&) = delete;
+    long_poll_slot& operator=(const long_poll_slot&) = delete;
+    explicit operator bool() const { return ok_; }
+
+private:
+    std::atomic<std::size_t>* count_;
+    bool ok_ = true;
+};
+
+json ids_reply(const protocol::reply& rep) {
+    json out = {{"ids", rep.ids}};
+    if (!rep.note.empty()) {
+        out["note"] = rep.note;
+    }
+    return out;
+}
+
+void submit(const api_env& env, const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req, res);
+    if (!body) {
+        return;
+    }
+    auto tasks = parse_submit(*body);
+    if (!tasks) {
+        send_error(res, tasks.error().code, tasks.error().message);
+        return;
+    }
+    protocol::request rq;
+    rq.tasks = std::move(tasks.value());
+    if (auto rep = ask(env, res, protocol::cmd::submit, std::move(rq))) {
+        send_json(res, 201, ids_reply(*rep));
+    }
+}
+
+void status(const api_env& env, const httplib::Request& req, httplib::Response& res, bool result_only) {
+    protocol::request rq;
+    rq.id = req.matches[1];
+    if (auto ok = query_int<int64_t>(req, "wait_ms", rq.wait_ms, 0, max_wait_ms); !ok) {
+        send_error(res, ok.error().code, ok.error().message);
+        return;
+    }
+    // A long-poll holds a thread for its wait: past the cap it is refused
+    // rather than let waiting requests take every thread.
+    long_poll_slot slot(env, rq.wait_ms > 0);
+    if (!slot) {
+        res.set_header("Retry-After", "1");
+        send_error(res, errc::unavailable,
+                   "too many long-polls in progress (at most " + std::to_string(env.max_long_polls) +
+                       "); retry, or ask without wait_ms");
+        return;
+    }
+    auto rep = ask(env, res, protocol::cmd::status, rq, std::chrono::milliseconds(rq.wait_ms) + loop_timeout);
+    if (!rep) {
+        return;
+    }
+    if (!rep->task) {
+        send_error(res, errc::not_found, "no task " + rq.id);
+        return;
+    }
+    auto t = to_json(*rep->task);
+    bool final = rep->task->finished_ms > 0;
+    if (!result_only) {
+        send_json(res, 200, t);
+        return;
+    }
+    json out = {{"id", t["id"]}, {"state", t["state"]}, {"final", final}, {"result", t["result"]}, {"error", t["error"]}};
+    send_json(res, final ? 200 : 202, out);
+}
+
+void cancel(const api_env& env, httplib::Response& res, protocol::request rq) {
+    if (auto rep = ask(env, res, protocol::cmd::cancel, std::move(rq))) {
+        send_json(res, 200, ids_reply(*rep));
+    }
+}
+
+void cancel_body(const api_env& env, const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req, res);
+    if (!body) {
+        return;
+    }
+    protocol::request rq;
+    bool ok = body->is_object() && body->size() == 1 &&
+              ((body->contains("id") && (*body)["id"].is_string()) || (body->contains("tag") && (*body)["tag"].is_string()));
+    if (!ok) {
+        send_error(res, errc::invalid_argument, R"(cancel needs exactly one of {"id": "..."} or {"tag": "..."})");
+        return;
+    }
+    rq.id = body->value("id", "");
+    rq.tag = body->value("tag", "");
+    cancel(env, res, std::move(rq));
+}
+
+void list(const api_env& env, const httplib::Request& req, httplib::Response& res) {
+    protocol::request rq;
+    rq.state = req.get_param_value("state");
+    rq.queue = req.get_param_value("queue");
+    rq.tag = req.get_param_value("tag");
+    rq.before = req.get_param_value("before");
+    if (auto ok = query_int<uint32_t>(req, "limit", rq.limit, 1, 10000); !ok) {
+        send_error(res, ok.error().code, ok.error().message);
+        return;
+    }
+    // The loop reads a bounded number of tasks per request: go on from
+    // where it stopped until `limit` are found or the store ends.
+    const std::size_t want = rq.limit == 0 ? 100 : rq.limit;
+    auto tasks = json::array();
+    std::string next;
+    for (;;) {
+        auto rep = ask(env, res, protocol::cmd::tasks, rq);
+        if (!rep) {
+            return;
+        }
+        for (const auto& t : rep->tasks) {
+            tasks.push_back(to_json(t));
+        }
+        next = rep->next;
+        if (next.empty() || tasks.size() >= want) {
+            break;
+        }
+        rq.before = next;
+        rq.limit = static_cast<uint32_t>(want - tasks.size());
+    }
+    json body = {{"tasks", tasks}};
+    if (!next.empty()) {
+        body["next"] = next;  // ?before=<next> lists the older ones
+    }
+    send_json(res, 200, body);
+}
+
+// Workflows and schedules (broker/src/workflow/workflow_engine.cpp): their bodies
+// travel as msgpack maps in `data`, so JSON maps onto them one to one.
+void workflow_submit(const api_env& env, const httplib::Request& req, httplib::Response& res) {
+    auto body = parse_body(req, res);
+    if (!body) {
+        return;
+    }
+    if (!body->is_object()) {
+        send_error(res, errc::invalid_argument, "a workflow must be a JSON object with \"steps\"");
+        return;
+    }
+    protocol::request rq;
+    auto bytes = json::to_msgpack(*body);
+    rq.data.assign(bytes.begin(), bytes.end());
+    if (auto rep = ask(env, res, "WF_SUBMIT", std::move(rq))) {
+        send_json(res, 201, ids_reply(*rep));
+    }
+}
+
+void workflow_get(const api_env& env, httplib::Response& res, std::string_view cmd, std::string id) {
+    protocol::request rq;
+    rq.id = std::move(id);
+    if (auto rep = ask(env, res, cmd, std::move(rq))) {
+        // WF_STATUS wraps step results (each within max_nesting) three levels deep.
+        send_json(res, 200, rep->data.empty() ? json::object() : msgpack_to_json(rep->data, protocol::max_nesting + 8));
+    }
+}
+
+}  // namespace
+
+void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env) {
+    const auto& e = *env;
+    const std::string task = R"(/api/v1/tasks/([^/]+))";
+    srv.Post("/api/v1/tasks", guarded(env, role::write, [&e](auto& req, auto& res) { submit(e, req, res); }));
+    srv.Get("/api/v1/tasks", guarded(env, role::read, [&e](auto& req, auto& res) { list(e, req, res); }));
+    srv.Get(task, guarded(env, role::read, [&e](auto& req, auto& res) { status(e, req, res, false); }));
+    srv.Get(task + "/result", guarded(env, role::read, [&e](auto& req, auto& res) { status(e, req, res, true); }));
+    auto cancel_id = [&e](const httplib::Request& req, httplib::Response& res) {
+        protocol::request rq;
+        rq.id = req.matches[1];
+        cancel(e, res, std::move(rq));
+    };
+    srv.Post(task + "/cancel", guarded(env, role::write, cancel_id));
+    srv.Delete(task, guarded(env, role::write, cancel_id));
+    srv.Post("/api/v1/cancel", guarded(env, role::write, [&e](auto& req, auto& res) { cancel_body(e, req, res); }));
+    srv.Post(task + "/retry", guarded(env, role::write, [&e](const httplib::Request& req, httplib::Response& res) {
+                 protocol::request rq;
+                 rq.id = req.matches[1];
+                 if (auto rep = ask(e, res, protocol::cmd::retry, std::move(rq))) {
+                     send_json(res, 200, ids_reply(*rep));
+                 }
+             }));
+    srv.Get("/api/v1/stats", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
+                if (auto rep = ask(e, res, protocol::cmd::stats, {}); rep && rep->stats) {
+                    send_json(res, 200, to_json(*rep->stats));
+                }
+            }));
+    srv.Get("/api/v1/workers", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
+                if (auto rep = ask(e, res, protocol::cmd::workers, {})) {
+                    auto ws = json::array();
+                    for (const auto& w : rep->workers) {
+                        ws.push_back(to_json(w));
+                    }
+                    send_json(res, 200, {{"workers", ws}});
+                }
+            }));
+    const std::string wf = R"(/api/v1/workflows/([^/]+))";
+    srv.Post("/api/v1/workflows", guarded(env, role::write, [&e](auto& req, auto& res) { workflow_submit(e, req, res); }));
+    srv.Get(wf, guarded(env, role::read, [&e](const httplib::Request& req, httplib::Response& res) {
+                workflow_get(e, res, "WF_STATUS", req.matches[1]);
+            }));
+    auto wf_cancel = [&e](const httplib::Request& req, httplib::Response& res) {
+        protocol::request rq;
+        rq.id = req.matches[1];
+        if (auto rep = ask(e, res, "WF_CANCEL", std::move(rq))) {
+            send_json(res, 200, ids_reply(*rep));
+        }
+    };
+    srv.Delete(wf, guarded(env, role::write, wf_cancel));
+    srv.Post(wf + "/cancel", guarded(env, role::write, wf_cancel));
+    srv.Get("/api/v1/schedules", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
+                workflow_get(e, res, "SCHEDULES", "");
+            }));
+    // Figures straight from the loop's last published snapshot: no loop trip.
+    srv.Get("/api/v1/metrics", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
+                send_json(res, 200, to_json(*e.hub->latest()));
+            }));
+}
+
+}  // namespace taskmill::broker::http

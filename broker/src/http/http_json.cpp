@@ -1,0 +1,257 @@
+// JSON conversions of the HTTP API.
+#include "http/http_json.hpp"
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <limits>
+
+#include <taskmill/protocol/nesting.hpp>
+
+namespace taskmill::broker::http {
+
+namespace {
+
+using nlohmann::json;
+
+json str_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+json iso_or_null(int64_t ms) {
+    if (ms <= 0) {
+        return nullptr;
+    }
+    std::time_t secs = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&secs, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    return std::string(buf);
+}
+
+std::string hex(const std::string& bytes) {
+    static const char* digits = "0123456789abcdef";
+    std::string out;
+    for (unsigned char c : bytes) {
+        out.push_back(digits[c >> 4]);
+        out.push_back(digits[c & 15]);
+    }
+    return out;
+}
+
+using field_fn = result<void> (*)(const json&, protocol::task_spec&);
+
+template <typename T>
+result<T> integer(const json& v, const char* name) {
+    if (!v.is_number_integer()) {
+        return fail(errc::invalid_argument, std::string(name) + " must be an integer");
+    }
+    if (v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max())
+                               : (v.get<int64_t>() < std::numeric_limits<T>::min() ||
+                                  v.get<int64_t>() > std::numeric_limits<T>::max())) {
+        return fail(errc::invalid_argument, std::string(name) + " is out of range");
+    }
+    return static_cast<T>(v.get<int64_t>());
+}
+
+result<std::string> text(const json& v, const char* name) {
+    if (!v.is_string()) {
+        return fail(errc::invalid_argument, std::string(name) + " must be a string");
+    }
+    return v.get<std::string>();
+}
+
+template <typename T>
+result<void> set_int(const json& v, const char* name, std::optional<T>& out) {
+    auto n = integer<T>(v, name);
+    if (!n) {
+        return fail(n.error().code, n.error().message);
+    }
+    out = *n;
+    return {};
+}
+
+result<void> one_field(const std::string& k, const json& v, protocol::task_spec& t) {
+    if (k == "handler" || k == "queue" || k == "key") {
+        auto s = text(v, k.c_str());
+        if (!s) {
+            return fail(s.error().code, s.error().message);
+        }
+        (k == "handler" ? t.handler : k == "queue" ? t.queue : t.key) = *s;
+        return {};
+    }
+    if (k == "payload") {
+        if (!v.is_null()) {
+            auto bytes = json::to_msgpack(v);
+            t.payload.assign(bytes.begin(), bytes.end());
+        }
+        return {};
+    }
+    if (k == "priority") return set_int(v, "priority", t.priority);
+    if (k == "retries") return set_int(v, "retries", t.retries);
+    if (k == "timeout_ms") return set_int(v, "timeout_ms", t.timeout_ms);
+    if (k == "ttl_ms") return set_int(v, "ttl_ms", t.ttl_ms);
+    if (k == "delay_ms") return set_int(v, "delay_ms", t.delay_ms);
+    if (k == "eta_ms") return set_int(v, "eta_ms", t.eta_ms);
+    if (k == "backoff_base_ms") return set_int(v, "backoff_base_ms", t.backoff_base_ms);
+    if (k == "backoff_cap_ms") return set_int(v, "backoff_cap_ms", t.backoff_cap_ms);
+    if (k == "backoff_factor") {
+        if (!v.is_number()) {
+            return fail(errc::invalid_argument, "backoff_factor must be a number");
+        }
+        t.backoff_factor = v.get<double>();
+        return {};
+    }
+    if (k == "tags") {
+        if (!v.is_array()) {
+            return fail(errc::invalid_argument, "tags must be an array of strings");
+        }
+        for (const auto& tag : v) {
+            if (!tag.is_string()) {
+                return fail(errc::invalid_argument, "tags must be an array of strings");
+            }
+            t.tags.push_back(tag.get<std::string>());
+        }
+        return {};
+    }
+    return fail(errc::invalid_argument, "unknown field '" + k + "'");
+}
+
+result<protocol::task_spec> parse_task(const json& j, std::size_t index) {
+    std::string where = "task " + std::to_string(index) + ": ";
+    if (!j.is_object()) {
+        return fail(errc::invalid_argument, where + "must be a JSON object");
+    }
+    protocol::task_spec t;
+    for (const auto& [k, v] : j.items()) {
+        if (auto ok = one_field(k, v, t); !ok) {
+            return fail(ok.error().code, where + ok.error().message);
+        }
+    }
+    if (t.handler.empty()) {
+        return fail(errc::invalid_argument, where + "handler is required");
+    }
+    return t;
+}
+
+}  // namespace
+
+json msgpack_to_json(const std::string& bytes, std::size_t max_nesting) {
+    if (!protocol::msgpack_within_nesting(bytes, max_nesting)) {
+        // Decoding (and later dumping) it would recurse once per level.
+        return {{"error", "nests deeper than " + std::to_string(max_nesting) + " levels; not shown"},
+                {"size", bytes.size()}};
+    }
+    try {
+        return json::from_msgpack(bytes.begin(), bytes.end());
+    } catch (const json::exception&) {
+        return {{"msgpack_hex", hex(bytes)}};
+    }
+}
+
+json to_json(const protocol::task_info& t) {
+    json progress = nullptr;
+    if (t.progress) {
+        progress = {{"fraction", t.progress->fraction}, {"note", t.progress->note}};
+    }
+    json res = nullptr;
+    if (t.result && !t.result->empty()) {
+        res = msgpack_to_json(*t.result);
+    }
+    return {{"id", t.id},
+            {"handler", t.handler},
+            {"queue", t.queue},
+            {"priority", t.priority},
+            {"state", t.state},
+            {"attempts", t.attempts},
+            {"max_retries", t.max_retries},
+            {"error", str_or_null(t.error)},
+            {"progress", progress},
+            {"result", res},
+            {"created", iso_or_null(t.created_ms)},
+            {"started", iso_or_null(t.started_ms)},
+            {"finished", iso_or_null(t.finished_ms)},
+            {"eta", iso_or_null(t.eta_ms)},
+            {"created_ms", t.created_ms},
+            {"started_ms", t.started_ms},
+            {"finished_ms", t.finished_ms},
+            {"parent", str_or_null(t.parent)},
+            {"tags", t.tags},
+            {"children", t.children},
+            {"worker", str_or_null(t.worker)}};
+}
+
+json to_json(const protocol::worker_info& w) {
+    auto handlers = json::array();
+    for (const auto& h : w.handlers) {
+        handlers.push_back({{"name", h.name}, {"version", h.version}, {"plugin", h.plugin}});
+    }
+    return {{"id", w.id},           {"host", w.host},         {"pid", w.pid},
+            {"slots", w.slots},     {"busy", w.busy},         {"generation", w.generation},
+            {"queues", w.queues},   {"handlers", handlers},   {"last_seen", iso_or_null(w.last_seen_ms)},
+            {"last_seen_ms", w.last_seen_ms}};
+}
+
+json to_json(const protocol::stats_info& s) {
+    auto queues = json::array();
+    for (const auto& q : s.queues) {
+        queues.push_back({{"name", q.name}, {"ready", q.ready}, {"delayed", q.delayed}, {"running", q.running}});
+    }
+    return {{"queues", queues},   {"states", s.states}, {"counters", s.counters}, {"workers", s.workers},
+            {"slots", s.slots},   {"busy", s.busy},     {"uptime_ms", s.uptime_ms}};
+}
+
+json to_json(const metrics_snapshot& s) {
+    auto queued = json::object();
+    for (const auto& [queue, prios] : s.queued) {
+        auto& q = queued[queue];
+        q = json::object();
+        for (const auto& [p, n] : prios) {
+            q[std::to_string(p)] = n;
+        }
+    }
+    auto handlers = json::object();
+    for (const auto& [name, h] : s.handlers) {
+        handlers[name] = {{"submitted", h.submitted}, {"succeeded", h.succeeded}, {"failed", h.failed},
+                          {"retried", h.retried},     {"cancelled", h.cancelled}, {"expired", h.expired},
+                          {"run_ms_avg", h.run_ms.count > 0 ? h.run_ms.sum / static_cast<double>(h.run_ms.count) : 0.0},
+                          {"wait_ms_avg", h.wait_ms.count > 0 ? h.wait_ms.sum / static_cast<double>(h.wait_ms.count) : 0.0}};
+    }
+    return {{"time_ms", s.time_ms},
+            {"uptime_ms", s.time_ms - s.started_ms},
+            {"states", s.states},
+            {"queued", queued},
+            {"counters", s.counters},
+            {"handlers", handlers},
+            {"workers", s.workers},
+            {"slots", s.slots},
+            {"busy", s.busy},
+            {"store_fill", s.store_fill},
+            {"finished_per_s", s.finished_per_s}};
+}
+
+result<std::vector<protocol::task_spec>> parse_submit(const json& body) {
+    std::vector<protocol::task_spec> out;
+    if (body.is_object() && body.contains("tasks")) {
+        const auto& list = body["tasks"];
+        if (body.size() != 1 || !list.is_array() || list.empty()) {
+            return fail(errc::invalid_argument, "{\"tasks\": [...]} must hold a non-empty array and nothing else");
+        }
+        for (std::size_t i = 0; i < list.size(); ++i) {
+            auto t = parse_task(list[i], i);
+            if (!t) {
+                return fail(t.error().code, t.error().message);
+            }
+            out.push_back(std::move(t.value()));
+        }
+        return out;
+    }
+    auto t = parse_task(body, 0);
+    if (!t) {
+        return fail(t.error().code, t.error().message);
+    }
+    out.push_back(std::move(t.value()));
+    return out;
+}
+
+}  // namespace taskmill::broker::http

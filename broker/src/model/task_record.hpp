@@ -1,0 +1,76 @@
+// The durable record of one task (the value in the tasks table), its msgpack
+// codec, and the conversions to and from the wire types.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <taskmill/protocol/messages.hpp>
+#include <taskmill/protocol/result.hpp>
+
+#include "engine/timers.hpp"
+
+namespace taskmill::broker {
+
+namespace state {
+inline constexpr std::string_view pending = "PENDING";
+inline constexpr std::string_view queued = "QUEUED";
+inline constexpr std::string_view running = "RUNNING";
+inline constexpr std::string_view retrying = "RETRYING";
+inline constexpr std::string_view succeeded = "SUCCEEDED";
+inline constexpr std::string_view failed = "FAILED";
+inline constexpr std::string_view cancelled = "CANCELLED";
+inline constexpr std::string_view expired = "EXPIRED";
+}  // namespace state
+
+bool is_final(std::string_view state);
+bool is_state_name(std::string_view state);
+
+struct task_record {
+    std::string id;  // hex
+    std::string handler;
+    std::string payload;  // msgpack bytes
+    std::string queue;
+    int32_t priority = 0;
+    int32_t max_retries = 0;
+    int64_t timeout_ms = 0;
+    int64_t ttl_ms = 0;
+    int64_t eta_ms = 0;
+    int64_t backoff_base_ms = 0;  // 0 = broker default
+    double backoff_factor = 0;
+    int64_t backoff_cap_ms = 0;
+    std::vector<std::string> tags;
+    std::string key;
+    std::string parent;
+    bool notify = false;
+    std::string notify_peer;  // the submitting client's routing id
+    std::string state;
+    uint32_t attempts = 0;
+    uint32_t crashes = 0;
+    int64_t created_ms = 0;
+    int64_t started_ms = 0;
+    int64_t finished_ms = 0;
+    std::string error;
+    std::optional<std::string> result;
+    std::string worker;
+    std::vector<std::string> children;
+    std::optional<double> progress_fraction;
+    std::string progress_note;
+    std::optional<std::string> checkpoint;
+    bool cancel_requested = false;
+    uint64_t seq = 0;  // position in the ready index while QUEUED
+    std::string version;  // plugin version of the last attempt
+
+    // The absolute time by which the task must have started; 0 = none.
+    int64_t expires_ms() const { return ttl_ms > 0 ? add_ms(created_ms, ttl_ms) : 0; }
+};
+
+std::string encode(const task_record& r);
+result<task_record> decode_record(std::string_view bytes);
+
+protocol::task_info to_info(const task_record& r);
+
+}  // namespace taskmill::broker

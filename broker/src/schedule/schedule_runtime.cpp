@@ -1,0 +1,79 @@
+// Schedule fire-time bookkeeping (see schedule_runtime.hpp).
+#include "schedule/schedule_runtime.hpp"
+
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include <taskmill/protocol/nesting.hpp>
+
+#include "store/keys.hpp"
+
+namespace taskmill::broker {
+
+schedule_state make_schedule(const schedule_config& c) {
+    check_schedule(c);
+    schedule_state s;
+    s.cfg = c;
+    if (!c.every.empty()) {
+        s.every_ms = *parse_every(c.every);
+    } else {
+        s.cron = *parse_cron(c.cron, c.timezone);
+    }
+    if (!c.payload_json.empty()) {
+        // check_schedule accepted it, so this parse succeeds.
+        auto j = protocol::parse_json<nlohmann::json>(c.payload_json, "payload").value();
+        if (!j.is_null()) {
+            auto v = nlohmann::json::to_msgpack(j);
+            s.payload.assign(v.begin(), v.end());
+        }
+    }
+    return s;
+}
+
+std::optional<int64_t> schedule_next(const schedule_state& s, int64_t t) {
+    if (s.cron) {
+        return next_fire(*s.cron, t);
+    }
+    return t + s.every_ms;
+}
+
+void restore_schedule(schedule_state& s, std::optional<std::pair<int64_t, int64_t>> stored, int64_t now) {
+    if (stored) {
+        s.last_fire_ms = stored->first;
+        s.anchor_ms = stored->second;
+    } else {
+        s.last_fire_ms = 0;
+        s.anchor_ms = now;
+    }
+    s.next_ms = schedule_next(s, s.anchor_ms).value_or(0);
+}
+
+bool schedule_due(const schedule_state& s, int64_t now) { return s.next_ms > 0 && s.next_ms <= now; }
+
+void schedule_fired(schedule_state& s, int64_t now) {
+    s.last_fire_ms = now;
+    // On time: keep the cadence from the planned time. Late by more than a
+    // period: start again from now (one fire for all the missed ones).
+    auto after_planned = schedule_next(s, s.next_ms);
+    s.anchor_ms = after_planned && *after_planned > now ? s.next_ms : now;
+    s.next_ms = schedule_next(s, s.anchor_ms).value_or(0);
+}
+
+std::string schedule_meta_key(const std::string& name) { return "schedule/" + name; }
+
+std::string encode_schedule_meta(const schedule_state& s) {
+    std::string v;
+    keys::put_u64(v, static_cast<uint64_t>(s.last_fire_ms));
+    keys::put_u64(v, static_cast<uint64_t>(s.anchor_ms));
+    return v;
+}
+
+std::optional<std::pair<int64_t, int64_t>> decode_schedule_meta(std::string_view v) {
+    if (v.size() != 16) {
+        return std::nullopt;
+    }
+    return std::pair{static_cast<int64_t>(keys::get_u64(v)), static_cast<int64_t>(keys::get_u64(v.substr(8)))};
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,51 @@
+// Key and value layouts of the ordered tables (see store.hpp). Integers are
+// big-endian so that byte order is numeric order.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "model/task_id.hpp"
+
+namespace taskmill::broker::keys {
+
+void put_u64(std::string& out, uint64_t v);
+uint64_t get_u64(std::string_view in);  // first 8 bytes; in.size() >= 8
+
+// ready: queue \0 (9 - priority) seq -> id expires_ms handler. Sorting puts
+// a queue's priority 9 first, then FIFO by seq.
+std::string ready_key(std::string_view queue, int priority, uint64_t seq);
+std::string ready_value(const task_id& id, int64_t expires_ms, std::string_view handler);
+
+struct ready_entry {
+    std::string queue;
+    int priority = 0;
+    uint64_t seq = 0;
+    task_id id{};
+    int64_t expires_ms = 0;  // 0 = no TTL
+    std::string handler;
+};
+std::optional<ready_entry> parse_ready(std::string_view key, std::string_view value);
+
+// delayed: eta_ms id -> empty.
+std::string delayed_key(int64_t eta_ms, const task_id& id);
+std::optional<std::pair<int64_t, task_id>> parse_delayed(std::string_view key);
+
+// tags: tag \0 id -> empty, while the task is unfinished. A tag's entries
+// are the keys that start with tag_prefix(tag) and are 16 bytes longer (a
+// tag holding \0 cannot pass for another).
+std::string tag_prefix(std::string_view tag);
+std::string tag_key(std::string_view tag, const task_id& id);
+std::optional<task_id> parse_tag_key(std::string_view key, std::size_t prefix_size);
+
+inline constexpr std::string_view meta_seq = "seq";
+// Tasks per queue and state (msgpack map queue -> state -> n), written in
+// the transaction of every change, so a restart need not read every task.
+inline constexpr std::string_view meta_counts = "counts";
+// Present once the tags table holds every unfinished tagged task (a store
+// written before it existed gets it at its first start).
+inline constexpr std::string_view meta_tags_indexed = "tags-indexed";
+
+}  // namespace taskmill::broker::keys
