@@ -24,7 +24,8 @@ bool is_command(std::string_view s) {
 std::string_view view(const zmq::message_t& m) { return {static_cast<const char*>(m.data()), m.size()}; }
 
 // At most this many parts of one message are kept; the rest are read off
-// and counted, so a peer cannot make us hold an unbounded number of frames.
+// and counted, so a peer cannot make us hold an unbounded number of frames
+// (zmq::recv_multipart would keep every one).
 constexpr std::size_t max_kept_parts = 8;
 
 struct parts_read {

@@ -12,6 +12,8 @@
 #include <sstream>
 #include <thread>
 
+#include <zmq_addon.hpp>
+
 #include <taskmill/protocol/frame.hpp>
 
 namespace taskmill::testing {
@@ -258,15 +260,8 @@ void event_log::drain(ms wait) {
     zmq::poll(&item, 1, wait);
     while (true) {
         std::vector<zmq::message_t> parts;
-        zmq::message_t m;
-        if (!sock_.recv(m, zmq::recv_flags::dontwait)) {
+        if (!zmq::recv_multipart(sock_, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
             return;
-        }
-        parts.push_back(std::move(m));
-        while (parts.back().more()) {
-            zmq::message_t next;
-            (void)sock_.recv(next, zmq::recv_flags::none);
-            parts.push_back(std::move(next));
         }
         if (parts.size() == 2) {
             auto* p = static_cast<const uint8_t*>(parts[1].data());

@@ -3,9 +3,11 @@
 
 #include <array>
 #include <cstring>
+#include <iterator>
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
+#include <zmq_addon.hpp>
 #include <taskmill/broker/broker.hpp>
 
 namespace taskmill::broker {
@@ -136,16 +138,8 @@ bool zap_authenticator::admitted(const std::string& domain, const std::string& k
 // [identity][mechanism][credentials...]; the reply mirrors the envelope.
 void zap_authenticator::answer_zap() {
     std::vector<zmq::message_t> parts;
-    while (true) {
-        zmq::message_t m;
-        if (!handler_.recv(m, zmq::recv_flags::dontwait)) {
-            break;
-        }
-        bool more = m.more();
-        parts.push_back(std::move(m));
-        if (!more) {
-            break;
-        }
+    if (!zmq::recv_multipart(handler_, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
+        return;
     }
     if (parts.size() < 8) {
         log_.warn("zap handler: malformed request with {} frames dropped", parts.size());

@@ -5,9 +5,11 @@
 // when the body has none). Runs until interrupted, or after --count events.
 #include <csignal>
 #include <iostream>
+#include <iterator>
 
 #include <boost/program_options.hpp>
 #include <zmq.hpp>
+#include <zmq_addon.hpp>
 
 #include <taskmill/client/json.hpp>
 #include <taskmill/protocol/nesting.hpp>
@@ -80,24 +82,18 @@ int run_events(const global_options& g, const std::vector<std::string>& args) {
         } catch (const zmq::error_t&) {
             continue;  // EINTR
         }
+        // Whole messages only: the parts of one message arrive together.
         std::vector<zmq::message_t> parts;
-        while (item.revents & ZMQ_POLLIN) {
-            zmq::message_t m;
-            if (!sub.recv(m, zmq::recv_flags::dontwait)) {
-                break;
+        while ((item.revents & ZMQ_POLLIN) != 0 &&
+               zmq::recv_multipart(sub, std::back_inserter(parts), zmq::recv_flags::dontwait)) {
+            auto event = to_event(parts);
+            parts.clear();
+            if (!type.empty() && event.value("type", "") != type) {
+                continue;
             }
-            bool more = m.more();
-            parts.push_back(std::move(m));
-            if (!more) {
-                auto event = to_event(parts);
-                parts.clear();
-                if (!type.empty() && event.value("type", "") != type) {
-                    continue;
-                }
-                std::cout << event.dump() << std::endl;
-                if (count != 0 && ++seen >= count) {
-                    break;
-                }
+            std::cout << event.dump() << std::endl;
+            if (count != 0 && ++seen >= count) {
+                break;
             }
         }
     }
