@@ -204,7 +204,7 @@ void engine::results(worker& w, const protocol::message& m) {
 // queue since its DISPATCH): its lease counts from now, and should the
 // worker die, the crash is charged to it.
 void engine::started(worker& w, const std::string& hex) {
-    auto id = parse_id(hex);
+    auto id = parse_task_id(hex);
     auto it = id ? running_.find(*id) : running_.end();
     if (it == running_.end() || it->second.worker != w.id) {
         return;
@@ -227,7 +227,7 @@ void engine::heartbeat(worker& w, const protocol::message& m) {
     }
     std::unordered_set<task_id, task_id_hash> named;
     for (const auto& hex : c->ids) {
-        if (auto id = parse_id(hex)) {
+        if (auto id = parse_task_id(hex)) {
             named.insert(*id);
             renew(w, *id);
         }
@@ -255,7 +255,7 @@ void engine::renew(worker& w, const task_id& id) {
 // task is taken out of the queue as running on `w`, and the outcome applies.
 bool engine::adopt(worker& w, const task_id& id, uint32_t attempt) {
     auto r = load(id);
-    if (!r || r->state != state::queued || attempt == 0 || r->attempts + 1 != attempt) {
+    if (!r || r->state != task_state::queued || attempt == 0 || r->attempts + 1 != attempt) {
         return false;
     }
     unqueue(*r);
@@ -264,7 +264,7 @@ bool engine::adopt(worker& w, const task_id& id, uint32_t attempt) {
     if (r->started_ms == 0) {
         r->started_ms = now_;
     }
-    set_state(*r, state::running);
+    set_state(*r, task_state::running);
     running_[id] = run_info{w.id, attempt, true, ++dispatch_order_, *r};
     w.in_flight.insert(id);
     count("results_after_restart");
@@ -277,7 +277,7 @@ bool engine::adopt(worker& w, const task_id& id, uint32_t attempt) {
 // DISPATCH of a task it is still running (e.g. requeued by a broker restart),
 // so its result is the one the current attempt is waiting for.
 void engine::apply_outcome(worker& w, const protocol::outcome& o) {
-    auto id = parse_id(o.id);
+    auto id = parse_task_id(o.id);
     if (auto s = id ? w.stale.find(*id) : w.stale.end(); s != w.stale.end() && (o.attempt == 0 || o.attempt <= s->second)) {
         // The end of an attempt whose lease ran out: too late to count, but
         // its slot is free now.
@@ -297,7 +297,7 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
         return;
     }
     std::optional<task_record> r = std::move(it->second.record);  // stop_running() drops the entry
-    if (r->state != state::running) {
+    if (r->state != task_state::running) {
         running_.erase(it);
         w.in_flight.erase(*id);
         return;
@@ -313,21 +313,21 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
         }
     }
     if (r->cancel_requested) {
-        finish(*r, state::cancelled, o.status == "cancelled" ? "cancelled" : "cancelled (attempt ended: " + o.status + ")");
+        finish(*r, task_state::cancelled, o.status == "cancelled" ? "cancelled" : "cancelled (attempt ended: " + o.status + ")");
     } else if (o.status == "ok") {
         r->error.clear();
-        finish(*r, state::succeeded, "");
+        finish(*r, task_state::succeeded, "");
     } else if (o.status == "retry") {
         retry_or_fail(*r, o.error.empty() ? "handler asked for a retry" : o.error, o.retry_after_ms);
     } else if (o.status == "timeout") {
         count("timeouts");
         retry_or_fail(*r, "timeout" + (o.error.empty() ? std::string() : ": " + o.error), std::nullopt);
     } else if (o.status == "cancelled") {
-        finish(*r, state::cancelled, o.error.empty() ? "cancelled" : o.error);
+        finish(*r, task_state::cancelled, o.error.empty() ? "cancelled" : o.error);
     } else if (o.status == "fail") {
-        finish(*r, state::failed, o.error.empty() ? "failed" : o.error);
+        finish(*r, task_state::failed, o.error.empty() ? "failed" : o.error);
     } else {
-        finish(*r, state::failed, "worker reported unknown status '" + o.status + "'");
+        finish(*r, task_state::failed, "worker reported unknown status '" + o.status + "'");
     }
 }
 
@@ -388,12 +388,12 @@ void engine::progress(worker& w, const protocol::message& m) {
     }
     // A report for a task that is no longer running here is a race, not an
     // error: the task ended or moved on since the worker sent it.
-    auto id = parse_id(c->id);
+    auto id = parse_task_id(c->id);
     if (id) {
         renew(w, *id);
     }
     auto r = id ? load(*id) : std::nullopt;
-    if (!r || r->state != state::running) {
+    if (!r || r->state != task_state::running) {
         return;
     }
     r->progress_fraction = std::clamp(c->fraction, 0.0, 1.0);
@@ -404,15 +404,15 @@ void engine::progress(worker& w, const protocol::message& m) {
 void engine::checkpoint(const std::string& peer, const protocol::message& m) {
     auto c = protocol::decode_control(m.body);
     protocol::control rep;
-    auto id = c ? parse_id(c->id) : std::nullopt;
+    auto id = c ? parse_task_id(c->id) : result<task_id>(fail(errc::invalid_argument, c.error().message));
     if (auto* w = workers_.find(peer); w != nullptr && id) {
         renew(*w, *id);
     }
     auto r = id ? load(*id) : std::nullopt;
     rep.req = c ? c->req : protocol::peek_req(m.body).value_or(0);
-    if (!r || r->state != state::running) {
+    if (!r || r->state != task_state::running) {
         rep.ok = false;
-        rep.error = !c ? c.error().message : (r ? "task is " + r->state : "no task " + c->id);
+        rep.error = !c ? c.error().message : (r ? "task is " + std::string(to_string(r->state)) : "no task " + c->id);
     } else if (c->data.size() > cfg_.max_body_bytes) {
         rep.ok = false;
         rep.error = "checkpoint too large";
@@ -427,7 +427,7 @@ void engine::spawn(const std::string& peer, const protocol::message& m) {
     auto c = protocol::decode_control(m.body);
     protocol::control rep;
     rep.req = c ? c->req : protocol::peek_req(m.body).value_or(0);
-    auto id = c ? parse_id(c->id) : std::nullopt;
+    auto id = c ? parse_task_id(c->id) : result<task_id>(fail(errc::invalid_argument, c.error().message));
     auto parent = id ? load(*id) : std::nullopt;
     auto valid = c ? validate_batch(c->tasks, limits_, now_) : result<void>(fail(errc::invalid_argument, c.error().message));
     if (!parent || !valid) {
@@ -443,17 +443,17 @@ void engine::spawn(const std::string& peer, const protocol::message& m) {
         return;
     }
     for (auto spec : c->tasks) {
-        spec.parent = parent->id;
+        spec.parent = to_hex(parent->id);
         spec.notify = false;
         auto r = create(spec, peer);
         if (r->eta_ms > now_) {
-            delay(*r, r->eta_ms, state::pending);
+            delay(*r, r->eta_ms, task_state::pending);
         } else {
             enqueue(*r);
         }
         count("submitted");
         parent->children.push_back(r->id);
-        rep.ids.push_back(r->id);
+        rep.ids.push_back(to_hex(r->id));
     }
     save(*parent);
     send_back(peer, protocol::cmd::spawn, rep);

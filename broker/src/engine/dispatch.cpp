@@ -52,19 +52,19 @@ void engine::dispatch() {
 bool engine::start_attempt(const ready_index::pick& p, const std::string& queue, worker& w) {
     ttl_.erase(p.e.id);
     auto r = load(p.e.id);
-    if (!r || r->state != state::queued || r->seq != p.e.seq) {
+    if (!r || r->state != task_state::queued || r->seq != p.e.seq) {
         check(txn_->erase(table::ready, keys::ready_key(queue, p.priority, p.e.seq)), "erase ready");
         return false;
     }
     if (r->expires_ms() > 0 && r->expires_ms() <= now_) {
         check(txn_->erase(table::ready, keys::ready_key(queue, p.priority, p.e.seq)), "erase ready");
-        finish(*r, state::expired, "ttl elapsed before the task started");
+        finish(*r, task_state::expired, "ttl elapsed before the task started");
         return false;
     }
     if (auto size = dispatch_size(*r); size > out_max_body_) {
         // No worker could read it: running it would strand it RUNNING.
         check(txn_->erase(table::ready, keys::ready_key(queue, p.priority, p.e.seq)), "erase ready");
-        finish(*r, state::failed, "too_large: payload and checkpoint make a DISPATCH of up to " + std::to_string(size) +
+        finish(*r, task_state::failed, "too_large: payload and checkpoint make a DISPATCH of up to " + std::to_string(size) +
                                       " bytes, over the " + std::to_string(out_max_body_) + "-byte message limit");
         return false;
     }
@@ -74,7 +74,7 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     r->worker = w.id;
     r->progress_fraction.reset();
     r->progress_note.clear();
-    set_state(*r, state::running);
+    set_state(*r, task_state::running);
     running_[p.e.id] = run_info{w.id, r->attempts, false, 0, *r};
     w.in_flight.insert(p.e.id);
     workers_.chosen(w);
@@ -85,7 +85,7 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     count("dispatched");
 
     protocol::work_item item;
-    item.id = r->id;
+    item.id = to_hex(r->id);
     item.handler = r->handler;
     item.payload = std::move(r->payload);
     item.attempt = r->attempts;
@@ -104,7 +104,8 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
 // order they are sent (remove_worker relies on it).
 void engine::number_sent(const protocol::dispatch& d) {
     for (const auto& item : d.tasks) {
-        if (auto it = running_.find(*parse_id(item.id)); it != running_.end()) {
+        auto id = parse_task_id(item.id);  // written by start_attempt from a task_id
+        if (auto it = id ? running_.find(*id) : running_.end(); it != running_.end()) {
             it->second.order = ++dispatch_order_;
         }
     }
@@ -139,7 +140,7 @@ void engine::send_dispatch(const std::string& worker_id, protocol::dispatch& d) 
 
 std::size_t engine::dispatch_size(const task_record& r) const {
     protocol::work_item probe;  // the fields that vary; payload and checkpoint by size only
-    probe.id = r.id;
+    probe.id = to_hex(r.id);
     probe.handler = r.handler;
     probe.parent = r.parent;
     return envelope_bound + size_bound(probe) + r.payload.size() + (r.checkpoint ? r.checkpoint->size() + 5 : 0);

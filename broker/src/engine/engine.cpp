@@ -146,27 +146,25 @@ result<task_record> engine::lookup(const task_id& id) {
 }
 
 void engine::save(const task_record& r) {
-    auto id = parse_id(r.id);
-    if (r.state != state::running) {
-        check(txn_->put(table::tasks, id_bytes(*id), encode(r)), "put task");
+    const auto& id = r.id;
+    if (r.state != task_state::running) {
+        check(txn_->put(table::tasks, id_bytes(id), encode(r)), "put task");
         return;
     }
     // A running task (a checkpoint, progress, a cancel request) is stored
     // as QUEUED, as start_attempt left it, with what changed since.
-    if (auto it = running_.find(*id); it != running_.end() && &it->second.record != &r) {
+    if (auto it = running_.find(id); it != running_.end() && &it->second.record != &r) {
         it->second.record = r;
     }
     task_record image = r;
-    image.state = std::string(state::queued);
+    image.state = task_state::queued;
     image.worker.clear();
-    check(txn_->put(table::tasks, id_bytes(*id), encode(image)), "put task");
+    check(txn_->put(table::tasks, id_bytes(id), encode(image)), "put task");
 }
 
 task_record engine::current(task_record stored) const {
-    if (auto id = parse_id(stored.id)) {
-        if (auto it = running_.find(*id); it != running_.end()) {
-            return it->second.record;
-        }
+    if (auto it = running_.find(stored.id); it != running_.end()) {
+        return it->second.record;
     }
     return stored;
 }
@@ -184,29 +182,31 @@ uint64_t engine::next_seq() {
     return ++seq_;
 }
 
-void engine::set_state(task_record& r, std::string_view s) {
+void engine::set_state(task_record& r, task_state s) {
     auto& q = per_queue_[r.queue];
-    metrics_.state_change(r.queue, r.priority, r.state, s);
-    if (!r.state.empty() && q[r.state] > 0) {
-        --q[r.state];
+    auto from = r.has_state ? std::optional(r.state) : std::nullopt;
+    metrics_.state_change(r.queue, r.priority, from, s);
+    if (from && q[*from] > 0) {
+        --q[*from];
     }
-    index_tags(r, r.state, s);
-    r.state = std::string(s);
-    ++q[r.state];
+    index_tags(r, from, s);
+    r.state = s;
+    r.has_state = true;
+    ++q[s];
     counts_dirty_ = true;
     emit(r);
 }
 
-void engine::index_tags(const task_record& r, std::string_view from, std::string_view to) {
+void engine::index_tags(const task_record& r, std::optional<task_state> from, task_state to) {
     if (r.tags.empty()) {
         return;
     }
-    const bool was = !from.empty() && !is_final(from);
+    const bool was = from && !is_final(*from);
     const bool is = !is_final(to);
     if (was == is) {
         return;
     }
-    auto id = *parse_id(r.id);
+    const auto& id = r.id;
     for (const auto& tag : r.tags) {
         if (is) {
             check(txn_->put(table::tags, keys::tag_key(tag, id), ""), "put tag");
@@ -237,10 +237,7 @@ void engine::emit(const task_record& r) {
     if (subscriptions_.empty()) {
         return;
     }
-    std::string topic = "task.";
-    for (char c : r.state) {
-        topic.push_back(static_cast<char>(c - 'A' + 'a'));
-    }
+    std::string topic = "task." + lower_name(r.state);
     if (!wants_event(topic)) {
         return;
     }
@@ -248,8 +245,8 @@ void engine::emit(const task_record& r) {
     msgpack::packer<msgpack::sbuffer> pk(buf);
     pk.pack_map(9);
     pk.pack("type"); pk.pack(topic);
-    pk.pack("id"); pk.pack(r.id);
-    pk.pack("state"); pk.pack(r.state);
+    pk.pack("id"); pk.pack(to_hex(r.id));
+    pk.pack("state"); pk.pack(to_string(r.state));
     pk.pack("handler"); pk.pack(r.handler);
     pk.pack("queue"); pk.pack(r.queue);
     pk.pack("attempt"); pk.pack(r.attempts);
@@ -316,12 +313,13 @@ void engine::recover(int64_t now) {
 }
 
 void engine::save_counts() {
-    // As the store has them: RUNNING tasks are QUEUED there.
-    auto durable = per_queue_;
-    for (auto& [queue, states] : durable) {
-        if (auto it = states.find(std::string(state::running)); it != states.end()) {
-            states[std::string(state::queued)] += it->second;
-            states.erase(it);
+    // As the store has them: RUNNING tasks are QUEUED there. Stored by
+    // state name, as every release has.
+    std::map<std::string, std::map<std::string, uint64_t>> durable;
+    for (const auto& [queue, states] : per_queue_) {
+        auto& out = durable[queue];
+        for (const auto& [s, n] : states) {
+            out[std::string(to_string(s == task_state::running ? task_state::queued : s))] += n;
         }
     }
     msgpack::sbuffer buf;
@@ -330,14 +328,37 @@ void engine::save_counts() {
     counts_dirty_ = false;
 }
 
+namespace {
+// The stored counters, keyed by state name; nullopt if a name is no state.
+std::optional<std::map<std::string, std::map<task_state, uint64_t>>> counts_by_state(
+    const std::map<std::string, std::map<std::string, uint64_t>>& stored) {
+    std::map<std::string, std::map<task_state, uint64_t>> out;
+    for (const auto& [queue, states] : stored) {
+        auto& q = out[queue];
+        for (const auto& [name, n] : states) {
+            auto s = parse_task_state(name);
+            if (!s) {
+                return std::nullopt;
+            }
+            q[*s] = n;
+        }
+    }
+    return out;
+}
+}  // namespace
+
 // From the counters in `meta`; a store written before they existed (or with
 // unreadable ones) is counted record by record once, and gets them.
 void engine::recover_counts() {
     if (auto raw = txn_->get(table::meta, keys::meta_counts)) {
         try {
             auto h = msgpack::unpack(raw->data(), raw->size());
-            h.get().convert(per_queue_);
-            return;
+            if (auto counts = counts_by_state(h.get().as<std::map<std::string, std::map<std::string, uint64_t>>>())) {
+                per_queue_ = std::move(*counts);
+                return;
+            }
+            log_.warn("task counters name an unknown state; counting the tasks");
+            per_queue_.clear();
         } catch (const std::exception& e) {
             log_.warn("task counters unreadable ({}); counting the tasks", e.what());
             per_queue_.clear();
@@ -361,7 +382,7 @@ void engine::recover_tag_index() {
     std::size_t n = 0;
     check(txn_->scan(table::tasks, "", false, [&](std::string_view, std::string_view v) {
               if (auto r = decode_record(v); r && !is_final(r->state) && !r->tags.empty()) {
-                  index_tags(*r, "", r->state);  // as if just created in its state
+                  index_tags(*r, std::nullopt, r->state);  // as if just created in its state
                   ++n;
               }
               return true;
@@ -420,7 +441,7 @@ void engine::recover_running() {
     for (const auto& id : ids) {
         check(txn_->erase(table::running, id_bytes(id)), "erase running");
         auto r = load(id);
-        if (r && r->state == state::running) {
+        if (r && r->state == task_state::running) {
             r->worker.clear();
             enqueue(*r, true);
         }

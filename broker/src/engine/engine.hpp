@@ -134,9 +134,9 @@ private:
     task_record current(task_record stored) const;
     void check(const result<void>& r, const char* what);
     uint64_t next_seq();
-    void set_state(task_record& r, std::string_view s);
+    void set_state(task_record& r, task_state s);
     // The tags table follows a task into and out of the unfinished states.
-    void index_tags(const task_record& r, std::string_view from, std::string_view to);
+    void index_tags(const task_record& r, std::optional<task_state> from, task_state to);
     void count(const std::string& counter, uint64_t n = 1) { counters_[counter] += n; }
     bool wants_event(std::string_view topic) const;
     void emit(const task_record& r);
@@ -159,9 +159,9 @@ private:
     // When the lease of a running attempt ends, from now: the timeout (if
     // any) + lease_grace_ms + liveness_ms.
     int64_t lease_end(const task_record& r) const;
-    void delay(task_record& r, int64_t eta_ms, std::string_view s);
+    void delay(task_record& r, int64_t eta_ms, task_state s);
     void unqueue(task_record& r);
-    void finish(task_record& r, std::string_view s, std::string error);
+    void finish(task_record& r, task_state s, std::string error);
     void stop_running(task_record& r);
     void retry_or_fail(task_record& r, const std::string& error, std::optional<int64_t> retry_after_ms);
     void lost(const task_id& id, bool crashed, const std::string& why);
@@ -294,7 +294,7 @@ private:
     std::unordered_map<std::string, std::size_t> waits_by_peer_;  // parked requests by client
 
     std::set<std::string, std::less<>> subscriptions_;  // topic prefixes of the events socket
-    std::map<std::string, std::map<std::string, uint64_t>> per_queue_;  // queue -> state -> n
+    std::map<std::string, std::map<task_state, uint64_t>> per_queue_;  // queue -> state -> n
     std::map<std::string, uint64_t> counters_;
     std::map<std::string, workflow> workflows_;  // RUNNING workflows by id
     std::vector<schedule_state> schedules_;

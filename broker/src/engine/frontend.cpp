@@ -77,24 +77,24 @@ void engine::submit(const std::string& peer, const protocol::request& rq) {
         }
         auto r = create(spec, peer);
         if (!spec.key.empty()) {
-            check(txn_->put(table::keys, spec.key, id_bytes(*parse_id(r->id))), "put key");
+            check(txn_->put(table::keys, spec.key, id_bytes(r->id)), "put key");
         }
         if (r->eta_ms > now_) {
-            delay(*r, r->eta_ms, state::pending);
+            delay(*r, r->eta_ms, task_state::pending);
         } else {
             enqueue(*r);
         }
         count("submitted");
         metrics_.submitted(r->handler);
-        rep.ids.push_back(r->id);
+        rep.ids.push_back(to_hex(r->id));
     }
     reply_front(peer, protocol::cmd::submit, rep);
 }
 
 void engine::status(const std::string& peer, const protocol::request& rq) {
-    auto id = parse_id(rq.id);
+    auto id = parse_task_id(rq.id);
     if (!id) {
-        reply_error(peer, protocol::cmd::status, rq.req, errc::invalid_argument, "id must be 32 hex chars");
+        reply_error(peer, protocol::cmd::status, rq.req, id.error().code, id.error().message);
         return;
     }
     auto r = lookup(*id);
@@ -139,9 +139,9 @@ void engine::cancel_cmd(const std::string& peer, const protocol::request& rq) {
     protocol::reply rep;
     rep.req = rq.req;
     if (!rq.id.empty()) {
-        auto id = parse_id(rq.id);
+        auto id = parse_task_id(rq.id);
         if (!id) {
-            reply_error(peer, protocol::cmd::cancel, rq.req, errc::invalid_argument, "id must be 32 hex chars");
+            reply_error(peer, protocol::cmd::cancel, rq.req, id.error().code, id.error().message);
             return;
         }
         auto r = lookup(*id);
@@ -170,9 +170,9 @@ void engine::cancel_cmd(const std::string& peer, const protocol::request& rq) {
 }
 
 void engine::retry_cmd(const std::string& peer, const protocol::request& rq) {
-    auto id = parse_id(rq.id);
+    auto id = parse_task_id(rq.id);
     if (!id) {
-        reply_error(peer, protocol::cmd::retry, rq.req, errc::invalid_argument, "id must be 32 hex chars");
+        reply_error(peer, protocol::cmd::retry, rq.req, id.error().code, id.error().message);
         return;
     }
     auto r = lookup(*id);
@@ -181,9 +181,9 @@ void engine::retry_cmd(const std::string& peer, const protocol::request& rq) {
                     r.error().code == errc::not_found ? "no task " + rq.id : r.error().message);
         return;
     }
-    if (r->state != state::failed && r->state != state::cancelled && r->state != state::expired) {
+    if (r->state != task_state::failed && r->state != task_state::cancelled && r->state != task_state::expired) {
         reply_error(peer, protocol::cmd::retry, rq.req, errc::conflict,
-                    "task is " + r->state + "; only FAILED, CANCELLED or EXPIRED tasks can be retried");
+                    "task is " + std::string(to_string(r->state)) + "; only FAILED, CANCELLED or EXPIRED tasks can be retried");
         return;
     }
     if (auto why = new_work_refused()) {
@@ -200,19 +200,24 @@ void engine::retry_cmd(const std::string& peer, const protocol::request& rq) {
     enqueue(*r);
     protocol::reply rep;
     rep.req = rq.req;
-    rep.ids.push_back(r->id);
+    rep.ids.push_back(to_hex(r->id));
     reply_front(peer, protocol::cmd::retry, rep);
 }
 
 void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
-    if (!rq.state.empty() && !is_state_name(rq.state)) {
+    std::optional<task_state> wanted;
+    if (!rq.state.empty() && !(wanted = parse_task_state(rq.state))) {
         reply_error(peer, protocol::cmd::tasks, rq.req, errc::invalid_argument, "unknown state " + rq.state);
         return;
     }
     std::optional<task_id> before;
-    if (!rq.before.empty() && !(before = parse_id(rq.before))) {
-        reply_error(peer, protocol::cmd::tasks, rq.req, errc::invalid_argument, "before must be a task id (32 hex chars)");
-        return;
+    if (!rq.before.empty()) {
+        auto id = parse_task_id(rq.before);
+        if (!id) {
+            reply_error(peer, protocol::cmd::tasks, rq.req, id.error().code, "before must be a task id (32 hex chars)");
+            return;
+        }
+        before = *id;
     }
     uint32_t limit = rq.limit == 0 ? 100 : std::min(rq.limit, max_list);
     protocol::reply rep;
@@ -234,7 +239,7 @@ void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
               if (r) {
                   r = current(std::move(*r));
               }
-              if (r && (rq.state.empty() || r->state == rq.state) && (rq.queue.empty() || r->queue == rq.queue) &&
+              if (r && (!wanted || r->state == *wanted) && (rq.queue.empty() || r->queue == rq.queue) &&
                   (rq.tag.empty() || std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end())) {
                   auto info = to_info(*r);
                   if (rep.tasks.empty()) {
@@ -263,16 +268,16 @@ void engine::stats_cmd(const std::string& peer, const protocol::request& rq) {
         const auto& states = entry.second;
         protocol::queue_stats q;
         q.name = queue;
-        auto get = [&](std::string_view st) {
-            auto it = states.find(std::string(st));
+        auto get = [&](task_state st) {
+            auto it = states.find(st);
             return it == states.end() ? uint64_t{0} : it->second;
         };
-        q.ready = get(state::queued);
-        q.delayed = get(state::pending) + get(state::retrying);
-        q.running = get(state::running);
+        q.ready = get(task_state::queued);
+        q.delayed = get(task_state::pending) + get(task_state::retrying);
+        q.running = get(task_state::running);
         s.queues.push_back(q);
         for (const auto& [st, n] : states) {
-            s.states[st] += n;
+            s.states[std::string(to_string(st))] += n;
         }
     }
     s.counters = counters_;

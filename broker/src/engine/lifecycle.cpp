@@ -14,7 +14,7 @@ namespace taskmill::broker {
 
 result<task_record> engine::create(const protocol::task_spec& spec, const std::string& peer) {
     task_record r;
-    r.id = to_hex(ids_.next(now_));
+    r.id = ids_.next(now_);
     r.handler = spec.handler;
     // A handler always gets one msgpack value: no payload is nil.
     r.payload = spec.payload.empty() ? std::string(protocol::msgpack_nil) : spec.payload;
@@ -40,10 +40,10 @@ result<task_record> engine::create(const protocol::task_spec& spec, const std::s
 
 void engine::enqueue(task_record& r, bool keep_place) {
     if (r.expires_ms() > 0 && r.expires_ms() <= now_) {
-        finish(r, state::expired, "ttl elapsed before the task started");
+        finish(r, task_state::expired, "ttl elapsed before the task started");
         return;
     }
-    auto id = *parse_id(r.id);
+    const auto& id = r.id;
     if (!keep_place || r.seq == 0) {
         r.seq = next_seq();
     }
@@ -53,12 +53,12 @@ void engine::enqueue(task_record& r, bool keep_place) {
     if (r.expires_ms() > 0) {
         ttl_.set(id, r.expires_ms());
     }
-    set_state(r, state::queued);
+    set_state(r, task_state::queued);
     save(r);
 }
 
-void engine::delay(task_record& r, int64_t eta_ms, std::string_view s) {
-    auto id = *parse_id(r.id);
+void engine::delay(task_record& r, int64_t eta_ms, task_state s) {
+    const auto& id = r.id;
     r.eta_ms = eta_ms;
     check(txn_->put(table::delayed, keys::delayed_key(eta_ms, id), ""), "put delayed");
     delayed_.set(id, eta_ms);
@@ -68,18 +68,18 @@ void engine::delay(task_record& r, int64_t eta_ms, std::string_view s) {
 
 // Takes a waiting task out of the ready or delayed index.
 void engine::unqueue(task_record& r) {
-    auto id = *parse_id(r.id);
-    if (r.state == state::queued) {
+    const auto& id = r.id;
+    if (r.state == task_state::queued) {
         ready_.remove(r.queue, id);
         ttl_.erase(id);
         check(txn_->erase(table::ready, keys::ready_key(r.queue, r.priority, r.seq)), "erase ready");
-    } else if (r.state == state::pending || r.state == state::retrying) {
+    } else if (r.state == task_state::pending || r.state == task_state::retrying) {
         delayed_.erase(id);
         check(txn_->erase(table::delayed, keys::delayed_key(r.eta_ms, id)), "erase delayed");
     }
 }
 
-void engine::finish(task_record& r, std::string_view s, std::string error) {
+void engine::finish(task_record& r, task_state s, std::string error) {
     if (!error.empty()) {
         r.error = std::move(error);
     }
@@ -92,7 +92,7 @@ void engine::finish(task_record& r, std::string_view s, std::string error) {
 // Forgets the running attempt: the ready key that kept it durable (see
 // start_attempt), lease, worker's credit.
 void engine::stop_running(task_record& r) {
-    auto id = *parse_id(r.id);
+    const auto& id = r.id;
     check(txn_->erase(table::ready, keys::ready_key(r.queue, r.priority, r.seq)), "erase ready");
     leases_.erase(id);
     if (auto it = running_.find(id); it != running_.end()) {
@@ -127,23 +127,23 @@ void engine::retry_or_fail(task_record& r, const std::string& error, std::option
         metrics_.retried(r.handler, r.started_ms > 0 ? static_cast<double>(now_ - r.started_ms) : -1.0);
         // A handler's own delay is a peer's figure: at most max_duration_ms.
         int64_t wait = retry_after_ms && *retry_after_ms >= 0 ? std::min(*retry_after_ms, max_duration_ms) : backoff_ms(r);
-        delay(r, now_ + wait, state::retrying);
-        log_.info("task={} retrying attempt={} in_ms={} error={}", r.id, r.attempts, wait, protocol::printable(error));
+        delay(r, now_ + wait, task_state::retrying);
+        log_.info("task={} retrying attempt={} in_ms={} error={}", to_hex(r.id), r.attempts, wait, protocol::printable(error));
         return;
     }
-    finish(r, state::failed, error);
+    finish(r, task_state::failed, error);
 }
 
 // The attempt running `id` is gone without a result (worker dead, silent,
 // unroutable, or restarted).
 void engine::lost(const task_id& id, bool crashed, const std::string& why) {
     auto r = load(id);
-    if (!r || r->state != state::running) {
+    if (!r || r->state != task_state::running) {
         return;
     }
     stop_running(*r);
     if (r->cancel_requested) {
-        finish(*r, state::cancelled, "cancelled");
+        finish(*r, task_state::cancelled, "cancelled");
         return;
     }
     // Past its deadline, the worker's death is the host enforcing the
@@ -157,33 +157,33 @@ void engine::lost(const task_id& id, bool crashed, const std::string& why) {
         ++r->crashes;
         count("crashes");
         if (r->crashes >= cfg_.max_crashes) {
-            finish(*r, state::failed, "poison: killed " + std::to_string(r->crashes) + " worker processes");
+            finish(*r, task_state::failed, "poison: killed " + std::to_string(r->crashes) + " worker processes");
             return;
         }
     }
     count("requeued");
     r->error = why;
-    log_.info("task={} requeued reason=\"{}\" attempt={}", r->id, protocol::printable(why), r->attempts);
+    log_.info("task={} requeued reason=\"{}\" attempt={}", to_hex(r->id), protocol::printable(why), r->attempts);
     enqueue(*r, true);
 }
 
 void engine::cancel(task_record& r, protocol::reply& rep) {
-    rep.ids.push_back(r.id);
+    rep.ids.push_back(to_hex(r.id));
     if (is_final(r.state)) {
-        rep.note = "already finished (" + r.state + ")";
+        rep.note = "already finished (" + std::string(to_string(r.state)) + ")";
         return;
     }
-    if (r.state != state::running) {
+    if (r.state != task_state::running) {
         unqueue(r);
-        finish(r, state::cancelled, "cancelled");
+        finish(r, task_state::cancelled, "cancelled");
         return;
     }
     r.cancel_requested = true;
     save(r);
-    auto it = running_.find(*parse_id(r.id));
+    auto it = running_.find(r.id);
     if (it != running_.end()) {
         protocol::control c;
-        c.ids = {r.id};
+        c.ids = {to_hex(r.id)};
         c.attempt = it->second.attempt;
         send_back(it->second.worker, protocol::cmd::cancel, c);
     }
@@ -191,17 +191,13 @@ void engine::cancel(task_record& r, protocol::reply& rep) {
 }
 
 void engine::on_final(const task_record& r) {
-    std::string counter = r.state;
-    for (auto& c : counter) {
-        c = static_cast<char>(c - 'A' + 'a');
-    }
-    count(counter);
-    bool ran = r.started_ms > 0 && (r.state == state::succeeded || r.state == state::failed);
+    count(lower_name(r.state));
+    bool ran = r.started_ms > 0 && (r.state == task_state::succeeded || r.state == task_state::failed);
     metrics_.finished(r.handler, r.state, ran ? static_cast<double>(now_ - r.started_ms) : -1.0, now_);
     // One line per task would cost more than the task at full rate: a
     // success is a debug line, every other end is worth an info line.
-    log_.log(r.state == state::succeeded ? spdlog::level::debug : spdlog::level::info,
-             "task={} state={} attempts={} handler={}", r.id, r.state, r.attempts, r.handler);
+    log_.log(r.state == task_state::succeeded ? spdlog::level::debug : spdlog::level::info,
+             "task={} state={} attempts={} handler={}", to_hex(r.id), to_string(r.state), r.attempts, r.handler);
     if (r.notify && !r.notify_peer.empty()) {
         pending_done_[r.notify_peer].push_back(to_info(r));
     }
@@ -245,7 +241,7 @@ void engine::take_fitting(std::vector<protocol::task_info>& from, std::vector<pr
 }
 
 void engine::answer_waiters(const task_record& r) {
-    auto range = waiters_by_task_.equal_range(*parse_id(r.id));
+    auto range = waiters_by_task_.equal_range(r.id);
     for (auto it = range.first; it != range.second; ++it) {
         auto w = waiters_.find(it->second);
         if (w == waiters_.end()) {
@@ -278,7 +274,7 @@ void engine::on_timers() {
 void engine::fire_delayed() {
     for (const auto& id : delayed_.take_due(now_)) {
         auto r = load(id);
-        if (r && (r->state == state::pending || r->state == state::retrying)) {
+        if (r && (r->state == task_state::pending || r->state == task_state::retrying)) {
             check(txn_->erase(table::delayed, keys::delayed_key(r->eta_ms, id)), "erase delayed");
             enqueue(*r);
         }
@@ -288,9 +284,9 @@ void engine::fire_delayed() {
 void engine::fire_ttl() {
     for (const auto& id : ttl_.take_due(now_)) {
         auto r = load(id);
-        if (r && r->state == state::queued) {
+        if (r && r->state == task_state::queued) {
             unqueue(*r);
-            finish(*r, state::expired, "ttl elapsed before the task started");
+            finish(*r, task_state::expired, "ttl elapsed before the task started");
         }
     }
 }
@@ -302,14 +298,14 @@ void engine::fire_ttl() {
 void engine::fire_leases() {
     for (const auto& id : leases_.take_due(now_)) {
         auto it = running_.find(id);
-        if (it == running_.end() || it->second.record.state != state::running) {
+        if (it == running_.end() || it->second.record.state != task_state::running) {
             continue;
         }
         task_record r = it->second.record;
         std::string worker_id = it->second.worker;
         uint32_t attempt = it->second.attempt;
         protocol::control c;
-        c.ids = {r.id};
+        c.ids = {to_hex(r.id)};
         c.attempt = attempt;
         send_back(worker_id, protocol::cmd::cancel, c);
         stop_running(r);
@@ -318,7 +314,7 @@ void engine::fire_leases() {
         }
         count("timeouts");
         if (r.cancel_requested) {
-            finish(r, state::cancelled, "cancelled");
+            finish(r, task_state::cancelled, "cancelled");
         } else {
             retry_or_fail(r, "timeout: lease expired (no result, start or heartbeat naming the task in time)",
                           std::nullopt);

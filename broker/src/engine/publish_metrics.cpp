@@ -11,7 +11,12 @@ void engine::publish_metrics(metrics_hub& hub) {
     s->time_ms = now_;
     s->started_ms = started_ms_;
     metrics_.fill(*s, now_);
-    s->states = per_queue_;
+    for (const auto& [queue, states] : per_queue_) {
+        auto& out = s->states[queue];
+        for (const auto& [st, n] : states) {
+            out[std::string(to_string(st))] = n;
+        }
+    }
     s->counters = counters_;
     s->workers = static_cast<uint32_t>(workers_.size());
     s->slots = workers_.total_slots();

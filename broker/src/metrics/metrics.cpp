@@ -34,15 +34,15 @@ void metrics_recorder::submitted(std::string_view handler) { ++of(handler).submi
 
 void metrics_recorder::started(std::string_view handler, double wait_ms) { of(handler).wait_ms.observe(wait_ms); }
 
-void metrics_recorder::finished(std::string_view handler, std::string_view state, double run_ms, int64_t now_ms) {
+void metrics_recorder::finished(std::string_view handler, task_state state, double run_ms, int64_t now_ms) {
     auto& h = of(handler);
-    if (state == "SUCCEEDED") {
+    if (state == task_state::succeeded) {
         ++h.succeeded;
-    } else if (state == "FAILED") {
+    } else if (state == task_state::failed) {
         ++h.failed;
-    } else if (state == "CANCELLED") {
+    } else if (state == task_state::cancelled) {
         ++h.cancelled;
-    } else if (state == "EXPIRED") {
+    } else if (state == task_state::expired) {
         ++h.expired;
     }
     if (run_ms >= 0) {
@@ -69,16 +69,16 @@ void metrics_recorder::retried(std::string_view handler, double run_ms) {
     }
 }
 
-void metrics_recorder::state_change(const std::string& queue, int32_t priority, std::string_view from,
-                                    std::string_view to) {
+void metrics_recorder::state_change(const std::string& queue, int32_t priority, std::optional<task_state> from,
+                                    task_state to) {
     if (from == to) {
         return;
     }
-    if (from == "QUEUED") {
+    if (from == task_state::queued) {
         auto& n = queued_[queue][priority];
         n = n > 0 ? n - 1 : 0;
     }
-    if (to == "QUEUED") {
+    if (to == task_state::queued) {
         ++queued_[queue][priority];
     }
 }

@@ -13,10 +13,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "model/task_state.hpp"
 
 namespace taskmill::broker {
 
@@ -73,9 +76,9 @@ public:
     void submitted(std::string_view handler);
     void started(std::string_view handler, double wait_ms);
     // A final state; run_ms < 0 when no attempt ran.
-    void finished(std::string_view handler, std::string_view state, double run_ms, int64_t now_ms);
+    void finished(std::string_view handler, task_state state, double run_ms, int64_t now_ms);
     void retried(std::string_view handler, double run_ms);
-    void state_change(const std::string& queue, int32_t priority, std::string_view from, std::string_view to);
+    void state_change(const std::string& queue, int32_t priority, std::optional<task_state> from, task_state to);
     void queued_recovered(const std::string& queue, int32_t priority);
     void hello(bool accepted);
     void commit(double ms);

@@ -23,7 +23,7 @@ std::string to_hex(const task_id& id) {
 }
 
 namespace {
-// Ids are parsed at every state change: a table, not a chain of compares.
+// Ids arrive as text in most requests: a table, not a chain of compares.
 constexpr std::array<int8_t, 256> hex_table = [] {
     std::array<int8_t, 256> t{};
     t.fill(-1);
@@ -40,9 +40,10 @@ constexpr std::array<int8_t, 256> hex_table = [] {
 int hex_value(char c) { return hex_table[static_cast<uint8_t>(c)]; }
 }  // namespace
 
-std::optional<task_id> parse_id(std::string_view hex) {
+result<task_id> parse_task_id(std::string_view hex, std::string_view what) {
+    auto bad_id = [&] { return fail(errc::invalid_argument, std::string(what) + " must be 32 hex chars"); };
     if (hex.size() != 32) {
-        return std::nullopt;
+        return bad_id();
     }
     task_id id{};
     int bad = 0;
@@ -53,7 +54,7 @@ std::optional<task_id> parse_id(std::string_view hex) {
         id[i] = static_cast<uint8_t>(hi << 4 | lo);
     }
     if (bad < 0) {
-        return std::nullopt;
+        return bad_id();
     }
     return id;
 }

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include <taskmill/protocol/result.hpp>
+
 namespace taskmill::broker {
 
 using task_id = std::array<uint8_t, 16>;
@@ -21,8 +23,10 @@ struct task_id_hash {
 };
 
 std::string to_hex(const task_id& id);
-// nullopt unless `hex` is exactly 32 hex digits (either case).
-std::optional<task_id> parse_id(std::string_view hex);
+// The one way from text (the wire, JSON, workflow records, older task
+// records) to a task id: exactly 32 hex digits, either case. Anything else
+// is errc::invalid_argument "<what> must be 32 hex chars".
+result<task_id> parse_task_id(std::string_view hex, std::string_view what = "id");
 // The 16 raw bytes as a string (the tasks table key).
 inline std::string_view id_bytes(const task_id& id) {
     return {reinterpret_cast<const char*>(id.data()), id.size()};

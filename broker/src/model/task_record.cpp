@@ -3,8 +3,12 @@
 // into its field without building an object tree or comparing key strings
 // (the record is read and written at every state change). New fields go at
 // the end: a shorter array (an older record) leaves them at their defaults,
-// a longer one (a newer broker) has its extra values ignored. Records of the
-// first format, msgpack maps keyed by field name, still decode.
+// a longer one (a newer broker) has its extra values ignored.
+//
+// Format 3 (written now) stores the id and the children as 16-byte bins and
+// the state as its task_state number. Older records still decode: format 2
+// (the same array with the ids as hex strings and the state by name) and
+// format 1 (a msgpack map keyed by field name, same value encodings as 2).
 #include "model/task_record.hpp"
 
 #include <algorithm>
@@ -18,7 +22,9 @@
 namespace taskmill::broker {
 namespace {
 
-constexpr uint64_t record_format = 2;
+constexpr uint64_t record_format = 3;
+// The last format that spelled ids in hex and states by name.
+constexpr uint64_t text_format = 2;
 
 // Every field once, in stored order; one writer and two readers walk it.
 template <typename V>
@@ -35,10 +41,6 @@ void fields(task_record& r, V&& v) {
     v("checkpoint", r.checkpoint); v("cancel_requested", r.cancel_requested); v("seq", r.seq);
     v("version", r.version);
 }
-
-constexpr std::array<std::string_view, 8> all_states = {
-    state::pending, state::queued,    state::running,   state::retrying,
-    state::succeeded, state::failed, state::cancelled, state::expired};
 
 // What msgpack::packer needs of a stream, writing into a std::string sized
 // ahead: the packer writes a few bytes at a time, and append() per piece
@@ -88,6 +90,80 @@ void read(protocol::mp_reader& rd, std::vector<std::string>& v) {
     }
 }
 
+// The values whose encoding changed with format 3: each reader is told the
+// record's format. A value that is neither encoding fails the whole record.
+task_id id_of(std::string_view stored, uint64_t format) {
+    if (format <= text_format) {
+        if (auto id = parse_task_id(stored)) {
+            return *id;
+        }
+    } else if (auto id = id_from_bytes(stored)) {
+        return *id;
+    }
+    throw protocol::mp_reader::malformed();
+}
+template <typename T>
+void read(protocol::mp_reader& rd, T& v, uint64_t) {
+    read(rd, v);
+}
+void read(protocol::mp_reader& rd, task_id& v, uint64_t format) { v = id_of(rd.bytes(), format); }
+void read(protocol::mp_reader& rd, std::vector<task_id>& v, uint64_t format) {
+    auto n = rd.array_size();
+    v.clear();
+    for (uint32_t i = 0; i < n; ++i) {
+        v.push_back(id_of(rd.bytes(), format));
+    }
+}
+void read(protocol::mp_reader& rd, task_state& v, uint64_t format) {
+    auto s = format <= text_format ? parse_task_state(rd.bytes()) : task_state_from_number(rd.integer<uint64_t>());
+    if (!s) {
+        throw protocol::mp_reader::malformed();
+    }
+    v = *s;
+}
+
+// Writes one record field; ids as 16-byte bins, the state as its number.
+template <typename P, typename T>
+void write(P& pk, const T& v) {
+    pk.pack(v);
+}
+template <typename P>
+void write(P& pk, const task_id& id) {
+    pk.pack_bin(static_cast<uint32_t>(id.size()));
+    pk.pack_bin_body(reinterpret_cast<const char*>(id.data()), static_cast<uint32_t>(id.size()));
+}
+template <typename P>
+void write(P& pk, const std::vector<task_id>& ids) {
+    pk.pack_array(static_cast<uint32_t>(ids.size()));
+    for (const auto& id : ids) {
+        write(pk, id);
+    }
+}
+template <typename P>
+void write(P& pk, task_state s) {
+    pk.pack(static_cast<uint8_t>(s));
+}
+
+// Format 1 maps hold text ids and state names, like format 2.
+template <typename T>
+void convert(const msgpack::object& o, T& v) {
+    o.convert(v);
+}
+void convert(const msgpack::object& o, task_id& v) { v = id_of(o.as<std::string>(), text_format); }
+void convert(const msgpack::object& o, std::vector<task_id>& v) {
+    v.clear();
+    for (const auto& hex : o.as<std::vector<std::string>>()) {
+        v.push_back(id_of(hex, text_format));
+    }
+}
+void convert(const msgpack::object& o, task_state& v) {
+    auto s = parse_task_state(o.as<std::string>());
+    if (!s) {
+        throw protocol::mp_reader::malformed();
+    }
+    v = *s;
+}
+
 result<task_record> decode_positional(std::string_view bytes) {
     try {
         protocol::mp_reader rd(bytes);
@@ -96,14 +172,15 @@ result<task_record> decode_positional(std::string_view bytes) {
             return fail(errc::corrupt, "task record is an empty array");
         }
         auto format = rd.integer<uint64_t>();
-        if (format != record_format) {
+        if (format == 0 || format == 1 || format > record_format) {
             return fail(errc::corrupt, "task record has unknown format " + std::to_string(format));
         }
         task_record r;
+        r.has_state = true;
         uint32_t left = n - 1;
         fields(r, [&](const char*, auto& f) {
             if (left > 0) {
-                read(rd, f);
+                read(rd, f, format);
                 --left;
             }
         });
@@ -122,6 +199,7 @@ result<task_record> decode_map(std::string_view bytes) {
             return fail(errc::corrupt, "task record is not a map");
         }
         task_record r;
+        r.has_state = true;
         for (const auto& kv : o.via.map) {
             if (kv.key.type != msgpack::type::STR) {
                 continue;
@@ -129,7 +207,7 @@ result<task_record> decode_map(std::string_view bytes) {
             std::string_view key(kv.key.via.str.ptr, kv.key.via.str.size);
             fields(r, [&](const char* name, auto&& f) {
                 if (key == name) {
-                    kv.val.convert(f);
+                    convert(kv.val, f);
                 }
             });
         }
@@ -140,19 +218,6 @@ result<task_record> decode_map(std::string_view bytes) {
 }
 
 }  // namespace
-
-bool is_final(std::string_view s) {
-    return s == state::succeeded || s == state::failed || s == state::cancelled || s == state::expired;
-}
-
-bool is_state_name(std::string_view s) {
-    for (auto name : all_states) {
-        if (name == s) {
-            return true;
-        }
-    }
-    return false;
-}
 
 std::string encode(const task_record& r) {
     std::string out;
@@ -165,7 +230,7 @@ std::string encode(const task_record& r) {
         fields(m, [&](const char*, auto&&) { ++n; });
         pk.pack_array(n + 1);
         pk.pack(record_format);
-        fields(m, [&](const char*, auto&& f) { pk.pack(f); });
+        fields(m, [&](const char*, auto&& f) { write(pk, f); });
     }
     return out;
 }
@@ -183,11 +248,11 @@ result<task_record> decode_record(std::string_view bytes) {
 
 protocol::task_info to_info(const task_record& r) {
     protocol::task_info t;
-    t.id = r.id;
+    t.id = to_hex(r.id);
     t.handler = r.handler;
     t.queue = r.queue;
     t.priority = r.priority;
-    t.state = r.state;
+    t.state = std::string(to_string(r.state));
     t.attempts = r.attempts;
     t.max_retries = r.max_retries;
     t.error = r.error;
@@ -203,7 +268,10 @@ protocol::task_info to_info(const task_record& r) {
     t.eta_ms = r.eta_ms;
     t.parent = r.parent;
     t.tags = r.tags;
-    t.children = r.children;
+    t.children.reserve(r.children.size());
+    for (const auto& child : r.children) {
+        t.children.push_back(to_hex(child));
+    }
     t.worker = r.worker;
     return t;
 }

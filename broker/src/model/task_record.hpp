@@ -12,25 +12,13 @@
 #include <taskmill/protocol/result.hpp>
 
 #include "engine/timers.hpp"
+#include "model/task_id.hpp"
+#include "model/task_state.hpp"
 
 namespace taskmill::broker {
 
-namespace state {
-inline constexpr std::string_view pending = "PENDING";
-inline constexpr std::string_view queued = "QUEUED";
-inline constexpr std::string_view running = "RUNNING";
-inline constexpr std::string_view retrying = "RETRYING";
-inline constexpr std::string_view succeeded = "SUCCEEDED";
-inline constexpr std::string_view failed = "FAILED";
-inline constexpr std::string_view cancelled = "CANCELLED";
-inline constexpr std::string_view expired = "EXPIRED";
-}  // namespace state
-
-bool is_final(std::string_view state);
-bool is_state_name(std::string_view state);
-
 struct task_record {
-    std::string id;  // hex
+    task_id id{};
     std::string handler;
     std::string payload;  // msgpack bytes
     std::string queue;
@@ -44,10 +32,13 @@ struct task_record {
     int64_t backoff_cap_ms = 0;
     std::vector<std::string> tags;
     std::string key;
-    std::string parent;
+    std::string parent;  // as the submitter gave it: a task id in hex for SPAWNed tasks, a workflow id for steps
     bool notify = false;
     std::string notify_peer;  // the submitting client's routing id
-    std::string state;
+    task_state state = task_state::pending;
+    // In memory only: false for a record create() just made, which is in no
+    // state (and no counter) until the engine first sets one.
+    bool has_state = false;
     uint32_t attempts = 0;
     uint32_t crashes = 0;
     int64_t created_ms = 0;
@@ -56,7 +47,7 @@ struct task_record {
     std::string error;
     std::optional<std::string> result;
     std::string worker;
-    std::vector<std::string> children;
+    std::vector<task_id> children;
     std::optional<double> progress_fraction;
     std::string progress_note;
     std::optional<std::string> checkpoint;

@@ -56,9 +56,9 @@ void engine::fire_schedules() {
         int64_t planned = s.next_ms;
         schedule_fired(s, now_);
         check(txn_->put(table::meta, schedule_meta_key(s.cfg.name), encode_schedule_meta(s)), "put schedule");
-        log_.info("task={} schedule={} fired planned_ms={} next_ms={}", r->id, s.cfg.name, planned, s.next_ms);
+        log_.info("task={} schedule={} fired planned_ms={} next_ms={}", to_hex(r->id), s.cfg.name, planned, s.next_ms);
         if (wants_event("schedule.fired")) {
-            nlohmann::json e = {{"type", "schedule.fired"}, {"schedule", s.cfg.name}, {"task", r->id},
+            nlohmann::json e = {{"type", "schedule.fired"}, {"schedule", s.cfg.name}, {"task", to_hex(r->id)},
                                 {"planned_ms", planned}, {"time_ms", now_}, {"next_ms", s.next_ms}};
             auto v = nlohmann::json::to_msgpack(e);
             out_.events.emplace_back("schedule.fired", std::string(v.begin(), v.end()));

@@ -24,10 +24,14 @@ constexpr std::string_view cmd_schedules = "SCHEDULES";
 
 std::string wf_key(const std::string& id) { return std::string(wf_prefix) + id; }
 
-std::string lower(std::string s) {
+std::string lower(std::string_view name) {
+    std::string s(name);
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return s;
 }
+
+// A step's task id as its JSON shows it: "" before it started.
+std::string task_hex(const wf_step& s) { return s.task ? to_hex(*s.task) : std::string(); }
 
 std::string to_msgpack_string(const json& j) {
     auto v = json::to_msgpack(j);
@@ -103,14 +107,14 @@ void engine::wf_submit(const std::string& peer, const protocol::request& rq) {
 }
 
 void engine::wf_start_ready(workflow& w) {
-    if (w.state != "RUNNING" || w.cancel_requested) {
+    if (w.state != workflow_state::running || w.cancel_requested) {
         return;
     }
     for (auto i : ready_steps(w)) {
         auto& s = w.steps[i];
         std::map<std::string, std::string> results;
         for (auto d : s.deps) {
-            auto id = parse_id(w.steps[d].task);
+            const auto& id = w.steps[d].task;
             auto r = id ? load(*id) : std::nullopt;
             if (r && r->result) results[w.steps[d].name] = *r->result;
         }
@@ -125,10 +129,10 @@ void engine::wf_start_ready(workflow& w) {
         spec.tags = {"workflow:" + w.id, "step:" + s.name};
         auto r = create(spec, "");
         s.task = r->id;
-        s.state = "QUEUED";
+        s.state = step_state::queued;
         enqueue(*r);
         count("submitted");
-        log_.info("task={} workflow={} step={} started", r->id, w.id, protocol::printable(s.name));
+        log_.info("task={} workflow={} step={} started", to_hex(r->id), w.id, protocol::printable(s.name));
         wf_emit(w, "workflow.step", &s);
     }
 }
@@ -149,7 +153,7 @@ void engine::on_workflow_task_final(const task_record& r) {
     if (step == nullptr || step_final(step->state)) {
         return;  // e.g. a step this workflow already cancelled, or a retried step task
     }
-    step->state = r.state;
+    step->state = step_state_of(r.state);
     step->error = r.error;
     wf_emit(w, "workflow.step", step);
     if (step_unsuccessful(step->state) && w.fail_fast) {
@@ -167,18 +171,18 @@ void engine::on_workflow_task_final(const task_record& r) {
 void engine::wf_fail_fast(workflow& w) {
     for (auto& s : w.steps) {
         if (s.state == step_state::waiting) {
-            s.state = "CANCELLED";
+            s.state = step_state::cancelled;
             s.error = "workflow failed fast";
             wf_emit(w, "workflow.step", &s);
             continue;
         }
-        if (step_final(s.state) || s.task.empty()) continue;
-        auto r = load(*parse_id(s.task));
-        if (r && (r->state == state::queued || r->state == state::pending)) {
-            s.state = "CANCELLED";  // first, so the nested on_final sees a final step
+        if (step_final(s.state) || !s.task) continue;
+        auto r = load(*s.task);
+        if (r && (r->state == task_state::queued || r->state == task_state::pending)) {
+            s.state = step_state::cancelled;  // first, so the nested on_final sees a final step
             s.error = "workflow failed fast";
             unqueue(*r);
-            finish(*r, state::cancelled, "workflow failed fast");
+            finish(*r, task_state::cancelled, "workflow failed fast");
             wf_emit(w, "workflow.step", &s);
         }
     }
@@ -186,15 +190,15 @@ void engine::wf_fail_fast(workflow& w) {
 
 // Ends the workflow once every step is final; saves it either way.
 void engine::wf_settle(workflow& w) {
-    if (w.state == "RUNNING" && all_final(w)) {
+    if (w.state == workflow_state::running && all_final(w)) {
         w.state = final_state(w);
         w.finished_ms = now_;
-        count("workflows_" + lower(w.state));
-        log_.info("workflow={} state={}", w.id, w.state);
-        wf_emit(w, "workflow." + lower(w.state), nullptr);
+        count("workflows_" + lower(to_string(w.state)));
+        log_.info("workflow={} state={}", w.id, to_string(w.state));
+        wf_emit(w, "workflow." + lower(to_string(w.state)), nullptr);
     }
     wf_save(w);
-    if (w.state != "RUNNING") {
+    if (w.state != workflow_state::running) {
         workflows_.erase(w.id);  // w is gone after this line
     }
 }
@@ -205,11 +209,11 @@ void engine::wf_emit(const workflow& w, std::string_view type, const wf_step* s)
     if (!wants_event(type)) {
         return;
     }
-    json e = {{"type", type}, {"workflow", w.id}, {"name", w.name}, {"state", w.state}, {"time_ms", now_}};
+    json e = {{"type", type}, {"workflow", w.id}, {"name", w.name}, {"state", to_string(w.state)}, {"time_ms", now_}};
     if (s != nullptr) {
         e["step"] = s->name;
-        e["task"] = s->task;
-        e["state"] = s->state;
+        e["task"] = task_hex(*s);
+        e["state"] = to_string(s->state);
         e["error"] = s->error;
     }
     out_.events.emplace_back(std::string(type), to_msgpack_string(e));
@@ -227,13 +231,13 @@ void engine::wf_status(const std::string& peer, const protocol::request& rq) {
     for (const auto& s : w->steps) {
         json deps = json::array();
         for (auto d : s.deps) deps.push_back(w->steps[d].name);
-        json j = {{"name", s.name}, {"handler", s.handler}, {"depends_on", deps}, {"state", s.state},
-                  {"task", s.task.empty() ? json(nullptr) : json(s.task)}, {"error", s.error.empty() ? json(nullptr) : json(s.error)},
+        json j = {{"name", s.name}, {"handler", s.handler}, {"depends_on", deps}, {"state", to_string(s.state)},
+                  {"task", s.task ? json(to_hex(*s.task)) : json(nullptr)}, {"error", s.error.empty() ? json(nullptr) : json(s.error)},
                   {"attempts", 0}, {"result", nullptr}};
-        if (auto id = parse_id(s.task)) {
-            if (auto r = load(*id)) {
+        if (s.task) {
+            if (auto r = load(*s.task)) {
                 // The task's own state is the live one while the step runs.
-                if (!step_final(s.state)) j["state"] = r->state;
+                if (!step_final(s.state)) j["state"] = to_string(r->state);
                 j["attempts"] = r->attempts;
                 if (r->result) {
                     j["result"] = from_msgpack_or_null(*r->result);
@@ -248,7 +252,7 @@ void engine::wf_status(const std::string& peer, const protocol::request& rq) {
         auto it = results.find(w->steps[i].name);
         result[w->steps[i].name] = it == results.end() ? json(nullptr) : it->second;
     }
-    json out = {{"id", w->id}, {"name", w->name}, {"state", w->state},
+    json out = {{"id", w->id}, {"name", w->name}, {"state", to_string(w->state)},
                 {"on_failure", w->fail_fast ? "fail_fast" : "continue"}, {"created_ms", w->created_ms},
                 {"finished_ms", w->finished_ms}, {"steps", steps}, {"result", result}};
     protocol::reply rep;
@@ -291,7 +295,7 @@ void engine::wf_cancel(const std::string& peer, const protocol::request& rq) {
     w.cancel_requested = true;
     for (auto& s : w.steps) {
         if (s.state == step_state::waiting) {
-            s.state = "CANCELLED";
+            s.state = step_state::cancelled;
             s.error = "workflow cancelled";
             wf_emit(w, "workflow.step", &s);
         }
@@ -299,13 +303,13 @@ void engine::wf_cancel(const std::string& peer, const protocol::request& rq) {
     // Cancelling a waiting task finishes it at once, which calls back into
     // on_workflow_task_final and may end (and erase) the workflow: work on a
     // copy of the task ids.
-    std::vector<std::string> tasks;
+    std::vector<task_id> tasks;
     for (const auto& s : w.steps) {
-        if (!s.task.empty() && !step_final(s.state)) tasks.push_back(s.task);
+        if (s.task && !step_final(s.state)) tasks.push_back(*s.task);
     }
     std::string id = w.id;
     for (const auto& t : tasks) {
-        if (auto r = load(*parse_id(t)); r && !is_final(r->state)) {
+        if (auto r = load(t); r && !is_final(r->state)) {
             protocol::reply ignored;
             cancel(*r, ignored);
         }
@@ -326,7 +330,7 @@ void engine::recover_workflows() {
               auto w = decode_workflow(v);
               if (!w) {
                   log_.error("workflow record {} unreadable: {}", k, w.error().message);
-              } else if (w->state == "RUNNING") {
+              } else if (w->state == workflow_state::running) {
                   running.push_back(std::move(*w));
               }
               return true;

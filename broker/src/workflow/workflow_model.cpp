@@ -2,6 +2,7 @@
 #include "workflow/workflow_model.hpp"
 
 #include <set>
+#include <stdexcept>
 
 #include <taskmill/protocol/nesting.hpp>
 
@@ -13,6 +14,16 @@ namespace {
 using json = nlohmann::json;
 
 failure bad(const std::string& what) { return fail(errc::invalid_argument, "workflow: " + what); }
+
+// A state name read from a workflow record; decode_workflow turns the throw
+// into errc::corrupt.
+template <typename E>
+E named(std::optional<E> parsed, const char* what) {
+    if (!parsed) {
+        throw std::runtime_error(std::string("unknown ") + what);
+    }
+    return *parsed;
+}
 
 std::string to_bytes(const json& j) {
     if (j.is_null()) {
@@ -139,12 +150,6 @@ std::optional<std::string> find_cycle(const workflow& w) {
 
 }  // namespace
 
-bool step_final(std::string_view s) {
-    return s == "SUCCEEDED" || s == "FAILED" || s == "CANCELLED" || s == "EXPIRED" || s == step_state::skipped;
-}
-
-bool step_unsuccessful(std::string_view s) { return step_final(s) && s != "SUCCEEDED"; }
-
 result<workflow> parse_workflow(const json& def, const std::function<bool(const std::string&)>& handler_known) {
     if (!def.is_object()) {
         return bad("the definition must be a JSON object");
@@ -208,7 +213,7 @@ std::string encode_workflow(const workflow& w) {
     json steps = json::array();
     for (const auto& s : w.steps) {
         json j = {{"name", s.name}, {"handler", s.handler}, {"payload", binary_of(s.payload)},
-                  {"queue", s.queue}, {"deps", s.deps}, {"task", s.task}, {"state", s.state},
+                  {"queue", s.queue}, {"deps", s.deps}, {"task", s.task ? to_hex(*s.task) : std::string()}, {"state", to_string(s.state)},
                   {"error", s.error}};
         if (s.priority) j["priority"] = *s.priority;
         if (s.retries) j["retries"] = *s.retries;
@@ -216,7 +221,7 @@ std::string encode_workflow(const workflow& w) {
         steps.push_back(std::move(j));
     }
     json j = {{"v", 1}, {"id", w.id}, {"name", w.name}, {"fail_fast", w.fail_fast},
-              {"cancel_requested", w.cancel_requested}, {"state", w.state}, {"created_ms", w.created_ms},
+              {"cancel_requested", w.cancel_requested}, {"state", to_string(w.state)}, {"created_ms", w.created_ms},
               {"finished_ms", w.finished_ms}, {"steps", std::move(steps)}};
     auto v = json::to_msgpack(j);
     return {v.begin(), v.end()};
@@ -233,7 +238,7 @@ result<workflow> decode_workflow(std::string_view bytes) {
         w.name = j.at("name").get<std::string>();
         w.fail_fast = j.at("fail_fast").get<bool>();
         w.cancel_requested = j.at("cancel_requested").get<bool>();
-        w.state = j.at("state").get<std::string>();
+        w.state = named(parse_workflow_state(j.at("state").get<std::string>()), "workflow state");
         w.created_ms = j.at("created_ms").get<int64_t>();
         w.finished_ms = j.at("finished_ms").get<int64_t>();
         for (const auto& s : j.at("steps")) {
@@ -243,8 +248,14 @@ result<workflow> decode_workflow(std::string_view bytes) {
             st.payload = bytes_of(s.at("payload"));
             st.queue = s.at("queue").get<std::string>();
             st.deps = s.at("deps").get<std::vector<std::size_t>>();
-            st.task = s.at("task").get<std::string>();
-            st.state = s.at("state").get<std::string>();
+            if (auto hex = s.at("task").get<std::string>(); !hex.empty()) {
+                auto id = parse_task_id(hex, "step task");
+                if (!id) {
+                    return fail(errc::corrupt, "workflow record unreadable: " + id.error().message);
+                }
+                st.task = *id;
+            }
+            st.state = named(parse_step_state(s.at("state").get<std::string>()), "step state");
             st.error = s.at("error").get<std::string>();
             if (s.contains("priority")) st.priority = s["priority"].get<int32_t>();
             if (s.contains("retries")) st.retries = s["retries"].get<int32_t>();
@@ -269,7 +280,7 @@ std::vector<std::size_t> ready_steps(const workflow& w) {
         if (s.state != step_state::waiting) continue;
         bool ok = true;
         for (auto d : s.deps) {
-            ok = ok && w.steps[d].state == "SUCCEEDED";
+            ok = ok && w.steps[d].state == step_state::succeeded;
         }
         if (ok) out.push_back(i);
     }
@@ -285,8 +296,9 @@ std::vector<std::size_t> skip_blocked(workflow& w) {
             if (s.state != step_state::waiting) continue;
             for (auto d : s.deps) {
                 if (step_unsuccessful(w.steps[d].state)) {
-                    s.state = std::string(step_state::skipped);
-                    s.error = "dependency '" + w.steps[d].name + "' did not succeed (" + w.steps[d].state + ")";
+                    s.state = step_state::skipped;
+                    s.error = "dependency '" + w.steps[d].name + "' did not succeed (" +
+                              std::string(to_string(w.steps[d].state)) + ")";
                     changed.push_back(i);
                     again = true;
                     break;
@@ -304,12 +316,12 @@ bool all_final(const workflow& w) {
     return true;
 }
 
-std::string final_state(const workflow& w) {
-    if (w.cancel_requested) return "CANCELLED";
+workflow_state final_state(const workflow& w) {
+    if (w.cancel_requested) return workflow_state::cancelled;
     for (const auto& s : w.steps) {
-        if (s.state != "SUCCEEDED") return "FAILED";
+        if (s.state != step_state::succeeded) return workflow_state::failed;
     }
-    return "SUCCEEDED";
+    return workflow_state::succeeded;
 }
 
 std::vector<std::size_t> sink_steps(const workflow& w) {

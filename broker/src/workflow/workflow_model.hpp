@@ -16,12 +16,10 @@
 
 #include <taskmill/protocol/result.hpp>
 
-namespace taskmill::broker {
+#include "model/task_id.hpp"
+#include "model/workflow_state.hpp"
 
-namespace step_state {
-inline constexpr std::string_view waiting = "WAITING";   // dependencies not done yet
-inline constexpr std::string_view skipped = "SKIPPED";   // a dependency did not succeed
-}  // namespace step_state
+namespace taskmill::broker {
 
 struct wf_step {
     std::string name;
@@ -32,8 +30,8 @@ struct wf_step {
     std::optional<int32_t> retries;
     std::optional<int64_t> timeout_ms;
     std::vector<std::size_t> deps;  // indexes into workflow::steps
-    std::string task;               // task id once started
-    std::string state{step_state::waiting};  // WAITING, QUEUED (started), or a final state
+    std::optional<task_id> task;    // once started
+    step_state state = step_state::waiting;
     std::string error;
 };
 
@@ -42,18 +40,13 @@ struct workflow {
     std::string name;
     bool fail_fast = true;  // on_failure = "fail_fast" (default) | "continue"
     bool cancel_requested = false;
-    std::string state = "RUNNING";  // RUNNING SUCCEEDED FAILED CANCELLED
+    workflow_state state = workflow_state::running;
     int64_t created_ms = 0;
     int64_t finished_ms = 0;
     std::vector<wf_step> steps;
 };
 
 inline constexpr std::size_t max_steps = 1000;
-
-// Final for a step: SUCCEEDED FAILED CANCELLED EXPIRED SKIPPED.
-bool step_final(std::string_view s);
-// Final and not SUCCEEDED.
-bool step_unsuccessful(std::string_view s);
 
 // Builds a workflow from its JSON definition (docs/WORKFLOWS.md):
 //   {"name": "...", "on_failure": "fail_fast"|"continue",
@@ -76,7 +69,7 @@ std::vector<std::size_t> skip_blocked(workflow& w);
 bool all_final(const workflow& w);
 // The workflow's final state once all_final(): CANCELLED if cancelled,
 // SUCCEEDED if every step succeeded, else FAILED.
-std::string final_state(const workflow& w);
+workflow_state final_state(const workflow& w);
 // Steps no other step depends on; their results are the workflow's result.
 std::vector<std::size_t> sink_steps(const workflow& w);
 

@@ -99,16 +99,18 @@ TEST(LmdbStore, DataSurvivesReopen) {
 
 TEST(TaskRecord, RoundTrip) {
     task_record r;
-    r.id = "0123456789abcdef0123456789abcdef";
+    r.id = *parse_task_id("0123456789abcdef0123456789abcdef");
     r.handler = "a.b@2";
     r.payload = std::string("\x00\x01\xff", 3);
     r.priority = 7;
     r.tags = {"x", "y"};
     r.result = std::string("\xc0", 1);
     r.progress_fraction = 0.25;
-    r.state = "RUNNING";
+    r.state = task_state::running;
     auto back = decode_record(encode(r));
     ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->id, r.id);
+    EXPECT_EQ(back->state, task_state::running);
     EXPECT_EQ(back->payload, r.payload);
     EXPECT_EQ(back->priority, 7);
     EXPECT_EQ(back->tags, r.tags);
@@ -121,7 +123,7 @@ TEST(TaskRecord, RoundTrip) {
 namespace {
 task_record full_record() {
     task_record r;
-    r.id = "0123456789abcdef0123456789abcdef";
+    r.id = *parse_task_id("0123456789abcdef0123456789abcdef");
     r.handler = "a.b@2";
     r.payload = std::string("\x00\x01\xff", 3);
     r.queue = "q";
@@ -138,7 +140,7 @@ task_record full_record() {
     r.parent = "p";
     r.notify = true;
     r.notify_peer = std::string("\x00peer", 5);
-    r.state = "FAILED";
+    r.state = task_state::failed;
     r.attempts = 3;
     r.crashes = 1;
     r.created_ms = 1;
@@ -147,7 +149,7 @@ task_record full_record() {
     r.error = std::string(70000, 'e');
     r.result = std::string("\xc0", 1);
     r.worker = "w:1";
-    r.children = {"c1", "c2", "c3"};
+    r.children = {make_id(1), make_id(2), make_id(3)};
     r.progress_fraction = 0.25;
     r.progress_note = "n";
     r.checkpoint = std::string();
@@ -187,7 +189,8 @@ TEST(TaskRecord, DecodesTheMapFormat) {
     pk.pack(std::string("unknown_later_field")); pk.pack(1);
     auto back = decode_record(std::string_view(buf.data(), buf.size()));
     ASSERT_TRUE(back.has_value()) << back.error().message;
-    EXPECT_EQ(back->state, "QUEUED");
+    EXPECT_EQ(back->state, task_state::queued);
+    EXPECT_EQ(to_hex(back->id), "0123456789abcdef0123456789abcdef");
     EXPECT_EQ(back->priority, 4);
     EXPECT_EQ(back->tags, std::vector<std::string>{"a"});
 }
@@ -219,7 +222,7 @@ TEST(TaskRecord, ToleratesOtherLengthsAndRejectsDamage) {
     EXPECT_EQ(l->version, "1.2.3");
 
     auto wrong = encode(full_record());
-    wrong[4] = '\xc3';  // the id (a string) replaced by `true`
+    wrong[4] = '\xc3';  // the id (a bin) replaced by `true`
     EXPECT_FALSE(decode_record(wrong).has_value());
     EXPECT_FALSE(decode_record("").has_value());
     EXPECT_FALSE(decode_record("\x91\x09").has_value());  // an unknown format number

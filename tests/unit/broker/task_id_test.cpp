@@ -46,10 +46,17 @@ TEST(TaskId, TwoGeneratorsDoNotCollide) {
 TEST(TaskId, ParseRoundTripAndRejects) {
     id_generator gen;
     auto id = gen.next(123456);
-    auto back = parse_id(to_hex(id));
+    auto back = parse_task_id(to_hex(id));
     ASSERT_TRUE(back.has_value());
     EXPECT_EQ(*back, id);
-    EXPECT_FALSE(parse_id("abc").has_value());
-    EXPECT_FALSE(parse_id(std::string(31, 'a') + "g").has_value());
-    EXPECT_FALSE(parse_id(std::string(33, 'a')).has_value());
+    EXPECT_EQ(*parse_task_id(to_hex(id).substr(0, 16) + "ABCDEF0123456789"),
+              *parse_task_id(to_hex(id).substr(0, 16) + "abcdef0123456789"));  // either case
+    for (std::string bad : {std::string("abc"), std::string(31, 'a') + "g", std::string(33, 'a'), std::string(),
+                            std::string(31, 'a') + '\0', std::string(32, ' ')}) {
+        auto r = parse_task_id(bad);
+        ASSERT_FALSE(r.has_value()) << bad;
+        EXPECT_EQ(r.error().code, taskmill::errc::invalid_argument);
+        EXPECT_EQ(r.error().message, "id must be 32 hex chars");
+    }
+    EXPECT_EQ(parse_task_id("x", "before").error().message, "before must be 32 hex chars");
 }

@@ -91,15 +91,47 @@ TEST(WorkflowModel, SkipsDependentsOfAFailureTransitively) {
     json def = {{"steps", {step("a", "t.a"), step("b", "t.b", {"a"}), step("c", "t.c", {"b"}), step("x", "t.x")}}};
     auto w = tb::parse_workflow(def, nullptr);
     ASSERT_TRUE(w);
-    w->steps[0].state = "FAILED";
+    w->steps[0].state = tb::step_state::failed;
     auto changed = tb::skip_blocked(*w);
     EXPECT_EQ(changed.size(), 2u);
-    EXPECT_EQ(w->steps[2].state, "SKIPPED");
-    EXPECT_EQ(w->steps[3].state, "WAITING");
+    EXPECT_EQ(w->steps[2].state, tb::step_state::skipped);
+    EXPECT_EQ(w->steps[2].error, "dependency 'b' did not succeed (SKIPPED)");
+    EXPECT_EQ(w->steps[3].state, tb::step_state::waiting);
     EXPECT_FALSE(tb::all_final(*w));
-    w->steps[3].state = "SUCCEEDED";
+    w->steps[3].state = tb::step_state::succeeded;
     EXPECT_TRUE(tb::all_final(*w));
-    EXPECT_EQ(tb::final_state(*w), "FAILED");
+    EXPECT_EQ(tb::final_state(*w), tb::workflow_state::failed);
+}
+
+// The record keeps states by name and step task ids in hex (it is JSON);
+// a name or id that is neither is a corrupt record, not a crash.
+TEST(WorkflowModel, RecordKeepsStatesAndTaskIdsAndRejectsUnknownOnes) {
+    auto w = tb::parse_workflow(diamond(), nullptr);
+    ASSERT_TRUE(w);
+    w->id = "wf1";
+    w->state = tb::workflow_state::cancelled;
+    w->steps[0].state = tb::step_state::expired;
+    w->steps[0].task = tb::id_generator().next(1);
+    w->steps[1].state = tb::step_state::queued;
+    auto back = tb::decode_workflow(tb::encode_workflow(*w));
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(back->state, tb::workflow_state::cancelled);
+    EXPECT_EQ(back->steps[0].state, tb::step_state::expired);
+    EXPECT_EQ(back->steps[0].task, w->steps[0].task);
+    EXPECT_EQ(back->steps[1].state, tb::step_state::queued);
+    EXPECT_FALSE(back->steps[1].task.has_value());
+
+    auto j = json::from_msgpack(tb::encode_workflow(*w));
+    j["steps"][0]["task"] = "not-hex";
+    auto bad_id = tb::decode_workflow(mp(j));
+    ASSERT_FALSE(bad_id);
+    EXPECT_EQ(bad_id.error().code, taskmill::errc::corrupt);
+    j = json::from_msgpack(tb::encode_workflow(*w));
+    j["steps"][2]["state"] = "QUEUD";
+    EXPECT_EQ(tb::decode_workflow(mp(j)).error().code, taskmill::errc::corrupt);
+    j = json::from_msgpack(tb::encode_workflow(*w));
+    j["state"] = "DONE";
+    EXPECT_EQ(tb::decode_workflow(mp(j)).error().code, taskmill::errc::corrupt);
 }
 
 namespace {
