@@ -22,7 +22,7 @@
 
 #include <taskmill/broker/broker.hpp>
 #include <taskmill/broker/store.hpp>
-#include <taskmill/protocol/frame.hpp>
+#include <taskmill/protocol/wire.hpp>
 #include <taskmill/protocol/messages.hpp>
 #include <taskmill/protocol/peer_text.hpp>
 

@@ -4,7 +4,9 @@
 // empty delimiter: peers are DEALER sockets), exactly three frames:
 //   [signature "TASKMILL1"] [command, upper-case ASCII] [body, msgpack map]
 // Functions here take and give zmq messages (the transport is the point of
-// this header). A socket belongs to one thread; so do these calls.
+// this header); the command names, size limits and the received message as
+// a value are in wire.hpp, for code that needs no socket. A socket belongs
+// to one thread; so do these calls.
 #pragma once
 
 #include <cstddef>
@@ -17,77 +19,9 @@
 #include <zmq.hpp>
 
 #include <taskmill/protocol/result.hpp>
+#include <taskmill/protocol/wire.hpp>
 
 namespace taskmill::protocol {
-
-inline constexpr std::string_view signature = "TASKMILL1";
-
-// Default bound on a whole message body; brokers and hosts may configure it.
-inline constexpr std::size_t default_max_body = 16u << 20;
-
-// Room a frame limit (ZMQ_MAXMSGSIZE) leaves above the body limit: a body a
-// little over the limit is still read and refused with too_large naming its
-// request; a larger frame makes ZeroMQ drop the connection before it holds
-// the bytes, so a peer cannot make us allocate what it merely declares.
-inline constexpr std::size_t frame_room = 1u << 20;
-
-// The frame limit that goes with a body limit: max_body + frame_room,
-// saturating.
-constexpr std::size_t frame_limit(std::size_t max_body) noexcept {
-    return max_body > SIZE_MAX - frame_room ? SIZE_MAX : max_body + frame_room;
-}
-
-namespace cmd {
-// client -> broker (frontend)
-inline constexpr std::string_view submit = "SUBMIT";
-inline constexpr std::string_view status = "STATUS";
-inline constexpr std::string_view cancel = "CANCEL";
-inline constexpr std::string_view retry = "RETRY";
-inline constexpr std::string_view tasks = "TASKS";
-inline constexpr std::string_view stats = "STATS";
-inline constexpr std::string_view workers = "WORKERS";
-inline constexpr std::string_view ping = "PING";
-// broker -> client, unsolicited, for tasks submitted with notify
-inline constexpr std::string_view done = "DONE";
-// broker -> client when the request could not be parsed at all
-inline constexpr std::string_view error = "ERROR";
-// worker <-> broker (backend)
-inline constexpr std::string_view hello = "HELLO";
-inline constexpr std::string_view welcome = "WELCOME";
-inline constexpr std::string_view heartbeat = "HEARTBEAT";
-inline constexpr std::string_view dispatch = "DISPATCH";
-inline constexpr std::string_view results = "RESULTS";
-inline constexpr std::string_view progress = "PROGRESS";
-inline constexpr std::string_view checkpoint = "CHECKPOINT";
-inline constexpr std::string_view spawn = "SPAWN";
-inline constexpr std::string_view credit = "CREDIT";
-inline constexpr std::string_view bye = "BYE";
-inline constexpr std::string_view dead = "DEAD";
-inline constexpr std::string_view plugins = "PLUGINS";  // supervisor: plugin set reloaded or refused
-inline constexpr std::string_view unknown = "UNKNOWN";
-}  // namespace cmd
-
-// A received message's command and body.
-struct message {
-    std::string command;
-    std::string body;
-};
-
-// What try_recv read: the routing identity (empty on a DEALER) and either
-// the message or why it is malformed (wrong frame count, signature, command
-// or size), so a ROUTER can answer the peer with an ERROR. When `msg` failed
-// on a message of the right shape (a body over the limit), `command` and
-// `req` say which request it was (req 0 = not readable), so that the answer
-// can name it; otherwise they are empty and 0.
-struct incoming {
-    std::string peer;
-    result<message> msg;
-    std::string command;
-    uint64_t req = 0;
-    // The connection's "User-Id" (the ZAP handler's answer: the peer's CURVE
-    // public key in Z85); empty without authentication.
-    std::string user_id;
-};
 
 // Receives one message without blocking; nullopt if none is waiting. A
 // malformed message is read off the socket completely either way, however
