@@ -40,6 +40,10 @@ inline constexpr std::string_view tasks = "TASKS";
 inline constexpr std::string_view stats = "STATS";
 inline constexpr std::string_view workers = "WORKERS";
 inline constexpr std::string_view ping = "PING";
+inline constexpr std::string_view wf_submit = "WF_SUBMIT";
+inline constexpr std::string_view wf_status = "WF_STATUS";
+inline constexpr std::string_view wf_cancel = "WF_CANCEL";
+inline constexpr std::string_view schedules = "SCHEDULES";
 // broker -> client, unsolicited, for tasks submitted with notify
 inline constexpr std::string_view done = "DONE";
 // broker -> client when the request could not be parsed at all
