@@ -1,11 +1,11 @@
-// Worker and supervisor commands (backend ROUTER).
+// Worker and supervisor commands (backend ROUTER), found by name in
+// peer_commands() (any peer) and worker_commands() (registered workers).
 #include "engine/engine.hpp"
 
 #include <algorithm>
 #include <set>
 #include <unordered_set>
 
-#include <msgpack.hpp>
 
 namespace taskmill::broker {
 
@@ -50,16 +50,8 @@ void engine::on_backend(const protocol::incoming& in) {
         return;
     }
     const auto& cmd = msg->command;
-    if (cmd == protocol::cmd::hello) {
-        hello(peer, *msg, in.user_id);
-        return;
-    }
-    if (cmd == protocol::cmd::dead) {
-        dead(peer, *msg, in.user_id);
-        return;
-    }
-    if (cmd == protocol::cmd::plugins) {
-        plugins_changed(*msg);
+    if (auto any = peer_commands().find(cmd); any != peer_commands().end()) {
+        (this->*any->second)(in, *msg);
         return;
     }
     worker* w = workers_.find(peer);
@@ -69,28 +61,41 @@ void engine::on_backend(const protocol::incoming& in) {
         return;
     }
     w->last_seen_ms = now_;
-    if (cmd == protocol::cmd::heartbeat) {
-        heartbeat(*w, *msg);
+    if (auto mine = worker_commands().find(cmd); mine != worker_commands().end()) {
+        (this->*mine->second)(*w, *msg);
         return;
     }
-    if (cmd == protocol::cmd::results) {
-        results(*w, *msg);
-    } else if (cmd == protocol::cmd::credit) {
-        credit(*w, *msg);
-    } else if (cmd == protocol::cmd::bye) {
-        remove_worker(peer, false, "worker said BYE");
-    } else if (cmd == protocol::cmd::progress) {
-        progress(*w, *msg);
-    } else if (cmd == protocol::cmd::checkpoint) {
-        checkpoint(peer, *msg);
-    } else if (cmd == protocol::cmd::spawn) {
-        spawn(peer, *msg);
-    } else {
-        send_error(peer, protocol::cmd::error, 0, "unknown command " + cmd);
-    }
+    send_error(peer, protocol::cmd::error, 0, "unknown command " + cmd);
 }
 
-void engine::hello(const std::string& peer, const protocol::message& m, const std::string& user_id) {
+const std::unordered_map<std::string_view, engine::peer_command>& engine::peer_commands() {
+    namespace cmd = protocol::cmd;
+    static const std::unordered_map<std::string_view, peer_command> table = {
+        {cmd::hello, &engine::hello},
+        {cmd::dead, &engine::dead},
+        {cmd::plugins, &engine::plugins_changed},
+    };
+    return table;
+}
+
+const std::unordered_map<std::string_view, engine::worker_command>& engine::worker_commands() {
+    namespace cmd = protocol::cmd;
+    static const std::unordered_map<std::string_view, worker_command> table = {
+        {cmd::heartbeat, &engine::heartbeat}, {cmd::results, &engine::results},
+        {cmd::credit, &engine::credit},       {cmd::bye, &engine::bye},
+        {cmd::progress, &engine::progress},   {cmd::checkpoint, &engine::checkpoint},
+        {cmd::spawn, &engine::spawn},
+    };
+    return table;
+}
+
+void engine::bye(worker& w, const protocol::message&) {
+    const std::string id = w.id;  // w goes with the worker
+    remove_worker(id, false, "worker said BYE");
+}
+
+void engine::hello(const protocol::incoming& in, const protocol::message& m) {
+    const auto& peer = in.peer;
     auto h = protocol::decode_hello(m.body);
     metrics_.hello(h && h->slots <= max_slots);
     if (!h || h->slots > max_slots) {
@@ -104,7 +109,7 @@ void engine::hello(const std::string& peer, const protocol::message& m, const st
     for (const auto& id : workers_.upsert(peer, *h, now_)) {
         lost(id, false, "worker re-registered");
     }
-    workers_.find(peer)->user_id = user_id;
+    workers_.find(peer)->user_id = in.user_id;
     protocol::welcome wel{cfg_.heartbeat_ms, cfg_.liveness_ms};
     early_.push_back({target::backend, peer, std::string(protocol::cmd::welcome), protocol::encode(wel)});
     if (!known) {
@@ -155,7 +160,8 @@ void engine::remove_worker(const std::string& id, bool crashed, const std::strin
 // alone could be taken by another peer once the supervisor disconnects;
 // the key cannot. A worker that named no supervisor leaves by BYE or
 // silence only.
-void engine::dead(const std::string& peer, const protocol::message& m, const std::string& user_id) {
+void engine::dead(const protocol::incoming& in, const protocol::message& m) {
+    const auto& peer = in.peer;
     auto c = protocol::decode_control(m.body);
     if (!c) {
         warn_malformed("backend", "DEAD", c.error().message);
@@ -167,7 +173,7 @@ void engine::dead(const std::string& peer, const protocol::message& m, const std
         if (w == nullptr) {
             continue;  // already gone (BYE, silence, an earlier DEAD)
         }
-        if (w->info.supervisor.empty() || w->info.supervisor != peer || w->user_id != user_id) {
+        if (w->info.supervisor.empty() || w->info.supervisor != peer || w->user_id != in.user_id) {
             refused.push_back(id);
             continue;
         }
@@ -333,7 +339,7 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
 
 // A host's plugin set was reloaded or a change refused: logged and
 // published as plugin.reloaded / plugin.refused.
-void engine::plugins_changed(const protocol::message& m) {
+void engine::plugins_changed(const protocol::incoming&, const protocol::message& m) {
     auto c = protocol::decode_control(m.body);
     if (!c || (c->note != "reloaded" && c->note != "refused")) {
         warn_malformed("backend", "PLUGINS", c ? "note must be reloaded or refused" : c.error().message);
@@ -346,20 +352,9 @@ void engine::plugins_changed(const protocol::message& m) {
         log_.info("host={} reloaded its plugins generation={} files={}", protocol::printable(c->id), c->slots,
                   c->ids.size());
     }
-    std::string type = "plugin." + c->note;
-    if (!wants_event(type)) {
-        return;
-    }
-    msgpack::sbuffer buf;
-    msgpack::packer<msgpack::sbuffer> pk(buf);
-    pk.pack_map(6);
-    pk.pack("type"); pk.pack(type);
-    pk.pack("host"); pk.pack(c->id);
-    pk.pack("generation"); pk.pack(c->slots);
-    pk.pack("files"); pk.pack(c->ids);
-    pk.pack("error"); pk.pack(c->error);
-    pk.pack("time_ms"); pk.pack(now_);
-    out_.events.emplace_back(type, std::string(buf.data(), buf.size()));
+    events_.emit("plugin." + c->note, [&](event& e) {
+        e.add("host", c->id).add("generation", c->slots).add("files", c->ids).add("error", c->error);
+    });
 }
 
 void engine::credit(worker& w, const protocol::message& m) {
@@ -401,12 +396,13 @@ void engine::progress(worker& w, const protocol::message& m) {
     save(*r);
 }
 
-void engine::checkpoint(const std::string& peer, const protocol::message& m) {
+void engine::checkpoint(worker& w, const protocol::message& m) {
+    const auto& peer = w.id;
     auto c = protocol::decode_control(m.body);
     protocol::control rep;
     auto id = c ? parse_task_id(c->id) : result<task_id>(fail(errc::invalid_argument, c.error().message));
-    if (auto* w = workers_.find(peer); w != nullptr && id) {
-        renew(*w, *id);
+    if (id) {
+        renew(w, *id);
     }
     auto r = id ? load(*id) : std::nullopt;
     rep.req = c ? c->req : protocol::peek_req(m.body).value_or(0);
@@ -423,7 +419,8 @@ void engine::checkpoint(const std::string& peer, const protocol::message& m) {
     send_back(peer, protocol::cmd::checkpoint, rep);  // sent after the commit
 }
 
-void engine::spawn(const std::string& peer, const protocol::message& m) {
+void engine::spawn(worker& w, const protocol::message& m) {
+    const auto& peer = w.id;
     auto c = protocol::decode_control(m.body);
     protocol::control rep;
     rep.req = c ? c->req : protocol::peek_req(m.body).value_or(0);

@@ -8,6 +8,7 @@
 #include <msgpack.hpp>
 
 #include "store/keys.hpp"
+#include "store/migrate.hpp"
 
 namespace taskmill::broker {
 
@@ -17,7 +18,11 @@ int64_t now_ms() {
 }
 
 engine::engine(const broker_config& cfg, store& st, spdlog::logger& log)
-    : cfg_(cfg), store_(st), log_(log) {
+    : cfg_(cfg),
+      store_(st),
+      log_(log),
+      waiters_(cfg.max_waits, cfg.max_waits_per_client),
+      schedules_(cfg.schedules, *this, log) {
     limits_.max_payload = cfg.max_body_bytes;
     // Hosts and clients read at most protocol::default_max_body; a smaller
     // configured limit holds for both directions.
@@ -28,6 +33,7 @@ engine::engine(const broker_config& cfg, store& st, spdlog::logger& log)
 
 void engine::begin_turn(int64_t now) {
     now_ = now;
+    events_.set_time(now);
     txn_ = store_.begin(true);
     auto gone = std::move(unreachable_);
     unreachable_.clear();
@@ -44,9 +50,7 @@ void engine::end_turn() {
         check(txn_->put(table::meta, keys::meta_seq, v), "put seq");
         seq_dirty_ = false;
     }
-    if (counts_dirty_) {
-        save_counts();
-    }
+    check(counters_.save(*txn_), "put counts");
     auto t0 = std::chrono::steady_clock::now();
     auto rc = txn_->commit();
     metrics_.commit(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
@@ -56,13 +60,7 @@ void engine::end_turn() {
     }
 }
 
-std::vector<std::pair<std::string, uint64_t>> engine::parked() const {
-    std::vector<std::pair<std::string, uint64_t>> out;
-    for (const auto& [serial, w] : waiters_) {
-        out.emplace_back(w.peer, w.req);
-    }
-    return out;
-}
+std::vector<std::pair<std::string, uint64_t>> engine::parked() const { return waiters_.all(); }
 
 void engine::hold_new_work(int64_t until_ms, std::string why) {
     hold_until_ms_ = until_ms;
@@ -102,10 +100,8 @@ std::optional<int64_t> engine::next_deadline() const {
     take(delayed_.next());
     take(ttl_.next());
     take(leases_.next());
-    take(next_schedule_ms());
-    if (!waiter_deadlines_.empty()) {
-        take(waiter_deadlines_.begin()->first);
-    }
+    take(schedules_.next_fire_ms());
+    take(waiters_.next_deadline());
     if (workers_.size() > 0) {
         take(next_heartbeat_);
         if (auto seen = workers_.earliest_seen()) {
@@ -183,18 +179,13 @@ uint64_t engine::next_seq() {
 }
 
 void engine::set_state(task_record& r, task_state s) {
-    auto& q = per_queue_[r.queue];
     auto from = r.has_state ? std::optional(r.state) : std::nullopt;
     metrics_.state_change(r.queue, r.priority, from, s);
-    if (from && q[*from] > 0) {
-        --q[*from];
-    }
+    counters_.moved(r.queue, from, s);
     index_tags(r, from, s);
     r.state = s;
     r.has_state = true;
-    ++q[s];
-    counts_dirty_ = true;
-    emit(r);
+    emit_task(r);
 }
 
 void engine::index_tags(const task_record& r, std::optional<task_state> from, task_state to) {
@@ -216,57 +207,24 @@ void engine::index_tags(const task_record& r, std::optional<task_state> from, ta
     }
 }
 
-void engine::subscription(bool on, std::string prefix) {
-    if (on) {
-        subscriptions_.insert(std::move(prefix));
-    } else {
-        subscriptions_.erase(prefix);
+// Topic task.<state in lower case>.
+void engine::emit_task(const task_record& r) {
+    if (events_.subscriptions().empty()) {
+        return;  // spares building the topic
     }
+    events_.emit("task." + lower_name(r.state), [&](event& e) {
+        e.add("id", to_hex(r.id))
+            .add("state", to_string(r.state))
+            .add("handler", r.handler)
+            .add("queue", r.queue)
+            .add("attempt", r.attempts)
+            .add("error", r.error)
+            .add("worker", r.worker);
+    });
 }
 
-bool engine::wants_event(std::string_view topic) const {
-    for (const auto& prefix : subscriptions_) {
-        if (topic.starts_with(prefix)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-void engine::emit(const task_record& r) {
-    if (subscriptions_.empty()) {
-        return;
-    }
-    std::string topic = "task." + lower_name(r.state);
-    if (!wants_event(topic)) {
-        return;
-    }
-    msgpack::sbuffer buf;
-    msgpack::packer<msgpack::sbuffer> pk(buf);
-    pk.pack_map(9);
-    pk.pack("type"); pk.pack(topic);
-    pk.pack("id"); pk.pack(to_hex(r.id));
-    pk.pack("state"); pk.pack(to_string(r.state));
-    pk.pack("handler"); pk.pack(r.handler);
-    pk.pack("queue"); pk.pack(r.queue);
-    pk.pack("attempt"); pk.pack(r.attempts);
-    pk.pack("error"); pk.pack(r.error);
-    pk.pack("time_ms"); pk.pack(now_);
-    pk.pack("worker"); pk.pack(r.worker);
-    out_.events.emplace_back(topic, std::string(buf.data(), buf.size()));
-}
-
-void engine::emit_worker(const char* type, const std::string& id) {
-    if (!wants_event(type)) {
-        return;
-    }
-    msgpack::sbuffer buf;
-    msgpack::packer<msgpack::sbuffer> pk(buf);
-    pk.pack_map(3);
-    pk.pack("type"); pk.pack(std::string_view(type));
-    pk.pack("worker"); pk.pack(id);
-    pk.pack("time_ms"); pk.pack(now_);
-    out_.events.emplace_back(type, std::string(buf.data(), buf.size()));
+void engine::emit_worker(std::string_view type, const std::string& id) {
+    events_.emit(type, [&](event& e) { e.add("worker", id); });
 }
 
 void engine::reply_front(const std::string& peer, std::string_view command, const protocol::reply& r) {
@@ -291,12 +249,13 @@ void engine::recover(int64_t now) {
     if (auto raw = txn_->get(table::meta, keys::meta_seq); raw && raw->size() == 8) {
         seq_ = keys::get_u64(*raw);
     }
-    recover_counts();
+    migrate_store();
+    check(counters_.recover(*txn_, log_), "read counts");
     recover_tag_index();
     recover_indexes();
     recover_running();
-    recover_workflows();
-    recover_schedules();
+    workflows_.recover();
+    schedules_.recover();
     try {
         end_turn();
     } catch (const store_failure& e) {
@@ -312,65 +271,17 @@ void engine::recover(int64_t now) {
     out_.clear();  // events of the recovery are not news to anyone
 }
 
-void engine::save_counts() {
-    // As the store has them: RUNNING tasks are QUEUED there. Stored by
-    // state name, as every release has.
-    std::map<std::string, std::map<std::string, uint64_t>> durable;
-    for (const auto& [queue, states] : per_queue_) {
-        auto& out = durable[queue];
-        for (const auto& [s, n] : states) {
-            out[std::string(to_string(s == task_state::running ? task_state::queued : s))] += n;
-        }
+// A store written before the workflows and schedules tables had their
+// records in meta: moved in this transaction, so once for good.
+void engine::migrate_store() {
+    auto moved = move_meta_records(*txn_);
+    if (!moved) {
+        throw store_failure(moved.error().code, "store migration failed: " + moved.error().message);
     }
-    msgpack::sbuffer buf;
-    msgpack::pack(buf, durable);
-    check(txn_->put(table::meta, keys::meta_counts, std::string_view(buf.data(), buf.size())), "put counts");
-    counts_dirty_ = false;
-}
-
-namespace {
-// The stored counters, keyed by state name; nullopt if a name is no state.
-std::optional<std::map<std::string, std::map<task_state, uint64_t>>> counts_by_state(
-    const std::map<std::string, std::map<std::string, uint64_t>>& stored) {
-    std::map<std::string, std::map<task_state, uint64_t>> out;
-    for (const auto& [queue, states] : stored) {
-        auto& q = out[queue];
-        for (const auto& [name, n] : states) {
-            auto s = parse_task_state(name);
-            if (!s) {
-                return std::nullopt;
-            }
-            q[*s] = n;
-        }
+    if (moved->workflows > 0 || moved->schedules > 0) {
+        log_.info("moved workflows={} schedules={} from the meta table to their own tables", moved->workflows,
+                  moved->schedules);
     }
-    return out;
-}
-}  // namespace
-
-// From the counters in `meta`; a store written before they existed (or with
-// unreadable ones) is counted record by record once, and gets them.
-void engine::recover_counts() {
-    if (auto raw = txn_->get(table::meta, keys::meta_counts)) {
-        try {
-            auto h = msgpack::unpack(raw->data(), raw->size());
-            if (auto counts = counts_by_state(h.get().as<std::map<std::string, std::map<std::string, uint64_t>>>())) {
-                per_queue_ = std::move(*counts);
-                return;
-            }
-            log_.warn("task counters name an unknown state; counting the tasks");
-            per_queue_.clear();
-        } catch (const std::exception& e) {
-            log_.warn("task counters unreadable ({}); counting the tasks", e.what());
-            per_queue_.clear();
-        }
-    }
-    check(txn_->scan(table::tasks, "", false, [&](std::string_view, std::string_view v) {
-              if (auto r = decode_record(v)) {
-                  ++per_queue_[r->queue][r->state];
-              }
-              return true;
-          }), "scan tasks");
-    counts_dirty_ = true;
 }
 
 // A store written before the tags table existed is indexed once, from its
@@ -429,7 +340,10 @@ void engine::recover_indexes() {
 }
 
 // The attempts that were running when the last broker stopped are lost with
-// it: their tasks go back to the queue (at-least-once).
+// it, and their tasks are queued again (at-least-once). This broker keeps
+// RUNNING in memory and its store has those tasks QUEUED already (see
+// start_attempt); only a store from a release that wrote the running
+// table still lists some there.
 void engine::recover_running() {
     std::vector<task_id> ids;
     check(txn_->scan(table::running, "", false, [&](std::string_view k, std::string_view) {

@@ -4,7 +4,10 @@
 // an outbox that the loop flushes after the commit.
 // Methods are spread over engine.cpp (turns, records, recovery),
 // lifecycle.cpp (state transitions, timers), dispatch.cpp, frontend.cpp
-// (client commands) and backend.cpp (worker commands).
+// (client commands), backend.cpp (worker commands) and task_ops.cpp (what
+// workflows and schedules may do). Its parts: status_waiters (parked
+// STATUS requests), event_bus (events), task_counters (STATS counts),
+// workflow_engine and schedule_engine (clients through task_ops).
 // Single-threaded: owned by the loop.
 #pragma once
 
@@ -26,30 +29,23 @@
 #include <taskmill/protocol/messages.hpp>
 #include <taskmill/protocol/peer_text.hpp>
 
-#include "metrics/metrics.hpp"
+#include "engine/event_bus.hpp"
 #include "engine/ready_index.hpp"
-#include "schedule/schedule_runtime.hpp"
+#include "engine/status_waiters.hpp"
+#include "engine/task_counters.hpp"
+#include "engine/task_ops.hpp"
+#include "engine/timers.hpp"
+#include "engine/worker_registry.hpp"
+#include "metrics/metrics.hpp"
 #include "model/task_id.hpp"
 #include "model/task_record.hpp"
-#include "engine/timers.hpp"
 #include "model/validate.hpp"
-#include "engine/worker_registry.hpp"
-#include "workflow/workflow_model.hpp"
+#include "schedule/schedule_engine.hpp"
+#include "workflow/workflow_engine.hpp"
 
 namespace taskmill::broker {
 
 enum class target : uint8_t { frontend, backend };
-
-// A store read or write failed inside a turn. The turn's transaction is
-// then unusable and the engine's memory is ahead of the store: the loop
-// drops the turn (nothing of it was acknowledged) and rebuilds the engine
-// from the store (see broker::impl::turn). `code` is errc::corrupt for a
-// damaged store.
-class store_failure : public std::runtime_error {
-public:
-    store_failure(errc c, const std::string& what) : std::runtime_error(what), code(c) {}
-    errc code;
-};
 
 struct out_message {
     target to;
@@ -60,19 +56,23 @@ struct out_message {
 
 struct outbox {
     std::vector<out_message> messages;
-    std::vector<std::pair<std::string, std::string>> events;  // topic, msgpack body
+    event_list events;  // topic, msgpack body
     void clear() {
         messages.clear();
         events.clear();
     }
 };
 
-class engine {
+class engine : private task_ops {
 public:
     engine(const broker_config& cfg, store& st, spdlog::logger& log);
+    engine(const engine&) = delete;
+    engine& operator=(const engine&) = delete;
 
     // Rebuilds the in-memory indexes from the store and requeues the tasks
-    // that were RUNNING when the previous broker stopped. Throws
+    // that were running when the previous broker stopped (the store has
+    // them QUEUED: see start_attempt). A store written by an older release
+    // is brought to the current layout first (store/migrate.hpp). Throws
     // store_failure if the store cannot be read. When what recovery writes
     // cannot be committed (a full map or disk), the engine serves on from
     // what it rebuilt (recovery redoes those writes at every start) and
@@ -82,7 +82,7 @@ public:
     // with errc::unavailable until `until_ms`, saying `why`: a store write
     // failed, so only finishing work is let in for a while.
     void hold_new_work(int64_t until_ms, std::string why);
-    const std::set<std::string, std::less<>>& subscriptions() const { return subscriptions_; }
+    const std::set<std::string, std::less<>>& subscriptions() const { return events_.subscriptions(); }
     // The STATUS requests parked until their task ends (peer, req): a
     // rebuilt engine does not have them, so the loop answers them.
     std::vector<std::pair<std::string, uint64_t>> parked() const;
@@ -113,11 +113,11 @@ public:
     void worker_unreachable(const std::string& id) { unreachable_.push_back(id); }
     // The earliest time a timer needs the loop; nullopt = none.
     std::optional<int64_t> next_deadline() const;
-    // Publishes this turn's metrics for the HTTP threads (metrics_engine.cpp).
+    // Publishes this turn's metrics for the HTTP threads (publish_metrics.cpp).
     void publish_metrics(metrics_hub& hub);
     // A subscriber of the events socket subscribed to (or left) a topic
     // prefix. Events nobody subscribes to are not built at all.
-    void subscription(bool on, std::string prefix);
+    void subscription(bool on, std::string prefix) { events_.subscription(on, std::move(prefix)); }
 
 private:
     // ---- records (engine.cpp) ----
@@ -127,7 +127,7 @@ private:
     result<task_record> lookup(const task_id& id);
     // Why new work is refused now (store nearly full, a recent failed
     // write), or nullopt. Logs the remedy once per episode.
-    std::optional<std::string> new_work_refused();
+    std::optional<std::string> new_work_refused() override;
     void save(const task_record& r);
     // A record read by a scan of the store, as it is now: a running task's
     // is in memory (the store keeps it QUEUED, see start_attempt).
@@ -137,19 +137,34 @@ private:
     void set_state(task_record& r, task_state s);
     // The tags table follows a task into and out of the unfinished states.
     void index_tags(const task_record& r, std::optional<task_state> from, task_state to);
-    void count(const std::string& counter, uint64_t n = 1) { counters_[counter] += n; }
-    bool wants_event(std::string_view topic) const;
-    void emit(const task_record& r);
-    void emit_worker(const char* type, const std::string& id);
+    void emit_task(const task_record& r);
+    void emit_worker(std::string_view type, const std::string& id);
     void reply_front(const std::string& peer, std::string_view command, const protocol::reply& r);
     void reply_error(const std::string& peer, std::string_view command, uint64_t req, errc code,
-                     const std::string& message);
-    void recover_counts();
+                     const std::string& message) override;
+    void migrate_store();
     void recover_tag_index();
     std::vector<task_id> unfinished_with_tag(const std::string& tag);
-    void save_counts();
     void recover_indexes();
     void recover_running();
+
+    // ---- task_ops, for workflows and schedules (task_ops.cpp) ----
+    int64_t now() const override { return now_; }
+    task_id new_id() override { return ids_.next(now_); }
+    task_record submit(const protocol::task_spec& spec) override;
+    std::optional<task_record> find(const task_id& id) override { return load(id); }
+    void cancel(const task_id& id, const std::string& why) override;
+    bool workers_connected() const override { return workers_.size() > 0; }
+    bool runnable(const std::string& handler) const override;
+    void count(const std::string& counter) override { counters_.count(counter); }
+    event_bus& events() override { return events_; }
+    void reply(const std::string& peer, std::string_view command, const protocol::reply& r) override {
+        reply_front(peer, command, r);
+    }
+    std::size_t max_body() const override { return out_max_body_; }
+    std::optional<std::string> get(table t, std::string_view key) override;
+    void put(table t, std::string_view key, std::string_view value) override;
+    void scan(table t, const scan_fn& fn) override;
 
     // ---- lifecycle (lifecycle.cpp) ----
     result<task_record> create(const protocol::task_spec& spec, const std::string& peer);
@@ -165,7 +180,7 @@ private:
     void stop_running(task_record& r);
     void retry_or_fail(task_record& r, const std::string& error, std::optional<int64_t> retry_after_ms);
     void lost(const task_id& id, bool crashed, const std::string& why);
-    void cancel(task_record& r, protocol::reply& rep);
+    void cancel(task_record& r, protocol::reply& rep, const std::string& why = "cancelled");
     int64_t backoff_ms(const task_record& r);
     void on_final(const task_record& r);
     void answer_waiters(const task_record& r);
@@ -173,7 +188,6 @@ private:
     void fire_ttl();
     void fire_leases();
     void fire_waiters();
-    void forget_wait(const std::string& peer);  // one of its parked STATUS requests ended
     void check_workers();
 
     // ---- dispatch (dispatch.cpp) ----
@@ -188,46 +202,43 @@ private:
     const handler_ref& handler_of(uint32_t h);
 
     // ---- frontend (frontend.cpp) ----
-    void submit(const std::string& peer, const protocol::request& rq);
+    // A client command: what the frontend table maps its name to.
+    using client_command = void (engine::*)(const std::string& peer, const protocol::request& rq);
+    static const std::unordered_map<std::string_view, client_command>& client_commands();
+    void submit_cmd(const std::string& peer, const protocol::request& rq);
     void status(const std::string& peer, const protocol::request& rq);
     void cancel_cmd(const std::string& peer, const protocol::request& rq);
     void retry_cmd(const std::string& peer, const protocol::request& rq);
     void tasks_cmd(const std::string& peer, const protocol::request& rq);
     void stats_cmd(const std::string& peer, const protocol::request& rq);
     void workers_cmd(const std::string& peer, const protocol::request& rq);
-
-    // ---- workflows (workflow_engine.cpp) ----
-    bool workflow_command(const std::string& peer, const std::string& cmd, const protocol::request& rq);
-    void wf_submit(const std::string& peer, const protocol::request& rq);
-    void wf_status(const std::string& peer, const protocol::request& rq);
-    void wf_cancel(const std::string& peer, const protocol::request& rq);
-    void wf_start_ready(workflow& w);
-    void wf_fail_fast(workflow& w);
-    void wf_settle(workflow& w);
-    void wf_save(const workflow& w);
-    void wf_emit(const workflow& w, std::string_view type, const wf_step* s);
-    void on_workflow_task_final(const task_record& r);
-    void recover_workflows();
-    // ---- schedules (schedule_engine.cpp) ----
-    void recover_schedules();
-    void fire_schedules();
-    std::optional<int64_t> next_schedule_ms() const;
-    void schedules_cmd(const std::string& peer, const protocol::request& rq);
+    void ping_cmd(const std::string& peer, const protocol::request& rq);
+    void wf_submit_cmd(const std::string& peer, const protocol::request& rq) { workflows_.submit(peer, rq); }
+    void wf_status_cmd(const std::string& peer, const protocol::request& rq) { workflows_.status(peer, rq); }
+    void wf_cancel_cmd(const std::string& peer, const protocol::request& rq) { workflows_.cancel(peer, rq); }
+    void schedules_cmd(const std::string& peer, const protocol::request& rq) { schedules_.list(peer, rq); }
 
     // ---- backend (backend.cpp) ----
-    void hello(const std::string& peer, const protocol::message& m, const std::string& user_id);
+    // A command any backend peer may send (a worker saying HELLO, its
+    // supervisor), and one only a registered worker may send.
+    using peer_command = void (engine::*)(const protocol::incoming& in, const protocol::message& m);
+    using worker_command = void (engine::*)(worker& w, const protocol::message& m);
+    static const std::unordered_map<std::string_view, peer_command>& peer_commands();
+    static const std::unordered_map<std::string_view, worker_command>& worker_commands();
+    void hello(const protocol::incoming& in, const protocol::message& m);
+    void dead(const protocol::incoming& in, const protocol::message& m);
+    void plugins_changed(const protocol::incoming& in, const protocol::message& m);
     void results(worker& w, const protocol::message& m);
     void apply_outcome(worker& w, const protocol::outcome& o);
     void started(worker& w, const std::string& id);
     void heartbeat(worker& w, const protocol::message& m);
     void renew(worker& w, const task_id& id);
     bool adopt(worker& w, const task_id& id, uint32_t attempt);
-    void dead(const std::string& peer, const protocol::message& m, const std::string& user_id);
-    void plugins_changed(const protocol::message& m);
     void credit(worker& w, const protocol::message& m);
     void progress(worker& w, const protocol::message& m);
-    void checkpoint(const std::string& peer, const protocol::message& m);
-    void spawn(const std::string& peer, const protocol::message& m);
+    void checkpoint(worker& w, const protocol::message& m);
+    void spawn(worker& w, const protocol::message& m);
+    void bye(worker& w, const protocol::message& m);
     // `running`: the tasks its slots were running when it died, if known.
     void remove_worker(const std::string& id, bool crashed, const std::string& why,
                        const std::vector<std::string>* running = nullptr);
@@ -252,7 +263,6 @@ private:
     id_generator ids_;
     uint64_t seq_ = 0;
     bool seq_dirty_ = false;
-    bool counts_dirty_ = false;
     ready_index ready_;
     std::vector<handler_ref> handler_refs_;  // parallel to ready_'s interned handlers
     deadline_set delayed_;  // PENDING / RETRYING: due time
@@ -280,24 +290,11 @@ private:
     std::vector<out_message> early_;    // see take_early()
     int64_t next_heartbeat_ = 0;
 
-    // STATUS requests parked until their task is final or wait_ms ends.
-    struct waiter {
-        std::string peer;
-        uint64_t req = 0;
-        task_id id{};
-        int64_t deadline = 0;
-    };
-    std::map<uint64_t, waiter> waiters_;
-    std::unordered_multimap<task_id, uint64_t, task_id_hash> waiters_by_task_;
-    std::set<std::pair<int64_t, uint64_t>> waiter_deadlines_;
-    uint64_t waiter_serial_ = 0;
-    std::unordered_map<std::string, std::size_t> waits_by_peer_;  // parked requests by client
-
-    std::set<std::string, std::less<>> subscriptions_;  // topic prefixes of the events socket
-    std::map<std::string, std::map<task_state, uint64_t>> per_queue_;  // queue -> state -> n
-    std::map<std::string, uint64_t> counters_;
-    std::map<std::string, workflow> workflows_;  // RUNNING workflows by id
-    std::vector<schedule_state> schedules_;
+    status_waiters waiters_;
+    event_bus events_{out_.events};
+    task_counters counters_;
+    workflow_engine workflows_{*this, log_};
+    schedule_engine schedules_;
     metrics_recorder metrics_;
     double fill_ratio_ = 0;
     int64_t fill_checked_ms_ = 0;

@@ -1,6 +1,7 @@
-// Client commands (frontend ROUTER). Every request gets exactly one reply,
-// named like the request; a frame that cannot be parsed, or an unknown
-// command, gets ERROR. Replies are queued and sent after the commit.
+// Client commands (frontend ROUTER), found by name in client_commands().
+// Every request gets exactly one reply, named like the request; a frame
+// that cannot be parsed, or an unknown command, gets ERROR. Replies are
+// queued and sent after the commit.
 #include <algorithm>
 
 #include "engine/engine.hpp"
@@ -30,32 +31,35 @@ void engine::on_frontend(const protocol::incoming& in) {
                     rq.error().message);
         return;
     }
-    if (cmd == protocol::cmd::submit) {
-        submit(peer, *rq);
-    } else if (cmd == protocol::cmd::status) {
-        status(peer, *rq);
-    } else if (cmd == protocol::cmd::cancel) {
-        cancel_cmd(peer, *rq);
-    } else if (cmd == protocol::cmd::retry) {
-        retry_cmd(peer, *rq);
-    } else if (cmd == protocol::cmd::tasks) {
-        tasks_cmd(peer, *rq);
-    } else if (cmd == protocol::cmd::stats) {
-        stats_cmd(peer, *rq);
-    } else if (cmd == protocol::cmd::workers) {
-        workers_cmd(peer, *rq);
-    } else if (cmd == protocol::cmd::ping) {
-        protocol::reply rep;
-        rep.req = rq->req;
-        reply_front(peer, cmd, rep);
-    } else if (workflow_command(peer, cmd, *rq)) {
-        // WF_SUBMIT WF_STATUS WF_CANCEL SCHEDULES (workflow_engine.cpp)
-    } else {
+    const auto& table = client_commands();
+    auto handler = table.find(cmd);
+    if (handler == table.end()) {
         reply_error(peer, protocol::cmd::error, rq->req, errc::invalid_argument, "unknown command " + cmd);
+        return;
     }
+    (this->*handler->second)(peer, *rq);
 }
 
-void engine::submit(const std::string& peer, const protocol::request& rq) {
+const std::unordered_map<std::string_view, engine::client_command>& engine::client_commands() {
+    namespace cmd = protocol::cmd;
+    static const std::unordered_map<std::string_view, client_command> table = {
+        {cmd::submit, &engine::submit_cmd},       {cmd::status, &engine::status},
+        {cmd::cancel, &engine::cancel_cmd},       {cmd::retry, &engine::retry_cmd},
+        {cmd::tasks, &engine::tasks_cmd},         {cmd::stats, &engine::stats_cmd},
+        {cmd::workers, &engine::workers_cmd},     {cmd::ping, &engine::ping_cmd},
+        {cmd::wf_submit, &engine::wf_submit_cmd}, {cmd::wf_status, &engine::wf_status_cmd},
+        {cmd::wf_cancel, &engine::wf_cancel_cmd}, {cmd::schedules, &engine::schedules_cmd},
+    };
+    return table;
+}
+
+void engine::ping_cmd(const std::string& peer, const protocol::request& rq) {
+    protocol::reply rep;
+    rep.req = rq.req;
+    reply_front(peer, protocol::cmd::ping, rep);
+}
+
+void engine::submit_cmd(const std::string& peer, const protocol::request& rq) {
     if (auto ok = validate_batch(rq.tasks, limits_, now_); !ok) {
         reply_error(peer, protocol::cmd::submit, rq.req, ok.error().code, ok.error().message);
         return;
@@ -111,28 +115,10 @@ void engine::status(const std::string& peer, const protocol::request& rq) {
         reply_front(peer, protocol::cmd::status, rep);
         return;
     }
-    // Park the request; answered by answer_waiters() or fire_waiters().
-    // Each parked request costs memory until its task ends or its wait
-    // does: one client may park only so many, and all together only so many.
-    auto& mine = waits_by_peer_[peer];
-    if (mine >= cfg_.max_waits_per_client || waiters_.size() >= cfg_.max_waits) {
-        bool own = mine >= cfg_.max_waits_per_client;
-        if (mine == 0) {
-            waits_by_peer_.erase(peer);
-        }
-        reply_error(peer, protocol::cmd::status, rq.req, errc::unavailable,
-                    own ? "this client already waits on " + std::to_string(cfg_.max_waits_per_client) +
-                              " tasks (max-waits-per-client); wait for some to end, or ask without wait_ms"
-                        : "the broker already holds " + std::to_string(cfg_.max_waits) +
-                              " waiting STATUS requests (max-waits); retry later, or ask without wait_ms");
-        return;
+    // Parked until answer_waiters() or fire_waiters() answers it.
+    if (auto parked = waiters_.park(peer, rq.req, *id, now_ + std::min(rq.wait_ms, max_wait_ms)); !parked) {
+        reply_error(peer, protocol::cmd::status, rq.req, parked.error().code, parked.error().message);
     }
-    ++mine;
-    uint64_t serial = ++waiter_serial_;
-    int64_t deadline = now_ + std::min(rq.wait_ms, max_wait_ms);
-    waiters_[serial] = waiter{peer, rq.req, *id, deadline};
-    waiters_by_task_.emplace(*id, serial);
-    waiter_deadlines_.emplace(deadline, serial);
 }
 
 void engine::cancel_cmd(const std::string& peer, const protocol::request& rq) {
@@ -261,7 +247,7 @@ void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
 
 void engine::stats_cmd(const std::string& peer, const protocol::request& rq) {
     protocol::stats_info s;
-    for (const auto& entry : per_queue_) {
+    for (const auto& entry : counters_.per_queue()) {
         // Not a structured binding: clang 14 (the fuzz build) cannot
         // capture one in the lambda below.
         const auto& queue = entry.first;
@@ -280,7 +266,7 @@ void engine::stats_cmd(const std::string& peer, const protocol::request& rq) {
             s.states[std::string(to_string(st))] += n;
         }
     }
-    s.counters = counters_;
+    s.counters = counters_.counters();
     s.workers = static_cast<uint32_t>(workers_.size());
     s.slots = workers_.total_slots();
     s.busy = workers_.total_busy();

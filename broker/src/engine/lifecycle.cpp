@@ -167,7 +167,7 @@ void engine::lost(const task_id& id, bool crashed, const std::string& why) {
     enqueue(*r, true);
 }
 
-void engine::cancel(task_record& r, protocol::reply& rep) {
+void engine::cancel(task_record& r, protocol::reply& rep, const std::string& why) {
     rep.ids.push_back(to_hex(r.id));
     if (is_final(r.state)) {
         rep.note = "already finished (" + std::string(to_string(r.state)) + ")";
@@ -175,7 +175,7 @@ void engine::cancel(task_record& r, protocol::reply& rep) {
     }
     if (r.state != task_state::running) {
         unqueue(r);
-        finish(r, task_state::cancelled, "cancelled");
+        finish(r, task_state::cancelled, why);
         return;
     }
     r.cancel_requested = true;
@@ -202,7 +202,7 @@ void engine::on_final(const task_record& r) {
         pending_done_[r.notify_peer].push_back(to_info(r));
     }
     answer_waiters(r);
-    on_workflow_task_final(r);
+    workflows_.on_task_final(r);
 }
 
 // One DONE per client per turn, or more when they would not fit in one.
@@ -241,22 +241,13 @@ void engine::take_fitting(std::vector<protocol::task_info>& from, std::vector<pr
 }
 
 void engine::answer_waiters(const task_record& r) {
-    auto range = waiters_by_task_.equal_range(r.id);
-    for (auto it = range.first; it != range.second; ++it) {
-        auto w = waiters_.find(it->second);
-        if (w == waiters_.end()) {
-            continue;
-        }
+    for (auto& w : waiters_.take_task(r.id)) {
         protocol::reply rep;
-        rep.req = w->second.req;
+        rep.req = w.req;
         rep.task = to_info(r);
         fit_alone(*rep.task, out_max_body_);
-        reply_front(w->second.peer, protocol::cmd::status, rep);
-        waiter_deadlines_.erase({w->second.deadline, w->first});
-        forget_wait(w->second.peer);
-        waiters_.erase(w);
+        reply_front(w.peer, protocol::cmd::status, rep);
     }
-    waiters_by_task_.erase(range.first, range.second);
 }
 
 // ---- timers ----
@@ -268,7 +259,7 @@ void engine::on_timers() {
     fire_leases();
     fire_waiters();
     check_workers();
-    fire_schedules();
+    schedules_.fire_due();
 }
 
 void engine::fire_delayed() {
@@ -322,36 +313,17 @@ void engine::fire_leases() {
     }
 }
 
-void engine::forget_wait(const std::string& peer) {
-    if (auto it = waits_by_peer_.find(peer); it != waits_by_peer_.end() && --it->second == 0) {
-        waits_by_peer_.erase(it);
-    }
-}
-
+// A parked STATUS request whose wait ended: answered with the task as it
+// is now.
 void engine::fire_waiters() {
-    while (!waiter_deadlines_.empty() && waiter_deadlines_.begin()->first <= now_) {
-        uint64_t serial = waiter_deadlines_.begin()->second;
-        waiter_deadlines_.erase(waiter_deadlines_.begin());
-        auto w = waiters_.find(serial);
-        if (w == waiters_.end()) {
-            continue;
-        }
+    for (auto& w : waiters_.take_due(now_)) {
         protocol::reply rep;
-        rep.req = w->second.req;
-        if (auto r = load(w->second.id)) {
+        rep.req = w.req;
+        if (auto r = load(w.id)) {
             rep.task = to_info(*r);
             fit_alone(*rep.task, out_max_body_);
         }
-        reply_front(w->second.peer, protocol::cmd::status, rep);
-        auto range = waiters_by_task_.equal_range(w->second.id);
-        for (auto it = range.first; it != range.second; ++it) {
-            if (it->second == serial) {
-                waiters_by_task_.erase(it);
-                break;
-            }
-        }
-        forget_wait(w->second.peer);
-        waiters_.erase(w);
+        reply_front(w.peer, protocol::cmd::status, rep);
     }
 }
 

@@ -11,13 +11,13 @@ void engine::publish_metrics(metrics_hub& hub) {
     s->time_ms = now_;
     s->started_ms = started_ms_;
     metrics_.fill(*s, now_);
-    for (const auto& [queue, states] : per_queue_) {
+    for (const auto& [queue, states] : counters_.per_queue()) {
         auto& out = s->states[queue];
         for (const auto& [st, n] : states) {
             out[std::string(to_string(st))] = n;
         }
     }
-    s->counters = counters_;
+    s->counters = counters_.counters();
     s->workers = static_cast<uint32_t>(workers_.size());
     s->slots = workers_.total_slots();
     s->busy = workers_.total_busy();

@@ -18,6 +18,8 @@
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include <taskmill/protocol/frame.hpp>
+
 #include "engine/engine.hpp"
 #include "net/fd_guard.hpp"
 #include "http/http_server.hpp"

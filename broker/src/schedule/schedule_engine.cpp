@@ -1,14 +1,16 @@
-// Schedules inside the engine: restoring their fire times at start, firing
-// due ones as ordinary tasks (tag "schedule:NAME"), and SCHEDULES.
+// Schedules run by the broker (see schedule_engine.hpp).
+#include "schedule/schedule_engine.hpp"
+
 #include <nlohmann/json.hpp>
 
-#include "engine/engine.hpp"
+#include <taskmill/protocol/wire.hpp>
 
 namespace taskmill::broker {
 
-void engine::recover_schedules() {
+void schedule_engine::recover() {
     schedules_.clear();
-    for (const auto& c : cfg_.schedules) {
+    const int64_t now = ops_.now();
+    for (const auto& c : configs_) {
         schedule_state s;
         try {
             s = make_schedule(c);
@@ -16,32 +18,37 @@ void engine::recover_schedules() {
             throw std::runtime_error((c.where.empty() ? "" : c.where + ": ") + e.what());
         }
         std::optional<std::pair<int64_t, int64_t>> stored;
-        if (auto raw = txn_->get(table::meta, schedule_meta_key(c.name))) {
+        if (auto raw = ops_.get(table::schedules, c.name)) {
             stored = decode_schedule_meta(*raw);
         }
-        restore_schedule(s, stored, now_);
+        restore_schedule(s, stored, now);
         if (!stored) {
-            check(txn_->put(table::meta, schedule_meta_key(c.name), encode_schedule_meta(s)), "put schedule");
+            save(s);
         }
         log_.info("schedule={} handler={} {}={} next_ms={}{}", c.name, c.handler, c.cron.empty() ? "every" : "cron",
                   c.cron.empty() ? c.every : c.cron, s.next_ms,
-                  schedule_due(s, now_) ? " (missed while down: fires once now)" : "");
+                  schedule_due(s, now) ? " (missed while down: fires once now)" : "");
         schedules_.push_back(std::move(s));
     }
 }
 
-void engine::fire_schedules() {
+void schedule_engine::save(const schedule_state& s) {
+    ops_.put(table::schedules, s.cfg.name, encode_schedule_meta(s));
+}
+
+void schedule_engine::fire_due() {
+    const int64_t now = ops_.now();
     for (auto& s : schedules_) {
-        if (!schedule_due(s, now_)) {
+        if (!schedule_due(s, now)) {
             continue;
         }
-        if (auto why = new_work_refused()) {
+        if (auto why = ops_.new_work_refused()) {
             // Skipped, not postponed: a due schedule left due would wake the
             // loop at once, again and again.
             log_.warn("schedule={} fire skipped: {}", s.cfg.name, *why);
-            count("schedule_skips");
-            schedule_fired(s, now_);
-            check(txn_->put(table::meta, schedule_meta_key(s.cfg.name), encode_schedule_meta(s)), "put schedule");
+            ops_.count("schedule_skips");
+            schedule_fired(s, now);
+            save(s);
             continue;
         }
         protocol::task_spec spec;
@@ -49,24 +56,20 @@ void engine::fire_schedules() {
         spec.payload = s.payload;
         spec.queue = s.cfg.queue;
         spec.tags = {"schedule:" + s.cfg.name};
-        auto r = create(spec, "");
-        enqueue(*r);
-        count("submitted");
-        count("schedule_fires");
+        auto r = ops_.submit(spec);
+        ops_.count("schedule_fires");
         int64_t planned = s.next_ms;
-        schedule_fired(s, now_);
-        check(txn_->put(table::meta, schedule_meta_key(s.cfg.name), encode_schedule_meta(s)), "put schedule");
-        log_.info("task={} schedule={} fired planned_ms={} next_ms={}", to_hex(r->id), s.cfg.name, planned, s.next_ms);
-        if (wants_event("schedule.fired")) {
-            nlohmann::json e = {{"type", "schedule.fired"}, {"schedule", s.cfg.name}, {"task", to_hex(r->id)},
-                                {"planned_ms", planned}, {"time_ms", now_}, {"next_ms", s.next_ms}};
-            auto v = nlohmann::json::to_msgpack(e);
-            out_.events.emplace_back("schedule.fired", std::string(v.begin(), v.end()));
-        }
+        schedule_fired(s, now);
+        save(s);
+        const std::string task = to_hex(r.id);
+        log_.info("task={} schedule={} fired planned_ms={} next_ms={}", task, s.cfg.name, planned, s.next_ms);
+        ops_.events().emit("schedule.fired", [&](event& e) {
+            e.add("schedule", s.cfg.name).add("task", task).add("planned_ms", planned).add("next_ms", s.next_ms);
+        });
     }
 }
 
-std::optional<int64_t> engine::next_schedule_ms() const {
+std::optional<int64_t> schedule_engine::next_fire_ms() const {
     std::optional<int64_t> best;
     for (const auto& s : schedules_) {
         if (s.next_ms > 0 && (!best || s.next_ms < *best)) {
@@ -76,7 +79,7 @@ std::optional<int64_t> engine::next_schedule_ms() const {
     return best;
 }
 
-void engine::schedules_cmd(const std::string& peer, const protocol::request& rq) {
+void schedule_engine::list(const std::string& peer, const protocol::request& rq) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& s : schedules_) {
         nlohmann::json j = {{"name", s.cfg.name},
@@ -93,7 +96,7 @@ void engine::schedules_cmd(const std::string& peer, const protocol::request& rq)
     rep.req = rq.req;
     auto v = nlohmann::json::to_msgpack(nlohmann::json{{"schedules", list}});
     rep.data.assign(v.begin(), v.end());
-    reply_front(peer, "SCHEDULES", rep);
+    ops_.reply(peer, protocol::cmd::schedules, rep);
 }
 
 }  // namespace taskmill::broker

@@ -60,8 +60,6 @@ void schedule_fired(schedule_state& s, int64_t now) {
     s.next_ms = schedule_next(s, s.anchor_ms).value_or(0);
 }
 
-std::string schedule_meta_key(const std::string& name) { return "schedule/" + name; }
-
 std::string encode_schedule_meta(const schedule_state& s) {
     std::string v;
     keys::put_u64(v, static_cast<uint64_t>(s.last_fire_ms));

@@ -1,7 +1,7 @@
-// The running form of a schedule and its fire-time bookkeeping. The engine
-// keeps one per configured schedule and stores (last fire, anchor) in the
-// meta table under "schedule/NAME", in the same transaction as the task a
-// fire submits: a restart can neither repeat nor lose a fire.
+// The running form of a schedule and its fire-time bookkeeping. The
+// schedule engine keeps one per configured schedule and stores (last fire,
+// anchor) in the schedules table under its name, in the same transaction as
+// the task a fire submits: a restart can neither repeat nor lose a fire.
 //
 // Misfire policy: when the broker finds a fire time already past (it was
 // down, or the loop was late), the schedule fires ONCE now, and the next
@@ -40,7 +40,6 @@ bool schedule_due(const schedule_state& s, int64_t now);
 // Records a fire at `now` and computes the next one (see the misfire policy).
 void schedule_fired(schedule_state& s, int64_t now);
 
-std::string schedule_meta_key(const std::string& name);
 std::string encode_schedule_meta(const schedule_state& s);
 std::optional<std::pair<int64_t, int64_t>> decode_schedule_meta(std::string_view v);
 

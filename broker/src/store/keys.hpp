@@ -48,4 +48,10 @@ inline constexpr std::string_view meta_counts = "counts";
 // written before it existed gets it at its first start).
 inline constexpr std::string_view meta_tags_indexed = "tags-indexed";
 
+// Where releases before the workflows and schedules tables kept their
+// records in the meta table ("workflow/ID", "schedule/NAME"); a store that
+// still has them is migrated at start (store/migrate.hpp).
+inline constexpr std::string_view legacy_workflow_prefix = "workflow/";
+inline constexpr std::string_view legacy_schedule_prefix = "schedule/";
+
 }  // namespace taskmill::broker::keys

@@ -20,8 +20,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<const char*, table_count> table_names = {"tasks", "ready", "delayed", "running",
-                                                              "keys",  "meta",  "tags"};
+constexpr std::array<const char*, table_count> table_names = {"tasks", "ready", "delayed",   "running",  "keys",
+                                                              "meta",  "tags",  "workflows", "schedules"};
 
 std::vector<std::string> table_names_list() { return {table_names.begin(), table_names.end()}; }
 

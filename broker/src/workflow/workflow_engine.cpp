@@ -1,28 +1,22 @@
-// Workflows inside the engine: WF_SUBMIT / WF_STATUS / WF_CANCEL, starting
-// steps as ordinary tasks (parent = workflow id, tags "workflow:ID" and
-// "step:NAME"), and reacting to their final states. The workflow record
-// lives in the meta table under "workflow/ID" and changes in the same
-// transaction as the step tasks, so a broker killed at any point restarts
-// with the two consistent.
-#include <nlohmann/json.hpp>
+// Workflows run by the broker (see workflow_engine.hpp).
+#include "workflow/workflow_engine.hpp"
+
+#include <cctype>
+#include <functional>
+#include <vector>
 
 #include <taskmill/protocol/nesting.hpp>
+#include <taskmill/protocol/peer_text.hpp>
+#include <taskmill/protocol/wire.hpp>
 
-#include "engine/engine.hpp"
 #include "model/message_size.hpp"
+#include "workflow/workflow_json.hpp"
 
 namespace taskmill::broker {
 namespace {
 
 using json = nlohmann::json;
-
-constexpr std::string_view wf_prefix = "workflow/";
-constexpr std::string_view cmd_submit = "WF_SUBMIT";
-constexpr std::string_view cmd_status = "WF_STATUS";
-constexpr std::string_view cmd_cancel = "WF_CANCEL";
-constexpr std::string_view cmd_schedules = "SCHEDULES";
-
-std::string wf_key(const std::string& id) { return std::string(wf_prefix) + id; }
+namespace cmd = protocol::cmd;
 
 std::string lower(std::string_view name) {
     std::string s(name);
@@ -40,73 +34,53 @@ std::string to_msgpack_string(const json& j) {
 
 }  // namespace
 
-bool engine::workflow_command(const std::string& peer, const std::string& cmd, const protocol::request& rq) {
-    if (cmd == cmd_submit) {
-        wf_submit(peer, rq);
-    } else if (cmd == cmd_status) {
-        wf_status(peer, rq);
-    } else if (cmd == cmd_cancel) {
-        wf_cancel(peer, rq);
-    } else if (cmd == cmd_schedules) {
-        schedules_cmd(peer, rq);
-    } else {
-        return false;
-    }
-    return true;
-}
-
-void engine::wf_submit(const std::string& peer, const protocol::request& rq) {
+void workflow_engine::submit(const std::string& peer, const protocol::request& rq) {
     if (!protocol::msgpack_within_nesting(rq.data)) {
         auto e = protocol::nesting_error("WF_SUBMIT data").err;
-        reply_error(peer, cmd_submit, rq.req, e.code, e.message);
+        ops_.reply_error(peer, cmd::wf_submit, rq.req, e.code, e.message);
         return;
     }
     auto def = json::from_msgpack(rq.data.begin(), rq.data.end(), true, false);
     if (rq.data.empty() || def.is_discarded()) {
-        reply_error(peer, cmd_submit, rq.req, errc::invalid_argument, "WF_SUBMIT needs data: the workflow as a msgpack map");
+        ops_.reply_error(peer, cmd::wf_submit, rq.req, errc::invalid_argument,
+                         "WF_SUBMIT needs data: the workflow as a msgpack map");
         return;
     }
-    if (auto why = new_work_refused()) {
-        reply_error(peer, cmd_submit, rq.req, errc::unavailable, *why);
+    if (auto why = ops_.new_work_refused()) {
+        ops_.reply_error(peer, cmd::wf_submit, rq.req, errc::unavailable, *why);
         return;
     }
     // Handlers are known from the connected workers; with none connected the
     // check is left to dispatch time (the steps wait for a worker).
     std::function<bool(const std::string&)> known;
-    if (workers_.size() > 0) {
-        known = [this](const std::string& h) {
-            auto ref = parse_handler(h);
-            for (const auto& [id, w] : workers_.all()) {
-                if (ref && w.can_run(*ref)) return true;
-            }
-            return false;
-        };
+    if (ops_.workers_connected()) {
+        known = [this](const std::string& h) { return ops_.runnable(h); };
     }
     auto w = parse_workflow(def, known);
     if (!w) {
-        reply_error(peer, cmd_submit, rq.req, w.error().code, w.error().message);
+        ops_.reply_error(peer, cmd::wf_submit, rq.req, w.error().code, w.error().message);
         return;
     }
-    w->id = to_hex(ids_.next(now_));
-    w->created_ms = now_;
-    auto [it, inserted] = workflows_.emplace(w->id, std::move(*w));
+    w->id = to_hex(ops_.new_id());
+    w->created_ms = ops_.now();
+    auto [it, inserted] = running_.emplace(w->id, std::move(*w));
     auto& wf = it->second;
-    count("workflows_submitted");
+    ops_.count("workflows_submitted");
     log_.info("workflow={} submitted steps={} name={} fail_fast={}", wf.id, wf.steps.size(),
               protocol::printable(wf.name), wf.fail_fast);
-    wf_emit(wf, "workflow.started", nullptr);
-    wf_start_ready(wf);
-    wf_save(wf);
+    emit(wf, "workflow.started", nullptr);
+    start_ready(wf);
+    save(wf);
     protocol::reply rep;
     rep.req = rq.req;
     rep.ids.push_back(wf.id);
-    if (workers_.size() == 0) {
+    if (!ops_.workers_connected()) {
         rep.note = "no worker connected: handlers not checked";
     }
-    reply_front(peer, cmd_submit, rep);
+    ops_.reply(peer, cmd::wf_submit, rep);
 }
 
-void engine::wf_start_ready(workflow& w) {
+void workflow_engine::start_ready(workflow& w) {
     if (w.state != workflow_state::running || w.cancel_requested) {
         return;
     }
@@ -115,7 +89,7 @@ void engine::wf_start_ready(workflow& w) {
         std::map<std::string, std::string> results;
         for (auto d : s.deps) {
             const auto& id = w.steps[d].task;
-            auto r = id ? load(*id) : std::nullopt;
+            auto r = id ? ops_.find(*id) : std::nullopt;
             if (r && r->result) results[w.steps[d].name] = *r->result;
         }
         protocol::task_spec spec;
@@ -127,22 +101,20 @@ void engine::wf_start_ready(workflow& w) {
         spec.timeout_ms = s.timeout_ms;
         spec.parent = w.id;
         spec.tags = {"workflow:" + w.id, "step:" + s.name};
-        auto r = create(spec, "");
-        s.task = r->id;
+        auto r = ops_.submit(spec);
+        s.task = r.id;
         s.state = step_state::queued;
-        enqueue(*r);
-        count("submitted");
-        log_.info("task={} workflow={} step={} started", to_hex(r->id), w.id, protocol::printable(s.name));
-        wf_emit(w, "workflow.step", &s);
+        log_.info("task={} workflow={} step={} started", to_hex(r.id), w.id, protocol::printable(s.name));
+        emit(w, "workflow.step", &s);
     }
 }
 
-void engine::on_workflow_task_final(const task_record& r) {
+void workflow_engine::on_task_final(const task_record& r) {
     if (r.parent.empty()) {
         return;
     }
-    auto it = workflows_.find(r.parent);
-    if (it == workflows_.end()) {
+    auto it = running_.find(r.parent);
+    if (it == running_.end()) {
         return;
     }
     auto& w = it->second;
@@ -155,75 +127,72 @@ void engine::on_workflow_task_final(const task_record& r) {
     }
     step->state = step_state_of(r.state);
     step->error = r.error;
-    wf_emit(w, "workflow.step", step);
+    emit(w, "workflow.step", step);
     if (step_unsuccessful(step->state) && w.fail_fast) {
-        wf_fail_fast(w);
+        fail_fast(w);
     }
     for (auto i : skip_blocked(w)) {
-        wf_emit(w, "workflow.step", &w.steps[i]);
+        emit(w, "workflow.step", &w.steps[i]);
     }
-    wf_start_ready(w);
-    wf_settle(w);
+    start_ready(w);
+    settle(w);
 }
 
 // Fail fast: every step that has not started is cancelled; running ones
 // finish on their own (their results are kept).
-void engine::wf_fail_fast(workflow& w) {
+void workflow_engine::fail_fast(workflow& w) {
     for (auto& s : w.steps) {
         if (s.state == step_state::waiting) {
             s.state = step_state::cancelled;
             s.error = "workflow failed fast";
-            wf_emit(w, "workflow.step", &s);
+            emit(w, "workflow.step", &s);
             continue;
         }
         if (step_final(s.state) || !s.task) continue;
-        auto r = load(*s.task);
+        const task_id id = *s.task;
+        auto r = ops_.find(id);
         if (r && (r->state == task_state::queued || r->state == task_state::pending)) {
-            s.state = step_state::cancelled;  // first, so the nested on_final sees a final step
+            s.state = step_state::cancelled;  // first, so the nested on_task_final sees a final step
             s.error = "workflow failed fast";
-            unqueue(*r);
-            finish(*r, task_state::cancelled, "workflow failed fast");
-            wf_emit(w, "workflow.step", &s);
+            ops_.cancel(id, "workflow failed fast");
+            emit(w, "workflow.step", &s);
         }
     }
 }
 
 // Ends the workflow once every step is final; saves it either way.
-void engine::wf_settle(workflow& w) {
+void workflow_engine::settle(workflow& w) {
     if (w.state == workflow_state::running && all_final(w)) {
         w.state = final_state(w);
-        w.finished_ms = now_;
-        count("workflows_" + lower(to_string(w.state)));
+        w.finished_ms = ops_.now();
+        ops_.count("workflows_" + lower(to_string(w.state)));
         log_.info("workflow={} state={}", w.id, to_string(w.state));
-        wf_emit(w, "workflow." + lower(to_string(w.state)), nullptr);
+        emit(w, "workflow." + lower(to_string(w.state)), nullptr);
     }
-    wf_save(w);
+    save(w);
     if (w.state != workflow_state::running) {
-        workflows_.erase(w.id);  // w is gone after this line
+        running_.erase(w.id);  // w is gone after this line
     }
 }
 
-void engine::wf_save(const workflow& w) { check(txn_->put(table::meta, wf_key(w.id), encode_workflow(w)), "put workflow"); }
+void workflow_engine::save(const workflow& w) { ops_.put(table::workflows, w.id, encode_workflow(w)); }
 
-void engine::wf_emit(const workflow& w, std::string_view type, const wf_step* s) {
-    if (!wants_event(type)) {
-        return;
-    }
-    json e = {{"type", type}, {"workflow", w.id}, {"name", w.name}, {"state", to_string(w.state)}, {"time_ms", now_}};
-    if (s != nullptr) {
-        e["step"] = s->name;
-        e["task"] = task_hex(*s);
-        e["state"] = to_string(s->state);
-        e["error"] = s->error;
-    }
-    out_.events.emplace_back(std::string(type), to_msgpack_string(e));
+void workflow_engine::emit(const workflow& w, std::string_view type, const wf_step* s) {
+    ops_.events().emit(type, [&](event& e) {
+        e.add("workflow", w.id).add("name", w.name);
+        if (s == nullptr) {
+            e.add("state", to_string(w.state));
+            return;
+        }
+        e.add("state", to_string(s->state)).add("step", s->name).add("task", task_hex(*s)).add("error", s->error);
+    });
 }
 
-void engine::wf_status(const std::string& peer, const protocol::request& rq) {
-    auto raw = txn_->get(table::meta, wf_key(rq.id));
+void workflow_engine::status(const std::string& peer, const protocol::request& rq) {
+    auto raw = ops_.get(table::workflows, rq.id);
     auto w = raw ? decode_workflow(*raw) : result<workflow>(fail(errc::not_found, "no workflow " + rq.id));
     if (!w) {
-        reply_error(peer, cmd_status, rq.req, w.error().code, w.error().message);
+        ops_.reply_error(peer, cmd::wf_status, rq.req, w.error().code, w.error().message);
         return;
     }
     json steps = json::array();
@@ -235,7 +204,7 @@ void engine::wf_status(const std::string& peer, const protocol::request& rq) {
                   {"task", s.task ? json(to_hex(*s.task)) : json(nullptr)}, {"error", s.error.empty() ? json(nullptr) : json(s.error)},
                   {"attempts", 0}, {"result", nullptr}};
         if (s.task) {
-            if (auto r = load(*s.task)) {
+            if (auto r = ops_.find(*s.task)) {
                 // The task's own state is the live one while the step runs.
                 if (!step_final(s.state)) j["state"] = to_string(r->state);
                 j["attempts"] = r->attempts;
@@ -258,7 +227,8 @@ void engine::wf_status(const std::string& peer, const protocol::request& rq) {
     protocol::reply rep;
     rep.req = rq.req;
     rep.data = to_msgpack_string(out);
-    if (rep.data.size() + envelope_bound > out_max_body_) {
+    const std::size_t max_body = ops_.max_body();
+    if (rep.data.size() + envelope_bound > max_body) {
         // The step results do not fit in one message: the steps without them
         // (each task's STATUS still has its result).
         for (auto& s : out["steps"]) {
@@ -268,27 +238,27 @@ void engine::wf_status(const std::string& peer, const protocol::request& rq) {
         for (auto& r : out["result"]) {
             r = nullptr;
         }
-        out["note"] = "step results left out: over the " + std::to_string(out_max_body_) + "-byte message limit";
+        out["note"] = "step results left out: over the " + std::to_string(max_body) + "-byte message limit";
         rep.data = to_msgpack_string(out);
     }
-    if (rep.data.size() + envelope_bound > out_max_body_) {
-        reply_error(peer, cmd_status, rq.req, errc::too_large, "the workflow's status is over the message limit");
+    if (rep.data.size() + envelope_bound > max_body) {
+        ops_.reply_error(peer, cmd::wf_status, rq.req, errc::too_large, "the workflow's status is over the message limit");
         return;
     }
-    reply_front(peer, cmd_status, rep);
+    ops_.reply(peer, cmd::wf_status, rep);
 }
 
-void engine::wf_cancel(const std::string& peer, const protocol::request& rq) {
-    auto it = workflows_.find(rq.id);
+void workflow_engine::cancel(const std::string& peer, const protocol::request& rq) {
+    auto it = running_.find(rq.id);
     protocol::reply rep;
     rep.req = rq.req;
-    if (it == workflows_.end()) {
-        if (!txn_->get(table::meta, wf_key(rq.id))) {
-            reply_error(peer, cmd_cancel, rq.req, errc::not_found, "no workflow " + rq.id);
+    if (it == running_.end()) {
+        if (!ops_.get(table::workflows, rq.id)) {
+            ops_.reply_error(peer, cmd::wf_cancel, rq.req, errc::not_found, "no workflow " + rq.id);
             return;
         }
         rep.note = "already finished";
-        reply_front(peer, cmd_cancel, rep);
+        ops_.reply(peer, cmd::wf_cancel, rep);
         return;
     }
     auto& w = it->second;
@@ -297,47 +267,43 @@ void engine::wf_cancel(const std::string& peer, const protocol::request& rq) {
         if (s.state == step_state::waiting) {
             s.state = step_state::cancelled;
             s.error = "workflow cancelled";
-            wf_emit(w, "workflow.step", &s);
+            emit(w, "workflow.step", &s);
         }
     }
     // Cancelling a waiting task finishes it at once, which calls back into
-    // on_workflow_task_final and may end (and erase) the workflow: work on a
-    // copy of the task ids.
+    // on_task_final and may end (and erase) the workflow: work on a copy of
+    // the task ids.
     std::vector<task_id> tasks;
     for (const auto& s : w.steps) {
         if (s.task && !step_final(s.state)) tasks.push_back(*s.task);
     }
     std::string id = w.id;
     for (const auto& t : tasks) {
-        if (auto r = load(t); r && !is_final(r->state)) {
-            protocol::reply ignored;
-            cancel(*r, ignored);
-        }
+        ops_.cancel(t, "cancelled");
     }
     rep.ids.push_back(id);
-    if (auto again = workflows_.find(id); again != workflows_.end()) {
-        wf_settle(again->second);
-        rep.note = workflows_.count(id) != 0 ? "cancel requested; running steps are being stopped" : "";
+    if (auto again = running_.find(id); again != running_.end()) {
+        settle(again->second);
+        rep.note = running_.count(id) != 0 ? "cancel requested; running steps are being stopped" : "";
     }
     log_.info("workflow={} cancel requested", id);
-    reply_front(peer, cmd_cancel, rep);
+    ops_.reply(peer, cmd::wf_cancel, rep);
 }
 
-void engine::recover_workflows() {
+void workflow_engine::recover() {
     std::vector<workflow> running;
-    check(txn_->scan(table::meta, wf_prefix, false, [&](std::string_view k, std::string_view v) {
-              if (k.substr(0, wf_prefix.size()) != wf_prefix) return false;
-              auto w = decode_workflow(v);
-              if (!w) {
-                  log_.error("workflow record {} unreadable: {}", k, w.error().message);
-              } else if (w->state == workflow_state::running) {
-                  running.push_back(std::move(*w));
-              }
-              return true;
-          }), "scan workflows");
+    ops_.scan(table::workflows, [&](std::string_view k, std::string_view v) {
+        auto w = decode_workflow(v);
+        if (!w) {
+            log_.error("workflow record {} unreadable: {}", k, w.error().message);
+        } else if (w->state == workflow_state::running) {
+            running.push_back(std::move(*w));
+        }
+        return true;
+    });
     for (auto& w : running) {
         auto id = w.id;
-        workflows_.emplace(id, std::move(w));
+        running_.emplace(id, std::move(w));
     }
     if (!running.empty()) {
         log_.info("recovered workflows={} running", running.size());

@@ -1,5 +1,5 @@
 // Workflow definition parsing, encoding and DAG rules (see workflow_model.hpp).
-#include "workflow/workflow_model.hpp"
+#include "workflow/workflow_json.hpp"
 
 #include <set>
 #include <stdexcept>

@@ -1,7 +1,8 @@
 // Workflows as data: a DAG of named steps, its validation, its durable
 // encoding, and the pure rules the engine applies (which steps are ready,
 // which are skipped, what payload a step receives, the final result).
-// No store or sockets here, so the rules are unit-testable on their own.
+// No store or sockets here, so the rules are unit-testable on their own;
+// the JSON side (definitions, status) is in workflow_json.hpp.
 #pragma once
 
 #include <cstdint>
@@ -11,8 +12,6 @@
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include <taskmill/protocol/result.hpp>
 
@@ -48,16 +47,6 @@ struct workflow {
 
 inline constexpr std::size_t max_steps = 1000;
 
-// Builds a workflow from its JSON definition (docs/WORKFLOWS.md):
-//   {"name": "...", "on_failure": "fail_fast"|"continue",
-//    "steps": [{"name", "handler", "payload", "queue", "priority",
-//               "retries", "timeout" (s) | "timeout_ms", "depends_on": []}]}
-// `steps` may also be an object keyed by step name. Rejects (invalid_argument,
-// naming the step) an empty or duplicate name, a malformed or unknown handler
-// (`handler_known` returns false), an unknown dependency and a cycle.
-result<workflow> parse_workflow(const nlohmann::json& def,
-                                const std::function<bool(const std::string&)>& handler_known);
-
 std::string encode_workflow(const workflow& w);
 result<workflow> decode_workflow(std::string_view bytes);
 
@@ -79,8 +68,5 @@ std::vector<std::size_t> sink_steps(const workflow& w);
 // "deps": {step name: result of that step}. `results` holds the msgpack
 // result of each dependency by step name.
 std::string step_payload(const workflow& w, std::size_t step, const std::map<std::string, std::string>& results);
-
-// msgpack bytes -> JSON (nil for empty or unreadable bytes).
-nlohmann::json from_msgpack_or_null(std::string_view bytes);
 
 }  // namespace taskmill::broker

@@ -8,7 +8,7 @@
 #include <taskmill/client/workflow.hpp>
 
 #include "broker_harness.hpp"
-#include "workflow/workflow_model.hpp"
+#include "workflow/workflow_json.hpp"
 
 using namespace tmtest;
 using nlohmann::json;

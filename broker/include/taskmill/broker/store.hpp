@@ -25,12 +25,15 @@ enum class table : uint8_t {
     tasks,    // 16-byte binary task id -> msgpack task record
     ready,    // queue \0 (9-priority) seq(8, BE) -> id(16) expires_ms(8, BE) handler
     delayed,  // eta_ms(8, BE) id(16) -> empty: PENDING and RETRYING tasks
-    running,  // id(16) -> empty: tasks handed to a worker (requeued on restart)
+    running,  // id(16) -> empty: written by no release since RUNNING is kept in memory;
+              // what an older broker left there is requeued at start
     keys,     // idempotency key -> id(16)
-    meta,     // "seq" -> u64 BE, ...
+    meta,     // "seq" -> u64 BE, "counts", "tags-indexed"
     tags,     // tag \0 id(16) -> empty: the unfinished tasks carrying each tag
+    workflows,  // workflow id (hex) -> msgpack workflow record
+    schedules,  // schedule name -> last fire ms(8, BE) anchor ms(8, BE)
 };
-inline constexpr int table_count = 7;
+inline constexpr int table_count = 9;
 
 // Called with each entry by scan(); return false to stop. The views are valid
 // only during the call.
