@@ -20,7 +20,7 @@
 
 namespace taskmill::broker {
 
-// The named tables (LMDB named databases). Key layouts live in src/keys.hpp.
+// The named tables (LMDB named databases). Key layouts live in src/store/keys.hpp.
 enum class table : uint8_t {
     tasks,    // 16-byte binary task id -> msgpack task record
     ready,    // queue \0 (9-priority) seq(8, BE) -> id(16) expires_ms(8, BE) handler
