@@ -1,5 +1,6 @@
-// The store (LMDB and in-memory), key layouts, record codec, ready index,
-// and persistence of a broker's state across a restart.
+// LMDB specifics, key layouts, record codec, ready index, and persistence
+// of a broker's state across a restart (the contract both stores keep is in
+// store_contract_test.cpp).
 #include <gtest/gtest.h>
 #include <msgpack.hpp>
 
@@ -19,70 +20,7 @@ task_id make_id(uint8_t n) {
     return id;
 }
 
-std::vector<std::string> ready_ids_in_order(transaction& txn) {
-    std::vector<std::string> out;
-    EXPECT_TRUE(txn.scan(table::ready, "", false, [&](std::string_view k, std::string_view v) {
-        auto e = keys::parse_ready(k, v);
-        EXPECT_TRUE(e.has_value());
-        out.push_back(e->queue + ":" + std::to_string(e->priority) + ":" + std::to_string(e->seq));
-        return true;
-    }).has_value());
-    return out;
-}
-
-class StoreTest : public ::testing::TestWithParam<bool> {
-protected:
-    std::unique_ptr<store> open() {
-        if (!GetParam()) {
-            return make_memory_store();
-        }
-        return open_lmdb_store(lmdb_options{dir_.path.string(), 64ull << 20, durability::none});
-    }
-    temp_dir dir_;
-};
-
 }  // namespace
-
-TEST_P(StoreTest, ReadyTableOrdersByPriorityThenFifo) {
-    auto st = open();
-    auto txn = st->begin(true);
-    ASSERT_TRUE(txn->put(table::ready, keys::ready_key("q", 1, 1), keys::ready_value(make_id(1), 0, "a.b")));
-    ASSERT_TRUE(txn->put(table::ready, keys::ready_key("q", 9, 3), keys::ready_value(make_id(3), 0, "a.b")));
-    ASSERT_TRUE(txn->put(table::ready, keys::ready_key("q", 1, 2), keys::ready_value(make_id(2), 0, "a.b")));
-    ASSERT_TRUE(txn->put(table::ready, keys::ready_key("q", 9, 300), keys::ready_value(make_id(4), 0, "a.b")));
-    ASSERT_TRUE(txn->put(table::ready, keys::ready_key("q", 0, 4), keys::ready_value(make_id(5), 77, "a.b@2")));
-    ASSERT_TRUE(txn->commit());
-    auto r = st->begin(false);
-    EXPECT_EQ(ready_ids_in_order(*r),
-              (std::vector<std::string>{"q:9:3", "q:9:300", "q:1:1", "q:1:2", "q:0:4"}));
-}
-
-TEST_P(StoreTest, GetPutEraseAndReverseScan) {
-    auto st = open();
-    auto txn = st->begin(true);
-    for (std::string k : {"a", "c", "e"}) {
-        ASSERT_TRUE(txn->put(table::meta, k, "v" + k));
-    }
-    ASSERT_TRUE(txn->erase(table::meta, "c"));
-    ASSERT_TRUE(txn->erase(table::meta, "zzz"));  // absent: fine
-    EXPECT_EQ(txn->get(table::meta, "a").value(), "va");
-    EXPECT_EQ(txn->get(table::meta, "c").error().code, taskmill::errc::not_found);
-    std::string seen;
-    ASSERT_TRUE(txn->scan(table::meta, "d", true, [&](std::string_view k, std::string_view) {
-        seen += std::string(k);
-        return true;
-    }));
-    EXPECT_EQ(seen, "a");
-    seen.clear();
-    ASSERT_TRUE(txn->scan(table::meta, "", true, [&](std::string_view k, std::string_view) {
-        seen += std::string(k);
-        return true;
-    }));
-    EXPECT_EQ(seen, "ea");
-}
-
-INSTANTIATE_TEST_SUITE_P(Both, StoreTest, ::testing::Values(false, true),
-                         [](const auto& p) { return p.param ? "lmdb" : "memory"; });
 
 TEST(LmdbStore, DataSurvivesReopen) {
     temp_dir dir;
