@@ -1,13 +1,17 @@
 // Schedules: [schedule.NAME] sections of broker.ini, fire-time bookkeeping
-// (misfire policy), and a real broker firing an `every = 1s` schedule and
-// not double-firing across a restart.
+// (misfire policy), the engine firing them on the simulated clock (every,
+// cron, time zones, restarts, catch-up), and one fire through a real loop.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+
+#include <nlohmann/json.hpp>
 
 #include <taskmill/broker/schedule.hpp>
 
 #include "broker_harness.hpp"
+#include "engine_harness.hpp"
 #include "schedule/schedule_runtime.hpp"
 
 using namespace tmtest;
@@ -127,92 +131,154 @@ TEST(ScheduleRuntime, RestoredScheduleFiresAMissedRunOnceAtStart) {
 
 namespace {
 
-class Schedule : public broker_test {
-protected:
-    // Same data folder, fresh inproc endpoints (an inproc name is released
-    // asynchronously after its socket closes).
-    void restart() {
-        stop();
-        auto schedules = cfg_.schedules;
-        cfg_ = test_config(dir_.path.string());
-        cfg_.schedules = schedules;
-        start();
+// The tasks a schedule fired, oldest first.
+std::vector<tp::task_info> fired(engine_harness& h, const std::string& name) {
+    tp::request rq;
+    rq.tag = "schedule:" + name;
+    rq.limit = 1000;
+    auto tasks = h.call(tp::cmd::tasks, rq).tasks;
+    std::reverse(tasks.begin(), tasks.end());
+    return tasks;
+}
+
+// When they were fired, in ms since the harness started.
+std::vector<int64_t> fire_times(engine_harness& h, const std::string& name) {
+    std::vector<int64_t> out;
+    for (const auto& t : fired(h, name)) {
+        out.push_back(t.created_ms - sim_epoch_ms);
     }
-    std::size_t fired(client& c, const std::string& name) {
-        tp::request rq;
-        rq.tag = "schedule:" + name;
-        rq.limit = 1000;
-        return c.call(tp::cmd::tasks, rq).tasks.size();
-    }
-};
+    return out;
+}
+
+nlohmann::json listed(engine_harness& h) {
+    auto rep = h.call(tp::cmd::schedules, tp::request{});
+    EXPECT_TRUE(rep.ok) << rep.error;
+    return nlohmann::json::from_msgpack(rep.data).at("schedules");
+}
+
+tb::schedule_config cron(const std::string& name, const std::string& expr, const std::string& tz = "") {
+    tb::schedule_config c;
+    c.name = name;
+    c.handler = "t.tick";
+    c.cron = expr;
+    c.timezone = tz;
+    return c;
+}
 
 }  // namespace
 
-TEST_F(Schedule, EverySecondFiresAboutOnceASecond) {
-    cfg_.schedules = {every("tick", "1s")};
-    auto t0 = std::chrono::steady_clock::now();
-    start();
-    client c(ctx_, fe());
-    // Watch for 3.5 s: fires at about 1, 2 and 3 s.
-    while (std::chrono::steady_clock::now() - t0 < 3500ms) {
-        std::this_thread::sleep_for(50ms);
-    }
-    auto n = fired(c, "tick");
-    EXPECT_GE(n, 2u);
-    EXPECT_LE(n, 4u);
-    tp::request rq;
-    rq.tag = "schedule:tick";
-    auto tasks = c.call(tp::cmd::tasks, rq).tasks;
-    ASSERT_FALSE(tasks.empty());
+TEST(Schedule, EveryFiresOncePerPeriodOnTheDot) {
+    auto cfg = sim_config();
+    cfg.schedules = {every("tick", "1s")};
+    engine_harness h(cfg);
+    h.subscribe("schedule.");
+    h.advance(3500);
+    EXPECT_EQ(fire_times(h, "tick"), (std::vector<int64_t>{1000, 2000, 3000}));
+    auto tasks = fired(h, "tick");
+    ASSERT_EQ(tasks.size(), 3u);
     EXPECT_EQ(tasks[0].handler, "t.tick");
-    auto list = c.call("SCHEDULES", tp::request{});
+    EXPECT_EQ(tasks[0].state, "QUEUED");
+    auto events = h.events("schedule.fired");
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(events[1].at_ms, sim_epoch_ms + 2000);
+    EXPECT_EQ(events[1].body.at("planned_ms"), sim_epoch_ms + 2000);
+    EXPECT_EQ(events[1].body.at("next_ms"), sim_epoch_ms + 3000);
+    EXPECT_EQ(events[1].body.at("task"), tasks[1].id);
+    auto list = listed(h);
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0].at("name"), "tick");
+    EXPECT_EQ(list[0].at("every"), "1s");
+    EXPECT_EQ(list[0].at("last_fire_ms"), sim_epoch_ms + 3000);
+    EXPECT_EQ(list[0].at("next_fire_ms"), sim_epoch_ms + 4000);
+}
+
+TEST(Schedule, CronFiresAtTheMinutesItNames) {
+    auto cfg = sim_config();
+    cfg.schedules = {cron("quarter", "*/15 * * * *")};
+    engine_harness h(cfg);
+    h.advance(3'600'000);
+    EXPECT_EQ(fire_times(h, "quarter"), (std::vector<int64_t>{900'000, 1'800'000, 2'700'000, 3'600'000}));
+}
+
+// 03:00 in Paris is 02:00 UTC in winter.
+TEST(Schedule, CronReadsItsTimeZone) {
+    auto cfg = sim_config();
+    cfg.schedules = {cron("nightly", "0 3 * * *", "Europe/Paris")};
+    engine_harness h(cfg);
+    h.advance(2 * 86'400'000);
+    EXPECT_EQ(fire_times(h, "nightly"), (std::vector<int64_t>{7'200'000, 86'400'000 + 7'200'000}));
+    EXPECT_EQ(listed(h)[0].at("timezone"), "Europe/Paris");
+}
+
+TEST(Schedule, ARestartBeforeTheNextFireDoesNotFire) {
+    auto cfg = sim_config();
+    cfg.schedules = {every("slow", "3s")};
+    engine_harness h(cfg);
+    h.advance(3000);
+    EXPECT_EQ(fire_times(h, "slow"), std::vector<int64_t>{3000});
+    h.restart();
+    h.advance(2999);
+    EXPECT_EQ(fire_times(h, "slow"), std::vector<int64_t>{3000});
+    h.advance(1);
+    EXPECT_EQ(fire_times(h, "slow"), (std::vector<int64_t>{3000, 6000}));
+}
+
+// Misfire: runs missed while the broker was down fire once, at start, and
+// the cadence starts again from there.
+TEST(Schedule, RunsMissedWhileDownFireOnceAtStart) {
+    auto cfg = sim_config();
+    cfg.schedules = {every("missed", "1s")};
+    engine_harness h(cfg);
+    h.advance(1000);
+    EXPECT_EQ(fire_times(h, "missed"), std::vector<int64_t>{1000});
+    h.restart(3300);  // down for 3.3 periods
+    h.advance(0);
+    EXPECT_EQ(fire_times(h, "missed"), (std::vector<int64_t>{1000, 4300}));
+    h.advance(2000);
+    EXPECT_EQ(fire_times(h, "missed"), (std::vector<int64_t>{1000, 4300, 5300, 6300}));
+}
+
+// A fire that comes while new work is refused is skipped, not postponed:
+// the schedule keeps its cadence and says so in its counters.
+TEST(Schedule, AFireWhileNewWorkIsRefusedIsSkipped) {
+    auto cfg = sim_config();
+    cfg.schedules = {every("tick", "1s")};
+    engine_harness h(cfg);
+    h.hold_new_work(1500, "test hold");
+    h.advance(3000);
+    EXPECT_EQ(fire_times(h, "tick"), (std::vector<int64_t>{2000, 3000}));
+    auto stats = h.call(tp::cmd::stats, tp::request{});
+    EXPECT_EQ(stats.stats->counters["schedule_skips"], 1u);
+    EXPECT_EQ(stats.stats->counters["schedule_fires"], 2u);
+}
+
+// Through the real loop: a schedule whose stored fire time is long past
+// (the broker was down) fires at once when the broker starts, as a task
+// any client can list.
+TEST_F(broker_test, AScheduleDueAtStartFiresThroughTheLoop) {
+    auto s = tb::make_schedule(every("due", "1h"));
+    {
+        auto st = tb::open_lmdb_store({.dir = cfg_.data_dir, .map_size_bytes = 64ull << 20});
+        const int64_t long_ago = tb::now_ms() - 2 * 3'600'000;
+        tb::restore_schedule(s, std::pair<int64_t, int64_t>{long_ago, long_ago}, long_ago);
+        auto txn = st->begin(true);
+        ASSERT_TRUE(txn->put(tb::table::schedules, "due", tb::encode_schedule_meta(s)));
+        ASSERT_TRUE(txn->commit());
+    }
+    cfg_.schedules = {every("due", "1h")};
+    start();
+    client c(ctx_, fe());
+    tp::request rq;
+    rq.tag = "schedule:due";
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    std::vector<tp::task_info> tasks;
+    while (tasks.empty() && std::chrono::steady_clock::now() < deadline) {
+        tasks = c.call(tp::cmd::tasks, rq).tasks;
+    }
+    ASSERT_EQ(tasks.size(), 1u);
+    EXPECT_EQ(tasks[0].handler, "t.tick");
+    auto list = c.call(tp::cmd::schedules, tp::request{});
     ASSERT_TRUE(list.ok);
-    EXPECT_NE(list.data.find("tick"), std::string::npos);
-}
-
-TEST_F(Schedule, RestartDoesNotDoubleFire) {
-    cfg_.schedules = {every("slow", "3s")};
-    start();
-    std::size_t before = 0;
-    {
-        client c(ctx_, fe());
-        auto until = std::chrono::steady_clock::now() + 5s;
-        while (fired(c, "slow") == 0 && std::chrono::steady_clock::now() < until) {
-            std::this_thread::sleep_for(20ms);
-        }
-        before = fired(c, "slow");
-        ASSERT_EQ(before, 1u);
-    }
-    // Restart right after the fire: the next one is ~3 s away, so nothing
-    // fires at start.
-    restart();
-    client c(ctx_, fe());
-    auto t0 = std::chrono::steady_clock::now();
-    while (std::chrono::steady_clock::now() - t0 < 1500ms) {
-        std::this_thread::sleep_for(50ms);
-    }
-    EXPECT_EQ(fired(c, "slow"), before);
-}
-
-TEST_F(Schedule, AMissedRunFiresOnceAtStart) {
-    cfg_.schedules = {every("missed", "1s")};
-    start();
-    {
-        client c(ctx_, fe());
-        auto until = std::chrono::steady_clock::now() + 5s;
-        while (fired(c, "missed") == 0 && std::chrono::steady_clock::now() < until) {
-            std::this_thread::sleep_for(20ms);
-        }
-        ASSERT_EQ(fired(c, "missed"), 1u);
-    }
-    stop();
-    // Down for ~3.3 periods: the restart fires once, not three times.
-    std::this_thread::sleep_for(3300ms);  // the outage under test, not a synchronisation
-    restart();
-    client c(ctx_, fe());
-    auto until = std::chrono::steady_clock::now() + 2s;
-    while (fired(c, "missed") < 2 && std::chrono::steady_clock::now() < until) {
-        std::this_thread::sleep_for(10ms);
-    }
-    EXPECT_EQ(fired(c, "missed"), 2u);
+    auto listed = nlohmann::json::from_msgpack(list.data).at("schedules");
+    EXPECT_GT(listed[0].at("next_fire_ms").get<int64_t>(), tb::now_ms() + 3'500'000) << "the next one an hour on";
 }
