@@ -135,7 +135,8 @@ void engine_harness::keep(std::vector<tb::out_message> messages) {
 
 // A host answers a HEARTBEAT at once; here that is a turn of its own at the
 // same moment, as when the answer arrives before the loop next polls. The
-// HEARTBEATs stay among the messages sent, for tests that read them.
+// latest HEARTBEAT to each worker stays among the messages sent, for tests
+// that read it; the older ones go (a long advance would pile them up).
 void engine_harness::answer_heartbeats(std::size_t first) {
     std::set<std::string> asked;
     for (std::size_t i = first; i < sent_.size(); ++i) {
@@ -143,6 +144,14 @@ void engine_harness::answer_heartbeats(std::size_t first) {
             asked.insert(sent_[i].peer);
         }
     }
+    std::vector<sent> kept;
+    for (std::size_t i = 0; i < sent_.size(); ++i) {
+        const bool superseded = i < first && sent_[i].command == tp::cmd::heartbeat && asked.count(sent_[i].peer) > 0;
+        if (!superseded) {
+            kept.push_back(std::move(sent_[i]));
+        }
+    }
+    sent_ = std::move(kept);
     for (auto& w : workers_) {
         if (!w.answers_heartbeats || asked.count(w.id()) == 0) {
             continue;

@@ -80,8 +80,9 @@ public:
     void hello();
     // The tasks of the DISPATCHes it was sent since the last call.
     std::vector<tp::work_item> dispatched();
-    // The control messages with `command` (CANCEL, HEARTBEAT, ERROR, ...)
-    // it was sent since the last call, with the time each left.
+    // The control messages with `command` (CANCEL, ERROR, ...) it was sent
+    // since the last call, with the time each left. Of its HEARTBEATs, only
+    // the latest is kept.
     std::vector<std::pair<int64_t, tp::control>> received(std::string_view command);
     // One RESULTS carrying one outcome for `w`.
     void result(const tp::work_item& w, const std::string& status, const std::string& result = "",
