@@ -41,34 +41,6 @@ TEST_F(LoopTest, SubmitDispatchResultStatus) {
     EXPECT_GT(st.finished_ms, 0);
 }
 
-TEST_F(LoopTest, CreditIsRespected) {
-    start();
-    client c(ctx_, fe());
-    fake_worker w(ctx_, be(), "w");
-    w.hello({handler("a.b")}, 1);
-    auto ids = c.submit({task("a.b"), task("a.b"), task("a.b")});
-    auto first = w.next_dispatch();
-    ASSERT_EQ(first.size(), 1u);
-    // With one slot busy nothing else comes, even across several turns.
-    tp::request rq;
-    auto stats = c.call(tp::cmd::stats, rq);
-    EXPECT_EQ(stats.stats->busy, 1u);
-    EXPECT_EQ(stats.stats->queues.at(0).ready, 2u);
-    EXPECT_FALSE(w.expect(tp::cmd::dispatch, 300ms).has_value());
-    w.result(first[0], "ok");
-    auto second = w.next_dispatch();
-    ASSERT_EQ(second.size(), 1u);
-    EXPECT_EQ(second[0].id, ids[1]);  // FIFO within a priority
-
-    // CREDIT raises the capacity: the last task comes without a result.
-    tp::control cr;
-    cr.slots = 2;
-    w.send(tp::cmd::credit, tp::encode(cr));
-    auto third = w.next_dispatch();
-    ASSERT_EQ(third.size(), 1u);
-    EXPECT_EQ(third[0].id, ids[2]);
-}
-
 TEST_F(LoopTest, MalformedBodyGetsErrorAndBrokerKeepsServing) {
     start();
     client c(ctx_, fe());
@@ -94,106 +66,6 @@ TEST_F(LoopTest, MalformedBodyGetsErrorAndBrokerKeepsServing) {
 
     auto pong = c.call(tp::cmd::ping, rq);
     EXPECT_TRUE(pong.ok);
-}
-
-TEST_F(LoopTest, InvalidBatchIsRejectedWhole) {
-    start();
-    client c(ctx_, fe());
-    tp::request rq;
-    rq.tasks = {task("a.b"), task("a.b", 12)};
-    auto rep = c.call(tp::cmd::submit, rq);
-    EXPECT_FALSE(rep.ok);
-    EXPECT_EQ(rep.error_code, "invalid_argument");
-    EXPECT_NE(rep.error.find("task 1"), std::string::npos) << rep.error;
-    EXPECT_NE(rep.error.find("priority"), std::string::npos) << rep.error;
-    rq.tasks = {task("no_dot")};
-    rep = c.call(tp::cmd::submit, rq);
-    EXPECT_NE(rep.error.find("handler"), std::string::npos) << rep.error;
-    auto list = c.call(tp::cmd::tasks, tp::request{});
-    EXPECT_TRUE(list.ok);
-    EXPECT_TRUE(list.tasks.empty());
-}
-
-TEST_F(LoopTest, DeadRequeuesAtOnce) {
-    cfg_.liveness_ms = 60000;  // only DEAD can explain a quick requeue
-    start();
-    client c(ctx_, fe());
-    fake_worker a(ctx_, be(), "node:100");
-    a.supervisor = "node:supervisor";
-    a.hello({handler("a.b")}, 1);
-    auto ids = c.submit({task("a.b")});
-    ASSERT_EQ(a.next_dispatch().size(), 1u);
-    fake_worker b(ctx_, be(), "node:101");
-    b.hello({handler("a.b")}, 1);
-    peer supervisor(ctx_, be(), "node:supervisor");
-    tp::control dead;
-    dead.ids = {"node:100"};
-    dead.note = "SIGSEGV";
-    supervisor.send(tp::cmd::dead, tp::encode(dead));
-    auto items = b.next_dispatch();
-    ASSERT_EQ(items.size(), 1u);
-    EXPECT_EQ(items[0].id, ids[0]);
-    EXPECT_EQ(items[0].attempt, 2u);
-    // The dead worker's late result is a duplicate and changes nothing.
-    a.result(tp::work_item{ids[0], "a.b", "", 1, 0, "", std::nullopt}, "ok");
-    b.result(items[0], "ok", "\x01");
-    auto st = c.status(ids[0], 5000);
-    EXPECT_EQ(st.state, "SUCCEEDED");
-    EXPECT_EQ(st.result, std::optional<std::string>("\x01"));
-}
-
-TEST_F(LoopTest, WorkerWithoutTheHandlerGetsNothing) {
-    start();
-    client c(ctx_, fe());
-    fake_worker other(ctx_, be(), "other");
-    other.hello({handler("x.y")}, 4);
-    auto ids = c.submit({task("a.b"), task("x.y")});
-    auto items = other.next_dispatch();
-    ASSERT_EQ(items.size(), 1u);
-    EXPECT_EQ(items[0].id, ids[1]);
-    EXPECT_EQ(c.status(ids[0]).state, "QUEUED");
-    fake_worker right(ctx_, be(), "right");
-    right.hello({handler("a.b")}, 4);
-    items = right.next_dispatch();
-    ASSERT_EQ(items.size(), 1u);
-    EXPECT_EQ(items[0].id, ids[0]);
-    EXPECT_FALSE(other.expect(tp::cmd::dispatch, 200ms).has_value());
-}
-
-TEST_F(LoopTest, VersionAndQueueRouting) {
-    start();
-    client c(ctx_, fe());
-    fake_worker v1(ctx_, be(), "v1");
-    v1.hello({handler("img.resize", "1.4.0")}, 4, {"default"});
-    fake_worker v2(ctx_, be(), "v2");
-    v2.hello({handler("img.resize", "2.1.0")}, 4, {"default", "gpu"});
-    auto t2 = task("img.resize@2");
-    auto exact = task("img.resize@1.4.0");
-    auto gpu = task("img.resize");
-    gpu.queue = "gpu";
-    auto ids = c.submit({t2, exact, gpu});
-    auto a = v1.next_dispatch();
-    ASSERT_EQ(a.size(), 1u);
-    EXPECT_EQ(a[0].id, ids[1]);
-    std::vector<std::string> got;
-    while (got.size() < 2) {
-        auto b = v2.next_dispatch();
-        ASSERT_FALSE(b.empty());
-        for (auto& i : b) {
-            got.push_back(i.id);
-        }
-    }
-    std::sort(got.begin(), got.end());
-    std::vector<std::string> want = {ids[0], ids[2]};
-    std::sort(want.begin(), want.end());
-    EXPECT_EQ(got, want);
-}
-
-TEST_F(LoopTest, UnknownWorkerIsToldUnknown) {
-    start();
-    fake_worker w(ctx_, be(), "stranger");
-    w.send(tp::cmd::heartbeat, tp::encode(tp::control{}));
-    EXPECT_TRUE(w.expect(tp::cmd::unknown).has_value());
 }
 
 TEST_F(LoopTest, StatusLongPollAndDonePush) {
@@ -259,25 +131,6 @@ TEST_F(LoopTest, DoneOfOneTurnIsBatched) {
         got.insert(t.id);
     }
     EXPECT_EQ(got, std::set<std::string>(ids.begin(), ids.end()));
-}
-
-TEST_F(LoopTest, StatsAndWorkers) {
-    start();
-    client c(ctx_, fe());
-    fake_worker w(ctx_, be(), "w");
-    w.hello({handler("a.b")}, 3);
-    c.submit({task("a.b")});
-    ASSERT_EQ(w.next_dispatch().size(), 1u);
-    auto ws = c.call(tp::cmd::workers, tp::request{});
-    ASSERT_EQ(ws.workers.size(), 1u);
-    EXPECT_EQ(ws.workers[0].id, "w");
-    EXPECT_EQ(ws.workers[0].slots, 3u);
-    EXPECT_EQ(ws.workers[0].busy, 1u);
-    auto st = c.call(tp::cmd::stats, tp::request{});
-    EXPECT_EQ(st.stats->counters["submitted"], 1u);
-    EXPECT_EQ(st.stats->states["RUNNING"], 1u);
-    EXPECT_EQ(st.stats->workers, 1u);
-    EXPECT_EQ(st.stats->slots, 3u);
 }
 
 // Through the real events socket: XPUB hands the loop the subscription,
