@@ -243,6 +243,21 @@ TEST(Backend, SilentWorkerIsDroppedAndTasksRequeued) {
     EXPECT_TRUE(workers.workers.empty());
 }
 
+// A message the loop could not route (the worker's connection is gone)
+// removes the worker at the next turn, and its tasks go back to the queue.
+TEST(Backend, AnUnroutableWorkerLosesItsTasksAtTheNextTurn) {
+    engine_harness h;
+    auto& w = h.connect_worker(1, {handler("a.b")});
+    auto id = h.submit(task("a.b"));
+    ASSERT_EQ(w.dispatched().size(), 1u);
+    h.disconnect(w.id());
+    h.advance(sim_config().heartbeat_ms);  // its HEARTBEAT cannot be routed
+    auto st = h.status(id);
+    EXPECT_EQ(st.state, "QUEUED");
+    EXPECT_EQ(st.error, "unroutable");
+    EXPECT_TRUE(h.call(tp::cmd::workers, tp::request{}).workers.empty());
+}
+
 // A killed worker's task goes back to its place in the queue (it was
 // next), not behind the backlog submitted after it.
 TEST(Backend, RequeuedTaskKeepsItsPlaceInTheQueue) {

@@ -184,16 +184,6 @@ void engine_harness::advance(int64_t ms) {
     now_ = until;
 }
 
-std::optional<int64_t> engine_harness::advance_to_next(int64_t within_ms) {
-    auto due = engine_->next_deadline();
-    if (!due || *due > now_ + within_ms) {
-        return std::nullopt;
-    }
-    now_ = std::max(*due, now_);
-    turn();
-    return now_;
-}
-
 void engine_harness::frontend(const std::string& peer, std::string_view command, const std::string& body) {
     inbox_.emplace_back(tb::target::frontend, incoming_of(peer, command, body));
     turn();

@@ -106,10 +106,8 @@ public:
     engine_harness& operator=(const engine_harness&) = delete;
 
     int64_t now() const { return now_; }
-    // Since the harness started: the time a test reads.
-    int64_t elapsed() const { return now_ - sim_epoch_ms; }
-    // Read by the engine; change it only between a stop and restart().
-    tb::broker_config& config() { return cfg_; }
+    // The store the engine runs on, for tests that read or age it between
+    // turns (as an older release would have left it).
     tb::store& store() { return *store_; }
 
     // ---- time ----
@@ -117,9 +115,6 @@ public:
     // engine asked to be woken (next_deadline), as the loop does; the
     // workers answer its HEARTBEATs in a turn of their own at that moment.
     void advance(int64_t ms);
-    // Advances to the engine's next deadline, if it is at most `within_ms`
-    // away, and runs that turn. Returns the time, or nullopt (clock unmoved).
-    std::optional<int64_t> advance_to_next(int64_t within_ms);
 
     // ---- messages in: each runs one turn at the current time ----
     void frontend(const std::string& peer, std::string_view command, const std::string& body);
