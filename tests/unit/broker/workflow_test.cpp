@@ -1,6 +1,6 @@
-// Workflows: the DAG rules on their own, then through a real broker (inproc
-// sockets, LMDB in a temp folder) with a fake worker that decides each
-// step's outcome.
+// Workflows: the DAG rules on their own, then on the engine harness with a
+// simulated worker that decides each step's outcome, and the C++ client
+// library against a real broker.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +8,7 @@
 #include <taskmill/client/workflow.hpp>
 
 #include "broker_harness.hpp"
+#include "engine_harness.hpp"
 #include "workflow/workflow_json.hpp"
 
 using namespace tmtest;
@@ -136,75 +137,63 @@ TEST(WorkflowModel, RecordKeepsStatesAndTaskIdsAndRejectsUnknownOnes) {
 
 namespace {
 
-class Workflow : public broker_test {
+// A workflow's life on the engine harness, with one 2-slot worker serving
+// every step's handler (none for a test that wants steps to stay queued).
+class Workflow : public ::testing::Test {
 protected:
-
-    std::string submit(client& c, const json& def) {
+    std::string submit(const json& def) {
         tp::request rq;
         rq.data = mp(def);
-        auto rep = c.call("WF_SUBMIT", rq);
+        auto rep = h_.call(tp::cmd::wf_submit, rq);
         EXPECT_TRUE(rep.ok) << rep.error;
         return rep.ids.empty() ? std::string() : rep.ids[0];
     }
-    json status(client& c, const std::string& id) {
+    json status(const std::string& id) {
         tp::request rq;
         rq.id = id;
-        auto rep = c.call("WF_STATUS", rq);
+        auto rep = h_.call(tp::cmd::wf_status, rq);
         EXPECT_TRUE(rep.ok) << rep.error;
         return rep.ok ? from_mp(rep.data) : json();
     }
-    bool wait_state(client& c, const std::string& id, const std::string& state) {
-        auto until = std::chrono::steady_clock::now() + 5s;
-        while (std::chrono::steady_clock::now() < until) {
-            if (status(c, id)["state"] == state) return true;
-            std::this_thread::sleep_for(10ms);
-        }
-        return false;
-    }
+    sim_worker& worker() { return h_.connect_worker(2, all_handlers()); }
     static std::string step_of(const tp::work_item& w) {
         return w.handler.substr(2);  // "t.b" -> "b"
     }
-};
+    static std::vector<tp::handler_info> all_handlers() {
+        return {handler("t.a"), handler("t.b"), handler("t.c"), handler("t.d"), handler("t.e"), handler("t.f")};
+    }
 
-std::vector<tp::handler_info> all_handlers() {
-    return {handler("t.a"), handler("t.b"), handler("t.c"), handler("t.d"), handler("t.e"), handler("t.f")};
-}
+    engine_harness h_;
+};
 
 }  // namespace
 
 TEST_F(Workflow, DiamondRunsBranchesTogetherAndJoinsResults) {
-    start();
-    client c(ctx_, fe());
-    fake_worker w(ctx_, be(), "w");
-    w.hello(all_handlers(), 2);
-    auto id = submit(c, diamond());
-    auto a = w.next_dispatch();
+    auto& w = worker();
+    auto id = submit(diamond());
+    auto a = w.dispatched();
     ASSERT_EQ(a.size(), 1u);
     EXPECT_EQ(from_mp(a[0].payload), (json{{"x", 1}}));
     EXPECT_EQ(a[0].parent, id);
     w.result(a[0], "ok", mp({{"from", "a"}}));
     // b and c become ready in the same turn and both go to the 2-slot worker.
-    std::vector<tp::work_item> bc = w.next_dispatch();
-    if (bc.size() < 2) {
-        auto more = w.next_dispatch();
-        bc.insert(bc.end(), more.begin(), more.end());
-    }
+    auto bc = w.dispatched();
     ASSERT_EQ(bc.size(), 2u);
     for (const auto& t : bc) {
         EXPECT_EQ(from_mp(t.payload), (json{{"deps", {{"a", {{"from", "a"}}}}}}));
     }
-    EXPECT_EQ(status(c, id)["steps"][1]["state"], "RUNNING");
-    EXPECT_EQ(status(c, id)["steps"][2]["state"], "RUNNING");
+    EXPECT_EQ(status(id)["steps"][1]["state"], "RUNNING");
+    EXPECT_EQ(status(id)["steps"][2]["state"], "RUNNING");
     for (const auto& t : bc) {
         w.result(t, "ok", mp("result of " + step_of(t)));
     }
-    auto d = w.next_dispatch();
+    auto d = w.dispatched();
     ASSERT_EQ(d.size(), 1u);
     EXPECT_EQ(from_mp(d[0].payload),
               (json{{"own", true}, {"deps", {{"b", "result of b"}, {"c", "result of c"}}}}));
     w.result(d[0], "ok", mp({{"joined", true}}));
-    ASSERT_TRUE(wait_state(c, id, "SUCCEEDED"));
-    auto s = status(c, id);
+    auto s = status(id);
+    EXPECT_EQ(s["state"], "SUCCEEDED");
     EXPECT_EQ(s["result"], (json{{"d", {{"joined", true}}}}));
     for (const auto& st : s["steps"]) {
         EXPECT_EQ(st["state"], "SUCCEEDED") << st.dump();
@@ -212,26 +201,23 @@ TEST_F(Workflow, DiamondRunsBranchesTogetherAndJoinsResults) {
 }
 
 TEST_F(Workflow, SubmitRejectsCyclesAndUnknownHandlersWithAClearError) {
-    start();
-    client c(ctx_, fe());
-    fake_worker w(ctx_, be(), "w");
-    w.hello({handler("t.a")}, 1);
+    h_.connect_worker(1, {handler("t.a")});
     tp::request rq;
     rq.data = mp({{"steps", {step("a", "t.a", {"b"}), step("b", "t.a", {"a"})}}});
-    auto rep = c.call("WF_SUBMIT", rq);
+    auto rep = h_.call(tp::cmd::wf_submit, rq);
     EXPECT_FALSE(rep.ok);
     EXPECT_EQ(rep.error_code, "invalid_argument");
     EXPECT_NE(rep.error.find("cycle"), std::string::npos) << rep.error;
     rq.data = mp({{"steps", {step("a", "nobody.serves")}}});
-    rep = c.call("WF_SUBMIT", rq);
+    rep = h_.call(tp::cmd::wf_submit, rq);
     EXPECT_FALSE(rep.ok);
     EXPECT_NE(rep.error.find("nobody.serves"), std::string::npos) << rep.error;
     rq.data = "\xc1";  // not msgpack
-    rep = c.call("WF_SUBMIT", rq);
+    rep = h_.call(tp::cmd::wf_submit, rq);
     EXPECT_FALSE(rep.ok);
     tp::request none;
     none.id = "nope";
-    EXPECT_EQ(c.call("WF_STATUS", none).error_code, "not_found");
+    EXPECT_EQ(h_.call(tp::cmd::wf_status, none).error_code, "not_found");
 }
 
 namespace {
@@ -244,67 +230,50 @@ json branches(const std::string& policy) {
 }  // namespace
 
 TEST_F(Workflow, FailFastCancelsWhatHasNotStarted) {
-    start();
-    client c(ctx_, fe());
-    fake_worker w(ctx_, be(), "w");
-    w.hello(all_handlers(), 2);
-    auto id = submit(c, branches("fail_fast"));
-    auto a = w.next_dispatch();
+    auto& w = worker();
+    auto id = submit(branches("fail_fast"));
+    auto a = w.dispatched();
     ASSERT_EQ(a.size(), 1u);
     w.result(a[0], "ok", mp(1));
-    std::vector<tp::work_item> bc = w.next_dispatch();
-    if (bc.size() < 2) {
-        auto more = w.next_dispatch();
-        bc.insert(bc.end(), more.begin(), more.end());
-    }
+    auto bc = w.dispatched();
     ASSERT_EQ(bc.size(), 2u);
     const auto& b = step_of(bc[0]) == "b" ? bc[0] : bc[1];
     const auto& cc = step_of(bc[0]) == "c" ? bc[0] : bc[1];
     w.result(cc, "fail", "", "boom");
     // The running b is left to finish; e and f never start.
-    auto until = std::chrono::steady_clock::now() + 5s;
-    while (status(c, id)["steps"][3]["state"] != "CANCELLED" && std::chrono::steady_clock::now() < until) {
-        std::this_thread::sleep_for(10ms);
-    }
-    auto s = status(c, id);
+    auto s = status(id);
     EXPECT_EQ(s["state"], "RUNNING");
     EXPECT_EQ(s["steps"][3]["state"], "CANCELLED");
     EXPECT_EQ(s["steps"][4]["state"], "CANCELLED");
     w.result(b, "ok", mp(2));
-    ASSERT_TRUE(wait_state(c, id, "FAILED"));
-    s = status(c, id);
+    s = status(id);
+    EXPECT_EQ(s["state"], "FAILED");
     EXPECT_EQ(s["steps"][1]["state"], "SUCCEEDED");
     EXPECT_EQ(s["steps"][2]["state"], "FAILED");
     EXPECT_EQ(s["steps"][2]["error"], "boom");
     EXPECT_TRUE(s["steps"][3]["task"].is_null());
-    EXPECT_TRUE(w.next_dispatch(300ms).empty());
+    h_.advance(10'000);
+    EXPECT_TRUE(w.dispatched().empty());
 }
 
 TEST_F(Workflow, ContinueRunsIndependentBranchesAndSkipsDependents) {
-    start();
-    client c(ctx_, fe());
-    fake_worker w(ctx_, be(), "w");
-    w.hello(all_handlers(), 2);
-    auto id = submit(c, branches("continue"));
-    auto a = w.next_dispatch();
+    auto& w = worker();
+    auto id = submit(branches("continue"));
+    auto a = w.dispatched();
     ASSERT_EQ(a.size(), 1u);
     w.result(a[0], "ok", mp(1));
-    std::vector<tp::work_item> bc = w.next_dispatch();
-    if (bc.size() < 2) {
-        auto more = w.next_dispatch();
-        bc.insert(bc.end(), more.begin(), more.end());
-    }
+    auto bc = w.dispatched();
     ASSERT_EQ(bc.size(), 2u);
     const auto& b = step_of(bc[0]) == "b" ? bc[0] : bc[1];
     const auto& cc = step_of(bc[0]) == "c" ? bc[0] : bc[1];
     w.result(cc, "fail", "", "boom");
     w.result(b, "ok", mp(2));
-    auto e = w.next_dispatch();
+    auto e = w.dispatched();
     ASSERT_EQ(e.size(), 1u);
     EXPECT_EQ(step_of(e[0]), "e");
     w.result(e[0], "ok", mp(3));
-    ASSERT_TRUE(wait_state(c, id, "FAILED"));
-    auto s = status(c, id);
+    auto s = status(id);
+    EXPECT_EQ(s["state"], "FAILED");
     EXPECT_EQ(s["steps"][3]["state"], "SUCCEEDED");
     EXPECT_EQ(s["steps"][4]["state"], "SKIPPED");
     EXPECT_TRUE(s["steps"][4]["task"].is_null());
@@ -312,73 +281,62 @@ TEST_F(Workflow, ContinueRunsIndependentBranchesAndSkipsDependents) {
 }
 
 TEST_F(Workflow, CancelStopsWaitingAndQueuedSteps) {
-    start();
-    client c(ctx_, fe());
-    auto id = submit(c, branches("continue"));  // no worker: a stays QUEUED
+    auto id = submit(branches("continue"));  // no worker: a stays QUEUED
     tp::request rq;
     rq.id = id;
-    auto rep = c.call("WF_CANCEL", rq);
+    auto rep = h_.call(tp::cmd::wf_cancel, rq);
     EXPECT_TRUE(rep.ok) << rep.error;
-    ASSERT_TRUE(wait_state(c, id, "CANCELLED"));
-    auto s = status(c, id);
+    auto s = status(id);
+    EXPECT_EQ(s["state"], "CANCELLED");
     for (const auto& st : s["steps"]) {
         EXPECT_EQ(st["state"], "CANCELLED") << st.dump();
     }
-    EXPECT_EQ(c.status(s["steps"][0]["task"].get<std::string>()).state, "CANCELLED");
+    EXPECT_EQ(h_.status(s["steps"][0]["task"].get<std::string>()).state, "CANCELLED");
 }
 
 TEST_F(Workflow, SurvivesABrokerRestartMidWay) {
-    start();
-    std::string id;
-    {
-        client c(ctx_, fe());
-        fake_worker w(ctx_, be(), "w");
-        w.hello(all_handlers(), 2);
-        id = submit(c, diamond());
-        auto a = w.next_dispatch();
-        ASSERT_EQ(a.size(), 1u);
-        w.result(a[0], "ok", mp("A"));
-        auto bc = w.next_dispatch();
-        ASSERT_FALSE(bc.empty());
-        w.result(bc[0], "ok", mp("first"));  // one branch done, the other running
-        auto until = std::chrono::steady_clock::now() + 5s;
-        while (std::chrono::steady_clock::now() < until &&
-               status(c, id)["steps"][static_cast<int>(step_of(bc[0]) == "b" ? 1 : 2)]["state"] != "SUCCEEDED") {
-            std::this_thread::sleep_for(10ms);
-        }
-    }
-    stop();
-    cfg_ = test_config(dir_.path.string());  // same data, fresh inproc names
-    start();
-    client c(ctx_, fe());
-    fake_worker w(ctx_, be(), "w2");
-    w.hello(all_handlers(), 2);
+    auto& w = worker();
+    auto id = submit(diamond());
+    auto a = w.dispatched();
+    ASSERT_EQ(a.size(), 1u);
+    w.result(a[0], "ok", mp("A"));
+    auto bc = w.dispatched();
+    ASSERT_EQ(bc.size(), 2u);
+    w.result(bc[0], "ok", mp("first"));  // one branch done, the other running
+    EXPECT_EQ(status(id)["steps"][step_of(bc[0]) == "b" ? 1 : 2]["state"], "SUCCEEDED");
+    h_.restart();
+    auto& w2 = h_.connect_worker(2, all_handlers(), {.id = "w2"});
     // The branch that was running is requeued; then d runs once.
     std::vector<std::string> seen;
     for (int i = 0; i < 2; ++i) {
-        auto t = w.next_dispatch();
+        auto t = w2.dispatched();
         ASSERT_EQ(t.size(), 1u) << "dispatch " << i;
         seen.push_back(step_of(t[0]));
         if (seen.back() == "d") {
             auto p = from_mp(t[0].payload);
             EXPECT_EQ(p["deps"].size(), 2u);
         }
-        w.result(t[0], "ok", mp("second"));
+        w2.result(t[0], "ok", mp("second"));
     }
-    EXPECT_EQ(seen.back(), "d");
-    ASSERT_TRUE(wait_state(c, id, "SUCCEEDED"));
-    EXPECT_TRUE(w.next_dispatch(300ms).empty());
+    EXPECT_EQ(seen, (std::vector<std::string>{step_of(bc[1]), "d"}));
+    EXPECT_EQ(status(id)["state"], "SUCCEEDED");
+    h_.advance(10'000);
+    EXPECT_TRUE(w2.dispatched().empty());
 }
+
+namespace {
+class WorkflowClient : public broker_test {};
+}  // namespace
 
 // The C++ builder and workflow_client against a broker on loopback TCP (the
 // client has its own ZeroMQ context, so inproc is out).
-TEST_F(Workflow, ClientBuilderSubmitsWaitsAndLists) {
+TEST_F(WorkflowClient, ClientBuilderSubmitsWaitsAndLists) {
     cfg_.frontend = "tcp://127.0.0.1:0";
     cfg_.backend = "tcp://127.0.0.1:0";
     cfg_.schedules = {};
     start();
     fake_worker w(ctx_, be(), "w");
-    w.hello(all_handlers(), 2);
+    w.hello({handler("t.a"), handler("t.b")}, 2);
     taskmill::client::workflow_builder wf("chain");
     wf.step("a", "t.a", {{"x", 1}});
     wf.step("b", "t.b", {{"y", 2}}, {"a"}).retries = 1;
