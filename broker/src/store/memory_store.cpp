@@ -3,12 +3,15 @@
 // the engine in tests, so it keeps LMDB's rules where a caller can see them
 // (tests/unit/broker/store_contract_test.cpp runs both): byte order, the
 // key sizes LMDB refuses, read transactions that refuse writes, and scans
-// that go on over a table changed under them.
+// that go on over a table changed under them. A second write transaction
+// while one is open, which LMDB would make wait (for ever, in the same
+// thread), throws instead of silently losing one of the two.
 #include <taskmill/broker/store.hpp>
 
 #include <array>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 
 namespace taskmill::broker {
 namespace {
@@ -19,13 +22,26 @@ using table_map = table_data::value_type;
 // LMDB's default largest key (mdb_env_get_maxkeysize).
 constexpr std::size_t max_key_size = 511;
 
+// What the store shares with its transactions.
+struct shared_state {
+    table_data live;
+    std::mutex mu;
+    bool writing = false;  // a write transaction is open
+};
+
 class memory_transaction final : public transaction {
 public:
-    memory_transaction(table_data& live, std::mutex& mu, bool write)
-        : live_(live), mu_(mu), write_(write) {
-        std::lock_guard lock(mu_);
-        copy_ = live_;
+    memory_transaction(shared_state& shared, bool write) : shared_(shared), write_(write) {
+        std::lock_guard lock(shared_.mu);
+        if (write_ && shared_.writing) {
+            throw std::runtime_error("memory store: a write transaction is already open");
+        }
+        shared_.writing = shared_.writing || write_;
+        copy_ = shared_.live;
     }
+    ~memory_transaction() override { end(); }
+    memory_transaction(const memory_transaction&) = delete;
+    memory_transaction& operator=(const memory_transaction&) = delete;
 
     result<std::string> get(table t, std::string_view key) override {
         if (key.empty()) {
@@ -78,10 +94,11 @@ public:
         return {};
     }
     result<void> commit() override {
-        if (write_) {
-            std::lock_guard lock(mu_);
-            live_ = std::move(copy_);
+        if (write_ && open_) {
+            std::lock_guard lock(shared_.mu);
+            shared_.live = std::move(copy_);
         }
+        end();
         return {};
     }
 
@@ -105,22 +122,30 @@ private:
         return it == m.begin() ? m.end() : std::prev(it);
     }
 
-    table_data& live_;
-    std::mutex& mu_;
+    // Committed or aborted: another write transaction may begin.
+    void end() {
+        if (write_ && open_) {
+            std::lock_guard lock(shared_.mu);
+            shared_.writing = false;
+        }
+        open_ = false;
+    }
+
+    shared_state& shared_;
     bool write_;
+    bool open_ = true;
     table_data copy_;
 };
 
 class memory_store final : public store {
 public:
     std::unique_ptr<transaction> begin(bool write) override {
-        return std::make_unique<memory_transaction>(data_, mu_, write);
+        return std::make_unique<memory_transaction>(shared_, write);
     }
     double fill_ratio() override { return 0; }
 
 private:
-    table_data data_;
-    std::mutex mu_;
+    shared_state shared_;
 };
 
 }  // namespace

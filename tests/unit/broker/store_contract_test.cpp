@@ -203,3 +203,20 @@ TEST_P(StoreContract, AScanMayEraseWhatItVisits) {
 
 INSTANTIATE_TEST_SUITE_P(Both, StoreContract, ::testing::Values(false, true),
                          [](const auto& p) { return p.param ? "lmdb" : "memory"; });
+
+// Only one write transaction at a time (store.hpp). LMDB makes a second one
+// wait, for ever in the thread that holds the first; the in-memory store
+// says so at once.
+TEST(MemoryStore, ASecondWriteTransactionThrowsUntilTheFirstEnds) {
+    auto st = make_memory_store();
+    {
+        auto first = st->begin(true);
+        EXPECT_THROW(st->begin(true), std::runtime_error);
+        auto reader = st->begin(false);  // readers do not wait
+        ASSERT_TRUE(first->commit());
+        auto second = st->begin(true);  // committed: free again
+    }
+    auto aborted = st->begin(true);
+    aborted.reset();
+    EXPECT_NO_THROW(st->begin(true));
+}
