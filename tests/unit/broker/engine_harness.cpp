@@ -85,10 +85,14 @@ void sim_worker::send(const tp::results& rs) { h_.backend(id(), tp::cmd::results
 // ---- engine_harness ----
 
 engine_harness::engine_harness(tb::broker_config cfg)
+    : engine_harness(std::move(cfg), tb::make_memory_store(), sim_epoch_ms) {}
+
+engine_harness::engine_harness(tb::broker_config cfg, std::unique_ptr<tb::store> st, int64_t start_ms)
     : cfg_(std::move(cfg)),
       log_(std::make_shared<spdlog::logger>("engine-harness", std::make_shared<spdlog::sinks::null_sink_st>())),
-      store_(tb::make_memory_store()),
-      engine_(std::make_unique<tb::engine>(cfg_, *store_, *log_)) {
+      store_(std::move(st)),
+      engine_(std::make_unique<tb::engine>(cfg_, *store_, *log_)),
+      now_(start_ms) {
     engine_->recover(now_);
 }
 

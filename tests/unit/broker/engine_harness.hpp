@@ -1,6 +1,7 @@
-// The engine alone, on a simulated clock, over the in-memory store: the
-// test plays the loop (one turn = begin_turn, the messages read, on_timers,
-// dispatch, take_early, end_turn, out()) and decides when time moves.
+// The engine alone, on a simulated clock, over the in-memory store (or one
+// the test gives it, such as an old LMDB store): the test plays the loop
+// (one turn = begin_turn, the messages read, on_timers, dispatch,
+// take_early, end_turn, out()) and decides when time moves.
 // Deterministic: no threads, no sockets, no wall clock. Peers are routing
 // ids: a client or a worker is whatever name a message carries; what the
 // engine sends is kept, decoded on request, with the time it left at.
@@ -101,6 +102,9 @@ private:
 class engine_harness {
 public:
     explicit engine_harness(tb::broker_config cfg = sim_config());
+    // Over `st` (e.g. an LMDB copy of a store an older release wrote), the
+    // clock starting at `start_ms`.
+    engine_harness(tb::broker_config cfg, std::unique_ptr<tb::store> st, int64_t start_ms);
     ~engine_harness();
     engine_harness(const engine_harness&) = delete;
     engine_harness& operator=(const engine_harness&) = delete;
