@@ -1,0 +1,56 @@
+// taskmill/protocol/json_view.hpp -- the one JSON view of the wire's values.
+//
+// What the CLI's --json output, the HTTP API and workflow status print for
+// tasks, workers, stats, times and msgpack bytes, written once so the shapes
+// cannot drift apart (docs/HTTP.md, "Objects"). Part of taskmill::protocol_json,
+// the only protocol target that uses nlohmann::json, so the wire codecs and the
+// broker's engine stay free of it. Pure functions: no state, thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include <taskmill/protocol/messages.hpp>
+#include <taskmill/protocol/nesting.hpp>
+
+namespace taskmill::protocol {
+
+// Unix milliseconds as ISO 8601 UTC with milliseconds:
+// "2024-05-01T12:34:56.789Z". Times before 1970 round down (-1 ms is
+// "1969-12-31T23:59:59.999Z"); a year outside 0000..9999 is written with its
+// sign and as many digits as it needs ("+10000-01-01T...", "-0001-12-31T..."),
+// ISO 8601's expanded form. Defined for every int64_t.
+std::string iso8601_utc(int64_t unix_ms);
+
+// iso8601_utc(unix_ms), or null when unix_ms <= 0: the wire's "not yet".
+nlohmann::json iso8601_or_null(int64_t unix_ms);
+
+// Msgpack bytes as JSON: empty bytes are null. Never throws and never
+// recurses per level of the input: bytes that are not one msgpack value
+// (truncated, a reserved type byte, trailing bytes), or a value nested deeper
+// than `max` levels, render as {"msgpack_error": "<why>", "size": <bytes>}.
+nlohmann::json msgpack_to_json(std::string_view bytes, std::size_t max = max_nesting);
+
+// A JSON value as msgpack bytes, written straight into the string. The
+// caller bounds the nesting (parse_json or msgpack_within_nesting) first:
+// encoding recurses once per level.
+std::string json_to_msgpack(const nlohmann::json& value);
+
+// The task object: id, handler, queue, priority, state, attempts,
+// max_retries, error, progress {fraction, note}, result (msgpack_to_json),
+// created, started, finished, eta (iso8601_or_null), created_ms, started_ms,
+// finished_ms (unix ms, 0 = not yet), parent, tags, children, worker. Empty
+// strings (error, parent, worker) and absent values are null.
+nlohmann::json to_json(const task_info& t);
+// The worker object: id, host, pid, slots, busy, generation, queues,
+// handlers [{name, version, plugin}], last_seen (iso8601_or_null), last_seen_ms.
+nlohmann::json to_json(const worker_info& w);
+// The stats object: queues [{name, ready, delayed, running}], states,
+// counters, workers, slots, busy, uptime_ms.
+nlohmann::json to_json(const stats_info& s);
+
+}  // namespace taskmill::protocol

@@ -1,0 +1,135 @@
+// The one JSON view of tasks, workers, stats, times and msgpack bytes.
+#include <taskmill/protocol/json_view.hpp>
+
+#include <cstdio>
+#include <ctime>
+
+namespace taskmill::protocol {
+
+namespace {
+
+using nlohmann::json;
+
+json str_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
+
+// ISO 8601 wants four digits for years 0..9999 and a sign beyond them.
+std::string year_text(int64_t year) {
+    char buf[32];
+    const char* format = year >= 0 && year <= 9999 ? "%04lld" : "%+05lld";
+    std::snprintf(buf, sizeof buf, format, static_cast<long long>(year));
+    return buf;
+}
+
+json bad_msgpack(std::string_view why, std::size_t size) { return {{"msgpack_error", why}, {"size", size}}; }
+
+}  // namespace
+
+std::string iso8601_utc(int64_t unix_ms) {
+    // Floor division, so times before 1970 keep a positive fraction; dividing
+    // first keeps INT64_MIN in range.
+    auto secs = unix_ms / 1000;
+    auto frac = unix_ms % 1000;
+    if (frac < 0) {
+        frac += 1000;
+        secs -= 1;
+    }
+    // time_t is 64-bit and tm_year an int: every int64_t of milliseconds
+    // (about 292 million years either way) fits, so gmtime_r cannot fail.
+    const auto t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char rest[48];
+    std::snprintf(rest, sizeof rest, "-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                  tm.tm_min, tm.tm_sec, static_cast<int>(frac));
+    return year_text(static_cast<int64_t>(tm.tm_year) + 1900) + rest;
+}
+
+json iso8601_or_null(int64_t unix_ms) {
+    if (unix_ms <= 0) {
+        return nullptr;
+    }
+    return iso8601_utc(unix_ms);
+}
+
+json msgpack_to_json(std::string_view bytes, std::size_t max) {
+    if (bytes.empty()) {
+        return nullptr;
+    }
+    // Decoding (and later dumping or destroying) a value recurses once per
+    // level: refuse the deep ones before nlohmann sees them.
+    if (!msgpack_within_nesting(bytes, max)) {
+        return bad_msgpack(nesting_error("the value", max).err.message, bytes.size());
+    }
+    try {
+        return json::from_msgpack(bytes.begin(), bytes.end());
+    } catch (const json::exception& e) {
+        return bad_msgpack(e.what(), bytes.size());
+    }
+}
+
+std::string json_to_msgpack(const json& value) {
+    std::string out;
+    json::to_msgpack(value, out);
+    return out;
+}
+
+json to_json(const task_info& t) {
+    json progress = nullptr;
+    if (t.progress) {
+        progress = {{"fraction", t.progress->fraction}, {"note", t.progress->note}};
+    }
+    return {{"id", t.id},
+            {"handler", t.handler},
+            {"queue", t.queue},
+            {"priority", t.priority},
+            {"state", t.state},
+            {"attempts", t.attempts},
+            {"max_retries", t.max_retries},
+            {"error", str_or_null(t.error)},
+            {"progress", progress},
+            {"result", t.result ? msgpack_to_json(*t.result) : json(nullptr)},
+            {"created", iso8601_or_null(t.created_ms)},
+            {"started", iso8601_or_null(t.started_ms)},
+            {"finished", iso8601_or_null(t.finished_ms)},
+            {"eta", iso8601_or_null(t.eta_ms)},
+            {"created_ms", t.created_ms},
+            {"started_ms", t.started_ms},
+            {"finished_ms", t.finished_ms},
+            {"parent", str_or_null(t.parent)},
+            {"tags", t.tags},
+            {"children", t.children},
+            {"worker", str_or_null(t.worker)}};
+}
+
+json to_json(const worker_info& w) {
+    auto handlers = json::array();
+    for (const auto& h : w.handlers) {
+        handlers.push_back({{"name", h.name}, {"version", h.version}, {"plugin", h.plugin}});
+    }
+    return {{"id", w.id},
+            {"host", w.host},
+            {"pid", w.pid},
+            {"slots", w.slots},
+            {"busy", w.busy},
+            {"generation", w.generation},
+            {"queues", w.queues},
+            {"handlers", handlers},
+            {"last_seen", iso8601_or_null(w.last_seen_ms)},
+            {"last_seen_ms", w.last_seen_ms}};
+}
+
+json to_json(const stats_info& s) {
+    auto queues = json::array();
+    for (const auto& q : s.queues) {
+        queues.push_back({{"name", q.name}, {"ready", q.ready}, {"delayed", q.delayed}, {"running", q.running}});
+    }
+    return {{"queues", queues},
+            {"states", s.states},
+            {"counters", s.counters},
+            {"workers", s.workers},
+            {"slots", s.slots},
+            {"busy", s.busy},
+            {"uptime_ms", s.uptime_ms}};
+}
+
+}  // namespace taskmill::protocol
