@@ -16,6 +16,8 @@ int64_t to_unix_ms(time_point t) {
 
 namespace {
 
+int64_t unix_ms_or_zero(const std::optional<time_point>& t) { return t ? to_unix_ms(*t) : 0; }
+
 // One body for the copying and the moving conversion: `fwd` copies or moves.
 template <typename Options, typename Fwd>
 protocol::task_spec to_wire_impl(Options& o, Fwd fwd) {
@@ -114,6 +116,61 @@ stats_info from_wire(const protocol::stats_info& s) {
     out.slots = s.slots;
     out.busy = s.busy;
     out.uptime = milliseconds(s.uptime_ms);
+    return out;
+}
+
+protocol::task_info to_wire(const task_info& t) {
+    protocol::task_info out;
+    out.id = t.id;
+    out.handler = t.handler;
+    out.queue = t.queue;
+    out.priority = t.priority;
+    out.state = t.state;
+    out.attempts = t.attempts;
+    out.max_retries = t.max_retries;
+    out.error = t.error;
+    if (t.progress) {
+        out.progress = protocol::progress_info{t.progress->fraction, t.progress->note};
+    }
+    out.result = t.result;
+    out.created_ms = unix_ms_or_zero(t.created);
+    out.started_ms = unix_ms_or_zero(t.started);
+    out.finished_ms = unix_ms_or_zero(t.finished);
+    out.eta_ms = unix_ms_or_zero(t.eta);
+    out.parent = t.parent;
+    out.tags = t.tags;
+    out.children = t.children;
+    out.worker = t.worker;
+    return out;
+}
+
+protocol::worker_info to_wire(const worker_info& w) {
+    protocol::worker_info out;
+    out.id = w.id;
+    out.host = w.host;
+    out.pid = w.pid;
+    out.slots = w.slots;
+    out.busy = w.busy;
+    out.generation = w.generation;
+    out.queues = w.queues;
+    for (const auto& h : w.handlers) {
+        out.handlers.push_back(protocol::handler_info{h.name, h.version, h.plugin});
+    }
+    out.last_seen_ms = unix_ms_or_zero(w.last_seen);
+    return out;
+}
+
+protocol::stats_info to_wire(const stats_info& s) {
+    protocol::stats_info out;
+    for (const auto& q : s.queues) {
+        out.queues.push_back(protocol::queue_stats{q.name, q.ready, q.delayed, q.running});
+    }
+    out.states = s.states;
+    out.counters = s.counters;
+    out.workers = s.workers;
+    out.slots = s.slots;
+    out.busy = s.busy;
+    out.uptime_ms = s.uptime.count();
     return out;
 }
 

@@ -13,6 +13,11 @@ task_info from_wire(const protocol::task_info& t);
 task_info from_wire(protocol::task_info&& t);  // moves the strings out
 worker_info from_wire(const protocol::worker_info& w);
 stats_info from_wire(const protocol::stats_info& s);
+// Back to the wire structs, for the JSON view they share with the broker
+// (taskmill/protocol/json_view.hpp). Absent times become 0.
+protocol::task_info to_wire(const task_info& t);
+protocol::worker_info to_wire(const worker_info& w);
+protocol::stats_info to_wire(const stats_info& s);
 
 // Unix milliseconds (0 = unset) to a time point and back.
 std::optional<time_point> from_unix_ms(int64_t ms);

@@ -1,7 +1,8 @@
 // The HTTP side against real processes: /metrics read by the Prometheus
 // project's own parser (Debian's python3-prometheus-client), the dashboard
 // rendered by headless Chromium and checked against the broker's state, and
-// the terminal tables showing the same figures as the API.
+// the terminal tables showing the same figures as the API, and the CLI's
+// --json objects equal to the API's.
 #include "harness.hpp"
 
 #include <cstdlib>
@@ -207,6 +208,44 @@ TEST_F(HttpIntegration, TerminalTablesShowTheSameFigures) {
     auto wj = json::parse(workers.out);
     ASSERT_EQ(wj.size(), 1u);
     EXPECT_EQ(wj[0]["id"], get("/api/v1/workers")["workers"][0]["id"]);
+}
+
+// One JSON view (taskmill/protocol/json_view.hpp) behind both: the same
+// task gives the same object, field for field, *_ms fields included.
+TEST_F(HttpIntegration, TaskStatusIsTheSameObjectInTheTerminalAndTheApi) {
+    start();
+    auto done = submit({{"handler", "echo.echo"}, {"payload", {{"n", 7}, {"s", "x"}}}, {"tags", {"same"}}});
+    wait_final(done);
+    auto waiting = submit({{"handler", "echo.echo"}, {"queue", "nobody-serves-q"}, {"priority", 4}});
+    for (const auto& id : {done, waiting}) {
+        auto api = get("/api/v1/tasks/" + id);
+        ASSERT_EQ(api["id"], id) << api.dump();
+        auto term = run_cli(tmp.path(), {"--broker", broker->ep().frontend, "--json", "status", id});
+        ASSERT_EQ(term.exit_code, 0) << term.err;
+        EXPECT_EQ(json::parse(term.out), api);
+    }
+    auto api = get("/api/v1/tasks/" + done);
+    EXPECT_EQ(api["state"], "SUCCEEDED");
+    EXPECT_EQ(api["result"], (json{{"n", 7}, {"s", "x"}}));
+    EXPECT_GT(api["finished_ms"].get<int64_t>(), 0);
+    EXPECT_TRUE(get("/api/v1/tasks/" + waiting)["started"].is_null());
+}
+
+TEST_F(HttpIntegration, WorkflowStatusIsTheSameObjectInTheTerminalAndTheApi) {
+    start();
+    json def = {{"name", "same"},
+                {"steps", {{{"name", "a"}, {"handler", "echo.echo"}, {"payload", {{"x", 1}}}},
+                           {{"name", "b"}, {"handler", "echo.echo"}, {"depends_on", {"a"}}}}}};
+    auto r = http->Post("/api/v1/workflows", auth(writer), def.dump(), "application/json");
+    ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
+    const std::string id = json::parse(r->body)["ids"][0];
+    ASSERT_TRUE(wait_until([&] { return get("/api/v1/workflows/" + id).value("state", "") == "SUCCEEDED"; }, 30s))
+        << get("/api/v1/workflows/" + id).dump();
+    auto api = get("/api/v1/workflows/" + id);
+    auto term = run_cli(tmp.path(), {"--broker", broker->ep().frontend, "--json", "workflow", "status", id});
+    ASSERT_EQ(term.exit_code, 0) << term.err;
+    EXPECT_EQ(json::parse(term.out), api);
+    EXPECT_EQ(api["steps"][0]["result"], (json{{"x", 1}}));
 }
 
 }  // namespace

@@ -230,8 +230,7 @@ void workflow_submit(const api_env& env, const httplib::Request& req, httplib::R
         return;
     }
     protocol::request rq;
-    auto bytes = json::to_msgpack(*body);
-    rq.data.assign(bytes.begin(), bytes.end());
+    rq.data = protocol::json_to_msgpack(*body);
     if (auto rep = ask(env, res, "WF_SUBMIT", std::move(rq))) {
         send_json(res, 201, ids_reply(*rep));
     }
@@ -242,7 +241,7 @@ void workflow_get(const api_env& env, httplib::Response& res, std::string_view c
     rq.id = std::move(id);
     if (auto rep = ask(env, res, cmd, std::move(rq))) {
         // WF_STATUS wraps step results (each within max_nesting) three levels deep.
-        send_json(res, 200, rep->data.empty() ? json::object() : msgpack_to_json(rep->data, protocol::max_nesting + 8));
+        send_json(res, 200, rep->data.empty() ? json::object() : protocol::msgpack_to_json(rep->data, protocol::max_nesting + 8));
     }
 }
 

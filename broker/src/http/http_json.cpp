@@ -1,43 +1,13 @@
 // JSON conversions of the HTTP API.
 #include "http/http_json.hpp"
 
-#include <chrono>
-#include <cstdio>
-#include <ctime>
 #include <limits>
-
-#include <taskmill/protocol/nesting.hpp>
 
 namespace taskmill::broker::http {
 
 namespace {
 
 using nlohmann::json;
-
-json str_or_null(const std::string& s) { return s.empty() ? json(nullptr) : json(s); }
-
-json iso_or_null(int64_t ms) {
-    if (ms <= 0) {
-        return nullptr;
-    }
-    std::time_t secs = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&secs, &tm);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-    return std::string(buf);
-}
-
-std::string hex(const std::string& bytes) {
-    static const char* digits = "0123456789abcdef";
-    std::string out;
-    for (unsigned char c : bytes) {
-        out.push_back(digits[c >> 4]);
-        out.push_back(digits[c & 15]);
-    }
-    return out;
-}
 
 using field_fn = result<void> (*)(const json&, protocol::task_spec&);
 
@@ -82,8 +52,7 @@ result<void> one_field(const std::string& k, const json& v, protocol::task_spec&
     }
     if (k == "payload") {
         if (!v.is_null()) {
-            auto bytes = json::to_msgpack(v);
-            t.payload.assign(bytes.begin(), bytes.end());
+            t.payload = protocol::json_to_msgpack(v);
         }
         return {};
     }
@@ -135,71 +104,6 @@ result<protocol::task_spec> parse_task(const json& j, std::size_t index) {
 }
 
 }  // namespace
-
-json msgpack_to_json(const std::string& bytes, std::size_t max_nesting) {
-    if (!protocol::msgpack_within_nesting(bytes, max_nesting)) {
-        // Decoding (and later dumping) it would recurse once per level.
-        return {{"error", "nests deeper than " + std::to_string(max_nesting) + " levels; not shown"},
-                {"size", bytes.size()}};
-    }
-    try {
-        return json::from_msgpack(bytes.begin(), bytes.end());
-    } catch (const json::exception&) {
-        return {{"msgpack_hex", hex(bytes)}};
-    }
-}
-
-json to_json(const protocol::task_info& t) {
-    json progress = nullptr;
-    if (t.progress) {
-        progress = {{"fraction", t.progress->fraction}, {"note", t.progress->note}};
-    }
-    json res = nullptr;
-    if (t.result && !t.result->empty()) {
-        res = msgpack_to_json(*t.result);
-    }
-    return {{"id", t.id},
-            {"handler", t.handler},
-            {"queue", t.queue},
-            {"priority", t.priority},
-            {"state", t.state},
-            {"attempts", t.attempts},
-            {"max_retries", t.max_retries},
-            {"error", str_or_null(t.error)},
-            {"progress", progress},
-            {"result", res},
-            {"created", iso_or_null(t.created_ms)},
-            {"started", iso_or_null(t.started_ms)},
-            {"finished", iso_or_null(t.finished_ms)},
-            {"eta", iso_or_null(t.eta_ms)},
-            {"created_ms", t.created_ms},
-            {"started_ms", t.started_ms},
-            {"finished_ms", t.finished_ms},
-            {"parent", str_or_null(t.parent)},
-            {"tags", t.tags},
-            {"children", t.children},
-            {"worker", str_or_null(t.worker)}};
-}
-
-json to_json(const protocol::worker_info& w) {
-    auto handlers = json::array();
-    for (const auto& h : w.handlers) {
-        handlers.push_back({{"name", h.name}, {"version", h.version}, {"plugin", h.plugin}});
-    }
-    return {{"id", w.id},           {"host", w.host},         {"pid", w.pid},
-            {"slots", w.slots},     {"busy", w.busy},         {"generation", w.generation},
-            {"queues", w.queues},   {"handlers", handlers},   {"last_seen", iso_or_null(w.last_seen_ms)},
-            {"last_seen_ms", w.last_seen_ms}};
-}
-
-json to_json(const protocol::stats_info& s) {
-    auto queues = json::array();
-    for (const auto& q : s.queues) {
-        queues.push_back({{"name", q.name}, {"ready", q.ready}, {"delayed", q.delayed}, {"running", q.running}});
-    }
-    return {{"queues", queues},   {"states", s.states}, {"counters", s.counters}, {"workers", s.workers},
-            {"slots", s.slots},   {"busy", s.busy},     {"uptime_ms", s.uptime_ms}};
-}
 
 json to_json(const metrics_snapshot& s) {
     auto queued = json::object();

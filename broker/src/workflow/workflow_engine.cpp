@@ -5,6 +5,7 @@
 #include <functional>
 #include <vector>
 
+#include <taskmill/protocol/json_view.hpp>
 #include <taskmill/protocol/nesting.hpp>
 #include <taskmill/protocol/peer_text.hpp>
 #include <taskmill/protocol/wire.hpp>
@@ -209,7 +210,7 @@ void workflow_engine::status(const std::string& peer, const protocol::request& r
                 if (!step_final(s.state)) j["state"] = to_string(r->state);
                 j["attempts"] = r->attempts;
                 if (r->result) {
-                    j["result"] = from_msgpack_or_null(*r->result);
+                    j["result"] = protocol::msgpack_to_json(*r->result);
                     results[s.name] = j["result"];
                 }
             }

@@ -4,6 +4,7 @@
 #include <set>
 #include <stdexcept>
 
+#include <taskmill/protocol/json_view.hpp>
 #include <taskmill/protocol/nesting.hpp>
 
 #include "model/validate.hpp"
@@ -336,21 +337,12 @@ std::vector<std::size_t> sink_steps(const workflow& w) {
     return out;
 }
 
-json from_msgpack_or_null(std::string_view bytes) {
-    if (bytes.empty()) return nullptr;
-    if (!protocol::msgpack_within_nesting(bytes)) {
-        return {{"error", "nests deeper than " + std::to_string(protocol::max_nesting) + " levels; not shown"}};
-    }
-    auto j = json::from_msgpack(bytes.begin(), bytes.end(), true, false);
-    return j.is_discarded() ? json(nullptr) : j;
-}
-
 std::string step_payload(const workflow& w, std::size_t step, const std::map<std::string, std::string>& results) {
     const auto& s = w.steps[step];
     if (s.deps.empty()) {
         return s.payload;
     }
-    auto own = from_msgpack_or_null(s.payload);
+    auto own = protocol::msgpack_to_json(s.payload);
     json out = own.is_object() ? own : json::object();
     if (!own.is_null() && !own.is_object()) {
         out["input"] = own;
@@ -358,7 +350,7 @@ std::string step_payload(const workflow& w, std::size_t step, const std::map<std
     json deps = json::object();
     for (auto d : s.deps) {
         auto it = results.find(w.steps[d].name);
-        deps[w.steps[d].name] = it == results.end() ? json(nullptr) : from_msgpack_or_null(it->second);
+        deps[w.steps[d].name] = it == results.end() ? json(nullptr) : protocol::msgpack_to_json(it->second);
     }
     out["deps"] = std::move(deps);
     return to_bytes(out);

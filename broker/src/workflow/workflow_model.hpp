@@ -66,7 +66,8 @@ std::vector<std::size_t> sink_steps(const workflow& w);
 // unchanged. Otherwise a map: its own payload's keys when that is a map (or
 // {"input": payload} when it is not nil and not a map), plus
 // "deps": {step name: result of that step}. `results` holds the msgpack
-// result of each dependency by step name.
+// result of each dependency by step name; bytes are read as
+// protocol::msgpack_to_json reads them (unreadable ones as {"msgpack_error"}).
 std::string step_payload(const workflow& w, std::size_t step, const std::map<std::string, std::string>& results);
 
 }  // namespace taskmill::broker

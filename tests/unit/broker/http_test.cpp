@@ -340,10 +340,11 @@ TEST_F(HttpApi, DeepValuesAreRefusedOrShownAsErrors) {
     ASSERT_TRUE(wait_for([&] { return get("/api/v1/tasks/" + id).body.value("state", "") == "SUCCEEDED"; }, 5s));
     auto detail = get("/api/v1/tasks/" + id);
     ASSERT_EQ(detail.status, 200);
-    EXPECT_NE(detail.body["result"].value("error", "").find("deeper than 128"), std::string::npos) << detail.text;
+    EXPECT_NE(detail.body["result"].value("msgpack_error", "").find("deeper than 128"), std::string::npos)
+        << detail.text;
     auto list = get("/api/v1/tasks");
     ASSERT_EQ(list.status, 200) << list.text;
-    EXPECT_TRUE(list.body["tasks"][0]["result"].contains("error")) << list.text;
+    EXPECT_TRUE(list.body["tasks"][0]["result"].contains("msgpack_error")) << list.text;
     EXPECT_EQ(get("/api/v1/tasks/" + id + "/result").status, 200);
 }
 

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <taskmill/client/json.hpp>
+#include <taskmill/protocol/json_view.hpp>
+
+#include "convert.hpp"
 
 namespace {
 
@@ -11,6 +14,14 @@ TEST(Json, Iso8601IsUtcWithMilliseconds) {
     EXPECT_EQ(iso8601(time_point(std::chrono::milliseconds(0))), "1970-01-01T00:00:00.000Z");
     EXPECT_EQ(iso8601(time_point(std::chrono::milliseconds(1'700'000'000'123))), "2023-11-14T22:13:20.123Z");
     EXPECT_TRUE(iso8601_or_null(std::nullopt).is_null());
+}
+
+TEST(Json, Iso8601BeforeNineteenSeventyAndFarAhead) {
+    EXPECT_EQ(iso8601(time_point(std::chrono::milliseconds(-1))), "1969-12-31T23:59:59.999Z");
+    // Rounded down to the millisecond, also before 1970.
+    EXPECT_EQ(iso8601(time_point(std::chrono::microseconds(-1))), "1969-12-31T23:59:59.999Z");
+    // time_point counts nanoseconds: about 2262 is as far as it goes.
+    EXPECT_EQ(iso8601(time_point(std::chrono::milliseconds(7'258'118'400'000))), "2200-01-01T00:00:00.000Z");
 }
 
 TEST(Json, TextToMsgpackAndBack) {
@@ -99,6 +110,39 @@ TEST(Json, StatusObjectCarriesResultProgressAndError) {
     EXPECT_EQ(j["parent"], "p1");
     EXPECT_EQ(j["tags"][0], "a");
     EXPECT_TRUE(t.is_final());
+}
+
+// The CLI shows what the HTTP API shows: one view, so the *_ms fields the
+// HTTP API had are in the CLI's objects too.
+TEST(Json, TaskWorkerAndStatsObjectsAreTheSharedView) {
+    taskmill::protocol::task_info t;
+    t.id = "01ABC";
+    t.handler = "echo.echo";
+    t.state = "SUCCEEDED";
+    t.attempts = 1;
+    t.result = payload(nlohmann::json{{"out", "x"}}).msgpack;
+    t.created_ms = 1'700'000'000'000;
+    t.started_ms = 1'700'000'000'100;
+    t.finished_ms = 1'700'000'000'200;
+    t.tags = {"a"};
+    auto j = to_json(detail::from_wire(t));
+    EXPECT_EQ(j, taskmill::protocol::to_json(t));
+    EXPECT_EQ(j["created_ms"], 1'700'000'000'000);
+    EXPECT_EQ(j["started_ms"], 1'700'000'000'100);
+    EXPECT_EQ(j["finished_ms"], 1'700'000'000'200);
+
+    taskmill::protocol::worker_info w;
+    w.id = "w1";
+    w.handlers = {taskmill::protocol::handler_info{"echo.echo", "1.0.0", "echo"}};
+    w.last_seen_ms = 1'700'000'000'000;
+    EXPECT_EQ(to_json(detail::from_wire(w)), taskmill::protocol::to_json(w));
+    EXPECT_EQ(to_json(detail::from_wire(w))["last_seen_ms"], 1'700'000'000'000);
+
+    taskmill::protocol::stats_info s;
+    s.queues = {taskmill::protocol::queue_stats{"default", 1, 2, 3}};
+    s.counters = {{"submitted", 4}};
+    s.uptime_ms = 99;
+    EXPECT_EQ(to_json(detail::from_wire(s)), taskmill::protocol::to_json(s));
 }
 
 }  // namespace
