@@ -1,12 +1,13 @@
 // Small behaviour of the public value types.
 #include <taskmill/client/types.hpp>
 
+#include <taskmill/protocol/json_view.hpp>
 #include <taskmill/protocol/nesting.hpp>
 
 namespace taskmill::client {
 
 payload::payload(const nlohmann::json& value) {
-    nlohmann::json::to_msgpack(value, msgpack);  // straight into the string, no byte vector in between
+    msgpack = protocol::json_to_msgpack(value);
 }
 
 payload payload::raw(std::string msgpack_bytes) {

@@ -5,6 +5,7 @@
 
 #include <thread>
 
+#include <taskmill/protocol/json_view.hpp>
 #include <taskmill/protocol/messages.hpp>
 #include <taskmill/protocol/nesting.hpp>
 
@@ -76,8 +77,7 @@ result<json> data_of(const result<protocol::reply>& r) {
 
 result<std::string> workflow_client::submit(const json& definition) {
     protocol::request rq;
-    auto v = json::to_msgpack(definition);
-    rq.data.assign(v.begin(), v.end());
+    rq.data = protocol::json_to_msgpack(definition);
     auto r = impl_->core->call("WF_SUBMIT", std::move(rq));
     if (!r) return failure{r.error()};
     if (r->ids.empty()) return fail(errc::internal, "WF_SUBMIT reply without an id");

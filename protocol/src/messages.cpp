@@ -6,6 +6,7 @@
 // the wrong type. Everything msgpack may throw stops at decode_*().
 #include <taskmill/protocol/messages.hpp>
 #include <taskmill/protocol/mp_reader.hpp>
+#include <taskmill/protocol/msgpack_out.hpp>
 
 #include <stdexcept>
 #include <type_traits>
@@ -230,9 +231,7 @@ msgpack::unpack_limit decode_limits() {
 
 template <typename T>
 std::string encode_record(const T& m) {
-    msgpack::sbuffer buf;
-    msgpack::pack(buf, m);
-    return std::string(buf.data(), buf.size());
+    return pack_value(m);
 }
 
 template <typename T>

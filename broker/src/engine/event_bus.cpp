@@ -1,56 +1,49 @@
 #include "engine/event_bus.hpp"
 
-#include <msgpack.hpp>
+#include <taskmill/protocol/msgpack_out.hpp>
 
 namespace taskmill::broker {
 namespace {
 
-// msgpack::packer's output: appends to a string.
-struct string_out {
-    std::string& s;
-    void write(const char* p, std::size_t n) { s.append(p, n); }
-};
+// One field's key or value, appended to the map's bytes.
+template <typename T>
+void append(std::string& out, const T& v) {
+    protocol::pack_onto(out, [&](protocol::string_packer& pk) { pk.pack(v); });
+}
 
 }  // namespace
 
 void event::key(std::string_view k) {
-    string_out out{fields_};
-    msgpack::packer<string_out>(out).pack(k);
+    append(fields_, k);
     ++count_;
 }
 
 event& event::add(std::string_view k, std::string_view value) {
     key(k);
-    string_out out{fields_};
-    msgpack::packer<string_out>(out).pack(value);
+    append(fields_, value);
     return *this;
 }
 
 event& event::add(std::string_view k, int64_t value) {
     key(k);
-    string_out out{fields_};
-    msgpack::packer<string_out>(out).pack(value);
+    append(fields_, value);
     return *this;
 }
 
 event& event::add(std::string_view k, uint64_t value) {
     key(k);
-    string_out out{fields_};
-    msgpack::packer<string_out>(out).pack(value);
+    append(fields_, value);
     return *this;
 }
 
 event& event::add(std::string_view k, const std::vector<std::string>& values) {
     key(k);
-    string_out out{fields_};
-    msgpack::packer<string_out>(out).pack(values);
+    append(fields_, values);
     return *this;
 }
 
 std::string event::take() {
-    std::string body;
-    string_out out{body};
-    msgpack::packer<string_out>(out).pack_map(count_);
+    auto body = protocol::pack_with([&](protocol::string_packer& pk) { pk.pack_map(count_); }, 5 + fields_.size());
     body += fields_;
     fields_.clear();
     count_ = 0;

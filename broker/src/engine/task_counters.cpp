@@ -2,6 +2,8 @@
 
 #include <msgpack.hpp>
 
+#include <taskmill/protocol/msgpack_out.hpp>
+
 #include "model/task_record.hpp"
 #include "store/keys.hpp"
 
@@ -51,9 +53,7 @@ result<void> task_counters::save(transaction& txn) {
             out[std::string(to_string(s == task_state::running ? task_state::queued : s))] += n;
         }
     }
-    msgpack::sbuffer buf;
-    msgpack::pack(buf, durable);
-    auto rc = txn.put(table::meta, keys::meta_counts, std::string_view(buf.data(), buf.size()));
+    auto rc = txn.put(table::meta, keys::meta_counts, protocol::pack_value(durable));
     if (rc) {
         dirty_ = false;
     }

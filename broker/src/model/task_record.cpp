@@ -18,6 +18,7 @@
 #include <msgpack.hpp>
 
 #include <taskmill/protocol/mp_reader.hpp>
+#include <taskmill/protocol/msgpack_out.hpp>
 
 namespace taskmill::broker {
 namespace {
@@ -42,27 +43,9 @@ void fields(task_record& r, V&& v) {
     v("version", r.version);
 }
 
-// What msgpack::packer needs of a stream, writing into a std::string sized
-// ahead: the packer writes a few bytes at a time, and append() per piece
-// cost more than the rest of the encoding.
-class string_sink {
-public:
-    string_sink(std::string& out, std::size_t expect) : out_(out) { out_.resize(expect); }
-    ~string_sink() { out_.resize(used_); }
-    string_sink(const string_sink&) = delete;
-    string_sink& operator=(const string_sink&) = delete;
-    void write(const char* p, std::size_t n) {
-        if (out_.size() - used_ < n) {
-            out_.resize(std::max(out_.size() * 2, used_ + n));
-        }
-        std::memcpy(out_.data() + used_, p, n);
-        used_ += n;
-    }
-
-private:
-    std::string& out_;
-    std::size_t used_ = 0;
-};
+// The record is written the one way msgpack is written (msgpack_out.hpp);
+// encode() sizes the string ahead from the record's big fields.
+using protocol::string_sink;
 
 // Reads one record field of each type (protocol::mp_reader throws
 // mp_reader::malformed on a mismatch).

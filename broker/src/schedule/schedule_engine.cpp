@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <taskmill/protocol/json_view.hpp>
 #include <taskmill/protocol/wire.hpp>
 
 namespace taskmill::broker {
@@ -94,8 +95,7 @@ void schedule_engine::list(const std::string& peer, const protocol::request& rq)
     }
     protocol::reply rep;
     rep.req = rq.req;
-    auto v = nlohmann::json::to_msgpack(nlohmann::json{{"schedules", list}});
-    rep.data.assign(v.begin(), v.end());
+    rep.data = protocol::json_to_msgpack(nlohmann::json{{"schedules", list}});
     ops_.reply(peer, protocol::cmd::schedules, rep);
 }
 

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <taskmill/protocol/json_view.hpp>
 #include <taskmill/protocol/nesting.hpp>
 
 #include "store/keys.hpp"
@@ -24,8 +25,7 @@ schedule_state make_schedule(const schedule_config& c) {
         // check_schedule accepted it, so this parse succeeds.
         auto j = protocol::parse_json<nlohmann::json>(c.payload_json, "payload").value();
         if (!j.is_null()) {
-            auto v = nlohmann::json::to_msgpack(j);
-            s.payload.assign(v.begin(), v.end());
+            s.payload = protocol::json_to_msgpack(j);
         }
     }
     return s;

@@ -28,10 +28,7 @@ std::string lower(std::string_view name) {
 // A step's task id as its JSON shows it: "" before it started.
 std::string task_hex(const wf_step& s) { return s.task ? to_hex(*s.task) : std::string(); }
 
-std::string to_msgpack_string(const json& j) {
-    auto v = json::to_msgpack(j);
-    return {v.begin(), v.end()};
-}
+std::string to_msgpack_string(const json& j) { return protocol::json_to_msgpack(j); }
 
 }  // namespace
 

@@ -30,8 +30,7 @@ std::string to_bytes(const json& j) {
     if (j.is_null()) {
         return {};
     }
-    auto v = json::to_msgpack(j);
-    return {v.begin(), v.end()};
+    return protocol::json_to_msgpack(j);
 }
 
 json binary_of(const std::string& s) { return json::binary(std::vector<uint8_t>(s.begin(), s.end())); }
@@ -224,8 +223,7 @@ std::string encode_workflow(const workflow& w) {
     json j = {{"v", 1}, {"id", w.id}, {"name", w.name}, {"fail_fast", w.fail_fast},
               {"cancel_requested", w.cancel_requested}, {"state", to_string(w.state)}, {"created_ms", w.created_ms},
               {"finished_ms", w.finished_ms}, {"steps", std::move(steps)}};
-    auto v = json::to_msgpack(j);
-    return {v.begin(), v.end()};
+    return protocol::json_to_msgpack(j);
 }
 
 result<workflow> decode_workflow(std::string_view bytes) {
