@@ -203,13 +203,13 @@ void workflow_engine::status(const std::string& peer, const protocol::request& r
                   {"attempts", 0}, {"result", nullptr}};
         if (s.task) {
             if (auto r = ops_.find(*s.task)) {
-                // The task's own state is the live one while the step runs.
-                if (!step_final(s.state)) j["state"] = to_string(r->state);
-                j["attempts"] = r->attempts;
-                if (r->result) {
-                    j["result"] = protocol::msgpack_to_json(*r->result);
-                    results[s.name] = j["result"];
-                }
+                // The step's task as every task is shown (json_view.hpp); its
+                // own state is the live one while the step runs.
+                auto task = protocol::to_json(to_info(*r));
+                if (!step_final(s.state)) j["state"] = task["state"];
+                j["attempts"] = task["attempts"];
+                j["result"] = task["result"];
+                if (r->result) results[s.name] = j["result"];
             }
         }
         steps.push_back(std::move(j));
