@@ -370,3 +370,21 @@ TEST_F(WorkflowClient, ClientBuilderSubmitsWaitsAndLists) {
     ASSERT_FALSE(rejected);
     EXPECT_EQ(rejected.error().code, taskmill::errc::invalid_argument);
 }
+
+// A step result too deep to show reads as the task view shows it everywhere
+// ({"msgpack_error", "size"}); before, workflow status said {"error"} here.
+TEST_F(Workflow, AStepResultThatCannotBeShownReadsAsEverywhere) {
+    auto& w = worker();
+    auto id = submit({{"steps", {step("a", "t.a")}}});
+    auto a = w.dispatched();
+    ASSERT_EQ(a.size(), 1u);
+    const auto deep = std::string(200, '\x91') + '\xc0';
+    w.result(a[0], "ok", deep);
+    auto s = status(id);
+    ASSERT_EQ(s["state"], "SUCCEEDED") << s.dump();
+    const auto& shown = s["steps"][0]["result"];
+    EXPECT_NE(shown.value("msgpack_error", "").find("deeper than 128"), std::string::npos) << shown;
+    EXPECT_EQ(shown["size"], deep.size());
+    EXPECT_EQ(s["result"]["a"], shown);
+    EXPECT_EQ(s["steps"][0]["attempts"], 1);
+}
