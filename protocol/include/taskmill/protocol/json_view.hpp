@@ -29,10 +29,11 @@ std::string iso8601_utc(int64_t unix_ms);
 // iso8601_utc(unix_ms), or null when unix_ms <= 0: the wire's "not yet".
 nlohmann::json iso8601_or_null(int64_t unix_ms);
 
-// Msgpack bytes as JSON: empty bytes are null. Never throws and never
-// recurses per level of the input: bytes that are not one msgpack value
-// (truncated, a reserved type byte, trailing bytes), or a value nested deeper
-// than `max` levels, render as {"msgpack_error": "<why>", "size": <bytes>}.
+// Msgpack bytes as JSON: empty bytes are null. Never throws, and decodes
+// (which recurses once per level) only values within `max` levels: bytes
+// that are not one msgpack value (truncated, a reserved type byte, trailing
+// bytes), or a value nested deeper than `max`, render as
+// {"msgpack_error": "<why>", "size": <bytes>}.
 nlohmann::json msgpack_to_json(std::string_view bytes, std::size_t max = max_nesting);
 
 // A JSON value as msgpack bytes, written straight into the string. The
