@@ -1,6 +1,7 @@
-// Workflows and JSON: parsing a definition (WF_SUBMIT) and reading step
-// results for WF_STATUS. Apart from workflow_model.hpp so that what only
-// runs workflows (the engine) does not compile nlohmann.
+// Workflows and JSON: parsing a definition (WF_SUBMIT); step results are
+// read with protocol::msgpack_to_json (json_view.hpp). Apart from
+// workflow_model.hpp so that what only runs workflows (the engine) does not
+// compile nlohmann.
 #pragma once
 
 #include <functional>
@@ -24,8 +25,5 @@ namespace taskmill::broker {
 // (`handler_known` returns false), an unknown dependency and a cycle.
 result<workflow> parse_workflow(const nlohmann::json& def,
                                 const std::function<bool(const std::string&)>& handler_known);
-
-// msgpack bytes -> JSON (nil for empty or unreadable bytes).
-nlohmann::json from_msgpack_or_null(std::string_view bytes);
 
 }  // namespace taskmill::broker
