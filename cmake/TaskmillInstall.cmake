@@ -1,6 +1,7 @@
-# cmake --install: binaries, the plugin API headers and a CMake package so
-# that an out-of-tree plugin needs only find_package(taskmill) and
-# taskmill_add_plugin().
+# cmake --install: binaries, the plugin API headers, the client library with
+# its headers, and a CMake package, so that an out-of-tree plugin needs only
+# find_package(taskmill) and taskmill_add_plugin(), and a C++ program only
+# find_package(taskmill) and taskmill::client (docs/CLIENT.md).
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
@@ -12,8 +13,17 @@ foreach(exe taskmill-broker taskmill-host taskmill)
   endif()
 endforeach()
 
+# The client and the protocol library it links (its public headers include
+# taskmill/protocol/result.hpp). A separate export set: a plugin needs none
+# of their dependencies (component "plugin" in taskmillConfig.cmake).
+install(TARGETS taskmill_client taskmill_protocol EXPORT taskmillClientTargets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/client/include/ ${PROJECT_SOURCE_DIR}/protocol/include/
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+
 set(_tm_cmake_dir ${CMAKE_INSTALL_LIBDIR}/cmake/taskmill)
 install(EXPORT taskmillTargets NAMESPACE taskmill:: DESTINATION ${_tm_cmake_dir})
+install(EXPORT taskmillClientTargets NAMESPACE taskmill:: DESTINATION ${_tm_cmake_dir})
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/taskmillConfig.cmake.in
   ${CMAKE_CURRENT_BINARY_DIR}/taskmillConfig.cmake INSTALL_DESTINATION ${_tm_cmake_dir})
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/taskmillConfigVersion.cmake
