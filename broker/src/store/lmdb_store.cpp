@@ -155,7 +155,12 @@ public:
         check("mdb_env_create", mdb_env_create(&env_));
         check("mdb_env_set_maxdbs", mdb_env_set_maxdbs(env_, table_count + 2));
         check("mdb_env_set_mapsize", mdb_env_set_mapsize(env_, static_cast<std::size_t>(opts.map_size_bytes)));
-        // NOTLS: read transactions may later be used from other threads (HTTP).
+        // NOTLS: a reader slot belongs to its read transaction, not to the
+        // thread, so store.hpp's rule (a transaction belongs to the thread
+        // that began it, nothing more) holds: a thread may begin several read
+        // transactions, also beside its write one. Only --check-store reads
+        // today; HTTP threads never touch the store (docs/DESIGN.md, "The
+        // HTTP bridge").
         unsigned flags = MDB_NOTLS;
         if (opts.mode == durability::none) {
             flags |= MDB_NOSYNC;

@@ -3,7 +3,9 @@
 // main.cpp splits argv into global options and a command, args.cpp parses
 // both (Boost.Program_options), commands.cpp runs each command, output.cpp
 // prints task/worker/stats values as JSON or text, events.cpp follows the
-// broker's event stream. Exit codes are DESIGN.md's contract.
+// broker's event stream. The exit codes are a contract (README.md, "A
+// five-minute tour"): 0 success, 1 the task did not succeed, 2 usage or
+// input error, 3 the broker cannot be reached.
 #pragma once
 
 #include <stdexcept>

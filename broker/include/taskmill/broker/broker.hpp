@@ -3,8 +3,10 @@
 // A broker binds a frontend ROUTER (clients), a backend ROUTER (workers and
 // host supervisors) and an events PUB socket, then run() serves until stop().
 // Each loop turn drains a bounded batch from each socket, applies it to one
-// store write transaction, commits, and only then sends replies, dispatches
-// and events (never an ack before its commit).
+// store write transaction, commits, and only then sends replies, DONEs and
+// events (never an ack before its commit). WELCOMEs and DISPATCHes leave
+// before the commit, since neither promises anything durable
+// (docs/DESIGN.md, "What leaves before the commit").
 // Threading: construct on any thread; run() on one thread; stop() from any
 // thread or a signal handler (it only writes to a pipe).
 #pragma once

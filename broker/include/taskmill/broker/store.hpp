@@ -20,13 +20,16 @@
 
 namespace taskmill::broker {
 
-// The named tables (LMDB named databases). Key layouts live in src/store/keys.hpp.
+// The named tables (LMDB named databases). Key layouts live in
+// src/store/keys.hpp (docs/DESIGN.md, "Store tables and keys").
 enum class table : uint8_t {
     tasks,    // 16-byte binary task id -> msgpack task record
     ready,    // queue \0 (9-priority) seq(8, BE) -> id(16) expires_ms(8, BE) handler
     delayed,  // eta_ms(8, BE) id(16) -> empty: PENDING and RETRYING tasks
-    running,  // id(16) -> empty: written by no release since RUNNING is kept in memory;
-              // what an older broker left there is requeued at start
+    // id(16) -> empty. Written by nothing: a running task stays QUEUED in
+    // the store (docs/DESIGN.md, "RUNNING in memory"); recovery requeues
+    // the entries an older store may hold and empties it.
+    running,
     keys,     // idempotency key -> id(16)
     meta,     // "seq" -> u64 BE, "counts", "tags-indexed"
     tags,     // tag \0 id(16) -> empty: the unfinished tasks carrying each tag

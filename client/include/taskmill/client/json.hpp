@@ -1,7 +1,7 @@
 // taskmill/client/json.hpp -- JSON views of the client's value types.
 //
 // The shapes the `taskmill --json` CLI prints, the same the broker's HTTP
-// API answers (docs/HTTP.md, "Objects"; one view, in
+// API answers (docs/HTTP.md, "Objects"; docs/CLIENT.md; one view, in
 // taskmill/protocol/json_view.hpp): times as ISO 8601 UTC with milliseconds
 // or null, missing optional values as null, results decoded from msgpack.
 // Pure functions.

@@ -6,7 +6,8 @@
 // original can never touch mapped code. A library is validated before any of
 // its handlers is used; a refused one is reported with the reason and
 // nothing of it is kept. Libraries are never unloaded while the process
-// lives (see DESIGN.md, hot reload by generations). Not thread-safe while
+// lives (see docs/PLUGINS.md, "6. Reloading": a new generation of workers
+// loads the new set). Not thread-safe while
 // loading; after loading, resolve() and the handler pointers may be used
 // from any thread.
 #pragma once
