@@ -38,7 +38,6 @@ public:
     // Interns a handler spec ("ns.name@2") into a small number.
     uint32_t intern(const std::string& handler);
     const std::string& handler_name(uint32_t h) const { return handlers_[h]; }
-    std::size_t handler_count() const { return handlers_.size(); }
 
     // Adds a task in sequence order: at the back for a new one, at its old
     // place for one whose attempt was lost.

@@ -34,7 +34,6 @@ public:
     // Sets (or moves) the deadline of `id`.
     void set(const task_id& id, int64_t when_ms);
     void erase(const task_id& id);
-    bool contains(const task_id& id) const { return by_id_.count(id) != 0; }
     std::optional<int64_t> next() const;
     // Removes and returns every id due at or before `now_ms`, earliest first,
     // at most `max` of them.
