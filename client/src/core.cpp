@@ -108,7 +108,7 @@ task_handle make_watched_handle(std::shared_ptr<handle_state> s) {
 
 // ---- core: setup and the caller side ----
 
-core::core(std::string endpoint, const client_options& options)
+core::core(const std::string& endpoint, const client_options& options)
     : options_(options), dealer_(ctx_, zmq::socket_type::dealer), wake_rx_(ctx_, zmq::socket_type::pair),
       wake_tx_(ctx_, zmq::socket_type::pair) {
     char name[64];
@@ -284,14 +284,7 @@ void core::take_inbox() {
             continue;
         }
         auto deadline = steady::now() + o.timeout;
-        auto done = [cmd = o.command, timeout = o.timeout, d = std::move(o.done)](result<protocol::reply> r) {
-            if (!r && r.error().code == errc::unavailable && r.error().message.empty()) {
-                d(timed_out(cmd, timeout));
-            } else {
-                d(std::move(r));
-            }
-        };
-        pending_.emplace(o.req.req, pending_request{deadline, std::move(done)});
+        pending_.emplace(o.req.req, pending_request{deadline, std::move(o.command), o.timeout, std::move(o.done)});
     }
 }
 
@@ -365,9 +358,9 @@ void core::on_done_task(protocol::task_info&& t) {
 void core::expire(steady::time_point now) {
     for (auto it = pending_.begin(); it != pending_.end();) {
         if (it->second.deadline <= now) {
-            auto done = std::move(it->second.done);
+            auto p = std::move(it->second);
             it = pending_.erase(it);
-            done(fail(errc::unavailable, ""));  // take_inbox's wrapper names the command
+            p.done(timed_out(p.command, p.timeout));
         } else {
             ++it;
         }

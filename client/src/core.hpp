@@ -67,7 +67,7 @@ struct handle_access {
 
 class core : public std::enable_shared_from_this<core> {
 public:
-    core(std::string endpoint, const client_options& options);
+    core(const std::string& endpoint, const client_options& options);
     ~core();
     core(const core&) = delete;
     core& operator=(const core&) = delete;
@@ -99,6 +99,8 @@ private:
     };
     struct pending_request {
         steady::time_point deadline;
+        std::string command;   // named in the timeout error
+        milliseconds timeout;
         completion done;
     };
 
