@@ -45,7 +45,7 @@ uint64_t rss_mb() {
     uint64_t size = 0;
     uint64_t resident = 0;
     in >> size >> resident;
-    return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / (1024 * 1024);
+    return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / (uint64_t{1024} * 1024);
 }
 
 constexpr auto unwelcomed_first = std::chrono::seconds(5);
