@@ -16,7 +16,9 @@ function(taskmill_add_plugin name)
     C_VISIBILITY_PRESET hidden
     CXX_VISIBILITY_PRESET hidden
     VISIBILITY_INLINES_HIDDEN ON)
-  target_compile_options(${name} PRIVATE $<$<COMPILE_LANGUAGE:CXX>:-fno-gnu-unique>)
+  # GCC marks inline statics STB_GNU_UNIQUE, which keeps dlclose from
+  # unloading; clang never emits them and has no such flag.
+  target_compile_options(${name} PRIVATE $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CXX_COMPILER_ID:GNU>>:-fno-gnu-unique>)
   # Sanitized builds resolve the sanitizer runtime from the host process.
   if(NOT TASKMILL_SANITIZE)
     target_link_options(${name} PRIVATE -Wl,-z,defs)
