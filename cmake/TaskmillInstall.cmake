@@ -13,10 +13,11 @@ foreach(exe taskmill-broker taskmill-host taskmill)
   endif()
 endforeach()
 
-# The client and the protocol library it links (its public headers include
-# taskmill/protocol/result.hpp). A separate export set: a plugin needs none
+# The client and the protocol libraries it links (its public headers include
+# taskmill/protocol/result.hpp; the JSON view is linked privately, but a
+# static library carries its link dependencies). A separate export set: a plugin needs none
 # of their dependencies (component "plugin" in taskmillConfig.cmake).
-install(TARGETS taskmill_client taskmill_protocol EXPORT taskmillClientTargets
+install(TARGETS taskmill_client taskmill_protocol taskmill_protocol_json EXPORT taskmillClientTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/client/include/ ${PROJECT_SOURCE_DIR}/protocol/include/
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
