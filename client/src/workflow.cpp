@@ -78,7 +78,7 @@ result<json> data_of(const result<protocol::reply>& r) {
 result<std::string> workflow_client::submit(const json& definition) {
     protocol::request rq;
     rq.data = protocol::json_to_msgpack(definition);
-    auto r = impl_->core->call("WF_SUBMIT", std::move(rq));
+    auto r = impl_->core->call(std::string(protocol::cmd::wf_submit), std::move(rq));
     if (!r) return failure{r.error()};
     if (r->ids.empty()) return fail(errc::internal, "WF_SUBMIT reply without an id");
     return r->ids.front();
@@ -87,7 +87,7 @@ result<std::string> workflow_client::submit(const json& definition) {
 result<json> workflow_client::status(const std::string& id) {
     protocol::request rq;
     rq.id = id;
-    return data_of(impl_->core->call("WF_STATUS", std::move(rq)));
+    return data_of(impl_->core->call(std::string(protocol::cmd::wf_status), std::move(rq)));
 }
 
 result<json> workflow_client::wait(const std::string& id, milliseconds timeout) {
@@ -107,13 +107,13 @@ result<json> workflow_client::wait(const std::string& id, milliseconds timeout) 
 result<std::string> workflow_client::cancel(const std::string& id) {
     protocol::request rq;
     rq.id = id;
-    auto r = impl_->core->call("WF_CANCEL", std::move(rq));
+    auto r = impl_->core->call(std::string(protocol::cmd::wf_cancel), std::move(rq));
     if (!r) return failure{r.error()};
     return r->note;
 }
 
 result<json> workflow_client::schedules() {
-    return data_of(impl_->core->call("SCHEDULES", protocol::request{}));
+    return data_of(impl_->core->call(std::string(protocol::cmd::schedules), protocol::request{}));
 }
 
 }  // namespace taskmill::client

@@ -66,15 +66,15 @@ int32_t api_report_progress(tm_ctx* ctx, double fraction, tm_str note) {
     c.id = ctx->run->item.id;
     c.fraction = fraction;
     c.note = std::string(view(note));
-    ctx->s->mail.post("PROGRESS", protocol::encode(c));
+    ctx->s->mail.post(std::string(protocol::cmd::progress), protocol::encode(c));
     return 0;
 }
 
 // Sends `c` as `command` and waits for the broker's reply on this slot thread.
-std::optional<protocol::control> call_broker(tm_ctx* ctx, const char* command, protocol::control c) {
+std::optional<protocol::control> call_broker(tm_ctx* ctx, std::string_view command, protocol::control c) {
     auto [req, fut] = ctx->s->calls.open();
     c.req = req;
-    ctx->s->mail.post(command, protocol::encode(c));
+    ctx->s->mail.post(std::string(command), protocol::encode(c));
     if (fut.wait_for(ctx->s->reply_timeout) != std::future_status::ready) return std::nullopt;
     return fut.get();
 }
@@ -84,7 +84,7 @@ int32_t api_checkpoint_save(tm_ctx* ctx, tm_bytes state) {
     protocol::control c;
     c.id = ctx->run->item.id;
     c.data = std::string(view(state));
-    auto reply = call_broker(ctx, "CHECKPOINT", c);
+    auto reply = call_broker(ctx, protocol::cmd::checkpoint, c);
     if (!reply || !reply->ok) {
         ctx->s->log->warn("task={} checkpoint not stored: {}", protocol::printable(c.id),
                           protocol::printable(reply ? reply->error : "no reply from the broker"));
@@ -118,7 +118,7 @@ int32_t api_spawn(tm_ctx* ctx, const tm_spawn_request* r, tm_str* out_id) {
     protocol::control c;
     c.id = ctx->run->item.id;
     c.tasks.push_back(std::move(spec));
-    auto reply = call_broker(ctx, "SPAWN", std::move(c));
+    auto reply = call_broker(ctx, protocol::cmd::spawn, std::move(c));
     if (!reply) return TM_E_UNAVAILABLE;
     if (!reply->ok || reply->ids.empty()) {
         ctx->s->log->warn("task={} spawn refused: {}", protocol::printable(ctx->run->item.id),

@@ -7,6 +7,7 @@
 #include <taskmill/protocol/messages.hpp>
 #include <taskmill/protocol/mp_reader.hpp>
 #include <taskmill/protocol/msgpack_out.hpp>
+#include <taskmill/protocol/wire.hpp>
 
 #include <stdexcept>
 #include <type_traits>
@@ -235,7 +236,7 @@ std::string encode_record(const T& m) {
 }
 
 template <typename T>
-result<T> decode_record(std::string_view body, const char* what) {
+result<T> decode_record(std::string_view body, std::string_view what) {
     try {
         std::size_t off = 0;
         auto handle = msgpack::unpack(body.data(), body.size(), off, nullptr, nullptr, decode_limits());
@@ -262,10 +263,10 @@ std::string encode(const control& m) { return encode_record(m); }
 
 result<request> decode_request(std::string_view b) { return decode_record<request>(b, "request"); }
 result<reply> decode_reply(std::string_view b) { return decode_record<reply>(b, "reply"); }
-result<hello> decode_hello(std::string_view b) { return decode_record<hello>(b, "HELLO"); }
-result<welcome> decode_welcome(std::string_view b) { return decode_record<welcome>(b, "WELCOME"); }
-result<dispatch> decode_dispatch(std::string_view b) { return decode_record<dispatch>(b, "DISPATCH"); }
-result<results> decode_results(std::string_view b) { return decode_record<results>(b, "RESULTS"); }
+result<hello> decode_hello(std::string_view b) { return decode_record<hello>(b, cmd::hello); }
+result<welcome> decode_welcome(std::string_view b) { return decode_record<welcome>(b, cmd::welcome); }
+result<dispatch> decode_dispatch(std::string_view b) { return decode_record<dispatch>(b, cmd::dispatch); }
+result<results> decode_results(std::string_view b) { return decode_record<results>(b, cmd::results); }
 result<control> decode_control(std::string_view b) { return decode_record<control>(b, "control"); }
 
 std::optional<uint64_t> peek_req(std::string_view body) noexcept {

@@ -24,7 +24,7 @@ namespace tp = taskmill::protocol;
 inline constexpr std::array<std::string_view, 28> commands = {
     // frontend
     tp::cmd::submit, tp::cmd::status, tp::cmd::cancel, tp::cmd::retry, tp::cmd::tasks, tp::cmd::stats,
-    tp::cmd::workers, tp::cmd::ping, "WF_SUBMIT", "WF_STATUS", "WF_CANCEL", "SCHEDULES",
+    tp::cmd::workers, tp::cmd::ping, tp::cmd::wf_submit, tp::cmd::wf_status, tp::cmd::wf_cancel, tp::cmd::schedules,
     // backend
     tp::cmd::hello, tp::cmd::heartbeat, tp::cmd::results, tp::cmd::progress, tp::cmd::checkpoint, tp::cmd::spawn,
     tp::cmd::credit, tp::cmd::bye, tp::cmd::dead, tp::cmd::plugins,
@@ -103,10 +103,10 @@ inline std::vector<std::string> broker_inputs(std::size_t deep = 1000) {
     }
     tp::request wf;
     wf.data = workflow("\xc0");
-    front("WF_SUBMIT", wf);
-    front("WF_STATUS", by_id);
-    front("WF_CANCEL", by_id);
-    front("SCHEDULES", tp::request{});
+    front(tp::cmd::wf_submit, wf);
+    front(tp::cmd::wf_status, by_id);
+    front(tp::cmd::wf_cancel, by_id);
+    front(tp::cmd::schedules, tp::request{});
 
     auto back = [&](unsigned peer, std::string_view cmd, const std::string& body) {
         out.push_back(envelope(true, peer, cmd, body));
@@ -154,7 +154,7 @@ inline std::vector<std::string> broker_inputs(std::size_t deep = 1000) {
     out.push_back(envelope(false, 0, tp::cmd::submit, "\x81\xa5tasks" + nested(100000)));
     out.push_back(envelope(true, 0, tp::cmd::results, "\x81\xa5items" + nested(100000)));
     wf.data = workflow(nested(deep));
-    front("WF_SUBMIT", wf);
+    front(tp::cmd::wf_submit, wf);
     rs.items[0].result = nested(deep);
     back(0, tp::cmd::results, tp::encode(rs));
     // Frame counts around the old limit of 16, and far past it.

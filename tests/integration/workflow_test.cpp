@@ -20,7 +20,7 @@ std::string write(const fs::path& p, const std::string& text) {
 std::optional<json> wf_status(wire_client& c, const std::string& id) {
     taskmill::protocol::request rq;
     rq.id = id;
-    auto rep = c.call("WF_STATUS", rq, 5s);
+    auto rep = c.call(taskmill::protocol::cmd::wf_status, rq, 5s);
     if (!rep || !rep->ok) return std::nullopt;
     return from_msgpack(rep->data);
 }
@@ -169,7 +169,7 @@ TEST(WorkflowE2E, BrokerKilledMidWorkflowCompletesAfterRestart) {
     // Every step that ran is one task of this workflow, none lost or doubled.
     taskmill::protocol::request rq;
     rq.tag = "workflow:" + id;
-    auto tasks = c.call("TASKS", rq);
+    auto tasks = c.call(taskmill::protocol::cmd::tasks, rq);
     ASSERT_TRUE(tasks);
     EXPECT_EQ(tasks->tasks.size(), 4u);
 }
@@ -186,7 +186,7 @@ TEST(ScheduleE2E, EverySecondFromBrokerIniAndListed) {
     taskmill::protocol::request rq;
     rq.tag = "schedule:tick";
     ASSERT_TRUE(wait_until([&] { return std::chrono::steady_clock::now() - t0 > 3500ms; }, 10s));
-    auto tasks = c.call("TASKS", rq);
+    auto tasks = c.call(taskmill::protocol::cmd::tasks, rq);
     ASSERT_TRUE(tasks);
     EXPECT_GE(tasks->tasks.size(), 2u);
     EXPECT_LE(tasks->tasks.size(), 4u);
@@ -261,7 +261,7 @@ TEST(WorkflowE2E, RepeatedBrokerKillsLoseNoStep) {
     EXPECT_EQ((*s)["state"], "SUCCEEDED") << s->dump();
     taskmill::protocol::request rq;
     rq.tag = "workflow:" + id;
-    auto tasks = c.call("TASKS", rq);
+    auto tasks = c.call(taskmill::protocol::cmd::tasks, rq);
     ASSERT_TRUE(tasks);
     EXPECT_EQ(tasks->tasks.size(), 6u) << "one task per step, none lost or doubled";
     EXPECT_EQ((*s)["result"]["s6"]["slept_ms"], 250);

@@ -231,7 +231,7 @@ void workflow_submit(const api_env& env, const httplib::Request& req, httplib::R
     }
     protocol::request rq;
     rq.data = protocol::json_to_msgpack(*body);
-    if (auto rep = ask(env, res, "WF_SUBMIT", std::move(rq))) {
+    if (auto rep = ask(env, res, protocol::cmd::wf_submit, std::move(rq))) {
         send_json(res, 201, ids_reply(*rep));
     }
 }
@@ -286,19 +286,19 @@ void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env) {
     const std::string wf = R"(/api/v1/workflows/([^/]+))";
     srv.Post("/api/v1/workflows", guarded(env, role::write, [&e](auto& req, auto& res) { workflow_submit(e, req, res); }));
     srv.Get(wf, guarded(env, role::read, [&e](const httplib::Request& req, httplib::Response& res) {
-                workflow_get(e, res, "WF_STATUS", req.matches[1]);
+                workflow_get(e, res, protocol::cmd::wf_status, req.matches[1]);
             }));
     auto wf_cancel = [&e](const httplib::Request& req, httplib::Response& res) {
         protocol::request rq;
         rq.id = req.matches[1];
-        if (auto rep = ask(e, res, "WF_CANCEL", std::move(rq))) {
+        if (auto rep = ask(e, res, protocol::cmd::wf_cancel, std::move(rq))) {
             send_json(res, 200, ids_reply(*rep));
         }
     };
     srv.Delete(wf, guarded(env, role::write, wf_cancel));
     srv.Post(wf + "/cancel", guarded(env, role::write, wf_cancel));
     srv.Get("/api/v1/schedules", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
-                workflow_get(e, res, "SCHEDULES", "");
+                workflow_get(e, res, protocol::cmd::schedules, "");
             }));
     // Figures straight from the loop's last published snapshot: no loop trip.
     srv.Get("/api/v1/metrics", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {

@@ -83,7 +83,7 @@ TEST_F(Limits, WorkflowDataNested200000LevelsIsRefused) {
     client c(ctx_, fe());
     tp::request rq;
     rq.data = nested_msgpack(200000);
-    auto rep = c.call("WF_SUBMIT", rq);
+    auto rep = c.call(tp::cmd::wf_submit, rq);
     EXPECT_FALSE(rep.ok);
     EXPECT_EQ(rep.error_code, "invalid_argument");
     EXPECT_NE(rep.error.find("deeper than 128"), std::string::npos) << rep.error;
@@ -150,7 +150,7 @@ TEST_F(Limits, WorkflowStepNumbersMustBeIntegersInRange) {
         auto bytes = nlohmann::json::to_msgpack(def);
         tp::request rq;
         rq.data.assign(bytes.begin(), bytes.end());
-        auto rep = c.call("WF_SUBMIT", rq);
+        auto rep = c.call(tp::cmd::wf_submit, rq);
         EXPECT_FALSE(rep.ok) << step;
         EXPECT_EQ(rep.error_code, "invalid_argument") << step << " -> " << rep.error;
     }
@@ -276,7 +276,7 @@ TEST_F(Limits, WorkflowStatusLeavesOutResultsThatDoNotFit) {
     auto bytes = nlohmann::json::to_msgpack(def);
     tp::request rq;
     rq.data.assign(bytes.begin(), bytes.end());
-    auto sub = c.call("WF_SUBMIT", rq);
+    auto sub = c.call(tp::cmd::wf_submit, rq);
     ASSERT_TRUE(sub.ok) << sub.error;
     std::vector<tp::work_item> items;
     while (items.size() < 3) {
@@ -293,7 +293,7 @@ TEST_F(Limits, WorkflowStatusLeavesOutResultsThatDoNotFit) {
     }
     tp::request st;
     st.id = sub.ids[0];
-    auto rep = c.call("WF_STATUS", st);
+    auto rep = c.call(tp::cmd::wf_status, st);
     ASSERT_TRUE(rep.ok) << rep.error;
     EXPECT_LE(tp::encode(rep).size(), cfg_.max_body_bytes);
     auto status = nlohmann::json::from_msgpack(rep.data);

@@ -299,9 +299,9 @@ TEST_F(WireTest, AFrameDeclaredFarOverTheBodyLimitDropsTheConnectionByDefault) {
     tp::request rq;
     rq.req = 1;
     raw.frame(std::string(tp::signature), true);
-    raw.frame("PING", true);
+    raw.frame(std::string(tp::cmd::ping), true);
     raw.frame(tp::encode(rq), false);
-    auto got = raw.read_until("PING", 5s, closed);
+    auto got = raw.read_until(std::string(tp::cmd::ping), 5s, closed);
     ASSERT_FALSE(closed) << "closed after " << got.size() << " bytes: " << tp::printable(got);
     // A frame declaring 1 GiB (long-frame header, 8-byte size, no data).
     raw.write("\x02\x00\x00\x00\x00\x40\x00\x00\x00"s);

@@ -120,10 +120,10 @@ void scripted(const std::string& cmd, const protocol::request& req, std::vector<
     t.created_ms = 1'700'000'000'000;
     t.finished_ms = 1'700'000'000'250;
     t.tags = {"x"};
-    if (cmd == "SUBMIT") {
+    if (cmd == protocol::cmd::submit) {
         m.body.ids = {"new1"};
         out.push_back(m);
-        outgoing_msg done{"DONE", {}};
+        outgoing_msg done{std::string(protocol::cmd::done), {}};
         t.id = "new1";
         t.state = "SUCCEEDED";
         t.result = req.tasks.at(0).payload;  // an echo
@@ -131,7 +131,7 @@ void scripted(const std::string& cmd, const protocol::request& req, std::vector<
         out.push_back(done);
         return;
     }
-    if (cmd == "STATUS" && (req.id == "ok1" || req.id == "bad1")) {
+    if (cmd == protocol::cmd::status && (req.id == "ok1" || req.id == "bad1")) {
         t.id = req.id;
         t.state = req.id == "ok1" ? "SUCCEEDED" : "FAILED";
         if (req.id == "ok1") {

@@ -53,7 +53,7 @@ task_options echo_task() {
 struct id_source {
     std::atomic<int> next{1};
     void ack(const protocol::request& req, std::vector<outgoing_msg>& out) {
-        auto m = fake_broker::reply_to("SUBMIT", req);
+        auto m = fake_broker::reply_to(protocol::cmd::submit, req);
         for (std::size_t i = 0; i < req.tasks.size(); ++i) {
             m.body.ids.push_back("t" + std::to_string(next++));
         }
@@ -63,7 +63,7 @@ struct id_source {
 
 // A DONE carrying `tasks`: as `task` when there is one, else as the list.
 outgoing_msg done_of(std::vector<protocol::task_info> tasks) {
-    outgoing_msg done{"DONE", {}};
+    outgoing_msg done{std::string(protocol::cmd::done), {}};
     if (tasks.size() == 1) {
         done.body.task = std::move(tasks.front());
     } else {
@@ -78,10 +78,10 @@ outgoing_msg done_of(std::vector<protocol::task_info> tasks) {
 auto acks_then_dones_on_ping(id_source& ids, std::vector<outgoing_msg> dones) {
     return [&ids, dones = std::move(dones)](const std::string& cmd, const protocol::request& req,
                                             std::vector<outgoing_msg>& out) {
-        if (cmd == "SUBMIT") {
+        if (cmd == protocol::cmd::submit) {
             ids.ack(req, out);
-        } else if (cmd == "PING") {
-            out.push_back(fake_broker::reply_to("PING", req));
+        } else if (cmd == protocol::cmd::ping) {
+            out.push_back(fake_broker::reply_to(protocol::cmd::ping, req));
             out.insert(out.end(), dones.begin(), dones.end());
         }
     };
@@ -97,7 +97,7 @@ client_options options_for(const fake_broker& b, std::chrono::milliseconds timeo
 TEST(Client, SubmitBatchIsSplitIntoFramesAndGetsIdsInOrder) {
     id_source ids;
     fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
-        if (cmd == "SUBMIT") {
+        if (cmd == protocol::cmd::submit) {
             ids.ack(req, out);
         }
     });
@@ -132,7 +132,7 @@ TEST(Client, SubmitBatchIsSplitIntoFramesAndGetsIdsInOrder) {
 TEST(Client, SubmitCarriesEveryOption) {
     id_source ids;
     fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
-        if (cmd == "SUBMIT") {
+        if (cmd == protocol::cmd::submit) {
             ids.ack(req, out);
         }
     });
@@ -169,13 +169,13 @@ TEST(Client, DonePushCompletesGetAndThen) {
     id_source ids;
     // STATUS is never answered: only DONE can complete the handles.
     fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
-        if (cmd != "SUBMIT") {
+        if (cmd != protocol::cmd::submit) {
             return;
         }
         ids.ack(req, out);
         const auto acked = out.back().body.ids;  // a copy: out grows below
         for (std::size_t i = 0; i < acked.size(); ++i) {
-            outgoing_msg done{"DONE", {}};
+            outgoing_msg done{std::string(protocol::cmd::done), {}};
             done.body.task = finished(acked[i], i == 0 ? "SUCCEEDED" : "FAILED");
             out.push_back(done);
         }
@@ -307,10 +307,10 @@ TEST(Client, DroppedHandlesAreForgottenAndLaterDonesIgnored) {
 TEST(Client, GetFallsBackToStatusLongPoll) {
     id_source ids;
     fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
-        if (cmd == "SUBMIT") {
+        if (cmd == protocol::cmd::submit) {
             ids.ack(req, out);  // and never a DONE, as after a broker restart
-        } else if (cmd == "STATUS") {
-            auto m = fake_broker::reply_to("STATUS", req);
+        } else if (cmd == protocol::cmd::status) {
+            auto m = fake_broker::reply_to(protocol::cmd::status, req);
             m.body.task = finished(req.id, "SUCCEEDED");
             out.push_back(m);
         }
@@ -324,15 +324,15 @@ TEST(Client, GetFallsBackToStatusLongPoll) {
     EXPECT_EQ(t->state, "SUCCEEDED");
     bool saw_long_poll = false;
     for (const auto& [cmd, req] : broker.received()) {
-        saw_long_poll |= cmd == "STATUS" && req.id == "t1" && req.wait_ms > 0;
+        saw_long_poll |= cmd == protocol::cmd::status && req.id == "t1" && req.wait_ms > 0;
     }
     EXPECT_TRUE(saw_long_poll);
 }
 
 TEST(Client, GetTimesOutWithConflictWhileTheTaskRuns) {
     fake_broker broker([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
-        if (cmd == "STATUS") {
-            auto m = fake_broker::reply_to("STATUS", req);
+        if (cmd == protocol::cmd::status) {
+            auto m = fake_broker::reply_to(protocol::cmd::status, req);
             m.body.task = finished(req.id, "RUNNING");
             out.push_back(m);
         }
@@ -405,7 +405,7 @@ TEST(Client, BrokerErrorRepliesKeepTheirCode) {
     fake_broker broker([](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
         auto m = fake_broker::reply_to(cmd, req);
         m.body.ok = false;
-        m.body.error_code = cmd == "STATUS" ? "not_found" : "invalid_argument";
+        m.body.error_code = cmd == protocol::cmd::status ? "not_found" : "invalid_argument";
         m.body.error = "no task " + req.id;
         out.push_back(m);
     });
@@ -422,19 +422,19 @@ TEST(Client, BrokerErrorRepliesKeepTheirCode) {
 TEST(Client, QueriesDecodeTheirReplies) {
     fake_broker broker([](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
         auto m = fake_broker::reply_to(cmd, req);
-        if (cmd == "TASKS") {
+        if (cmd == protocol::cmd::tasks) {
             m.body.tasks = {finished("a", "FAILED"), finished("b", "SUCCEEDED")};
-        } else if (cmd == "STATS") {
+        } else if (cmd == protocol::cmd::stats) {
             m.body.stats = protocol::stats_info{};
             m.body.stats->queues.push_back({"default", 3, 1, 2});
             m.body.stats->workers = 2;
-        } else if (cmd == "WORKERS") {
+        } else if (cmd == protocol::cmd::workers) {
             protocol::worker_info w;
             w.id = "h:1";
             w.slots = 4;
             w.handlers.push_back({"echo.echo", "1.0.0", "echo"});
             m.body.workers.push_back(w);
-        } else if (cmd == "CANCEL") {
+        } else if (cmd == protocol::cmd::cancel) {
             m.body.ids = {"x", "y"};
             m.body.note = req.tag;
         }

@@ -51,8 +51,8 @@ public:
     }
 
     // The reply to `req` for `command`, with `ids` etc. filled by the caller.
-    static outgoing_msg reply_to(const std::string& command, const protocol::request& req) {
-        outgoing_msg m{command, {}};
+    static outgoing_msg reply_to(std::string_view command, const protocol::request& req) {
+        outgoing_msg m{std::string(command), {}};
         m.body.req = req.req;
         return m;
     }

@@ -25,7 +25,7 @@ fake_broker::fake_broker() {
     endpoint_ = socket_.get(zmq::sockopt::last_endpoint);
 }
 
-std::optional<received> fake_broker::expect(const std::string& command, std::chrono::milliseconds timeout) {
+std::optional<received> fake_broker::expect(std::string_view command, std::chrono::milliseconds timeout) {
     auto deadline = steady::now() + timeout;
     for (;;) {
         for (auto it = backlog_.begin(); it != backlog_.end(); ++it) {
@@ -45,7 +45,7 @@ std::optional<received> fake_broker::expect(const std::string& command, std::chr
     }
 }
 
-void fake_broker::send(const std::string& peer, const std::string& command, const std::string& body) {
+void fake_broker::send(const std::string& peer, std::string_view command, const std::string& body) {
     protocol::send(socket_, peer, command, body);
 }
 

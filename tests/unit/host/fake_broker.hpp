@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <zmq.hpp>
@@ -29,8 +30,8 @@ public:
     const std::string& endpoint() const { return endpoint_; }
     // The next message whose command is `command` (others are kept in
     // order for later calls), or nullopt after `timeout`.
-    std::optional<received> expect(const std::string& command, std::chrono::milliseconds timeout = std::chrono::seconds(10));
-    void send(const std::string& peer, const std::string& command, const std::string& body);
+    std::optional<received> expect(std::string_view command, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    void send(const std::string& peer, std::string_view command, const std::string& body);
 
 private:
     zmq::context_t ctx_{1};

@@ -41,7 +41,7 @@ TEST(Mailbox, OneWakePerBatch) {
     detail::mailbox mb;
     EXPECT_FALSE(readable(mb.fd(), 0));
     mb.post_outcome(outcome("a"));
-    mb.post("PROGRESS", "body");
+    mb.post(std::string(protocol::cmd::progress), "body");
     mb.post_started(std::make_shared<detail::task_run>());
     mb.post_outcome(outcome("b"));
     ASSERT_TRUE(readable(mb.fd(), 0));
@@ -86,7 +86,7 @@ TEST(Mailbox, CoalescedWakesDeliverEverythingFromSeveralThreads) {
                 auto id = std::to_string(t) + ":" + std::to_string(i);
                 switch (i % 3) {
                     case 0: mb.post_outcome(outcome(id)); break;
-                    case 1: mb.post("PROGRESS", id); break;
+                    case 1: mb.post(std::string(protocol::cmd::progress), id); break;
                     default: {
                         auto run = std::make_shared<detail::task_run>();
                         run->item.id = id;

@@ -25,7 +25,7 @@ TEST(supervisor, crash_is_reported_dead_and_the_worker_restarts) {
     child host({TASKMILL_HOST_EXE, "--broker", broker.endpoint(), "--plugins", dirs.plugins.string(), "--run-dir",
                 dirs.run.string(), "--processes", "1", "--concurrency", "1", "--grace-ms", "2000"},
                dirs.log);
-    auto hello = broker.expect("HELLO");
+    auto hello = broker.expect(protocol::cmd::hello);
     ASSERT_TRUE(hello.has_value()) << taskmill::test::read_text(dirs.log);
     protocol::dispatch d;
     protocol::work_item w;
@@ -33,9 +33,9 @@ TEST(supervisor, crash_is_reported_dead_and_the_worker_restarts) {
     w.handler = "demo.crash";
     w.payload = mp::pack(mp::value::map());
     d.tasks.push_back(w);
-    broker.send(hello->peer, "DISPATCH", protocol::encode(d));
+    broker.send(hello->peer, protocol::cmd::dispatch, protocol::encode(d));
 
-    auto dead = broker.expect("DEAD");
+    auto dead = broker.expect(protocol::cmd::dead);
     ASSERT_TRUE(dead.has_value()) << taskmill::test::read_text(dirs.log);
     auto c = protocol::decode_control(dead->body);
     ASSERT_TRUE(c.has_value());
@@ -50,12 +50,12 @@ TEST(supervisor, crash_is_reported_dead_and_the_worker_restarts) {
     EXPECT_NE(c->note.find("killed by signal 11"), std::string::npos) << c->note;
 #endif
 
-    auto again = broker.expect("HELLO");
+    auto again = broker.expect(protocol::cmd::hello);
     ASSERT_TRUE(again.has_value());
     EXPECT_NE(again->peer, hello->peer);  // a new process
 
     host.signal(SIGTERM);
-    EXPECT_TRUE(broker.expect("BYE").has_value());
+    EXPECT_TRUE(broker.expect(protocol::cmd::bye).has_value());
     auto status = host.wait(10s);
     ASSERT_TRUE(status.has_value());
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
@@ -103,19 +103,19 @@ TEST(supervisor, plugin_folder_change_starts_a_new_generation_and_a_bad_library_
     child host({TASKMILL_HOST_EXE, "--broker", broker.endpoint(), "--plugins", dirs.plugins.string(), "--run-dir",
                 dirs.run.string(), "--processes", "1", "--concurrency", "1"},
                dirs.log);
-    auto first = broker.expect("HELLO");
+    auto first = broker.expect(protocol::cmd::hello);
     ASSERT_TRUE(first.has_value()) << taskmill::test::read_text(dirs.log);
     EXPECT_EQ(protocol::decode_hello(first->body)->generation, 0u);
 
     // A removed plugin: generation 1 without its handlers; generation 0 drains and says BYE.
     std::filesystem::remove(dirs.plugins / "demo.so");
-    auto second = broker.expect("HELLO");
+    auto second = broker.expect(protocol::cmd::hello);
     ASSERT_TRUE(second.has_value()) << taskmill::test::read_text(dirs.log);
     auto h = protocol::decode_hello(second->body);
     EXPECT_EQ(h->generation, 1u);
     ASSERT_EQ(h->handlers.size(), 1u);
     EXPECT_EQ(h->handlers[0].name, "echo.echo");
-    auto bye = broker.expect("BYE");
+    auto bye = broker.expect(protocol::cmd::bye);
     ASSERT_TRUE(bye.has_value());
     EXPECT_EQ(bye->peer, first->peer);
 
@@ -124,7 +124,7 @@ TEST(supervisor, plugin_folder_change_starts_a_new_generation_and_a_bad_library_
     std::filesystem::rename(dirs.plugins / "tmp.part", dirs.plugins / "bad.so");
     EXPECT_TRUE(log_contains(dirs.log, "reload skipped", 10s)) << taskmill::test::read_text(dirs.log);
     EXPECT_TRUE(log_contains(dirs.log, "refused: ABI 2.0", 1s));
-    EXPECT_FALSE(broker.expect("HELLO", 300ms).has_value());
+    EXPECT_FALSE(broker.expect(protocol::cmd::hello, 300ms).has_value());
 
     host.signal(SIGTERM);
     auto status = host.wait(10s);

@@ -29,19 +29,19 @@ protected:
         argv.insert(argv.end(), extra.begin(), extra.end());
         proc_ = std::make_unique<child>(argv, dirs_.log);
         ASSERT_GT(proc_->pid(), 0);
-        auto hello = broker_.expect("HELLO");
+        auto hello = broker_.expect(protocol::cmd::hello);
         ASSERT_TRUE(hello.has_value()) << taskmill::test::read_text(dirs_.log);
         peer_ = hello->peer;
         auto h = protocol::decode_hello(hello->body);
         ASSERT_TRUE(h.has_value());
         hello_ = *h;
-        broker_.send(peer_, "WELCOME", protocol::encode(protocol::welcome{200, 1000}));
+        broker_.send(peer_, protocol::cmd::welcome, protocol::encode(protocol::welcome{200, 1000}));
     }
 
     void dispatch(std::vector<protocol::work_item> items) {
         protocol::dispatch d;
         d.tasks = std::move(items);
-        broker_.send(peer_, "DISPATCH", protocol::encode(d));
+        broker_.send(peer_, protocol::cmd::dispatch, protocol::encode(d));
     }
 
     static protocol::work_item item(std::string id, std::string handler, const mp::value& payload, int64_t timeout_ms = 0) {
@@ -55,7 +55,7 @@ protected:
 
     // The next RESULTS message, decoded; nullopt after `timeout`.
     std::optional<protocol::results> next_results(std::chrono::milliseconds timeout = 10s) {
-        auto r = broker_.expect("RESULTS", timeout);
+        auto r = broker_.expect(protocol::cmd::results, timeout);
         if (!r) return std::nullopt;
         auto res = protocol::decode_results(r->body);
         EXPECT_TRUE(res.has_value());
@@ -70,7 +70,7 @@ protected:
         while (out.size() < n) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) break;
-            auto r = broker_.expect("RESULTS", left);
+            auto r = broker_.expect(protocol::cmd::results, left);
             if (!r) break;
             auto res = protocol::decode_results(r->body);
             EXPECT_TRUE(res.has_value());
@@ -94,7 +94,7 @@ protected:
         for (;;) {
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) return false;
-            auto c = broker_.expect("CREDIT", left);
+            auto c = broker_.expect(protocol::cmd::credit, left);
             if (!c) return false;
             auto body = protocol::decode_control(c->body);
             if (body && ok(body->slots)) return true;
@@ -127,7 +127,7 @@ TEST_F(worker, hello_announces_identity_slots_and_handlers) {
     for (const auto& h : hello_.handlers) echo = echo || (h.name == "echo.echo" && h.plugin == "echo" && h.version == "1.0.0");
     EXPECT_TRUE(echo);
     EXPECT_EQ(hello_.handlers.size(), 9u);
-    EXPECT_TRUE(broker_.expect("HEARTBEAT", 5s).has_value());
+    EXPECT_TRUE(broker_.expect(protocol::cmd::heartbeat, 5s).has_value());
 }
 
 TEST_F(worker, hello_announces_slots_plus_prefetch) {
@@ -156,7 +156,7 @@ TEST_F(worker, auto_prefetch_grows_for_short_tasks_and_shrinks_for_long_ones) {
 TEST_F(worker, a_fixed_prefetch_sends_no_credit) {
     start({"--prefetch", "3"});
     run_echoes(20);
-    EXPECT_FALSE(broker_.expect("CREDIT", 300ms).has_value());
+    EXPECT_FALSE(broker_.expect(protocol::cmd::credit, 300ms).has_value());
 }
 
 TEST_F(worker, prefetch_zero_announces_the_slots_and_draining_announces_zero) {
@@ -164,12 +164,12 @@ TEST_F(worker, prefetch_zero_announces_the_slots_and_draining_announces_zero) {
     EXPECT_EQ(hello_.slots, 2u);
     EXPECT_EQ(hello_.prefetch, 0u);
     proc_->signal(SIGTERM);
-    auto credit = broker_.expect("CREDIT");
+    auto credit = broker_.expect(protocol::cmd::credit);
     ASSERT_TRUE(credit.has_value());
     EXPECT_EQ(protocol::decode_control(credit->body)->slots, 0u);
     // A HELLO while draining (the broker forgot us) offers nothing either.
-    broker_.send(peer_, "UNKNOWN", protocol::encode(protocol::control{}));
-    auto again = broker_.expect("HELLO", 5s);
+    broker_.send(peer_, protocol::cmd::unknown, protocol::encode(protocol::control{}));
+    auto again = broker_.expect(protocol::cmd::hello, 5s);
     ASSERT_TRUE(again.has_value());
     EXPECT_EQ(protocol::decode_hello(again->body)->slots, 0u);
     EXPECT_EQ(protocol::decode_hello(again->body)->prefetch, 0u);
@@ -223,7 +223,7 @@ TEST_F(worker, cancel_stops_a_running_task) {
     protocol::control c;
     c.ids = {"c1"};
     // The task may not have started yet; a cancel of a queued task is honoured too.
-    broker_.send(peer_, "CANCEL", protocol::encode(c));
+    broker_.send(peer_, protocol::cmd::cancel, protocol::encode(c));
     auto out = outcomes(1, 5s);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].status, "cancelled");
@@ -244,7 +244,7 @@ TEST_F(worker, checkpoint_waits_for_the_broker_and_resumes) {
     w.checkpoint = mp::pack(mp::value::map({{"next", 1}}));
     dispatch({w});
     for (int step = 0; step < 2; ++step) {
-        auto cp = broker_.expect("CHECKPOINT");
+        auto cp = broker_.expect(protocol::cmd::checkpoint);
         ASSERT_TRUE(cp.has_value());
         auto c = protocol::decode_control(cp->body);
         ASSERT_TRUE(c.has_value());
@@ -259,7 +259,7 @@ TEST_F(worker, checkpoint_waits_for_the_broker_and_resumes) {
         protocol::control reply;
         reply.req = c->req;
         reply.ok = true;
-        broker_.send(peer_, "CHECKPOINT", protocol::encode(reply));
+        broker_.send(peer_, protocol::cmd::checkpoint, protocol::encode(reply));
     }
     auto out = outcomes(1);
     ASSERT_EQ(out.size(), 1u);
@@ -274,7 +274,7 @@ TEST_F(worker, spawn_returns_the_broker_ids) {
     start();
     dispatch({item("p1", "demo.spawn", mp::value::map({{"n", 2}}))});
     for (int i = 0; i < 2; ++i) {
-        auto sp = broker_.expect("SPAWN");
+        auto sp = broker_.expect(protocol::cmd::spawn);
         ASSERT_TRUE(sp.has_value());
         auto c = protocol::decode_control(sp->body);
         ASSERT_TRUE(c.has_value());
@@ -284,7 +284,7 @@ TEST_F(worker, spawn_returns_the_broker_ids) {
         protocol::control reply;
         reply.req = c->req;
         reply.ids = {"child" + std::to_string(i)};
-        broker_.send(peer_, "SPAWN", protocol::encode(reply));
+        broker_.send(peer_, protocol::cmd::spawn, protocol::encode(reply));
     }
     auto out = outcomes(1);
     ASSERT_EQ(out.size(), 1u);
@@ -294,22 +294,22 @@ TEST_F(worker, spawn_returns_the_broker_ids) {
 
 TEST_F(worker, unknown_makes_it_say_hello_again) {
     start();
-    broker_.send(peer_, "UNKNOWN", protocol::encode(protocol::control{}));
-    EXPECT_TRUE(broker_.expect("HELLO", 5s).has_value());
+    broker_.send(peer_, protocol::cmd::unknown, protocol::encode(protocol::control{}));
+    EXPECT_TRUE(broker_.expect(protocol::cmd::hello, 5s).has_value());
 }
 
 TEST_F(worker, sigterm_drains_then_says_bye) {
     start();
     dispatch({item("g1", "demo.sleep", mp::value::map({{"ms", 300}}))});
-    ASSERT_TRUE(broker_.expect("HEARTBEAT", 5s).has_value());
+    ASSERT_TRUE(broker_.expect(protocol::cmd::heartbeat, 5s).has_value());
     proc_->signal(SIGTERM);
-    auto credit = broker_.expect("CREDIT");
+    auto credit = broker_.expect(protocol::cmd::credit);
     ASSERT_TRUE(credit.has_value());
     EXPECT_EQ(protocol::decode_control(credit->body)->slots, 0u);
     auto out = outcomes(1);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].status, "ok");
-    EXPECT_TRUE(broker_.expect("BYE").has_value());
+    EXPECT_TRUE(broker_.expect(protocol::cmd::bye).has_value());
     auto status = proc_->wait(10s);
     ASSERT_TRUE(status.has_value());
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
@@ -319,8 +319,8 @@ TEST_F(worker, max_tasks_recycles_after_draining) {
     start({"--max-tasks", "2"});
     dispatch({item("m1", "echo.echo", 1), item("m2", "echo.echo", 2)});
     EXPECT_EQ(outcomes(2).size(), 2u);
-    ASSERT_TRUE(broker_.expect("CREDIT").has_value());
-    EXPECT_TRUE(broker_.expect("BYE").has_value());
+    ASSERT_TRUE(broker_.expect(protocol::cmd::credit).has_value());
+    EXPECT_TRUE(broker_.expect(protocol::cmd::bye).has_value());
     auto status = proc_->wait(10s);
     ASSERT_TRUE(status.has_value());
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
@@ -339,8 +339,8 @@ TEST_F(worker, a_stuck_task_is_reported_and_the_worker_exits) {
 
 TEST_F(worker, malformed_messages_do_not_hurt_it) {
     start();
-    broker_.send(peer_, "DISPATCH", "\xc1garbage");
-    broker_.send(peer_, "CANCEL", "");
+    broker_.send(peer_, protocol::cmd::dispatch, "\xc1garbage");
+    broker_.send(peer_, protocol::cmd::cancel, "");
     broker_.send(peer_, "WHATEVER", "\x80");
     dispatch({item("e1", "echo.echo", 1)});
     auto out = outcomes(1);
@@ -354,10 +354,10 @@ TEST_F(worker, max_rss_recycles_after_draining) {
     auto out = outcomes(1);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].status, "ok");
-    auto credit = broker_.expect("CREDIT");
+    auto credit = broker_.expect(protocol::cmd::credit);
     ASSERT_TRUE(credit.has_value());
     EXPECT_EQ(protocol::decode_control(credit->body)->slots, 0u);
-    EXPECT_TRUE(broker_.expect("BYE").has_value());
+    EXPECT_TRUE(broker_.expect(protocol::cmd::bye).has_value());
     auto status = proc_->wait(10s);
     ASSERT_TRUE(status.has_value());
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
@@ -425,7 +425,7 @@ TEST_F(worker, a_cancel_for_another_attempt_is_ignored) {
     protocol::control c;
     c.ids = {"c2"};
     c.attempt = 1;
-    broker_.send(peer_, "CANCEL", protocol::encode(c));
+    broker_.send(peer_, protocol::cmd::cancel, protocol::encode(c));
     auto out = outcomes(1, 5s);
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(out[0].status, "ok");
@@ -438,7 +438,7 @@ TEST_F(worker, heartbeats_name_the_tasks_it_holds) {
     dispatch({item("h1", "demo.sleep", mp::value::map({{"ms", 3000}}))});
     bool named = false;
     for (int i = 0; i < 20 && !named; ++i) {
-        auto hb = broker_.expect("HEARTBEAT", 2s);
+        auto hb = broker_.expect(protocol::cmd::heartbeat, 2s);
         ASSERT_TRUE(hb.has_value());
         auto c = protocol::decode_control(hb->body);
         ASSERT_TRUE(c.has_value());
@@ -456,9 +456,9 @@ TEST_F(worker, unacknowledged_outcomes_are_resent_after_a_new_welcome) {
     ASSERT_TRUE(first.has_value());
     ASSERT_EQ(first->items.size(), 1u);
     EXPECT_GT(first->seq, 0u);
-    broker_.send(peer_, "UNKNOWN", protocol::encode(protocol::control{}));
-    ASSERT_TRUE(broker_.expect("HELLO", 5s).has_value());
-    broker_.send(peer_, "WELCOME", protocol::encode(protocol::welcome{200, 1000}));
+    broker_.send(peer_, protocol::cmd::unknown, protocol::encode(protocol::control{}));
+    ASSERT_TRUE(broker_.expect(protocol::cmd::hello, 5s).has_value());
+    broker_.send(peer_, protocol::cmd::welcome, protocol::encode(protocol::welcome{200, 1000}));
     auto again = next_results(5s);
     ASSERT_TRUE(again.has_value());
     ASSERT_EQ(again->items.size(), 1u);
@@ -467,15 +467,15 @@ TEST_F(worker, unacknowledged_outcomes_are_resent_after_a_new_welcome) {
     // Acknowledged: the next WELCOME has nothing to resend.
     protocol::control ack;
     ack.req = again->seq;
-    broker_.send(peer_, "HEARTBEAT", protocol::encode(ack));
+    broker_.send(peer_, protocol::cmd::heartbeat, protocol::encode(ack));
     dispatch({item("r2", "echo.echo", 2)});
     auto second = next_results();
     ASSERT_TRUE(second.has_value());
     ack.req = second->seq;
-    broker_.send(peer_, "HEARTBEAT", protocol::encode(ack));
-    broker_.send(peer_, "UNKNOWN", protocol::encode(protocol::control{}));
-    ASSERT_TRUE(broker_.expect("HELLO", 5s).has_value());
-    broker_.send(peer_, "WELCOME", protocol::encode(protocol::welcome{200, 1000}));
+    broker_.send(peer_, protocol::cmd::heartbeat, protocol::encode(ack));
+    broker_.send(peer_, protocol::cmd::unknown, protocol::encode(protocol::control{}));
+    ASSERT_TRUE(broker_.expect(protocol::cmd::hello, 5s).has_value());
+    broker_.send(peer_, protocol::cmd::welcome, protocol::encode(protocol::welcome{200, 1000}));
     dispatch({item("r3", "echo.echo", 3)});
     auto third = next_results();
     ASSERT_TRUE(third.has_value());

@@ -230,6 +230,18 @@ TEST(Codec, PeekReqReadsTheReqOfBodiesThatDoNotDecode) {
     EXPECT_FALSE(tp::peek_req("\x82\xa1" "a\xc1\xa3req\x01"s).has_value());
 }
 
+// The names are the wire contract (docs/PROTOCOL.md): a rename here would
+// break every peer of an older release, so the spellings are pinned.
+TEST(Commands, SpellingsAreTheWireNames) {
+    EXPECT_EQ(tp::cmd::submit, "SUBMIT");
+    EXPECT_EQ(tp::cmd::wf_submit, "WF_SUBMIT");
+    EXPECT_EQ(tp::cmd::wf_status, "WF_STATUS");
+    EXPECT_EQ(tp::cmd::wf_cancel, "WF_CANCEL");
+    EXPECT_EQ(tp::cmd::schedules, "SCHEDULES");
+    EXPECT_EQ(tp::cmd::hello, "HELLO");
+    EXPECT_EQ(tp::cmd::plugins, "PLUGINS");
+}
+
 class Frames : public ::testing::Test {
 protected:
     zmq::context_t ctx{1};
@@ -253,7 +265,7 @@ TEST_F(Frames, RoundTripThroughRouter) {
     ASSERT_TRUE(in.has_value());
     EXPECT_EQ(in->peer, "d1");
     ASSERT_TRUE(in->msg.has_value());
-    EXPECT_EQ(in->msg->command, "SUBMIT");
+    EXPECT_EQ(in->msg->command, tp::cmd::submit);
     EXPECT_EQ(in->msg->body, "body");
 }
 
@@ -310,7 +322,7 @@ TEST_F(Frames, OverlongMessagesAreReadOffAndRefused) {
             << in->msg.error().message;
         in = wait_recv();
         ASSERT_TRUE(in && in->msg.has_value()) << n;
-        EXPECT_EQ(in->msg->command, "PING");
+        EXPECT_EQ(in->msg->command, tp::cmd::ping);
         EXPECT_EQ(in->msg->body, "after");
     }
 }
