@@ -6,6 +6,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -79,6 +81,19 @@ private:
     void on_broker_message();
     void on_dispatch(const std::string& body);
     void on_cancel(const std::string& body);
+    void on_call_reply(const std::string& body);
+    void on_welcome(const std::string& body);
+    void on_credit(const std::string& body);
+    void on_error(const std::string& body);
+    void on_unknown(const std::string& body);
+    void on_heartbeat(const std::string& body);
+    // The handler of each command from the broker, found by name.
+    using command_handler = void (worker_loop::*)(const std::string& body);
+    struct command_entry {
+        std::string_view command;
+        command_handler on;
+    };
+    static const std::array<command_entry, 9> commands_;
     void on_mailbox();
     void send_results();
     void resize_prefetch();
@@ -288,6 +303,20 @@ void worker_loop::on_cancel(const std::string& body) {
     }
 }
 
+// What the worker does with each command from the broker (docs/PROTOCOL.md,
+// worker side); a command not listed is logged and ignored.
+const std::array<worker_loop::command_entry, 9> worker_loop::commands_{{
+    {protocol::cmd::dispatch, &worker_loop::on_dispatch},
+    {protocol::cmd::cancel, &worker_loop::on_cancel},
+    {protocol::cmd::checkpoint, &worker_loop::on_call_reply},
+    {protocol::cmd::spawn, &worker_loop::on_call_reply},
+    {protocol::cmd::welcome, &worker_loop::on_welcome},
+    {protocol::cmd::credit, &worker_loop::on_credit},
+    {protocol::cmd::error, &worker_loop::on_error},
+    {protocol::cmd::unknown, &worker_loop::on_unknown},
+    {protocol::cmd::heartbeat, &worker_loop::on_heartbeat},
+}};
+
 void worker_loop::on_broker_message() {
     while (auto in = protocol::try_recv(socket_, false)) {
         if (!in->msg) {
@@ -295,40 +324,53 @@ void worker_loop::on_broker_message() {
             continue;
         }
         const auto& m = *in->msg;
-        if (m.command == protocol::cmd::dispatch) {
-            on_dispatch(m.body);
-        } else if (m.command == protocol::cmd::cancel) {
-            on_cancel(m.body);
-        } else if (m.command == protocol::cmd::checkpoint || m.command == protocol::cmd::spawn) {
-            if (auto c = protocol::decode_control(m.body)) s_.calls.fulfil(*c);
-            else s_.log->error("malformed {} reply dropped: {}", m.command, c.error().message);
-        } else if (m.command == protocol::cmd::welcome) {
-            if (auto w = protocol::decode_welcome(m.body); w && w->heartbeat_ms > 0) heartbeat_ = milliseconds(w->heartbeat_ms);
-            s_.log->info("welcomed by broker heartbeat_ms={}", heartbeat_.count());
-            welcomed_ = true;
-            hello_pending_.reset();
-            resend_unacknowledged();
-        } else if (m.command == protocol::cmd::credit) {
-            // Only the answer to CREDIT 0: one to an earlier resize may still be on its way.
-            auto c = protocol::decode_control(m.body);
-            drain_acked_ = draining_ && c && c->slots == 0;
-        } else if (m.command == protocol::cmd::error) {
-            auto c = protocol::decode_control(m.body);
-            s_.log->error("broker refused a message from this worker: {}",
-                          protocol::printable(c ? c->error : c.error().message));
-        } else if (m.command == protocol::cmd::unknown) {
-            // Every message queued while the broker was away earns one
-            // UNKNOWN: one HELLO answers them all (each HELLO would make the
-            // broker requeue what it had just dispatched to us).
-            if (hello_pending_ && steady::now() - *hello_pending_ < std::max(2 * heartbeat_, milliseconds(1000))) continue;
-            s_.log->warn("broker does not know this worker; sending HELLO again");
-            send_hello();
-        } else if (m.command == protocol::cmd::heartbeat) {
-            if (auto c = protocol::decode_control(m.body)) acknowledged(c->req);
-        } else {
+        auto entry = std::find_if(commands_.begin(), commands_.end(),
+                                  [&](const command_entry& e) { return e.command == m.command; });
+        if (entry == commands_.end()) {
             s_.log->warn("unexpected command {} from broker ignored", m.command);
+            continue;
         }
+        (this->*(entry->on))(m.body);
     }
+}
+
+// The broker's answer to a CHECKPOINT or SPAWN a slot thread is waiting for.
+void worker_loop::on_call_reply(const std::string& body) {
+    if (auto c = protocol::decode_control(body)) s_.calls.fulfil(*c);
+    else s_.log->error("malformed CHECKPOINT/SPAWN reply dropped: {}", c.error().message);
+}
+
+void worker_loop::on_welcome(const std::string& body) {
+    if (auto w = protocol::decode_welcome(body); w && w->heartbeat_ms > 0) heartbeat_ = milliseconds(w->heartbeat_ms);
+    s_.log->info("welcomed by broker heartbeat_ms={}", heartbeat_.count());
+    welcomed_ = true;
+    hello_pending_.reset();
+    resend_unacknowledged();
+}
+
+void worker_loop::on_credit(const std::string& body) {
+    // Only the answer to CREDIT 0: one to an earlier resize may still be on its way.
+    auto c = protocol::decode_control(body);
+    drain_acked_ = draining_ && c && c->slots == 0;
+}
+
+void worker_loop::on_error(const std::string& body) {
+    auto c = protocol::decode_control(body);
+    s_.log->error("broker refused a message from this worker: {}",
+                  protocol::printable(c ? c->error : c.error().message));
+}
+
+void worker_loop::on_unknown(const std::string& /*body*/) {
+    // Every message queued while the broker was away earns one UNKNOWN: one
+    // HELLO answers them all (each HELLO would make the broker requeue what
+    // it had just dispatched to us).
+    if (hello_pending_ && steady::now() - *hello_pending_ < std::max(2 * heartbeat_, milliseconds(1000))) return;
+    s_.log->warn("broker does not know this worker; sending HELLO again");
+    send_hello();
+}
+
+void worker_loop::on_heartbeat(const std::string& body) {
+    if (auto c = protocol::decode_control(body)) acknowledged(c->req);
 }
 
 void worker_loop::send_results() {
