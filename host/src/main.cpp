@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
     const options& o = *parsed;
     switch (o.run_mode) {
         case mode::help: std::cout << o.help_text; return 0;
-        case mode::print_config: std::cout << to_ini(o); return 0;
+        case mode::print_config: std::cout << o.config_text; return 0;
         case mode::check: return run_check(o);
         case mode::worker: return run_worker(o);
         case mode::supervisor: return run_supervisor(o);

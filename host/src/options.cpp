@@ -1,4 +1,5 @@
-// Command line + INI config + environment -> host::options.
+// Command line + INI config + environment -> host::options, through the
+// shared config loader.
 #include <taskmill/host/options.hpp>
 
 #include <unistd.h>
@@ -11,74 +12,61 @@
 #include <set>
 #include <sstream>
 
-#include <boost/program_options.hpp>
+#include <taskmill/config/loader.hpp>
 
 namespace taskmill::host {
-namespace po = boost::program_options;
 namespace {
 
-// Options that may appear in a config file (the rest are command-line only).
-po::options_description file_options(options& o, std::string& queues, std::string& prefetch) {
-    po::options_description d("Options (also valid as key = value in --config)");
-    d.add_options()
-        ("broker", po::value(&o.broker), "broker BACKEND endpoint (env TASKMILL_BROKER_BACKEND)")
-        ("plugins", po::value(&o.plugins_dir), "plugins folder (default <exe>/../plugins)")
-        ("queues", po::value(&queues), "comma-separated queues to serve (default: all)")
-        ("processes", po::value(&o.processes), "worker processes")
-        ("concurrency", po::value(&o.concurrency), "task slots per worker process")
-        ("prefetch", po::value(&prefetch),
-         "tasks a worker process holds beyond its slots: auto (default: sized from the tasks' run time, "
-         "from 4 x concurrency) or a fixed number (0 = none)")
-        ("prefetch-max", po::value(&o.prefetch_max), "the most an auto prefetch grows to (default 1024)")
-        ("run-dir", po::value(&o.run_dir), "folder for private plugin copies")
-        ("heartbeat-ms", po::value(&o.heartbeat_ms), "heartbeat interval until the broker sets one")
-        ("log-level", po::value(&o.log_level), "trace|debug|info|warn|error")
-        ("kill-grace-ms", po::value(&o.kill_grace_ms), "after a task deadline, ms before the worker is restarted")
-        ("grace-ms", po::value(&o.grace_ms), "graceful stop: ms to finish running tasks")
-        ("max-tasks", po::value(&o.max_tasks), "recycle a worker after N tasks (0 = never)")
-        ("max-rss-mb", po::value(&o.max_rss_mb), "recycle a worker past N MB of RSS (0 = never)")
-        ("memory-limit-mb", po::value(&o.memory_limit_mb),
-         "hard address-space limit per worker process (RLIMIT_AS; 0 = none)")
-        ("watch", po::value(&o.watch), "hot reload when the plugins folder changes (true|false)")
-        ("curve-server-key", po::value(&o.curve_server_key), "broker public key (Z85 or .pub file): CURVE on")
-        ("curve-key-file", po::value(&o.curve_key_file), "this host's key pair file (taskmill keygen)")
-        ("strict-modes", po::value(&o.strict_modes),
-         "refuse a plugins folder or .so writable by others or not owned by this user or root (true|false)");
-    return d;
+const std::vector<std::string> log_levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+// What the flags and the file hold before validate() turns it into options.
+struct raw {
+    std::string queues;
+    std::string prefetch = "auto";
+    bool help = false;
+    bool worker = false;
+    bool print_config = false;
+};
+
+// Options that may appear in a config file, the environment and as flags.
+void declare_settings(config::loader& l, options& o, raw& r) {
+    l.add("broker", config::text(o.broker), "broker BACKEND endpoint").env = "TASKMILL_BROKER_BACKEND";
+    l.add("plugins", config::text(o.plugins_dir), "plugins folder (default <exe>/../plugins)");
+    l.add("queues", config::text(r.queues), "comma-separated queues to serve (default: all)");
+    l.add("processes", config::number(o.processes, uint32_t{1}), "worker processes");
+    l.add("concurrency", config::number(o.concurrency, uint32_t{1}, max_worker_slots), "task slots per worker process");
+    l.add("prefetch", config::text(r.prefetch),
+          "tasks a worker process holds beyond its slots: auto (sized from the tasks' run time, "
+          "from 4 x concurrency) or a fixed number (0 = none)");
+    l.add("prefetch-max", config::number(o.prefetch_max), "the most an auto prefetch grows to (at least 1)");
+    l.add("run-dir", config::text(o.run_dir), "folder for private plugin copies (default $TMPDIR/taskmill-host.PID)");
+    l.add("heartbeat-ms", config::number(o.heartbeat_ms, int64_t{1}), "heartbeat interval until the broker sets one");
+    l.add("log-level", config::choice(o.log_level, log_levels), "trace debug info warn error critical off");
+    l.add("kill-grace-ms", config::number(o.kill_grace_ms, int64_t{0}),
+          "after a task deadline, ms before the worker is restarted");
+    l.add("grace-ms", config::number(o.grace_ms, int64_t{0}), "graceful stop: ms to finish running tasks");
+    l.add("max-tasks", config::number(o.max_tasks), "recycle a worker after N tasks (0 = never)");
+    l.add("max-rss-mb", config::number(o.max_rss_mb), "recycle a worker past N MB of RSS (0 = never)");
+    l.add("memory-limit-mb", config::number(o.memory_limit_mb),
+          "hard address-space limit per worker process (RLIMIT_AS; 0 = none)");
+    l.add("watch", config::boolean(o.watch), "hot reload when the plugins folder changes (true|false)");
+    l.add("curve-server-key", config::text(o.curve_server_key), "broker public key (Z85 or .pub file): CURVE on");
+    l.add("curve-key-file", config::text(o.curve_key_file), "this host's key pair file (taskmill keygen)");
+    l.add("strict-modes", config::boolean(o.strict_modes),
+          "refuse a plugins folder or .so writable by others or not owned by this user or root (true|false)");
 }
 
-// program_options reports a bad config key without its line: find it first.
-result<void> check_config_lines(const std::string& path, const po::options_description& known) {
-    std::ifstream in(path);
-    if (!in) return fail(errc::invalid_argument, "cannot read config file " + path);
-    std::string line;
-    for (int n = 1; std::getline(in, line); ++n) {
-        auto first = line.find_first_not_of(" \t\r");
-        if (first == std::string::npos || line[first] == '#' || line[first] == ';') continue;
-        auto eq = line.find('=');
-        if (eq == std::string::npos) {
-            return fail(errc::invalid_argument, path + ":" + std::to_string(n) + ": expected key = value");
-        }
-        std::string key = line.substr(first, eq - first);
-        key.erase(key.find_last_not_of(" \t") + 1);
-        if (known.find_nothrow(key, false) == nullptr) {
-            return fail(errc::invalid_argument, path + ":" + std::to_string(n) + ": unknown key '" + key + "'");
-        }
-    }
-    return {};
-}
-
-// TASKMILL_RUN_DIR -> "run-dir". TASKMILL_BROKER is the client's frontend
-// endpoint, so the host reads its backend from TASKMILL_BROKER_BACKEND.
-std::string env_option(const std::string& var, const po::options_description& known) {
-    static const std::string prefix = "TASKMILL_";
-    if (var.rfind(prefix, 0) != 0 || var == "TASKMILL_BROKER") return {};
-    if (var == "TASKMILL_BROKER_BACKEND") return "broker";
-    std::string name;
-    for (char ch : var.substr(prefix.size())) {
-        name += ch == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    }
-    return known.find_nothrow(name, false) != nullptr ? name : std::string();
+void declare_commands(config::loader& l, options& o, raw& r) {
+    using config::scope;
+    l.add("help", config::switch_flag(r.help), "show this help", scope::flag_only).short_name = 'h';
+    l.add("config", config::text(o.config_file), "INI config file", scope::flag_only);
+    l.add("check", config::text(o.check_file), "validate FILE.so, print its handlers, exit 0 (2 if refused)",
+          scope::flag_only);
+    l.add("print-config", config::switch_flag(r.print_config),
+          "print the effective configuration (an INI file, with where each value came from) and exit",
+          scope::flag_only);
+    l.add("worker", config::switch_flag(r.worker), "run as a worker process", scope::flag_only).hidden = true;
+    l.add("generation", config::number(o.generation), "the worker's generation", scope::flag_only).hidden = true;
 }
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -136,8 +124,6 @@ result<void> validate(options& o, const std::string& prefetch) {
     }
     if (auto ok = validate_prefetch(o, prefetch); !ok) return ok;
     if (o.heartbeat_ms <= 0) return fail(errc::invalid_argument, "--heartbeat-ms must be positive");
-    static const std::set<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
-    if (levels.count(o.log_level) == 0) return fail(errc::invalid_argument, "--log-level: unknown level " + o.log_level);
     if (o.plugins_dir.empty()) o.plugins_dir = default_plugins_dir();
     if (o.run_dir.empty()) {
         const char* tmp = std::getenv("TMPDIR");
@@ -150,72 +136,39 @@ result<void> validate(options& o, const std::string& prefetch) {
 }  // namespace
 
 result<options> parse_options(int argc, const char* const* argv) {
+    return parse_options(argc, argv, config::process_environment());
+}
+
+result<options> parse_options(int argc, const char* const* argv, const std::map<std::string, std::string>& env) {
     options o;
-    if (const char* env = std::getenv("TASKMILL_BROKER_BACKEND"); env != nullptr && *env != '\0') o.broker = env;
-    std::string queues;
-    std::string prefetch = "auto";
-    auto in_file = file_options(o, queues, prefetch);
-    po::options_description cli_only("Command line only");
-    cli_only.add_options()
-        ("help,h", "show this help")
-        ("config", po::value(&o.config_file), "INI config file")
-        ("check", po::value(&o.check_file), "validate FILE.so, print its handlers, exit 0 (2 if refused)")
-        ("print-config", "print the effective configuration and exit");
-    po::options_description hidden;
-    hidden.add_options()("worker", "run as a worker process")("generation", po::value(&o.generation));
-    po::options_description all;
-    all.add(cli_only).add(in_file).add(hidden);
+    raw r;
+    config::loader l("taskmill-host");
+    declare_commands(l, o, r);
+    declare_settings(l, o, r);
+    l.file_option("config");
     try {
-        po::variables_map vm;
-        po::store(po::parse_command_line(argc, argv, all), vm);
-        // Precedence: flag > environment (TASKMILL_<OPTION>) > file; the first stored value wins.
-        po::store(po::parse_environment(in_file, [&](const std::string& var) { return env_option(var, in_file); }),
-                  vm);
-        if (vm.count("config") != 0) {
-            auto path = vm["config"].as<std::string>();
-            if (auto ok = check_config_lines(path, in_file); !ok) return fail(ok.error().code, ok.error().message);
-            po::store(po::parse_config_file<char>(path.c_str(), in_file), vm);
-        }
-        po::notify(vm);
-        if (vm.count("help") != 0) {
-            std::ostringstream ss;
-            ss << "usage: taskmill-host [options]\n       taskmill-host --check FILE.so\n" << cli_only << in_file;
-            o.help_text = ss.str();
-            o.run_mode = mode::help;
-        } else if (vm.count("worker") != 0) {
-            o.run_mode = mode::worker;
-        } else if (vm.count("check") != 0) {
-            o.run_mode = mode::check;
-        } else if (vm.count("print-config") != 0) {
-            o.run_mode = mode::print_config;
-        }
+        l.load(argc, argv, env);
     } catch (const std::exception& e) {
         return fail(errc::invalid_argument, e.what());
     }
-    o.queues = split_commas(queues);
-    if (auto ok = validate(o, prefetch); !ok) return fail(ok.error().code, ok.error().message);
+    if (r.help) {
+        o.help_text = l.help("usage: taskmill-host [options]\n       taskmill-host --check FILE.so");
+        o.run_mode = mode::help;
+        return o;
+    }
+    o.run_mode = r.worker ? mode::worker : !o.check_file.empty() ? mode::check
+                                         : r.print_config        ? mode::print_config
+                                                                 : mode::supervisor;
+    o.queues = split_commas(r.queues);
+    if (auto ok = validate(o, r.prefetch); !ok) return fail(ok.error().code, ok.error().message);
+    // Shown after validate() so that defaults it fills in (folders, an auto
+    // prefetch with no room) are what is printed.
+    r.prefetch = prefetch_text(o);
+    o.config_text = l.print_config();
     return o;
 }
 
 std::string prefetch_text(const options& o) { return o.prefetch_auto ? "auto" : std::to_string(o.prefetch); }
-
-std::string to_ini(const options& o) {
-    std::ostringstream ss;
-    std::string queues;
-    for (const auto& q : o.queues) queues += (queues.empty() ? "" : ",") + q;
-    ss << "broker = " << o.broker << "\nplugins = " << o.plugins_dir << "\nqueues = " << queues
-       << "\nprocesses = " << o.processes << "\nconcurrency = " << o.concurrency
-       << "\nprefetch = " << prefetch_text(o) << "\nprefetch-max = " << o.prefetch_max
-       << "\nrun-dir = " << o.run_dir
-       << "\nheartbeat-ms = " << o.heartbeat_ms << "\nlog-level = " << o.log_level
-       << "\nkill-grace-ms = " << o.kill_grace_ms << "\ngrace-ms = " << o.grace_ms
-       << "\nmax-tasks = " << o.max_tasks << "\nmax-rss-mb = " << o.max_rss_mb
-       << "\nmemory-limit-mb = " << o.memory_limit_mb
-       << "\nwatch = " << (o.watch ? "true" : "false")
-       << "\ncurve-server-key = " << o.curve_server_key << "\ncurve-key-file = " << o.curve_key_file
-       << "\nstrict-modes = " << (o.strict_modes ? "true" : "false") << "\n";
-    return ss.str();
-}
 
 std::vector<std::string> worker_argv(const options& o, const std::string& exe, uint32_t generation) {
     std::string queues;

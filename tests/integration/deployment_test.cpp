@@ -13,6 +13,7 @@
 
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include <gtest/gtest.h>
 
@@ -116,6 +117,53 @@ TEST_F(Deployment, BadLogLevelAndHttpOptionsExitTwoBeforeStarting) {
             EXPECT_EQ(code, 2) << flags[flags.size() - 1] << (print ? " --print-config" : "") << ": " << out;
             EXPECT_NE(out.find("--http"), std::string::npos) << out;
         }
+    }
+}
+
+TEST_F(Deployment, BadValuesExitTwoNamingWhatIsAllowed) {
+    auto [bc, bout] = run(tmp.path(), "bl", {build_paths::broker().string(), "--log-level", "nonsense"});
+    EXPECT_EQ(bc, 2) << bout;
+    EXPECT_NE(bout.find("--log-level: 'nonsense' is not one of trace debug info warn error critical off"),
+              std::string::npos)
+        << bout;
+    auto [hc, hout] = run(tmp.path(), "hb", {build_paths::host().string(), "--processes", "-1"});
+    EXPECT_EQ(hc, 2) << hout;
+    EXPECT_NE(hout.find("--processes: '-1' is not a whole number"), std::string::npos) << hout;
+    auto host_ini = tmp.path() / "host.ini";
+    write_text(host_ini, "processes = 2\nwatch = sometimes\n");
+    auto [fc, fout] = run(tmp.path(), "hf", {build_paths::host().string(), "--config", host_ini.string()});
+    EXPECT_EQ(fc, 2) << fout;
+    EXPECT_NE(fout.find(host_ini.string() + ":2: watch: 'sometimes' is not one of true false"), std::string::npos)
+        << fout;
+}
+
+// What --print-config prints is an INI file giving the same configuration.
+TEST_F(Deployment, PrintedConfigLoadsBackToTheSameConfiguration) {
+    struct binary {
+        fs::path exe;
+        std::string ini;
+    };
+    for (const auto& b : {binary{build_paths::broker(), "broker.ini"}, binary{build_paths::host(), "host.ini"}}) {
+        auto [c1, first] = run(tmp.path(), "p1-" + b.ini, {b.exe.string(), "--config", shipped(b.ini).string(),
+                                                  "--heartbeat-ms", "250", "--print-config"},
+                               {"TASKMILL_LOG_LEVEL=warn"});
+        ASSERT_EQ(c1, 0) << first;
+        EXPECT_NE(first.find("# from --heartbeat-ms\nheartbeat-ms = 250\n"), std::string::npos) << first;
+        EXPECT_NE(first.find("# from TASKMILL_LOG_LEVEL\nlog-level = warn\n"), std::string::npos) << first;
+        auto printed = tmp.path() / ("printed-" + b.ini);
+        write_text(printed, first);
+        auto [c2, second] = run(tmp.path(), "p2-" + b.ini, {b.exe.string(), "--config", printed.string(), "--print-config"});
+        ASSERT_EQ(c2, 0) << second;
+        // Same values; only the "# from" lines now name the printed file.
+        auto values = [](const std::string& text) {
+            std::string out;
+            std::istringstream in(text);
+            for (std::string line; std::getline(in, line);) {
+                if (line.rfind("# from", 0) != 0) out += line + "\n";
+            }
+            return out;
+        };
+        EXPECT_EQ(values(second), values(first)) << b.ini;
     }
 }
 

@@ -112,7 +112,7 @@ TEST(HostOptions, PrefetchFlagBeatsEnvironmentBeatsFile) {
     auto c = parse({"--config", file.path(), "--prefetch", "0"});
     ASSERT_TRUE(c.has_value()) << c.error().message;
     EXPECT_EQ(c->prefetch, 0u);
-    EXPECT_NE(th::to_ini(*c).find("\nprefetch = 0\n"), std::string::npos) << th::to_ini(*c);
+    EXPECT_NE(c->config_text.find("\nprefetch = 0\n"), std::string::npos) << c->config_text;
 }
 
 TEST(HostOptions, WorkersGetTheEffectivePrefetch) {
@@ -136,7 +136,8 @@ TEST(HostOptions, WorkersGetTheEffectivePrefetch) {
 TEST(HostOptions, WorkersGetAutoPrefetchAndItsCeiling) {
     auto o = parse({"--concurrency", "3", "--prefetch-max", "200"});
     ASSERT_TRUE(o.has_value()) << o.error().message;
-    EXPECT_NE(th::to_ini(*o).find("\nprefetch = auto\nprefetch-max = 200\n"), std::string::npos) << th::to_ini(*o);
+    EXPECT_NE(o->config_text.find("\nprefetch = auto\n"), std::string::npos) << o->config_text;
+    EXPECT_NE(o->config_text.find("# from --prefetch-max\nprefetch-max = 200\n"), std::string::npos) << o->config_text;
     auto argv = th::worker_argv(*o, "/bin/taskmill-host", 1);
     std::vector<std::string> back(argv.begin() + 1, argv.end());
     auto w = parse(back);

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include <taskmill/config/loader.hpp>
+
 namespace taskmill::broker {
 
 struct schedule_config {
@@ -28,16 +30,13 @@ struct schedule_config {
     std::string where;         // "file:line" of the section, for messages
 };
 
-// Reads every [schedule.NAME] section of the INI file `file` and checks it
-// (keys, handler syntax, payload JSON, every/cron expression, time zone).
-// Throws std::runtime_error "FILE:LINE: reason" on the first problem.
-std::vector<schedule_config> read_schedule_sections(const std::string& file);
+// Reads one [schedule.NAME] section as the config loader gives it and
+// checks it (keys, handler syntax, payload JSON, every/cron expression,
+// time zone; quotes around a value are dropped). Throws config::error
+// "FILE:LINE: reason", the line of the key at fault or of the section.
+schedule_config read_schedule_section(const config::section& s);
 
-// The text of `file` with the [schedule.*] sections blanked out (line count
-// kept), for the generic option parser that does not know them.
-std::string without_schedule_sections(const std::string& file);
-
-// Checks one schedule as read_schedule_sections does; the error message
+// Checks one schedule as read_schedule_section does; the error message
 // does not carry the location.
 void check_schedule(const schedule_config& s);
 

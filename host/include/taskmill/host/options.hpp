@@ -1,12 +1,15 @@
 // taskmill/host/options.hpp -- the settings of taskmill-host.
 //
-// One plain struct filled from the command line, an INI config file and the
-// environment (TASKMILL_BROKER_BACKEND), in that order of precedence. The
+// One plain struct filled by the shared config loader (taskmill/config/
+// loader.hpp) from the command line, the environment (TASKMILL_<OPTION>;
+// the broker endpoint is TASKMILL_BROKER_BACKEND) and an INI config file,
+// in that order of precedence. The
 // supervisor passes the relevant ones on to the worker processes it execs.
 // Value type; no threading concerns.
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -50,17 +53,18 @@ struct options {
     std::string check_file;                       // --check FILE.so
     uint32_t generation = 0;                      // worker mode: its generation
     std::string help_text;                        // mode::help: what to print
+    std::string config_text;                      // the effective configuration (--print-config)
 };
 
-// Parses argv (and the config file it names). Errors name the option, or
-// the file and line of a bad config entry.
+// Parses argv, the TASKMILL_* variables of this process and the config
+// file argv names. Errors (errc::invalid_argument) name the flag, the
+// variable, or the file and line of a bad entry, and what is allowed.
 result<options> parse_options(int argc, const char* const* argv);
+// The same with the environment given (TASKMILL_* variables by name).
+result<options> parse_options(int argc, const char* const* argv, const std::map<std::string, std::string>& env);
 
 // "auto" or the fixed number of tasks.
 std::string prefetch_text(const options& o);
-
-// The options as an INI file (what --print-config shows).
-std::string to_ini(const options& o);
 
 // The argv that starts a worker process with these options.
 std::vector<std::string> worker_argv(const options& o, const std::string& exe, uint32_t generation);

@@ -1,0 +1,149 @@
+#include "options/broker_options.hpp"
+
+#include <limits>
+
+#include <taskmill/config/loader.hpp>
+#include <taskmill/protocol/curve_keys.hpp>
+
+#include "http/http_server.hpp"
+
+namespace taskmill::broker {
+namespace {
+
+constexpr auto int64_max = std::numeric_limits<int64_t>::max();
+const std::vector<std::string> log_levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
+
+// What the flags and the file hold before it becomes a broker_config.
+struct raw {
+    std::string config_file;
+    std::string durability = "sync";
+    std::string curve_key_file;
+    std::vector<std::string> allow_client;
+    std::vector<std::string> allow_host;
+    bool help = false;
+    bool print_config = false;
+    bool check_store = false;
+};
+
+void declare_server(config::loader& l, broker_config& g, std::string& log_level, raw& r) {
+    l.add("data-dir", config::text(g.data_dir), "LMDB and endpoints.json folder");
+    l.add("frontend", config::text(g.frontend), "client endpoint (ROUTER)");
+    l.add("backend", config::text(g.backend), "worker endpoint (ROUTER)");
+    l.add("events", config::text(g.events), "events endpoint (PUB); empty = off");
+    l.add("durability", config::choice(r.durability, {"sync", "none"}), "sync | none");
+    l.add("heartbeat-ms", config::number(g.heartbeat_ms, int64_t{1}), "heartbeat interval");
+    l.add("liveness-ms", config::number(g.liveness_ms, int64_t{1}), "silence before a worker is dropped");
+    // The map size is kept in bytes: more than 2^44 MiB would overflow.
+    l.add("map-size-mb", config::number(g.map_size_mb, uint64_t{1}, uint64_t{1} << 43), "LMDB map size (MiB)");
+    l.add("max-body-bytes", config::number(g.max_body_bytes, std::size_t{1}),
+          "largest message body received; what the broker sends stays under it and under 16 MiB");
+    l.add("default-retries", config::number(g.default_retries, 0, 1000), "retries when a task sets none (0..1000)");
+    l.add("max-crashes", config::number(g.max_crashes, uint32_t{1}), "worker deaths before a task is poison");
+    l.add("backoff-base-ms", config::number(g.backoff_base_ms, int64_t{0}), "first retry delay");
+    l.add("backoff-factor", config::real(g.backoff_factor, 1.0, 1000.0), "retry delay growth (1..1000)");
+    l.add("backoff-cap-ms", config::number(g.backoff_cap_ms, int64_t{0}), "longest retry delay");
+    l.add("lease-grace-ms", config::number(g.lease_grace_ms, int64_t{0}, int64_max / 4),
+          "a lease lasts timeout (if any) + this + liveness-ms; see PROTOCOL.md 5.2");
+    l.add("batch", config::number(g.batch, std::size_t{1}), "messages drained per socket per turn");
+    l.add("log-level", config::choice(log_level, log_levels), "trace debug info warn error critical off");
+}
+
+void declare_limits_and_security(config::loader& l, broker_config& g, raw& r) {
+    l.add("curve-key-file", config::text(r.curve_key_file), "broker key pair (taskmill keygen); turns CURVE on");
+    l.add("allow-client", config::list(r.allow_client),
+          "client public key or .pub file allowed on the frontend (repeat; * = any)");
+    l.add("allow-host", config::list(r.allow_host), "host public key or .pub file allowed on the backend (repeat; * = any)");
+    auto& frame = l.add("max-frame-bytes", config::number(g.max_frame_bytes),
+                        "largest frame; a peer sending more is disconnected (0 = max-body-bytes + 1 MiB)");
+    // --print-config shows the limit in force, not the 0 that derives it.
+    frame.v.show = [&g] { return std::vector<std::string>{std::to_string(frame_limit(g))}; };
+    l.add("client-hwm", config::number(g.client_hwm, 0),
+          "replies queued to a client that does not read them; past it they are dropped (0 = no limit)");
+    l.add("max-waits-per-client", config::number(g.max_waits_per_client, std::size_t{1}),
+          "STATUS requests with wait_ms one client may have parked");
+    l.add("max-waits", config::number(g.max_waits, std::size_t{1}), "STATUS requests with wait_ms parked in all");
+    l.add("http", config::text(g.http), "HTTP API, /metrics and dashboard on ADDR:PORT (port 0 = pick); off if unset");
+    l.add("http-token", config::list(g.http_tokens), "API token NAME:ROLE:SECRET, ROLE = read | write (repeat)")
+        .secret = true;
+    l.add("http-anonymous", config::choice(g.http_anonymous, {"none", "read", "write"}),
+          "role of HTTP requests without a token: none | read | write");
+    l.add("allow-empty-store", config::switch_flag(g.allow_empty_store),
+          "start even when data.mdb is empty (0 bytes) where a store was before");
+}
+
+void declare_commands(config::loader& l, raw& r) {
+    l.add("help", config::switch_flag(r.help), "show this help", config::scope::flag_only).short_name = 'h';
+    l.add("config", config::text(r.config_file), "INI file; every option not marked may be set there",
+          config::scope::flag_or_environment);
+    l.add("print-config", config::switch_flag(r.print_config),
+          "print the effective configuration (an INI file, with where each value came from) and exit",
+          config::scope::flag_only);
+    l.add("check-store", config::switch_flag(r.check_store),
+          "check the store in data-dir and exit: 0 healthy, 3 in use, 4 damaged", config::scope::flag_only);
+}
+
+// The CURVE keys named in the options, read and checked.
+void load_keys(broker_config& g, const raw& r) {
+    auto need = [](auto res) {
+        if (!res) throw config::error(res.error().message);
+        return *res;
+    };
+    if (r.curve_key_file.empty()) {
+        if (!r.allow_client.empty() || !r.allow_host.empty()) {
+            throw config::error("allow-client / allow-host need curve-key-file");
+        }
+        return;
+    }
+    auto kp = need(taskmill::curve::load_key_pair(r.curve_key_file));
+    g.curve_public_key = kp.public_key;
+    g.curve_secret_key = kp.secret_key;
+    for (const auto& k : r.allow_client) g.allow_clients.push_back(k == "*" ? k : need(taskmill::curve::load_public_key(k)));
+    for (const auto& k : r.allow_host) g.allow_hosts.push_back(k == "*" ? k : need(taskmill::curve::load_public_key(k)));
+}
+
+// The checks that involve more than one option.
+void check_together(const broker_config& g) {
+    if (g.liveness_ms <= g.heartbeat_ms) throw config::error("need 0 < --heartbeat-ms < --liveness-ms");
+    if (!g.http.empty() || !g.http_tokens.empty()) {
+        http_options h;
+        h.listen = g.http.empty() ? "127.0.0.1:0" : g.http;  // tokens without --http are checked too
+        h.tokens = g.http_tokens;
+        h.anonymous = g.http_anonymous;
+        try {
+            http::check_options(h);
+        } catch (const std::exception& e) {
+            throw config::error(e.what());
+        }
+    }
+}
+
+}  // namespace
+
+broker_options load_broker_options(int argc, const char* const* argv, const std::map<std::string, std::string>& env) {
+    broker_options out;
+    raw r;
+    config::loader l("taskmill-broker");
+    declare_commands(l, r);
+    declare_server(l, out.cfg, out.log_level, r);
+    declare_limits_and_security(l, out.cfg, r);
+    l.file_option("config");
+    l.sections("schedule.", [&](const config::section& s) { out.cfg.schedules.push_back(read_schedule_section(s)); });
+    l.load(argc, argv, env);
+    if (r.help) {
+        out.mode = broker_mode::help;
+        out.text = l.help("usage: taskmill-broker [options]");
+        return out;
+    }
+    load_keys(out.cfg, r);
+    out.cfg.mode = r.durability == "sync" ? durability::sync : durability::none;
+    check_together(out.cfg);
+    if (r.print_config) {
+        out.mode = broker_mode::print_config;
+        out.text = l.print_config();
+    } else if (r.check_store) {
+        out.mode = broker_mode::check_store;
+    }
+    return out;
+}
+
+}  // namespace taskmill::broker
