@@ -105,6 +105,8 @@ public:
 
     // Declares an option, in the order help and print_config list them. The
     // environment name defaults to TASKMILL_<NAME>, none for flag_only.
+    // The reference returned (to adjust env, short_name, hidden, secret or
+    // show) is valid until the next add().
     option& add(std::string name, value v, std::string help, scope where = scope::anywhere);
 
     // Sections [PREFIX.NAME] of the file are handed to `read` in file order;
