@@ -52,7 +52,7 @@ protected:
     json wf_status(client& c, const std::string& id) {
         tp::request rq;
         rq.id = id;
-        auto rep = c.call("WF_STATUS", rq);
+        auto rep = c.call(tp::cmd::wf_status, rq);
         EXPECT_TRUE(rep.ok) << rep.error;
         return rep.ok ? json::from_msgpack(rep.data) : json();
     }
