@@ -43,14 +43,14 @@ std::map<std::string, json> steps_of(const json& wf) {
 
 void expect_workflows(wire_client& c) {
     auto done_then = json::parse(read_file(store_v1() / "workflow-done.json"));
-    auto done = call_json(c, "WF_STATUS", done_then["id"]);
+    auto done = call_json(c, taskmill::protocol::cmd::wf_status, done_then["id"]);
     EXPECT_EQ(done["name"], done_then["name"]);
     EXPECT_EQ(done["state"], "SUCCEEDED");
     EXPECT_EQ(done["result"], done_then["result"]);
     EXPECT_EQ(steps_of(done), steps_of(done_then));
 
     auto open_then = json::parse(read_file(store_v1() / "workflow-open.json"));
-    auto open = call_json(c, "WF_STATUS", open_then["id"]);
+    auto open = call_json(c, taskmill::protocol::cmd::wf_status, open_then["id"]);
     EXPECT_EQ(open["name"], "open-flow");
     EXPECT_EQ(open["state"], "RUNNING");
     auto steps = steps_of(open);
@@ -65,7 +65,7 @@ void expect_workflows(wire_client& c) {
 // fire a whole period after the start instead.)
 void expect_schedules(wire_client& c, int64_t started_ms) {
     auto then = json::parse(read_file(store_v1() / "schedules.json"));
-    auto now = call_json(c, "SCHEDULES")["schedules"];
+    auto now = call_json(c, taskmill::protocol::cmd::schedules)["schedules"];
     ASSERT_EQ(now.size(), then.size());
     for (std::size_t i = 0; i < then.size(); ++i) {
         SCOPED_TRACE(then[i]["name"].get<std::string>());

@@ -91,7 +91,7 @@ TEST(ScheduleEngine, ListsItsSchedules) {
     s.list("client-1", rq);
     ASSERT_EQ(ops.replies.size(), 1u);
     EXPECT_EQ(ops.replies[0].peer, "client-1");
-    EXPECT_EQ(ops.replies[0].command, "SCHEDULES");
+    EXPECT_EQ(ops.replies[0].command, taskmill::protocol::cmd::schedules);
     EXPECT_EQ(ops.replies[0].rep.req, 7u);
     EXPECT_FALSE(ops.replies[0].rep.data.empty());
 }

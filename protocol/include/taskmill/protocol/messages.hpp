@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <taskmill/protocol/result.hpp>
+#include <taskmill/protocol/wire.hpp>  // the command names, for users of these bodies
 
 namespace taskmill::protocol {
 
