@@ -60,8 +60,10 @@ void log_fd_limit(spdlog::logger& log) {
     // hard limit allows (docs/OPERATIONS.md, "Open files").
     auto fd_limit = taskmill::broker::raise_fd_limit();
     if (fd_limit < 4096) {
-        log.warn("the open-files limit is {}: the broker can hold about that many connections; raise it "
-                 "(ulimit -Hn, systemd LimitNOFILE=)", fd_limit);
+        log.warn(
+            "the open-files limit is {}: the broker can hold about that many connections; raise it "
+            "(ulimit -Hn, systemd LimitNOFILE=)",
+            fd_limit);
     } else {
         log.info("open-files limit {}", fd_limit);
     }

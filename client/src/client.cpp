@@ -98,10 +98,7 @@ void on_submit_ack(const std::shared_ptr<batch_state>& b, std::size_t frame, res
     }
 }
 
-template <typename T>
-result<T> error_of(const result<protocol::reply>& r) {
-    return failure{r.error()};
-}
+template <typename T> result<T> error_of(const result<protocol::reply>& r) { return failure{r.error()}; }
 
 }  // namespace
 

@@ -10,17 +10,14 @@ std::optional<time_point> from_unix_ms(int64_t ms) {
     return time_point(std::chrono::duration_cast<clock::duration>(milliseconds(ms)));
 }
 
-int64_t to_unix_ms(time_point t) {
-    return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count();
-}
+int64_t to_unix_ms(time_point t) { return std::chrono::duration_cast<milliseconds>(t.time_since_epoch()).count(); }
 
 namespace {
 
 int64_t unix_ms_or_zero(const std::optional<time_point>& t) { return t ? to_unix_ms(*t) : 0; }
 
 // One body for the copying and the moving conversion: `fwd` copies or moves.
-template <typename Options, typename Fwd>
-protocol::task_spec to_wire_impl(Options& o, Fwd fwd) {
+template <typename Options, typename Fwd> protocol::task_spec to_wire_impl(Options& o, Fwd fwd) {
     protocol::task_spec s;
     s.handler = fwd(o.handler);
     s.payload = fwd(o.payload.msgpack);
@@ -53,8 +50,7 @@ protocol::task_spec to_wire_impl(Options& o, Fwd fwd) {
     return s;
 }
 
-template <typename Info, typename Fwd>
-task_info from_wire_impl(Info& t, Fwd fwd) {
+template <typename Info, typename Fwd> task_info from_wire_impl(Info& t, Fwd fwd) {
     task_info out;
     out.id = fwd(t.id);
     out.handler = fwd(t.handler);

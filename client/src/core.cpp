@@ -15,8 +15,8 @@
 namespace taskmill::client::detail {
 
 failure timed_out(const std::string& command, milliseconds timeout) {
-    return fail(errc::unavailable, "no answer from the broker to " + command + " within " +
-                                       std::to_string(timeout.count()) + " ms");
+    return fail(errc::unavailable,
+                "no answer from the broker to " + command + " within " + std::to_string(timeout.count()) + " ms");
 }
 
 // ---- handle_state ----
@@ -109,7 +109,9 @@ task_handle make_watched_handle(std::shared_ptr<handle_state> s) {
 // ---- core: setup and the caller side ----
 
 core::core(const std::string& endpoint, const client_options& options)
-    : options_(options), dealer_(ctx_, zmq::socket_type::dealer), wake_rx_(ctx_, zmq::socket_type::pair),
+    : options_(options),
+      dealer_(ctx_, zmq::socket_type::dealer),
+      wake_rx_(ctx_, zmq::socket_type::pair),
       wake_tx_(ctx_, zmq::socket_type::pair) {
     char name[64];
     std::snprintf(name, sizeof name, "inproc://taskmill-client-wake-%p", static_cast<void*>(this));

@@ -99,7 +99,7 @@ private:
     };
     struct pending_request {
         steady::time_point deadline;
-        std::string command;   // named in the timeout error
+        std::string command;  // named in the timeout error
         milliseconds timeout;
         completion done;
     };
@@ -116,16 +116,16 @@ private:
 
     client_options options_;
     zmq::context_t ctx_{1};
-    zmq::socket_t dealer_;    // I/O thread only
-    zmq::socket_t wake_rx_;   // I/O thread only
-    zmq::socket_t wake_tx_;   // guarded by mu_
+    zmq::socket_t dealer_;   // I/O thread only
+    zmq::socket_t wake_rx_;  // I/O thread only
+    zmq::socket_t wake_tx_;  // guarded by mu_
 
     std::mutex mu_;
     std::vector<outgoing> inbox_;  // guarded by mu_
     bool stopping_ = false;        // guarded by mu_
 
-    uint64_t next_req_ = 1;                            // I/O thread only
-    std::map<uint64_t, pending_request> pending_;      // I/O thread only
+    uint64_t next_req_ = 1;                        // I/O thread only
+    std::map<uint64_t, pending_request> pending_;  // I/O thread only
     // Keyed by a view of the state's own id, which the value keeps alive.
     std::unordered_map<std::string_view, std::shared_ptr<handle_state>> watched_;  // I/O thread only
     std::vector<callback_job> ready_callbacks_;  // I/O thread only: filled by one read, posted at once

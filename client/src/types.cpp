@@ -6,9 +6,7 @@
 
 namespace taskmill::client {
 
-payload::payload(const nlohmann::json& value) {
-    msgpack = protocol::json_to_msgpack(value);
-}
+payload::payload(const nlohmann::json& value) { msgpack = protocol::json_to_msgpack(value); }
 
 payload payload::raw(std::string msgpack_bytes) {
     payload p;
@@ -28,8 +26,7 @@ nlohmann::json task_info::result_json() const {
     }
     if (!protocol::msgpack_within_nesting(*result)) {
         // from_msgpack would recurse once per level.
-        throw nlohmann::json::parse_error::create(
-            113, 0, protocol::nesting_error("the result").err.message, nullptr);
+        throw nlohmann::json::parse_error::create(113, 0, protocol::nesting_error("the result").err.message, nullptr);
     }
     return nlohmann::json::from_msgpack(*result);
 }

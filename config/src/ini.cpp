@@ -30,8 +30,8 @@ std::vector<ini_line> read_ini(const std::string& path) {
         if (eq == std::string::npos) {
             throw error(path + ":" + std::to_string(n) + ": expected 'key = value'");
         }
-        out.push_back({n, section, false, trim(std::string_view(t).substr(0, eq)),
-                       trim(std::string_view(t).substr(eq + 1))});
+        out.push_back(
+            {n, section, false, trim(std::string_view(t).substr(0, eq)), trim(std::string_view(t).substr(eq + 1))});
     }
     return out;
 }

@@ -9,7 +9,7 @@ namespace taskmill::config::detail {
 
 struct ini_line {
     int number = 0;
-    std::string section;  // the section this line is in ("" before any)
+    std::string section;     // the section this line is in ("" before any)
     bool is_header = false;  // a "[section]" line; key and value are empty
     std::string key;
     std::string value;  // trimmed, comments kept: sections decide about '#'

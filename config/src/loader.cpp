@@ -80,8 +80,8 @@ void loader::load(int argc, const char* const* argv, const std::map<std::string,
     if (!file_option_.empty() && given(file_option_)) {
         // The file's own name comes from a flag or the environment, never a file.
         auto& names = given_[file_option_];
-        auto best = std::max_element(names.begin(), names.end(),
-                                     [](const auto& a, const auto& b) { return a.from < b.from; });
+        auto best =
+            std::max_element(names.begin(), names.end(), [](const auto& a, const auto& b) { return a.from < b.from; });
         read_file(best->text);
     }
     apply();
@@ -93,7 +93,8 @@ void loader::read_flags(int argc, const char* const* argv) {
         const option* o = nullptr;
         std::optional<std::string> text;
         if (arg.size() == 2 && arg[0] == '-' && arg[1] != '-') {
-            auto it = std::find_if(options_.begin(), options_.end(), [&](const option& x) { return x.short_name == arg[1]; });
+            auto it =
+                std::find_if(options_.begin(), options_.end(), [&](const option& x) { return x.short_name == arg[1]; });
             o = it == options_.end() ? nullptr : &*it;
         } else if (arg.rfind("--", 0) == 0) {
             auto name = arg.substr(2);
@@ -172,8 +173,7 @@ void loader::apply() {
             }
             if (o.v.repeatable && g.from != best) continue;
             if (auto why = o.v.parse(g.text)) {
-                throw error(g.from == source::flag ? g.where + ": " + *why
-                                                   : g.where + ": " + o.name + ": " + *why);
+                throw error(g.from == source::flag ? g.where + ": " + *why : g.where + ": " + o.name + ": " + *why);
             }
         }
         winner_[o.name] = *std::find_if(values.begin(), values.end(), [&](const auto& g) { return g.from == best; });

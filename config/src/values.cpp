@@ -24,8 +24,7 @@ std::optional<bool> parse_bool(std::string_view s) {
 std::string bool_text(bool b) { return b ? "true" : "false"; }
 
 // A whole number of type T in [min, max], or why not.
-template <typename T>
-std::optional<std::string> parse_whole(std::string_view s, T& target, T min, T max) {
+template <typename T> std::optional<std::string> parse_whole(std::string_view s, T& target, T min, T max) {
     T n{};
     auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), n);
     if (s.empty() || ec == std::errc::invalid_argument || end != s.data() + s.size()) {
@@ -38,8 +37,7 @@ std::optional<std::string> parse_whole(std::string_view s, T& target, T min, T m
     return std::nullopt;
 }
 
-template <typename T>
-value whole(T& target, T min, T max) {
+template <typename T> value whole(T& target, T min, T max) {
     return {[&target, min, max](std::string_view s) { return parse_whole(s, target, min, max); },
             [&target] { return std::vector<std::string>{std::to_string(target)}; }};
 }

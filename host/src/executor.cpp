@@ -219,8 +219,14 @@ protocol::outcome to_outcome(const task_run& run, tm_status st, tm_ctx& ctx) {
         return o;
     }
     switch (st) {
-        case TM_OK: o.status = "ok"; o.result = std::move(ctx.result); break;
-        case TM_RETRY: o.status = "retry"; o.retry_after_ms = ctx.retry_after_ms; break;
+        case TM_OK:
+            o.status = "ok";
+            o.result = std::move(ctx.result);
+            break;
+        case TM_RETRY:
+            o.status = "retry";
+            o.retry_after_ms = ctx.retry_after_ms;
+            break;
         case TM_FAIL: o.status = "fail"; break;
         case TM_CANCELLED: o.status = "cancelled"; break;
         default:
@@ -265,7 +271,7 @@ void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr, uint32_
         }
         o = to_outcome(run, st, ctx);
         // A success is routine (debug); anything else stays visible.
-        auto level = o.status == "ok"                                ? spdlog::level::debug
+        auto level = o.status == "ok"                                 ? spdlog::level::debug
                      : o.status == "retry" || o.status == "cancelled" ? spdlog::level::info
                                                                       : spdlog::level::warn;
         s.log->log(level, "task={} handler={} attempt={} status={}{}{}", run.item.id, run.item.handler,

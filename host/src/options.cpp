@@ -102,8 +102,8 @@ result<void> validate_prefetch(options& o, const std::string& prefetch) {
     int64_t n = -1;
     auto [end, ec] = std::from_chars(prefetch.data(), prefetch.data() + prefetch.size(), n);
     if (ec != std::errc() || end != prefetch.data() + prefetch.size() || n < 0) {
-        return fail(errc::invalid_argument, "--prefetch must be auto or a number of tasks (0 or more), not '" +
-                                                prefetch + "'");
+        return fail(errc::invalid_argument,
+                    "--prefetch must be auto or a number of tasks (0 or more), not '" + prefetch + "'");
     }
     if (n > room) {
         return fail(errc::invalid_argument, "--concurrency + --prefetch must be at most " +
@@ -126,8 +126,8 @@ result<void> validate(options& o, const std::string& prefetch) {
     if (o.plugins_dir.empty()) o.plugins_dir = default_plugins_dir();
     if (o.run_dir.empty()) {
         const char* tmp = std::getenv("TMPDIR");
-        o.run_dir = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/taskmill-host." +
-                    std::to_string(::getpid());
+        o.run_dir =
+            std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/taskmill-host." + std::to_string(::getpid());
     }
     return {};
 }
@@ -155,9 +155,10 @@ result<options> parse_options(int argc, const char* const* argv, const std::map<
         o.run_mode = mode::help;
         return o;
     }
-    o.run_mode = r.worker ? mode::worker : !o.check_file.empty() ? mode::check
-                                         : r.print_config        ? mode::print_config
-                                                                 : mode::supervisor;
+    o.run_mode = r.worker                ? mode::worker
+                 : !o.check_file.empty() ? mode::check
+                 : r.print_config        ? mode::print_config
+                                         : mode::supervisor;
     o.queues = split_commas(r.queues);
     if (auto ok = validate(o, r.prefetch); !ok) return fail(ok.error().code, ok.error().message);
     // Shown after validate() so that defaults it fills in (folders, an auto
@@ -172,17 +173,36 @@ std::string prefetch_text(const options& o) { return o.prefetch_auto ? "auto" : 
 std::vector<std::string> worker_argv(const options& o, const std::string& exe, uint32_t generation) {
     std::string queues;
     for (const auto& q : o.queues) queues += (queues.empty() ? "" : ",") + q;
-    std::vector<std::string> argv{exe, "--worker", "--generation", std::to_string(generation),
-                                  "--broker", o.broker, "--plugins", o.plugins_dir,
-                                  "--concurrency", std::to_string(o.concurrency),
-                                  "--prefetch", prefetch_text(o), "--prefetch-max", std::to_string(o.prefetch_max),
-                                  "--run-dir", o.run_dir,
-                                  "--heartbeat-ms", std::to_string(o.heartbeat_ms), "--log-level", o.log_level,
-                                  "--kill-grace-ms", std::to_string(o.kill_grace_ms),
-                                  "--grace-ms", std::to_string(o.grace_ms),
-                                  "--max-tasks", std::to_string(o.max_tasks),
-                                  "--max-rss-mb", std::to_string(o.max_rss_mb),
-                                  "--memory-limit-mb", std::to_string(o.memory_limit_mb)};
+    std::vector<std::string> argv{exe,
+                                  "--worker",
+                                  "--generation",
+                                  std::to_string(generation),
+                                  "--broker",
+                                  o.broker,
+                                  "--plugins",
+                                  o.plugins_dir,
+                                  "--concurrency",
+                                  std::to_string(o.concurrency),
+                                  "--prefetch",
+                                  prefetch_text(o),
+                                  "--prefetch-max",
+                                  std::to_string(o.prefetch_max),
+                                  "--run-dir",
+                                  o.run_dir,
+                                  "--heartbeat-ms",
+                                  std::to_string(o.heartbeat_ms),
+                                  "--log-level",
+                                  o.log_level,
+                                  "--kill-grace-ms",
+                                  std::to_string(o.kill_grace_ms),
+                                  "--grace-ms",
+                                  std::to_string(o.grace_ms),
+                                  "--max-tasks",
+                                  std::to_string(o.max_tasks),
+                                  "--max-rss-mb",
+                                  std::to_string(o.max_rss_mb),
+                                  "--memory-limit-mb",
+                                  std::to_string(o.memory_limit_mb)};
     argv.insert(argv.end(), {"--strict-modes", o.strict_modes ? "true" : "false"});
     if (!o.curve_server_key.empty()) argv.insert(argv.end(), {"--curve-server-key", o.curve_server_key});
     if (!o.curve_key_file.empty()) argv.insert(argv.end(), {"--curve-key-file", o.curve_key_file});

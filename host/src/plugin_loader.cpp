@@ -45,8 +45,7 @@ bool is_elf(const fs::path& p) {
     return in.read(magic, 4) && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
 }
 
-template <typename T, typename F>
-constexpr bool has_field(const T* s, F T::*field, std::size_t offset) {
+template <typename T, typename F> constexpr bool has_field(const T* s, F T::*field, std::size_t offset) {
     (void)field;
     return s != nullptr && s->struct_size >= offset + sizeof(F);
 }
@@ -61,18 +60,19 @@ result<void> validate_handler(const tm_handler* h, uint32_t index) {
     }
     if (h->name == nullptr) return fail(errc::invalid_argument, where + " has a NULL name");
     if (!valid_handler_name(h->name)) {
-        return fail(errc::invalid_argument, where + " has a malformed name '" + std::string(h->name) +
-                                                "' (want ns.name, [a-z0-9_-] segments)");
+        return fail(errc::invalid_argument,
+                    where + " has a malformed name '" + std::string(h->name) + "' (want ns.name, [a-z0-9_-] segments)");
     }
     where = "handler " + std::string(h->name);
     if (h->execute == nullptr) return fail(errc::invalid_argument, where + " has a NULL execute function");
     constexpr uint32_t known_flags = TM_HANDLER_SERIAL | TM_HANDLER_IDEMPOTENT;
     if ((h->flags & ~known_flags) != 0) {
-        return fail(errc::invalid_argument, where + " sets unknown flags 0x" + [&] {
-            char buf[16];
-            std::snprintf(buf, sizeof buf, "%x", h->flags & ~known_flags);
-            return std::string(buf);
-        }());
+        return fail(
+            errc::invalid_argument, where + " sets unknown flags 0x" + [&] {
+                char buf[16];
+                std::snprintf(buf, sizeof buf, "%x", h->flags & ~known_flags);
+                return std::string(buf);
+            }());
     }
     return {};
 }
@@ -105,7 +105,8 @@ result<semver> parse_semver(std::string_view text) {
     while (pos <= text.size() && i < 3) {
         auto dot = text.find('.', pos);
         auto part = text.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
-        if (part.empty() || part.size() > 9 || !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        if (part.empty() || part.size() > 9 ||
+            !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; })) {
             return fail(errc::invalid_argument, "malformed version '" + std::string(text) + "'");
         }
         *parts[i++] = static_cast<uint32_t>(std::stoul(std::string(part)));
@@ -134,9 +135,9 @@ bool valid_handler_name(std::string_view name) {
 result<void> validate_descriptor(const tm_plugin* p) {
     if (p == nullptr) return fail(errc::invalid_argument, "entry point returned a NULL descriptor");
     if (!TASKMILL_HAS(p, tm_plugin, handlers)) {
-        return fail(errc::invalid_argument, "descriptor struct_size " + std::to_string(p->struct_size) +
-                                                " is too small (need at least " +
-                                                std::to_string(offsetof(tm_plugin, handlers) + sizeof(p->handlers)) + ")");
+        return fail(errc::invalid_argument,
+                    "descriptor struct_size " + std::to_string(p->struct_size) + " is too small (need at least " +
+                        std::to_string(offsetof(tm_plugin, handlers) + sizeof(p->handlers)) + ")");
     }
     uint32_t major = p->abi_version >> 16;
     uint32_t minor = p->abi_version & 0xFFFFu;
@@ -146,15 +147,18 @@ result<void> validate_descriptor(const tm_plugin* p) {
                                            std::to_string(TM_ABI_MINOR) + ": major must match, minor <= host)");
     }
     if (p->name == nullptr || *p->name == '\0') return fail(errc::invalid_argument, "plugin name is NULL or empty");
-    if (p->version == nullptr || *p->version == '\0') return fail(errc::invalid_argument, "plugin version is NULL or empty");
+    if (p->version == nullptr || *p->version == '\0')
+        return fail(errc::invalid_argument, "plugin version is NULL or empty");
     if (auto v = parse_semver(p->version); !v) return fail(errc::invalid_argument, "plugin " + v.error().message);
-    if (p->handler_count == 0 || p->handlers == nullptr) return fail(errc::invalid_argument, "plugin declares no handlers");
+    if (p->handler_count == 0 || p->handlers == nullptr)
+        return fail(errc::invalid_argument, "plugin declares no handlers");
     if (p->handler_count > 4096) return fail(errc::invalid_argument, "plugin declares too many handlers");
     for (uint32_t i = 0; i < p->handler_count; ++i) {
         if (auto ok = validate_handler(p->handlers[i], i); !ok) return ok;
         for (uint32_t j = 0; j < i; ++j) {
             if (std::string_view(p->handlers[j]->name) == p->handlers[i]->name) {
-                return fail(errc::invalid_argument, "handler " + std::string(p->handlers[i]->name) + " is declared twice");
+                return fail(errc::invalid_argument,
+                            "handler " + std::string(p->handlers[i]->name) + " is declared twice");
             }
         }
     }
@@ -200,7 +204,8 @@ result<const plugin_info*> plugin_set::load(const fs::path& so) {
     if (!fs::is_regular_file(so, fec)) return fail(errc::not_found, "no such file");
     if (!is_elf(so)) return fail(errc::invalid_argument, "not a shared library (no ELF header)");
     fs::create_directories(run_dir_, fec);
-    auto copy = run_dir_ / (std::to_string(::getpid()) + "-" + std::to_string(++counter_) + "-" + so.filename().string());
+    auto copy =
+        run_dir_ / (std::to_string(::getpid()) + "-" + std::to_string(++counter_) + "-" + so.filename().string());
     if (!fs::copy_file(so, copy, fs::copy_options::overwrite_existing, fec)) {
         return fail(errc::unavailable, "cannot copy to " + copy.string() + ": " + fec.message());
     }

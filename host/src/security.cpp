@@ -32,8 +32,8 @@ std::string strict_mode_problem(const fs::path& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return {};  // the loader reports a missing file itself
     if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
-        return "owned by uid " + std::to_string(st.st_uid) + ", not by this user (uid " +
-               std::to_string(::geteuid()) + ") or root";
+        return "owned by uid " + std::to_string(st.st_uid) + ", not by this user (uid " + std::to_string(::geteuid()) +
+               ") or root";
     }
     // A sticky world-writable folder (like /tmp) still lets anyone add a file.
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) return "writable by group or others";

@@ -13,8 +13,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <optional>
+#include <sstream>
 #include <vector>
 
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -100,7 +100,11 @@ struct reload_state {
 class supervisor {
 public:
     supervisor(const options& o, std::shared_ptr<spdlog::logger> log, int signal_fd)
-        : o_(o), log_(std::move(log)), signal_fd_(signal_fd), slots_(o.processes), watch_(o.plugins_dir),
+        : o_(o),
+          log_(std::move(log)),
+          signal_fd_(signal_fd),
+          slots_(o.processes),
+          watch_(o.plugins_dir),
           generation_(o.generation) {}
     int run();
 
@@ -312,8 +316,8 @@ void supervisor::on_check_exit(pid_t pid, int status) {
     reload_.reset();
     if (!done.failures.empty()) {
         for (const auto& f : done.failures) log_->error("plugin refused: {}", f);
-        log_->error("reload skipped: {} plugin(s) failed validation; generation {} keeps serving",
-                    done.failures.size(), generation_);
+        log_->error("reload skipped: {} plugin(s) failed validation; generation {} keeps serving", done.failures.size(),
+                    generation_);
         std::string why;
         for (const auto& f : done.failures) why += (why.empty() ? "" : "; ") + f;
         report_plugins("refused", {}, why);

@@ -11,8 +11,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <deque>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <string_view>
@@ -58,8 +58,12 @@ constexpr auto unwelcomed_repeat = std::chrono::seconds(30);
 class worker_loop {
 public:
     worker_loop(const options& o, std::shared_ptr<spdlog::logger> log, int signal_fd)
-        : o_(o), signal_fd_(signal_fd), id_(worker_id()), plugins_(std::filesystem::path(o.run_dir) / ("worker-" + std::to_string(::getpid()))),
-          prefetch_(o.concurrency, o.prefetch, o.prefetch_max, !o.prefetch_auto), heartbeat_(milliseconds(o.heartbeat_ms)) {
+        : o_(o),
+          signal_fd_(signal_fd),
+          id_(worker_id()),
+          plugins_(std::filesystem::path(o.run_dir) / ("worker-" + std::to_string(::getpid()))),
+          prefetch_(o.concurrency, o.prefetch, o.prefetch_max, !o.prefetch_auto),
+          heartbeat_(milliseconds(o.heartbeat_ms)) {
         s_.log = std::move(log);
         s_.prefetch = &prefetch_;
     }
@@ -118,9 +122,9 @@ private:
     // key views the task's own item.id, which stays put while it is here.
     std::map<std::string_view, std::shared_ptr<task_run>, std::less<>> running_;
     int64_t next_deadline_check_ms_ = 0;
-    detail::mailbox::batch batch_;  // reused by on_mailbox(), with its capacity
+    detail::mailbox::batch batch_;                    // reused by on_mailbox(), with its capacity
     std::vector<std::shared_ptr<task_run>> arrived_;  // reused by on_dispatch()
-    protocol::results results_;     // likewise
+    protocol::results results_;                       // likewise
     // Outcomes sent but not yet acknowledged: the broker's HEARTBEAT echoes
     // the `seq` of the last RESULTS it read. A broker that restarted never
     // read the others; they are sent again after its WELCOME, so a task
@@ -458,7 +462,12 @@ void worker_loop::check_deadlines() {
         int64_t deadline = run->deadline_unix_ms.load(std::memory_order_relaxed);  // 0 until a slot starts it
         if (deadline == 0 || now < deadline + o_.kill_grace_ms) continue;
         if (run->reported.exchange(true)) continue;
-        r.items.push_back(protocol::outcome{std::string(id), run->item.attempt, "timeout", {}, "did not stop within the kill grace after its deadline", std::nullopt,
+        r.items.push_back(protocol::outcome{std::string(id),
+                                            run->item.attempt,
+                                            "timeout",
+                                            {},
+                                            "did not stop within the kill grace after its deadline",
+                                            std::nullopt,
                                             run->handler != nullptr ? run->handler->version : ""});
         s_.log->error("task={} handler={} stuck past its deadline; restarting the worker", protocol::printable(id),
                       protocol::printable(run->item.handler));
@@ -472,9 +481,10 @@ void worker_loop::check_deadlines() {
 void worker_loop::warn_if_unwelcomed() {
     auto now = steady::now();
     if (welcomed_ || now < next_unwelcomed_warning_) return;
-    s_.log->warn("no WELCOME from a broker at {} after {} s: is the broker running, is this its backend endpoint, "
-                 "and do the CURVE keys match? still trying",
-                 o_.broker, std::chrono::duration_cast<std::chrono::seconds>(now - hello_sent_).count());
+    s_.log->warn(
+        "no WELCOME from a broker at {} after {} s: is the broker running, is this its backend endpoint, "
+        "and do the CURVE keys match? still trying",
+        o_.broker, std::chrono::duration_cast<std::chrono::seconds>(now - hello_sent_).count());
     next_unwelcomed_warning_ = now + unwelcomed_repeat;
 }
 
@@ -496,8 +506,8 @@ int worker_loop::run() {
     send_hello();
     hello_sent_ = steady::now();
     next_unwelcomed_warning_ = hello_sent_ + unwelcomed_first;
-    s_.log->info("worker ready id={} slots={} prefetch={} generation={} broker={}", id_, o_.concurrency, prefetch_text(o_),
-                 o_.generation, o_.broker);
+    s_.log->info("worker ready id={} slots={} prefetch={} generation={} broker={}", id_, o_.concurrency,
+                 prefetch_text(o_), o_.generation, o_.broker);
     open_running_file();
     detail::slot_pool slots(s_, o_.concurrency);
     while (exit_code_ < 0) {
@@ -527,7 +537,7 @@ int worker_loop::run() {
     }
     s_.calls.fail_all("worker stopping");
     socket_.close();
-    zctx_.close();  // flushes what is queued (linger), then returns
+    zctx_.close();                                // flushes what is queued (linger), then returns
     if (exit_code_ != 0) std::_Exit(exit_code_);  // slot threads may be stuck in plugin code
     for (auto& [id, run] : running_) run->cancelled = true;
     s_.running.remove();  // a clean exit: nothing for the supervisor to charge

@@ -39,8 +39,7 @@ mailbox::~mailbox() { ::close(fd_); }
 //    together with that one.
 // Reading the eventfd after taking the batch would break the second case: the
 // read could consume the write of a post made in between and strand its item.
-template <typename F>
-void mailbox::push(bool wake, F&& add) {
+template <typename F> void mailbox::push(bool wake, F&& add) {
     bool write = false;
     {
         std::lock_guard lock(mu_);
@@ -105,7 +104,7 @@ void pending_calls::fail_all(const std::string& why) {
 
 uint32_t task_queue::wanted_wakes() const {
     const int64_t asleep = int64_t{sleeping_} - woken_;  // not yet owed a wake
-    const int64_t awake = int64_t{slots_} - asleep;       // running, or woken and on their way
+    const int64_t awake = int64_t{slots_} - asleep;      // running, or woken and on their way
     if (q_.empty() || asleep <= 0) return 0;
     double runners = static_cast<double>(q_.size());  // unknown run time: one slot per task
     if (mean_run_ns_ > 0) {

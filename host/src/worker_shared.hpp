@@ -45,9 +45,9 @@ struct task_run {
     // Set once by the slot thread when it starts the task (start + timeout_ms);
     // read by the I/O thread (check_deadlines). 0 = not started, or no timeout.
     std::atomic<int64_t> deadline_unix_ms{0};
-    std::atomic<bool> cancelled{false};       // CANCEL from the broker, or stopping
-    std::atomic<bool> finished{false};        // the slot thread is done with it
-    std::atomic<bool> reported{false};        // an outcome was sent (first one wins)
+    std::atomic<bool> cancelled{false};  // CANCEL from the broker, or stopping
+    std::atomic<bool> finished{false};   // the slot thread is done with it
+    std::atomic<bool> reported{false};   // an outcome was sent (first one wins)
 
     bool deadline_passed() const {
         int64_t d = deadline_unix_ms.load(std::memory_order_relaxed);
@@ -92,8 +92,7 @@ private:
     // Runs `add` on the pending batch under the lock; if `wake`, wakes the
     // I/O thread unless a wake is already announced since the last drain()
     // (see push() for why that is safe).
-    template <typename F>
-    void push(bool wake, F&& add);
+    template <typename F> void push(bool wake, F&& add);
     std::mutex mu_;
     batch pending_;
     bool announced_ = false;  // under mu_: the eventfd was (or is about to be) written since the last drain()
@@ -155,9 +154,9 @@ private:
     std::condition_variable cv_;
     std::deque<std::shared_ptr<task_run>> q_;
     uint32_t slots_ = 1;
-    uint32_t sleeping_ = 0;      // slot threads waiting in pop()
-    uint32_t woken_ = 0;         // of those, notified and not yet up
-    double mean_run_ns_ = 0;     // from the last push
+    uint32_t sleeping_ = 0;   // slot threads waiting in pop()
+    uint32_t woken_ = 0;      // of those, notified and not yet up
+    double mean_run_ns_ = 0;  // from the last push
     steady::time_point last_pop_{};
     bool closed_ = false;
 };

@@ -8,10 +8,10 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
-#include <vector>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace {
 
@@ -149,5 +149,5 @@ TASKMILL_HANDLER(leak_handler, "demo.leak", do_leak);
 
 }  // namespace
 
-TASKMILL_PLUGIN("demo", "1.0.0", &sleep_handler, &spin_handler, &fail_handler, &progress_handler,
-                &checkpoint_handler, &spawn_handler, &crash_handler, &leak_handler);
+TASKMILL_PLUGIN("demo", "1.0.0", &sleep_handler, &spin_handler, &fail_handler, &progress_handler, &checkpoint_handler,
+                &spawn_handler, &crash_handler, &leak_handler);

@@ -4,7 +4,7 @@
  * duration of execute(); set_result copies it, so nothing is allocated. */
 #include <taskmill/plugin.h>
 
-static tm_status echo_execute(void *state, const tm_task *task, const tm_host_api *host, tm_ctx *ctx) {
+static tm_status echo_execute(void* state, const tm_task* task, const tm_host_api* host, tm_ctx* ctx) {
     (void)state;
     if (host->set_result(ctx, task->payload) != 0) {
         static const char msg[] = "could not store the result";
@@ -19,14 +19,14 @@ static const tm_handler echo_handler = {
     sizeof(tm_handler),
     TM_HANDLER_IDEMPOTENT,
     "echo.echo",
-    1,            /* payload_version */
+    1, /* payload_version */
     echo_execute,
-    NULL,         /* default_queue */
-    0,            /* default_timeout_ms */
-    -1,           /* default_retries */
+    NULL, /* default_queue */
+    0,    /* default_timeout_ms */
+    -1,   /* default_retries */
 };
 
-static const tm_handler *const echo_handlers[] = {&echo_handler};
+static const tm_handler* const echo_handlers[] = {&echo_handler};
 
 static const tm_plugin echo_plugin = {
     sizeof(tm_plugin),

@@ -57,8 +57,8 @@ parts_read read_parts(zmq::socket_t& socket, zmq::message_t first) {
 result<message> validate(const parts_read& in, std::size_t first, std::size_t max_body) {
     const auto& parts = in.kept;
     if (in.total != first + 3) {
-        return fail(errc::invalid_argument, "expected 3 frames after the envelope, got " +
-                                                std::to_string(in.total - first));
+        return fail(errc::invalid_argument,
+                    "expected 3 frames after the envelope, got " + std::to_string(in.total - first));
     }
     if (view(parts[first]) != signature) {
         return fail(errc::invalid_argument, "bad signature frame (want TASKMILL1)");
@@ -83,8 +83,8 @@ std::optional<incoming> try_recv(zmq::socket_t& socket, bool with_peer, std::siz
     }
     auto parts = read_parts(socket, std::move(first));
     const std::size_t envelope = with_peer ? 1 : 0;
-    incoming in{with_peer ? std::string(view(parts.kept[0])) : std::string(),
-                validate(parts, envelope, max_body), {}, 0, {}};
+    incoming in{
+        with_peer ? std::string(view(parts.kept[0])) : std::string(), validate(parts, envelope, max_body), {}, 0, {}};
     if (!in.msg && parts.total == envelope + 3 && is_command(view(parts.kept[envelope + 1]))) {
         in.command = std::string(view(parts.kept[envelope + 1]));
         in.req = peek_req(view(parts.kept[envelope + 2])).value_or(0);

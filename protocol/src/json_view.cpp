@@ -123,13 +123,8 @@ json to_json(const stats_info& s) {
     for (const auto& q : s.queues) {
         queues.push_back({{"name", q.name}, {"ready", q.ready}, {"delayed", q.delayed}, {"running", q.running}});
     }
-    return {{"queues", queues},
-            {"states", s.states},
-            {"counters", s.counters},
-            {"workers", s.workers},
-            {"slots", s.slots},
-            {"busy", s.busy},
-            {"uptime_ms", s.uptime_ms}};
+    return {{"queues", queues}, {"states", s.states}, {"counters", s.counters},  {"workers", s.workers},
+            {"slots", s.slots}, {"busy", s.busy},     {"uptime_ms", s.uptime_ms}};
 }
 
 }  // namespace taskmill::protocol

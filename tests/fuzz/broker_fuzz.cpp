@@ -159,7 +159,8 @@ void send_input(rig& r, const uint8_t* data, std::size_t size) {
     const char* p = reinterpret_cast<const char*>(data) + 1;
     std::size_t left = size - 1;
     if ((data[0] & 8) == 0) {
-        std::string_view command = left > 0 ? fuzzseeds::commands[static_cast<uint8_t>(*p) % fuzzseeds::commands.size()] : tp::cmd::ping;
+        std::string_view command =
+            left > 0 ? fuzzseeds::commands[static_cast<uint8_t>(*p) % fuzzseeds::commands.size()] : tp::cmd::ping;
         std::string_view body = left > 0 ? std::string_view(p + 1, left - 1) : std::string_view();
         s.send(zmq::buffer(tp::signature), zmq::send_flags::sndmore);
         s.send(zmq::buffer(command), zmq::send_flags::sndmore);

@@ -47,9 +47,7 @@ std::vector<std::string> seeds() {
     return {tp::encode(r), tp::encode(rep), tp::encode(h), tp::encode(d), tp::encode(rs), tp::encode(c), deep};
 }
 
-void run(const std::string& s) {
-    LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(s.data()), s.size());
-}
+void run(const std::string& s) { LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(s.data()), s.size()); }
 
 }  // namespace
 

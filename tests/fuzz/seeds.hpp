@@ -23,8 +23,8 @@ namespace tp = taskmill::protocol;
 // Byte 1 of an envelope input picks one of these (modulo the size).
 inline constexpr std::array<std::string_view, 28> commands = {
     // frontend
-    tp::cmd::submit, tp::cmd::status, tp::cmd::cancel, tp::cmd::retry, tp::cmd::tasks, tp::cmd::stats,
-    tp::cmd::workers, tp::cmd::ping, tp::cmd::wf_submit, tp::cmd::wf_status, tp::cmd::wf_cancel, tp::cmd::schedules,
+    tp::cmd::submit, tp::cmd::status, tp::cmd::cancel, tp::cmd::retry, tp::cmd::tasks, tp::cmd::stats, tp::cmd::workers,
+    tp::cmd::ping, tp::cmd::wf_submit, tp::cmd::wf_status, tp::cmd::wf_cancel, tp::cmd::schedules,
     // backend
     tp::cmd::hello, tp::cmd::heartbeat, tp::cmd::results, tp::cmd::progress, tp::cmd::checkpoint, tp::cmd::spawn,
     tp::cmd::credit, tp::cmd::bye, tp::cmd::dead, tp::cmd::plugins,
@@ -64,11 +64,15 @@ inline std::string workflow(const std::string& step_payload) {
     msgpack::sbuffer buf;
     msgpack::packer<msgpack::sbuffer> pk(buf);
     pk.pack_map(2);
-    pk.pack("name"); pk.pack("fz");
-    pk.pack("steps"); pk.pack_array(1);
+    pk.pack("name");
+    pk.pack("fz");
+    pk.pack("steps");
+    pk.pack_array(1);
     pk.pack_map(3);
-    pk.pack("name"); pk.pack("a");
-    pk.pack("handler"); pk.pack("fuzz.echo");
+    pk.pack("name");
+    pk.pack("a");
+    pk.pack("handler");
+    pk.pack("fuzz.echo");
     pk.pack("payload");
     buf.write(step_payload.data(), step_payload.size());
     return std::string(buf.data(), buf.size());

@@ -78,7 +78,13 @@ public:
     // The end: resubmit what is left, then every acknowledged task must
     // finish SUCCEEDED.
     void settle() {
-        ASSERT_TRUE(wait_until([&] { flush_pending(2s); return pending_.empty(); }, 30s)) << "submits not acknowledged";
+        ASSERT_TRUE(wait_until(
+            [&] {
+                flush_pending(2s);
+                return pending_.empty();
+            },
+            30s))
+            << "submits not acknowledged";
         std::size_t lost = 0;
         auto deadline = clock_type::now() + 90s;
         for (const auto& [key, id] : acked_) {
@@ -93,8 +99,8 @@ public:
         EXPECT_EQ(lost, 0u);
         std::cout << "chaos: " << acked_.size() << " tasks acknowledged, " << kills_["worker"] << " worker, "
                   << kills_["host"] << " host, " << kills_["broker"] << " broker kills; " << reruns_.size()
-                  << " reruns measured, slowest " << (reruns_.empty() ? 0 : *std::max_element(reruns_.begin(), reruns_.end()))
-                  << " ms\n";
+                  << " reruns measured, slowest "
+                  << (reruns_.empty() ? 0 : *std::max_element(reruns_.begin(), reruns_.end())) << " ms\n";
         for (auto r : reruns_) {
             EXPECT_LT(r, rerun_bound.count()) << "a killed worker's task waited " << r << " ms to run again";
         }
@@ -124,14 +130,11 @@ private:
         return {"--max-crashes", "1000", "--heartbeat-ms", "200", "--liveness-ms", "3000"};
     }
 
-    void start_host() {
-        host_ = start_host_process();
-    }
+    void start_host() { host_ = start_host_process(); }
     std::unique_ptr<process> start_host_process() {
-        return taskmill::testing::start_host(tmp_.path(),
-                                             {.backend = ep_.backend, .processes = 3, .concurrency = 2,
-                                              .extra = {"--grace-ms", "2000"}},
-                                             "host-" + std::to_string(hosts_++) + ".log");
+        return taskmill::testing::start_host(
+            tmp_.path(), {.backend = ep_.backend, .processes = 3, .concurrency = 2, .extra = {"--grace-ms", "2000"}},
+            "host-" + std::to_string(hosts_++) + ".log");
     }
 
     // SIGKILL one worker process that runs something, then time how long

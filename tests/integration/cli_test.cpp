@@ -14,8 +14,8 @@ protected:
     static void SetUpTestSuite() {
         tmp_ = new temp_dir();
         broker_ = new broker_process(tmp_->path() / "data");
-        host_ = start_host(tmp_->path(), {.backend = broker_->ep().backend, .processes = 1, .concurrency = 4})
-                    .release();
+        host_ =
+            start_host(tmp_->path(), {.backend = broker_->ep().backend, .processes = 1, .concurrency = 4}).release();
         wire_client c(broker_->ep().frontend);
         wait_until([&] { return !c.workers().empty(); }, 30s);
     }

@@ -122,17 +122,16 @@ protected:
         auto run_dir = tmp.path() / (role + ".run");
         fs::create_directories(run_dir);
         return std::make_unique<process>(
-            in_ns(net.ns(role), {build_paths::host().string(), "--broker",
-                                 "tcp://" + net.broker_ip(link) + ":5556", "--plugins",
-                                 build_paths::plugins().string(), "--processes", "1", "--concurrency", "2",
+            in_ns(net.ns(role), {build_paths::host().string(), "--broker", "tcp://" + net.broker_ip(link) + ":5556",
+                                 "--plugins", build_paths::plugins().string(), "--processes", "1", "--concurrency", "2",
                                  "--run-dir", run_dir.string(), "--watch=false"}),
             tmp.path() / (role + ".log"));
     }
 
     // The CLI in the client namespace; JSON output parsed (null on failure).
     nlohmann::json cli(std::vector<std::string> args) {
-        std::vector<std::string> argv{build_paths::cli().string(), "--broker",
-                                      "tcp://" + net.broker_ip(3) + ":5555", "--timeout", "3", "--json"};
+        std::vector<std::string> argv{
+            build_paths::cli().string(), "--broker", "tcp://" + net.broker_ip(3) + ":5555", "--timeout", "3", "--json"};
         argv.insert(argv.end(), args.begin(), args.end());
         auto log = tmp.path() / ("cli-" + std::to_string(cli_runs++) + ".out");
         process p(in_ns(net.ns("c"), argv), log);
@@ -164,9 +163,9 @@ protected:
 
 TEST_F(Cluster, TasksFlowAcrossAndACutHostIsRequeuedThenRejoins) {
     broker = std::make_unique<process>(
-        in_ns(net.ns("b"), {build_paths::broker().string(), "--data-dir", (tmp.path() / "data").string(),
-                            "--frontend", "tcp://*:5555", "--backend", "tcp://*:5556", "--events", "",
-                            "--durability", "none", "--heartbeat-ms", "200", "--liveness-ms", "1500"}),
+        in_ns(net.ns("b"), {build_paths::broker().string(), "--data-dir", (tmp.path() / "data").string(), "--frontend",
+                            "tcp://*:5555", "--backend", "tcp://*:5556", "--events", "", "--durability", "none",
+                            "--heartbeat-ms", "200", "--liveness-ms", "1500"}),
         tmp.path() / "broker.log");
     host1 = start_host_in("h1", 1);
     host2 = start_host_in("h2", 2);
@@ -182,7 +181,12 @@ TEST_F(Cluster, TasksFlowAcrossAndACutHostIsRequeuedThenRejoins) {
     std::set<std::string> ran_on;
     for (const auto& id : ids) {
         nlohmann::json t;
-        ASSERT_TRUE(wait_until([&] { t = status(id); return t.is_object() && t["state"] == "SUCCEEDED"; }, 30s))
+        ASSERT_TRUE(wait_until(
+            [&] {
+                t = status(id);
+                return t.is_object() && t["state"] == "SUCCEEDED";
+            },
+            30s))
             << id << " " << t.dump();
         ran_on.insert(t["worker"].get<std::string>());
     }
@@ -217,7 +221,12 @@ TEST_F(Cluster, TasksFlowAcrossAndACutHostIsRequeuedThenRejoins) {
     // ... and its tasks finish on host 2 instead.
     for (const auto& id : slow) {
         nlohmann::json t;
-        ASSERT_TRUE(wait_until([&] { t = status(id); return t.is_object() && t["state"] == "SUCCEEDED"; }, 40s))
+        ASSERT_TRUE(wait_until(
+            [&] {
+                t = status(id);
+                return t.is_object() && t["state"] == "SUCCEEDED";
+            },
+            40s))
             << id << " " << t.dump() << broker->log_text();
         if (on_host1.count(id) != 0) {
             EXPECT_NE(t["worker"], first_worker[id]) << "task " << id << " was not requeued";
@@ -230,7 +239,12 @@ TEST_F(Cluster, TasksFlowAcrossAndACutHostIsRequeuedThenRejoins) {
     ASSERT_TRUE(net.set_link("h1", true));
     EXPECT_TRUE(wait_until([&] { return worker_count() == 2; }, 60s)) << host1->log_text();
     auto after = submit("echo.echo", {{"back", true}});
-    ASSERT_TRUE(wait_until([&] { auto t = status(after); return t.is_object() && t["state"] == "SUCCEEDED"; }, 30s));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto t = status(after);
+            return t.is_object() && t["state"] == "SUCCEEDED";
+        },
+        30s));
 
     for (auto* p : {host1.get(), host2.get(), broker.get()}) {
         p->signal(SIGTERM);

@@ -12,8 +12,8 @@ TEST(Demo, RunShDemoExitsZero) {
     auto build_dir = build_paths::broker().parent_path().parent_path();
     auto out = tmp.path() / "demo.out";
     std::string cmd = "TASKMILL_BUILD_DIR=" + build_dir.string() + " " +
-                      (build_paths::source_dir() / "scripts" / "run.sh").string() + " --demo >" +
-                      out.string() + " 2>&1";
+                      (build_paths::source_dir() / "scripts" / "run.sh").string() + " --demo >" + out.string() +
+                      " 2>&1";
     int st = std::system(cmd.c_str());
     auto text = read_file(out);
     ASSERT_TRUE(WIFEXITED(st)) << text;

@@ -24,9 +24,7 @@ namespace tp = taskmill::protocol;
 
 namespace {
 
-int exit_code(const std::optional<int>& status) {
-    return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1;
-}
+int exit_code(const std::optional<int>& status) { return status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1; }
 
 void write_text(const fs::path& p, const std::string& text) {
     std::ofstream out(p, std::ios::trunc);
@@ -36,7 +34,7 @@ void write_text(const fs::path& p, const std::string& text) {
 // Runs a program to completion with its output in `log`; returns the exit
 // code and the output.
 std::pair<int, std::string> run(const fs::path& dir, const std::string& name, std::vector<std::string> argv,
-                                 std::vector<std::string> env = {}) {
+                                std::vector<std::string> env = {}) {
     process p(std::move(argv), dir / (name + ".log"), std::move(env));
     int code = exit_code(p.wait_exit(30s));
     return {code, p.log_text()};
@@ -98,17 +96,24 @@ TEST_F(Deployment, BadLogLevelAndHttpOptionsExitTwoBeforeStarting) {
         EXPECT_NE(out.find("verbose"), std::string::npos) << out;
     }
     const std::vector<std::vector<std::string>> bad = {
-        {"--http", "127.0.0.1"},                    // no port
-        {"--http", "127.0.0.1:99999"},              // port out of range
-        {"--http", "127.0.0.1:80x"},                // not a number
+        {"--http", "127.0.0.1"},        // no port
+        {"--http", "127.0.0.1:99999"},  // port out of range
+        {"--http", "127.0.0.1:80x"},    // not a number
         {"--http", "127.0.0.1:0", "--http-token", "nocolons"},
         {"--http", "127.0.0.1:0", "--http-token", "ops:admin:secret"},
         {"--http", "127.0.0.1:0", "--http-anonymous", "everyone"},
     };
     for (const auto& flags : bad) {
         for (bool print : {true, false}) {
-            std::vector<std::string> argv = {broker, "--data-dir", data, "--frontend", "tcp://127.0.0.1:0",
-                                             "--backend", "tcp://127.0.0.1:0", "--events", ""};
+            std::vector<std::string> argv = {broker,
+                                             "--data-dir",
+                                             data,
+                                             "--frontend",
+                                             "tcp://127.0.0.1:0",
+                                             "--backend",
+                                             "tcp://127.0.0.1:0",
+                                             "--events",
+                                             ""};
             argv.insert(argv.end(), flags.begin(), flags.end());
             if (print) {
                 argv.push_back("--print-config");
@@ -144,15 +149,17 @@ TEST_F(Deployment, PrintedConfigLoadsBackToTheSameConfiguration) {
         std::string ini;
     };
     for (const auto& b : {binary{build_paths::broker(), "broker.ini"}, binary{build_paths::host(), "host.ini"}}) {
-        auto [c1, first] = run(tmp.path(), "p1-" + b.ini, {b.exe.string(), "--config", shipped(b.ini).string(),
-                                                  "--heartbeat-ms", "250", "--print-config"},
-                               {"TASKMILL_LOG_LEVEL=warn"});
+        auto [c1, first] =
+            run(tmp.path(), "p1-" + b.ini,
+                {b.exe.string(), "--config", shipped(b.ini).string(), "--heartbeat-ms", "250", "--print-config"},
+                {"TASKMILL_LOG_LEVEL=warn"});
         ASSERT_EQ(c1, 0) << first;
         EXPECT_NE(first.find("# from --heartbeat-ms\nheartbeat-ms = 250\n"), std::string::npos) << first;
         EXPECT_NE(first.find("# from TASKMILL_LOG_LEVEL\nlog-level = warn\n"), std::string::npos) << first;
         auto printed = tmp.path() / ("printed-" + b.ini);
         write_text(printed, first);
-        auto [c2, second] = run(tmp.path(), "p2-" + b.ini, {b.exe.string(), "--config", printed.string(), "--print-config"});
+        auto [c2, second] =
+            run(tmp.path(), "p2-" + b.ini, {b.exe.string(), "--config", printed.string(), "--print-config"});
         ASSERT_EQ(c2, 0) << second;
         // Same values; only the "# from" lines now name the printed file.
         auto values = [](const std::string& text) {
@@ -190,37 +197,38 @@ TEST_F(Deployment, AHostWithNoBrokerAtItsEndpointWarnsNamingIt) {
 }
 
 TEST_F(Deployment, ShippedConfigsParseAndFlagBeatsEnvironmentBeatsFile) {
-    auto [bc, bout] = run(tmp.path(), "bp", {build_paths::broker().string(), "--config",
-                                             shipped("broker.ini").string(), "--print-config"});
+    auto [bc, bout] =
+        run(tmp.path(), "bp",
+            {build_paths::broker().string(), "--config", shipped("broker.ini").string(), "--print-config"});
     ASSERT_EQ(bc, 0) << bout;
     EXPECT_NE(bout.find("data-dir = /var/lib/taskmill"), std::string::npos) << bout;
-    auto [hc, hout] = run(tmp.path(), "hp", {build_paths::host().string(), "--config",
-                                             shipped("host.ini").string(), "--print-config"});
+    auto [hc, hout] = run(tmp.path(), "hp",
+                          {build_paths::host().string(), "--config", shipped("host.ini").string(), "--print-config"});
     ASSERT_EQ(hc, 0) << hout;
     EXPECT_NE(hout.find("processes = 2"), std::string::npos) << hout;
 
     // File says info; the environment says warn; a flag says error.
-    auto [c1, o1] = run(tmp.path(), "pe", {build_paths::broker().string(), "--config",
-                                           shipped("broker.ini").string(), "--print-config"},
+    auto [c1, o1] = run(tmp.path(), "pe",
+                        {build_paths::broker().string(), "--config", shipped("broker.ini").string(), "--print-config"},
                         {"TASKMILL_LOG_LEVEL=warn", "TASKMILL_HEARTBEAT_MS=250"});
     ASSERT_EQ(c1, 0) << o1;
     EXPECT_NE(o1.find("log-level = warn"), std::string::npos) << o1;
     EXPECT_NE(o1.find("heartbeat-ms = 250"), std::string::npos) << o1;
-    auto [c2, o2] = run(tmp.path(), "pf", {build_paths::broker().string(), "--config",
-                                           shipped("broker.ini").string(), "--log-level", "error",
-                                           "--print-config"},
+    auto [c2, o2] = run(tmp.path(), "pf",
+                        {build_paths::broker().string(), "--config", shipped("broker.ini").string(), "--log-level",
+                         "error", "--print-config"},
                         {"TASKMILL_LOG_LEVEL=warn"});
     ASSERT_EQ(c2, 0) << o2;
     EXPECT_NE(o2.find("log-level = error"), std::string::npos) << o2;
-    auto [c3, o3] = run(tmp.path(), "ph", {build_paths::host().string(), "--config", shipped("host.ini").string(),
-                                           "--print-config"},
+    auto [c3, o3] = run(tmp.path(), "ph",
+                        {build_paths::host().string(), "--config", shipped("host.ini").string(), "--print-config"},
                         {"TASKMILL_CONCURRENCY=7", "TASKMILL_BROKER=tcp://10.0.0.1:1"});
     ASSERT_EQ(c3, 0) << o3;
     EXPECT_NE(o3.find("concurrency = 7"), std::string::npos) << o3;
     // TASKMILL_BROKER is the client's frontend; the host keeps its backend.
     EXPECT_NE(o3.find("broker = tcp://127.0.0.1:5556"), std::string::npos) << o3;
-    auto [c4, o4] = run(tmp.path(), "pb", {build_paths::broker().string(), "--print-config"},
-                        {"TASKMILL_HEARTBEAT_MS=often"});
+    auto [c4, o4] =
+        run(tmp.path(), "pb", {build_paths::broker().string(), "--print-config"}, {"TASKMILL_HEARTBEAT_MS=often"});
     EXPECT_EQ(c4, 2) << o4;
     EXPECT_NE(o4.find("heartbeat-ms"), std::string::npos) << o4;
 }
@@ -230,11 +238,10 @@ TEST_F(Deployment, ShippedConfigsParseAndFlagBeatsEnvironmentBeatsFile) {
 TEST_F(Deployment, BrokerAndTwoHostsStartFromTheShippedConfigFiles) {
     auto data = tmp.path() / "data";
     fs::create_directories(data);
-    process broker({build_paths::broker().string(), "--config", shipped("broker.ini").string()},
-                   tmp.path() / "broker.log",
-                   {"TASKMILL_DATA_DIR=" + data.string(), "TASKMILL_FRONTEND=tcp://127.0.0.1:0",
-                    "TASKMILL_BACKEND=tcp://127.0.0.1:0", "TASKMILL_EVENTS=tcp://127.0.0.1:0",
-                    "TASKMILL_DURABILITY=none"});
+    process broker(
+        {build_paths::broker().string(), "--config", shipped("broker.ini").string()}, tmp.path() / "broker.log",
+        {"TASKMILL_DATA_DIR=" + data.string(), "TASKMILL_FRONTEND=tcp://127.0.0.1:0",
+         "TASKMILL_BACKEND=tcp://127.0.0.1:0", "TASKMILL_EVENTS=tcp://127.0.0.1:0", "TASKMILL_DURABILITY=none"});
     ASSERT_TRUE(wait_until([&] { return fs::exists(data / "endpoints.json") || !broker.running(); }, 20s));
     ASSERT_TRUE(fs::exists(data / "endpoints.json")) << broker.log_text();
     auto ep = nlohmann::json::parse(read_file(data / "endpoints.json"));
@@ -277,9 +284,9 @@ TEST_F(Deployment, CurveAdmitsAllowedKeysOnlyAndRefusedClientsReachNothing) {
     auto key = [&](const std::string& f) { return (tmp.path() / f).string(); };
     broker_process broker(tmp.path() / "data", {"--curve-key-file", key("broker.key"), "--allow-client",
                                                 key("client.pub"), "--allow-host", key("host.pub")});
-    auto host = start_host(tmp.path(), {.backend = broker.ep().backend,
-                                        .extra = {"--curve-server-key", key("broker.pub"), "--curve-key-file",
-                                                  key("host.key")}});
+    auto host = start_host(tmp.path(),
+                           {.backend = broker.ep().backend,
+                            .extra = {"--curve-server-key", key("broker.pub"), "--curve-key-file", key("host.key")}});
     auto as = [&](const std::string& who, std::vector<std::string> args) {
         std::vector<std::string> all{"--broker", broker.ep().frontend, "--timeout", "2"};
         if (!who.empty()) {
@@ -311,10 +318,11 @@ TEST_F(Deployment, CurveAdmitsAllowedKeysOnlyAndRefusedClientsReachNothing) {
     EXPECT_NE(log.find(stranger_pub.substr(0, 40)), std::string::npos) << log;
 
     // A host with a key the broker does not list never joins.
-    auto intruder = start_host(tmp.path(), {.backend = broker.ep().backend,
-                                            .extra = {"--curve-server-key", key("broker.pub"), "--curve-key-file",
-                                                      key("stranger.key")}},
-                               "intruder.log");
+    auto intruder =
+        start_host(tmp.path(),
+                   {.backend = broker.ep().backend,
+                    .extra = {"--curve-server-key", key("broker.pub"), "--curve-key-file", key("stranger.key")}},
+                   "intruder.log");
     ASSERT_TRUE(wait_until(
         [&] { return broker.proc().log_text().find("curve refused socket=backend") != std::string::npos; }, 20s))
         << broker.proc().log_text();
@@ -328,7 +336,14 @@ TEST_F(Deployment, AFrameOverTheConfiguredLimitIsDroppedWithItsConnection) {
     {
         wire_client big(broker.ep().frontend);
         auto spec = task("echo.echo", {{"blob", std::string(8000, 'x')}});
-        EXPECT_FALSE(big.call(tp::cmd::submit, [&] { tp::request r; r.tasks = {spec}; return r; }(), 1s));
+        EXPECT_FALSE(big.call(
+            tp::cmd::submit,
+            [&] {
+                tp::request r;
+                r.tasks = {spec};
+                return r;
+            }(),
+            1s));
     }
     wire_client small(broker.ep().frontend);
     auto ids = small.submit({task("echo.echo", {{"n", 1}})});
@@ -342,9 +357,10 @@ TEST_F(Deployment, SigtermOnABusyHostCompletesEveryTaskExactlyOnce) {
     broker_process broker(tmp.path() / "data", {"--durability", "none"});
     event_log events(broker.ep().events);
     wire_client client(broker.ep().frontend);
-    auto first = start_host(tmp.path(), {.backend = broker.ep().backend, .processes = 2, .concurrency = 2,
-                                         .extra = {"--grace-ms", "20000"}},
-                            "host1.log");
+    auto first =
+        start_host(tmp.path(),
+                   {.backend = broker.ep().backend, .processes = 2, .concurrency = 2, .extra = {"--grace-ms", "20000"}},
+                   "host1.log");
     ASSERT_TRUE(wait_until([&] { return client.workers().size() == 2; }, 30s)) << first->log_text();
     std::vector<tp::task_spec> specs;
     for (int i = 0; i < 16; ++i) {
@@ -363,8 +379,8 @@ TEST_F(Deployment, SigtermOnABusyHostCompletesEveryTaskExactlyOnce) {
         },
         20s));
     first->signal(SIGTERM);
-    auto second = start_host(tmp.path(), {.backend = broker.ep().backend, .processes = 1, .concurrency = 4},
-                             "host2.log");
+    auto second =
+        start_host(tmp.path(), {.backend = broker.ep().backend, .processes = 1, .concurrency = 4}, "host2.log");
     EXPECT_EQ(exit_code(first->wait_exit(30s)), 0) << first->log_text();
     for (const auto& id : ids) {
         auto t = client.wait_final(id, 60s);
@@ -389,17 +405,22 @@ TEST_F(Deployment, TasksOutlivingTheGracePeriodAreHandedBackAndFinishOnce) {
     broker_process broker(tmp.path() / "data", {"--durability", "none"});
     event_log events(broker.ep().events);
     wire_client client(broker.ep().frontend);
-    auto first = start_host(tmp.path(), {.backend = broker.ep().backend, .processes = 1, .concurrency = 2,
-                                         .extra = {"--grace-ms", "300"}},
-                            "host1.log");
+    auto first = start_host(
+        tmp.path(), {.backend = broker.ep().backend, .processes = 1, .concurrency = 2, .extra = {"--grace-ms", "300"}},
+        "host1.log");
     ASSERT_TRUE(wait_until([&] { return client.workers().size() == 1; }, 30s)) << first->log_text();
     auto ids = client.submit({task("demo.sleep", {{"ms", 1500}}), task("demo.sleep", {{"ms", 1500}})});
     ASSERT_EQ(ids.size(), 2u);
-    ASSERT_TRUE(wait_until([&] { auto w = client.workers(); return w.size() == 1 && w[0].busy == 2; }, 20s));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto w = client.workers();
+            return w.size() == 1 && w[0].busy == 2;
+        },
+        20s));
     first->signal(SIGTERM);
     ASSERT_TRUE(first->wait_exit(30s)) << first->log_text();
-    auto second = start_host(tmp.path(), {.backend = broker.ep().backend, .processes = 1, .concurrency = 2},
-                             "host2.log");
+    auto second =
+        start_host(tmp.path(), {.backend = broker.ep().backend, .processes = 1, .concurrency = 2}, "host2.log");
     for (const auto& id : ids) {
         auto t = client.wait_final(id, 60s);
         ASSERT_TRUE(t) << id << broker.proc().log_text();
@@ -538,9 +559,10 @@ TEST_F(Deployment, StrictModesRefuseAWorldWritablePluginsFolderUnlessOverridden)
         ASSERT_TRUE(host->wait_exit(20s));
     }
     ASSERT_TRUE(wait_until([&] { return client.workers().empty(); }, 20s));
-    auto host = start_host(tmp.path(), {.backend = broker.ep().backend, .plugins = plugins,
-                                        .extra = {"--strict-modes=false", "--watch=false"}},
-                           "loose.log");
+    auto host = start_host(
+        tmp.path(),
+        {.backend = broker.ep().backend, .plugins = plugins, .extra = {"--strict-modes=false", "--watch=false"}},
+        "loose.log");
     ASSERT_TRUE(wait_until([&] { return handlers() == 1; }, 30s)) << host->log_text();
     EXPECT_NE(host->log_text().find("STRICT MODES OFF"), std::string::npos);
 }

@@ -234,13 +234,18 @@ TEST_F(Foundation, MalformedClientInputNeverHurtsTheBroker) {
 TEST_F(Foundation, TaskFinishedWhileTheBrokerWasDownIsNotRunAgain) {
     broker_process first(data(), {"--heartbeat-ms", "200"});
     auto ep = first.ep();
-    auto host = start_host(tmp.path(), {.backend = ep.backend, .processes = 1, .concurrency = 1,
-                                        .extra = {"--log-level", "debug"}});
+    auto host = start_host(
+        tmp.path(), {.backend = ep.backend, .processes = 1, .concurrency = 1, .extra = {"--log-level", "debug"}});
     wire_client c(ep.frontend);
     ASSERT_TRUE(wait_workers(c, 1, "demo.sleep")) << host->log_text();
     auto ids = c.submit({task("demo.sleep", {{"ms", 3000}})});
     ASSERT_EQ(ids.size(), 1u);
-    ASSERT_TRUE(wait_until([&] { auto t = c.status(ids[0]); return t && t->state == "RUNNING"; }, 20s));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto t = c.status(ids[0]);
+            return t && t->state == "RUNNING";
+        },
+        20s));
     first.proc().signal(SIGKILL);
     ASSERT_TRUE(first.proc().wait_exit(10s).has_value());
     // The attempt ends while no broker is there to hear it.
@@ -248,8 +253,9 @@ TEST_F(Foundation, TaskFinishedWhileTheBrokerWasDownIsNotRunAgain) {
     ASSERT_TRUE(wait_until([&] { return host->log_text().find(ended) != std::string::npos; }, 20s)) << host->log_text();
 
     broker_process second(data(), {"--heartbeat-ms", "200"}, "broker2.log", &ep);
-    auto restarted_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
+    auto restarted_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     wire_client c2(ep.frontend);
     auto t = c2.wait_final(ids[0], 20s);
     ASSERT_TRUE(t.has_value()) << host->log_text();

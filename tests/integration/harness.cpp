@@ -66,8 +66,7 @@ std::string read_file(const fs::path& p) {
 
 // ---- process ----
 
-process::process(std::vector<std::string> argv, fs::path log, std::vector<std::string> env)
-    : log_(std::move(log)) {
+process::process(std::vector<std::string> argv, fs::path log, std::vector<std::string> env) : log_(std::move(log)) {
     std::vector<char*> args;
     for (auto& a : argv) {
         args.push_back(a.data());
@@ -134,10 +133,15 @@ broker_process::broker_process(fs::path data_dir, std::vector<std::string> extra
     fs::create_directories(data_dir);
     auto ep_file = data_dir / "endpoints.json";
     fs::remove(ep_file);
-    std::vector<std::string> argv = {build_paths::broker().string(), "--data-dir", data_dir.string(),
-                                     "--frontend", at ? at->frontend : "tcp://127.0.0.1:0",
-                                     "--backend", at ? at->backend : "tcp://127.0.0.1:0",
-                                     "--events", at ? at->events : "tcp://127.0.0.1:0"};
+    std::vector<std::string> argv = {build_paths::broker().string(),
+                                     "--data-dir",
+                                     data_dir.string(),
+                                     "--frontend",
+                                     at ? at->frontend : "tcp://127.0.0.1:0",
+                                     "--backend",
+                                     at ? at->backend : "tcp://127.0.0.1:0",
+                                     "--events",
+                                     at ? at->events : "tcp://127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     proc_ = std::make_unique<process>(argv, data_dir.parent_path() / log_name);
     bool up = wait_until([&] { return fs::exists(ep_file) || !proc_->running(); }, 20s);
@@ -151,11 +155,17 @@ broker_process::broker_process(fs::path data_dir, std::vector<std::string> extra
 std::unique_ptr<process> start_host(const fs::path& dir, const host_options& o, const std::string& log_name) {
     auto run_dir = dir / (log_name + ".run");
     fs::create_directories(run_dir);
-    std::vector<std::string> argv = {build_paths::host().string(), "--broker", o.backend,
-                                     "--plugins", o.plugins.string(),
-                                     "--processes", std::to_string(o.processes),
-                                     "--concurrency", std::to_string(o.concurrency),
-                                     "--run-dir", run_dir.string()};
+    std::vector<std::string> argv = {build_paths::host().string(),
+                                     "--broker",
+                                     o.backend,
+                                     "--plugins",
+                                     o.plugins.string(),
+                                     "--processes",
+                                     std::to_string(o.processes),
+                                     "--concurrency",
+                                     std::to_string(o.concurrency),
+                                     "--run-dir",
+                                     run_dir.string()};
     argv.insert(argv.end(), o.extra.begin(), o.extra.end());
     return std::make_unique<process>(argv, dir / log_name);
 }

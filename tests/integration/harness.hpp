@@ -88,8 +88,8 @@ class broker_process {
 public:
     // `at`: bind these endpoints (a restart on the ports of an earlier
     // broker, so its hosts and clients find it again); default port 0.
-    explicit broker_process(fs::path data_dir, std::vector<std::string> extra = {},
-                            std::string log_name = "broker.log", const endpoints* at = nullptr);
+    explicit broker_process(fs::path data_dir, std::vector<std::string> extra = {}, std::string log_name = "broker.log",
+                            const endpoints* at = nullptr);
     const endpoints& ep() const { return ep_; }
     process& proc() { return *proc_; }
 
@@ -122,8 +122,7 @@ class wire_client {
 public:
     explicit wire_client(const std::string& frontend);
     // Sends one request and waits for its reply; nullopt on timeout.
-    std::optional<protocol::reply> call(std::string_view command, protocol::request r,
-                                        ms timeout = 10s);
+    std::optional<protocol::reply> call(std::string_view command, protocol::request r, ms timeout = 10s);
     // Submits and returns the ids (empty on any failure).
     std::vector<std::string> submit(std::vector<protocol::task_spec> tasks, ms timeout = 10s);
     std::optional<protocol::task_info> status(const std::string& id, ms wait = 0ms);

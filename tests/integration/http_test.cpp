@@ -31,18 +31,19 @@ protected:
     // (so tasks sent to other queues stay queued).
     void start() {
         broker = std::make_unique<broker_process>(
-            tmp.path() / "data", std::vector<std::string>{"--http", "127.0.0.1:0", "--http-token",
-                                                          std::string("ops:write:") + writer, "--http-token",
-                                                          std::string("viewer:read:") + reader});
+            tmp.path() / "data",
+            std::vector<std::string>{"--http", "127.0.0.1:0", "--http-token", std::string("ops:write:") + writer,
+                                     "--http-token", std::string("viewer:read:") + reader});
         auto eps = json::parse(read_file(tmp.path() / "data" / "endpoints.json"));
         ASSERT_TRUE(eps.contains("http")) << eps.dump();
         url = eps["http"];
         http = std::make_unique<httplib::Client>(url);
         http->set_read_timeout(std::chrono::seconds(30));
-        host = start_host(tmp.path(), {.backend = broker->ep().backend, .processes = 1, .concurrency = 4,
+        host = start_host(tmp.path(), {.backend = broker->ep().backend,
+                                       .processes = 1,
+                                       .concurrency = 4,
                                        .extra = {"--queues", "default", "--prefetch", "16"}});
-        ASSERT_TRUE(wait_until([&] { return get("/api/v1/workers")["workers"].size() == 1; }, 30s))
-            << host->log_text();
+        ASSERT_TRUE(wait_until([&] { return get("/api/v1/workers")["workers"].size() == 1; }, 30s)) << host->log_text();
     }
     httplib::Headers auth(const char* token) { return {{"Authorization", std::string("Bearer ") + token}}; }
     json get(const std::string& path) {
@@ -80,22 +81,23 @@ TEST_F(HttpIntegration, MetricsParseAsPrometheusTextAndMatchTheTasksRun) {
         ids.push_back(submit({{"handler", "echo.echo"}, {"payload", {{"i", i}}}}));
     }
     ids.push_back(submit({{"handler", "demo.fail"}, {"payload", {{"mode", "permanent"}}}}));
-    ids.push_back(submit({{"handler", "demo.fail"}, {"payload", {{"times", 1}}}, {"retries", 2},
-                          {"backoff_base_ms", 10}}));
+    ids.push_back(
+        submit({{"handler", "demo.fail"}, {"payload", {{"times", 1}}}, {"retries", 2}, {"backoff_base_ms", 10}}));
     for (const auto& id : ids) {
         wait_final(id);
     }
     std::string text;
-    ASSERT_TRUE(wait_until([&] {
-        auto r = http->Get("/metrics", auth(reader));
-        text = r ? r->body : "";
-        return text.find(R"(taskmill_tasks_succeeded_total{handler="demo.fail"} 1)") != std::string::npos;
-    }, 10s)) << text;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto r = http->Get("/metrics", auth(reader));
+            text = r ? r->body : "";
+            return text.find(R"(taskmill_tasks_succeeded_total{handler="demo.fail"} 1)") != std::string::npos;
+        },
+        10s))
+        << text;
     auto metrics_file = tmp.path() / "metrics.txt";
     auto parsed_file = tmp.path() / "parsed.json";
-    {
-        std::ofstream(metrics_file) << text;
-    }
+    { std::ofstream(metrics_file) << text; }
     // The reference parser: every family and sample, or a traceback.
     std::string script =
         "import json,sys\n"
@@ -107,9 +109,7 @@ TEST_F(HttpIntegration, MetricsParseAsPrometheusTextAndMatchTheTasksRun) {
         "        out[key]={'type':fam.type,'value':s.value}\n"
         "json.dump(out,open(sys.argv[2],'w'))\n";
     auto script_file = tmp.path() / "parse.py";
-    {
-        std::ofstream(script_file) << script;
-    }
+    { std::ofstream(script_file) << script; }
     ASSERT_EQ(shell("/usr/bin/python3 " + script_file.string() + " " + metrics_file.string() + " " +
                     parsed_file.string() + " 2>" + (tmp.path() / "parse.err").string()),
               0)
@@ -234,8 +234,9 @@ TEST_F(HttpIntegration, TaskStatusIsTheSameObjectInTheTerminalAndTheApi) {
 TEST_F(HttpIntegration, WorkflowStatusIsTheSameObjectInTheTerminalAndTheApi) {
     start();
     json def = {{"name", "same"},
-                {"steps", {{{"name", "a"}, {"handler", "echo.echo"}, {"payload", {{"x", 1}}}},
-                           {{"name", "b"}, {"handler", "echo.echo"}, {"depends_on", {"a"}}}}}};
+                {"steps",
+                 {{{"name", "a"}, {"handler", "echo.echo"}, {"payload", {{"x", 1}}}},
+                  {{"name", "b"}, {"handler", "echo.echo"}, {"depends_on", {"a"}}}}}};
     auto r = http->Post("/api/v1/workflows", auth(writer), def.dump(), "application/json");
     ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
     const std::string id = json::parse(r->body)["ids"][0];

@@ -34,7 +34,12 @@ protected:
     }
 
     bool wait_state(const std::string& id, const std::string& state, ms timeout = 20s) {
-        return wait_until([&] { auto t = client->status(id); return t && t->state == state; }, timeout);
+        return wait_until(
+            [&] {
+                auto t = client->status(id);
+                return t && t->state == state;
+            },
+            timeout);
     }
 
     std::set<int64_t> worker_pids() {
@@ -94,7 +99,7 @@ TEST_F(TaskLifecycle, RetryableFailuresRetryWithGrowingGapsThenSucceed) {
     ASSERT_EQ(starts.size(), 3u);
     auto gap1 = starts[1] - starts[0];
     auto gap2 = starts[2] - starts[1];
-    EXPECT_GE(gap1, 100);        // base 200 ms with equal jitter: 100..200
+    EXPECT_GE(gap1, 100);  // base 200 ms with equal jitter: 100..200
     EXPECT_GT(gap2, gap1) << "backoff grows: " << gap1 << " then " << gap2;
 }
 
@@ -113,7 +118,8 @@ TEST_F(TaskLifecycle, PermanentFailureIsNotRetriedAndRetryRequeuesIt) {
     r.id = id;
     auto rep = client->call(tp::cmd::retry, r);
     ASSERT_TRUE(rep && rep->ok) << (rep ? rep->error : "no reply");
-    ASSERT_TRUE(events->wait_for([&](auto& e) { return e.value("id", "") == id && e.value("type", "") == "task.running"; }, 5s));
+    ASSERT_TRUE(events->wait_for(
+        [&](auto& e) { return e.value("id", "") == id && e.value("type", "") == "task.running"; }, 5s));
     ASSERT_TRUE(wait_until([&] { return attempt_starts(id).size() == 2; }, 20s)) << "ran again after RETRY";
     EXPECT_EQ(final_state(id).state, "FAILED");
 }
@@ -143,7 +149,12 @@ TEST_F(TaskLifecycle, HandlerIgnoringItsDeadlineGetsItsWorkerKilled) {
     EXPECT_EQ(done.state, "FAILED");
     EXPECT_NE(done.error.find("timeout"), std::string::npos) << done.error;
     EXPECT_EQ(done.attempts, 2u);
-    ASSERT_TRUE(wait_until([&] { auto now = worker_pids(); return !now.empty() && now != pids; }, 20s))
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto now = worker_pids();
+            return !now.empty() && now != pids;
+        },
+        20s))
         << "the worker was replaced";
     EXPECT_TRUE(host->running());
     // The replacement serves.
@@ -250,7 +261,8 @@ TEST_F(TaskLifecycle, EventsOfAWholeLifeArriveInOrder) {
     start();
     auto id = submit(task("echo.echo", "watched"));
     final_state(id);
-    ASSERT_TRUE(events->wait_for([&](auto& e) { return e.value("id", "") == id && e.value("type", "") == "task.succeeded"; }, 5s));
+    ASSERT_TRUE(events->wait_for(
+        [&](auto& e) { return e.value("id", "") == id && e.value("type", "") == "task.succeeded"; }, 5s));
     std::vector<std::string> types;
     for (auto& e : events->of(id)) {
         types.push_back(e["type"]);
@@ -267,7 +279,10 @@ TEST_F(TaskLifecycle, KilledWorkersTaskIsRequeuedLongBeforeTheLivenessWindow) {
     auto killed_at = std::chrono::steady_clock::now();
     ASSERT_EQ(::kill(static_cast<pid_t>(victim), SIGKILL), 0);
     ASSERT_TRUE(events->wait_for(
-        [&](auto& e) { return e.value("id", "") == id && e.value("type", "") == "task.queued" && e.value("attempt", 0) == 1; }, 10s));
+        [&](auto& e) {
+            return e.value("id", "") == id && e.value("type", "") == "task.queued" && e.value("attempt", 0) == 1;
+        },
+        10s));
     EXPECT_LT(std::chrono::steady_clock::now() - killed_at, 10s) << "requeued by the supervisor's report";
     EXPECT_EQ(final_state(id).state, "SUCCEEDED");
 }
@@ -282,8 +297,14 @@ TEST_F(TaskLifecycle, LeakingHandlerGetsItsWorkerRecycledWithoutFailingTasks) {
     for (auto& id : ids) {
         EXPECT_EQ(final_state(id).state, "SUCCEEDED");
     }
-    EXPECT_TRUE(wait_until([&] { auto now = worker_pids(); return !now.empty() && now != pids; }, 20s))
-        << "the worker was recycled:\n" << host->log_text();
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto now = worker_pids();
+            return !now.empty() && now != pids;
+        },
+        20s))
+        << "the worker was recycled:\n"
+        << host->log_text();
     EXPECT_TRUE(host->running());
 }
 

@@ -100,8 +100,8 @@ TEST(StoreV1, WorkflowsAndSchedulesMoveToTheirTablesAndStayServed) {
         expect_schedules(c, started_ms);
         broker.proc().signal(SIGTERM);
         ASSERT_TRUE(broker.proc().wait_exit(20s));
-        const bool moved = broker.proc().log_text().find("moved workflows=2 schedules=2 from the meta table") !=
-                           std::string::npos;
+        const bool moved =
+            broker.proc().log_text().find("moved workflows=2 schedules=2 from the meta table") != std::string::npos;
         EXPECT_EQ(moved, life == 0) << broker.proc().log_text();  // once, at the first start only
     }
 }

@@ -45,9 +45,7 @@ ino_t inode_of(const fs::path& p) {
 }
 
 // Index of a "N.0.0" version string (0 for anything else).
-int major_of(const std::string& version) {
-    return version.size() > 1 && version[1] == '.' ? version[0] - '0' : 0;
-}
+int major_of(const std::string& version) { return version.size() > 1 && version[1] == '.' ? version[0] - '0' : 0; }
 
 class PluginPlatform : public ::testing::Test {
 protected:
@@ -70,8 +68,9 @@ protected:
 
     void start(const fs::path& plugins, int processes, int concurrency) {
         broker = std::make_unique<broker_process>(tmp.path() / "data");
-        host = start_host(tmp.path(), {.backend = broker->ep().backend, .plugins = plugins,
-                                       .processes = processes, .concurrency = concurrency});
+        host = start_host(
+            tmp.path(),
+            {.backend = broker->ep().backend, .plugins = plugins, .processes = processes, .concurrency = concurrency});
         client = std::make_unique<wire_client>(broker->ep().frontend);
     }
 
@@ -208,12 +207,12 @@ TEST_F(PluginPlatform, HotSwapUnderLoadLosesNothingAndOnlyMovesForward) {
             ASSERT_GE(v, 1);
             ++per_version[v];
             // After swap k completed, nothing runs on a version below k + 1.
-            ASSERT_GE(v, batches[b].swaps_done + 1) << "task " << id << " submitted after swap "
-                                                     << batches[b].swaps_done << " ran on version " << v;
+            ASSERT_GE(v, batches[b].swaps_done + 1)
+                << "task " << id << " submitted after swap " << batches[b].swaps_done << " ran on version " << v;
             EXPECT_EQ(t->attempts, 1u) << "task " << id << " was bounced by a draining worker";
             ASSERT_GE(v, last) << "task " << id << " of batch " << b << " ran on version " << v << " on worker "
-                               << t->worker << " (attempts " << t->attempts << ") after an earlier task "
-                               << last_id << " ran on version " << last << " on " << last_worker;
+                               << t->worker << " (attempts " << t->attempts << ") after an earlier task " << last_id
+                               << " ran on version " << last << " on " << last_worker;
             last = v;
             last_id = id;
             last_worker = t->worker;

@@ -96,13 +96,23 @@ TEST_F(Prefetch, AutoPrefetchFollowsTheTasksRunTime) {
     // Echo takes microseconds: the queue deepens from its start of 4 x 2
     // (to the ceiling of 300 on a quiet machine; a loaded one stretches the
     // measured run times).
-    EXPECT_TRUE(wait_until([&] { auto w = client->workers(); return !w.empty() && w[0].slots > 2 + 8; }, 30s))
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto w = client->workers();
+            return !w.empty() && w[0].slots > 2 + 8;
+        },
+        30s))
         << "slots stayed at " << (client->workers().empty() ? 0 : client->workers()[0].slots);
 
     auto sleeps = submit_sleeps(16, 40, 0, 0);  // two windows of 8: the first may mix in echoes
     for (const auto& id : sleeps) EXPECT_EQ(final_state(id).state, "SUCCEEDED");
     // 2 slots x 10 ms of cover / 40 ms tasks: one waits.
-    EXPECT_TRUE(wait_until([&] { auto w = client->workers(); return !w.empty() && w[0].slots == 2 + 1; }, 30s))
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto w = client->workers();
+            return !w.empty() && w[0].slots == 2 + 1;
+        },
+        30s))
         << "slots stayed at " << (client->workers().empty() ? 0 : client->workers()[0].slots);
     EXPECT_EQ(counter("succeeded"), 416u);
 }
@@ -180,9 +190,19 @@ TEST_F(Prefetch, WorkerKilledWhileHoldingPrefetchedTasksLosesNone) {
         EXPECT_EQ(t.state, "SUCCEEDED") << id << " " << t.error;
     }
     // A restarted worker took over.
-    ASSERT_TRUE(wait_until([&] { auto now = client->workers(); return now.size() == 1 && now[0].pid != victim; }, 20s));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto now = client->workers();
+            return now.size() == 1 && now[0].pid != victim;
+        },
+        20s));
     std::map<std::string, int> n;
-    ASSERT_TRUE(wait_until([&] { n = successes(); return n.size() == ids.size(); }, 10s));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            n = successes();
+            return n.size() == ids.size();
+        },
+        10s));
     for (const auto& id : ids) EXPECT_EQ(n[id], 1) << id << " succeeded " << n[id] << " times";
     EXPECT_EQ(counter("duplicates"), 0u);
 }
@@ -204,7 +224,12 @@ TEST_F(Prefetch, WorkerDeathIsChargedOnlyToTheTasksItMayHaveStarted) {
     auto ids = client->submit(specs);
     ASSERT_EQ(ids.size(), 5u);
     ASSERT_TRUE(wait_until([&] { return busy() == 5; }, 10s)) << "busy=" << busy();
-    ASSERT_TRUE(wait_until([&] { auto t = client->status(ids[0]); return t && t->progress && t->progress->fraction > 0; }, 10s));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto t = client->status(ids[0]);
+            return t && t->progress && t->progress->fraction > 0;
+        },
+        10s));
     auto w = client->workers();
     ASSERT_EQ(w.size(), 1u);
     auto victim = static_cast<pid_t>(w[0].pid);

@@ -106,10 +106,13 @@ TEST_F(Resources, RepliesAClientNeverReadsAreBounded) {
     cancel.id = id;
     cancel.req = n + 1;
     send_blocking(flood, tp::cmd::cancel, tp::encode(cancel));
-    ASSERT_TRUE(wait_until([&] {
-        auto t = other.status(id);
-        return t && t->state == "CANCELLED";
-    }, 120s)) << "the flood was not handled in time";
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto t = other.status(id);
+            return t && t->state == "CANCELLED";
+        },
+        120s))
+        << "the flood was not handled in time";
     const auto after = rss_kib(broker.proc().pid());
     const auto grown = after > before ? after - before : 0;
     std::cout << "broker RSS " << before << " KiB -> " << after << " KiB (+" << grown << " KiB) after " << n
@@ -144,8 +147,8 @@ TEST_F(Resources, AtTheOpenFilesLimitTheBrokerLogsOnceKeepsServingAndDoesNotSpin
         fds.push_back(fd);
         (void)::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
     }
-    ASSERT_TRUE(wait_until([&] { return broker.proc().log_text().find("cannot accept connections") != std::string::npos; },
-                           10s))
+    ASSERT_TRUE(wait_until(
+        [&] { return broker.proc().log_text().find("cannot accept connections") != std::string::npos; }, 10s))
         << broker.proc().log_text();
 
     // Over a two-second window: the existing client is served, the CPU idles.
@@ -170,10 +173,13 @@ TEST_F(Resources, AtTheOpenFilesLimitTheBrokerLogsOnceKeepsServingAndDoesNotSpin
     // Those connections closed, their descriptors are free again: ZeroMQ
     // takes the listening socket back and a new client is served.
     wire_client late(broker.ep().frontend);
-    EXPECT_TRUE(wait_until([&] {
-        auto t = late.status(ids[0], 100ms);
-        return t && t->state == "QUEUED";
-    }, 10s)) << "a client connecting after the limit was raised is not served";
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto t = late.status(ids[0], 100ms);
+            return t && t->state == "QUEUED";
+        },
+        10s))
+        << "a client connecting after the limit was raised is not served";
 }
 
 std::size_t open_fds(int pid) {
@@ -208,8 +214,8 @@ TEST_F(Resources, MemoryOfClosedConnectionsIsGivenBack) {
     const auto held = rss_kib(pid);
     idle.clear();
     bool back = wait_until([&] { return rss_kib(pid) < base + (held - base) / 3; }, 15s);
-    std::cout << "broker RSS " << base << " KiB, with " << n << " idle connections " << held << " KiB, after they closed "
-              << rss_kib(pid) << " KiB\n";
+    std::cout << "broker RSS " << base << " KiB, with " << n << " idle connections " << held
+              << " KiB, after they closed " << rss_kib(pid) << " KiB\n";
     EXPECT_TRUE(back) << "the memory of closed connections is kept";
 }
 

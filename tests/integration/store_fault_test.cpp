@@ -21,9 +21,15 @@ namespace taskmill::testing {
 namespace {
 
 std::vector<std::string> broker_argv(const fs::path& data, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {build_paths::broker().string(), "--data-dir",   data.string(),
-                                     "--frontend", "tcp://127.0.0.1:0",  "--backend", "tcp://127.0.0.1:0",
-                                     "--events",   "tcp://127.0.0.1:0"};
+    std::vector<std::string> argv = {build_paths::broker().string(),
+                                     "--data-dir",
+                                     data.string(),
+                                     "--frontend",
+                                     "tcp://127.0.0.1:0",
+                                     "--backend",
+                                     "tcp://127.0.0.1:0",
+                                     "--events",
+                                     "tcp://127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
 }
@@ -224,9 +230,9 @@ TEST_F(StoreFault, FullMapKeepsServingAndALargerMapFinishesEverything) {
     });
     // Echo results are as large as the payloads: they cannot all fit.
     auto host = start_host(tmp.path(), {.backend = b->ep().backend, .concurrency = 4});
-    ASSERT_TRUE(wait_until([&] {
-        return !b->proc().running() || b->proc().log_text().find("turn dropped") != std::string::npos;
-    }, 60s)) << b->proc().log_text();
+    ASSERT_TRUE(wait_until(
+        [&] { return !b->proc().running() || b->proc().log_text().find("turn dropped") != std::string::npos; }, 60s))
+        << b->proc().log_text();
     ASSERT_TRUE(b->proc().running()) << b->proc().log_text();
     ASSERT_EQ(parked.wait_for(10s), std::future_status::ready);
     auto answer = parked.get();
@@ -237,10 +243,12 @@ TEST_F(StoreFault, FullMapKeepsServingAndALargerMapFinishesEverything) {
     // Reads are served. (One that lands in a turn that is dropped again, as
     // results keep coming, is answered `unavailable`: asking again works.)
     EXPECT_TRUE(wait_until([&] { return c->status(ids.front()).has_value(); }, 10s));
-    EXPECT_TRUE(wait_until([&] {
-        auto st = c->call(protocol::cmd::stats, protocol::request{});
-        return st && st->ok && st->stats.has_value();
-    }, 10s));
+    EXPECT_TRUE(wait_until(
+        [&] {
+            auto st = c->call(protocol::cmd::stats, protocol::request{});
+            return st && st->ok && st->stats.has_value();
+        },
+        10s));
     protocol::request more;
     more.tasks = {task("echo.echo", "more")};
     auto refused = c->call(protocol::cmd::submit, more);

@@ -29,8 +29,8 @@ std::optional<json> wf_status(wire_client& c, const std::string& id) {
 std::unique_ptr<process> broker_at(const fs::path& data, const endpoints& ep, const std::string& log) {
     fs::remove(data / "endpoints.json");
     auto p = std::make_unique<process>(
-        std::vector<std::string>{build_paths::broker().string(), "--data-dir", data.string(), "--frontend",
-                                 ep.frontend, "--backend", ep.backend, "--events", ep.events},
+        std::vector<std::string>{build_paths::broker().string(), "--data-dir", data.string(), "--frontend", ep.frontend,
+                                 "--backend", ep.backend, "--events", ep.events},
         data.parent_path() / log);
     EXPECT_TRUE(wait_until([&] { return fs::exists(data / "endpoints.json"); }, 20s)) << p->log_text();
     return p;
@@ -53,7 +53,8 @@ TEST(WorkflowE2E, DiamondJoinsResultsAndRunsBranchesConcurrently) {
         {"name": "c", "handler": "demo.sleep", "payload": {"ms": 800}, "depends_on": ["a"]},
         {"name": "d", "handler": "echo.echo", "payload": {"tag": "join"}, "depends_on": ["b", "c"]}
       ]})");
-    auto r = run_cli(dir.path(), {"--broker", broker.ep().frontend, "--json", "workflow", "submit", file, "--wait", "30"});
+    auto r =
+        run_cli(dir.path(), {"--broker", broker.ep().frontend, "--json", "workflow", "submit", file, "--wait", "30"});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     auto s = json::parse(r.out);
     EXPECT_EQ(s["state"], "SUCCEEDED");
@@ -70,12 +71,16 @@ TEST(WorkflowE2E, DiamondJoinsResultsAndRunsBranchesConcurrently) {
     EXPECT_LT(cc->started_ms, b->finished_ms);
     // Events: start, each step's transitions, end.
     auto wf_id = s["id"].get<std::string>();
-    EXPECT_TRUE(events.wait_for([&](const json& e) { return e.value("type", "") == "workflow.succeeded" &&
-                                                        e.value("workflow", "") == wf_id; }, 5s));
+    EXPECT_TRUE(events.wait_for(
+        [&](const json& e) { return e.value("type", "") == "workflow.succeeded" && e.value("workflow", "") == wf_id; },
+        5s));
     EXPECT_TRUE(events.wait_for([&](const json& e) { return e.value("type", "") == "workflow.started"; }, 1s));
-    EXPECT_TRUE(events.wait_for([&](const json& e) {
-        return e.value("type", "") == "workflow.step" && e.value("step", "") == "d" && e.value("state", "") == "SUCCEEDED";
-    }, 1s));
+    EXPECT_TRUE(events.wait_for(
+        [&](const json& e) {
+            return e.value("type", "") == "workflow.step" && e.value("step", "") == "d" &&
+                   e.value("state", "") == "SUCCEEDED";
+        },
+        1s));
     // status and the text form.
     auto st = run_cli(dir.path(), {"--broker", broker.ep().frontend, "workflow", "status", s["id"]});
     EXPECT_EQ(st.exit_code, 0);
@@ -107,7 +112,8 @@ TEST(WorkflowE2E, FailingBranchFailsFastOrContinues) {
             {"name": "slow", "handler": "demo.sleep", "payload": {"ms": 600}, "depends_on": ["a"]},
             {"name": "after_bad", "handler": "echo.echo", "depends_on": ["bad"]},
             {"name": "after_slow", "handler": "echo.echo", "depends_on": ["slow"]}]})");
-        auto r = run_cli(dir.path(), {"--broker", broker.ep().frontend, "--json", "workflow", "submit", file, "--wait", "30"});
+        auto r = run_cli(dir.path(),
+                         {"--broker", broker.ep().frontend, "--json", "workflow", "submit", file, "--wait", "30"});
         EXPECT_EQ(r.exit_code, 1) << policy << r.err;
         auto s = json::parse(r.out);
         EXPECT_EQ(s["state"], "FAILED") << policy;
@@ -144,20 +150,25 @@ TEST(WorkflowE2E, BrokerKilledMidWorkflowCompletesAfterRestart) {
         auto r = run_cli(dir.path(), {"--broker", ep.frontend, "workflow", "submit", file});
         ASSERT_EQ(r.exit_code, 0) << r.err;
         id = r.out.substr(0, r.out.find('\n'));
-        ASSERT_TRUE(wait_until([&] {
-            auto s = wf_status(c, id);
-            return s && (*s)["steps"][1]["state"] == "RUNNING";
-        }, 20s));
+        ASSERT_TRUE(wait_until(
+            [&] {
+                auto s = wf_status(c, id);
+                return s && (*s)["steps"][1]["state"] == "RUNNING";
+            },
+            20s));
     }
     first->proc().signal(SIGKILL);
     ASSERT_TRUE(first->proc().wait_exit(10s));
     auto second = broker_at(data, ep, "broker2.log");
     wire_client c(ep.frontend);
     std::optional<json> s;
-    ASSERT_TRUE(wait_until([&] {
-        s = wf_status(c, id);
-        return s && (*s)["state"] != "RUNNING";
-    }, 30s)) << second->log_text();
+    ASSERT_TRUE(wait_until(
+        [&] {
+            s = wf_status(c, id);
+            return s && (*s)["state"] != "RUNNING";
+        },
+        30s))
+        << second->log_text();
     EXPECT_EQ((*s)["state"], "FAILED");
     EXPECT_EQ((*s)["steps"][0]["state"], "SUCCEEDED");
     EXPECT_EQ((*s)["steps"][1]["state"], "SUCCEEDED");
@@ -242,10 +253,13 @@ TEST(WorkflowE2E, RepeatedBrokerKillsLoseNoStep) {
         {
             wire_client c(ep.frontend);
             int want = 2 * kill + 1;
-            ASSERT_TRUE(wait_until([&] {
-                auto s = wf_status(c, id);
-                return s && (*s)["steps"][want]["state"] != "WAITING";
-            }, 20s)) << "kill " << kill;
+            ASSERT_TRUE(wait_until(
+                [&] {
+                    auto s = wf_status(c, id);
+                    return s && (*s)["steps"][want]["state"] != "WAITING";
+                },
+                20s))
+                << "kill " << kill;
         }
         auto& proc = current ? *current : first->proc();
         proc.signal(SIGKILL);
@@ -254,10 +268,13 @@ TEST(WorkflowE2E, RepeatedBrokerKillsLoseNoStep) {
     }
     wire_client c(ep.frontend);
     std::optional<json> s;
-    ASSERT_TRUE(wait_until([&] {
-        s = wf_status(c, id);
-        return s && (*s)["state"] != "RUNNING";
-    }, 30s)) << current->log_text();
+    ASSERT_TRUE(wait_until(
+        [&] {
+            s = wf_status(c, id);
+            return s && (*s)["state"] != "RUNNING";
+        },
+        30s))
+        << current->log_text();
     EXPECT_EQ((*s)["state"], "SUCCEEDED") << s->dump();
     taskmill::protocol::request rq;
     rq.tag = "workflow:" + id;

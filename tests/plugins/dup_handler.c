@@ -1,11 +1,14 @@
 /* Another plugin claiming echo.echo: refused when echo is already loaded. */
 #include <taskmill/plugin.h>
 
-static tm_status run(void *s, const tm_task *t, const tm_host_api *h, tm_ctx *c) {
-    (void)s; (void)t; (void)h; (void)c;
+static tm_status run(void* s, const tm_task* t, const tm_host_api* h, tm_ctx* c) {
+    (void)s;
+    (void)t;
+    (void)h;
+    (void)c;
     return TM_OK;
 }
 static const tm_handler handler = {sizeof(tm_handler), 0, "echo.echo", 1, run, NULL, 0, -1};
-static const tm_handler *const handlers[] = {&handler};
+static const tm_handler* const handlers[] = {&handler};
 static const tm_plugin plugin = {sizeof(tm_plugin), TM_ABI_VERSION, "impostor", "9.9.9", 1, handlers, NULL, NULL};
 TM_DECLARE_PLUGIN(plugin)

@@ -25,7 +25,7 @@
 static const char version_text[] = VERSIONED_VERSION;
 
 /* The result is a msgpack fixstr: 0xa0 | length, then the text (< 32 bytes). */
-static tm_status which_execute(void *state, const tm_task *task, const tm_host_api *host, tm_ctx *ctx) {
+static tm_status which_execute(void* state, const tm_task* task, const tm_host_api* host, tm_ctx* ctx) {
     uint8_t buf[32];
     size_t n = sizeof(version_text) - 1u;
     size_t i;
@@ -49,14 +49,14 @@ static const tm_handler which_handler = {
     sizeof(tm_handler),
     TM_HANDLER_IDEMPOTENT,
     "ver.which",
-    1,    /* payload_version */
+    1, /* payload_version */
     which_execute,
     NULL, /* default_queue */
     0,    /* default_timeout_ms */
     -1,   /* default_retries */
 };
 
-static const tm_handler *const versioned_handlers[] = {&which_handler};
+static const tm_handler* const versioned_handlers[] = {&which_handler};
 
 static const tm_plugin versioned_plugin = {
     sizeof(tm_plugin),

@@ -6,7 +6,6 @@
 #include <set>
 #include <unordered_set>
 
-
 namespace taskmill::broker {
 
 namespace {
@@ -113,8 +112,8 @@ void engine::hello(const protocol::incoming& in, const protocol::message& m) {
     protocol::welcome wel{cfg_.heartbeat_ms, cfg_.liveness_ms};
     early_.push_back({target::backend, peer, std::string(protocol::cmd::welcome), protocol::encode(wel)});
     if (!known) {
-        log_.info("worker={} joined slots={} handlers={} generation={}", protocol::printable(peer), h->slots, h->handlers.size(),
-                  h->generation);
+        log_.info("worker={} joined slots={} handlers={} generation={}", protocol::printable(peer), h->slots,
+                  h->handlers.size(), h->generation);
         emit_worker("worker.joined", peer);
     }
 }
@@ -181,7 +180,8 @@ void engine::dead(const protocol::incoming& in, const protocol::message& m) {
                       c->running ? &*c->running : nullptr);
     }
     if (!refused.empty()) {
-        log_.warn("peer={} DEAD refused for {} worker(s) it does not supervise", protocol::printable(peer), refused.size());
+        log_.warn("peer={} DEAD refused for {} worker(s) it does not supervise", protocol::printable(peer),
+                  refused.size());
         protocol::control e;
         e.ok = false;
         e.ids = std::move(refused);
@@ -284,7 +284,8 @@ bool engine::adopt(worker& w, const task_id& id, uint32_t attempt) {
 // so its result is the one the current attempt is waiting for.
 void engine::apply_outcome(worker& w, const protocol::outcome& o) {
     auto id = parse_task_id(o.id);
-    if (auto s = id ? w.stale.find(*id) : w.stale.end(); s != w.stale.end() && (o.attempt == 0 || o.attempt <= s->second)) {
+    if (auto s = id ? w.stale.find(*id) : w.stale.end();
+        s != w.stale.end() && (o.attempt == 0 || o.attempt <= s->second)) {
         // The end of an attempt whose lease ran out: too late to count, but
         // its slot is free now.
         w.stale.erase(s);
@@ -319,7 +320,8 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
         }
     }
     if (r->cancel_requested) {
-        finish(*r, task_state::cancelled, o.status == "cancelled" ? "cancelled" : "cancelled (attempt ended: " + o.status + ")");
+        finish(*r, task_state::cancelled,
+               o.status == "cancelled" ? "cancelled" : "cancelled (attempt ended: " + o.status + ")");
     } else if (o.status == "ok") {
         r->error.clear();
         finish(*r, task_state::succeeded, "");
@@ -426,7 +428,8 @@ void engine::spawn(worker& w, const protocol::message& m) {
     rep.req = c ? c->req : protocol::peek_req(m.body).value_or(0);
     auto id = c ? parse_task_id(c->id) : result<task_id>(fail(errc::invalid_argument, c.error().message));
     auto parent = id ? load(*id) : std::nullopt;
-    auto valid = c ? validate_batch(c->tasks, limits_, now_) : result<void>(fail(errc::invalid_argument, c.error().message));
+    auto valid =
+        c ? validate_batch(c->tasks, limits_, now_) : result<void>(fail(errc::invalid_argument, c.error().message));
     if (!parent || !valid) {
         rep.ok = false;
         rep.error = !valid ? valid.error().message : "no parent task " + (c ? c->id : std::string());

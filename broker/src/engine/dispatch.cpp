@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "engine/engine.hpp"
-#include "store/keys.hpp"
 #include "model/message_size.hpp"
+#include "store/keys.hpp"
 
 namespace taskmill::broker {
 
@@ -64,8 +64,9 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     if (auto size = dispatch_size(*r); size > out_max_body_) {
         // No worker could read it: running it would strand it RUNNING.
         check(txn_->erase(table::ready, keys::ready_key(queue, p.priority, p.e.seq)), "erase ready");
-        finish(*r, task_state::failed, "too_large: payload and checkpoint make a DISPATCH of up to " + std::to_string(size) +
-                                      " bytes, over the " + std::to_string(out_max_body_) + "-byte message limit");
+        finish(*r, task_state::failed,
+               "too_large: payload and checkpoint make a DISPATCH of up to " + std::to_string(size) +
+                   " bytes, over the " + std::to_string(out_max_body_) + "-byte message limit");
         return false;
     }
     ++r->attempts;
@@ -94,8 +95,7 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     item.checkpoint = std::move(r->checkpoint);
     early_dispatch_[w.id].tasks.push_back(std::move(item));
     if (log_.should_log(spdlog::level::debug)) {
-        log_.debug("task={} dispatched worker={} attempt={}", to_hex(p.e.id), w.id,
-                   r->attempts);
+        log_.debug("task={} dispatched worker={} attempt={}", to_hex(p.e.id), w.id, r->attempts);
     }
     return true;
 }

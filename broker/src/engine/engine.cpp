@@ -79,13 +79,14 @@ std::optional<std::string> engine::new_work_refused() {
         full_logged_ = false;
         return std::nullopt;
     }
-    const std::string what = "storage is " + std::to_string(static_cast<int>(fill * 100)) + "% full (" +
-                             store_.fill_text() + ")";
+    const std::string what =
+        "storage is " + std::to_string(static_cast<int>(fill * 100)) + "% full (" + store_.fill_text() + ")";
     if (!full_logged_) {
         full_logged_ = true;
-        log_.warn("{}: new work is refused, finishing work goes on. To make room, restart the broker with a "
-                  "larger --map-size-mb (if the disk has room) or free disk space in {}",
-                  what, cfg_.data_dir);
+        log_.warn(
+            "{}: new work is refused, finishing work goes on. To make room, restart the broker with a "
+            "larger --map-size-mb (if the disk has room) or free disk space in {}",
+            what, cfg_.data_dir);
     }
     return what + "; new work is refused: raise --map-size-mb or free disk space";
 }
@@ -291,13 +292,15 @@ void engine::recover_tag_index() {
         return;
     }
     std::size_t n = 0;
-    check(txn_->scan(table::tasks, "", false, [&](std::string_view, std::string_view v) {
-              if (auto r = decode_record(v); r && !is_final(r->state) && !r->tags.empty()) {
-                  index_tags(*r, std::nullopt, r->state);  // as if just created in its state
-                  ++n;
-              }
-              return true;
-          }), "scan tasks");
+    check(txn_->scan(table::tasks, "", false,
+                     [&](std::string_view, std::string_view v) {
+                         if (auto r = decode_record(v); r && !is_final(r->state) && !r->tags.empty()) {
+                             index_tags(*r, std::nullopt, r->state);  // as if just created in its state
+                             ++n;
+                         }
+                         return true;
+                     }),
+          "scan tasks");
     check(txn_->put(table::meta, keys::meta_tags_indexed, "1"), "put tags-indexed");
     if (n > 0) {
         log_.info("indexed the tags of {} unfinished task(s)", n);
@@ -308,35 +311,42 @@ void engine::recover_tag_index() {
 std::vector<task_id> engine::unfinished_with_tag(const std::string& tag) {
     const auto prefix = keys::tag_prefix(tag);
     std::vector<task_id> ids;
-    check(txn_->scan(table::tags, prefix, false, [&](std::string_view k, std::string_view) {
-              if (k.substr(0, prefix.size()) != prefix) {
-                  return false;  // past the tag's entries
-              }
-              if (auto id = keys::parse_tag_key(k, prefix.size())) {
-                  ids.push_back(*id);
-              }
-              return true;
-          }), "scan tags");
+    check(txn_->scan(table::tags, prefix, false,
+                     [&](std::string_view k, std::string_view) {
+                         if (k.substr(0, prefix.size()) != prefix) {
+                             return false;  // past the tag's entries
+                         }
+                         if (auto id = keys::parse_tag_key(k, prefix.size())) {
+                             ids.push_back(*id);
+                         }
+                         return true;
+                     }),
+          "scan tags");
     return ids;
 }
 
 void engine::recover_indexes() {
-    check(txn_->scan(table::ready, "", false, [&](std::string_view k, std::string_view v) {
-              if (auto e = keys::parse_ready(k, v)) {
-                  metrics_.queued_recovered(e->queue, e->priority);
-                  ready_.push(e->queue, e->priority, ready_.intern(e->handler), {e->seq, e->id, e->expires_ms});
-                  if (e->expires_ms > 0) {
-                      ttl_.set(e->id, e->expires_ms);
+    check(txn_->scan(
+              table::ready, "", false,
+              [&](std::string_view k, std::string_view v) {
+                  if (auto e = keys::parse_ready(k, v)) {
+                      metrics_.queued_recovered(e->queue, e->priority);
+                      ready_.push(e->queue, e->priority, ready_.intern(e->handler), {e->seq, e->id, e->expires_ms});
+                      if (e->expires_ms > 0) {
+                          ttl_.set(e->id, e->expires_ms);
+                      }
                   }
-              }
-              return true;
-          }), "scan ready");
-    check(txn_->scan(table::delayed, "", false, [&](std::string_view k, std::string_view) {
-              if (auto d = keys::parse_delayed(k)) {
-                  delayed_.set(d->second, d->first);
-              }
-              return true;
-          }), "scan delayed");
+                  return true;
+              }),
+          "scan ready");
+    check(txn_->scan(table::delayed, "", false,
+                     [&](std::string_view k, std::string_view) {
+                         if (auto d = keys::parse_delayed(k)) {
+                             delayed_.set(d->second, d->first);
+                         }
+                         return true;
+                     }),
+          "scan delayed");
 }
 
 // The attempts that were running when the last broker stopped are lost with
@@ -346,12 +356,14 @@ void engine::recover_indexes() {
 // table still lists some there.
 void engine::recover_running() {
     std::vector<task_id> ids;
-    check(txn_->scan(table::running, "", false, [&](std::string_view k, std::string_view) {
-              if (auto id = id_from_bytes(k)) {
-                  ids.push_back(*id);
-              }
-              return true;
-          }), "scan running");
+    check(txn_->scan(table::running, "", false,
+                     [&](std::string_view k, std::string_view) {
+                         if (auto id = id_from_bytes(k)) {
+                             ids.push_back(*id);
+                         }
+                         return true;
+                     }),
+          "scan running");
     for (const auto& id : ids) {
         check(txn_->erase(table::running, id_bytes(id)), "erase running");
         auto r = load(id);

@@ -25,9 +25,9 @@
 
 #include <taskmill/broker/broker.hpp>
 #include <taskmill/broker/store.hpp>
-#include <taskmill/protocol/wire.hpp>
 #include <taskmill/protocol/messages.hpp>
 #include <taskmill/protocol/peer_text.hpp>
+#include <taskmill/protocol/wire.hpp>
 
 #include "engine/event_bus.hpp"
 #include "engine/ready_index.hpp"
@@ -265,9 +265,9 @@ private:
     bool seq_dirty_ = false;
     ready_index ready_;
     std::vector<handler_ref> handler_refs_;  // parallel to ready_'s interned handlers
-    deadline_set delayed_;  // PENDING / RETRYING: due time
-    deadline_set ttl_;      // QUEUED with a TTL: expiry
-    deadline_set leases_;   // RUNNING: lease end
+    deadline_set delayed_;                   // PENDING / RETRYING: due time
+    deadline_set ttl_;                       // QUEUED with a TTL: expiry
+    deadline_set leases_;                    // RUNNING: lease end
     // A running attempt. The task's record lives here: the store keeps the
     // task as QUEUED until the attempt ends (see start_attempt), and save()
     // writes that image; a result, a progress report or a checkpoint of a
@@ -287,7 +287,7 @@ private:
     std::map<std::string, std::vector<protocol::task_info>> pending_done_;
     std::map<std::string, protocol::dispatch> early_dispatch_;
     uint64_t dispatch_order_ = 0;
-    std::vector<out_message> early_;    // see take_early()
+    std::vector<out_message> early_;  // see take_early()
     int64_t next_heartbeat_ = 0;
 
     status_waiters waiters_;

@@ -6,8 +6,7 @@ namespace taskmill::broker {
 namespace {
 
 // One field's key or value, appended to the map's bytes.
-template <typename T>
-void append(std::string& out, const T& v) {
+template <typename T> void append(std::string& out, const T& v) {
     protocol::pack_onto(out, [&](protocol::string_packer& pk) { pk.pack(v); });
 }
 

@@ -52,8 +52,7 @@ public:
     // Publishes `topic` if someone subscribed to it: the body holds "type"
     // (the topic), what `fill(event&)` adds, and "time_ms". `fill` is not
     // called otherwise.
-    template <class Fill>
-    void emit(std::string_view topic, Fill&& fill) {
+    template <class Fill> void emit(std::string_view topic, Fill&& fill) {
         if (!wants(topic)) {
             return;
         }

@@ -168,8 +168,9 @@ void engine::retry_cmd(const std::string& peer, const protocol::request& rq) {
         return;
     }
     if (r->state != task_state::failed && r->state != task_state::cancelled && r->state != task_state::expired) {
-        reply_error(peer, protocol::cmd::retry, rq.req, errc::conflict,
-                    "task is " + std::string(to_string(r->state)) + "; only FAILED, CANCELLED or EXPIRED tasks can be retried");
+        reply_error(
+            peer, protocol::cmd::retry, rq.req, errc::conflict,
+            "task is " + std::string(to_string(r->state)) + "; only FAILED, CANCELLED or EXPIRED tasks can be retried");
         return;
     }
     if (auto why = new_work_refused()) {
@@ -210,38 +211,39 @@ void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
     rep.req = rq.req;
     uint32_t read = 0;
     std::size_t bytes = envelope_bound;  // bound of the reply's size so far
-    std::optional<task_id> last;  // the last task read
+    std::optional<task_id> last;         // the last task read
     // Ids are time-ordered: a reverse scan lists the newest first.
     check(txn_->scan(table::tasks, before ? id_bytes(*before) : std::string_view(), true,
                      [&](std::string_view k, std::string_view v) {
-              if (before && k == id_bytes(*before)) {
-                  return true;  // strictly older than `before`
-              }
-              if (rep.tasks.size() >= limit || read >= std::max<uint32_t>(cfg_.list_scan_budget, 1)) {
-                  rep.next = last ? to_hex(*last) : "";  // stopped with this entry still to read
-                  return false;
-              }
-              auto r = decode_record(v);
-              if (r) {
-                  r = current(std::move(*r));
-              }
-              if (r && (!wanted || r->state == *wanted) && (rq.queue.empty() || r->queue == rq.queue) &&
-                  (rq.tag.empty() || std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end())) {
-                  auto info = to_info(*r);
-                  if (rep.tasks.empty()) {
-                      fit_alone(info, out_max_body_);
-                  } else if (bytes + size_bound(info) > out_max_body_) {
-                      // The reply is full: the next page starts with this task.
-                      rep.next = to_hex(*last);
-                      return false;
-                  }
-                  bytes += size_bound(info);
-                  rep.tasks.push_back(std::move(info));
-              }
-              ++read;
-              last = id_from_bytes(k);
-              return true;
-          }), "scan tasks");
+                         if (before && k == id_bytes(*before)) {
+                             return true;  // strictly older than `before`
+                         }
+                         if (rep.tasks.size() >= limit || read >= std::max<uint32_t>(cfg_.list_scan_budget, 1)) {
+                             rep.next = last ? to_hex(*last) : "";  // stopped with this entry still to read
+                             return false;
+                         }
+                         auto r = decode_record(v);
+                         if (r) {
+                             r = current(std::move(*r));
+                         }
+                         if (r && (!wanted || r->state == *wanted) && (rq.queue.empty() || r->queue == rq.queue) &&
+                             (rq.tag.empty() || std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end())) {
+                             auto info = to_info(*r);
+                             if (rep.tasks.empty()) {
+                                 fit_alone(info, out_max_body_);
+                             } else if (bytes + size_bound(info) > out_max_body_) {
+                                 // The reply is full: the next page starts with this task.
+                                 rep.next = to_hex(*last);
+                                 return false;
+                             }
+                             bytes += size_bound(info);
+                             rep.tasks.push_back(std::move(info));
+                         }
+                         ++read;
+                         last = id_from_bytes(k);
+                         return true;
+                     }),
+          "scan tasks");
     reply_front(peer, protocol::cmd::tasks, rep);
 }
 

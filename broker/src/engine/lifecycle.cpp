@@ -7,8 +7,8 @@
 #include <random>
 
 #include "engine/engine.hpp"
-#include "store/keys.hpp"
 #include "model/message_size.hpp"
+#include "store/keys.hpp"
 
 namespace taskmill::broker {
 
@@ -48,7 +48,8 @@ void engine::enqueue(task_record& r, bool keep_place) {
         r.seq = next_seq();
     }
     check(txn_->put(table::ready, keys::ready_key(r.queue, r.priority, r.seq),
-                    keys::ready_value(id, r.expires_ms(), r.handler)), "put ready");
+                    keys::ready_value(id, r.expires_ms(), r.handler)),
+          "put ready");
     ready_.push(r.queue, r.priority, ready_.intern(r.handler), {r.seq, id, r.expires_ms()});
     if (r.expires_ms() > 0) {
         ttl_.set(id, r.expires_ms());
@@ -126,9 +127,11 @@ void engine::retry_or_fail(task_record& r, const std::string& error, std::option
         count("retried");
         metrics_.retried(r.handler, r.started_ms > 0 ? static_cast<double>(now_ - r.started_ms) : -1.0);
         // A handler's own delay is a peer's figure: at most max_duration_ms.
-        int64_t wait = retry_after_ms && *retry_after_ms >= 0 ? std::min(*retry_after_ms, max_duration_ms) : backoff_ms(r);
+        int64_t wait =
+            retry_after_ms && *retry_after_ms >= 0 ? std::min(*retry_after_ms, max_duration_ms) : backoff_ms(r);
         delay(r, now_ + wait, task_state::retrying);
-        log_.info("task={} retrying attempt={} in_ms={} error={}", to_hex(r.id), r.attempts, wait, protocol::printable(error));
+        log_.info("task={} retrying attempt={} in_ms={} error={}", to_hex(r.id), r.attempts, wait,
+                  protocol::printable(error));
         return;
     }
     finish(r, task_state::failed, error);
@@ -236,7 +239,8 @@ void engine::take_fitting(std::vector<protocol::task_info>& from, std::vector<pr
         }
         bytes += size;
     }
-    tasks.assign(std::make_move_iterator(from.begin()), std::make_move_iterator(from.begin() + static_cast<std::ptrdiff_t>(n)));
+    tasks.assign(std::make_move_iterator(from.begin()),
+                 std::make_move_iterator(from.begin() + static_cast<std::ptrdiff_t>(n)));
     from.erase(from.begin(), from.begin() + static_cast<std::ptrdiff_t>(n));
 }
 

@@ -5,8 +5,9 @@ namespace taskmill::broker {
 result<void> status_waiters::park(const std::string& peer, uint64_t req, const task_id& id, int64_t deadline_ms) {
     const std::size_t mine = of_peer(peer);
     if (mine >= max_per_client_) {
-        return fail(errc::unavailable, "this client already waits on " + std::to_string(max_per_client_) +
-                                           " tasks (max-waits-per-client); wait for some to end, or ask without wait_ms");
+        return fail(errc::unavailable,
+                    "this client already waits on " + std::to_string(max_per_client_) +
+                        " tasks (max-waits-per-client); wait for some to end, or ask without wait_ms");
     }
     if (waiters_.size() >= max_total_) {
         return fail(errc::unavailable, "the broker already holds " + std::to_string(max_total_) +

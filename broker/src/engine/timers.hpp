@@ -19,8 +19,7 @@ namespace taskmill::broker {
 // The sum of a time and durations, saturated at the int64 range instead of
 // overflowing: validated input stays far below it, but a record written by
 // an older broker or a figure from a peer need not.
-template <typename... Ms>
-constexpr int64_t add_ms(int64_t t, Ms... durations) {
+template <typename... Ms> constexpr int64_t add_ms(int64_t t, Ms... durations) {
     for (int64_t d : {static_cast<int64_t>(durations)...}) {
         if (__builtin_add_overflow(t, d, &t)) {
             return d > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();

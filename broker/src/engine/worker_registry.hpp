@@ -31,7 +31,7 @@ struct worker {
     // worker reports it over (an outcome, or a HEARTBEAT that no longer
     // names it), so a 1-slot worker is not sent a second task meanwhile.
     std::unordered_map<task_id, uint32_t, task_id_hash> stale;  // -> attempt
-    uint64_t results_seq = 0;  // the last RESULTS `seq` read, echoed in HEARTBEAT
+    uint64_t results_seq = 0;                                   // the last RESULTS `seq` read, echoed in HEARTBEAT
     int64_t last_seen_ms = 0;
     uint64_t last_pick = 0;  // pick counter value when last chosen
 

@@ -30,8 +30,7 @@ handler_fn guarded(const std::shared_ptr<const api_env>& env, role need, handler
 }
 
 // An integer query parameter; `out` unchanged when absent.
-template <typename T>
-result<void> query_int(const httplib::Request& req, const char* name, T& out, T lo, T hi) {
+template <typename T> result<void> query_int(const httplib::Request& req, const char* name, T& out, T lo, T hi) {
     if (!req.has_param(name)) {
         return {};
     }
@@ -154,7 +153,8 @@ void status(const api_env& env, const httplib::Request& req, httplib::Response& 
         send_json(res, 200, t);
         return;
     }
-    json out = {{"id", t["id"]}, {"state", t["state"]}, {"final", final}, {"result", t["result"]}, {"error", t["error"]}};
+    json out = {
+        {"id", t["id"]}, {"state", t["state"]}, {"final", final}, {"result", t["result"]}, {"error", t["error"]}};
     send_json(res, final ? 200 : 202, out);
 }
 
@@ -170,8 +170,9 @@ void cancel_body(const api_env& env, const httplib::Request& req, httplib::Respo
         return;
     }
     protocol::request rq;
-    bool ok = body->is_object() && body->size() == 1 &&
-              ((body->contains("id") && (*body)["id"].is_string()) || (body->contains("tag") && (*body)["tag"].is_string()));
+    bool ok =
+        body->is_object() && body->size() == 1 &&
+        ((body->contains("id") && (*body)["id"].is_string()) || (body->contains("tag") && (*body)["tag"].is_string()));
     if (!ok) {
         send_error(res, errc::invalid_argument, R"(cancel needs exactly one of {"id": "..."} or {"tag": "..."})");
         return;
@@ -241,7 +242,8 @@ void workflow_get(const api_env& env, httplib::Response& res, std::string_view c
     rq.id = std::move(id);
     if (auto rep = ask(env, res, cmd, std::move(rq))) {
         // WF_STATUS wraps step results (each within max_nesting) three levels deep.
-        send_json(res, 200, rep->data.empty() ? json::object() : protocol::msgpack_to_json(rep->data, protocol::max_nesting + 8));
+        send_json(res, 200,
+                  rep->data.empty() ? json::object() : protocol::msgpack_to_json(rep->data, protocol::max_nesting + 8));
     }
 }
 
@@ -284,7 +286,8 @@ void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env) {
                 }
             }));
     const std::string wf = R"(/api/v1/workflows/([^/]+))";
-    srv.Post("/api/v1/workflows", guarded(env, role::write, [&e](auto& req, auto& res) { workflow_submit(e, req, res); }));
+    srv.Post("/api/v1/workflows",
+             guarded(env, role::write, [&e](auto& req, auto& res) { workflow_submit(e, req, res); }));
     srv.Get(wf, guarded(env, role::read, [&e](const httplib::Request& req, httplib::Response& res) {
                 workflow_get(e, res, protocol::cmd::wf_status, req.matches[1]);
             }));

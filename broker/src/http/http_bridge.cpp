@@ -21,7 +21,8 @@ result<protocol::reply> loop_bridge::call(std::string_view command, protocol::re
         }
         auto deadline = std::chrono::steady_clock::now() + timeout;
         for (;;) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (stopping_->load()) {
                 return fail(errc::unavailable, "broker is shutting down");
             }

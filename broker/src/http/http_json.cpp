@@ -11,14 +11,13 @@ using nlohmann::json;
 
 using field_fn = result<void> (*)(const json&, protocol::task_spec&);
 
-template <typename T>
-result<T> integer(const json& v, const char* name) {
+template <typename T> result<T> integer(const json& v, const char* name) {
     if (!v.is_number_integer()) {
         return fail(errc::invalid_argument, std::string(name) + " must be an integer");
     }
-    if (v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max())
-                               : (v.get<int64_t>() < std::numeric_limits<T>::min() ||
-                                  v.get<int64_t>() > std::numeric_limits<T>::max())) {
+    if (v.is_number_unsigned()
+            ? v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<T>::max())
+            : (v.get<int64_t>() < std::numeric_limits<T>::min() || v.get<int64_t>() > std::numeric_limits<T>::max())) {
         return fail(errc::invalid_argument, std::string(name) + " is out of range");
     }
     return static_cast<T>(v.get<int64_t>());
@@ -31,8 +30,7 @@ result<std::string> text(const json& v, const char* name) {
     return v.get<std::string>();
 }
 
-template <typename T>
-result<void> set_int(const json& v, const char* name, std::optional<T>& out) {
+template <typename T> result<void> set_int(const json& v, const char* name, std::optional<T>& out) {
     auto n = integer<T>(v, name);
     if (!n) {
         return fail(n.error().code, n.error().message);
@@ -116,10 +114,15 @@ json to_json(const metrics_snapshot& s) {
     }
     auto handlers = json::object();
     for (const auto& [name, h] : s.handlers) {
-        handlers[name] = {{"submitted", h.submitted}, {"succeeded", h.succeeded}, {"failed", h.failed},
-                          {"retried", h.retried},     {"cancelled", h.cancelled}, {"expired", h.expired},
-                          {"run_ms_avg", h.run_ms.count > 0 ? h.run_ms.sum / static_cast<double>(h.run_ms.count) : 0.0},
-                          {"wait_ms_avg", h.wait_ms.count > 0 ? h.wait_ms.sum / static_cast<double>(h.wait_ms.count) : 0.0}};
+        handlers[name] = {
+            {"submitted", h.submitted},
+            {"succeeded", h.succeeded},
+            {"failed", h.failed},
+            {"retried", h.retried},
+            {"cancelled", h.cancelled},
+            {"expired", h.expired},
+            {"run_ms_avg", h.run_ms.count > 0 ? h.run_ms.sum / static_cast<double>(h.run_ms.count) : 0.0},
+            {"wait_ms_avg", h.wait_ms.count > 0 ? h.wait_ms.sum / static_cast<double>(h.wait_ms.count) : 0.0}};
     }
     return {{"time_ms", s.time_ms},
             {"uptime_ms", s.time_ms - s.started_ms},

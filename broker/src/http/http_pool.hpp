@@ -24,9 +24,9 @@ namespace taskmill::broker::http {
 
 struct pool_limits {
     std::size_t threads = 32;
-    std::size_t queue = 64;            // connections waiting for a thread
+    std::size_t queue = 64;  // connections waiting for a thread
     std::size_t refusal_threads = 4;
-    std::size_t refusal_queue = 256;   // connections waiting to be refused
+    std::size_t refusal_queue = 256;  // connections waiting to be refused
 };
 
 class bounded_pool final : public httplib::TaskQueue {

@@ -149,7 +149,9 @@ private:
 // "ADDR:PORT" -> (address to bind, port); "*" and an empty ADDR are every
 // interface.
 std::pair<std::string, int> parse_listen(const std::string& listen) {
-    auto bad = [&] { return std::runtime_error("--http must be ADDR:PORT with PORT in 0..65535, not '" + listen + "'"); };
+    auto bad = [&] {
+        return std::runtime_error("--http must be ADDR:PORT with PORT in 0..65535, not '" + listen + "'");
+    };
     auto colon = listen.rfind(':');
     if (colon == std::string::npos) {
         throw bad();
@@ -209,10 +211,11 @@ struct http_server::impl {
         : opts(std::move(o)), hub(std::move(h)), log(std::move(l)), refusals(log) {
         tokens = http::parse_tokens(opts.tokens);
         anonymous = http::parse_role(opts.anonymous, "--http-anonymous");
-        env = std::make_shared<http::api_env>(http::api_env{
-            http::loop_bridge(ctx, opts.loop_endpoint), hub,
-            [this](const httplib::Request& req, httplib::Response& res, http::role need) { return allow(req, res, need); },
-            std::make_shared<std::atomic<std::size_t>>(0), limits.threads / 4});
+        env = std::make_shared<http::api_env>(http::api_env{http::loop_bridge(ctx, opts.loop_endpoint), hub,
+                                                            [this](const httplib::Request& req, httplib::Response& res,
+                                                                   http::role need) { return allow(req, res, need); },
+                                                            std::make_shared<std::atomic<std::size_t>>(0),
+                                                            limits.threads / 4});
         routes(env);
         bind();
         thread = std::thread([this] { srv.listen_after_bind(); });

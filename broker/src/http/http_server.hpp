@@ -24,11 +24,11 @@ namespace taskmill::broker {
 class metrics_hub;
 
 struct http_options {
-    std::string listen;                // "ADDR:PORT"; port 0 = pick one
-    std::vector<std::string> tokens;   // "NAME:ROLE:SECRET", ROLE = read | write
-    std::string anonymous = "none";    // the role of a request without a token
-    std::string loop_endpoint;         // inproc endpoint bound on the frontend
-    std::string role = "standalone";   // reported by /health
+    std::string listen;               // "ADDR:PORT"; port 0 = pick one
+    std::vector<std::string> tokens;  // "NAME:ROLE:SECRET", ROLE = read | write
+    std::string anonymous = "none";   // the role of a request without a token
+    std::string loop_endpoint;        // inproc endpoint bound on the frontend
+    std::string role = "standalone";  // reported by /health
     std::size_t max_body_bytes = 16u << 20;
 };
 

@@ -17,9 +17,7 @@ void histogram::observe(double ms) {
     ++count;
 }
 
-std::string_view handler_base(std::string_view spec) {
-    return spec.substr(0, spec.find('@'));
-}
+std::string_view handler_base(std::string_view spec) { return spec.substr(0, spec.find('@')); }
 
 handler_metrics& metrics_recorder::of(std::string_view handler) {
     auto base = handler_base(handler);
@@ -216,8 +214,7 @@ void render_handlers(writer& w, const metrics_snapshot& s) {
     for (const auto& [name, h] : s.handlers) {
         w.hist("taskmill_task_run_ms", lbl("handler", name), h.run_ms);
     }
-    w.family("taskmill_task_queue_wait_ms", "histogram",
-             "Time from ready to dispatched in milliseconds, by handler.");
+    w.family("taskmill_task_queue_wait_ms", "histogram", "Time from ready to dispatched in milliseconds, by handler.");
     for (const auto& [name, h] : s.handlers) {
         w.hist("taskmill_task_queue_wait_ms", lbl("handler", name), h.wait_ms);
     }

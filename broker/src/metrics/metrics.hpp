@@ -47,10 +47,10 @@ struct handler_metrics {
 struct metrics_snapshot {
     int64_t time_ms = 0;
     int64_t started_ms = 0;
-    std::map<std::string, handler_metrics> handlers;            // by handler name (no @version)
+    std::map<std::string, handler_metrics> handlers;                // by handler name (no @version)
     std::map<std::string, std::map<std::string, uint64_t>> states;  // queue -> state -> tasks
-    std::map<std::string, std::map<int32_t, uint64_t>> queued;  // queue -> priority -> QUEUED tasks
-    std::map<std::string, uint64_t> counters;                   // the engine's named counters
+    std::map<std::string, std::map<int32_t, uint64_t>> queued;      // queue -> priority -> QUEUED tasks
+    std::map<std::string, uint64_t> counters;                       // the engine's named counters
     uint32_t workers = 0;
     uint32_t slots = 0;
     uint32_t busy = 0;
@@ -59,7 +59,7 @@ struct metrics_snapshot {
     uint64_t hellos_refused = 0;
     histogram commit_ms;
     uint64_t commits = 0;
-    double store_fill = 0;        // used fraction of the LMDB map
+    double store_fill = 0;  // used fraction of the LMDB map
     uint64_t store_map_bytes = 0;
     // Tasks that reached a final state, per second, oldest first; the last
     // entry is the current (partial) second.

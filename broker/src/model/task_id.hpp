@@ -28,9 +28,7 @@ std::string to_hex(const task_id& id);
 // is errc::invalid_argument "<what> must be 32 hex chars".
 result<task_id> parse_task_id(std::string_view hex, std::string_view what = "id");
 // The 16 raw bytes as a string (the tasks table key).
-inline std::string_view id_bytes(const task_id& id) {
-    return {reinterpret_cast<const char*>(id.data()), id.size()};
-}
+inline std::string_view id_bytes(const task_id& id) { return {reinterpret_cast<const char*>(id.data()), id.size()}; }
 std::optional<task_id> id_from_bytes(std::string_view raw);
 
 // Makes time-ordered ids. Not thread-safe: one per loop.

@@ -28,18 +28,39 @@ constexpr uint64_t record_format = 3;
 constexpr uint64_t text_format = 2;
 
 // Every field once, in stored order; one writer and two readers walk it.
-template <typename V>
-void fields(task_record& r, V&& v) {
-    v("id", r.id); v("handler", r.handler); v("payload", r.payload); v("queue", r.queue);
-    v("priority", r.priority); v("max_retries", r.max_retries); v("timeout_ms", r.timeout_ms);
-    v("ttl_ms", r.ttl_ms); v("eta_ms", r.eta_ms); v("backoff_base_ms", r.backoff_base_ms);
-    v("backoff_factor", r.backoff_factor); v("backoff_cap_ms", r.backoff_cap_ms); v("tags", r.tags);
-    v("key", r.key); v("parent", r.parent); v("notify", r.notify); v("notify_peer", r.notify_peer);
-    v("state", r.state); v("attempts", r.attempts); v("crashes", r.crashes); v("created_ms", r.created_ms);
-    v("started_ms", r.started_ms); v("finished_ms", r.finished_ms); v("error", r.error);
-    v("result", r.result); v("worker", r.worker); v("children", r.children);
-    v("progress_fraction", r.progress_fraction); v("progress_note", r.progress_note);
-    v("checkpoint", r.checkpoint); v("cancel_requested", r.cancel_requested); v("seq", r.seq);
+template <typename V> void fields(task_record& r, V&& v) {
+    v("id", r.id);
+    v("handler", r.handler);
+    v("payload", r.payload);
+    v("queue", r.queue);
+    v("priority", r.priority);
+    v("max_retries", r.max_retries);
+    v("timeout_ms", r.timeout_ms);
+    v("ttl_ms", r.ttl_ms);
+    v("eta_ms", r.eta_ms);
+    v("backoff_base_ms", r.backoff_base_ms);
+    v("backoff_factor", r.backoff_factor);
+    v("backoff_cap_ms", r.backoff_cap_ms);
+    v("tags", r.tags);
+    v("key", r.key);
+    v("parent", r.parent);
+    v("notify", r.notify);
+    v("notify_peer", r.notify_peer);
+    v("state", r.state);
+    v("attempts", r.attempts);
+    v("crashes", r.crashes);
+    v("created_ms", r.created_ms);
+    v("started_ms", r.started_ms);
+    v("finished_ms", r.finished_ms);
+    v("error", r.error);
+    v("result", r.result);
+    v("worker", r.worker);
+    v("children", r.children);
+    v("progress_fraction", r.progress_fraction);
+    v("progress_note", r.progress_note);
+    v("checkpoint", r.checkpoint);
+    v("cancel_requested", r.cancel_requested);
+    v("seq", r.seq);
     v("version", r.version);
 }
 
@@ -53,12 +74,9 @@ void read(protocol::mp_reader& rd, std::string& s) { s = rd.bytes(); }
 void read(protocol::mp_reader& rd, bool& v) { v = rd.boolean(); }
 void read(protocol::mp_reader& rd, double& v) { v = rd.number(); }
 template <typename T>
-    requires std::is_integral_v<T>
-void read(protocol::mp_reader& rd, T& v) {
-    v = rd.integer<T>();
-}
-template <typename T>
-void read(protocol::mp_reader& rd, std::optional<T>& v) {
+requires std::is_integral_v<T>
+void read(protocol::mp_reader& rd, T& v) { v = rd.integer<T>(); }
+template <typename T> void read(protocol::mp_reader& rd, std::optional<T>& v) {
     if (rd.nil()) {
         v.reset();
         return;
@@ -85,10 +103,7 @@ task_id id_of(std::string_view stored, uint64_t format) {
     }
     throw protocol::mp_reader::malformed();
 }
-template <typename T>
-void read(protocol::mp_reader& rd, T& v, uint64_t) {
-    read(rd, v);
-}
+template <typename T> void read(protocol::mp_reader& rd, T& v, uint64_t) { read(rd, v); }
 void read(protocol::mp_reader& rd, task_id& v, uint64_t format) { v = id_of(rd.bytes(), format); }
 void read(protocol::mp_reader& rd, std::vector<task_id>& v, uint64_t format) {
     auto n = rd.array_size();
@@ -106,32 +121,21 @@ void read(protocol::mp_reader& rd, task_state& v, uint64_t format) {
 }
 
 // Writes one record field; ids as 16-byte bins, the state as its number.
-template <typename P, typename T>
-void write(P& pk, const T& v) {
-    pk.pack(v);
-}
-template <typename P>
-void write(P& pk, const task_id& id) {
+template <typename P, typename T> void write(P& pk, const T& v) { pk.pack(v); }
+template <typename P> void write(P& pk, const task_id& id) {
     pk.pack_bin(static_cast<uint32_t>(id.size()));
     pk.pack_bin_body(reinterpret_cast<const char*>(id.data()), static_cast<uint32_t>(id.size()));
 }
-template <typename P>
-void write(P& pk, const std::vector<task_id>& ids) {
+template <typename P> void write(P& pk, const std::vector<task_id>& ids) {
     pk.pack_array(static_cast<uint32_t>(ids.size()));
     for (const auto& id : ids) {
         write(pk, id);
     }
 }
-template <typename P>
-void write(P& pk, task_state s) {
-    pk.pack(static_cast<uint8_t>(s));
-}
+template <typename P> void write(P& pk, task_state s) { pk.pack(static_cast<uint8_t>(s)); }
 
 // Format 1 maps hold text ids and state names, like format 2.
-template <typename T>
-void convert(const msgpack::object& o, T& v) {
-    o.convert(v);
-}
+template <typename T> void convert(const msgpack::object& o, T& v) { o.convert(v); }
 void convert(const msgpack::object& o, task_id& v) { v = id_of(o.as<std::string>(), text_format); }
 void convert(const msgpack::object& o, std::vector<task_id>& v) {
     v.clear();

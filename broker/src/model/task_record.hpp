@@ -52,7 +52,7 @@ struct task_record {
     std::string progress_note;
     std::optional<std::string> checkpoint;
     bool cancel_requested = false;
-    uint64_t seq = 0;  // position in the ready index while QUEUED
+    uint64_t seq = 0;     // position in the ready index while QUEUED
     std::string version;  // plugin version of the last attempt
 
     // The absolute time by which the task must have started; 0 = none.

@@ -2,8 +2,8 @@
 
 namespace taskmill::broker {
 namespace {
-constexpr std::array<std::string_view, all_task_states.size()> names = {
-    "PENDING", "QUEUED", "RUNNING", "RETRYING", "SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"};
+constexpr std::array<std::string_view, all_task_states.size()> names = {"PENDING",   "QUEUED", "RUNNING",   "RETRYING",
+                                                                        "SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"};
 }  // namespace
 
 std::string_view to_string(task_state s) { return names[static_cast<std::size_t>(s)]; }

@@ -14,14 +14,14 @@ namespace taskmill::broker {
 
 // The numeric values are stored in task records: append, never renumber.
 enum class task_state : uint8_t {
-    pending,    // waiting for its eta
-    queued,     // ready to run
+    pending,  // waiting for its eta
+    queued,   // ready to run
     running,
-    retrying,   // waiting for its backoff to pass
+    retrying,  // waiting for its backoff to pass
     succeeded,
     failed,
     cancelled,
-    expired,    // its ttl passed before it started
+    expired,  // its ttl passed before it started
 };
 
 inline constexpr std::array<task_state, 8> all_task_states = {

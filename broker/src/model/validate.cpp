@@ -7,9 +7,7 @@
 namespace taskmill::broker {
 namespace {
 
-bool is_word_char(char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-';
-}
+bool is_word_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-'; }
 
 bool is_word(std::string_view s) {
     if (s.empty() || s.size() > 64) {
@@ -42,8 +40,8 @@ bool is_version(std::string_view v) {
         return is_number(v);
     }
     auto d2 = v.find('.', d1 + 1);
-    return d2 != std::string_view::npos && is_number(v.substr(0, d1)) &&
-           is_number(v.substr(d1 + 1, d2 - d1 - 1)) && is_number(v.substr(d2 + 1));
+    return d2 != std::string_view::npos && is_number(v.substr(0, d1)) && is_number(v.substr(d1 + 1, d2 - d1 - 1)) &&
+           is_number(v.substr(d2 + 1));
 }
 
 std::string_view major_of(std::string_view version) { return version.substr(0, version.find('.')); }
@@ -54,8 +52,11 @@ std::string field_error(std::size_t i, const char* field, const std::string& why
 
 std::string check_durations(std::size_t i, const protocol::task_spec& t, int64_t now_ms) {
     static const std::string range = "must be 0.." + std::to_string(max_duration_ms) + " (10 years)";
-    for (auto [name, v] : {std::pair{"timeout_ms", t.timeout_ms}, {"ttl_ms", t.ttl_ms}, {"delay_ms", t.delay_ms},
-                           {"backoff_base_ms", t.backoff_base_ms}, {"backoff_cap_ms", t.backoff_cap_ms}}) {
+    for (auto [name, v] : {std::pair{"timeout_ms", t.timeout_ms},
+                           {"ttl_ms", t.ttl_ms},
+                           {"delay_ms", t.delay_ms},
+                           {"backoff_base_ms", t.backoff_base_ms},
+                           {"backoff_cap_ms", t.backoff_cap_ms}}) {
         if (v && (*v < 0 || *v > max_duration_ms)) {
             return field_error(i, name, range);
         }

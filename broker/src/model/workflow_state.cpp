@@ -5,7 +5,7 @@
 
 namespace taskmill::broker {
 namespace {
-constexpr std::array<std::string_view, 7> step_names = {"WAITING", "QUEUED",    "SUCCEEDED", "FAILED",
+constexpr std::array<std::string_view, 7> step_names = {"WAITING",   "QUEUED",  "SUCCEEDED", "FAILED",
                                                         "CANCELLED", "EXPIRED", "SKIPPED"};
 constexpr std::array<std::string_view, 4> workflow_names = {"RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"};
 
@@ -31,11 +31,11 @@ std::optional<workflow_state> parse_workflow_state(std::string_view name) {
 
 step_state step_state_of(task_state s) {
     switch (s) {
-    case task_state::succeeded: return step_state::succeeded;
-    case task_state::failed: return step_state::failed;
-    case task_state::cancelled: return step_state::cancelled;
-    case task_state::expired: return step_state::expired;
-    default: return step_state::queued;
+        case task_state::succeeded: return step_state::succeeded;
+        case task_state::failed: return step_state::failed;
+        case task_state::cancelled: return step_state::cancelled;
+        case task_state::expired: return step_state::expired;
+        default: return step_state::queued;
     }
 }
 

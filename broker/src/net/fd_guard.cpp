@@ -152,7 +152,11 @@ std::string fd_guard::bind(zmq::socket_t& s, const std::string& endpoint, const 
     if (fd >= 0) {
         auto addr = "inproc://taskmill-monitor-" + name + "-" + std::to_string(reinterpret_cast<uintptr_t>(this));
         if (zmq_socket_monitor(s.handle(), addr.c_str(), ZMQ_EVENT_ACCEPT_FAILED | ZMQ_EVENT_DISCONNECTED) == 0) {
-            watched w{name, bound, fd, ::fcntl(fd, F_DUPFD_CLOEXEC, 0), decoy_listener(),
+            watched w{name,
+                      bound,
+                      fd,
+                      ::fcntl(fd, F_DUPFD_CLOEXEC, 0),
+                      decoy_listener(),
                       zmq::socket_t(ctx_, zmq::socket_type::pair)};
             w.monitor.set(zmq::sockopt::linger, 0);
             w.monitor.connect(addr);
@@ -182,8 +186,8 @@ int64_t fd_guard::next_due_ms() const {
 }
 
 void fd_guard::note_disconnect(int64_t now_ms) {
-    constexpr uint64_t burst = 64;         // fewer free too little to matter
-    constexpr int64_t settle_ms = 1000;    // ZeroMQ frees a connection after its event
+    constexpr uint64_t burst = 64;       // fewer free too little to matter
+    constexpr int64_t settle_ms = 1000;  // ZeroMQ frees a connection after its event
     if (++disconnects_ >= burst) {
         trim_due_ms_ = now_ms + settle_ms;  // pushed out while they keep coming
     }
@@ -261,10 +265,11 @@ void fd_guard::log_refusals(const watched& w, int err, int64_t now_ms) {
     }
     rlimit lim{};
     ::getrlimit(RLIMIT_NOFILE, &lim);
-    log_.error("cannot accept connections on {} ({}): {}; the open-files limit is {}. {} waiting "
-               "connection(s) closed at once; they may retry. Raise the limit (ulimit -n, systemd "
-               "LimitNOFILE=) or spread clients over more brokers",
-               w.name, w.endpoint, std::strerror(err), static_cast<uint64_t>(lim.rlim_cur), refused_);
+    log_.error(
+        "cannot accept connections on {} ({}): {}; the open-files limit is {}. {} waiting "
+        "connection(s) closed at once; they may retry. Raise the limit (ulimit -n, systemd "
+        "LimitNOFILE=) or spread clients over more brokers",
+        w.name, w.endpoint, std::strerror(err), static_cast<uint64_t>(lim.rlim_cur), refused_);
     logged_once_ = true;
     refused_ = 0;
     next_log_ms_ = now_ms + 60000;  // then a count once a minute at most

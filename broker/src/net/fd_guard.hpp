@@ -79,7 +79,7 @@ private:
     std::vector<watched> watched_;
     int reserve_fd_ = -1;
     int last_err_ = EMFILE;  // why the last accept failed
-    uint64_t refused_ = 0;          // connections closed since the last log line
+    uint64_t refused_ = 0;   // connections closed since the last log line
     int64_t next_log_ms_ = 0;
     bool logged_once_ = false;
     // glibc keeps the heap that closed connections freed (about 27 KiB

@@ -13,16 +13,16 @@
 #include <fstream>
 #include <stdexcept>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 #include <zmq.hpp>
 
 #include <taskmill/protocol/frame.hpp>
 
 #include "engine/engine.hpp"
-#include "net/fd_guard.hpp"
 #include "http/http_server.hpp"
+#include "net/fd_guard.hpp"
 #include "net/security.hpp"
 
 namespace taskmill::broker {
@@ -40,7 +40,9 @@ std::string connectable(std::string ep) {
 }
 
 void write_endpoints(const std::string& dir, const bound_endpoints& eps) {
-    nlohmann::json j = {{"frontend", eps.frontend}, {"backend", eps.backend}, {"events", eps.events},
+    nlohmann::json j = {{"frontend", eps.frontend},
+                        {"backend", eps.backend},
+                        {"events", eps.events},
                         {"pid", static_cast<int64_t>(::getpid())}};
     if (!eps.http.empty()) {
         j["http"] = eps.http;
@@ -78,7 +80,7 @@ struct broker::impl {
     zmq::socket_t frontend;
     zmq::socket_t backend;
     zmq::socket_t events;
-    fd_guard guard;  // owns monitor sockets: declared after the context
+    fd_guard guard;                          // owns monitor sockets: declared after the context
     std::unique_ptr<zap_authenticator> zap;  // CURVE on; destroyed before the sockets
     bound_endpoints eps;
     int pipe_r = -1;
@@ -247,9 +249,10 @@ struct broker::impl {
             if (e.code == errc::corrupt) {
                 throw damaged(e);
             }
-            log->error("{}: turn dropped and state reloaded from the store; new work refused for {} s. "
-                       "If the store is full, restart with a larger --map-size-mb or free disk space in {}",
-                       e.what(), store_hold_ms / 1000, cfg.data_dir);
+            log->error(
+                "{}: turn dropped and state reloaded from the store; new work refused for {} s. "
+                "If the store is full, restart with a larger --map-size-mb or free disk space in {}",
+                e.what(), store_hold_ms / 1000, cfg.data_dir);
             auto refusals = refuse_replies(eng->out().messages, eng->parked(), e.what());
             rebuild_engine(e.what());
             send_messages(refusals);
@@ -398,8 +401,7 @@ broker::broker(broker_config cfg, std::shared_ptr<spdlog::logger> log, zmq::cont
     impl_ = std::make_unique<impl>(std::move(cfg), std::move(st), std::move(log), ctx);
 }
 
-broker::broker(broker_config cfg, std::unique_ptr<store> st, std::shared_ptr<spdlog::logger> log,
-               zmq::context_t* ctx)
+broker::broker(broker_config cfg, std::unique_ptr<store> st, std::shared_ptr<spdlog::logger> log, zmq::context_t* ctx)
     : impl_(std::make_unique<impl>(std::move(cfg), std::move(st), std::move(log), ctx)) {}
 
 broker::~broker() = default;

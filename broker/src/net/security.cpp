@@ -7,8 +7,8 @@
 #include <stdexcept>
 
 #include <spdlog/spdlog.h>
-#include <zmq_addon.hpp>
 #include <taskmill/broker/broker.hpp>
+#include <zmq_addon.hpp>
 
 namespace taskmill::broker {
 namespace {
@@ -161,8 +161,8 @@ void zap_authenticator::answer_zap() {
                  protocol::printable(domain), protocol::printable(address), protocol::printable(mechanism), z85,
                  domain == "backend" ? "host" : "client");
     }
-    std::array<std::string, 6> reply{"1.0", frame_text(parts[3]), ok ? "200" : "400",
-                                     ok ? "OK" : "key not allowed", ok ? z85 : "", ""};
+    std::array<std::string, 6> reply{
+        "1.0", frame_text(parts[3]), ok ? "200" : "400", ok ? "OK" : "key not allowed", ok ? z85 : "", ""};
     handler_.send(parts[0], zmq::send_flags::sndmore);
     handler_.send(zmq::message_t(), zmq::send_flags::sndmore);
     for (std::size_t i = 0; i < reply.size(); ++i) {
@@ -199,11 +199,14 @@ void zap_authenticator::report_refusals() {
     for (std::size_t i = 0; i < refused_log_.size(); ++i) {
         const char* domain = i == 1 ? "backend" : "frontend";
         if (auto n = refused_log_[i].take_summary()) {
-            log_.warn("curve refused socket={}: {} more handshake(s) with a key not allowed in the last minute", domain, n);
+            log_.warn("curve refused socket={}: {} more handshake(s) with a key not allowed in the last minute", domain,
+                      n);
         }
         if (auto n = handshake_log_[i].take_summary()) {
-            log_.warn("curve refused socket={}: {} more failed handshake(s) (plain TCP or wrong server key) in the last "
-                      "minute", domain, n);
+            log_.warn(
+                "curve refused socket={}: {} more failed handshake(s) (plain TCP or wrong server key) in the last "
+                "minute",
+                domain, n);
         }
     }
 }

@@ -52,7 +52,8 @@ void declare_limits_and_security(config::loader& l, broker_config& g, raw& r) {
     l.add("curve-key-file", config::text(r.curve_key_file), "broker key pair (taskmill keygen); turns CURVE on");
     l.add("allow-client", config::list(r.allow_client),
           "client public key or .pub file allowed on the frontend (repeat; * = any)");
-    l.add("allow-host", config::list(r.allow_host), "host public key or .pub file allowed on the backend (repeat; * = any)");
+    l.add("allow-host", config::list(r.allow_host),
+          "host public key or .pub file allowed on the backend (repeat; * = any)");
     auto& frame = l.add("max-frame-bytes", config::number(g.max_frame_bytes),
                         "largest frame; a peer sending more is disconnected (0 = max-body-bytes + 1 MiB)");
     // --print-config shows the limit in force, not the 0 that derives it.
@@ -97,8 +98,10 @@ void load_keys(broker_config& g, const raw& r) {
     auto kp = need(taskmill::curve::load_key_pair(r.curve_key_file));
     g.curve_public_key = kp.public_key;
     g.curve_secret_key = kp.secret_key;
-    for (const auto& k : r.allow_client) g.allow_clients.push_back(k == "*" ? k : need(taskmill::curve::load_public_key(k)));
-    for (const auto& k : r.allow_host) g.allow_hosts.push_back(k == "*" ? k : need(taskmill::curve::load_public_key(k)));
+    for (const auto& k : r.allow_client)
+        g.allow_clients.push_back(k == "*" ? k : need(taskmill::curve::load_public_key(k)));
+    for (const auto& k : r.allow_host)
+        g.allow_hosts.push_back(k == "*" ? k : need(taskmill::curve::load_public_key(k)));
 }
 
 // The checks that involve more than one option.

@@ -25,7 +25,7 @@ struct field_spec {
 };
 
 constexpr std::array<const char*, 12> month_names = {"jan", "feb", "mar", "apr", "may", "jun",
-                                                      "jul", "aug", "sep", "oct", "nov", "dec"};
+                                                     "jul", "aug", "sep", "oct", "nov", "dec"};
 constexpr std::array<const char*, 7> day_names = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
 
 const std::array<field_spec, 5> specs = {{
@@ -63,8 +63,8 @@ result<int> parse_value(const field_spec& f, std::string_view s) {
         return field_error(f, "'" + std::string(s) + "' is not a number" + (f.names ? " or a name" : ""));
     }
     if (v < f.lo || v > f.hi) {
-        return field_error(f, std::to_string(v) + " is out of range " + std::to_string(f.lo) + "-" +
-                                  std::to_string(f.hi));
+        return field_error(f,
+                           std::to_string(v) + " is out of range " + std::to_string(f.lo) + "-" + std::to_string(f.hi));
     }
     return v;
 }
@@ -138,8 +138,7 @@ std::string expand_macro(std::string_view t) {
     return std::string(t);
 }
 
-template <std::size_t N>
-void copy_bits(const std::vector<bool>& from, std::bitset<N>& to) {
+template <std::size_t N> void copy_bits(const std::vector<bool>& from, std::bitset<N>& to) {
     for (std::size_t i = 0; i < from.size() && i < N; ++i) {
         to[i] = from[i];
     }
@@ -253,8 +252,8 @@ result<int64_t> parse_every(std::string_view text) {
     auto [p, ec] = std::from_chars(text.data(), text.data() + i, n);
     auto unit = text.substr(i);
     if (i == 0 || ec != std::errc{} || n <= 0) {
-        return fail(errc::invalid_argument, "every = '" + std::string(text) +
-                                                "': expected a positive number and a unit (30s, 5m, 2h, 1d)");
+        return fail(errc::invalid_argument,
+                    "every = '" + std::string(text) + "': expected a positive number and a unit (30s, 5m, 2h, 1d)");
     }
     int64_t mult = 0;
     if (unit == "s") mult = 1000;

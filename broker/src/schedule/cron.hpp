@@ -23,14 +23,14 @@ namespace taskmill::broker {
 struct cron_expr {
     std::bitset<60> minutes;
     std::bitset<24> hours;
-    std::bitset<32> days;      // 1..31
-    std::bitset<13> months;    // 1..12
-    std::bitset<7> weekdays;   // 0 = Sunday
-    bool dom_star = false;     // day-of-month field began with '*'
-    bool dow_star = false;     // day-of-week field began with '*'
+    std::bitset<32> days;     // 1..31
+    std::bitset<13> months;   // 1..12
+    std::bitset<7> weekdays;  // 0 = Sunday
+    bool dom_star = false;    // day-of-month field began with '*'
+    bool dow_star = false;    // day-of-week field began with '*'
     cctz::time_zone tz;
     std::string text;
-    std::string tz_name;       // "UTC" when none was given
+    std::string tz_name;  // "UTC" when none was given
 };
 
 // Parses "m h dom mon dow" (or @hourly @daily @midnight @weekly @monthly

@@ -9,8 +9,8 @@
 
 #include <taskmill/protocol/nesting.hpp>
 
-#include "schedule/cron.hpp"
 #include "model/validate.hpp"
+#include "schedule/cron.hpp"
 
 namespace taskmill::broker {
 namespace {
@@ -27,8 +27,8 @@ bool valid_name(std::string_view n) {
         return false;
     }
     for (char c : n) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-                  c == '-' || c == '.';
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+                  c == '.';
         if (!ok) {
             return false;
         }

@@ -33,9 +33,7 @@ void schedule_engine::recover() {
     }
 }
 
-void schedule_engine::save(const schedule_state& s) {
-    ops_.put(table::schedules, s.cfg.name, encode_schedule_meta(s));
-}
+void schedule_engine::save(const schedule_state& s) { ops_.put(table::schedules, s.cfg.name, encode_schedule_meta(s)); }
 
 void schedule_engine::fire_due() {
     const int64_t now = ops_.now();

@@ -120,8 +120,7 @@ private:
     // Places the cursor on the first entry to visit (see transaction::scan).
     static int position(MDB_cursor* cur, std::string_view from, bool reverse, MDB_val& k, MDB_val& v) {
         if (!reverse) {
-            return from.empty() ? mdb_cursor_get(cur, &k, &v, MDB_FIRST)
-                                : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+            return from.empty() ? mdb_cursor_get(cur, &k, &v, MDB_FIRST) : mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
         }
         if (from.empty()) {
             return mdb_cursor_get(cur, &k, &v, MDB_LAST);
@@ -204,14 +203,14 @@ public:
 
     std::string fill_text() override {
         auto f = measure();
-        return mib(f.used) + " used of " + mib(f.capacity) + " (map " + mib(f.map) + ", free disk " +
-               mib(f.disk_free) + ")";
+        return mib(f.used) + " used of " + mib(f.capacity) + " (map " + mib(f.map) + ", free disk " + mib(f.disk_free) +
+               ")";
     }
 
 private:
     struct fill {
-        double used = 0;      // pages up to the last one in use (freed pages count: a safe overestimate)
-        double map = 0;       // the map size in force (LMDB keeps the larger of ours and the file's)
+        double used = 0;  // pages up to the last one in use (freed pages count: a safe overestimate)
+        double map = 0;   // the map size in force (LMDB keeps the larger of ours and the file's)
         double disk_free = 0;
         double capacity = 0;  // what the file can still reach: min(map, file + free disk)
     };
@@ -271,8 +270,8 @@ private:
             if (rc != 0) {
                 mdb_txn_abort(txn);
                 if (is_damage(rc)) {
-                    throw_damaged(dir_, std::string("table ") + table_names[i] + " cannot be opened: " +
-                                            mdb_strerror(rc));
+                    throw_damaged(dir_,
+                                  std::string("table ") + table_names[i] + " cannot be opened: " + mdb_strerror(rc));
                 }
                 check("mdb_dbi_open", rc);
             }

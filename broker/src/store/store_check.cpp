@@ -34,9 +34,10 @@ result<std::string> check_store(const broker_config& cfg) {
     }
     std::string report = "store in " + cfg.data_dir + ": " + std::to_string(tasks) + " task(s), " + st->fill_text();
     if (bad > 0) {
-        return fail(errc::corrupt, report + "; " + std::to_string(bad) + " task record(s) do not decode (first: " +
-                                       first_bad + "); the broker answers `corrupt` for them. Restore "
-                                       "data.mdb from a backup to get them back (docs/OPERATIONS.md, \"Damaged store\")");
+        return fail(errc::corrupt,
+                    report + "; " + std::to_string(bad) + " task record(s) do not decode (first: " + first_bad +
+                        "); the broker answers `corrupt` for them. Restore "
+                        "data.mdb from a backup to get them back (docs/OPERATIONS.md, \"Damaged store\")");
     }
     return report + "; healthy";
 }

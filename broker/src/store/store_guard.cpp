@@ -78,8 +78,11 @@ void refuse_lost_data(const fs::path& dir, bool had_lock_file, bool allow_empty)
         }
     }
     if (!sign.empty()) {
-        throw store_damaged("store in " + dir.string() + " is damaged: data.mdb is empty (0 bytes) but the folder "
-                            "held a store before (" + sign + " is there): its tasks are lost. Restore data.mdb "
+        throw store_damaged("store in " + dir.string() +
+                            " is damaged: data.mdb is empty (0 bytes) but the folder "
+                            "held a store before (" +
+                            sign +
+                            " is there): its tasks are lost. Restore data.mdb "
                             "from a backup (docs/OPERATIONS.md, \"Damaged store\"), or start with "
                             "--allow-empty-store to begin again with an empty store.");
     }

@@ -198,9 +198,14 @@ void workflow_engine::status(const std::string& peer, const protocol::request& r
     for (const auto& s : w->steps) {
         json deps = json::array();
         for (auto d : s.deps) deps.push_back(w->steps[d].name);
-        json j = {{"name", s.name}, {"handler", s.handler}, {"depends_on", deps}, {"state", to_string(s.state)},
-                  {"task", s.task ? json(to_hex(*s.task)) : json(nullptr)}, {"error", s.error.empty() ? json(nullptr) : json(s.error)},
-                  {"attempts", 0}, {"result", nullptr}};
+        json j = {{"name", s.name},
+                  {"handler", s.handler},
+                  {"depends_on", deps},
+                  {"state", to_string(s.state)},
+                  {"task", s.task ? json(to_hex(*s.task)) : json(nullptr)},
+                  {"error", s.error.empty() ? json(nullptr) : json(s.error)},
+                  {"attempts", 0},
+                  {"result", nullptr}};
         if (s.task) {
             if (auto r = ops_.find(*s.task)) {
                 // The step's task as every task is shown (json_view.hpp); its
@@ -219,9 +224,14 @@ void workflow_engine::status(const std::string& peer, const protocol::request& r
         auto it = results.find(w->steps[i].name);
         result[w->steps[i].name] = it == results.end() ? json(nullptr) : it->second;
     }
-    json out = {{"id", w->id}, {"name", w->name}, {"state", to_string(w->state)},
-                {"on_failure", w->fail_fast ? "fail_fast" : "continue"}, {"created_ms", w->created_ms},
-                {"finished_ms", w->finished_ms}, {"steps", steps}, {"result", result}};
+    json out = {{"id", w->id},
+                {"name", w->name},
+                {"state", to_string(w->state)},
+                {"on_failure", w->fail_fast ? "fail_fast" : "continue"},
+                {"created_ms", w->created_ms},
+                {"finished_ms", w->finished_ms},
+                {"steps", steps},
+                {"result", result}};
     protocol::reply rep;
     rep.req = rq.req;
     rep.data = to_msgpack_string(out);
@@ -240,7 +250,8 @@ void workflow_engine::status(const std::string& peer, const protocol::request& r
         rep.data = to_msgpack_string(out);
     }
     if (rep.data.size() + envelope_bound > max_body) {
-        ops_.reply_error(peer, cmd::wf_status, rq.req, errc::too_large, "the workflow's status is over the message limit");
+        ops_.reply_error(peer, cmd::wf_status, rq.req, errc::too_large,
+                         "the workflow's status is over the message limit");
         return;
     }
     ops_.reply(peer, cmd::wf_status, rep);

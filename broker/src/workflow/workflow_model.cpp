@@ -18,8 +18,7 @@ failure bad(const std::string& what) { return fail(errc::invalid_argument, "work
 
 // A state name read from a workflow record; decode_workflow turns the throw
 // into errc::corrupt.
-template <typename E>
-E named(std::optional<E> parsed, const char* what) {
+template <typename E> E named(std::optional<E> parsed, const char* what) {
     if (!parsed) {
         throw std::runtime_error(std::string("unknown ") + what);
     }
@@ -212,17 +211,28 @@ result<workflow> parse_workflow(const json& def, const std::function<bool(const 
 std::string encode_workflow(const workflow& w) {
     json steps = json::array();
     for (const auto& s : w.steps) {
-        json j = {{"name", s.name}, {"handler", s.handler}, {"payload", binary_of(s.payload)},
-                  {"queue", s.queue}, {"deps", s.deps}, {"task", s.task ? to_hex(*s.task) : std::string()}, {"state", to_string(s.state)},
+        json j = {{"name", s.name},
+                  {"handler", s.handler},
+                  {"payload", binary_of(s.payload)},
+                  {"queue", s.queue},
+                  {"deps", s.deps},
+                  {"task", s.task ? to_hex(*s.task) : std::string()},
+                  {"state", to_string(s.state)},
                   {"error", s.error}};
         if (s.priority) j["priority"] = *s.priority;
         if (s.retries) j["retries"] = *s.retries;
         if (s.timeout_ms) j["timeout_ms"] = *s.timeout_ms;
         steps.push_back(std::move(j));
     }
-    json j = {{"v", 1}, {"id", w.id}, {"name", w.name}, {"fail_fast", w.fail_fast},
-              {"cancel_requested", w.cancel_requested}, {"state", to_string(w.state)}, {"created_ms", w.created_ms},
-              {"finished_ms", w.finished_ms}, {"steps", std::move(steps)}};
+    json j = {{"v", 1},
+              {"id", w.id},
+              {"name", w.name},
+              {"fail_fast", w.fail_fast},
+              {"cancel_requested", w.cancel_requested},
+              {"state", to_string(w.state)},
+              {"created_ms", w.created_ms},
+              {"finished_ms", w.finished_ms},
+              {"steps", std::move(steps)}};
     return protocol::json_to_msgpack(j);
 }
 

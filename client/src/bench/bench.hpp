@@ -14,14 +14,14 @@
 namespace taskmill::bench {
 
 struct bench_options {
-    std::string mode;             // throughput | latency | backlog | drain | ready | wire | wake
-    std::string endpoint;         // broker frontend
+    std::string mode;      // throughput | latency | backlog | drain | ready | wire | wake
+    std::string endpoint;  // broker frontend
     std::string handler = "echo.echo";
     std::string queue = "default";
-    std::size_t count = 10000;    // tasks (throughput, backlog, drain) or round trips (latency)
-    std::size_t batch = 500;      // tasks per submit_async call
-    std::size_t window = 8;       // submit batches awaiting their ack at once
-    std::size_t warmup = 20;      // untimed round trips before measuring
+    std::size_t count = 10000;                   // tasks (throughput, backlog, drain) or round trips (latency)
+    std::size_t batch = 500;                     // tasks per submit_async call
+    std::size_t window = 8;                      // submit batches awaiting their ack at once
+    std::size_t warmup = 20;                     // untimed round trips before measuring
     std::chrono::milliseconds deadline{120000};  // the whole run gives up after this
 };
 

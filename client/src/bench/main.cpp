@@ -42,16 +42,15 @@ int main(int argc, char** argv) {
     bench_options o;
     long deadline_s = 120;
     po::options_description desc("options");
-    desc.add_options()
-        ("help,h", "this text")
-        ("broker", po::value(&o.endpoint), "broker frontend (default $TASKMILL_BROKER, else tcp://127.0.0.1:5555)")
-        ("handler", po::value(&o.handler)->default_value(o.handler), "handler of the submitted tasks")
-        ("queue", po::value(&o.queue)->default_value(o.queue), "queue of the submitted or watched tasks")
-        ("count,n", po::value(&o.count)->default_value(o.count), "tasks, or round trips for latency")
-        ("batch", po::value(&o.batch)->default_value(o.batch), "tasks per submit batch")
-        ("window", po::value(&o.window)->default_value(o.window), "submit batches awaiting their ack at once")
-        ("warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed round trips first")
-        ("deadline", po::value(&deadline_s)->default_value(deadline_s), "give up after this many seconds");
+    desc.add_options()("help,h", "this text")("broker", po::value(&o.endpoint),
+                                              "broker frontend (default $TASKMILL_BROKER, else tcp://127.0.0.1:5555)")(
+        "handler", po::value(&o.handler)->default_value(o.handler), "handler of the submitted tasks")(
+        "queue", po::value(&o.queue)->default_value(o.queue), "queue of the submitted or watched tasks")(
+        "count,n", po::value(&o.count)->default_value(o.count), "tasks, or round trips for latency")(
+        "batch", po::value(&o.batch)->default_value(o.batch), "tasks per submit batch")(
+        "window", po::value(&o.window)->default_value(o.window), "submit batches awaiting their ack at once")(
+        "warmup", po::value(&o.warmup)->default_value(o.warmup), "untimed round trips first")(
+        "deadline", po::value(&deadline_s)->default_value(deadline_s), "give up after this many seconds");
     po::options_description hidden;
     hidden.add_options()("mode", po::value(&o.mode));
     po::options_description all;

@@ -170,7 +170,9 @@ nlohmann::json run_wire(const bench_options& o) {
 // the same CPU.
 nlohmann::json run_wake(const bench_options& o) {
     const auto [first, second] = two_cpus();
-    nlohmann::json j{{"mode", o.mode}, {"ok", true}, {"count", o.count},
+    nlohmann::json j{{"mode", o.mode},
+                     {"ok", true},
+                     {"count", o.count},
                      {"wake_same_cpu_us", wake_round_trip_us(o.count, first, first) / 2}};
     if (second >= 0) j["wake_other_cpu_us"] = wake_round_trip_us(o.count, first, second) / 2;
     return j;

@@ -62,15 +62,13 @@ global_options parse_globals(const std::vector<std::string>& argv, std::vector<s
 
     global_options g;
     po::options_description desc("global options");
-    desc.add_options()
-        ("broker", po::value<std::string>(&g.broker), "broker frontend endpoint")
-        ("events", po::value<std::string>(&g.events), "broker events endpoint")
-        ("json", po::bool_switch(&g.json), "print JSON")
-        ("timeout", po::value<double>(&g.timeout_s), "seconds to wait for the broker")
-        ("server-key", po::value<std::string>(&g.server_key), "CURVE: broker public key or .pub file")
-        ("key-file", po::value<std::string>(&g.key_file), "CURVE: this client's key pair file")
-        ("help,h", "this text")
-        ("version", "print the version");
+    desc.add_options()("broker", po::value<std::string>(&g.broker), "broker frontend endpoint")(
+        "events", po::value<std::string>(&g.events), "broker events endpoint")(
+        "json", po::bool_switch(&g.json), "print JSON")("timeout", po::value<double>(&g.timeout_s),
+                                                        "seconds to wait for the broker")(
+        "server-key", po::value<std::string>(&g.server_key), "CURVE: broker public key or .pub file")(
+        "key-file", po::value<std::string>(&g.key_file), "CURVE: this client's key pair file")("help,h", "this text")(
+        "version", "print the version");
     po::variables_map vm;
     try {
         po::store(po::command_line_parser(prefix).options(desc).run(), vm);

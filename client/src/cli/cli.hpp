@@ -18,9 +18,9 @@ namespace taskmill::cli {
 
 enum exit_code : int {
     exit_ok = 0,
-    exit_task_failed = 1,   // failed, cancelled, expired (or not finished) for --wait / result
-    exit_usage = 2,         // bad flag, bad input, broker said invalid_argument / not_found
-    exit_unreachable = 3,   // no answer from the broker within --timeout
+    exit_task_failed = 1,  // failed, cancelled, expired (or not finished) for --wait / result
+    exit_usage = 2,        // bad flag, bad input, broker said invalid_argument / not_found
+    exit_unreachable = 3,  // no answer from the broker within --timeout
 };
 
 // Thrown for a usage or input error: message to stderr, exit 2.
@@ -29,12 +29,12 @@ struct usage_error : std::runtime_error {
 };
 
 struct global_options {
-    std::string broker;            // empty = $TASKMILL_BROKER, else the default
+    std::string broker;  // empty = $TASKMILL_BROKER, else the default
     std::string events = "tcp://127.0.0.1:5557";
     bool json = false;
     double timeout_s = 5;
-    std::string server_key;        // CURVE: broker public key (Z85 or file); else $TASKMILL_SERVER_KEY
-    std::string key_file;          // CURVE: this client's key pair; else $TASKMILL_KEY_FILE
+    std::string server_key;  // CURVE: broker public key (Z85 or file); else $TASKMILL_SERVER_KEY
+    std::string key_file;    // CURVE: this client's key pair; else $TASKMILL_KEY_FILE
 };
 
 // ---- args.cpp ----

@@ -15,8 +15,8 @@ namespace po = boost::program_options;
 namespace taskmill::cli {
 
 int run_events(const global_options& g, const std::vector<std::string>& args);  // events.cpp
-int run_workflow(global_options& g, const std::vector<std::string>& args);   // workflow_cmds.cpp
-int run_schedules(global_options& g, const std::vector<std::string>& args);  // workflow_cmds.cpp
+int run_workflow(global_options& g, const std::vector<std::string>& args);      // workflow_cmds.cpp
+int run_schedules(global_options& g, const std::vector<std::string>& args);     // workflow_cmds.cpp
 
 namespace {
 
@@ -118,18 +118,11 @@ client::task_options submit_options(const po::variables_map& vm) {
 
 int cmd_submit(global_options& g, const std::vector<std::string>& args) {
     po::options_description desc;
-    desc.add_options()
-        ("handler", po::value<std::string>())
-        ("payload", po::value<std::string>())
-        ("queue", po::value<std::string>())
-        ("priority", po::value<int>())
-        ("delay", po::value<double>())
-        ("retries", po::value<int>())
-        ("timeout", po::value<double>())
-        ("ttl", po::value<double>())
-        ("tag", po::value<std::vector<std::string>>()->composing())
-        ("key", po::value<std::string>())
-        ("wait", po::bool_switch());
+    desc.add_options()("handler", po::value<std::string>())("payload", po::value<std::string>())(
+        "queue", po::value<std::string>())("priority", po::value<int>())("delay", po::value<double>())(
+        "retries", po::value<int>())("timeout", po::value<double>())("ttl", po::value<double>())(
+        "tag", po::value<std::vector<std::string>>()->composing())("key", po::value<std::string>())("wait",
+                                                                                                    po::bool_switch());
     po::positional_options_description pos;
     pos.add("handler", 1);
     auto vm = parse(g, args, desc, pos);
@@ -236,11 +229,8 @@ int cmd_retry(global_options& g, const std::vector<std::string>& args) {
 int cmd_tasks(global_options& g, const std::vector<std::string>& args) {
     client::task_filter f;
     po::options_description desc;
-    desc.add_options()
-        ("state", po::value<std::string>(&f.state))
-        ("queue", po::value<std::string>(&f.queue))
-        ("tag", po::value<std::string>(&f.tag))
-        ("limit", po::value<unsigned>(&f.limit));
+    desc.add_options()("state", po::value<std::string>(&f.state))("queue", po::value<std::string>(&f.queue))(
+        "tag", po::value<std::string>(&f.tag))("limit", po::value<unsigned>(&f.limit));
     parse(g, args, desc, {});
     for (auto& ch : f.state) {
         ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -299,8 +289,11 @@ int cmd_version(global_options& g, const std::vector<std::string>& args) {
     parse(g, args, desc, {});
     auto endpoint = client::resolve_endpoint(g.broker);
     if (g.json) {
-        std::cout << nlohmann::json{{"version", TASKMILL_VERSION}, {"protocol", "TASKMILL1"}, {"broker", endpoint},
-                                    {"events", g.events}, {"timeout_s", g.timeout_s}}
+        std::cout << nlohmann::json{{"version", TASKMILL_VERSION},
+                                    {"protocol", "TASKMILL1"},
+                                    {"broker", endpoint},
+                                    {"events", g.events},
+                                    {"timeout_s", g.timeout_s}}
                          .dump()
                   << "\n";
     } else {
@@ -325,10 +318,20 @@ int report(const error& e) {
 int run_command(global_options& g, const std::vector<std::string>& args) {
     using fn = int (*)(global_options&, const std::vector<std::string>&);
     static const std::map<std::string, fn> commands = {
-        {"submit", cmd_submit}, {"status", cmd_status}, {"result", cmd_result},   {"cancel", cmd_cancel},
-        {"retry", cmd_retry},   {"tasks", cmd_tasks},   {"stats", cmd_stats},     {"workers", cmd_workers},
-        {"ping", cmd_ping},     {"version", cmd_version}, {"help", cmd_help},     {"workflow", run_workflow},
-        {"schedules", run_schedules}, {"keygen", run_keygen},
+        {"submit", cmd_submit},
+        {"status", cmd_status},
+        {"result", cmd_result},
+        {"cancel", cmd_cancel},
+        {"retry", cmd_retry},
+        {"tasks", cmd_tasks},
+        {"stats", cmd_stats},
+        {"workers", cmd_workers},
+        {"ping", cmd_ping},
+        {"version", cmd_version},
+        {"help", cmd_help},
+        {"workflow", run_workflow},
+        {"schedules", run_schedules},
+        {"keygen", run_keygen},
         {"events", [](global_options& gl, const std::vector<std::string>& a) { return run_events(gl, a); }},
     };
     auto it = commands.find(args[0]);

@@ -51,10 +51,8 @@ int run_events(const global_options& g, const std::vector<std::string>& args) {
     uint64_t count = 0;
     bool json = false;
     po::options_description desc;
-    desc.add_options()
-        ("type", po::value<std::string>(&type))
-        ("count", po::value<uint64_t>(&count))
-        ("json", po::bool_switch(&json));
+    desc.add_options()("type", po::value<std::string>(&type))("count", po::value<uint64_t>(&count))(
+        "json", po::bool_switch(&json));
     try {
         po::variables_map vm;
         po::store(po::command_line_parser(std::vector<std::string>(args.begin() + 1, args.end())).options(desc).run(),

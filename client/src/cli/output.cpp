@@ -58,9 +58,9 @@ void print_task(std::ostream& out, const client::task_info& t, bool json) {
         out << j.dump() << "\n";
         return;
     }
-    static const char* keys[] = {"id", "handler", "queue", "priority", "state", "attempts", "max_retries",
-                                 "error", "progress", "result", "created", "started", "finished", "eta",
-                                 "parent", "worker"};
+    static const char* keys[] = {"id",          "handler", "queue",    "priority", "state",   "attempts",
+                                 "max_retries", "error",   "progress", "result",   "created", "started",
+                                 "finished",    "eta",     "parent",   "worker"};
     for (const char* k : keys) {
         out << k << ": " << text_of(j[k]) << "\n";
     }
@@ -112,9 +112,8 @@ void print_stats(std::ostream& out, const client::stats_info& s, bool json) {
         out << client::to_json(s).dump() << "\n";
         return;
     }
-    out << "workers: " << s.workers << "  slots: " << s.slots << "  busy: " << s.busy
-        << "  uptime: " << std::fixed << std::setprecision(1) << static_cast<double>(s.uptime.count()) / 1000.0
-        << " s\n";
+    out << "workers: " << s.workers << "  slots: " << s.slots << "  busy: " << s.busy << "  uptime: " << std::fixed
+        << std::setprecision(1) << static_cast<double>(s.uptime.count()) / 1000.0 << " s\n";
     std::vector<std::vector<std::string>> rows{{"QUEUE", "READY", "DELAYED", "RUNNING"}};
     for (const auto& q : s.queues) {
         rows.push_back({q.name, std::to_string(q.ready), std::to_string(q.delayed), std::to_string(q.running)});

@@ -5,8 +5,8 @@
 #include <fstream>
 #include <iostream>
 
-#include <boost/program_options.hpp>
 #include <zmq.h>
+#include <boost/program_options.hpp>
 
 #include <taskmill/protocol/curve_keys.hpp>
 
@@ -74,8 +74,7 @@ int run_keygen(global_options& g, const std::vector<std::string>& args) {
         std::cout << nlohmann::json{{"public_key", pub}, {"key_file", key_path}, {"public_file", pub_path}}.dump()
                   << "\n";
     } else {
-        std::cout << "wrote " << key_path << " (secret, mode 0600) and " << pub_path << "\npublic key: " << pub
-                  << "\n";
+        std::cout << "wrote " << key_path << " (secret, mode 0600) and " << pub_path << "\npublic key: " << pub << "\n";
     }
     return exit_ok;
 }

@@ -6,8 +6,8 @@
 #include <sstream>
 
 #include <taskmill/client/json.hpp>
-#include <taskmill/protocol/nesting.hpp>
 #include <taskmill/client/workflow.hpp>
+#include <taskmill/protocol/nesting.hpp>
 
 #include "cli.hpp"
 
@@ -43,8 +43,8 @@ void print_status(const global_options& g, const json& s) {
     std::cout << "workflow " << text_or(s["id"]) << " " << text_or(s["name"], "") << " " << text_or(s["state"])
               << " (on_failure=" << text_or(s["on_failure"]) << ")\n";
     for (const auto& st : s["steps"]) {
-        std::cout << "  " << std::left << std::setw(16) << text_or(st["name"]) << std::setw(10)
-                  << text_or(st["state"]) << " " << std::setw(32) << text_or(st["task"]);
+        std::cout << "  " << std::left << std::setw(16) << text_or(st["name"]) << std::setw(10) << text_or(st["state"])
+                  << " " << std::setw(32) << text_or(st["task"]);
         if (!st["error"].is_null()) std::cout << " " << text_or(st["error"]);
         std::cout << "\n";
     }
@@ -111,7 +111,8 @@ int wf_status_or_cancel(global_options& g, const std::vector<std::string>& args)
     if (args[1] == "cancel") {
         auto note = wc.cancel(args[2]);
         if (!note) return report(note.error());
-        std::cout << (g.json ? json{{"ids", {args[2]}}, {"note", *note}}.dump() : args[2] + (note->empty() ? "" : "\n" + *note))
+        std::cout << (g.json ? json{{"ids", {args[2]}}, {"note", *note}}.dump()
+                             : args[2] + (note->empty() ? "" : "\n" + *note))
                   << "\n";
         return exit_ok;
     }
@@ -153,8 +154,9 @@ int run_schedules(global_options& g, const std::vector<std::string>& args) {
         std::cout << "no schedules configured\n";
     }
     for (const auto& s : list) {
-        std::string expr = s["cron"].is_string() ? "cron \"" + s["cron"].get<std::string>() + "\" " + text_or(s["timezone"])
-                                                 : "every " + text_or(s["every"]);
+        std::string expr = s["cron"].is_string()
+                               ? "cron \"" + s["cron"].get<std::string>() + "\" " + text_or(s["timezone"])
+                               : "every " + text_or(s["every"]);
         std::cout << std::left << std::setw(20) << text_or(s["name"]) << std::setw(20) << text_or(s["handler"])
                   << std::setw(30) << expr << " last " << when(s["last_fire_ms"]) << "  next "
                   << when(s["next_fire_ms"]) << "\n";

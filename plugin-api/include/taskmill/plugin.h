@@ -96,16 +96,15 @@ extern "C" {
 #define TM_ABI_MINOR 0
 #define TM_ABI_VERSION ((uint32_t)(((uint32_t)TM_ABI_MAJOR << 16) | (uint32_t)TM_ABI_MINOR))
 #define TM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
-#define TM_ABI_MINOR_OF(v) ((uint32_t)(v) & 0xFFFFu)
+#define TM_ABI_MINOR_OF(v) ((uint32_t)(v)&0xFFFFu)
 
 /* The one symbol a plugin exports. The major version is part of the name. */
 #define TM_PLUGIN_ENTRY_SYMBOL "taskmill_plugin_v1"
 
 /* True if the struct behind `ptr` (of type `type`, written by the other
  * side) is big enough to contain `field`. */
-#define TM_HAS_FIELD(ptr, type, field)                                      \
-    ((ptr) != NULL &&                                                       \
-     (size_t)(ptr)->struct_size >= offsetof(type, field) + sizeof(((type *)0)->field))
+#define TM_HAS_FIELD(ptr, type, field) \
+    ((ptr) != NULL && (size_t)(ptr)->struct_size >= offsetof(type, field) + sizeof(((type*)0)->field))
 
 /* True if the host provides function `fn` (use it for anything after 1.0). */
 #define TM_HOST_HAS(host, fn) (TM_HAS_FIELD(host, tm_host_api, fn) && (host)->fn != NULL)
@@ -143,13 +142,13 @@ typedef int32_t tm_status;
 
 /* A byte range. Who owns it is stated wherever it is used. */
 typedef struct tm_bytes {
-    const uint8_t *data;
+    const uint8_t* data;
     size_t size;
 } tm_bytes;
 
 /* A UTF-8 string range. It is not necessarily NUL-terminated. */
 typedef struct tm_str {
-    const char *data;
+    const char* data;
     size_t size;
 } tm_str;
 
@@ -164,33 +163,33 @@ typedef struct tm_ctx tm_ctx;
  * execute(). */
 typedef struct tm_task {
     uint32_t struct_size;
-    uint32_t attempt;          /* 1 on the first run, 2 on the first retry, ... */
-    tm_str task_id;            /* unique and stable across retries */
-    tm_str handler;            /* the handler name the broker routed by */
-    tm_bytes payload;          /* msgpack, exactly as the client submitted it */
-    int64_t deadline_unix_ms;  /* 0 = no deadline; after it, is_cancelled() is true */
-    tm_str parent_task_id;     /* empty if the task was not spawned by another task */
+    uint32_t attempt;         /* 1 on the first run, 2 on the first retry, ... */
+    tm_str task_id;           /* unique and stable across retries */
+    tm_str handler;           /* the handler name the broker routed by */
+    tm_bytes payload;         /* msgpack, exactly as the client submitted it */
+    int64_t deadline_unix_ms; /* 0 = no deadline; after it, is_cancelled() is true */
+    tm_str parent_task_id;    /* empty if the task was not spawned by another task */
 } tm_task;
 
 /* Error details, passed to host->set_error(). The host copies everything. */
 typedef struct tm_error {
     uint32_t struct_size;
-    int32_t code;              /* plugin-defined; 0 if unused */
-    tm_str message;            /* for people; may be empty */
-    int64_t retry_after_ms;    /* only read for TM_RETRY; < 0 = host default backoff */
+    int32_t code;           /* plugin-defined; 0 if unused */
+    tm_str message;         /* for people; may be empty */
+    int64_t retry_after_ms; /* only read for TM_RETRY; < 0 = host default backoff */
 } tm_error;
 
 /* A subtask request, passed to host->spawn(). The host copies everything. */
 typedef struct tm_spawn_request {
     uint32_t struct_size;
-    tm_str handler;            /* target handler name (any plugin) */
-    tm_bytes payload;          /* msgpack */
-    tm_str key;                /* idempotency key, unique within the parent task.
-                                  If the parent is retried and spawns again with the
-                                  same key, the host returns the existing subtask
-                                  instead of creating a second one. Empty = no
-                                  deduplication. */
-    int64_t delay_ms;          /* 0 = runnable immediately */
+    tm_str handler;   /* target handler name (any plugin) */
+    tm_bytes payload; /* msgpack */
+    tm_str key;       /* idempotency key, unique within the parent task.
+                         If the parent is retried and spawns again with the
+                         same key, the host returns the existing subtask
+                         instead of creating a second one. Empty = no
+                         deduplication. */
+    int64_t delay_ms; /* 0 = runnable immediately */
 } tm_spawn_request;
 
 /* ===================================================================== */
@@ -203,44 +202,44 @@ typedef struct tm_spawn_request {
  * behaviour (ctx is gone). */
 typedef struct tm_host_api {
     uint32_t struct_size;
-    uint32_t abi_version;      /* the host's TM_ABI_VERSION */
+    uint32_t abi_version; /* the host's TM_ABI_VERSION */
 
     /* --- ABI 1.0 ------------------------------------------------------ */
 
     /* Nonzero if a message at `level` would be written. Use it to skip
      * formatting that nobody will read. */
-    int32_t (*log_enabled)(tm_ctx *ctx, int32_t level);
+    int32_t (*log_enabled)(tm_ctx* ctx, int32_t level);
 
     /* Writes one log line, tagged with plugin, handler and task id. */
-    void (*log)(tm_ctx *ctx, int32_t level, tm_str message);
+    void (*log)(tm_ctx* ctx, int32_t level, tm_str message);
 
     /* Nonzero once the task has been cancelled or its deadline has passed.
      * Cheap; call it between units of work and return TM_CANCELLED. */
-    int32_t (*is_cancelled)(tm_ctx *ctx);
+    int32_t (*is_cancelled)(tm_ctx* ctx);
 
     /* Reports progress. fraction is in [0, 1], or negative if unknown.
      * The host may rate-limit what it forwards to the broker. */
-    int32_t (*report_progress)(tm_ctx *ctx, double fraction, tm_str note);
+    int32_t (*report_progress)(tm_ctx* ctx, double fraction, tm_str note);
 
     /* Stores `state` as this task's checkpoint, replacing the previous one.
      * Returns 0 only after the state is durably committed, so a retry
      * (attempt > 1) will see it in checkpoint_load(). */
-    int32_t (*checkpoint_save)(tm_ctx *ctx, tm_bytes state);
+    int32_t (*checkpoint_save)(tm_ctx* ctx, tm_bytes state);
 
     /* Loads the last checkpoint of this task. On success *out_state is
      * BORROWED until the next checkpoint_* call on this ctx or the end of
      * execute(), whichever comes first. TM_E_NOT_FOUND if none exists. */
-    int32_t (*checkpoint_load)(tm_ctx *ctx, tm_bytes *out_state);
+    int32_t (*checkpoint_load)(tm_ctx* ctx, tm_bytes* out_state);
 
     /* Submits a subtask. On success *out_task_id (may be NULL) is BORROWED
      * until execute() returns. */
-    int32_t (*spawn)(tm_ctx *ctx, const tm_spawn_request *request, tm_str *out_task_id);
+    int32_t (*spawn)(tm_ctx* ctx, const tm_spawn_request* request, tm_str* out_task_id);
 
     /* Sets the task result (msgpack). Calling it again replaces the result. */
-    int32_t (*set_result)(tm_ctx *ctx, tm_bytes result);
+    int32_t (*set_result)(tm_ctx* ctx, tm_bytes result);
 
     /* Attaches details to a TM_RETRY or TM_FAIL return. The last call wins. */
-    int32_t (*set_error)(tm_ctx *ctx, const tm_error *error);
+    int32_t (*set_error)(tm_ctx* ctx, const tm_error* error);
 
     /* --- ABI 1.1 and later: append below this line only --------------- */
 } tm_host_api;
@@ -252,8 +251,7 @@ typedef struct tm_host_api {
 /* Runs one task. `plugin_state` is whatever init() stored (NULL if the
  * plugin has no init). Must not throw, must not keep `task`, `host` or
  * `ctx` after returning. */
-typedef tm_status (*tm_execute_fn)(void *plugin_state, const tm_task *task,
-                                   const tm_host_api *host, tm_ctx *ctx);
+typedef tm_status (*tm_execute_fn)(void* plugin_state, const tm_task* task, const tm_host_api* host, tm_ctx* ctx);
 
 /* Handler flags. The host rejects a handler that sets a bit it does not
  * know. */
@@ -262,40 +260,39 @@ typedef tm_status (*tm_execute_fn)(void *plugin_state, const tm_task *task,
 
 typedef struct tm_handler {
     uint32_t struct_size;
-    uint32_t flags;            /* TM_HANDLER_* */
-    const char *name;          /* routing key "namespace.name", e.g. "image.resize";
-                                  [a-z0-9_-] segments joined by '.'; unique per plugin */
-    uint32_t payload_version;  /* version of the msgpack schema this handler reads */
+    uint32_t flags;           /* TM_HANDLER_* */
+    const char* name;         /* routing key "namespace.name", e.g. "image.resize";
+                                 [a-z0-9_-] segments joined by '.'; unique per plugin */
+    uint32_t payload_version; /* version of the msgpack schema this handler reads */
     tm_execute_fn execute;
     /* Defaults applied by the broker when a submit leaves them unset.
      * NULL / 0 / negative mean "no default of the handler's own". */
-    const char *default_queue;     /* e.g. "images"; NULL = "default" */
-    int64_t default_timeout_ms;    /* 0 = none */
-    int32_t default_retries;       /* < 0 = broker default */
+    const char* default_queue;  /* e.g. "images"; NULL = "default" */
+    int64_t default_timeout_ms; /* 0 = none */
+    int32_t default_retries;    /* < 0 = broker default */
 } tm_handler;
 
 typedef struct tm_plugin {
     uint32_t struct_size;
-    uint32_t abi_version;      /* TM_ABI_VERSION the plugin was compiled against */
-    const char *name;          /* unique per worker, e.g. "imaging" */
-    const char *version;       /* the plugin's own version, e.g. "2.3.1" */
+    uint32_t abi_version; /* TM_ABI_VERSION the plugin was compiled against */
+    const char* name;     /* unique per worker, e.g. "imaging" */
+    const char* version;  /* the plugin's own version, e.g. "2.3.1" */
     uint32_t handler_count;
-    const tm_handler *const *handlers; /* array of handler_count pointers */
+    const tm_handler* const* handlers; /* array of handler_count pointers */
 
     /* Optional (may be NULL). Called once, before any execute(). `config` is
      * msgpack from the worker configuration and is BORROWED. On TM_OK the
      * plugin stores its state in *out_state; on any other status the host
      * will not call shutdown() and closes the library. */
-    tm_status (*init)(const tm_host_api *host, tm_ctx *ctx, tm_bytes config,
-                      void **out_state);
+    tm_status (*init)(const tm_host_api* host, tm_ctx* ctx, tm_bytes config, void** out_state);
 
     /* Optional (may be NULL). Called once, after the last execute() has
      * returned. Must join the plugin's threads and free its state. */
-    void (*shutdown)(void *plugin_state);
+    void (*shutdown)(void* plugin_state);
 } tm_plugin;
 
 /* The type of the exported entry point. */
-typedef const tm_plugin *(*tm_plugin_entry_fn)(void);
+typedef const tm_plugin* (*tm_plugin_entry_fn)(void);
 
 /* ===================================================================== */
 /* Plugin-side helpers                                                   */
@@ -319,13 +316,14 @@ typedef const tm_plugin *(*tm_plugin_entry_fn)(void);
  *     static const tm_plugin my_plugin = { sizeof(tm_plugin), TM_ABI_VERSION, ... };
  *     TM_DECLARE_PLUGIN(my_plugin)
  */
-#define TM_DECLARE_PLUGIN(descriptor)                                        \
-    TM_EXTERN_C TM_EXPORT const tm_plugin *taskmill_plugin_v1(void);         \
-    TM_EXTERN_C TM_EXPORT const tm_plugin *taskmill_plugin_v1(void) { return &(descriptor); }
+#define TM_DECLARE_PLUGIN(descriptor)                                \
+    TM_EXTERN_C TM_EXPORT const tm_plugin* taskmill_plugin_v1(void); \
+    TM_EXTERN_C TM_EXPORT const tm_plugin* taskmill_plugin_v1(void) { return &(descriptor); }
 
 /* Initializer for a tm_str from a string literal, for use in declarations:
  *     tm_str note = TM_STR_LIT("resizing");  */
-#define TM_STR_LIT(s) {(s), sizeof(s) - 1}
+#define TM_STR_LIT(s) \
+    { (s), sizeof(s) - 1 }
 
 #ifdef __cplusplus
 } /* extern "C" */

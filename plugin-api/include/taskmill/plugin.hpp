@@ -46,8 +46,8 @@ public:
     value() = default;
     value(std::nullptr_t) {}
     value(bool b) : kind_(kind::boolean), b_(b) {}
-    template <typename I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0>
-    value(I i) : kind_(kind::integer), i_(static_cast<int64_t>(i)) {}
+    template <typename I, std::enable_if_t<std::is_integral_v<I> && !std::is_same_v<I, bool>, int> = 0> value(I i)
+        : kind_(kind::integer), i_(static_cast<int64_t>(i)) {}
     value(double f) : kind_(kind::floating), f_(f) {}
     value(std::string s) : kind_(kind::string), s_(std::move(s)) {}
     value(std::string_view s) : kind_(kind::string), s_(s) {}
@@ -158,8 +158,8 @@ inline void put_be(std::string& out, uint64_t v, int bytes) {
     }
 }
 
-inline void put_len(std::string& out, std::size_t n, uint8_t fix, std::size_t fix_max, uint8_t c8,
-                    uint8_t c16, uint8_t c32) {
+inline void put_len(std::string& out, std::size_t n, uint8_t fix, std::size_t fix_max, uint8_t c8, uint8_t c16,
+                    uint8_t c32) {
     if (n <= fix_max && fix != 0) {
         out.push_back(static_cast<char>(fix | static_cast<uint8_t>(n)));
     } else if (n <= 0xFF && c8 != 0) {
@@ -316,7 +316,10 @@ private:
                 std::memcpy(&d, &raw, sizeof d);
                 return out = value(d), true;
             }
-            case 0xCC: case 0xCD: case 0xCE: case 0xCF: {
+            case 0xCC:
+            case 0xCD:
+            case 0xCE:
+            case 0xCF: {
                 if (!be(raw, 1 << (c - 0xCC))) return false;
                 if (raw > static_cast<uint64_t>(INT64_MAX)) return out = value(static_cast<double>(raw)), true;
                 return out = value(static_cast<int64_t>(raw)), true;
@@ -400,8 +403,7 @@ inline std::optional<value> unpack(std::string_view in, std::string* error = nul
 // TM_RETRY with the message and, if given, the delay before the next try.
 class retryable_error : public std::runtime_error {
 public:
-    explicit retryable_error(const std::string& what,
-                             std::optional<std::chrono::milliseconds> delay = std::nullopt)
+    explicit retryable_error(const std::string& what, std::optional<std::chrono::milliseconds> delay = std::nullopt)
         : std::runtime_error(what), delay_(delay) {}
     std::optional<std::chrono::milliseconds> delay() const noexcept { return delay_; }
 
@@ -417,7 +419,9 @@ inline tm_str to_str(std::string_view s) noexcept { return tm_str{s.data(), s.si
 inline tm_bytes to_bytes(std::string_view s) noexcept {
     return tm_bytes{reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
-inline std::string_view view(tm_str s) noexcept { return s.data != nullptr ? std::string_view(s.data, s.size) : std::string_view(); }
+inline std::string_view view(tm_str s) noexcept {
+    return s.data != nullptr ? std::string_view(s.data, s.size) : std::string_view();
+}
 inline std::string_view view(tm_bytes b) noexcept {
     return b.data != nullptr ? std::string_view(reinterpret_cast<const char*>(b.data), b.size) : std::string_view();
 }
@@ -426,8 +430,7 @@ inline std::string_view view(tm_bytes b) noexcept {
 // Everything it returns as a view is borrowed until execute() returns.
 class context {
 public:
-    context(const tm_task* task, const tm_host_api* host, tm_ctx* ctx) noexcept
-        : task_(task), host_(host), ctx_(ctx) {}
+    context(const tm_task* task, const tm_host_api* host, tm_ctx* ctx) noexcept : task_(task), host_(host), ctx_(ctx) {}
 
     const tm_task& task() const noexcept { return *task_; }
     std::string_view id() const noexcept { return view(task_->task_id); }
@@ -489,7 +492,8 @@ public:
         req.delay_ms = delay_ms;
         tm_str out{nullptr, 0};
         int32_t rc = host_->spawn != nullptr ? host_->spawn(ctx_, &req, &out) : TM_E_STATE;
-        if (rc != 0) throw retryable_error("spawn of " + std::string(handler_name) + " failed with code " + std::to_string(rc));
+        if (rc != 0)
+            throw retryable_error("spawn of " + std::string(handler_name) + " failed with code " + std::to_string(rc));
         return std::string(view(out));
     }
     std::string spawn(std::string_view handler_name, const std::string& payload, std::string_view key = {},
@@ -533,8 +537,7 @@ namespace detail {
 
 // Runs the handler and maps what it returns: void -> TM_OK, tm_status as
 // is, mp::value -> set as result then TM_OK.
-template <auto Fn>
-tm_status invoke(context& c) {
+template <auto Fn> tm_status invoke(context& c) {
     using ret = decltype(Fn(c));
     if constexpr (std::is_void_v<ret>) {
         Fn(c);
@@ -579,10 +582,9 @@ struct handler_options {
 };
 
 // A tm_handler for `Fn`; meant for a static constexpr object.
-template <auto Fn>
-constexpr tm_handler make_handler(const char* name, handler_options o = {}) noexcept {
-    return tm_handler{sizeof(tm_handler), o.flags, name, o.payload_version, &trampoline<Fn>,
-                      o.default_queue, o.default_timeout_ms, o.default_retries};
+template <auto Fn> constexpr tm_handler make_handler(const char* name, handler_options o = {}) noexcept {
+    return tm_handler{sizeof(tm_handler),   o.flags,          name, o.payload_version, &trampoline<Fn>, o.default_queue,
+                      o.default_timeout_ms, o.default_retries};
 }
 
 }  // namespace taskmill::plugin
@@ -595,10 +597,15 @@ constexpr tm_handler make_handler(const char* name, handler_options o = {}) noex
 
 // Declares the plugin descriptor (static storage) and the entry point:
 //     TASKMILL_PLUGIN("demo", "1.0.0", &sleep_handler, &spin_handler);
-#define TASKMILL_PLUGIN(NAME, VERSION, ...)                                                               \
-    static const tm_handler* const taskmill_plugin_handlers_[] = {__VA_ARGS__};                           \
-    static const tm_plugin taskmill_plugin_descriptor_ = {                                                \
-        sizeof(tm_plugin), ::taskmill::plugin::abi_version, NAME, VERSION,                                \
+#define TASKMILL_PLUGIN(NAME, VERSION, ...)                                                              \
+    static const tm_handler* const taskmill_plugin_handlers_[] = {__VA_ARGS__};                          \
+    static const tm_plugin taskmill_plugin_descriptor_ = {                                               \
+        sizeof(tm_plugin),                                                                               \
+        ::taskmill::plugin::abi_version,                                                                 \
+        NAME,                                                                                            \
+        VERSION,                                                                                         \
         static_cast<uint32_t>(sizeof(taskmill_plugin_handlers_) / sizeof(taskmill_plugin_handlers_[0])), \
-        taskmill_plugin_handlers_, nullptr, nullptr};                                                     \
+        taskmill_plugin_handlers_,                                                                       \
+        nullptr,                                                                                         \
+        nullptr};                                                                                        \
     TM_DECLARE_PLUGIN(taskmill_plugin_descriptor_)

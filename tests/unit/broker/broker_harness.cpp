@@ -11,7 +11,8 @@ namespace tmtest {
 
 temp_dir::temp_dir() {
     std::random_device rd;
-    path = std::filesystem::temp_directory_path() / ("taskmill-broker-test-" + std::to_string(rd()) + std::to_string(rd()));
+    path = std::filesystem::temp_directory_path() /
+           ("taskmill-broker-test-" + std::to_string(rd()) + std::to_string(rd()));
     std::filesystem::create_directories(path);
 }
 
@@ -93,7 +94,8 @@ tp::reply client::call(std::string_view command, tp::request rq, std::chrono::mi
     send(command, tp::encode(rq));
     auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-        auto m = recv(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+        auto m =
+            recv(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
         if (!m) {
             break;
         }
@@ -205,7 +207,9 @@ void fake_worker::result(const tp::work_item& w, const std::string& status, cons
 tp::task_spec task(const std::string& handler_name, int priority) {
     tp::task_spec t;
     t.handler = handler_name;
-    t.payload = "\xa3" "abc";
+    t.payload =
+        "\xa3"
+        "abc";
     t.priority = priority;
     return t;
 }

@@ -92,8 +92,8 @@ public:
     void result(const tp::work_item& w, const std::string& status, const std::string& result_bytes = "",
                 const std::string& error = "");
     std::string id;
-    std::string supervisor;  // announced in HELLO: the peer whose DEAD counts
-    uint32_t prefetch = 0;   // announced in HELLO
+    std::string supervisor;            // announced in HELLO: the peer whose DEAD counts
+    uint32_t prefetch = 0;             // announced in HELLO
     std::vector<std::string> holding;  // task ids named in its HEARTBEATs
     std::vector<received> skipped;
 };

@@ -18,13 +18,13 @@
 #include <vector>
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/logger.h>
+#include <nlohmann/json.hpp>
 
 #include <taskmill/broker/broker.hpp>
 #include <taskmill/broker/store.hpp>
-#include <taskmill/protocol/wire.hpp>
 #include <taskmill/protocol/messages.hpp>
+#include <taskmill/protocol/wire.hpp>
 
 #include "engine/engine.hpp"
 

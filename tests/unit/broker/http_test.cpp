@@ -14,9 +14,9 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <nlohmann/json.hpp>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "broker_harness.hpp"
 
@@ -44,7 +44,6 @@ struct http_reply {
     json body;
     std::string text;
 };
-
 
 // Raw TCP connections to the broker's HTTP port, held open until the end
 // of the test: the clients that try to take every HTTP thread.
@@ -81,8 +80,8 @@ public:
                     ++it;
                     continue;
                 }
-                if (head.empty() || ::send(it->fd, head.data(), head.size(), MSG_NOSIGNAL) ==
-                                        static_cast<ssize_t>(head.size())) {
+                if (head.empty() ||
+                    ::send(it->fd, head.data(), head.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(head.size())) {
                     ++sent;
                 }
                 it = pending.erase(it);
@@ -151,9 +150,7 @@ protected:
         }
         return {{"Authorization", std::string("Bearer ") + token}};
     }
-    http_reply get(const std::string& path, const char* token = reader) {
-        return answer(http->Get(path, auth(token)));
-    }
+    http_reply get(const std::string& path, const char* token = reader) { return answer(http->Get(path, auth(token))); }
     http_reply post(const std::string& path, const std::string& body, const char* token = writer) {
         return answer(http->Post(path, auth(token), body, "application/json"));
     }
@@ -305,8 +302,9 @@ TEST_F(HttpApi, MalformedRequestsGet400AndChangeNothing) {
 
 TEST_F(HttpApi, WorkflowsSubmitStatusCancel) {
     start();
-    auto r = post("/api/v1/workflows",
-                  R"({"steps": [{"name": "a", "handler": "t.echo"}, {"name": "b", "handler": "t.echo", "depends_on": ["a"]}]})");
+    auto r = post(
+        "/api/v1/workflows",
+        R"({"steps": [{"name": "a", "handler": "t.echo"}, {"name": "b", "handler": "t.echo", "depends_on": ["a"]}]})");
     ASSERT_EQ(r.status, 201) << r.text;
     auto id = r.body["ids"][0].get<std::string>();
     auto st = get("/api/v1/workflows/" + id);
@@ -415,15 +413,17 @@ TEST_F(HttpApi, RefusalsAreLoggedAtMostOnceASecond) {
     EXPECT_LE(lines().size(), static_cast<std::size_t>(seconds + 2)) << out->str();
     EXPECT_EQ(out->str().find("\nfake"), std::string::npos) << "a raw newline from the path: " << out->str();
     // After a quiet second, the next refusal is logged with the count.
-    ASSERT_TRUE(wait_for([&] {
-        EXPECT_EQ(post("/api/v1/tasks", R"({"handler": "t.echo"})", reader).status, 403);
-        return lines().back().find("status=403") != std::string::npos;
-    }, 5s)) << out->str();
+    ASSERT_TRUE(wait_for(
+        [&] {
+            EXPECT_EQ(post("/api/v1/tasks", R"({"handler": "t.echo"})", reader).status, 403);
+            return lines().back().find("status=403") != std::string::npos;
+        },
+        5s))
+        << out->str();
     EXPECT_NE(lines().back().find("more since the last line"), std::string::npos) << lines().back();
     EXPECT_NE(lines().back().find("viewer"), std::string::npos) << "the token's name, never its secret";
     EXPECT_EQ(out->str().find(reader), std::string::npos) << "a secret in the log";
 }
-
 
 // The HTTP threads are few; no group of clients may take them all. Each
 // attack below stays in place while a fresh client asks for /health.
@@ -480,9 +480,8 @@ TEST_F(HttpStarvation, TwoThousandKeepAliveConnectionsLeaveHealthAnswering) {
     auto opened = std::chrono::steady_clock::now() - started;
     auto took = health_time(broker->endpoints().http, 5s);
     ASSERT_TRUE(took.has_value()) << "/health starved by 2,000 keep-alive connections";
-    std::cout << "opened 2000 connections in "
-              << std::chrono::duration_cast<std::chrono::milliseconds>(opened).count() << " ms; /health then took "
-              << took->count() << " ms\n";
+    std::cout << "opened 2000 connections in " << std::chrono::duration_cast<std::chrono::milliseconds>(opened).count()
+              << " ms; /health then took " << took->count() << " ms\n";
 }
 
 // Same fixture, its own suite name for filtering.
@@ -543,11 +542,14 @@ TEST_F(Metrics, CountersAndHistogramsMatchTheTasksRun) {
     submit({{"handler", "t.ok"}, {"queue", "parked"}});
 
     std::string text;
-    ASSERT_TRUE(wait_for([&] {
-        text = get("/metrics").text;
-        return sample(text, R"(taskmill_tasks_succeeded_total{handler="t.ok"})") == 3 &&
-               sample(text, R"(taskmill_tasks_succeeded_total{handler="t.bad"})") == 1;
-    }, 5s)) << text;
+    ASSERT_TRUE(wait_for(
+        [&] {
+            text = get("/metrics").text;
+            return sample(text, R"(taskmill_tasks_succeeded_total{handler="t.ok"})") == 3 &&
+                   sample(text, R"(taskmill_tasks_succeeded_total{handler="t.bad"})") == 1;
+        },
+        5s))
+        << text;
     EXPECT_EQ(sample(text, R"(taskmill_tasks_submitted_total{handler="t.ok"})"), 6);
     EXPECT_EQ(sample(text, R"(taskmill_tasks_submitted_total{handler="t.bad"})"), 2) << "versions fold into the name";
     EXPECT_EQ(sample(text, R"(taskmill_tasks_failed_total{handler="t.bad"})"), 1);

@@ -285,10 +285,12 @@ TEST(Lifecycle, CancelByTagAfterARestartAndOnAnOldStore) {
         // As a store from before the tags table: no entries, no marker.
         auto txn = h.store().begin(true);
         std::vector<std::string> keys;
-        ASSERT_TRUE(txn->scan(tb::table::tags, "", false, [&](std::string_view k, std::string_view) {
-                        keys.emplace_back(k);
-                        return true;
-                    }).has_value());
+        ASSERT_TRUE(txn->scan(tb::table::tags, "", false,
+                              [&](std::string_view k, std::string_view) {
+                                  keys.emplace_back(k);
+                                  return true;
+                              })
+                        .has_value());
         EXPECT_EQ(keys.size(), 1u);  // the cancelled one left the table
         for (const auto& k : keys) ASSERT_TRUE(txn->erase(tb::table::tags, k).has_value());
         ASSERT_TRUE(txn->erase(tb::table::meta, tb::keys::meta_tags_indexed).has_value());

@@ -46,9 +46,11 @@ TEST(Nesting, ScannerCountsContainersOfEveryHeaderKind) {
     EXPECT_TRUE(msgpack_within_nesting(std::string("\x93\x90\x90\x90", 4), 2));
     // map16 {"a": [ [ ] ]} via array16 / array32 headers, and a str8 + bin8
     // + fixext value skipped on the way.
-    std::string deep = std::string("\xde\x00\x01", 3) + "\xa1" "a" + std::string("\xdc\x00\x01", 3) +
-                       std::string("\xdd\x00\x00\x00\x03", 5) + std::string("\xd9\x02xy", 4) +
-                       std::string("\xc4\x01\x00", 3) + std::string("\xd4\x01\x02", 3);
+    std::string deep = std::string("\xde\x00\x01", 3) +
+                       "\xa1"
+                       "a" +
+                       std::string("\xdc\x00\x01", 3) + std::string("\xdd\x00\x00\x00\x03", 5) +
+                       std::string("\xd9\x02xy", 4) + std::string("\xc4\x01\x00", 3) + std::string("\xd4\x01\x02", 3);
     EXPECT_TRUE(msgpack_within_nesting(deep, 3));
     EXPECT_FALSE(msgpack_within_nesting(deep, 2));
     // A length that runs past the end is not judged here (the decoder refuses it).
@@ -270,9 +272,10 @@ TEST_F(Limits, WorkflowStatusLeavesOutResultsThatDoNotFit) {
     client c(ctx_, fe());
     fake_worker w(ctx_, be(), "w");
     w.hello({handler("a.b")}, 3);
-    auto def = nlohmann::json{{"steps", {{{"name", "a"}, {"handler", "a.b"}},
-                                         {{"name", "b"}, {"handler", "a.b"}},
-                                         {{"name", "c"}, {"handler", "a.b"}}}}};
+    auto def = nlohmann::json{{"steps",
+                               {{{"name", "a"}, {"handler", "a.b"}},
+                                {{"name", "b"}, {"handler", "a.b"}},
+                                {{"name", "c"}, {"handler", "a.b"}}}}};
     auto bytes = nlohmann::json::to_msgpack(def);
     tp::request rq;
     rq.data.assign(bytes.begin(), bytes.end());

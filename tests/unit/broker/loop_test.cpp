@@ -30,7 +30,9 @@ TEST_F(LoopTest, SubmitDispatchResultStatus) {
     auto items = w.next_dispatch();
     ASSERT_EQ(items.size(), 1u);
     EXPECT_EQ(items[0].id, ids[0]);
-    EXPECT_EQ(items[0].payload, "\xa3" "abc");
+    EXPECT_EQ(items[0].payload,
+              "\xa3"
+              "abc");
     EXPECT_EQ(items[0].attempt, 1u);
     w.result(items[0], "ok", "\xa2ok");
     auto st = c.status(ids[0], 5000);

@@ -117,8 +117,9 @@ protected:
 };
 
 TEST_F(LegacyStore, IsMigratedAtFirstStartAndServedAfterARestart) {
-    const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     const int64_t last_fire = now - 10 * 60 * 1000;  // next fire in 50 min: none in this test
     write_legacy(last_fire);
     configure();

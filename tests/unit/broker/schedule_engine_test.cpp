@@ -61,7 +61,7 @@ TEST(ScheduleEngine, ARestartCarriesOnFromTheStoredFireTimes) {
     ops.set_time(t0 + 90'000);
     again.recover();
     EXPECT_EQ(again.next_fire_ms(), t0 + 120'000);  // not a period after this start
-    ops.set_time(t0 + 10 * 60'000);                  // missed eight: fires once
+    ops.set_time(t0 + 10 * 60'000);                 // missed eight: fires once
     again.fire_due();
     EXPECT_EQ(ops.submitted.size(), 2u);
 }

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "broker_harness.hpp"
-#include "store/keys.hpp"
 #include "model/task_id.hpp"
+#include "store/keys.hpp"
 
 using namespace taskmill::broker;
 using namespace tmtest;

@@ -5,9 +5,9 @@
 #include <msgpack.hpp>
 
 #include "broker_harness.hpp"
-#include "store/keys.hpp"
 #include "engine/ready_index.hpp"
 #include "model/task_record.hpp"
+#include "store/keys.hpp"
 
 using namespace taskmill::broker;
 using namespace tmtest;
@@ -120,11 +120,16 @@ TEST(TaskRecord, DecodesTheMapFormat) {
     msgpack::sbuffer buf;
     msgpack::packer<msgpack::sbuffer> pk(buf);
     pk.pack_map(5);
-    pk.pack(std::string("id")); pk.pack(std::string("0123456789abcdef0123456789abcdef"));
-    pk.pack(std::string("state")); pk.pack(std::string("QUEUED"));
-    pk.pack(std::string("priority")); pk.pack(4);
-    pk.pack(std::string("tags")); pk.pack(std::vector<std::string>{"a"});
-    pk.pack(std::string("unknown_later_field")); pk.pack(1);
+    pk.pack(std::string("id"));
+    pk.pack(std::string("0123456789abcdef0123456789abcdef"));
+    pk.pack(std::string("state"));
+    pk.pack(std::string("QUEUED"));
+    pk.pack(std::string("priority"));
+    pk.pack(4);
+    pk.pack(std::string("tags"));
+    pk.pack(std::vector<std::string>{"a"});
+    pk.pack(std::string("unknown_later_field"));
+    pk.pack(1);
     auto back = decode_record(std::string_view(buf.data(), buf.size()));
     ASSERT_TRUE(back.has_value()) << back.error().message;
     EXPECT_EQ(back->state, task_state::queued);
@@ -144,7 +149,9 @@ TEST(TaskRecord, ToleratesOtherLengthsAndRejectsDamage) {
     msgpack::sbuffer buf;
     msgpack::packer<msgpack::sbuffer> pk(buf);
     pk.pack_array(3);
-    pk.pack(2); pk.pack(std::string("0123456789abcdef0123456789abcdef")); pk.pack(std::string("h.x"));
+    pk.pack(2);
+    pk.pack(std::string("0123456789abcdef0123456789abcdef"));
+    pk.pack(std::string("h.x"));
     auto shorter = decode_record(std::string_view(buf.data(), buf.size()));
     ASSERT_TRUE(shorter.has_value()) << shorter.error().message;
     EXPECT_EQ(shorter->handler, "h.x");
@@ -255,7 +262,11 @@ TEST(Persistence, CountersSurviveRestarts) {
         other.handler = "x.y";
         other.queue = "q2";
         c.submit({other});
-        c.call(tp::cmd::cancel, [&] { tp::request rq; rq.id = ids[3]; return rq; }());
+        c.call(tp::cmd::cancel, [&] {
+            tp::request rq;
+            rq.id = ids[3];
+            return rq;
+        }());
         fake_worker w(ctx, b.endpoints().backend, "w1");
         w.hello({handler("a.b")}, 1);
         auto items = w.next_dispatch();

@@ -19,15 +19,15 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr int64_t day_ms = 86'400'000;
-constexpr int64_t dec_1_ms = 1'796'083'200'000;  // 2026-12-01T00:00:00Z
+constexpr int64_t dec_1_ms = 1'796'083'200'000;        // 2026-12-01T00:00:00Z
 constexpr int64_t restart_ms = dec_1_ms + 78'000'000;  // 21:40:00Z, four minutes after the stop
 
 // Task ids from tests/data/store-v1/tasks.json.
-const std::string running_step = "01a233894ac10000ccf5cee3be884616";    // demo.sleep, step `slow`
-const std::string retrying = "01a2338949ca00003cf05acc489ba92f";        // ETA 21:36:16.051
-const std::string delayed_a_day = "01a2338920350000055912348c6eb54f";   // ETA 2026-12-02T21:35:54.421Z
+const std::string running_step = "01a233894ac10000ccf5cee3be884616";   // demo.sleep, step `slow`
+const std::string retrying = "01a2338949ca00003cf05acc489ba92f";       // ETA 21:36:16.051
+const std::string delayed_a_day = "01a2338920350000055912348c6eb54f";  // ETA 2026-12-02T21:35:54.421Z
 const std::string delayed_ten_years = "01a2338948a80000a0af9671e756a063";
-const std::string keyed = "01a233891d8500006443363373463a78";           // key idem-1
+const std::string keyed = "01a233891d8500006443363373463a78";  // key idem-1
 const std::string open_flow = "01a233894ab80000fc9902cc00e4c6db";
 
 tb::schedule_config schedule(const std::string& name, const std::string& every, const std::string& cron,

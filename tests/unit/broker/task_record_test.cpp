@@ -31,18 +31,39 @@ std::string format2_record(const std::string& id, const std::string& state, cons
     packer pk(buf);
     pk.pack_array(34);
     pk.pack(2);
-    pk.pack(id); pk.pack(std::string("mod.fn@1")); pk.pack(std::string("\x93\x01\x02\x03"));
-    pk.pack(std::string("q")); pk.pack(5); pk.pack(3); pk.pack(1000); pk.pack(0); pk.pack(7);
-    pk.pack(0); pk.pack(0.0); pk.pack(0);
-    pk.pack(std::vector<std::string>{"red", "blue"}); pk.pack(std::string("key1")); pk.pack(std::string("wf9"));
-    pk.pack(false); pk.pack(std::string());
-    pk.pack(state); pk.pack(2); pk.pack(0); pk.pack(100); pk.pack(200); pk.pack(300);
+    pk.pack(id);
+    pk.pack(std::string("mod.fn@1"));
+    pk.pack(std::string("\x93\x01\x02\x03"));
+    pk.pack(std::string("q"));
+    pk.pack(5);
+    pk.pack(3);
+    pk.pack(1000);
+    pk.pack(0);
+    pk.pack(7);
+    pk.pack(0);
+    pk.pack(0.0);
+    pk.pack(0);
+    pk.pack(std::vector<std::string>{"red", "blue"});
+    pk.pack(std::string("key1"));
+    pk.pack(std::string("wf9"));
+    pk.pack(false);
+    pk.pack(std::string());
+    pk.pack(state);
+    pk.pack(2);
+    pk.pack(0);
+    pk.pack(100);
+    pk.pack(200);
+    pk.pack(300);
     pk.pack(std::string("boom"));
     pk.pack(std::string("\xa2ok"));  // result
     pk.pack(std::string("w:1"));
     pk.pack(std::vector<std::string>{child});
-    pk.pack_nil(); pk.pack(std::string()); pk.pack_nil();  // progress, note, checkpoint
-    pk.pack(false); pk.pack(42); pk.pack(std::string("0.9"));
+    pk.pack_nil();
+    pk.pack(std::string());
+    pk.pack_nil();  // progress, note, checkpoint
+    pk.pack(false);
+    pk.pack(42);
+    pk.pack(std::string("0.9"));
     return bytes_of(buf);
 }
 
@@ -50,10 +71,14 @@ std::string format1_record(const std::string& state, const std::string& child) {
     msgpack::sbuffer buf;
     packer pk(buf);
     pk.pack_map(4);
-    pk.pack(std::string("id")); pk.pack(std::string(hex_id));
-    pk.pack(std::string("state")); pk.pack(state);
-    pk.pack(std::string("children")); pk.pack(std::vector<std::string>{child});
-    pk.pack(std::string("result")); pk.pack(std::string("\xc3"));
+    pk.pack(std::string("id"));
+    pk.pack(std::string(hex_id));
+    pk.pack(std::string("state"));
+    pk.pack(state);
+    pk.pack(std::string("children"));
+    pk.pack(std::vector<std::string>{child});
+    pk.pack(std::string("result"));
+    pk.pack(std::string("\xc3"));
     return bytes_of(buf);
 }
 
@@ -111,9 +136,9 @@ TEST(TaskRecordFormats, AnOldRecordIsWrittenBackInTheNewFormat) {
     ASSERT_TRUE(old.has_value());
     auto bytes = encode(*old);
     ASSERT_EQ(static_cast<uint8_t>(bytes[0]), 0xdc);  // array16
-    EXPECT_EQ(bytes[3], '\x03');                       // format 3
-    EXPECT_EQ(static_cast<uint8_t>(bytes[4]), 0xc4);   // the id as a bin8 ...
-    EXPECT_EQ(bytes[5], '\x10');                       // ... of 16 bytes
+    EXPECT_EQ(bytes[3], '\x03');                      // format 3
+    EXPECT_EQ(static_cast<uint8_t>(bytes[4]), 0xc4);  // the id as a bin8 ...
+    EXPECT_EQ(bytes[5], '\x10');                      // ... of 16 bytes
     auto again = decode_record(bytes);
     ASSERT_TRUE(again.has_value()) << again.error().message;
     EXPECT_EQ(encode(*again), bytes);

@@ -32,7 +32,8 @@ void send_frames(zmq::socket_t& s, std::size_t n) {
 }
 
 tp::control control_of(const std::optional<received>& m) {
-    auto c = m ? tp::decode_control(m->body) : taskmill::result<tp::control>(taskmill::fail(taskmill::errc::internal, "none"));
+    auto c = m ? tp::decode_control(m->body)
+               : taskmill::result<tp::control>(taskmill::fail(taskmill::errc::internal, "none"));
     EXPECT_TRUE(c.has_value());
     return c ? *c : tp::control{};
 }
@@ -216,7 +217,7 @@ TEST_F(WireTest, NoPayloadIsNilAndNoResultIsAbsent) {
     }
     EXPECT_EQ(items[0].payload, "\xc0");
     EXPECT_EQ(items[1].payload, "\xc0");
-    w.result(items[0], "ok", "");           // the handler set no result
+    w.result(items[0], "ok", "");                // the handler set no result
     w.result(items[1], "ok", items[1].payload);  // an echo
     auto none = c.status(items[0].id, 5000);
     EXPECT_EQ(none.state, "SUCCEEDED");
@@ -242,17 +243,21 @@ public:
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         EXPECT_EQ(::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-        std::string greeting = "\xff"s + std::string(8, '\0') + "\x7f\x03\x00"s + "NULL" + std::string(16, '\0') +
-                               std::string(32, '\0');
+        std::string greeting =
+            "\xff"s + std::string(8, '\0') + "\x7f\x03\x00"s + "NULL" + std::string(16, '\0') + std::string(32, '\0');
         write(greeting);
-        std::string ready = "\x05READY\x0bSocket-Type\x00\x00\x00\x06" "DEALER"s;
+        std::string ready =
+            "\x05READY\x0bSocket-Type\x00\x00\x00\x06"
+            "DEALER"s;
         write("\x04"s + static_cast<char>(ready.size()) + ready);
     }
     ~raw_zmtp() { ::close(fd_); }
     raw_zmtp(const raw_zmtp&) = delete;
     raw_zmtp& operator=(const raw_zmtp&) = delete;
 
-    void write(const std::string& bytes) { EXPECT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size())); }
+    void write(const std::string& bytes) {
+        EXPECT_EQ(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+    }
 
     // One short frame; `more` says another follows.
     void frame(const std::string& body, bool more) {
@@ -265,7 +270,8 @@ public:
         auto deadline = std::chrono::steady_clock::now() + timeout;
         closed = false;
         while (needle.empty() || got_.find(needle) == std::string::npos) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             pollfd p{fd_, POLLIN, 0};
             if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
                 break;

@@ -21,8 +21,9 @@ protocol::request wf_submit(const json& def) {
 }
 
 json chain() {
-    return {{"name", "chain"},
-            {"steps", {{{"name", "a"}, {"handler", "t.a"}}, {{"name", "b"}, {"handler", "t.b"}, {"depends_on", {"a"}}}}}};
+    return {
+        {"name", "chain"},
+        {"steps", {{{"name", "a"}, {"handler", "t.a"}}, {{"name", "b"}, {"handler", "t.b"}, {"depends_on", {"a"}}}}}};
 }
 
 // The task of the n-th submitted step ends in `s`.

@@ -32,8 +32,9 @@ json step(const std::string& name, const std::string& handler, std::vector<std::
 json diamond(const std::string& policy = "fail_fast") {
     return {{"name", "diamond"},
             {"on_failure", policy},
-            {"steps", {step("a", "t.a", {}, {{"x", 1}}), step("b", "t.b", {"a"}), step("c", "t.c", {"a"}),
-                       step("d", "t.d", {"b", "c"}, {{"own", true}})}}};
+            {"steps",
+             {step("a", "t.a", {}, {{"x", 1}}), step("b", "t.b", {"a"}), step("c", "t.c", {"a"}),
+              step("d", "t.d", {"b", "c"}, {{"own", true}})}}};
 }
 
 std::string parse_error(const json& def) {
@@ -71,8 +72,8 @@ TEST(WorkflowModel, RejectsCyclesUnknownDependenciesAndBadSteps) {
     EXPECT_NE(parse_error(json{{"steps", json::array()}}).find("non-empty"), std::string::npos);
     EXPECT_NE(parse_error(json{{"steps", {step("a", "t.a")}}, {"on_failure", "maybe"}}).find("on_failure"),
               std::string::npos);
-    auto unknown_handler = tb::parse_workflow(json{{"steps", {step("a", "t.a")}}},
-                                              [](const std::string& h) { return h != "t.a"; });
+    auto unknown_handler =
+        tb::parse_workflow(json{{"steps", {step("a", "t.a")}}}, [](const std::string& h) { return h != "t.a"; });
     ASSERT_FALSE(unknown_handler);
     EXPECT_NE(unknown_handler.error().message.find("no connected worker serves handler t.a"), std::string::npos);
 }
@@ -189,8 +190,7 @@ TEST_F(Workflow, DiamondRunsBranchesTogetherAndJoinsResults) {
     }
     auto d = w.dispatched();
     ASSERT_EQ(d.size(), 1u);
-    EXPECT_EQ(from_mp(d[0].payload),
-              (json{{"own", true}, {"deps", {{"b", "result of b"}, {"c", "result of c"}}}}));
+    EXPECT_EQ(from_mp(d[0].payload), (json{{"own", true}, {"deps", {{"b", "result of b"}, {"c", "result of c"}}}}));
     w.result(d[0], "ok", mp({{"joined", true}}));
     auto s = status(id);
     EXPECT_EQ(s["state"], "SUCCEEDED");
@@ -224,8 +224,9 @@ namespace {
 // a -> b -> e, a -> c -> f: c fails while b runs.
 json branches(const std::string& policy) {
     return {{"on_failure", policy},
-            {"steps", {step("a", "t.a"), step("b", "t.b", {"a"}), step("c", "t.c", {"a"}), step("e", "t.e", {"b"}),
-                       step("f", "t.f", {"c"})}}};
+            {"steps",
+             {step("a", "t.a"), step("b", "t.b", {"a"}), step("c", "t.c", {"a"}), step("e", "t.e", {"b"}),
+              step("f", "t.f", {"c"})}}};
 }
 }  // namespace
 

@@ -177,8 +177,8 @@ TEST(Cli, ResultExitCodes) {
 
 TEST(Cli, SubmitPrintsIdAndWaitPrintsStatus) {
     fake_broker broker(scripted);
-    auto plain = run_cli({"--broker", broker.endpoint(), "submit", "echo.echo", "--payload", "{\"n\": 7}", "--tag",
-                          "a", "--tag", "b", "--timeout", "2.5", "--priority", "4"});
+    auto plain = run_cli({"--broker", broker.endpoint(), "submit", "echo.echo", "--payload", "{\"n\": 7}", "--tag", "a",
+                          "--tag", "b", "--timeout", "2.5", "--priority", "4"});
     ASSERT_EQ(plain.code, 0) << plain.err;
     EXPECT_EQ(plain.out, "new1\n");
     const auto spec = broker.received().back().second.tasks.at(0);
@@ -191,8 +191,8 @@ TEST(Cli, SubmitPrintsIdAndWaitPrintsStatus) {
     ASSERT_EQ(json.code, 0);
     EXPECT_EQ(nlohmann::json::parse(json.out), (nlohmann::json{{"id", "new1"}}));
 
-    auto waited = run_cli({"--broker", broker.endpoint(), "--json", "submit", "echo.echo", "--payload", "[1,2]",
-                           "--wait"});
+    auto waited =
+        run_cli({"--broker", broker.endpoint(), "--json", "submit", "echo.echo", "--payload", "[1,2]", "--wait"});
     ASSERT_EQ(waited.code, 0) << waited.err;
     auto j = nlohmann::json::parse(waited.out);
     EXPECT_EQ(j["state"], "SUCCEEDED");

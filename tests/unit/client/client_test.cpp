@@ -243,8 +243,8 @@ TEST(Client, DoneWithOneTaskOrAListCompletesEachHandle) {
     auto not_final = finished("t4", "SUCCEEDED");
     not_final.state = "RUNNING";  // ignored
     fake_broker broker(acks_then_dones_on_ping(
-        ids, {done_of({finished("t1", "SUCCEEDED")}),
-              done_of({finished("t2", "SUCCEEDED"), finished("t3", "FAILED"), finished("unknown", "SUCCEEDED"), not_final})}));
+        ids, {done_of({finished("t1", "SUCCEEDED")}), done_of({finished("t2", "SUCCEEDED"), finished("t3", "FAILED"),
+                                                               finished("unknown", "SUCCEEDED"), not_final})}));
     client c(options_for(broker, 30s));
     std::vector<task_options> tasks(4, echo_task());
     auto handles = c.submit(tasks);
@@ -395,7 +395,8 @@ TEST(Client, SurvivesABrokerRestart) {
     fake_broker second(pong, endpoint);
     // The DEALER reconnects by itself (backoff ~100 ms); poll until it has.
     bool back = false;
-    for (auto deadline = std::chrono::steady_clock::now() + 10s; !back && std::chrono::steady_clock::now() < deadline;) {
+    for (auto deadline = std::chrono::steady_clock::now() + 10s;
+         !back && std::chrono::steady_clock::now() < deadline;) {
         back = c.ping().has_value();
     }
     EXPECT_TRUE(back);

@@ -123,7 +123,7 @@ TEST(ClientDoneDecoder, DeclinesWhatItDoesNotKnow) {
     done.task->state = "SUCCEEDED";
     auto body = protocol::encode(done);
     EXPECT_TRUE(decode_done(body).has_value());
-    EXPECT_FALSE(decode_done(body + "x").has_value());                   // trailing bytes
+    EXPECT_FALSE(decode_done(body + "x").has_value());                       // trailing bytes
     EXPECT_FALSE(decode_done(body.substr(0, body.size() - 1)).has_value());  // truncated
     EXPECT_FALSE(decode_done("").has_value());
     EXPECT_FALSE(decode_done(std::string("\xdd\xff\xff\xff\xff", 5)).has_value());  // a huge array, no bytes

@@ -26,8 +26,8 @@ struct outgoing_msg {
 
 class fake_broker {
 public:
-    using handler = std::function<void(const std::string& command, const protocol::request& req,
-                                       std::vector<outgoing_msg>& out)>;
+    using handler =
+        std::function<void(const std::string& command, const protocol::request& req, std::vector<outgoing_msg>& out)>;
 
     // Binds `endpoint` (default: a random port on 127.0.0.1).
     explicit fake_broker(handler h, const std::string& endpoint = "tcp://127.0.0.1:*")

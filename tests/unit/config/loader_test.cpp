@@ -18,8 +18,8 @@ namespace {
 class temp_file {
 public:
     explicit temp_file(const std::string& text)
-        : path_(fs::temp_directory_path() / ("taskmill-config-" + std::to_string(::getpid()) + "-" +
-                                             std::to_string(counter_++) + ".ini")) {
+        : path_(fs::temp_directory_path() /
+                ("taskmill-config-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++) + ".ini")) {
         std::ofstream(path_) << text;
     }
     ~temp_file() { fs::remove(path_); }
@@ -142,8 +142,7 @@ TEST(ConfigLoader, ABadValueLosingToAFlagIsStillAnError) {
 
 TEST(ConfigLoader, BadValuesOfEachTypeNameTheSourceAndWhatIsAllowed) {
     EXPECT_EQ(load_error({"--period-ms", "soon"}), "--period-ms: 'soon' is not a whole number");
-    EXPECT_EQ(load_error({"--period-ms", "0"}),
-              "--period-ms: '0' is out of range [1, 9223372036854775807]");
+    EXPECT_EQ(load_error({"--period-ms", "0"}), "--period-ms: '0' is out of range [1, 9223372036854775807]");
     EXPECT_EQ(load_error({"--count", "-1"}), "--count: '-1' is not a whole number");
     EXPECT_EQ(load_error({"--count", "4x"}), "--count: '4x' is not a whole number");
     EXPECT_EQ(load_error({"--count", "99999999999"}), "--count: '99999999999' is out of range [1, 100]");
@@ -202,7 +201,7 @@ TEST(ConfigLoader, PrintConfigLoadsBackToTheSameConfiguration) {
     EXPECT_NE(printed.find("# from TASKMILL_LEVEL\nlevel = warn\n"), std::string::npos) << printed;
     EXPECT_NE(printed.find("# from --factor\nfactor = 3.25\n"), std::string::npos) << printed;
     EXPECT_NE(printed.find("key = a:(secret)\n"), std::string::npos) << printed;  // never print a secret
-    EXPECT_EQ(printed.find("once"), std::string::npos) << printed;              // flag only: not a key
+    EXPECT_EQ(printed.find("once"), std::string::npos) << printed;                // flag only: not a key
 
     // Without the secret, the printed file gives back every value.
     temp_file again(printed.substr(0, printed.find("# from --key")));

@@ -30,7 +30,8 @@ public:
     const std::string& endpoint() const { return endpoint_; }
     // The next message whose command is `command` (others are kept in
     // order for later calls), or nullopt after `timeout`.
-    std::optional<received> expect(std::string_view command, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+    std::optional<received> expect(std::string_view command,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
     void send(const std::string& peer, std::string_view command, const std::string& body);
 
 private:

@@ -99,7 +99,9 @@ TEST_F(loader, refuses_malformed_handler_name) {
     EXPECT_NE(refusal(TASKMILL_BAD_NAME_SO).find("malformed name 'Run'"), std::string::npos);
 }
 
-TEST_F(loader, refuses_missing_file) { EXPECT_NE(refusal("/nonexistent/x.so").find("no such file"), std::string::npos); }
+TEST_F(loader, refuses_missing_file) {
+    EXPECT_NE(refusal("/nonexistent/x.so").find("no such file"), std::string::npos);
+}
 
 TEST_F(loader, refuses_a_handler_another_plugin_owns_and_keeps_the_first) {
     plugin_set set(dir_ / "run");

@@ -30,7 +30,8 @@ TEST(mp, round_trips_json_shaped_values) {
 TEST(mp, encodes_small_ints_compactly) {
     EXPECT_EQ(mp::pack(mp::value(5)), std::string("\x05"));
     EXPECT_EQ(mp::pack(mp::value(-1)), std::string("\xff"));
-    EXPECT_EQ(mp::pack(mp::value::map({{"a", 1}})), std::string("\x81\xa1" "a\x01"));
+    EXPECT_EQ(mp::pack(mp::value::map({{"a", 1}})), std::string("\x81\xa1"
+                                                                "a\x01"));
 }
 
 TEST(mp, reads_every_integer_width) {
@@ -59,7 +60,11 @@ TEST(mp, rejects_huge_counts_without_allocating) {
     // array32 claiming 4 billion elements, map32 likewise, str32 of 4 GB
     EXPECT_FALSE(mp::unpack(std::string("\xdd\xff\xff\xff\xff", 5), &err).has_value());
     EXPECT_FALSE(mp::unpack(std::string("\xdf\xff\xff\xff\xff", 5), &err).has_value());
-    EXPECT_FALSE(mp::unpack(std::string("\xdb\xff\xff\xff\xff" "abc", 8), &err).has_value());
+    EXPECT_FALSE(mp::unpack(std::string("\xdb\xff\xff\xff\xff"
+                                        "abc",
+                                        8),
+                            &err)
+                     .has_value());
 }
 
 TEST(mp, rejects_deep_nesting_and_non_string_keys) {

@@ -20,13 +20,13 @@ void run(prefetch_control& c, int n, double each_ns) {
 }  // namespace
 
 TEST(PrefetchControl, TargetCoversTenMillisecondsOfWorkAcrossTheSlots) {
-    EXPECT_EQ(prefetch_control::target(8, 1 * ms, 1024), 80u);   // 8 slots x 10 ms / 1 ms
+    EXPECT_EQ(prefetch_control::target(8, 1 * ms, 1024), 80u);  // 8 slots x 10 ms / 1 ms
     EXPECT_EQ(prefetch_control::target(2, 100 * us, 1024), 200u);
     EXPECT_EQ(prefetch_control::target(8, 5 * us, 1024), 1024u);  // capped
     EXPECT_EQ(prefetch_control::target(8, 5 * us, 100), 100u);
     EXPECT_EQ(prefetch_control::target(8, 1000 * ms, 1024), 1u);  // long tasks: one waits, at least
-    EXPECT_EQ(prefetch_control::target(8, 0, 1024), 1024u);        // no measurable time
-    EXPECT_EQ(prefetch_control::target(1, 3 * ms, 1024), 4u);      // rounds up
+    EXPECT_EQ(prefetch_control::target(8, 0, 1024), 1024u);       // no measurable time
+    EXPECT_EQ(prefetch_control::target(1, 3 * ms, 1024), 4u);     // rounds up
 }
 
 TEST(PrefetchControl, GrowsForShortTasksAndShrinksForLongOnes) {

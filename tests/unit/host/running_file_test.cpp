@@ -52,8 +52,8 @@ TEST_F(RunningFile, WriteClearAndReadBackThroughAnotherMapping) {
 
     rf.set(0, id_a);
     rf.set(2, id_c);
-    rf.set(7, id_b);                                    // no such slot: ignored
-    rf.set(1, std::string(33, 'x'));                    // too long to record: left out
+    rf.set(7, id_b);                  // no such slot: ignored
+    rf.set(1, std::string(33, 'x'));  // too long to record: left out
 
     // A second, independent mapping of the same file sees the entries.
     int fd = ::open(path.c_str(), O_RDONLY);
@@ -101,6 +101,4 @@ TEST_F(RunningFile, SurvivesTheWriterBeingKilled) {
     EXPECT_EQ(detail::read_running_file(path), (std::vector<std::string>{id_b}));
 }
 
-TEST_F(RunningFile, MissingFileIsUnknown) {
-    EXPECT_FALSE(detail::read_running_file(dir / "nope").has_value());
-}
+TEST_F(RunningFile, MissingFileIsUnknown) { EXPECT_FALSE(detail::read_running_file(dir / "nope").has_value()); }

@@ -44,8 +44,7 @@ void throws_int(tp::context&) { throw 42; }
 tp::mp::value returns_value(tp::context& c) { return tp::mp::value::map({{"echo", c.payload()["x"].as_int()}}); }
 tm_status returns_cancelled(tp::context&) { return TM_CANCELLED; }
 
-template <auto Fn>
-tm_status run(recorder& c, std::string payload = {}) {
+template <auto Fn> tm_status run(recorder& c, std::string payload = {}) {
     tm_host_api api = fake_api();
     tm_task task{};
     task.struct_size = sizeof(tm_task);

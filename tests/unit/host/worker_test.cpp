@@ -23,9 +23,13 @@ namespace {
 class worker : public ::testing::Test {
 protected:
     void start(std::vector<std::string> extra = {}, const std::string& concurrency = "2") {
-        std::vector<std::string> argv{TASKMILL_HOST_EXE, "--worker", "--broker", broker_.endpoint(), "--plugins",
-                                      dirs_.plugins.string(), "--run-dir", dirs_.run.string(), "--concurrency", concurrency,
-                                      "--heartbeat-ms", "200", "--log-level", "debug"};
+        std::vector<std::string> argv{TASKMILL_HOST_EXE, "--worker",
+                                      "--broker",        broker_.endpoint(),
+                                      "--plugins",       dirs_.plugins.string(),
+                                      "--run-dir",       dirs_.run.string(),
+                                      "--concurrency",   concurrency,
+                                      "--heartbeat-ms",  "200",
+                                      "--log-level",     "debug"};
         argv.insert(argv.end(), extra.begin(), extra.end());
         proc_ = std::make_unique<child>(argv, dirs_.log);
         ASSERT_GT(proc_->pid(), 0);
@@ -44,7 +48,8 @@ protected:
         broker_.send(peer_, protocol::cmd::dispatch, protocol::encode(d));
     }
 
-    static protocol::work_item item(std::string id, std::string handler, const mp::value& payload, int64_t timeout_ms = 0) {
+    static protocol::work_item item(std::string id, std::string handler, const mp::value& payload,
+                                    int64_t timeout_ms = 0) {
         protocol::work_item w;
         w.id = std::move(id);
         w.handler = std::move(handler);
@@ -68,7 +73,8 @@ protected:
         std::vector<protocol::outcome> out;
         auto deadline = std::chrono::steady_clock::now() + timeout;
         while (out.size() < n) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) break;
             auto r = broker_.expect(protocol::cmd::results, left);
             if (!r) break;
@@ -88,11 +94,11 @@ protected:
     }
 
     // Whether a CREDIT whose slots satisfy `ok` comes within `timeout` (others are skipped).
-    template <typename Pred>
-    bool credit_reaches(Pred ok, std::chrono::milliseconds timeout = 5s) {
+    template <typename Pred> bool credit_reaches(Pred ok, std::chrono::milliseconds timeout = 5s) {
         auto deadline = std::chrono::steady_clock::now() + timeout;
         for (;;) {
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
             if (left.count() <= 0) return false;
             auto c = broker_.expect(protocol::cmd::credit, left);
             if (!c) return false;
@@ -124,7 +130,8 @@ TEST_F(worker, hello_announces_identity_slots_and_handlers) {
     EXPECT_EQ(hello_.generation, 3u);
     EXPECT_EQ(hello_.queues, (std::vector<std::string>{"a", "b"}));
     bool echo = false;
-    for (const auto& h : hello_.handlers) echo = echo || (h.name == "echo.echo" && h.plugin == "echo" && h.version == "1.0.0");
+    for (const auto& h : hello_.handlers)
+        echo = echo || (h.name == "echo.echo" && h.plugin == "echo" && h.version == "1.0.0");
     EXPECT_TRUE(echo);
     EXPECT_EQ(hello_.handlers.size(), 9u);
     EXPECT_TRUE(broker_.expect(protocol::cmd::heartbeat, 5s).has_value());
@@ -147,10 +154,13 @@ TEST_F(worker, auto_prefetch_grows_for_short_tasks_and_shrinks_for_long_ones) {
 
     std::vector<protocol::work_item> items;
     // Two windows of 8: the first may mix in echoes left over from above.
-    for (int i = 0; i < 16; ++i) items.push_back(item("l" + std::to_string(i), "demo.sleep", mp::value::map({{"ms", 40}})));
+    for (int i = 0; i < 16; ++i)
+        items.push_back(item("l" + std::to_string(i), "demo.sleep", mp::value::map({{"ms", 40}})));
     dispatch(items);
     EXPECT_EQ(outcomes(16).size(), 16u);
-    EXPECT_TRUE(credit_reaches([](uint32_t slots) { return slots == 2 + 1; }));  // 2 x 10 ms / 40 ms: one waits (a window mixing both may step between)
+    EXPECT_TRUE(credit_reaches([](uint32_t slots) {
+        return slots == 2 + 1;
+    }));  // 2 x 10 ms / 40 ms: one waits (a window mixing both may step between)
 }
 
 TEST_F(worker, a_fixed_prefetch_sends_no_credit) {
@@ -413,7 +423,6 @@ TEST_F(worker, results_name_the_tasks_started_in_dispatch_order) {
     }
     EXPECT_LE(started.size(), 3u);
 }
-
 
 // A CANCEL names the attempt it stops: one for an earlier attempt (whose
 // lease ran out at the broker) leaves the attempt now running alone.

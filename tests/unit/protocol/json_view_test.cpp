@@ -72,7 +72,10 @@ TEST(JsonViewTime, NotYetIsNull) {
 
 TEST(JsonViewMsgpack, DecodesValuesAndEmptyIsNull) {
     EXPECT_TRUE(tp::msgpack_to_json("").is_null());
-    EXPECT_EQ(tp::msgpack_to_json(std::string("\x81\xa1" "a\x01", 4)), (json{{"a", 1}}));
+    EXPECT_EQ(tp::msgpack_to_json(std::string("\x81\xa1"
+                                              "a\x01",
+                                              4)),
+              (json{{"a", 1}}));
     EXPECT_TRUE(tp::msgpack_to_json(std::string("\xc0", 1)).is_null());
 }
 
@@ -81,7 +84,9 @@ TEST(JsonViewMsgpack, BadBytesRenderAsAnErrorObject) {
         std::string("\xc1", 1),      // a type byte msgpack never uses
         std::string("\x92\x01", 2),  // an array of two holding one
         std::string("\x01\x02", 2),  // a value and trailing bytes
-        std::string("\xa5" "ab", 3), // a string shorter than it says
+        std::string("\xa5"
+                    "ab",
+                    3),  // a string shorter than it says
     };
     for (const auto& b : bad) {
         auto j = tp::msgpack_to_json(b);
@@ -108,7 +113,9 @@ TEST(JsonViewMsgpack, DeepValuesRenderAsAnErrorObjectNotARecursion) {
 }
 
 TEST(JsonViewMsgpack, JsonToMsgpackIsPlainMsgpack) {
-    EXPECT_EQ(tp::json_to_msgpack(json{{"a", 1}}), std::string("\x81\xa1" "a\x01", 4));
+    EXPECT_EQ(tp::json_to_msgpack(json{{"a", 1}}), std::string("\x81\xa1"
+                                                               "a\x01",
+                                                               4));
     EXPECT_EQ(tp::json_to_msgpack(nullptr), std::string("\xc0", 1));
     const json v = {{"tags", {"a", "b"}}, {"f", 1.5}, {"n", -3}};
     EXPECT_EQ(tp::msgpack_to_json(tp::json_to_msgpack(v)), v);

@@ -23,10 +23,15 @@ std::string with_sbuffer(const std::map<std::string, std::vector<int>>& v) {
 TEST(MsgpackOut, PackWithWritesWhatThePackerWrites) {
     auto body = tp::pack_with([](tp::string_packer& pk) {
         pk.pack_map(2);
-        pk.pack("a"); pk.pack(1);
-        pk.pack("b"); pk.pack_nil();
+        pk.pack("a");
+        pk.pack(1);
+        pk.pack("b");
+        pk.pack_nil();
     });
-    EXPECT_EQ(body, std::string("\x82\xa1" "a\x01\xa1" "b\xc0", 7));
+    EXPECT_EQ(body, std::string("\x82\xa1"
+                                "a\x01\xa1"
+                                "b\xc0",
+                                7));
     EXPECT_EQ(tp::pack_with([](tp::string_packer&) {}), "");
 }
 
@@ -53,7 +58,8 @@ TEST(MsgpackOut, LargeStringsArriveWhole) {
 TEST(MsgpackOut, PackOntoAppendsAfterWhatTheStringHeld) {
     std::string out = "head";
     tp::pack_onto(out, [](tp::string_packer& pk) { pk.pack(1); });
-    tp::pack_onto(out, [](tp::string_packer& pk) { pk.pack(std::string(100, 'y')); }, 0);
+    tp::pack_onto(
+        out, [](tp::string_packer& pk) { pk.pack(std::string(100, 'y')); }, 0);
     EXPECT_EQ(out.substr(0, 5), std::string("head\x01", 5));
     EXPECT_EQ(out.size(), 5u + 2u + 100u);  // str8 header: 2 bytes
     EXPECT_EQ(out.substr(7), std::string(100, 'y'));

@@ -76,12 +76,12 @@ TEST(Codec, RejectsWrongTypesNamingTheField) {
 
 TEST(Codec, RejectsGarbageAndTruncation) {
     EXPECT_FALSE(tp::decode_request("").has_value());
-    EXPECT_FALSE(tp::decode_request("\x92").has_value());          // truncated array
-    EXPECT_FALSE(tp::decode_request("\x01").has_value());          // not a map
+    EXPECT_FALSE(tp::decode_request("\x92").has_value());                          // truncated array
+    EXPECT_FALSE(tp::decode_request("\x01").has_value());                          // not a map
     EXPECT_FALSE(tp::decode_request(std::string("\x81\x01\x02", 3)).has_value());  // int key
     tp::request r;
     auto ok = tp::encode(r) + "x";
-    EXPECT_FALSE(tp::decode_request(ok).has_value());               // trailing bytes
+    EXPECT_FALSE(tp::decode_request(ok).has_value());  // trailing bytes
 }
 
 TEST(Codec, RejectsHugeDeclaredSizes) {
@@ -135,7 +135,9 @@ TEST(Codec, ResultsCarryStartedIds) {
 
     // A field this decoder does not know (a newer worker) is skipped, at
     // both levels: {"items": [{"id": "x", "zz": 1}], "started": ["y"], "later": {"a": nil}}
-    auto newer = "\x83\xa5items\x91\x82\xa2id\xa1x\xa2zz\x01\xa7started\x91\xa1y\xa5later\x81\xa1" "a\xc0"s;
+    auto newer =
+        "\x83\xa5items\x91\x82\xa2id\xa1x\xa2zz\x01\xa7started\x91\xa1y\xa5later\x81\xa1"
+        "a\xc0"s;
     auto nb = tp::decode_results(newer);
     ASSERT_TRUE(nb.has_value()) << nb.error().message;
     ASSERT_EQ(nb->items.size(), 1u);
@@ -212,11 +214,24 @@ TEST(Codec, PeekReqReadsTheReqOfBodiesThatDoNotDecode) {
     EXPECT_EQ(tp::peek_req("\x82\xa5tasks\x91\x81\xa8priority\xa4high\xa3req\x07"s), 7u);
     EXPECT_FALSE(tp::decode_request("\x82\xa5tasks\x91\x81\xa8priority\xa4high\xa3req\x07"s).has_value());
     // Every kind of value before it: int key, bin, ext, float, nested map.
-    std::string body = "\x88\x01\xc0\xa1" "a\xc4\x02xy\xa1" "b\xd4\x01\x02\xa1" "c\xcb"s + std::string(8, '\0') +
-                       "\xa1" "d\x81\xa1x\x92\x01\x02\xa1" "e\xc7\x01\x05z\xa3req\xcf"s + std::string(7, '\0') + "\x2a\xa1" "f\x01"s;
+    std::string body =
+        "\x88\x01\xc0\xa1"
+        "a\xc4\x02xy\xa1"
+        "b\xd4\x01\x02\xa1"
+        "c\xcb"s +
+        std::string(8, '\0') +
+        "\xa1"
+        "d\x81\xa1x\x92\x01\x02\xa1"
+        "e\xc7\x01\x05z\xa3req\xcf"s +
+        std::string(7, '\0') +
+        "\x2a\xa1"
+        "f\x01"s;
     EXPECT_EQ(tp::peek_req(body), 42u);
     // 100,000 nested arrays, then req.
-    std::string deep = "\x82\xa1" "a"s + std::string(100000, '\x91') + "\x01\xa3req\x05"s;
+    std::string deep =
+        "\x82\xa1"
+        "a"s +
+        std::string(100000, '\x91') + "\x01\xa3req\x05"s;
     EXPECT_EQ(tp::peek_req(deep), 5u);
     EXPECT_FALSE(tp::decode_request(deep).has_value());
     // No req, a req of the wrong type, not a map, truncated, lying sizes.
@@ -225,9 +240,15 @@ TEST(Codec, PeekReqReadsTheReqOfBodiesThatDoNotDecode) {
     EXPECT_FALSE(tp::peek_req("\x81\xa3req\xff"s).has_value());  // negative
     EXPECT_FALSE(tp::peek_req("\x92\x01\x02"s).has_value());
     EXPECT_FALSE(tp::peek_req("").has_value());
-    EXPECT_FALSE(tp::peek_req("\x82\xa1" "a\xdd\xff\xff\xff\xff"s).has_value());
-    EXPECT_FALSE(tp::peek_req("\x82\xa1" "a\xc6\xff\xff\xff\xff\xa3req\x01"s).has_value());
-    EXPECT_FALSE(tp::peek_req("\x82\xa1" "a\xc1\xa3req\x01"s).has_value());
+    EXPECT_FALSE(tp::peek_req("\x82\xa1"
+                              "a\xdd\xff\xff\xff\xff"s)
+                     .has_value());
+    EXPECT_FALSE(tp::peek_req("\x82\xa1"
+                              "a\xc6\xff\xff\xff\xff\xa3req\x01"s)
+                     .has_value());
+    EXPECT_FALSE(tp::peek_req("\x82\xa1"
+                              "a\xc1\xa3req\x01"s)
+                     .has_value());
 }
 
 // The names are the wire contract (docs/PROTOCOL.md): a rename here would
@@ -349,7 +370,7 @@ TEST_F(Frames, DealerSideReadsOffOverlongMessages) {
 // against the input, never trusted.
 TEST(MpReader, ReadsWhatItExpectsAndRejectsTheRest) {
     using reader = tp::mp_reader;
-    using namespace std::string_view_literals;  // the reader keeps a view: no temporaries
+    using namespace std::string_view_literals;              // the reader keeps a view: no temporaries
     reader ok("\x93\xcd\x01\x00\xa2hi\xc4\x02\x00\x01"sv);  // [256, "hi", bin 00 01]
     EXPECT_EQ(ok.array_size(), 3u);
     EXPECT_EQ(ok.integer<uint16_t>(), 256u);
@@ -363,7 +384,9 @@ TEST(MpReader, ReadsWhatItExpectsAndRejectsTheRest) {
     EXPECT_THROW(negative.integer<uint32_t>(), reader::malformed);
     reader lying("\xdd\xff\xff\xff\xff"sv);  // an array of 4 billion in 5 bytes
     EXPECT_THROW(lying.array_size(), reader::malformed);
-    reader short_str("\xa5" "abc"sv);  // a 5-byte string with 3 bytes left
+    reader short_str(
+        "\xa5"
+        "abc"sv);  // a 5-byte string with 3 bytes left
     EXPECT_THROW(short_str.str(), reader::malformed);
     reader wrong("\xc3"sv);  // true where a string is expected
     EXPECT_THROW(wrong.str(), reader::malformed);

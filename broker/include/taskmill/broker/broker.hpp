@@ -44,8 +44,8 @@ struct broker_config {
     int64_t backoff_base_ms = 1000;
     double backoff_factor = 2.0;
     int64_t backoff_cap_ms = 60000;
-    int64_t lease_grace_ms = 2000;     // added to timeout + liveness for the lease
-    std::size_t batch = 512;           // messages drained per socket per turn
+    int64_t lease_grace_ms = 2000;  // added to timeout + liveness for the lease
+    std::size_t batch = 512;        // messages drained per socket per turn
     // TASKS reads at most this many stored tasks per request, so a filter
     // that matches little cannot hold the loop for long; the reply's `next`
     // lets the client go on (the client library does it for its caller).
@@ -53,8 +53,8 @@ struct broker_config {
     bool write_endpoints_file = true;  // DATA_DIR/endpoints.json
     // HTTP (docs/HTTP.md): "ADDR:PORT" (port 0 = pick), empty = off.
     std::string http;
-    std::vector<std::string> http_tokens;  // "NAME:ROLE:SECRET", ROLE = read | write
-    std::string http_anonymous = "none";   // role without a token: none | read | write
+    std::vector<std::string> http_tokens;    // "NAME:ROLE:SECRET", ROLE = read | write
+    std::string http_anonymous = "none";     // role without a token: none | read | write
     std::vector<schedule_config> schedules;  // [schedule.NAME] sections
     // CURVE on frontend and backend (empty secret key = plain TCP). Keys are
     // Z85 text; an allow entry "*" admits any key that completes CURVE.
@@ -72,7 +72,7 @@ struct broker_config {
     int client_hwm = 10000;
     std::size_t max_waits_per_client = 10000;
     std::size_t max_waits = 100000;
-    bool allow_empty_store = false;    // see lmdb_options::allow_empty
+    bool allow_empty_store = false;  // see lmdb_options::allow_empty
 };
 
 // taskmill-broker --check-store: opens the store in cfg.data_dir as the

@@ -30,9 +30,9 @@ enum class table : uint8_t {
     // the store (docs/DESIGN.md, "RUNNING in memory"); recovery requeues
     // the entries an older store may hold and empties it.
     running,
-    keys,     // idempotency key -> id(16)
-    meta,     // "seq" -> u64 BE, "counts", "tags-indexed"
-    tags,     // tag \0 id(16) -> empty: the unfinished tasks carrying each tag
+    keys,       // idempotency key -> id(16)
+    meta,       // "seq" -> u64 BE, "counts", "tags-indexed"
+    tags,       // tag \0 id(16) -> empty: the unfinished tasks carrying each tag
     workflows,  // workflow id (hex) -> msgpack workflow record
     schedules,  // schedule name -> last fire ms(8, BE) anchor ms(8, BE)
 };
@@ -96,8 +96,8 @@ enum class durability : uint8_t {
 };
 
 struct lmdb_options {
-    std::string dir;                          // created if missing
-    uint64_t map_size_bytes = 8ull << 30;     // LMDB's own default (10 MiB) is far too small
+    std::string dir;                       // created if missing
+    uint64_t map_size_bytes = 8ull << 30;  // LMDB's own default (10 MiB) is far too small
     durability mode = durability::sync;
     // A 0-byte data.mdb beside signs of an earlier store (lock.mdb,
     // broker.lock, endpoints.json) is refused as lost data unless this is set.

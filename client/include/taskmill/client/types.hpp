@@ -42,18 +42,18 @@ struct backoff_policy {
 // One task to submit. Unset fields take the handler's default, then the
 // broker's.
 struct task_options {
-    std::string handler;                 // "ns.name", "ns.name@2" or "ns.name@2.1.0"
+    std::string handler;  // "ns.name", "ns.name@2" or "ns.name@2.1.0"
     taskmill::client::payload payload;
-    std::string queue;                   // empty = handler default, else "default"
-    std::optional<int> priority;         // 0..9, higher first
-    std::optional<milliseconds> delay;   // not before now + delay
-    std::optional<time_point> eta;       // not before this absolute time
-    std::optional<int> retries;          // retries after the first attempt
-    std::optional<milliseconds> timeout; // per attempt
-    std::optional<milliseconds> ttl;     // EXPIRED if not started within this
+    std::string queue;                    // empty = handler default, else "default"
+    std::optional<int> priority;          // 0..9, higher first
+    std::optional<milliseconds> delay;    // not before now + delay
+    std::optional<time_point> eta;        // not before this absolute time
+    std::optional<int> retries;           // retries after the first attempt
+    std::optional<milliseconds> timeout;  // per attempt
+    std::optional<milliseconds> ttl;      // EXPIRED if not started within this
     backoff_policy backoff;
     std::vector<std::string> tags;
-    std::string key;                     // idempotency key: same key, same task id
+    std::string key;  // idempotency key: same key, same task id
 };
 
 struct progress_info {
@@ -71,17 +71,17 @@ struct task_info {
     std::string state;
     unsigned attempts = 0;
     int max_retries = 0;
-    std::string error;                       // empty = none
+    std::string error;  // empty = none
     std::optional<progress_info> progress;
-    std::optional<std::string> result;       // msgpack bytes once SUCCEEDED
+    std::optional<std::string> result;  // msgpack bytes once SUCCEEDED
     std::optional<time_point> created;
     std::optional<time_point> started;
     std::optional<time_point> finished;
     std::optional<time_point> eta;
-    std::string parent;                      // empty = none
+    std::string parent;  // empty = none
     std::vector<std::string> tags;
     std::vector<std::string> children;
-    std::string worker;                      // last worker that ran it
+    std::string worker;  // last worker that ran it
 
     // SUCCEEDED, FAILED, CANCELLED or EXPIRED: the state will not change
     // again (unless someone calls retry()).

@@ -34,7 +34,7 @@ struct workflow_step {
     std::string handler;
     nlohmann::json payload;  // null = no payload
     std::vector<std::string> depends_on;
-    std::string queue;       // empty = broker default
+    std::string queue;  // empty = broker default
     std::optional<int32_t> priority;
     std::optional<int32_t> retries;
     std::optional<milliseconds> timeout;

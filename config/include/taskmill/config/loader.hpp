@@ -47,7 +47,7 @@ struct value {
 // Typed values. Each keeps a reference to its target, which must outlive
 // the loader's use of it.
 value text(std::string& target);
-value boolean(bool& target);  // true/false, yes/no, on/off, 1/0
+value boolean(bool& target);      // true/false, yes/no, on/off, 1/0
 value switch_flag(bool& target);  // a bare --flag; true/false in a file
 value choice(std::string& target, std::vector<std::string> allowed);
 value list(std::vector<std::string>& target);
@@ -63,7 +63,7 @@ value number(uint32_t& target, uint32_t min = 0, uint32_t max = std::numeric_lim
 
 // Where a value may be given.
 enum class scope {
-    anywhere,           // flag, environment, file
+    anywhere,  // flag, environment, file
     flag_or_environment,
     flag_only,
 };
@@ -76,10 +76,10 @@ struct option {
     value v;
     std::string help;
     scope where = scope::anywhere;
-    std::string env;       // the variable's name; empty = none
-    char short_name = 0;   // 'h' for -h
-    bool hidden = false;   // left out of help and print-config
-    bool secret = false;   // print_config shows "(secret)" after the last ':'
+    std::string env;           // the variable's name; empty = none
+    char short_name = 0;       // 'h' for -h
+    bool hidden = false;       // left out of help and print-config
+    bool secret = false;       // print_config shows "(secret)" after the last ':'
     std::string default_text;  // the target's value when declared, for help
 };
 

@@ -29,7 +29,7 @@ struct options {
     std::string plugins_dir;                      // default: <exe dir>/../plugins
     std::vector<std::string> queues;              // empty = every queue
     uint32_t processes = 1;
-    uint32_t concurrency = 4;                     // slots per worker process
+    uint32_t concurrency = 4;  // slots per worker process
     // Tasks a worker process holds beyond its slots, so the slots stay busy
     // while the broker commits (HELLO announces concurrency + prefetch).
     // Auto (the default): the worker sizes it from the run time of its tasks,
@@ -38,22 +38,22 @@ struct options {
     uint32_t prefetch = 16;
     bool prefetch_auto = true;
     uint32_t prefetch_max = 1024;
-    std::string run_dir;                          // private plugin copies; default $TMPDIR/taskmill-host.<pid>
+    std::string run_dir;  // private plugin copies; default $TMPDIR/taskmill-host.<pid>
     int64_t heartbeat_ms = 1000;
     std::string log_level = "info";
-    int64_t kill_grace_ms = 2000;                 // after a task's deadline, before the worker gives up on it
-    int64_t grace_ms = 10000;                     // graceful stop: time to finish running tasks
-    uint64_t max_tasks = 0;                       // recycle a worker after this many tasks (0 = never)
-    uint64_t max_rss_mb = 0;                      // recycle a worker past this RSS (0 = never)
-    uint64_t memory_limit_mb = 0;                 // hard address-space limit per worker (0 = none)
-    bool watch = true;                            // hot reload on plugin folder changes
-    std::string curve_server_key;                 // broker public key (Z85 or file): CURVE on
-    std::string curve_key_file;                   // this host's key pair (taskmill keygen)
-    bool strict_modes = true;                     // refuse group/world-writable or foreign-owned plugins
-    std::string check_file;                       // --check FILE.so
-    uint32_t generation = 0;                      // worker mode: its generation
-    std::string help_text;                        // mode::help: what to print
-    std::string config_text;                      // the effective configuration (--print-config)
+    int64_t kill_grace_ms = 2000;  // after a task's deadline, before the worker gives up on it
+    int64_t grace_ms = 10000;      // graceful stop: time to finish running tasks
+    uint64_t max_tasks = 0;        // recycle a worker after this many tasks (0 = never)
+    uint64_t max_rss_mb = 0;       // recycle a worker past this RSS (0 = never)
+    uint64_t memory_limit_mb = 0;  // hard address-space limit per worker (0 = none)
+    bool watch = true;             // hot reload on plugin folder changes
+    std::string curve_server_key;  // broker public key (Z85 or file): CURVE on
+    std::string curve_key_file;    // this host's key pair (taskmill keygen)
+    bool strict_modes = true;      // refuse group/world-writable or foreign-owned plugins
+    std::string check_file;        // --check FILE.so
+    uint32_t generation = 0;       // worker mode: its generation
+    std::string help_text;         // mode::help: what to print
+    std::string config_text;       // the effective configuration (--print-config)
 };
 
 // Parses argv, the TASKMILL_* variables of this process and the config

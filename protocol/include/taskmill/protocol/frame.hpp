@@ -27,14 +27,12 @@ namespace taskmill::protocol {
 // malformed message is read off the socket completely either way, however
 // many frames it has (only the first few are kept).
 // `with_peer` says whether the socket is a ROUTER (first frame = identity).
-std::optional<incoming> try_recv(zmq::socket_t& socket, bool with_peer,
-                                 std::size_t max_body = default_max_body);
+std::optional<incoming> try_recv(zmq::socket_t& socket, bool with_peer, std::size_t max_body = default_max_body);
 
 // Sends one message. `peer` empty means no identity frame (DEALER side).
 // Never blocks: returns false when the peer is unroutable (ROUTER_MANDATORY)
 // or the message cannot be queued now (high-water mark reached, or a DEALER
 // with no pipe left to its peer); never throws for those.
-bool send(zmq::socket_t& socket, std::string_view peer, std::string_view command,
-          std::string_view body);
+bool send(zmq::socket_t& socket, std::string_view peer, std::string_view command, std::string_view body);
 
 }  // namespace taskmill::protocol

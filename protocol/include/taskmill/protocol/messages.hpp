@@ -28,22 +28,22 @@ inline constexpr std::string_view msgpack_nil = "\xc0";
 // One task as submitted. Unset fields take the handler's default, then the
 // broker's. `payload` is msgpack bytes, carried as a msgpack bin.
 struct task_spec {
-    std::string handler;                  // "ns.name", "ns.name@MAJOR" or "ns.name@X.Y.Z"
-    std::string payload;                  // msgpack (bin); empty = none: the broker stores nil (0xc0)
-    std::string queue;                    // empty = handler default, else "default"
-    std::optional<int32_t> priority;      // 0..9, higher first; default 0
-    std::optional<int32_t> retries;       // retries after the first attempt
-    std::optional<int64_t> timeout_ms;    // per attempt
-    std::optional<int64_t> ttl_ms;        // EXPIRED if not started within this
-    std::optional<int64_t> delay_ms;      // not before now + delay
-    std::optional<int64_t> eta_ms;        // not before this unix time (ms)
+    std::string handler;                // "ns.name", "ns.name@MAJOR" or "ns.name@X.Y.Z"
+    std::string payload;                // msgpack (bin); empty = none: the broker stores nil (0xc0)
+    std::string queue;                  // empty = handler default, else "default"
+    std::optional<int32_t> priority;    // 0..9, higher first; default 0
+    std::optional<int32_t> retries;     // retries after the first attempt
+    std::optional<int64_t> timeout_ms;  // per attempt
+    std::optional<int64_t> ttl_ms;      // EXPIRED if not started within this
+    std::optional<int64_t> delay_ms;    // not before now + delay
+    std::optional<int64_t> eta_ms;      // not before this unix time (ms)
     std::optional<int64_t> backoff_base_ms;
     std::optional<double> backoff_factor;
     std::optional<int64_t> backoff_cap_ms;
     std::vector<std::string> tags;
-    std::string key;                      // idempotency key
-    std::string parent;                   // parent task id (set by SPAWN)
-    bool notify = false;                  // push DONE to the submitter when finished
+    std::string key;      // idempotency key
+    std::string parent;   // parent task id (set by SPAWN)
+    bool notify = false;  // push DONE to the submitter when finished
 };
 
 // A request from a client. Which fields a command reads is listed in
@@ -72,20 +72,20 @@ struct task_info {
     std::string handler;
     std::string queue;
     int32_t priority = 0;
-    std::string state;                    // PENDING QUEUED RUNNING RETRYING SUCCEEDED ...
+    std::string state;  // PENDING QUEUED RUNNING RETRYING SUCCEEDED ...
     uint32_t attempts = 0;
     int32_t max_retries = 0;
-    std::string error;                    // last error; empty = none
+    std::string error;  // last error; empty = none
     std::optional<progress_info> progress;
-    std::optional<std::string> result;    // msgpack (bin) once SUCCEEDED, if the handler set one
-    int64_t created_ms = 0;               // unix ms; 0 = not yet
+    std::optional<std::string> result;  // msgpack (bin) once SUCCEEDED, if the handler set one
+    int64_t created_ms = 0;             // unix ms; 0 = not yet
     int64_t started_ms = 0;
     int64_t finished_ms = 0;
     int64_t eta_ms = 0;
     std::string parent;
     std::vector<std::string> tags;
     std::vector<std::string> children;
-    std::string worker;                   // last worker that ran it
+    std::string worker;  // last worker that ran it
 };
 
 struct handler_info {
@@ -108,8 +108,8 @@ struct worker_info {
 
 struct queue_stats {
     std::string name;
-    uint64_t ready = 0;     // waiting to be dispatched
-    uint64_t delayed = 0;   // waiting for their ETA
+    uint64_t ready = 0;    // waiting to be dispatched
+    uint64_t delayed = 0;  // waiting for their ETA
     uint64_t running = 0;
 };
 
@@ -128,46 +128,46 @@ struct stats_info {
 struct reply {
     uint64_t req = 0;
     bool ok = true;
-    std::string error_code;               // errc name when !ok
-    std::string error;                    // human-readable, when !ok
-    std::string note;                     // e.g. "already finished" for a no-op cancel
-    std::vector<std::string> ids;         // SUBMIT, CANCEL, RETRY
-    std::optional<task_info> task;        // STATUS, DONE
-    std::vector<task_info> tasks;         // TASKS
-    std::vector<worker_info> workers;     // WORKERS
-    std::optional<stats_info> stats;      // STATS
-    std::string data;                     // WF_STATUS, SCHEDULES: a msgpack map (bin)
-    std::string next;                     // TASKS: more may follow; ask again with before = next
+    std::string error_code;            // errc name when !ok
+    std::string error;                 // human-readable, when !ok
+    std::string note;                  // e.g. "already finished" for a no-op cancel
+    std::vector<std::string> ids;      // SUBMIT, CANCEL, RETRY
+    std::optional<task_info> task;     // STATUS, DONE
+    std::vector<task_info> tasks;      // TASKS
+    std::vector<worker_info> workers;  // WORKERS
+    std::optional<stats_info> stats;   // STATS
+    std::string data;                  // WF_STATUS, SCHEDULES: a msgpack map (bin)
+    std::string next;                  // TASKS: more may follow; ask again with before = next
 };
 
 // ---- worker / supervisor <-> broker (backend) ----
 
 struct hello {
-    std::string worker;                   // routing id, unique per worker process
+    std::string worker;  // routing id, unique per worker process
     std::string host;
     int64_t pid = 0;
-    uint32_t slots = 0;                   // tasks it accepts at once (its credit)
+    uint32_t slots = 0;  // tasks it accepts at once (its credit)
     uint32_t generation = 0;
-    std::vector<std::string> queues;      // empty = every queue
+    std::vector<std::string> queues;  // empty = every queue
     std::vector<handler_info> handlers;
-    uint32_t prefetch = 0;                // of `slots`, how many wait for a free slot
+    uint32_t prefetch = 0;  // of `slots`, how many wait for a free slot
     // The routing id of the supervisor that may report this worker dead
     // (DEAD); empty = nobody may.
     std::string supervisor;
 };
 
 struct welcome {
-    int64_t heartbeat_ms = 0;             // how often to heartbeat
-    int64_t liveness_ms = 0;              // silence after which the broker drops you
+    int64_t heartbeat_ms = 0;  // how often to heartbeat
+    int64_t liveness_ms = 0;   // silence after which the broker drops you
 };
 
 // One task handed to a worker.
 struct work_item {
     std::string id;
-    std::string handler;                  // as submitted (may carry @version)
-    std::string payload;                  // msgpack (bin)
+    std::string handler;  // as submitted (may carry @version)
+    std::string payload;  // msgpack (bin)
     uint32_t attempt = 1;
-    int64_t timeout_ms = 0;               // 0 = none
+    int64_t timeout_ms = 0;  // 0 = none
     std::string parent;
     std::optional<std::string> checkpoint;  // last saved checkpoint (bin)
 };
@@ -180,11 +180,11 @@ struct dispatch {
 struct outcome {
     std::string id;
     uint32_t attempt = 0;
-    std::string status;                   // ok retry fail cancelled timeout
-    std::string result;                   // msgpack (bin), for ok; empty = none
-    std::string error;                    // for everything but ok
+    std::string status;                     // ok retry fail cancelled timeout
+    std::string result;                     // msgpack (bin), for ok; empty = none
+    std::string error;                      // for everything but ok
     std::optional<int64_t> retry_after_ms;  // for retry: the handler's own delay
-    std::string version;                  // plugin version that ran it
+    std::string version;                    // plugin version that ran it
 };
 
 // Worker -> broker. `started`: ids of tasks a slot began since the previous
@@ -221,14 +221,14 @@ struct control {
     std::vector<std::string> ids;
     double fraction = 0;
     std::string note;
-    std::string data;                     // bin
+    std::string data;  // bin
     uint32_t slots = 0;
     std::vector<task_spec> tasks;
     std::string error;
     // DEAD: the tasks the dead worker's slots were running. Present (maybe
     // empty) when the supervisor knows; absent when it does not.
     std::optional<std::vector<std::string>> running;
-    uint32_t attempt = 0;                 // CANCEL: the attempt to stop
+    uint32_t attempt = 0;  // CANCEL: the attempt to stop
 };
 
 // ---- codecs ----

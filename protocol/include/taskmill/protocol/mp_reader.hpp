@@ -148,8 +148,7 @@ public:
         throw malformed{};
     }
 
-    template <typename T>
-    T integer() {
+    template <typename T> T integer() {
         static_assert(std::is_integral_v<T>);
         const uint8_t t = byte();
         if (t <= 0x7f) {
@@ -208,16 +207,25 @@ private:
             return 0;
         }
         switch (t) {
-            case 0xc4: case 0xd9: take(be(1)); return 0;
-            case 0xc5: case 0xda: take(be(2)); return 0;
-            case 0xc6: case 0xdb: take(be(4)); return 0;
+            case 0xc4:
+            case 0xd9: take(be(1)); return 0;
+            case 0xc5:
+            case 0xda: take(be(2)); return 0;
+            case 0xc6:
+            case 0xdb: take(be(4)); return 0;
             case 0xc7: take(be(1) + 1); return 0;  // ext: size, type, data
             case 0xc8: take(be(2) + 1); return 0;
             case 0xc9: take(be(4) + 1); return 0;
-            case 0xca: case 0xce: case 0xd2: take(4); return 0;
-            case 0xcb: case 0xcf: case 0xd3: take(8); return 0;
-            case 0xcc: case 0xd0: take(1); return 0;
-            case 0xcd: case 0xd1: take(2); return 0;
+            case 0xca:
+            case 0xce:
+            case 0xd2: take(4); return 0;
+            case 0xcb:
+            case 0xcf:
+            case 0xd3: take(8); return 0;
+            case 0xcc:
+            case 0xd0: take(1); return 0;
+            case 0xcd:
+            case 0xd1: take(2); return 0;
             case 0xd4: take(2); return 0;  // fixext: type, data
             case 0xd5: take(3); return 0;
             case 0xd6: take(5); return 0;
@@ -255,15 +263,13 @@ private:
         p_ += n;
         return s;
     }
-    template <typename T>
-    static T fit(uint64_t v) {
+    template <typename T> static T fit(uint64_t v) {
         if (v > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
             throw malformed{};
         }
         return static_cast<T>(v);
     }
-    template <typename T>
-    static T fit(int64_t v) {
+    template <typename T> static T fit(int64_t v) {
         if (v < 0) {
             if constexpr (std::is_unsigned_v<T>) {
                 throw malformed{};

@@ -45,8 +45,7 @@ using string_packer = msgpack::packer<string_sink>;
 
 // Appends to `out` the bytes `fill(packer)` writes; `expect` is a first
 // guess of their size.
-template <typename Fill>
-void pack_onto(std::string& out, Fill&& fill, std::size_t expect = 32) {
+template <typename Fill> void pack_onto(std::string& out, Fill&& fill, std::size_t expect = 32) {
     string_sink sink(out, expect);
     string_packer pk(sink);
     std::forward<Fill>(fill)(pk);
@@ -54,8 +53,7 @@ void pack_onto(std::string& out, Fill&& fill, std::size_t expect = 32) {
 
 // The bytes `fill(packer)` writes:
 //   auto body = protocol::pack_with([&](protocol::string_packer& pk) { pk.pack_map(1); pk.pack("a"); pk.pack(1); });
-template <typename Fill>
-std::string pack_with(Fill&& fill, std::size_t expect = 128) {
+template <typename Fill> std::string pack_with(Fill&& fill, std::size_t expect = 128) {
     std::string out;
     pack_onto(out, std::forward<Fill>(fill), expect);
     return out;
@@ -63,8 +61,7 @@ std::string pack_with(Fill&& fill, std::size_t expect = 128) {
 
 // `value` as msgpack, as msgpack::pack writes it (its adaptors: maps,
 // vectors, MSGPACK_DEFINE structs, ...).
-template <typename T>
-std::string pack_value(const T& value, std::size_t expect = 128) {
+template <typename T> std::string pack_value(const T& value, std::size_t expect = 128) {
     return pack_with([&](string_packer& pk) { pk.pack(value); }, expect);
 }
 

@@ -65,22 +65,55 @@ inline mp_head classify(unsigned char t) {
         return h;
     }
     switch (t) {
-        case 0xc4: case 0xd9: h.head = 2; h.length_bytes = 1; return h;  // bin8 str8
-        case 0xc5: case 0xda: h.head = 3; h.length_bytes = 2; return h;  // bin16 str16
-        case 0xc6: case 0xdb: h.head = 5; h.length_bytes = 4; return h;  // bin32 str32
-        case 0xc7: h.head = 2; h.length_bytes = 1; h.fixed = 1; return h;  // ext8: length, type
-        case 0xc8: h.head = 3; h.length_bytes = 2; h.fixed = 1; return h;
-        case 0xc9: h.head = 5; h.length_bytes = 4; h.fixed = 1; return h;
-        case 0xcc: case 0xd0: h.fixed = 1; return h;
-        case 0xcd: case 0xd1: h.fixed = 2; return h;
-        case 0xca: case 0xce: case 0xd2: h.fixed = 4; return h;
-        case 0xcb: case 0xcf: case 0xd3: h.fixed = 8; return h;
+        case 0xc4:
+        case 0xd9:
+            h.head = 2;
+            h.length_bytes = 1;
+            return h;  // bin8 str8
+        case 0xc5:
+        case 0xda:
+            h.head = 3;
+            h.length_bytes = 2;
+            return h;  // bin16 str16
+        case 0xc6:
+        case 0xdb:
+            h.head = 5;
+            h.length_bytes = 4;
+            return h;  // bin32 str32
+        case 0xc7:
+            h.head = 2;
+            h.length_bytes = 1;
+            h.fixed = 1;
+            return h;  // ext8: length, type
+        case 0xc8:
+            h.head = 3;
+            h.length_bytes = 2;
+            h.fixed = 1;
+            return h;
+        case 0xc9:
+            h.head = 5;
+            h.length_bytes = 4;
+            h.fixed = 1;
+            return h;
+        case 0xcc:
+        case 0xd0: h.fixed = 1; return h;
+        case 0xcd:
+        case 0xd1: h.fixed = 2; return h;
+        case 0xca:
+        case 0xce:
+        case 0xd2: h.fixed = 4; return h;
+        case 0xcb:
+        case 0xcf:
+        case 0xd3: h.fixed = 8; return h;
         case 0xd4: h.fixed = 2; return h;  // fixext: type byte + data
         case 0xd5: h.fixed = 3; return h;
         case 0xd6: h.fixed = 5; return h;
         case 0xd7: h.fixed = 9; return h;
         case 0xd8: h.fixed = 17; return h;
-        case 0xdc: case 0xdd: case 0xde: case 0xdf:
+        case 0xdc:
+        case 0xdd:
+        case 0xde:
+        case 0xdf:
             h.container = true;
             h.head = t == 0xdc || t == 0xde ? 3 : 5;
             h.length_bytes = h.head - 1;
@@ -138,8 +171,8 @@ inline bool msgpack_within_nesting(std::string_view bytes, std::size_t max = max
 
 // The error every decoder answers for a value nested too deeply.
 inline failure nesting_error(std::string_view what, std::size_t max = max_nesting) {
-    return failure{error{errc::invalid_argument,
-                         std::string(what) + " nests deeper than " + std::to_string(max) + " levels"}};
+    return failure{
+        error{errc::invalid_argument, std::string(what) + " nests deeper than " + std::to_string(max) + " levels"}};
 }
 
 // Parses JSON text into a nlohmann::basic_json `Json`, refusing nesting over
@@ -152,15 +185,13 @@ result<Json> parse_json(std::string_view text, std::string_view what, std::size_
     try {
         // The callback sees the depth of the value about to open: 0 for the
         // outermost container.
-        return Json::parse(text.begin(), text.end(),
-                           [max](int depth, typename Json::parse_event_t ev, Json&) {
-                               if ((ev == Json::parse_event_t::object_start ||
-                                    ev == Json::parse_event_t::array_start) &&
-                                   static_cast<std::size_t>(depth) >= max) {
-                                   throw too_deep{};
-                               }
-                               return true;
-                           });
+        return Json::parse(text.begin(), text.end(), [max](int depth, typename Json::parse_event_t ev, Json&) {
+            if ((ev == Json::parse_event_t::object_start || ev == Json::parse_event_t::array_start) &&
+                static_cast<std::size_t>(depth) >= max) {
+                throw too_deep{};
+            }
+            return true;
+        });
     } catch (const too_deep&) {
         return nesting_error(what, max);
     } catch (const typename Json::exception& e) {

@@ -42,10 +42,9 @@ struct failure {
 };
 inline failure fail(errc code, std::string message) { return failure{error{code, std::move(message)}}; }
 
-template <typename T>
-class result {
+template <typename T> class result {
 public:
-    result(T value) : v_(std::in_place_index<0>, std::move(value)) {}  // NOLINT: implicit by design
+    result(T value) : v_(std::in_place_index<0>, std::move(value)) {}    // NOLINT: implicit by design
     result(failure f) : v_(std::in_place_index<1>, std::move(f.err)) {}  // NOLINT
 
     bool has_value() const noexcept { return v_.index() == 0; }
@@ -66,8 +65,7 @@ private:
 };
 
 // result<void>: success carries nothing.
-template <>
-class result<void> {
+template <> class result<void> {
 public:
     result() = default;
     result(failure f) : err_(std::move(f.err)), ok_(false) {}  // NOLINT
