@@ -295,6 +295,82 @@ TEST_F(Workflow, CancelStopsWaitingAndQueuedSteps) {
     EXPECT_EQ(h_.status(s["steps"][0]["task"].get<std::string>()).state, "CANCELLED");
 }
 
+namespace {
+json chain() { return {{"name", "chain"}, {"steps", {step("a", "t.a"), step("b", "t.b", {"a"})}}}; }
+}  // namespace
+
+// Submitted with no worker connected, a chain starts its first step only,
+// and says that handlers were not checked; each step starts as its
+// dependency succeeds, and the finished workflow stays readable.
+TEST_F(Workflow, StepsStartAsTheirDependenciesSucceed) {
+    h_.subscribe("workflow.");
+    tp::request rq;
+    rq.data = mp(chain());
+    auto rep = h_.call(tp::cmd::wf_submit, rq);
+    ASSERT_TRUE(rep.ok) << rep.error;
+    ASSERT_EQ(rep.ids.size(), 1u);
+    const auto id = rep.ids[0];
+    EXPECT_EQ(rep.note, "no worker connected: handlers not checked");
+    auto s = status(id);
+    EXPECT_EQ(s["state"], "RUNNING");
+    EXPECT_TRUE(s["steps"][0]["task"].is_string());
+    EXPECT_EQ(s["steps"][1]["state"], "WAITING");  // b waits for a
+    EXPECT_TRUE(s["steps"][1]["task"].is_null());
+    auto& w = worker();
+    auto a = w.dispatched();
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(a[0].handler, "t.a");
+    EXPECT_EQ(a[0].parent, id);
+    w.result(a[0], "ok");
+    auto b = w.dispatched();
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(b[0].handler, "t.b");
+    EXPECT_EQ(b[0].parent, id);
+    w.result(b[0], "ok");
+    auto stats = h_.call(tp::cmd::stats, tp::request{});
+    ASSERT_TRUE(stats.stats);
+    EXPECT_EQ(stats.stats->counters["workflows_succeeded"], 1u);
+    auto events = h_.events("workflow.");
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.back().topic, "workflow.succeeded");
+    EXPECT_EQ(status(id)["state"], "SUCCEEDED");  // kept for WF_STATUS
+}
+
+// A failed step fails its fail-fast workflow at once; after a restart only
+// the workflow still running goes on.
+TEST_F(Workflow, AFailedStepFailsFastAndARestartResumesOnlyRunningOnes) {
+    auto failing = submit(chain());
+    auto running = submit(chain());
+    auto& w = worker();
+    auto a = w.dispatched();
+    ASSERT_EQ(a.size(), 2u);
+    const auto& doomed = a[0].parent == failing ? a[0] : a[1];
+    w.result(doomed, "fail", "", "boom");
+    auto stats = h_.call(tp::cmd::stats, tp::request{});
+    ASSERT_TRUE(stats.stats);
+    EXPECT_EQ(stats.stats->counters["workflows_failed"], 1u);
+    EXPECT_EQ(status(failing)["state"], "FAILED");
+    EXPECT_EQ(status(failing)["steps"][1]["state"], "CANCELLED");
+    EXPECT_EQ(status(running)["state"], "RUNNING");
+    EXPECT_TRUE(w.dispatched().empty()) << "no step of the failed workflow starts";
+
+    h_.restart();
+    auto& w2 = h_.connect_worker(2, all_handlers(), {.id = "w2"});
+    std::vector<std::string> seen;
+    for (int i = 0; i < 2; ++i) {
+        auto t = w2.dispatched();
+        ASSERT_EQ(t.size(), 1u) << "dispatch " << i;
+        EXPECT_EQ(t[0].parent, running);
+        seen.push_back(step_of(t[0]));
+        w2.result(t[0], "ok");
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(status(running)["state"], "SUCCEEDED");
+    EXPECT_EQ(status(failing)["state"], "FAILED");
+    h_.advance(10'000);
+    EXPECT_TRUE(w2.dispatched().empty());
+}
+
 TEST_F(Workflow, SurvivesABrokerRestartMidWay) {
     auto& w = worker();
     auto id = submit(diamond());
