@@ -211,6 +211,56 @@ TEST(Schedule, EveryFiresOncePerPeriodOnTheDot) {
     EXPECT_EQ(list[0].at("next_fire_ms"), sim_epoch_ms + 4000);
 }
 
+// A new schedule is stored at once; it fires at its fire time, not a
+// millisecond before, and a further turn at that instant fires nothing more.
+TEST(Schedule, ANewScheduleIsStoredAtOnceAndFiresOnceAsATaggedTask) {
+    auto cfg = sim_config();
+    cfg.schedules = {every("tick", "1m")};
+    engine_harness h(cfg);
+    {
+        auto txn = h.store().begin(false);
+        EXPECT_TRUE(txn->get(tb::table::schedules, "tick").has_value());
+    }
+    EXPECT_EQ(listed(h)[0].at("next_fire_ms"), sim_epoch_ms + 60'000);
+    h.subscribe("schedule.");
+    h.advance(59'999);
+    EXPECT_TRUE(fired(h, "tick").empty());
+    h.advance(1);
+    h.call(tp::cmd::ping, tp::request{});  // another turn at the same instant
+    auto tasks = fired(h, "tick");
+    ASSERT_EQ(tasks.size(), 1u);
+    EXPECT_EQ(tasks[0].created_ms, sim_epoch_ms + 60'000);
+    EXPECT_EQ(tasks[0].handler, "t.tick");
+    EXPECT_EQ(tasks[0].tags, std::vector<std::string>{"schedule:tick"});
+    auto stats = h.call(tp::cmd::stats, tp::request{});
+    ASSERT_TRUE(stats.stats);
+    EXPECT_EQ(stats.stats->counters["schedule_fires"], 1u);
+    EXPECT_EQ(listed(h)[0].at("next_fire_ms"), sim_epoch_ms + 120'000);
+    auto events = h.events("schedule.");
+    ASSERT_EQ(events.size(), 1u);
+    EXPECT_EQ(events[0].topic, "schedule.fired");
+}
+
+// The reply goes to the client that asked, under the request's number.
+TEST(Schedule, SchedulesAnswersTheClientThatAsked) {
+    auto cfg = sim_config();
+    cfg.schedules = {every("tick", "1m")};
+    engine_harness h(cfg);
+    tp::request rq;
+    rq.req = 7;
+    h.request(tp::cmd::schedules, rq, "client-1");
+    auto out = h.take("client-1");
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].to, tb::target::frontend);
+    EXPECT_EQ(out[0].command, "SCHEDULES");
+    auto rep = tp::decode_reply(out[0].body);
+    ASSERT_TRUE(rep.has_value());
+    EXPECT_TRUE(rep->ok) << rep->error;
+    EXPECT_EQ(rep->req, 7u);
+    EXPECT_FALSE(rep->data.empty());
+    EXPECT_TRUE(h.take("client").empty());
+}
+
 TEST(Schedule, CronFiresAtTheMinutesItNames) {
     auto cfg = sim_config();
     cfg.schedules = {cron("quarter", "*/15 * * * *")};
@@ -242,6 +292,22 @@ TEST(Schedule, ARestartBeforeTheNextFireDoesNotFire) {
     EXPECT_EQ(fire_times(h, "slow"), (std::vector<int64_t>{3000, 6000}));
 }
 
+// After a restart the next fire is the stored one, not a period after the
+// start; many fires missed while down make one.
+TEST(Schedule, ARestartCarriesOnFromTheStoredFireTime) {
+    auto cfg = sim_config();
+    cfg.schedules = {every("tick", "1m")};
+    engine_harness h(cfg);
+    h.advance(60'000);
+    EXPECT_EQ(fire_times(h, "tick"), std::vector<int64_t>{60'000});
+    h.restart(30'000);
+    EXPECT_EQ(listed(h)[0].at("next_fire_ms"), sim_epoch_ms + 120'000) << "not a period after this start";
+    h.restart(510'000);  // at 10 min: eight fires missed, and one due now
+    h.advance(0);
+    EXPECT_EQ(fire_times(h, "tick"), (std::vector<int64_t>{60'000, 600'000}));
+    EXPECT_EQ(listed(h)[0].at("next_fire_ms"), sim_epoch_ms + 660'000) << "the cadence starts again from there";
+}
+
 // Misfire: runs missed while the broker was down fire once, at start, and
 // the cadence starts again from there.
 TEST(Schedule, RunsMissedWhileDownFireOnceAtStart) {
@@ -264,7 +330,10 @@ TEST(Schedule, AFireWhileNewWorkIsRefusedIsSkipped) {
     cfg.schedules = {every("tick", "1s")};
     engine_harness h(cfg);
     h.hold_new_work(1500, "test hold");
-    h.advance(3000);
+    h.advance(1000);
+    EXPECT_TRUE(fired(h, "tick").empty());
+    EXPECT_EQ(listed(h)[0].at("next_fire_ms"), sim_epoch_ms + 2000) << "skipped, not retried";
+    h.advance(2000);
     EXPECT_EQ(fire_times(h, "tick"), (std::vector<int64_t>{2000, 3000}));
     auto stats = h.call(tp::cmd::stats, tp::request{});
     EXPECT_EQ(stats.stats->counters["schedule_skips"], 1u);
