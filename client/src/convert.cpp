@@ -95,7 +95,7 @@ worker_info from_wire(const protocol::worker_info& w) {
     out.generation = w.generation;
     out.queues = w.queues;
     for (const auto& h : w.handlers) {
-        out.handlers.push_back(handler_info{h.name, h.version, h.plugin});
+        out.handlers.push_back(handler_info{.name = h.name, .version = h.version, .plugin = h.plugin});
     }
     out.last_seen = from_unix_ms(w.last_seen_ms);
     return out;

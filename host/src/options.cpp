@@ -213,4 +213,10 @@ std::vector<std::string> worker_argv(const options& o, const std::string& exe, u
     return argv;
 }
 
+std::vector<std::string> check_argv(const options& o, const std::string& exe, const std::string& file) {
+    return {
+        exe,           "--check",  file, "--run-dir", o.run_dir, "--strict-modes", o.strict_modes ? "true" : "false",
+        "--log-level", o.log_level};
+}
+
 }  // namespace taskmill::host

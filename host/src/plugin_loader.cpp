@@ -288,7 +288,15 @@ const loaded_handler* plugin_set::resolve(std::string_view spec) const {
 std::vector<protocol::handler_info> plugin_set::handler_infos() const {
     std::vector<protocol::handler_info> out;
     for (const auto& p : plugins_) {
-        for (const auto& h : p->handlers) out.push_back({h.name, h.version, h.plugin_name});
+        for (const auto& h : p->handlers) {
+            protocol::handler_info hi{h.name, h.version, h.plugin_name};
+            hi.default_queue = h.default_queue;
+            if (h.default_timeout_ms > 0) hi.default_timeout_ms = h.default_timeout_ms;
+            if (h.default_retries >= 0) hi.default_retries = h.default_retries;
+            hi.flags = h.flags;
+            hi.payload_version = h.handler->payload_version;
+            out.push_back(std::move(hi));
+        }
     }
     return out;
 }

@@ -290,7 +290,7 @@ void supervisor::on_plugins_settled() {
     for (const auto& file : changed) {
         // Checked in a child: a library that crashes on load cannot hurt the supervisor.
         std::string log_path = o_.run_dir + "/check-" + std::to_string(++check_counter_) + ".log";
-        pid_t pid = spawn_process({exe_, "--check", (watch_.dir() / file).string(), "--run-dir", o_.run_dir}, log_path);
+        pid_t pid = spawn_process(check_argv(o_, exe_, (watch_.dir() / file).string()), log_path);
         if (pid > 0) reload_->checks[pid] = file + "\n" + log_path;
         else reload_->failures.push_back(file + ": cannot start the check");
     }

@@ -468,7 +468,8 @@ void worker_loop::check_deadlines() {
                                             {},
                                             "did not stop within the kill grace after its deadline",
                                             std::nullopt,
-                                            run->handler != nullptr ? run->handler->version : ""});
+                                            run->handler != nullptr ? run->handler->version : "",
+                                            std::nullopt});
         s_.log->error("task={} handler={} stuck past its deadline; restarting the worker", protocol::printable(id),
                       protocol::printable(run->item.handler));
     }

@@ -80,6 +80,11 @@ template <typename V> void fields(handler_info& m, V&& v) {
     v("name", m.name);
     v("version", m.version);
     v("plugin", m.plugin);
+    v("default_queue", m.default_queue);
+    v("default_timeout_ms", m.default_timeout_ms);
+    v("default_retries", m.default_retries);
+    v("flags", m.flags);
+    v("payload_version", m.payload_version);
 }
 template <typename V> void fields(worker_info& m, V&& v) {
     v("id", m.id);
@@ -154,6 +159,7 @@ template <typename V> void fields(outcome& m, V&& v) {
     v("error", m.error);
     v("retry_after_ms", m.retry_after_ms);
     v("version", m.version);
+    v("error_code", m.error_code);
 }
 template <typename V> void fields(results& m, V&& v) {
     v("items", m.items);

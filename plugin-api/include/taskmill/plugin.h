@@ -93,7 +93,7 @@ extern "C" {
 /* ===================================================================== */
 
 #define TM_ABI_MAJOR 1
-#define TM_ABI_MINOR 0
+#define TM_ABI_MINOR 1
 #define TM_ABI_VERSION ((uint32_t)(((uint32_t)TM_ABI_MAJOR << 16) | (uint32_t)TM_ABI_MINOR))
 #define TM_ABI_MAJOR_OF(v) ((uint32_t)(v) >> 16)
 #define TM_ABI_MINOR_OF(v) ((uint32_t)(v)&0xFFFFu)
@@ -135,6 +135,11 @@ typedef int32_t tm_status;
 #define TM_LOG_INFO 2
 #define TM_LOG_WARN 3
 #define TM_LOG_ERROR 4
+
+/* What host->limit() reports the size limit of (ABI 1.1). */
+#define TM_LIMIT_RESULT 1     /* set_result */
+#define TM_LIMIT_CHECKPOINT 2 /* checkpoint_save */
+#define TM_LIMIT_SPAWN 3      /* spawn: the subtask's payload */
 
 /* ===================================================================== */
 /* Basic value types                                                     */
@@ -197,7 +202,7 @@ typedef struct tm_spawn_request {
 /* ===================================================================== */
 
 /* Every function takes the tm_ctx of the call in progress. During init()
- * only log_enabled, log and set_error may be used; the others return
+ * only log_enabled, log, set_error and limit may be used; the others return
  * TM_E_STATE. Calls made after execute() has returned are undefined
  * behaviour (ctx is gone). */
 typedef struct tm_host_api {
@@ -241,7 +246,15 @@ typedef struct tm_host_api {
     /* Attaches details to a TM_RETRY or TM_FAIL return. The last call wins. */
     int32_t (*set_error)(tm_ctx* ctx, const tm_error* error);
 
-    /* --- ABI 1.1 and later: append below this line only --------------- */
+    /* --- ABI 1.1 ------------------------------------------------------ */
+
+    /* The largest buffer, in bytes, the host accepts for `what` (one of
+     * TM_LIMIT_*); 0 for a `what` it does not know. set_result,
+     * checkpoint_save and spawn return TM_E_TOO_LARGE at once, storing
+     * nothing, for anything bigger. Check with TM_HOST_HAS(host, limit). */
+    uint64_t (*limit)(tm_ctx* ctx, int32_t what);
+
+    /* --- ABI 1.2 and later: append below this line only --------------- */
 } tm_host_api;
 
 /* ===================================================================== */

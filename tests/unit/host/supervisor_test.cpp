@@ -74,7 +74,7 @@ TEST(check, prints_handlers_or_refuses) {
         EXPECT_EQ(WEXITSTATUS(*st), 0);
     }
     auto text = taskmill::test::read_text(out);
-    EXPECT_NE(text.find("plugin demo 1.0.0 abi 1.0"), std::string::npos) << text;
+    EXPECT_NE(text.find("plugin demo 1.0.0 abi 1.1"), std::string::npos) << text;
     EXPECT_NE(text.find("handler demo.sleep"), std::string::npos) << text;
     auto bad = dirs.root / "bad.out";
     {

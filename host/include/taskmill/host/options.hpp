@@ -69,4 +69,8 @@ std::string prefetch_text(const options& o);
 // The argv that starts a worker process with these options.
 std::vector<std::string> worker_argv(const options& o, const std::string& exe, uint32_t generation);
 
+// The argv of a `--check FILE` child that judges `file` as this host's
+// workers would load it (same strict modes, same plugin configuration).
+std::vector<std::string> check_argv(const options& o, const std::string& exe, const std::string& file);
+
 }  // namespace taskmill::host

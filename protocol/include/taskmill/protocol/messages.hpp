@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <taskmill/protocol/result.hpp>
@@ -89,9 +90,20 @@ struct task_info {
 };
 
 struct handler_info {
+    handler_info() = default;
+    handler_info(std::string n, std::string v, std::string p)
+        : name(std::move(n)), version(std::move(v)), plugin(std::move(p)) {}
+
     std::string name;     // "ns.name"
     std::string version;  // the plugin's semantic version
     std::string plugin;   // the plugin's name
+    // The handler's own defaults (tm_handler), applied by the broker to a
+    // submit that leaves them unset. Empty / nullopt = no default of its own.
+    std::string default_queue;
+    std::optional<int64_t> default_timeout_ms;
+    std::optional<int32_t> default_retries;
+    uint32_t flags = 0;            // TM_HANDLER_* bits, for display
+    uint32_t payload_version = 0;  // schema version of the payload it reads
 };
 
 struct worker_info {
@@ -185,6 +197,7 @@ struct outcome {
     std::string error;                      // for everything but ok
     std::optional<int64_t> retry_after_ms;  // for retry: the handler's own delay
     std::string version;                    // plugin version that ran it
+    std::optional<int64_t> error_code;      // the handler's own tm_error.code, if it set one
 };
 
 // Worker -> broker. `started`: ids of tasks a slot began since the previous
