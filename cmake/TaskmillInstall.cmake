@@ -1,4 +1,5 @@
-# cmake --install: binaries, the plugin API headers, the client library with
+# cmake --install: binaries, the plugin API headers and plugin check
+# (bin/taskmill-check-plugin-abi), the client library with
 # its headers, and a CMake package, so that an out-of-tree plugin needs only
 # find_package(taskmill) and taskmill_add_plugin(), and a C++ program only
 # find_package(taskmill) and taskmill::client (docs/CLIENT.md).
@@ -7,6 +8,9 @@ include(CMakePackageConfigHelpers)
 
 install(TARGETS taskmill_plugin_api EXPORT taskmillTargets)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/plugin-api/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+# The exported-symbol check for plugins (docs/PLUGINS.md, "Build flags").
+install(PROGRAMS ${PROJECT_SOURCE_DIR}/scripts/check_plugin_abi.sh
+  DESTINATION ${CMAKE_INSTALL_BINDIR} RENAME taskmill-check-plugin-abi)
 foreach(exe taskmill-broker taskmill-host taskmill)
   if(TARGET ${exe})
     install(TARGETS ${exe} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})

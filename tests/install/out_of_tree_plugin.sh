@@ -2,7 +2,8 @@
 # usage: out_of_tree_plugin.sh CMAKE BUILD_DIR TEMPLATE_DIR
 # Installs BUILD_DIR into a temporary prefix, builds TEMPLATE_DIR (a copy of
 # it, as a user would) against that prefix, and checks the plugin with the
-# installed taskmill-host. Exits non-zero, saying why, on any failure.
+# installed taskmill-check-plugin-abi and taskmill-host. Exits non-zero,
+# saying why, on any failure.
 set -eu
 cmake_bin=$1
 build_dir=$2
@@ -21,7 +22,7 @@ step() { echo "== $*"; }
 step "install $build_dir into $prefix"
 "$cmake_bin" --install "$build_dir" --prefix "$prefix"
 
-for f in bin/taskmill-host include/taskmill/plugin.h include/taskmill/plugin.hpp; do
+for f in bin/taskmill-host bin/taskmill-check-plugin-abi include/taskmill/plugin.h include/taskmill/plugin.hpp; do
   [ -e "$prefix/$f" ] || { echo "missing from the install: $f"; exit 1; }
 done
 
@@ -33,6 +34,9 @@ cp -r "$template_dir" "$work/my_plugin"
 
 plugin=$work/my_plugin/build/my_plugin.so
 [ -f "$plugin" ] || { echo "the build made no $plugin"; ls -l "$work/my_plugin/build"; exit 1; }
+
+step "taskmill-check-plugin-abi $plugin"
+"$prefix/bin/taskmill-check-plugin-abi" "$plugin"
 
 step "taskmill-host --check $plugin"
 "$prefix/bin/taskmill-host" --check "$plugin" --run-dir "$work/run"
