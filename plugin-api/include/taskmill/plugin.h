@@ -267,16 +267,24 @@ typedef struct tm_host_api {
 typedef tm_status (*tm_execute_fn)(void* plugin_state, const tm_task* task, const tm_host_api* host, tm_ctx* ctx);
 
 /* Handler flags. The host rejects a handler that sets a bit it does not
- * know. */
+ * know. TM_HANDLER_SERIAL changes how the host runs the handler.
+ * TM_HANDLER_IDEMPOTENT is a declaration for operators and tools: the host
+ * shows it (taskmill-host --check) and sends it to the broker with the
+ * worker's handler list, and nothing else reads it. A task whose worker
+ * died is run again whether or not the flag is set (execution is at least
+ * once), so every handler must tolerate a re-run from the start. */
 #define TM_HANDLER_SERIAL (1u << 0)     /* never run two executes of this handler at once */
-#define TM_HANDLER_IDEMPOTENT (1u << 1) /* safe to re-run from the start after a worker crash */
+#define TM_HANDLER_IDEMPOTENT (1u << 1) /* declares: safe to re-run from the start after a worker crash */
 
 typedef struct tm_handler {
     uint32_t struct_size;
     uint32_t flags;           /* TM_HANDLER_* */
     const char* name;         /* routing key "namespace.name", e.g. "image.resize";
                                  [a-z0-9_-] segments joined by '.'; unique per plugin */
-    uint32_t payload_version; /* version of the msgpack schema this handler reads */
+    uint32_t payload_version; /* version of the msgpack schema this handler reads.
+                                 Sent to the broker with the worker's handler
+                                 list for operators to match clients; nothing
+                                 routes or refuses by it. */
     tm_execute_fn execute;
     /* Defaults applied by the broker when a submit leaves them unset.
      * NULL / 0 / negative mean "no default of the handler's own". */
