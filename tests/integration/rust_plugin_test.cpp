@@ -46,15 +46,18 @@ protected:
 
 TEST_F(RustPlugin, EchoesThePayloadWithItsSizeAndLogsThroughTheHost) {
     start();
-    nlohmann::json payload = {{"text", "hello"}, {"n", 3}};
-    auto t = run(payload);
-    ASSERT_EQ(t.state, "SUCCEEDED") << t.error << host->log_text();
-    ASSERT_TRUE(t.result.has_value());
-    auto size = nlohmann::json::to_msgpack(payload).size();
-    EXPECT_EQ(from_msgpack(*t.result), (nlohmann::json{{"payload", payload}, {"bytes", size}}));
-    EXPECT_TRUE(wait_until(
-        [&] { return host->log_text().find("echoing " + std::to_string(size) + " bytes") != std::string::npos; }, 10s))
-        << host->log_text();
+    // A small map, and a string long enough for 32-bit msgpack lengths.
+    for (const nlohmann::json& payload :
+         {nlohmann::json{{"text", "hello"}, {"n", 3}}, nlohmann::json(std::string(70000, 'x'))}) {
+        auto t = run(payload);
+        ASSERT_EQ(t.state, "SUCCEEDED") << t.error << host->log_text();
+        ASSERT_TRUE(t.result.has_value());
+        auto size = nlohmann::json::to_msgpack(payload).size();
+        EXPECT_EQ(from_msgpack(*t.result), (nlohmann::json{{"payload", payload}, {"bytes", size}}));
+        auto line = "echoing " + std::to_string(size) + " bytes";
+        EXPECT_TRUE(wait_until([&] { return host->log_text().find(line) != std::string::npos; }, 10s))
+            << host->log_text();
+    }
 }
 
 TEST_F(RustPlugin, HandlerFlagsAndPayloadVersionReachTheBroker) {

@@ -186,3 +186,42 @@ static PLUGIN: TmPlugin = TmPlugin {
 pub extern "C" fn taskmill_plugin_v1() -> *const TmPlugin {
     &PLUGIN
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_embeds_the_payload_and_counts_its_bytes() {
+        // {"payload": "hi", "bytes": 3}
+        let expected = b"\x82\xa7payload\xa2hi\xa5bytes\x03";
+        assert_eq!(echo_result(b"\xa2hi"), expected.to_vec());
+    }
+
+    #[test]
+    fn an_empty_payload_echoes_as_nil() {
+        assert_eq!(
+            echo_result(b""),
+            b"\x82\xa7payload\xc0\xa5bytes\x00".to_vec()
+        );
+    }
+
+    #[test]
+    fn panic_message_reads_literal_and_formatted_panics() {
+        let literal = panic::catch_unwind(|| panic!("plain")).unwrap_err();
+        assert_eq!(panic_message(&*literal), "plain");
+        let n = 7;
+        let formatted = panic::catch_unwind(|| panic!("n = {}", n)).unwrap_err();
+        assert_eq!(panic_message(&*formatted), "n = 7");
+    }
+
+    #[test]
+    fn the_descriptor_has_the_c_layout_of_plugin_h() {
+        // gcc's sizeof of the plugin.h structs on 64-bit Linux.
+        assert_eq!(size_of::<TmTask>(), 80);
+        assert_eq!(size_of::<TmHandler>(), 56);
+        assert_eq!(size_of::<TmPlugin>(), 56);
+        assert_eq!(size_of::<TmHostApi>(), 88);
+        assert_eq!(size_of::<TmError>(), 32);
+    }
+}

@@ -53,3 +53,60 @@ pub fn uint(out: &mut Vec<u8>, v: u64) {
 
 /// msgpack nil, for an empty payload.
 pub const NIL: u8 = 0xc0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encoded(f: impl Fn(&mut Vec<u8>)) -> Vec<u8> {
+        let mut out = Vec::new();
+        f(&mut out);
+        out
+    }
+
+    #[test]
+    fn uint_takes_the_shortest_form_at_every_boundary() {
+        assert_eq!(encoded(|o| uint(o, 0)), [0x00]);
+        assert_eq!(encoded(|o| uint(o, 127)), [0x7f]);
+        assert_eq!(encoded(|o| uint(o, 128)), [0xcc, 0x80]);
+        assert_eq!(encoded(|o| uint(o, 255)), [0xcc, 0xff]);
+        assert_eq!(encoded(|o| uint(o, 256)), [0xcd, 0x01, 0x00]);
+        assert_eq!(encoded(|o| uint(o, 65_535)), [0xcd, 0xff, 0xff]);
+        assert_eq!(encoded(|o| uint(o, 65_536)), [0xce, 0x00, 0x01, 0x00, 0x00]);
+        assert_eq!(
+            encoded(|o| uint(o, u32::MAX as u64)),
+            [0xce, 0xff, 0xff, 0xff, 0xff]
+        );
+        assert_eq!(
+            encoded(|o| uint(o, u32::MAX as u64 + 1)),
+            [0xcf, 0, 0, 0, 1, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn str_header_grows_with_the_length() {
+        assert_eq!(encoded(|o| str(o, "")), [0xa0]);
+        assert_eq!(encoded(|o| str(o, "ab")), [0xa2, b'a', b'b']);
+        let s31 = "x".repeat(31);
+        assert_eq!(encoded(|o| str(o, &s31))[0], 0xbf);
+        let s32 = "x".repeat(32);
+        assert_eq!(encoded(|o| str(o, &s32))[..2], [0xd9, 32]);
+        let s256 = "x".repeat(256);
+        assert_eq!(encoded(|o| str(o, &s256))[..3], [0xda, 0x01, 0x00]);
+        let s65536 = "x".repeat(65_536);
+        let e = encoded(|o| str(o, &s65536));
+        assert_eq!(e[..5], [0xdb, 0x00, 0x01, 0x00, 0x00]);
+        assert_eq!(e.len(), 5 + 65_536);
+    }
+
+    #[test]
+    fn map_header_grows_with_the_length() {
+        assert_eq!(encoded(|o| map_header(o, 2)), [0x82]);
+        assert_eq!(encoded(|o| map_header(o, 15)), [0x8f]);
+        assert_eq!(encoded(|o| map_header(o, 16)), [0xde, 0x00, 0x10]);
+        assert_eq!(
+            encoded(|o| map_header(o, 65_536)),
+            [0xdf, 0x00, 0x01, 0x00, 0x00]
+        );
+    }
+}
