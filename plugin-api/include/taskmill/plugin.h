@@ -1,6 +1,6 @@
 /*
  * taskmill/plugin.h -- the binary contract between the taskmill worker host
- * and handler plugins (shared libraries). ABI 1.0.
+ * and handler plugins (shared libraries). ABI 1.1.
  *
  * This header is plain C99 with no dependencies beyond <stddef.h> and
  * <stdint.h>, so plugins can be written in C, C++, Rust or anything else that
