@@ -55,7 +55,8 @@
  *   - Host functions return 0 on success or a negative TM_E_* code.
  *   - The host treats any return value it does not know as TM_FAIL.
  *   - C++ exceptions, longjmp and Rust panics must not cross the boundary.
- *     The C++ SDK wrapper catches everything and turns it into TM_FAIL.
+ *     The C++ SDK (plugin.hpp) catches everything and turns it into a status
+ *     (docs/PLUGINS.md, section 2).
  *
  * Threads
  *
