@@ -22,7 +22,8 @@ step() { echo "== $*"; }
 step "install $build_dir into $prefix"
 "$cmake_bin" --install "$build_dir" --prefix "$prefix"
 
-for f in bin/taskmill-host bin/taskmill-check-plugin-abi include/taskmill/plugin.h include/taskmill/plugin.hpp; do
+for f in bin/taskmill-host bin/taskmill-check-plugin-abi include/taskmill/plugin.h include/taskmill/plugin.hpp \
+  include/taskmill/plugin_mp.h include/taskmill/plugin/context.hpp; do
   [ -e "$prefix/$f" ] || { echo "missing from the install: $f"; exit 1; }
 done
 
