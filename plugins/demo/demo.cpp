@@ -1,7 +1,9 @@
 // demo -- the C++ example plugin: one handler per behaviour the host and
 // the broker must cope with (sleeping, spinning, failing, progress,
 // checkpoints, subtasks, crashing, leaking). Written over plugin.hpp, so
-// every exception is turned into a status by the trampoline.
+// every exception is turned into a status by the trampoline. Its state
+// (demo_state) is built from its config, host.ini [plugin.demo]:
+//   max_leak_mb   the most demo.leak may keep in one call (default 65536)
 #include <taskmill/plugin.hpp>
 
 #include <chrono>
@@ -65,7 +67,7 @@ value do_fail(tp::context& c) {
     value p = c.payload();
     std::string mode = p["mode"].as_string("retryable");
     int64_t times = p["times"].as_int(1);
-    if (mode == "permanent") throw std::runtime_error("permanent failure (demo.fail)");
+    if (mode == "permanent") throw tp::permanent_error("permanent failure (demo.fail)");
     if (static_cast<int64_t>(c.attempt()) <= times) {
         throw tp::retryable_error("planned failure " + std::to_string(c.attempt()) + " of " + std::to_string(times));
     }
@@ -123,18 +125,34 @@ value do_crash(tp::context& c) {
     return value::map({{"crashed", false}});
 }
 
-// Memory demo.leak keeps: reachable, so leak checkers stay quiet, but never freed.
-std::mutex leak_mu;
-std::vector<std::unique_ptr<char[]>> leaked;
+// The plugin's state: its config, and the memory demo.leak keeps
+// (reachable, so leak checkers stay quiet, but freed only at shutdown).
+class demo_state {
+public:
+    explicit demo_state(tp::init_context& c) : max_leak_mb_(c.config()["max_leak_mb"].as_int(65536)) {
+        if (max_leak_mb_ < 0) c.fail("max_leak_mb must not be negative");
+    }
+
+    int64_t max_leak_mb() const { return max_leak_mb_; }
+    void keep(std::unique_ptr<char[]> block) {
+        std::lock_guard lock(mu_);
+        leaked_.push_back(std::move(block));
+    }
+
+private:
+    int64_t max_leak_mb_;
+    std::mutex mu_;
+    std::vector<std::unique_ptr<char[]>> leaked_;
+};
 
 value do_leak(tp::context& c) {
+    auto& state = c.state<demo_state>();
     int64_t mb = c.payload()["mb"].as_int(1);
-    if (mb < 0 || mb > 65536) throw std::runtime_error("mb out of range");
+    if (mb < 0 || mb > state.max_leak_mb()) throw tp::permanent_error("mb out of range");
     auto bytes = static_cast<std::size_t>(mb) << 20;
     auto block = std::make_unique<char[]>(bytes);
     std::memset(block.get(), 1, bytes);  // touch every page so it counts in RSS
-    std::lock_guard lock(leak_mu);
-    leaked.push_back(std::move(block));  // kept (reachable) until the process ends
+    state.keep(std::move(block));
     return value::map({{"leaked_mb", mb}});
 }
 
@@ -149,5 +167,5 @@ TASKMILL_HANDLER(leak_handler, "demo.leak", do_leak);
 
 }  // namespace
 
-TASKMILL_PLUGIN("demo", "1.0.0", &sleep_handler, &spin_handler, &fail_handler, &progress_handler, &checkpoint_handler,
-                &spawn_handler, &crash_handler, &leak_handler);
+TASKMILL_PLUGIN_WITH_STATE("demo", "1.0.0", demo_state, &sleep_handler, &spin_handler, &fail_handler, &progress_handler,
+                           &checkpoint_handler, &spawn_handler, &crash_handler, &leak_handler);

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -193,4 +194,41 @@ TEST_F(real_plugin_with_config, init_refusal_reaches_set_error) {
     EXPECT_EQ(init(r, tp::mp::value::map({{"refuse", true}}), &state), TM_FAIL);
     EXPECT_EQ(r.error, "refused by config");
     EXPECT_EQ(r.error_code, 99);
+}
+
+// plugins/demo keeps its state (config and leaked blocks) in a demo_state.
+TEST(demo_plugin, config_bounds_demo_leak) {
+    void* lib = ::dlopen(TASKMILL_DEMO_SO, RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(lib, nullptr) << ::dlerror();
+    auto entry = reinterpret_cast<tm_plugin_entry_fn>(::dlsym(lib, TM_PLUGIN_ENTRY_SYMBOL));
+    ASSERT_NE(entry, nullptr);
+    const tm_plugin* desc = entry();
+    const tm_handler* leak = nullptr;
+    for (uint32_t i = 0; i < desc->handler_count; ++i) {
+        if (std::string(desc->handlers[i]->name) == "demo.leak") leak = desc->handlers[i];
+    }
+    ASSERT_NE(leak, nullptr);
+    tm_host_api api = fake_host::api();
+    recorder r;
+    void* state = nullptr;
+    std::string config = tp::mp::pack(tp::mp::value::map({{"max_leak_mb", 1}}));
+    ASSERT_EQ(desc->init(&api, fake_host::as_ctx(r), tp::to_bytes(config), &state), TM_OK) << r.error;
+    auto leak_mb = [&](int64_t mb, recorder& out) {
+        std::string payload = tp::mp::pack(tp::mp::value::map({{"mb", mb}}));
+        tm_task task{};
+        task.struct_size = sizeof(tm_task);
+        task.payload = tp::to_bytes(payload);
+        return leak->execute(state, &task, &api, fake_host::as_ctx(out));
+    };
+    recorder ok;
+    EXPECT_EQ(leak_mb(1, ok), TM_OK) << ok.error;
+    recorder over;
+    EXPECT_EQ(leak_mb(2, over), TM_FAIL);
+    EXPECT_EQ(over.error, "mb out of range");
+    desc->shutdown(state);
+    recorder refused;
+    std::string negative = tp::mp::pack(tp::mp::value::map({{"max_leak_mb", -1}}));
+    EXPECT_EQ(desc->init(&api, fake_host::as_ctx(refused), tp::to_bytes(negative), &state), TM_FAIL);
+    EXPECT_EQ(refused.error, "max_leak_mb must not be negative");
+    ::dlclose(lib);
 }
