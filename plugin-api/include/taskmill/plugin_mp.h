@@ -19,7 +19,8 @@
  * Writer: into a caller buffer (tm_mp_writer_init) or a growable one
  * (tm_mp_writer_init_growable, released with tm_mp_writer_free). A write
  * that does not fit sets `overflow`, which stays set; later writes do
- * nothing. Check tm_mp_writer_ok() once at the end.
+ * nothing and what was written is incomplete. Check tm_mp_writer_ok() once
+ * at the end.
  *
  * Integers are written in their smallest encoding, strings as str (fixstr,
  * str8/16/32), floats as float64.
