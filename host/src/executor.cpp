@@ -2,6 +2,9 @@
 // its return value to an outcome.
 #include <sys/resource.h>
 
+#include <cmath>
+
+#include "plugin_limits.hpp"
 #include "worker_shared.hpp"
 
 #include <spdlog/spdlog.h>
@@ -13,7 +16,9 @@ struct tm_ctx {
     taskmill::host::detail::task_run* run = nullptr;
     std::string result;
     std::string error;
+    std::optional<int64_t> error_code;  // set_error's code, when not 0
     std::optional<int64_t> retry_after_ms;
+    uint64_t refused_result = 0;            // size of a set_result refused as too large, until one is accepted
     std::optional<std::string> checkpoint;  // the latest one: loaded or saved
     std::string spawned_id;                 // borrowed out of spawn()
     taskmill::host::detail::steady::time_point last_progress{};
@@ -21,6 +26,11 @@ struct tm_ctx {
 
 namespace taskmill::host::detail {
 namespace {
+
+// A plugin's log message is cut here; an error message (which travels to
+// the broker with the outcome) at max_error_bytes.
+constexpr std::size_t max_plugin_log_bytes = 8 * 1024;
+constexpr std::size_t max_error_bytes = 64 * 1024;
 
 std::string_view view(tm_str s) { return s.data != nullptr ? std::string_view(s.data, s.size) : std::string_view(); }
 std::string_view view(tm_bytes b) {
@@ -41,23 +51,55 @@ int32_t api_log_enabled(tm_ctx* ctx, int32_t level) {
     return ctx != nullptr && ctx->s->log->should_log(to_level(level)) ? 1 : 0;
 }
 
+// A plugin's message as exactly one log line: control characters escaped
+// (as \\n, \\r, \\t or \\xNN; other bytes, UTF-8 included, kept), cut at
+// max_plugin_log_bytes and marked as cut.
+std::string one_log_line(std::string_view message) {
+    static constexpr char hex[] = "0123456789abcdef";
+    auto shown = message.substr(0, max_plugin_log_bytes);
+    // Do not cut a UTF-8 sequence in two: back up to the start of the last one.
+    if (shown.size() < message.size()) {
+        while (!shown.empty() && (static_cast<unsigned char>(message[shown.size()]) & 0xc0) == 0x80) {
+            shown.remove_suffix(1);
+        }
+    }
+    std::string out;
+    out.reserve(shown.size() + 32);
+    for (char ch : shown) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c >= 0x20 && c != 0x7f) out += ch;
+        else if (c == '\n') out += "\\n";
+        else if (c == '\r') out += "\\r";
+        else if (c == '\t') out += "\\t";
+        else {
+            out += "\\x";
+            out += hex[c >> 4];
+            out += hex[c & 0x0f];
+        }
+    }
+    if (shown.size() < message.size()) out += "...(truncated, " + std::to_string(message.size()) + " bytes)";
+    return out;
+}
+
 void api_log(tm_ctx* ctx, int32_t level, tm_str message) {
     if (ctx == nullptr) return;
     try {
         const auto& h = *ctx->run->handler;
         ctx->s->log->log(to_level(level), "task={} handler={} plugin={} {}", ctx->run->item.id, h.name, h.plugin_name,
-                         view(message));
+                         one_log_line(view(message)));
     } catch (...) {  // a log call must never throw into a plugin
     }
 }
 
 int32_t api_is_cancelled(tm_ctx* ctx) {
     if (ctx == nullptr) return 0;
-    return ctx->run->cancelled.load() || ctx->run->deadline_passed() ? 1 : 0;
+    const auto& run = *ctx->run;
+    return run.cancelled.load() || run.stopping.load() || run.deadline_passed() ? 1 : 0;
 }
 
 int32_t api_report_progress(tm_ctx* ctx, double fraction, tm_str note) {
-    if (ctx == nullptr) return TM_E_INVALID;
+    // In [0, 1], or negative for "unknown"; NaN, infinities and > 1 are refused.
+    if (ctx == nullptr || !std::isfinite(fraction) || fraction > 1.0) return TM_E_INVALID;
     auto now = steady::now();
     // Rate-limited: the broker does not need every tiny step; the last one always goes.
     if (fraction < 1.0 && now - ctx->last_progress < ctx->s->progress_interval) return 0;
@@ -79,8 +121,17 @@ std::optional<protocol::control> call_broker(tm_ctx* ctx, std::string_view comma
     return fut.get();
 }
 
+// Refuses a buffer over the limit at once, naming what and how big.
+bool over_limit(tm_ctx* ctx, std::string_view what, std::size_t size) {
+    if (size <= plugin_buffer_limit) return false;
+    ctx->s->log->warn("task={} {} refused: {} bytes, over the limit of {}", protocol::printable(ctx->run->item.id),
+                      what, size, plugin_buffer_limit);
+    return true;
+}
+
 int32_t api_checkpoint_save(tm_ctx* ctx, tm_bytes state) {
     if (ctx == nullptr) return TM_E_INVALID;
+    if (over_limit(ctx, "checkpoint", state.size)) return TM_E_TOO_LARGE;
     protocol::control c;
     c.id = ctx->run->item.id;
     c.data = std::string(view(state));
@@ -106,6 +157,7 @@ int32_t api_spawn(tm_ctx* ctx, const tm_spawn_request* r, tm_str* out_id) {
     if (ctx == nullptr || r == nullptr || r->struct_size < offsetof(tm_spawn_request, payload) + sizeof(tm_bytes)) {
         return TM_E_INVALID;
     }
+    if (over_limit(ctx, "spawn payload", r->payload.size)) return TM_E_TOO_LARGE;
     protocol::task_spec spec;
     spec.handler = std::string(view(r->handler));
     if (!valid_handler_name(spec.handler.substr(0, spec.handler.find('@')))) return TM_E_INVALID;
@@ -132,7 +184,12 @@ int32_t api_spawn(tm_ctx* ctx, const tm_spawn_request* r, tm_str* out_id) {
 
 int32_t api_set_result(tm_ctx* ctx, tm_bytes result) {
     if (ctx == nullptr) return TM_E_INVALID;
+    if (over_limit(ctx, "result", result.size)) {
+        ctx->refused_result = result.size;  // a TM_OK without a result that fits fails (to_outcome)
+        return TM_E_TOO_LARGE;
+    }
     ctx->result.assign(view(result));
+    ctx->refused_result = 0;
     return 0;
 }
 
@@ -140,12 +197,26 @@ int32_t api_set_error(tm_ctx* ctx, const tm_error* e) {
     if (ctx == nullptr || e == nullptr || e->struct_size < offsetof(tm_error, message) + sizeof(tm_str)) {
         return TM_E_INVALID;
     }
-    ctx->error.assign(view(e->message));
+    // Cut so the outcome always fits in one message to the broker.
+    auto message = view(e->message);
+    ctx->error.assign(message.substr(0, max_error_bytes));
+    if (message.size() > max_error_bytes) ctx->error += "...(truncated, " + std::to_string(message.size()) + " bytes)";
+    ctx->error_code.reset();
+    if (e->code != 0) ctx->error_code = e->code;
     ctx->retry_after_ms.reset();
     if (e->struct_size >= offsetof(tm_error, retry_after_ms) + sizeof(int64_t) && e->retry_after_ms >= 0) {
         ctx->retry_after_ms = e->retry_after_ms;
     }
     return 0;
+}
+
+uint64_t api_limit(tm_ctx* /*ctx*/, int32_t what) {
+    switch (what) {
+        case TM_LIMIT_RESULT:
+        case TM_LIMIT_CHECKPOINT:
+        case TM_LIMIT_SPAWN: return plugin_buffer_limit;
+        default: return 0;
+    }
 }
 
 tm_host_api make_api() {
@@ -161,6 +232,7 @@ tm_host_api make_api() {
     api.spawn = &api_spawn;
     api.set_result = &api_set_result;
     api.set_error = &api_set_error;
+    api.limit = &api_limit;
     return api;
 }
 
@@ -175,7 +247,9 @@ tm_status call_handler(shared_state& s, task_run& run, tm_ctx& ctx, uint32_t slo
     task.struct_size = sizeof(tm_task);
     task.attempt = run.item.attempt;
     task.task_id = str(run.item.id);
-    task.handler = str(run.item.handler);
+    // The bare name: a version pinned at submit ("name@1") is the plugin's own.
+    const std::string_view handler_name = std::string_view(run.item.handler).substr(0, run.item.handler.find('@'));
+    task.handler = tm_str{handler_name.data(), handler_name.size()};
     task.payload = tm_bytes{reinterpret_cast<const uint8_t*>(run.item.payload.data()), run.item.payload.size()};
     task.deadline_unix_ms = run.deadline_unix_ms.load();
     task.parent_task_id = str(run.item.parent);
@@ -213,9 +287,16 @@ protocol::outcome to_outcome(const task_run& run, tm_status st, tm_ctx& ctx) {
     o.attempt = run.item.attempt;
     o.version = run.handler->version;
     // A handler that comes back after its deadline has timed out, whatever it says.
+    o.error_code = ctx.error_code;
     if (run.deadline_passed()) {
         o.status = "timeout";
         o.error = ctx.error.empty() ? "deadline passed" : ctx.error;
+        return o;
+    }
+    if (st == TM_OK && ctx.refused_result > 0) {  // its result cannot reach the broker
+        o.status = "fail";
+        o.error = "result too large (" + std::to_string(ctx.refused_result) + " bytes, limit " +
+                  std::to_string(plugin_buffer_limit) + ")";
         return o;
     }
     switch (st) {
@@ -238,6 +319,13 @@ protocol::outcome to_outcome(const task_run& run, tm_status st, tm_ctx& ctx) {
     return o;
 }
 
+// A task the worker itself stopped (stop or retire: task_run::stopping)
+// that gave up because of it goes back to the broker, which runs it again.
+bool handed_back(const task_run& run, tm_status st) {
+    return run.stopping.load() && !run.cancelled.load() && !run.deadline_passed() &&
+           (st == TM_CANCELLED || st == TM_RETRY);
+}
+
 }  // namespace
 
 void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr, uint32_t slot) {
@@ -253,6 +341,9 @@ void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr, uint32_
         o.attempt = run.item.attempt;
         o.status = "cancelled";
         o.error = "cancelled before it started";
+    } else if (run.stopping.load()) {
+        run.finished = true;  // never started: the BYE hands it back
+        return;
     } else {
         // The timeout counts from here, not from the DISPATCH: the task may
         // have waited in the local queue (prefetch).
@@ -268,6 +359,12 @@ void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr, uint32_
         tm_status st = call_handler(s, run, ctx, slot);
         if (s.prefetch != nullptr) {
             s.prefetch->ran(static_cast<uint64_t>(std::chrono::nanoseconds(steady::now() - began).count()));
+        }
+        if (handed_back(run, st)) {
+            s.log->info("task={} handler={} attempt={} stopped for the worker's exit; handed back", run.item.id,
+                        run.item.handler, run.item.attempt);
+            run.finished = true;  // the I/O thread looks every 10 ms while it holds tasks
+            return;
         }
         o = to_outcome(run, st, ctx);
         // A success is routine (debug); anything else stays visible.

@@ -26,6 +26,8 @@
 #include <taskmill/protocol/peer_text.hpp>
 #include <taskmill/protocol/size_bound.hpp>
 
+#include "exit_codes.hpp"
+#include "plugin_limits.hpp"
 #include "security.hpp"
 #include "worker_shared.hpp"
 
@@ -104,7 +106,18 @@ private:
     void on_signal();
     void check_deadlines();
     void warn_if_unwelcomed();
-    void start_drain(const std::string& why);
+    // Why the worker drains: recycling (--max-tasks, --max-rss-mb) and stop
+    // (SIGTERM, SIGINT) cancel every running task when --grace-ms ends;
+    // retire (SIGUSR1) only those without a deadline (see grace_over()).
+    enum class drain_kind { recycle, stop, retire };
+    void start_drain(drain_kind kind, const std::string& why);
+    void grace_over();
+    void check_drain();
+    bool only_handed_back_left() const;
+    bool deadline_bound_running() const;
+    void leave(int code, const std::string& why);
+    protocol::outcome deliverable(protocol::outcome o) const;
+    void fail_refused_outcomes(const std::string& why);
     milliseconds next_timeout() const;
 
     const options& o_;
@@ -150,13 +163,15 @@ private:
     steady::time_point next_unwelcomed_warning_{};
     steady::time_point hello_sent_{};
     bool draining_ = false;
+    drain_kind drain_kind_ = drain_kind::recycle;
     // The broker acknowledges CREDIT 0; DISPATCHes it sent before that are
     // already in our socket, so BYE waits for the ack (or a short deadline,
     // should the broker be gone) and runs them rather than bouncing them.
     bool drain_acked_ = false;
     steady::time_point drain_ack_deadline_{};
-    std::optional<steady::time_point> drain_deadline_;
-    int exit_code_ = -1;  // >= 0: leave the loop with it
+    std::optional<steady::time_point> drain_deadline_;  // the end of --grace-ms
+    std::optional<steady::time_point> handback_after_;  // grace over: cancelled tasks get --kill-grace-ms
+    int exit_code_ = -1;                                // >= 0: leave the loop with it
 };
 
 void worker_loop::load_plugins() {
@@ -360,8 +375,55 @@ void worker_loop::on_credit(const std::string& body) {
 
 void worker_loop::on_error(const std::string& body) {
     auto c = protocol::decode_control(body);
-    s_.log->error("broker refused a message from this worker: {}",
-                  protocol::printable(c ? c->error : c.error().message));
+    const std::string why = protocol::printable(c ? c->error : c.error().message);
+    s_.log->error("broker refused a message from this worker: {}", why);
+    fail_refused_outcomes(why);
+}
+
+// An ERROR does not say which message it refuses (a RESULTS carries no
+// `req`), and a refused RESULTS would leave its tasks RUNNING for good. Any
+// outcome not yet acknowledged that is big enough to have been refused is
+// sent again as a small failure naming it; the broker ignores an outcome
+// for an attempt that already ended, so one it did take is not changed.
+void worker_loop::fail_refused_outcomes(const std::string& why) {
+    constexpr std::size_t small = 64 * 1024;
+    protocol::results r;
+    for (auto& sent : unacked_) {
+        for (auto& o : sent.items) {
+            auto size = protocol::size_bound(o);
+            if (size <= small) continue;
+            protocol::outcome f;
+            f.id = o.id;
+            f.attempt = o.attempt;
+            f.version = o.version;
+            f.status = "fail";
+            f.error = "the broker refused this outcome (" + std::to_string(size) + " bytes): " + why;
+            s_.log->warn("task={} outcome of {} bytes may have been refused; reporting it failed",
+                         protocol::printable(o.id), size);
+            o = f;  // should it be resent after a new WELCOME, the small one goes
+            r.items.push_back(std::move(f));
+        }
+    }
+    if (!r.items.empty()) send_results(r);
+}
+
+// An outcome the broker could not take (over its body limit) would leave
+// the task RUNNING for good: it goes as a failure naming the size instead.
+// set_result and set_error keep outcomes under the limit; this is the last
+// guard, for whatever else could make one too big.
+protocol::outcome worker_loop::deliverable(protocol::outcome o) const {
+    const std::size_t limit = protocol::default_max_body - protocol::envelope_bound;
+    auto size = protocol::size_bound(o);
+    if (size <= limit) return o;
+    protocol::outcome f;
+    f.id = std::move(o.id);
+    f.attempt = o.attempt;
+    f.version = std::move(o.version);
+    f.error_code = o.error_code;
+    f.status = "fail";
+    f.error = "outcome too large (" + std::to_string(size) + " bytes, limit " + std::to_string(limit) + ")";
+    s_.log->error("task={} {}", protocol::printable(f.id), f.error);
+    return f;
 }
 
 void worker_loop::on_unknown(const std::string& /*body*/) {
@@ -400,6 +462,7 @@ void worker_loop::on_mailbox() {
     for (auto& o : batch.outcomes) {
         if (auto it = running_.find(o.id); it != running_.end()) running_.erase(it);
         ++completed_;
+        o = deliverable(std::move(o));
         auto size = protocol::size_bound(o);
         if (!results_.items.empty() && bytes + size > protocol::default_max_body) {
             send_results();
@@ -412,9 +475,11 @@ void worker_loop::on_mailbox() {
     if (batch.outcomes.empty()) return;
     resize_prefetch();
     if (!draining_ && o_.max_tasks > 0 && completed_ >= o_.max_tasks) {
-        start_drain("max-tasks reached (" + std::to_string(completed_) + ")");
+        start_drain(drain_kind::recycle, "max-tasks reached (" + std::to_string(completed_) + ")");
     } else if (!draining_ && o_.max_rss_mb > 0) {
-        if (auto mb = rss_mb(); mb >= o_.max_rss_mb) start_drain("max-rss-mb reached (" + std::to_string(mb) + " MB)");
+        if (auto mb = rss_mb(); mb >= o_.max_rss_mb) {
+            start_drain(drain_kind::recycle, "max-rss-mb reached (" + std::to_string(mb) + " MB)");
+        }
     }
 }
 
@@ -430,9 +495,14 @@ void worker_loop::resize_prefetch() {
     send(protocol::cmd::credit, protocol::encode(c));
 }
 
-void worker_loop::start_drain(const std::string& why) {
-    if (draining_) return;
+void worker_loop::start_drain(drain_kind kind, const std::string& why) {
+    if (draining_) {
+        // A stop during a retire or a recycle: every task is cancelled at the grace's end.
+        if (kind == drain_kind::stop) drain_kind_ = kind;
+        return;
+    }
     draining_ = true;
+    drain_kind_ = kind;
     drain_deadline_ = steady::now() + milliseconds(o_.grace_ms);
     drain_ack_deadline_ = steady::now() + std::max(2 * heartbeat_, milliseconds(1000));
     s_.log->info("draining: {} running={}", why, running_.size());
@@ -444,7 +514,60 @@ void worker_loop::start_drain(const std::string& why) {
 void worker_loop::on_signal() {
     signalfd_siginfo info{};
     while (::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
-        start_drain("signal " + std::to_string(info.ssi_signo));
+        const auto sig = static_cast<int>(info.ssi_signo);
+        if (sig == SIGUSR1) start_drain(drain_kind::retire, "retired (signal " + std::to_string(sig) + ")");
+        else start_drain(drain_kind::stop, "signal " + std::to_string(sig));
+    }
+}
+
+// --grace-ms is over: the tasks still running see is_cancelled() (on a
+// retire, only those without a deadline: the others may use their own
+// time), and tasks not started yet are not run. What has not returned
+// --kill-grace-ms later is handed back (check_drain).
+void worker_loop::grace_over() {
+    std::size_t n = 0;
+    for (auto& [id, run] : running_) {
+        if (run->finished.load()) continue;
+        if (drain_kind_ == drain_kind::retire && run->deadline_unix_ms.load() > 0) continue;
+        run->stopping = true;
+        ++n;
+    }
+    s_.log->info("grace period over: {} task(s) told to stop; {} ms for them to return", n, o_.kill_grace_ms);
+    handback_after_ = steady::now() + milliseconds(o_.kill_grace_ms);
+}
+
+// Every task still held was handed back by its slot (or never started).
+bool worker_loop::only_handed_back_left() const {
+    return std::all_of(running_.begin(), running_.end(),
+                       [](const auto& e) { return e.second->finished.load() && !e.second->reported.load(); });
+}
+
+// A task that runs with a deadline: check_deadlines() bounds it.
+bool worker_loop::deadline_bound_running() const {
+    return std::any_of(running_.begin(), running_.end(), [](const auto& e) {
+        return !e.second->finished.load() && e.second->deadline_unix_ms.load() > 0;
+    });
+}
+
+// BYE: the broker requeues what this worker still holds, without counting a crash.
+void worker_loop::leave(int code, const std::string& why) {
+    send(protocol::cmd::bye, protocol::encode(protocol::control{}));
+    s_.log->log(code == exit_worker_ok ? spdlog::level::info : spdlog::level::warn,
+                "worker exiting id={} completed={} handed_back={}: {}", id_, completed_, running_.size(), why);
+    exit_code_ = code;
+}
+
+void worker_loop::check_drain() {
+    if (!draining_ || exit_code_ >= 0) return;
+    const auto now = steady::now();
+    const bool acked = drain_acked_ || now >= drain_ack_deadline_;
+    if (acked && only_handed_back_left()) {
+        leave(exit_worker_ok, running_.empty() ? "drained" : "the rest handed back");
+    } else if (drain_deadline_ && now >= *drain_deadline_ && !handback_after_) {
+        grace_over();
+    } else if (handback_after_ && now >= *handback_after_ && !deadline_bound_running()) {
+        // The slot threads may be stuck in plugin code: the process ends without joining them.
+        leave(exit_handed_back, "task(s) still running after the grace and kill grace; handed back");
     }
 }
 
@@ -475,7 +598,7 @@ void worker_loop::check_deadlines() {
     }
     if (!r.items.empty()) {
         send_results(r);
-        exit_code_ = 3;
+        exit_code_ = exit_task_stuck;
     }
 }
 
@@ -496,7 +619,8 @@ milliseconds worker_loop::next_timeout() const {
     // While tasks are held, look every 10 ms: for deadlines, and for starts,
     // which are posted without a wake (mailbox::post_started).
     if (!running_.empty()) until = std::min<steady::duration>(until, milliseconds(10));
-    if (drain_deadline_) until = std::min<steady::duration>(until, *drain_deadline_ - now);
+    if (drain_deadline_ && !handback_after_) until = std::min<steady::duration>(until, *drain_deadline_ - now);
+    if (handback_after_) until = std::min<steady::duration>(until, *handback_after_ - now);
     if (draining_ && !drain_acked_) until = std::min<steady::duration>(until, drain_ack_deadline_ - now);
     return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(until) + milliseconds(1));
 }
@@ -523,18 +647,7 @@ int worker_loop::run() {
         check_deadlines();
         warn_if_unwelcomed();
         if (steady::now() >= next_heartbeat_) send_heartbeat();
-        bool drained = drain_acked_ || steady::now() >= drain_ack_deadline_;
-        if (draining_ && drained && running_.empty() && exit_code_ < 0) {
-            send(protocol::cmd::bye, protocol::encode(protocol::control{}));
-            s_.log->info("worker exiting id={} completed={}", id_, completed_);
-            exit_code_ = 0;
-        } else if (drain_deadline_ && steady::now() >= *drain_deadline_ && exit_code_ < 0) {
-            // Hand the unfinished tasks back (BYE requeues them without
-            // counting a crash), then leave: the slot threads may be stuck.
-            s_.log->warn("grace period over with {} task(s) still running; handing them back", running_.size());
-            send(protocol::cmd::bye, protocol::encode(protocol::control{}));
-            exit_code_ = 4;
-        }
+        check_drain();
     }
     s_.calls.fail_all("worker stopping");
     socket_.close();
@@ -578,6 +691,7 @@ int run_worker(const options& o) {
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGUSR1);  // retire (a reload of the plugins)
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     int sfd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     apply_memory_limit(o, *log);

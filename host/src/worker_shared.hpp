@@ -45,9 +45,13 @@ struct task_run {
     // Set once by the slot thread when it starts the task (start + timeout_ms);
     // read by the I/O thread (check_deadlines). 0 = not started, or no timeout.
     std::atomic<int64_t> deadline_unix_ms{0};
-    std::atomic<bool> cancelled{false};  // CANCEL from the broker, or stopping
-    std::atomic<bool> finished{false};   // the slot thread is done with it
-    std::atomic<bool> reported{false};   // an outcome was sent (first one wins)
+    std::atomic<bool> cancelled{false};  // CANCEL from the broker
+    // The worker stops (stop, or retire past --grace-ms): is_cancelled() is
+    // true; a task not started yet is not run, and one whose handler gives
+    // up (TM_CANCELLED, TM_RETRY) is handed back with the BYE, not reported.
+    std::atomic<bool> stopping{false};
+    std::atomic<bool> finished{false};  // the slot thread is done with it (reported or handed back)
+    std::atomic<bool> reported{false};  // an outcome was sent (first one wins)
 
     bool deadline_passed() const {
         int64_t d = deadline_unix_ms.load(std::memory_order_relaxed);
@@ -179,7 +183,8 @@ struct shared_state {
 // Runs one task on the calling thread (slot thread `slot`): sets its
 // deadline, posts that it started, records it in s.running's entry `slot`
 // while the handler runs, and posts its outcome (unless the I/O thread
-// already reported it). Never throws.
+// already reported it, or the task is handed back: see task_run::stopping).
+// Never throws.
 void execute_task(shared_state& s, const std::shared_ptr<task_run>& run, uint32_t slot = 0);
 
 // The slot threads: each pops tasks from s.queue until it is closed. Thread

@@ -1,12 +1,15 @@
 // demo -- the C++ example plugin: one handler per behaviour the host and
 // the broker must cope with (sleeping, spinning, failing, progress,
-// checkpoints, subtasks, crashing, leaking). Written over plugin.hpp, so
-// every exception is turned into a status by the trampoline. Its state
-// (demo_state) is built from its config, host.ini [plugin.demo]:
+// checkpoints, subtasks, crashing, leaking, buffers over the size limit,
+// what the host answers). Written over plugin.hpp, so every exception is
+// turned into a status by the trampoline. Its state (demo_state) is built
+// from its config, host.ini [plugin.demo]:
 //   max_leak_mb   the most demo.leak may keep in one call (default 65536)
 #include <taskmill/plugin.hpp>
 
 #include <chrono>
+#include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -156,6 +159,63 @@ value do_leak(tp::context& c) {
     return value::map({{"leaked_mb", mb}});
 }
 
+// Hands the host a buffer of payload "mb" MiB (over the size limit for
+// 16 and more) as `what`: "result" (the default), "checkpoint" or "spawn".
+// With "fallback", a refused buffer is replaced by a small result saying so
+// (with the host's limit); without it the handler returns TM_OK regardless.
+tm_status do_big(tp::context& c) {
+    value p = c.payload();
+    const std::string what = p["what"].as_string("result");
+    const std::string big(static_cast<std::size_t>(p["mb"].as_int(1)) << 20, 'x');
+    const tm_bytes bytes{reinterpret_cast<const uint8_t*>(big.data()), big.size()};
+    const tm_host_api& host = *c.host();
+    int32_t rc = 0;
+    int32_t limit_of = TM_LIMIT_RESULT;
+    if (what == "checkpoint") {
+        rc = host.checkpoint_save(c.raw(), bytes);
+        limit_of = TM_LIMIT_CHECKPOINT;
+    } else if (what == "spawn") {
+        tm_spawn_request r{};
+        r.struct_size = sizeof r;
+        r.handler = tm_str{"echo.echo", 9};
+        r.payload = bytes;
+        tm_str id{};
+        rc = host.spawn(c.raw(), &r, &id);
+        limit_of = TM_LIMIT_SPAWN;
+    } else {
+        rc = host.set_result(c.raw(), bytes);
+    }
+    if (rc != 0 && p["fallback"].as_bool(false)) {
+        // TM_HOST_HAS(&host, limit), spelled without its C casts.
+        const bool has_limit = host.struct_size >= offsetof(tm_host_api, limit) + sizeof host.limit && host.limit;
+        const uint64_t limit = has_limit ? host.limit(c.raw(), limit_of) : 0;
+        c.set_result(value::map({{"rc", rc}, {"limit", static_cast<int64_t>(limit)}}));
+    }
+    return TM_OK;
+}
+
+// Reports what the host shows a handler and what it answers: the handler
+// name, report_progress's return for a few fractions, a multi-line log
+// message; with payload "code", fails with set_error's code set.
+tm_status do_probe(tp::context& c) {
+    value p = c.payload();
+    const tm_host_api& host = *c.host();
+    auto progress = [&](double f) { return static_cast<int64_t>(host.report_progress(c.raw(), f, tm_str{})); };
+    c.info("first line\nforged line\tand a tab");
+    c.info(std::string(20000, 'y'));
+    if (int64_t code = p["code"].as_int(0); code != 0) {
+        c.set_error("probe failed on purpose", -1, static_cast<int32_t>(code));
+        return TM_FAIL;
+    }
+    c.set_result(value::map({{"handler", std::string(c.handler())},
+                             {"nan", progress(std::nan(""))},
+                             {"inf", progress(HUGE_VAL)},
+                             {"over", progress(1.5)},
+                             {"unknown", progress(-1.0)},
+                             {"half", progress(0.5)}}));
+    return TM_OK;
+}
+
 TASKMILL_HANDLER(sleep_handler, "demo.sleep", do_sleep);
 TASKMILL_HANDLER(spin_handler, "demo.spin", do_spin);
 TASKMILL_HANDLER(fail_handler, "demo.fail", do_fail);
@@ -164,8 +224,11 @@ TASKMILL_HANDLER(checkpoint_handler, "demo.checkpoint", do_checkpoint);
 TASKMILL_HANDLER(spawn_handler, "demo.spawn", do_spawn);
 TASKMILL_HANDLER(crash_handler, "demo.crash", do_crash);
 TASKMILL_HANDLER(leak_handler, "demo.leak", do_leak);
+TASKMILL_HANDLER(big_handler, "demo.big", do_big);
+TASKMILL_HANDLER(probe_handler, "demo.probe", do_probe);
 
 }  // namespace
 
 TASKMILL_PLUGIN_WITH_STATE("demo", "1.0.0", demo_state, &sleep_handler, &spin_handler, &fail_handler, &progress_handler,
-                           &checkpoint_handler, &spawn_handler, &crash_handler, &leak_handler);
+                           &checkpoint_handler, &spawn_handler, &crash_handler, &leak_handler, &big_handler,
+                           &probe_handler);

@@ -171,7 +171,7 @@ typedef struct tm_task {
     uint32_t struct_size;
     uint32_t attempt;         /* 1 on the first run, 2 on the first retry, ... */
     tm_str task_id;           /* unique and stable across retries */
-    tm_str handler;           /* the handler name the broker routed by */
+    tm_str handler;           /* the handler name, without a pinned "@version" */
     tm_bytes payload;         /* msgpack, exactly as the client submitted it */
     int64_t deadline_unix_ms; /* 0 = no deadline; after it, is_cancelled() is true */
     tm_str parent_task_id;    /* empty if the task was not spawned by another task */
@@ -180,7 +180,7 @@ typedef struct tm_task {
 /* Error details, passed to host->set_error(). The host copies everything. */
 typedef struct tm_error {
     uint32_t struct_size;
-    int32_t code;           /* plugin-defined; 0 if unused */
+    int32_t code;           /* plugin-defined, sent to the broker; 0 if unused */
     tm_str message;         /* for people; may be empty */
     int64_t retry_after_ms; /* only read for TM_RETRY; < 0 = host default backoff */
 } tm_error;
@@ -216,20 +216,26 @@ typedef struct tm_host_api {
      * formatting that nobody will read. */
     int32_t (*log_enabled)(tm_ctx* ctx, int32_t level);
 
-    /* Writes one log line, tagged with plugin, handler and task id. */
+    /* Writes one log line, tagged with plugin, handler and task id. Control
+     * characters are escaped (a newline cannot start another line); the
+     * message is cut at 8 KiB. */
     void (*log)(tm_ctx* ctx, int32_t level, tm_str message);
 
-    /* Nonzero once the task has been cancelled or its deadline has passed.
-     * Cheap; call it between units of work and return TM_CANCELLED. */
+    /* Nonzero once the task has been cancelled, its deadline has passed, or
+     * the worker is stopping (see docs/PLUGINS.md: a task the worker stops
+     * and that returns TM_CANCELLED runs again elsewhere). Cheap; call it
+     * between units of work and return TM_CANCELLED. */
     int32_t (*is_cancelled)(tm_ctx* ctx);
 
-    /* Reports progress. fraction is in [0, 1], or negative if unknown.
-     * The host may rate-limit what it forwards to the broker. */
+    /* Reports progress. fraction is in [0, 1], or negative if unknown;
+     * NaN, infinities and values over 1 return TM_E_INVALID. The host may
+     * rate-limit what it forwards to the broker. */
     int32_t (*report_progress)(tm_ctx* ctx, double fraction, tm_str note);
 
     /* Stores `state` as this task's checkpoint, replacing the previous one.
      * Returns 0 only after the state is durably committed, so a retry
-     * (attempt > 1) will see it in checkpoint_load(). */
+     * (attempt > 1) will see it in checkpoint_load(). TM_E_TOO_LARGE at
+     * once over limit(TM_LIMIT_CHECKPOINT). */
     int32_t (*checkpoint_save)(tm_ctx* ctx, tm_bytes state);
 
     /* Loads the last checkpoint of this task. On success *out_state is
@@ -238,13 +244,18 @@ typedef struct tm_host_api {
     int32_t (*checkpoint_load)(tm_ctx* ctx, tm_bytes* out_state);
 
     /* Submits a subtask. On success *out_task_id (may be NULL) is BORROWED
-     * until execute() returns. */
+     * until execute() returns. TM_E_INVALID if the broker refuses it (e.g.
+     * an unknown handler), TM_E_UNAVAILABLE if the broker does not answer,
+     * TM_E_TOO_LARGE for a payload over limit(TM_LIMIT_SPAWN). */
     int32_t (*spawn)(tm_ctx* ctx, const tm_spawn_request* request, tm_str* out_task_id);
 
-    /* Sets the task result (msgpack). Calling it again replaces the result. */
+    /* Sets the task result (msgpack). Calling it again replaces the result.
+     * TM_E_TOO_LARGE over limit(TM_LIMIT_RESULT): nothing is stored, and a
+     * TM_OK return without a later result that fits fails the task. */
     int32_t (*set_result)(tm_ctx* ctx, tm_bytes result);
 
-    /* Attaches details to a TM_RETRY or TM_FAIL return. The last call wins. */
+    /* Attaches details to a TM_RETRY or TM_FAIL return. The last call wins.
+     * The message is cut at 64 KiB. */
     int32_t (*set_error)(tm_ctx* ctx, const tm_error* error);
 
     /* --- ABI 1.1 ------------------------------------------------------ */

@@ -42,7 +42,7 @@ TEST_F(loader, loads_echo_and_demo_from_private_copies) {
     ASSERT_TRUE(demo.has_value()) << demo.error().message;
     EXPECT_EQ((*echo)->name, "echo");
     EXPECT_EQ((*demo)->version, "1.0.0");
-    EXPECT_EQ((*demo)->handlers.size(), 8u);
+    EXPECT_EQ((*demo)->handlers.size(), 10u);
     // The loaded file is a copy in the run folder, never the original.
     EXPECT_NE(fs::canonical((*echo)->copy), fs::canonical(TASKMILL_ECHO_SO));
     EXPECT_EQ((*echo)->copy.parent_path(), dir_ / "run");

@@ -133,7 +133,7 @@ TEST_F(worker, hello_announces_identity_slots_and_handlers) {
     for (const auto& h : hello_.handlers)
         echo = echo || (h.name == "echo.echo" && h.plugin == "echo" && h.version == "1.0.0");
     EXPECT_TRUE(echo);
-    EXPECT_EQ(hello_.handlers.size(), 9u);
+    EXPECT_EQ(hello_.handlers.size(), 11u);
     EXPECT_TRUE(broker_.expect(protocol::cmd::heartbeat, 5s).has_value());
 }
 
@@ -344,7 +344,7 @@ TEST_F(worker, a_stuck_task_is_reported_and_the_worker_exits) {
     EXPECT_EQ(out[0].status, "timeout");
     auto status = proc_->wait(5s);
     ASSERT_TRUE(status.has_value());
-    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 3);
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 70);  // exit_task_stuck
 }
 
 TEST_F(worker, malformed_messages_do_not_hurt_it) {
@@ -490,4 +490,185 @@ TEST_F(worker, unacknowledged_outcomes_are_resent_after_a_new_welcome) {
     ASSERT_TRUE(third.has_value());
     ASSERT_EQ(third->items.size(), 1u);
     EXPECT_EQ(third->items[0].id, "r3") << "acknowledged outcomes are not sent again";
+}
+
+// ---- sizes: a buffer over the limit is refused at once, and no task stays RUNNING ----
+
+constexpr int64_t buffer_limit = (int64_t{16} << 20) - 64 * 1024;  // host/src/plugin_limits.hpp
+
+TEST_F(worker, a_result_over_the_limit_fails_the_task_naming_the_sizes) {
+    start();
+    dispatch({item("big1", "demo.big", mp::value::map({{"mb", 20}}))});
+    auto out = outcomes(1, 15s);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].status, "fail");
+    EXPECT_TRUE(out[0].result.empty());
+    EXPECT_EQ(out[0].error,
+              "result too large (" + std::to_string(20 << 20) + " bytes, limit " + std::to_string(buffer_limit) + ")");
+}
+
+TEST_F(worker, set_result_over_the_limit_returns_too_large_so_the_handler_can_fall_back) {
+    start();
+    dispatch({item("big2", "demo.big", mp::value::map({{"mb", 20}, {"fallback", true}}))});
+    auto out = outcomes(1, 15s);
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_EQ(out[0].status, "ok") << out[0].error;
+    auto r = mp::unpack(out[0].result);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ((*r)["rc"].as_int(), TM_E_TOO_LARGE);
+    EXPECT_EQ((*r)["limit"].as_int(), buffer_limit);
+}
+
+// Nothing reaches the broker, and the answer comes at once (not after the 30 s reply timeout).
+TEST_F(worker, checkpoint_and_spawn_over_the_limit_return_too_large_at_once) {
+    start();
+    dispatch({item("big3", "demo.big", mp::value::map({{"mb", 20}, {"fallback", true}, {"what", "checkpoint"}})),
+              item("big4", "demo.big", mp::value::map({{"mb", 20}, {"fallback", true}, {"what", "spawn"}}))});
+    auto out = outcomes(2, 10s);
+    ASSERT_EQ(out.size(), 2u);
+    for (const auto& o : out) {
+        ASSERT_EQ(o.status, "ok") << o.id << ": " << o.error;
+        auto r = mp::unpack(o.result);
+        ASSERT_TRUE(r.has_value());
+        EXPECT_EQ((*r)["rc"].as_int(), TM_E_TOO_LARGE) << o.id;
+        EXPECT_EQ((*r)["limit"].as_int(), buffer_limit) << o.id;
+    }
+    EXPECT_FALSE(broker_.expect(protocol::cmd::checkpoint, 100ms).has_value());
+    EXPECT_FALSE(broker_.expect(protocol::cmd::spawn, 100ms).has_value());
+}
+
+// A broker with a smaller body limit refuses a RESULTS with ERROR (which
+// names no task): the outcome goes again as a small failure.
+TEST_F(worker, an_error_from_the_broker_fails_a_large_outcome_it_may_have_refused) {
+    start();
+    dispatch({item("big5", "demo.big", mp::value::map({{"mb", 1}})), item("small", "echo.echo", 1)});
+    auto out = outcomes(2);
+    ASSERT_EQ(out.size(), 2u);
+    protocol::control e;
+    e.ok = false;
+    e.error = "body of 1048700 bytes is over the 1048576-byte limit";
+    broker_.send(peer_, protocol::cmd::error, protocol::encode(e));
+    auto again = outcomes(1, 5s);
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].id, "big5");
+    EXPECT_EQ(again[0].status, "fail");
+    EXPECT_NE(again[0].error.find("the broker refused this outcome"), std::string::npos) << again[0].error;
+    EXPECT_NE(again[0].error.find(e.error), std::string::npos) << again[0].error;
+}
+
+// ---- what a handler sees and what the host answers ----
+
+TEST_F(worker, a_handler_sees_its_bare_name_and_progress_out_of_range_is_refused) {
+    start();
+    dispatch({item("pr1", "demo.probe@1", mp::value::map({}))});
+    auto out = outcomes(1);
+    ASSERT_EQ(out.size(), 1u);
+    ASSERT_EQ(out[0].status, "ok") << out[0].error;
+    auto r = mp::unpack(out[0].result);
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ((*r)["handler"].as_string(), "demo.probe");
+    EXPECT_EQ((*r)["nan"].as_int(), TM_E_INVALID);
+    EXPECT_EQ((*r)["inf"].as_int(), TM_E_INVALID);
+    EXPECT_EQ((*r)["over"].as_int(), TM_E_INVALID);
+    EXPECT_EQ((*r)["unknown"].as_int(), 0);
+    EXPECT_EQ((*r)["half"].as_int(), 0);
+}
+
+TEST_F(worker, a_plugin_log_message_is_one_line_escaped_and_capped) {
+    start();
+    dispatch({item("pr2", "demo.probe", mp::value::map({}))});
+    ASSERT_EQ(outcomes(1).size(), 1u);
+    auto log = taskmill::test::read_text(dirs_.log);
+    EXPECT_NE(log.find("first line\\nforged line\\tand a tab"), std::string::npos) << log;
+    EXPECT_EQ(log.find("\nforged line"), std::string::npos) << log;
+    EXPECT_NE(log.find(std::string(8192, 'y') + "...(truncated, 20000 bytes)"), std::string::npos);
+    EXPECT_EQ(log.find(std::string(8193, 'y')), std::string::npos);
+}
+
+TEST_F(worker, the_error_code_a_handler_sets_reaches_the_broker) {
+    start();
+    dispatch({item("pr3", "demo.probe", mp::value::map({{"code", 42}})), item("pr4", "demo.fail", mp::value::map({}))});
+    auto out = outcomes(2);
+    ASSERT_EQ(out.size(), 2u);
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    EXPECT_EQ(out[0].status, "fail");
+    EXPECT_EQ(out[0].error, "probe failed on purpose");
+    EXPECT_EQ(out[0].error_code, std::optional<int64_t>(42));
+    EXPECT_EQ(out[1].status, "retry");
+    EXPECT_FALSE(out[1].error_code.has_value());  // code 0: none set
+}
+
+// ---- stop and retire: a task is never handed back without seeing a cancellation ----
+
+namespace {
+
+// The BYE comes, with no outcome for `id` before it (it is handed back).
+void expect_handed_back(fake_broker& broker, const std::string& id) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (auto r = broker.expect(protocol::cmd::results, 50ms)) {
+            auto res = protocol::decode_results(r->body);
+            ASSERT_TRUE(res.has_value());
+            for (const auto& o : res->items) EXPECT_NE(o.id, id) << "reported " << o.status << ": " << o.error;
+        }
+        if (broker.expect(protocol::cmd::bye, 50ms)) return;
+    }
+    ADD_FAILURE() << "no BYE";
+}
+
+}  // namespace
+
+TEST_F(worker, sigterm_cancels_a_long_task_at_the_end_of_the_grace_then_hands_it_back) {
+    start({"--grace-ms", "300", "--kill-grace-ms", "5000"});
+    dispatch({item("long1", "demo.sleep", mp::value::map({{"ms", 60000}}))});
+    auto started = next_results();
+    ASSERT_TRUE(started.has_value());
+    proc_->signal(SIGTERM);
+    expect_handed_back(broker_, "long1");
+    auto status = proc_->wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+    auto log = taskmill::test::read_text(dirs_.log);
+    EXPECT_NE(log.find("task=long1 handler=demo.sleep attempt=1 stopped for the worker's exit; handed back"),
+              std::string::npos);
+}
+
+TEST_F(worker, a_task_that_ignores_the_stop_is_handed_back_after_the_kill_grace) {
+    start({"--grace-ms", "200", "--kill-grace-ms", "300"});
+    dispatch({item("spin1", "demo.spin", mp::value::map({{"ms", 60000}}))});
+    ASSERT_TRUE(next_results().has_value());
+    proc_->signal(SIGTERM);
+    expect_handed_back(broker_, "spin1");
+    auto status = proc_->wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 71) << *status;  // exit_handed_back
+}
+
+TEST_F(worker, sigusr1_retires_and_a_task_with_a_deadline_finishes_past_the_grace) {
+    start({"--grace-ms", "200", "--kill-grace-ms", "5000"});
+    dispatch({item("r1", "demo.sleep", mp::value::map({{"ms", 1200}}), 30000)});
+    ASSERT_TRUE(next_results().has_value());
+    proc_->signal(SIGUSR1);
+    ASSERT_TRUE(credit_reaches([](uint32_t slots) { return slots == 0; }));
+    auto out = outcomes(1, 10s);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].status, "ok") << out[0].error;
+    EXPECT_TRUE(broker_.expect(protocol::cmd::bye).has_value());
+    auto status = proc_->wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+}
+
+TEST_F(worker, sigusr1_cancels_a_task_without_deadline_at_the_end_of_the_grace) {
+    start({"--grace-ms", "300", "--kill-grace-ms", "5000"});
+    dispatch({item("r2", "demo.sleep", mp::value::map({{"ms", 60000}}))});
+    ASSERT_TRUE(next_results().has_value());
+    proc_->signal(SIGUSR1);
+    expect_handed_back(broker_, "r2");
+    auto status = proc_->wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+    EXPECT_NE(
+        taskmill::test::read_text(dirs_.log).find("task=r2 handler=demo.sleep attempt=1 stopped for the worker's exit"),
+        std::string::npos);
 }

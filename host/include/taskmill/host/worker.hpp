@@ -13,11 +13,15 @@
 
 namespace taskmill::host {
 
-// Runs a worker until it is told to stop (SIGTERM/SIGINT: drain, BYE, exit
-// code 0), it is recycled (--max-tasks / --max-rss-mb: exit 0), or a task
-// overruns its deadline past --kill-grace-ms (exit code 3). Startup
-// failures return 1. SIGTERM and SIGINT are blocked in the calling thread
-// and read from a signalfd.
+// Runs a worker until it is told to stop (SIGTERM/SIGINT) or to retire
+// (SIGUSR1), or it is recycled (--max-tasks / --max-rss-mb). Each drains:
+// no new tasks, running ones finish within --grace-ms; then they are
+// cancelled (on a retire only those without a deadline) and what has not
+// returned --kill-grace-ms later is handed back. Exit codes (exit_codes.hpp):
+// 0 drained (BYE), 71 tasks handed back after the kill grace, 70 a task
+// overran its deadline past --kill-grace-ms; startup failures return 1.
+// SIGTERM, SIGINT and SIGUSR1 are blocked in the calling thread and read
+// from a signalfd.
 int run_worker(const options& o);
 
 // "<hostname>:<pid>" for this process.
