@@ -53,7 +53,7 @@ TEST_F(loader, loads_echo_and_demo_from_private_copies) {
     EXPECT_NE(set.resolve("demo.sleep@1.0.0"), nullptr);
     EXPECT_EQ(set.resolve("demo.sleep@2"), nullptr);
     EXPECT_EQ(set.resolve("demo.nope"), nullptr);
-    EXPECT_EQ(set.handler_infos().size(), 9u);
+    EXPECT_EQ(set.handler_infos().size(), 11u);
 }
 
 TEST_F(loader, the_same_file_twice_is_a_duplicate) {
