@@ -374,8 +374,11 @@ void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr, uint32_
         s.log->log(level, "task={} handler={} attempt={} status={}{}{}", run.item.id, run.item.handler,
                    run.item.attempt, o.status, o.error.empty() ? "" : " error=", o.error);
     }
+    // `reported` before `finished`: finished and not reported means handed
+    // back to the I/O thread, which may then say BYE and leave.
+    const bool first = !run.reported.exchange(true);
     run.finished = true;
-    if (!run.reported.exchange(true)) s.mail.post_outcome(std::move(o));
+    if (first) s.mail.post_outcome(std::move(o));
 }
 
 }  // namespace taskmill::host::detail

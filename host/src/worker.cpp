@@ -497,8 +497,12 @@ void worker_loop::resize_prefetch() {
 
 void worker_loop::start_drain(drain_kind kind, const std::string& why) {
     if (draining_) {
-        // A stop during a retire or a recycle: every task is cancelled at the grace's end.
-        if (kind == drain_kind::stop) drain_kind_ = kind;
+        // A stop during a retire: tasks with a deadline are cancelled too,
+        // at the grace's end or, if it is over, now.
+        if (kind == drain_kind::stop && drain_kind_ == drain_kind::retire) {
+            drain_kind_ = kind;
+            if (handback_after_) grace_over();
+        }
         return;
     }
     draining_ = true;

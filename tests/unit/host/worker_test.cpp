@@ -3,6 +3,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -671,4 +672,41 @@ TEST_F(worker, sigusr1_cancels_a_task_without_deadline_at_the_end_of_the_grace) 
     EXPECT_NE(
         taskmill::test::read_text(dirs_.log).find("task=r2 handler=demo.sleep attempt=1 stopped for the worker's exit"),
         std::string::npos);
+}
+
+TEST_F(worker, sigterm_after_a_retire_cancels_tasks_with_a_deadline_too) {
+    start({"--grace-ms", "200", "--kill-grace-ms", "5000"});
+    dispatch({item("r3", "demo.sleep", mp::value::map({{"ms", 60000}}), 120000)});
+    ASSERT_TRUE(next_results().has_value());
+    proc_->signal(SIGUSR1);
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (taskmill::test::read_text(dirs_.log).find("grace period over: 0 task(s)") == std::string::npos) {
+        ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the retire's grace did not end";
+        std::this_thread::sleep_for(10ms);  // polling the log for a condition, not a wait in itself
+    }
+    proc_->signal(SIGTERM);
+    expect_handed_back(broker_, "r3");
+    auto status = proc_->wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << *status;
+}
+
+// The broker refuses a subtask (e.g. no worker serves its handler): spawn
+// returns TM_E_INVALID (the C++ layer makes it a retryable error naming
+// the code) and the host log says why.
+TEST_F(worker, a_spawn_the_broker_refuses_returns_invalid_and_logs_why) {
+    start();
+    dispatch({item("p2", "demo.spawn", mp::value::map({{"n", 1}}))});
+    auto sp = broker_.expect(protocol::cmd::spawn);
+    ASSERT_TRUE(sp.has_value());
+    protocol::control reply;
+    reply.req = protocol::decode_control(sp->body)->req;
+    reply.ok = false;
+    reply.error = "unknown handler echo.echo";
+    broker_.send(peer_, protocol::cmd::spawn, protocol::encode(reply));
+    auto out = outcomes(1);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_NE(out[0].error.find("failed with code " + std::to_string(TM_E_INVALID)), std::string::npos) << out[0].error;
+    EXPECT_NE(taskmill::test::read_text(dirs_.log).find("task=p2 spawn refused: unknown handler echo.echo"),
+              std::string::npos);
 }
