@@ -601,6 +601,12 @@ void worker_loop::check_deadlines() {
                       protocol::printable(run->item.handler));
     }
     if (!r.items.empty()) {
+        // CREDIT 0 first: the broker must not hand this dying process
+        // anything more, such as the retry of the stuck task itself (its
+        // crash would then be charged to that next attempt).
+        protocol::control c;
+        c.slots = 0;
+        send(protocol::cmd::credit, protocol::encode(c));
         send_results(r);
         exit_code_ = exit_task_stuck;
     }
