@@ -187,7 +187,8 @@ tm_status do_big(tp::context& c) {
     }
     if (rc != 0 && p["fallback"].as_bool(false)) {
         // TM_HOST_HAS(&host, limit), spelled without its C casts.
-        const bool has_limit = host.struct_size >= offsetof(tm_host_api, limit) + sizeof host.limit && host.limit;
+        const bool has_limit =
+            host.struct_size >= offsetof(tm_host_api, limit) + sizeof host.limit && host.limit != nullptr;
         const uint64_t limit = has_limit ? host.limit(c.raw(), limit_of) : 0;
         c.set_result(value::map({{"rc", rc}, {"limit", static_cast<int64_t>(limit)}}));
     }
