@@ -13,6 +13,8 @@
 
 #include <taskmill/config/loader.hpp>
 
+#include "loader/plugin_config.hpp"
+
 namespace taskmill::host {
 namespace {
 
@@ -53,19 +55,38 @@ void declare_settings(config::loader& l, options& o, raw& r) {
     l.add("curve-key-file", config::text(o.curve_key_file), "this host's key pair file (taskmill keygen)");
     l.add("strict-modes", config::boolean(o.strict_modes),
           "refuse a plugins folder or .so writable by others or not owned by this user or root (true|false)");
+    l.add("init-timeout-ms", config::number(o.init_timeout_ms, int64_t{1}),
+          "a plugin whose constructors or init() take longer is refused by --check (and a reload)");
+}
+
+// [plugin.NAME] key = value sections: each becomes the msgpack map NAME's init() receives.
+void declare_plugin_sections(config::loader& l, options& o) {
+    l.sections("plugin.", [&o](const config::section& s) {
+        if (s.name.empty()) throw config::error(s.where + ": [plugin.NAME] needs the plugin's name");
+        std::vector<std::pair<std::string, std::string>> entries;
+        for (const auto& e : s.entries) entries.emplace_back(e.key, e.value);
+        auto bytes = detail::encode_plugin_section(entries);
+        if (!bytes) throw config::error(s.where + ": [plugin." + s.name + "]: " + bytes.error().message);
+        o.plugin_configs[s.name] = std::move(*bytes);
+    });
 }
 
 void declare_commands(config::loader& l, options& o, raw& r) {
     using config::scope;
     l.add("help", config::switch_flag(r.help), "show this help", scope::flag_only).short_name = 'h';
     l.add("config", config::text(o.config_file), "INI config file", scope::flag_only);
-    l.add("check", config::text(o.check_file), "validate FILE.so, print its handlers, exit 0 (2 if refused)",
+    l.add("check", config::text(o.check_file),
+          "load FILE.so in a child process as a worker would; print its handlers and 'ok' (exit 0), "
+          "or 'refused: REASON' (exit 2)",
           scope::flag_only);
     l.add("print-config", config::switch_flag(r.print_config),
           "print the effective configuration (an INI file, with where each value came from) and exit",
           scope::flag_only);
     l.add("worker", config::switch_flag(r.worker), "run as a worker process", scope::flag_only).hidden = true;
     l.add("generation", config::number(o.generation), "the worker's generation", scope::flag_only).hidden = true;
+    l.add("plugin-config", config::text(o.plugin_config_file), "the supervisor's [plugin.NAME] sections",
+          scope::flag_only)
+        .hidden = true;
 }
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -144,6 +165,7 @@ result<options> parse_options(int argc, const char* const* argv, const std::map<
     config::loader l("taskmill-host");
     declare_commands(l, o, r);
     declare_settings(l, o, r);
+    declare_plugin_sections(l, o);
     l.file_option("config");
     try {
         l.load(argc, argv, env);
@@ -160,12 +182,27 @@ result<options> parse_options(int argc, const char* const* argv, const std::map<
                  : r.print_config        ? mode::print_config
                                          : mode::supervisor;
     o.queues = split_commas(r.queues);
+    if (!o.plugin_config_file.empty()) {
+        auto configs = detail::read_plugin_configs(o.plugin_config_file);
+        if (!configs) return fail(errc::invalid_argument, "--plugin-config: " + configs.error().message);
+        o.plugin_configs = std::move(*configs);
+    }
     if (auto ok = validate(o, r.prefetch); !ok) return fail(ok.error().code, ok.error().message);
     // Shown after validate() so that defaults it fills in (folders, an auto
     // prefetch with no room) are what is printed.
     r.prefetch = prefetch_text(o);
     o.config_text = l.print_config();
     return o;
+}
+
+result<void> save_plugin_configs(options& o) {
+    if (o.plugin_configs.empty()) return {};
+    std::error_code ec;
+    std::filesystem::create_directories(o.run_dir, ec);
+    auto path = o.run_dir + "/plugin-config";
+    if (auto ok = detail::write_plugin_configs(path, o.plugin_configs); !ok) return ok;
+    o.plugin_config_file = path;
+    return {};
 }
 
 std::string prefetch_text(const options& o) { return o.prefetch_auto ? "auto" : std::to_string(o.prefetch); }
@@ -204,6 +241,7 @@ std::vector<std::string> worker_argv(const options& o, const std::string& exe, u
                                   "--memory-limit-mb",
                                   std::to_string(o.memory_limit_mb)};
     argv.insert(argv.end(), {"--strict-modes", o.strict_modes ? "true" : "false"});
+    if (!o.plugin_config_file.empty()) argv.insert(argv.end(), {"--plugin-config", o.plugin_config_file});
     if (!o.curve_server_key.empty()) argv.insert(argv.end(), {"--curve-server-key", o.curve_server_key});
     if (!o.curve_key_file.empty()) argv.insert(argv.end(), {"--curve-key-file", o.curve_key_file});
     if (!queues.empty()) {
@@ -214,9 +252,19 @@ std::vector<std::string> worker_argv(const options& o, const std::string& exe, u
 }
 
 std::vector<std::string> check_argv(const options& o, const std::string& exe, const std::string& file) {
-    return {
-        exe,           "--check",  file, "--run-dir", o.run_dir, "--strict-modes", o.strict_modes ? "true" : "false",
-        "--log-level", o.log_level};
+    std::vector<std::string> argv{exe,
+                                  "--check",
+                                  file,
+                                  "--run-dir",
+                                  o.run_dir,
+                                  "--strict-modes",
+                                  o.strict_modes ? "true" : "false",
+                                  "--log-level",
+                                  o.log_level,
+                                  "--init-timeout-ms",
+                                  std::to_string(o.init_timeout_ms)};
+    if (!o.plugin_config_file.empty()) argv.insert(argv.end(), {"--plugin-config", o.plugin_config_file});
+    return argv;
 }
 
 }  // namespace taskmill::host

@@ -1,48 +1,40 @@
-// Plugin loading: private copy, dlopen through Boost.DLL, validation.
+// Plugin loading: ELF checks, private copy, dlopen, validation, init().
 #include <taskmill/host/plugin_loader.hpp>
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <fstream>
+#include <optional>
 
-#include <boost/dll/shared_library.hpp>
+#include <spdlog/spdlog.h>
+
+#include "loader/elf_check.hpp"
+#include "loader/init_api.hpp"
 
 namespace taskmill::host {
 namespace fs = std::filesystem;
 
 struct plugin_set::library {
-    boost::dll::shared_library lib;
+    void* handle = nullptr;
     fs::path copy;
     const tm_plugin* desc = nullptr;
     void* state = nullptr;
     bool initialised = false;
+    library() = default;
+    library(const library&) = delete;
+    library& operator=(const library&) = delete;
+    ~library() {
+        if (handle != nullptr) ::dlclose(handle);
+    }
 };
 
 namespace {
 
-// The table a plugin's init() sees: logging only (the rest is for execute()).
-void init_log(tm_ctx* /*ctx*/, int32_t level, tm_str message) {
-    std::fprintf(stderr, "plugin init log level=%d %.*s\n", level, static_cast<int>(message.size), message.data);
-}
-int32_t init_log_enabled(tm_ctx* /*ctx*/, int32_t level) { return level >= TM_LOG_INFO ? 1 : 0; }
-int32_t init_set_error(tm_ctx* /*ctx*/, const tm_error* /*error*/) { return 0; }
-
-const tm_host_api init_api = [] {
-    tm_host_api api{};
-    api.struct_size = sizeof(tm_host_api);
-    api.abi_version = (static_cast<uint32_t>(TM_ABI_MAJOR) << 16) | TM_ABI_MINOR;
-    api.log_enabled = &init_log_enabled;
-    api.log = &init_log;
-    api.set_error = &init_set_error;
-    return api;
-}();
-
-bool is_elf(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    char magic[4] = {};
-    return in.read(magic, 4) && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
+std::string last_dl_error(const char* fallback) {
+    const char* e = ::dlerror();
+    return e != nullptr ? std::string(e) : std::string(fallback);
 }
 
 template <typename T, typename F> constexpr bool has_field(const T* s, F T::*field, std::size_t offset) {
@@ -99,21 +91,21 @@ result<semver> parse_semver(std::string_view text) {
     uint32_t* parts[3] = {&v.major, &v.minor, &v.patch};
     std::size_t i = 0;
     std::size_t pos = 0;
-    auto end = text.find_first_of("-+");
-    if (end != std::string_view::npos) text = text.substr(0, end);
     if (text.empty()) return fail(errc::invalid_argument, "empty version");
     while (pos <= text.size() && i < 3) {
         auto dot = text.find('.', pos);
         auto part = text.substr(pos, dot == std::string_view::npos ? std::string_view::npos : dot - pos);
         if (part.empty() || part.size() > 9 ||
             !std::all_of(part.begin(), part.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-            return fail(errc::invalid_argument, "malformed version '" + std::string(text) + "'");
+            return fail(errc::invalid_argument, "malformed version '" + std::string(text) +
+                                                    "' (want X, X.Y or X.Y.Z: numbers only, no suffix)");
         }
         *parts[i++] = static_cast<uint32_t>(std::stoul(std::string(part)));
         if (dot == std::string_view::npos) return v;
         pos = dot + 1;
     }
-    return fail(errc::invalid_argument, "malformed version '" + std::string(text) + "'");
+    return fail(errc::invalid_argument,
+                "malformed version '" + std::string(text) + "' (want X, X.Y or X.Y.Z: numbers only, no suffix)");
 }
 
 bool valid_handler_name(std::string_view name) {
@@ -165,7 +157,17 @@ result<void> validate_descriptor(const tm_plugin* p) {
     return {};
 }
 
-plugin_set::plugin_set(fs::path run_dir) : run_dir_(std::move(run_dir)) {}
+const char* to_string(load_stage stage) {
+    switch (stage) {
+        case load_stage::opening: return "opening";
+        case load_stage::entry_point: return "entry point";
+        case load_stage::init: return "init";
+    }
+    return "?";
+}
+
+plugin_set::plugin_set(fs::path run_dir, load_settings settings)
+    : run_dir_(std::move(run_dir)), settings_(std::move(settings)) {}
 
 plugin_set::~plugin_set() {
     for (auto& l : libraries_) {
@@ -199,10 +201,59 @@ result<void> plugin_set::check_duplicates(const plugin_info& candidate) const {
     return {};
 }
 
+void plugin_set::enter(load_stage stage) const {
+    if (settings_.on_stage) settings_.on_stage(stage);
+}
+
+namespace {
+
+// The export rules, judged on the file before it is mapped.
+result<std::vector<std::string>> check_file(const fs::path& so) {
+    auto elf = detail::inspect_elf(so);
+    if (!elf) return fail(elf.error().code, elf.error().message);
+    if (!elf->gnu_unique.empty()) {
+        return fail(errc::invalid_argument,
+                    "exports STB_GNU_UNIQUE symbols, which pin the library in memory and bind across plugins: " +
+                        detail::describe_exports(elf->gnu_unique) +
+                        " (build with -fno-gnu-unique, see docs/PLUGINS.md)");
+    }
+    std::vector<std::string> warnings;
+    if (!elf->others.empty()) {
+        warnings.push_back("exports " + detail::describe_exports(elf->others) +
+                           " besides the entry point " TM_PLUGIN_ENTRY_SYMBOL " (build with -fvisibility=hidden)");
+    }
+    return warnings;
+}
+
+const std::string empty_config_map(1, '\x80');  // msgpack: a map of 0 entries
+
+}  // namespace
+
+result<void> plugin_set::run_init(library& lib, const plugin_info& info) {
+    if (!TASKMILL_HAS(lib.desc, tm_plugin, init) || lib.desc->init == nullptr) return {};
+    enter(load_stage::init);
+    auto it = settings_.configs.find(info.name);
+    const std::string& config = it != settings_.configs.end() ? it->second : empty_config_map;
+    detail::init_call call;
+    call.plugin = info.name;
+    call.log = settings_.log != nullptr ? settings_.log : spdlog::default_logger_raw();
+    tm_bytes bytes{reinterpret_cast<const uint8_t*>(config.data()), config.size()};
+    tm_status st = lib.desc->init(&detail::init_host_api(), detail::as_ctx(call), bytes, &lib.state);
+    if (st == TM_OK) {
+        lib.initialised = true;
+        return {};
+    }
+    std::string why = "init() failed with status " + std::to_string(st);
+    if (!call.error.empty()) why += ": " + call.error;
+    return fail(errc::internal, why);
+}
+
 result<const plugin_info*> plugin_set::load(const fs::path& so) {
+    enter(load_stage::opening);
     std::error_code fec;
     if (!fs::is_regular_file(so, fec)) return fail(errc::not_found, "no such file");
-    if (!is_elf(so)) return fail(errc::invalid_argument, "not a shared library (no ELF header)");
+    auto warnings = check_file(so);
+    if (!warnings) return fail(warnings.error().code, warnings.error().message);
     fs::create_directories(run_dir_, fec);
     auto copy =
         run_dir_ / (std::to_string(::getpid()) + "-" + std::to_string(++counter_) + "-" + so.filename().string());
@@ -217,13 +268,17 @@ result<const plugin_info*> plugin_set::load(const fs::path& so) {
         fs::remove(copy, ec);
         return fail(code, std::move(why));
     };
-    boost::dll::fs::error_code ec;
-    lib->lib.load(copy, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
-    if (ec) return refuse(errc::invalid_argument, "cannot load the library: " + ec.message());
-    if (!lib->lib.has(TM_PLUGIN_ENTRY_SYMBOL)) {
+    // dlerror()'s own text names a missing dependency or an undefined symbol.
+    ::dlerror();
+    lib->handle = ::dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (lib->handle == nullptr) {
+        return refuse(errc::invalid_argument, "cannot load the library: " + last_dl_error("dlopen failed"));
+    }
+    enter(load_stage::entry_point);
+    auto entry = reinterpret_cast<tm_plugin_entry_fn>(::dlsym(lib->handle, TM_PLUGIN_ENTRY_SYMBOL));
+    if (entry == nullptr) {
         return refuse(errc::invalid_argument, "no entry point " TM_PLUGIN_ENTRY_SYMBOL " (not a taskmill plugin?)");
     }
-    auto entry = lib->lib.get<const tm_plugin*()>(TM_PLUGIN_ENTRY_SYMBOL);
     const tm_plugin* desc = entry();
     if (auto ok = validate_descriptor(desc); !ok) return refuse(ok.error().code, ok.error().message);
     auto info = std::make_unique<plugin_info>();
@@ -232,15 +287,12 @@ result<const plugin_info*> plugin_set::load(const fs::path& so) {
     info->abi_version = desc->abi_version;
     info->source = so;
     info->copy = copy;
+    info->warnings = std::move(*warnings);
     semver v = parse_semver(desc->version).value();
     for (uint32_t i = 0; i < desc->handler_count; ++i) info->handlers.push_back(describe(desc, desc->handlers[i], v));
     if (auto ok = check_duplicates(*info); !ok) return refuse(ok.error().code, ok.error().message);
-    if (TASKMILL_HAS(desc, tm_plugin, init) && desc->init != nullptr) {
-        tm_status st = desc->init(&init_api, nullptr, tm_bytes{nullptr, 0}, &lib->state);
-        if (st != TM_OK) return refuse(errc::internal, "init() returned status " + std::to_string(st));
-        lib->initialised = true;
-    }
     lib->desc = desc;
+    if (auto ok = run_init(*lib, *info); !ok) return refuse(ok.error().code, ok.error().message);
     for (auto& h : info->handlers) h.plugin_state = lib->state;
     libraries_.push_back(std::move(lib));
     plugins_.push_back(std::move(info));
@@ -266,19 +318,25 @@ const loaded_handler* plugin_set::resolve(std::string_view spec) const {
     auto at = spec.find('@');
     std::string_view name = spec.substr(0, at);
     std::optional<semver> want;
-    bool exact = false;
+    std::size_t given = 0;  // how many leading numbers must match: 1, 2 or 3
     if (at != std::string_view::npos) {
         auto ver = spec.substr(at + 1);
         auto v = parse_semver(ver);
         if (!v) return nullptr;
         want = *v;
-        exact = ver.find('.') != std::string_view::npos;
+        given = 1 + static_cast<std::size_t>(std::count(ver.begin(), ver.end(), '.'));
     }
+    auto matches = [&](const semver& have) {
+        if (!want) return true;
+        if (have.major != want->major) return false;
+        if (given >= 2 && have.minor != want->minor) return false;
+        return given < 3 || have.patch == want->patch;
+    };
     const loaded_handler* best = nullptr;
     for (const auto& p : plugins_) {
         for (const auto& h : p->handlers) {
             if (h.name != name) continue;
-            if (want && (exact ? h.parsed_version != *want : h.parsed_version.major != want->major)) continue;
+            if (!matches(h.parsed_version)) continue;
             if (best == nullptr || h.parsed_version > best->parsed_version) best = &h;
         }
     }

@@ -41,6 +41,7 @@ std::string strict_mode_problem(const fs::path& path) {
 }
 
 std::vector<std::string> load_plugins_checked(plugin_set& set, const options& o, spdlog::logger& log) {
+    set.set_settings({o.plugin_configs, &log, {}});
     if (!o.strict_modes) {
         log.warn("STRICT MODES OFF (--strict-modes=false): plugins in {} are loaded whoever owns or can write them",
                  o.plugins_dir);

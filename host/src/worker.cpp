@@ -179,6 +179,7 @@ void worker_loop::load_plugins() {
     for (const auto& p : plugins_.plugins()) {
         s_.log->info("plugin loaded name={} version={} handlers={} file={} copy={}", p->name, p->version,
                      p->handlers.size(), p->source.string(), p->copy.string());
+        for (const auto& w : p->warnings) s_.log->warn("plugin={} file={}: {}", p->name, p->source.string(), w);
     }
 }
 

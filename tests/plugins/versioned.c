@@ -1,7 +1,8 @@
 /* versioned -- one plugin built several times, each a different version.
  *
  * Compiled with -DVERSION_MAJOR=N into versioned_vN.so: plugin "versioned",
- * version "N.0.0", one handler ver.which answering the msgpack string of its
+ * version "N.0.0" (minor and patch from -DVERSION_MINOR / -DVERSION_PATCH
+ * if given), one handler ver.which answering the msgpack string of its
  * own version. Tests swap these files in a watched plugins folder and read,
  * from each result, which version ran the task.
  *
@@ -14,7 +15,13 @@
 
 #define VERSIONED_STR2(x) #x
 #define VERSIONED_STR(x) VERSIONED_STR2(x)
-#define VERSIONED_VERSION VERSIONED_STR(VERSION_MAJOR) ".0.0"
+#ifndef VERSION_MINOR
+#define VERSION_MINOR 0
+#endif
+#ifndef VERSION_PATCH
+#define VERSION_PATCH 0
+#endif
+#define VERSIONED_VERSION VERSIONED_STR(VERSION_MAJOR) "." VERSIONED_STR(VERSION_MINOR) "." VERSIONED_STR(VERSION_PATCH)
 
 #ifdef VERSIONED_BROKEN
 #define VERSIONED_ABI ((2u << 16) | 0u)

@@ -203,9 +203,10 @@ typedef struct tm_spawn_request {
 /* ===================================================================== */
 
 /* Every function takes the tm_ctx of the call in progress. During init()
- * only log_enabled, log, set_error and limit may be used; the others return
- * TM_E_STATE. Calls made after execute() has returned are undefined
- * behaviour (ctx is gone). */
+ * every function exists, but only log_enabled, log, set_error and limit do
+ * anything (limit gives the same sizes a task sees); is_cancelled returns 0
+ * and the others return TM_E_STATE. Calls made after execute() or init()
+ * has returned are undefined behaviour (ctx is gone). */
 typedef struct tm_host_api {
     uint32_t struct_size;
     uint32_t abi_version; /* the host's TM_ABI_VERSION */
@@ -314,9 +315,11 @@ typedef struct tm_plugin {
     const tm_handler* const* handlers; /* array of handler_count pointers */
 
     /* Optional (may be NULL). Called once, before any execute(). `config` is
-     * msgpack from the worker configuration and is BORROWED. On TM_OK the
-     * plugin stores its state in *out_state; on any other status the host
-     * will not call shutdown() and closes the library. */
+     * a msgpack map, the [plugin.NAME] section of the host's config file
+     * (NAME = this descriptor's name; an empty map if there is none), and is
+     * BORROWED. On TM_OK the plugin stores its state in *out_state; on any
+     * other status the host refuses the plugin, reporting the message given
+     * to set_error, does not call shutdown() and closes the library. */
     tm_status (*init)(const tm_host_api* host, tm_ctx* ctx, tm_bytes config, void** out_state);
 
     /* Optional (may be NULL). Called once, after the last execute() has

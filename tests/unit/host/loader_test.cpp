@@ -142,7 +142,12 @@ TEST(semver, parses_and_orders) {
     ASSERT_TRUE(parse_semver("2.10.3").has_value());
     EXPECT_EQ(parse_semver("2.10.3")->minor, 10u);
     EXPECT_LT(*parse_semver("2.9.0"), *parse_semver("2.10.0"));
-    EXPECT_TRUE(parse_semver("1.0.0-beta").has_value());
+    // X[.Y[.Z]] exactly: a pre-release or build suffix is refused.
+    EXPECT_FALSE(parse_semver("1.0.0-beta").has_value());
+    EXPECT_FALSE(parse_semver("1.0.0-rc1").has_value());
+    EXPECT_FALSE(parse_semver("1.0.0+build5").has_value());
+    EXPECT_TRUE(parse_semver("7").has_value());
+    EXPECT_TRUE(parse_semver("7.1").has_value());
     EXPECT_FALSE(parse_semver("x.y").has_value());
     EXPECT_FALSE(parse_semver("").has_value());
     EXPECT_FALSE(parse_semver("1.2.3.4").has_value());

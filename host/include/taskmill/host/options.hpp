@@ -20,6 +20,11 @@ namespace taskmill::host {
 // The most tasks one worker process may hold (HELLO `slots`, protocol limit).
 inline constexpr uint32_t max_worker_slots = 100000;
 
+// How long a plugin's init() (and its library's constructors) may take
+// before the plugin is refused: the limit of `taskmill-host --check`, which
+// a reload runs on each changed file.
+inline constexpr int64_t default_init_timeout_ms = 10000;
+
 enum class mode { supervisor, worker, check, print_config, help };
 
 struct options {
@@ -51,9 +56,15 @@ struct options {
     std::string curve_key_file;    // this host's key pair (taskmill keygen)
     bool strict_modes = true;      // refuse group/world-writable or foreign-owned plugins
     std::string check_file;        // --check FILE.so
-    uint32_t generation = 0;       // worker mode: its generation
-    std::string help_text;         // mode::help: what to print
-    std::string config_text;       // the effective configuration (--print-config)
+    int64_t init_timeout_ms = default_init_timeout_ms;
+    // [plugin.NAME] sections: plugin name -> the msgpack map its init()
+    // receives. Workers and checks get them from plugin_config_file, which
+    // the supervisor writes (save_plugin_configs) and names in their argv.
+    std::map<std::string, std::string> plugin_configs;
+    std::string plugin_config_file;
+    uint32_t generation = 0;  // worker mode: its generation
+    std::string help_text;    // mode::help: what to print
+    std::string config_text;  // the effective configuration (--print-config)
 };
 
 // Parses argv, the TASKMILL_* variables of this process and the config
@@ -65,6 +76,11 @@ result<options> parse_options(int argc, const char* const* argv, const std::map<
 
 // "auto" or the fixed number of tasks.
 std::string prefetch_text(const options& o);
+
+// Writes o.plugin_configs to <run_dir>/plugin-config (mode 0600) and sets
+// o.plugin_config_file, so worker_argv and check_argv pass it on. Nothing
+// is written when there is no [plugin.NAME] section.
+result<void> save_plugin_configs(options& o);
 
 // The argv that starts a worker process with these options.
 std::vector<std::string> worker_argv(const options& o, const std::string& exe, uint32_t generation);

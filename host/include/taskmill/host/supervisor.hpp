@@ -14,9 +14,10 @@ namespace taskmill::host {
 // Runs until SIGINT/SIGTERM; returns the process exit code (0 on a clean stop).
 int run_supervisor(const options& o);
 
-// --check: loads `o.check_file` in this process, prints the plugin and its
-// handlers to stdout and returns 0, or prints "refused: <reason>" to stderr
-// and returns 2.
+// --check: loads `o.check_file` in a forked child with the workers' loader
+// and judges how it ended; prints the plugin, its handlers and warnings,
+// then "ok", to stdout and returns 0, or prints "refused: <reason>" to
+// stderr and returns 2 (a crash, an exit or a hang while loading included).
 int run_check(const options& o);
 
 }  // namespace taskmill::host
