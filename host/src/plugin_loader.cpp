@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <fstream>
 #include <optional>
 
 #include <spdlog/spdlog.h>
@@ -31,6 +32,12 @@ struct plugin_set::library {
 };
 
 namespace {
+
+bool is_elf(const fs::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    char magic[4] = {};
+    return in.read(magic, 4) && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
+}
 
 std::string last_dl_error(const char* fallback) {
     const char* e = ::dlerror();
@@ -252,8 +259,7 @@ result<const plugin_info*> plugin_set::load(const fs::path& so) {
     enter(load_stage::opening);
     std::error_code fec;
     if (!fs::is_regular_file(so, fec)) return fail(errc::not_found, "no such file");
-    auto warnings = check_file(so);
-    if (!warnings) return fail(warnings.error().code, warnings.error().message);
+    if (!is_elf(so)) return fail(errc::invalid_argument, "not a shared library (no ELF header)");
     fs::create_directories(run_dir_, fec);
     auto copy =
         run_dir_ / (std::to_string(::getpid()) + "-" + std::to_string(++counter_) + "-" + so.filename().string());
@@ -268,6 +274,10 @@ result<const plugin_info*> plugin_set::load(const fs::path& so) {
         fs::remove(copy, ec);
         return fail(code, std::move(why));
     };
+    // The private copy is judged, not the original: it cannot change
+    // between the check and dlopen.
+    auto warnings = check_file(copy);
+    if (!warnings) return refuse(warnings.error().code, warnings.error().message);
     // dlerror()'s own text names a missing dependency or an undefined symbol.
     ::dlerror();
     lib->handle = ::dlopen(copy.c_str(), RTLD_NOW | RTLD_LOCAL);
