@@ -3,6 +3,8 @@
  *
  *   HOSTILE_CTOR_EXIT     a constructor calls _exit(0)
  *   HOSTILE_CTOR_SEGV     a constructor dereferences NULL
+ *   HOSTILE_FORK_SEGV     a constructor forks a process that keeps every
+ *                         inherited descriptor for 3 s, then dereferences NULL
  *   HOSTILE_INIT_HANG     init() never returns
  *   HOSTILE_INIT_FAIL     init() fails with TM_FAIL and a set_error message
  *   HOSTILE_UNDEFINED     calls a function no library defines
@@ -34,6 +36,17 @@ __attribute__((constructor)) static void leave(void) { _exit(0); }
 #if defined(HOSTILE_CTOR_SEGV)
 __attribute__((constructor)) static void crash(void) {
     volatile int* volatile nowhere = NULL;
+    *nowhere = 1;
+}
+#endif
+
+#if defined(HOSTILE_FORK_SEGV)
+__attribute__((constructor)) static void fork_then_crash(void) {
+    volatile int* volatile nowhere = NULL;
+    if (fork() == 0) {
+        sleep(3);
+        _exit(0);
+    }
     *nowhere = 1;
 }
 #endif

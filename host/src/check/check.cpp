@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -46,9 +47,32 @@ void take(heard& h, const std::string& line) {
     else if (kind == "done") h.done = true;
 }
 
-// Reads messages until the child's verdict, its end (EOF), or a stage
-// lasting longer than the timeout (each stage gets the whole timeout).
-heard listen(int fd, std::chrono::milliseconds timeout) {
+// Takes the complete lines of `buf`; a new stage restarts the clock.
+void take_lines(heard& h, std::string& buf, steady::time_point& deadline, std::chrono::milliseconds timeout) {
+    for (auto nl = buf.find('\n'); nl != std::string::npos; nl = buf.find('\n')) {
+        auto before = h.stage;
+        take(h, buf.substr(0, nl));
+        buf.erase(0, nl + 1);
+        if (h.stage != before) deadline = steady::now() + timeout;
+    }
+}
+
+// Reads what is in the pipe without waiting; false at its end.
+bool read_available(int fd, std::string& buf) {
+    char chunk[4096];
+    for (;;) {
+        ssize_t got = ::read(fd, chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return got < 0 && errno == EAGAIN;
+        buf.append(chunk, static_cast<std::size_t>(got));
+    }
+}
+
+// Reads messages until the child's verdict, its end, or a stage lasting
+// longer than the timeout (each stage gets the whole timeout). The child's
+// end is seen on `pidfd` too (when there is one), so a process the library
+// forked cannot keep the check waiting by holding the pipe open.
+heard listen(int fd, int pidfd, std::chrono::milliseconds timeout) {
     heard h;
     std::string buf;
     auto deadline = steady::now() + timeout;
@@ -58,21 +82,13 @@ heard listen(int fd, std::chrono::milliseconds timeout) {
             h.timed_out = true;
             break;
         }
-        pollfd p{fd, POLLIN, 0};
-        int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 60000)));
+        pollfd p[2] = {{fd, POLLIN, 0}, {pidfd, POLLIN, 0}};
+        int n = ::poll(p, pidfd >= 0 ? 2 : 1, static_cast<int>(std::min<long long>(left, 60000)));
         if (n < 0 && errno != EINTR) break;
         if (n <= 0) continue;
-        char chunk[4096];
-        ssize_t got = ::read(fd, chunk, sizeof chunk);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) break;  // the child ended
-        buf.append(chunk, static_cast<std::size_t>(got));
-        for (auto nl = buf.find('\n'); nl != std::string::npos; nl = buf.find('\n')) {
-            auto before = h.stage;
-            take(h, buf.substr(0, nl));
-            buf.erase(0, nl + 1);
-            if (h.stage != before) deadline = steady::now() + timeout;
-        }
+        bool open = read_available(fd, buf);
+        take_lines(h, buf, deadline, timeout);
+        if (!open || (pidfd >= 0 && (p[1].revents & POLLIN) != 0)) break;  // the child ended
     }
     return h;
 }
@@ -136,7 +152,10 @@ int run_check(const options& o) {
         detail::run_check_child(o, fds[1]);
     }
     ::close(fds[1]);
-    heard h = listen(fds[0], std::chrono::milliseconds(o.init_timeout_ms));
+    ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));  // -1 on kernels before 5.3: the pipe only
+    heard h = listen(fds[0], pidfd, std::chrono::milliseconds(o.init_timeout_ms));
+    if (pidfd >= 0) ::close(pidfd);
     ::close(fds[0]);
     if (h.timed_out) ::kill(pid, SIGKILL);
     int status = 0;

@@ -131,6 +131,18 @@ TEST_F(check_binary, a_crashing_constructor_is_refused) {
 #endif
 }
 
+TEST_F(check_binary, a_process_forked_by_the_library_does_not_delay_the_verdict) {
+    // The forked process keeps the check's pipe open for 3 s; the crash is
+    // reported as soon as the loading process is gone.
+    auto r = check_file(TASKMILL_HOSTILE_FORK_SEGV_SO, {"--init-timeout-ms", "8000"});
+#if defined(__SANITIZE_ADDRESS__)
+    expect_refused(r, "the library ended the process while loading (exit status 1)");
+#else
+    expect_refused(r, "the library crashed the process while loading (constructor): signal 11 (Segmentation fault)");
+#endif
+    EXPECT_LT(r.took, 2500ms);
+}
+
 TEST_F(check_binary, a_throwing_constructor_is_a_crash) {
     expect_refused(check_file(TASKMILL_HOSTILE_THROW_SO),
                    "the library crashed the process while loading (constructor): signal 6 (Aborted)");
