@@ -158,7 +158,7 @@ result<elf_exports> inspect_elf(const std::filesystem::path& so) {
 }
 
 std::string describe_exports(const std::vector<std::string>& names, std::size_t shown) {
-    std::string out = std::to_string(names.size()) + " exported symbol" + (names.size() == 1 ? "" : "s") + " (";
+    std::string out = std::to_string(names.size()) + " symbol" + (names.size() == 1 ? "" : "s") + " (";
     for (std::size_t i = 0; i < names.size() && i < shown; ++i) out += (i == 0 ? "" : ", ") + names[i];
     if (names.size() > shown) out += ", ...";
     return out + ")";

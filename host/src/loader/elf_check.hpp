@@ -25,7 +25,7 @@ struct elf_exports {
 // byte N, the file has M bytes").
 result<elf_exports> inspect_elf(const std::filesystem::path& so);
 
-// "3 other exported symbols (a, b, c)": for a warning; `shown` names at most.
+// "3 symbols (a, b, c)": for a message; `shown` names at most.
 std::string describe_exports(const std::vector<std::string>& names, std::size_t shown = 5);
 
 }  // namespace taskmill::host::detail
