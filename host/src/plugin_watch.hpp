@@ -17,7 +17,8 @@ namespace taskmill::host::detail {
 
 class plugin_watch {
 public:
-    using snapshot = std::map<std::string, std::pair<uintmax_t, int64_t>>;  // file -> (size, mtime ns)
+    using stamp = std::pair<uintmax_t, int64_t>;    // (size, mtime ns)
+    using snapshot = std::map<std::string, stamp>;  // file -> its stamp
 
     // Watches `dir`; fd() is -1 if inotify is unavailable (no hot reload).
     explicit plugin_watch(std::filesystem::path dir);

@@ -29,6 +29,7 @@
 #include "exit_codes.hpp"
 #include "plugin_limits.hpp"
 #include "security.hpp"
+#include "worker_marker.hpp"
 #include "worker_shared.hpp"
 
 namespace taskmill::host {
@@ -638,8 +639,10 @@ milliseconds worker_loop::next_timeout() const {
 
 int worker_loop::run() {
     load_plugins();
+    detail::mark_worker(o_.run_dir, "loaded");  // for the supervisor: see worker_marker.hpp
     connect();
     send_hello();
+    detail::mark_worker(o_.run_dir, "ready");
     hello_sent_ = steady::now();
     next_unwelcomed_warning_ = hello_sent_ + unwelcomed_first;
     s_.log->info("worker ready id={} slots={} prefetch={} generation={} broker={}", id_, o_.concurrency,

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -66,6 +67,31 @@ protected:
         fs::copy_file(versioned(variant), plugin_dir() / name, fs::copy_options::overwrite_existing);
     }
 
+    // Puts a copy of `from` in the watched folder as `name`, the way an
+    // operator installs a file: written aside, then renamed into place.
+    void drop(const fs::path& from, const std::string& name) {
+        fs::copy_file(from, plugin_dir() / (name + ".part"), fs::copy_options::overwrite_existing);
+        fs::rename(plugin_dir() / (name + ".part"), plugin_dir() / name);
+    }
+
+    // The first half of echo.so as `name`: an ELF header and little else.
+    // Written in place, over an existing file of that name if any.
+    void put_truncated(const std::string& name) {
+        std::string bytes = read_file(build_paths::plugins() / "echo.so");
+        std::ofstream(plugin_dir() / name, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() / 2);
+    }
+
+    static fs::path ctor_plugin(const std::string& name) { return build_paths::test_plugins() / (name + ".so"); }
+
+    std::size_t log_count(const std::string& what) {
+        std::string text = host->log_text();
+        std::size_t n = 0;
+        for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) {
+            ++n;
+        }
+        return n;
+    }
+
     void start(const fs::path& plugins, int processes, int concurrency) {
         broker = std::make_unique<broker_process>(tmp.path() / "data");
         host = start_host(
@@ -78,6 +104,9 @@ protected:
     void make_plugin_dir() {
         for (const char* v : {"v1", "v2", "v3", "broken"}) {
             ASSERT_TRUE(fs::exists(versioned(v))) << versioned(v) << " is missing: build target versioned_plugins";
+        }
+        for (const char* c : {"ctor_exit", "ctor_segv", "ctor_segv_in_worker"}) {
+            ASSERT_TRUE(fs::exists(ctor_plugin(c))) << ctor_plugin(c) << " is missing: build target ctor_plugins";
         }
         fs::create_directories(plugin_dir());
     }
@@ -268,6 +297,152 @@ TEST_F(PluginPlatform, BrokenLibraryOverAWorkingOneIsRefusedAndTheOldKeepsServin
                    e["files"] == nlohmann::json::array({"ver.so"});
         },
         10s));
+}
+
+// True once some plugin.refused event names `file`.
+bool refused_event(event_log& events, const std::string& file, ms timeout) {
+    return events.wait_for(
+        [&](const nlohmann::json& e) {
+            return e.value("type", "") == "plugin.refused" && e.contains("files") &&
+                   e["files"] == nlohmann::json::array({file});
+        },
+        timeout);
+}
+
+// Tasks submitted in batches while something happens; all must succeed.
+struct task_stream {
+    wire_client& client;
+    std::vector<std::string> ids;
+
+    void batch(const std::string& handler, int n) {
+        auto got = client.submit(std::vector<tp::task_spec>(n, task(handler)));
+        ASSERT_EQ(got.size(), static_cast<std::size_t>(n)) << "submit refused";
+        ids.insert(ids.end(), got.begin(), got.end());
+    }
+    // Submits a batch every 20 ms until `done` holds or `timeout` passes.
+    bool until(const std::string& handler, const std::function<bool()>& done, ms timeout) {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        while (!done()) {
+            if (std::chrono::steady_clock::now() >= deadline) {
+                return false;
+            }
+            batch(handler, 10);
+            wait_until(done, 20ms);  // pacing between batches, not synchronisation
+        }
+        return true;
+    }
+    void expect_all_succeeded() {
+        for (auto& id : ids) {
+            auto t = client.wait_final(id, 60s);
+            ASSERT_TRUE(t.has_value()) << "task " << id << " was lost";
+            ASSERT_EQ(t->state, "SUCCEEDED") << id << ": " << t->error;
+        }
+    }
+};
+
+TEST_F(PluginPlatform, HostileFilesDroppedUnderLoadAreRefusedByNameAndUpgradesStillApply) {
+    ASSERT_NO_FATAL_FAILURE(make_plugin_dir());
+    put("v1", "ver.so");
+    start(plugin_dir(), 2, 4);
+    ASSERT_TRUE(wait_until([&] { return serving_exactly({"1.0.0"}, 2); }, 30s)) << host->log_text();
+    event_log events(broker->ep().events);
+    events.drain(100ms);
+    const std::size_t starts = log_count("worker started");
+    task_stream tasks{*client, {}};
+
+    drop(ctor_plugin("ctor_exit"), "exit.so");
+    drop(ctor_plugin("ctor_segv"), "segv.so");
+    put_truncated("truncated.so");
+    auto all_refused = [&] {
+        return log_count("plugin refused: exit.so: check exited with status 0") == 1 &&
+               log_count("plugin refused: segv.so: ") == 1 && log_count("plugin refused: truncated.so: ") == 1;
+    };
+    ASSERT_TRUE(tasks.until("ver.which", all_refused, 30s)) << host->log_text();
+    for (const char* f : {"exit.so", "segv.so", "truncated.so"}) {
+        EXPECT_TRUE(refused_event(events, f, 10s)) << f;
+    }
+    ASSERT_NO_FATAL_FAILURE(tasks.batch("ver.which", 50));
+    EXPECT_EQ(log_count("worker started"), starts) << host->log_text();
+
+    // An upgrade of another file, the bad ones still in the folder.
+    put("v2", "ver.so");
+    ASSERT_TRUE(tasks.until(
+        "ver.which", [&] { return serving_exactly({"2.0.0"}, 2); }, 30s))
+        << host->log_text();
+    EXPECT_EQ(log_count("worker started"), starts + 2) << host->log_text();
+    EXPECT_EQ(run_which("ver.which"), "2.0.0");
+    ASSERT_NO_FATAL_FAILURE(tasks.expect_all_succeeded());
+    EXPECT_EQ(host->log_text().find("recycled"), std::string::npos) << host->log_text();
+    EXPECT_TRUE(host->running());
+}
+
+TEST_F(PluginPlatform, HostStartedWithHostileFilesServesTheRest) {
+    ASSERT_NO_FATAL_FAILURE(make_plugin_dir());
+    put("v1", "ver.so");
+    drop(ctor_plugin("ctor_exit"), "exit.so");
+    drop(ctor_plugin("ctor_segv"), "segv.so");
+    put_truncated("truncated.so");
+    start(plugin_dir(), 1, 2);
+    ASSERT_TRUE(wait_until([&] { return serving_exactly({"1.0.0"}, 1); }, 30s)) << host->log_text();
+    EXPECT_EQ(run_which("ver.which"), "1.0.0");
+    for (const char* f : {"exit.so", "segv.so", "truncated.so"}) {
+        EXPECT_EQ(log_count(std::string("plugin refused: ") + f + ": "), 1u) << f << "\n" << host->log_text();
+    }
+    EXPECT_EQ(log_count("worker started"), 1u) << host->log_text();
+}
+
+TEST_F(PluginPlatform, BadReplacementKeepsThePreviousVersionWhileOtherChangesApply) {
+    ASSERT_NO_FATAL_FAILURE(make_plugin_dir());
+    put("v1", "ver.so");
+    start(plugin_dir(), 1, 2);
+    ASSERT_TRUE(wait_until([&] { return serving_exactly({"1.0.0"}, 1); }, 30s)) << host->log_text();
+
+    put_truncated("ver.so");  // over the served file, in place
+    put("v2", "ver2.so");
+    ASSERT_TRUE(wait_until([&] { return serving_exactly({"1.0.0", "2.0.0"}, 1); }, 30s)) << host->log_text();
+    EXPECT_EQ(run_which("ver.which@1"), "1.0.0");
+    EXPECT_EQ(run_which("ver.which@2"), "2.0.0");
+    EXPECT_EQ(log_count("plugin refused: ver.so: "), 1u) << host->log_text();
+    EXPECT_EQ(log_count("(its previous version keeps serving)"), 1u) << host->log_text();
+}
+
+TEST_F(PluginPlatform, AGenerationWhoseWorkersCrashLoadingIsAbandonedForThePreviousOne) {
+    ASSERT_NO_FATAL_FAILURE(make_plugin_dir());
+    put("v1", "ver.so");
+    start(plugin_dir(), 2, 4);
+    ASSERT_TRUE(wait_until([&] { return serving_exactly({"1.0.0"}, 2); }, 30s)) << host->log_text();
+    ASSERT_TRUE(wait_until([&] { return log_count("worker ready pid=") == 2; }, 10s)) << host->log_text();
+    event_log events(broker->ep().events);
+    events.drain(100ms);
+    task_stream tasks{*client, {}};
+
+    // Passes --check, kills every worker that loads it.
+    drop(ctor_plugin("ctor_segv_in_worker"), "crashy.so");
+    auto abandoned = [&] { return log_count("generation 1 abandoned") == 1; };
+    ASSERT_TRUE(tasks.until("ver.which", abandoned, 30s)) << host->log_text();
+    EXPECT_TRUE(refused_event(events, "crashy.so", 10s));
+    EXPECT_NE(host->log_text().find("while loading plugin crashy.so"), std::string::npos) << host->log_text();
+    ASSERT_TRUE(tasks.until(
+        "ver.which", [&] { return serving_exactly({"1.0.0"}, 2); }, 30s))
+        << host->log_text();
+    for (auto& w : client->workers()) {
+        EXPECT_GE(w.generation, 2u);
+    }
+
+    // That folder state is not tried again: the worker starts stop.
+    const std::size_t starts = log_count("worker started");
+    EXPECT_FALSE(wait_until([&] { return log_count("worker started") > starts; }, 1s)) << host->log_text();
+
+    // A later good change applies, still without the crashing file.
+    put("v3", "ver3.so");
+    ASSERT_TRUE(tasks.until(
+        "ver.which@1",
+        [&] {
+            return serving_exactly({"1.0.0", "3.0.0"}, 2);
+        },
+        30s))
+        << host->log_text();
+    ASSERT_NO_FATAL_FAILURE(tasks.expect_all_succeeded());
 }
 
 TEST_F(PluginPlatform, TwoMajorVersionsServeSideBySide) {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
 #include <thread>
 
 #include <taskmill/plugin.hpp>
@@ -18,6 +20,7 @@ using namespace std::chrono_literals;
 using taskmill::test::child;
 using taskmill::test::fake_broker;
 using taskmill::test::host_dirs;
+using taskmill::test::received;
 
 TEST(supervisor, crash_is_reported_dead_and_the_worker_restarts) {
     host_dirs dirs;
@@ -123,11 +126,130 @@ TEST(supervisor, plugin_folder_change_starts_a_new_generation_and_a_bad_library_
     std::filesystem::copy_file(TASKMILL_BAD_ABI_SO, dirs.plugins / "tmp.part");
     std::filesystem::rename(dirs.plugins / "tmp.part", dirs.plugins / "bad.so");
     EXPECT_TRUE(log_contains(dirs.log, "reload skipped", 10s)) << taskmill::test::read_text(dirs.log);
-    EXPECT_TRUE(log_contains(dirs.log, "refused: ABI 2.0", 1s));
+    EXPECT_TRUE(log_contains(dirs.log, "plugin refused: bad.so: ABI 2.0", 1s));
     EXPECT_FALSE(broker.expect(protocol::cmd::hello, 300ms).has_value());
 
     host.signal(SIGTERM);
     auto status = host.wait(10s);
     ASSERT_TRUE(status.has_value());
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
+namespace {
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + what.size())) ++n;
+    return n;
+}
+
+// The first half of echo.so: an ELF header and nothing behind it.
+void put_truncated_echo(const std::filesystem::path& to) {
+    std::string bytes = taskmill::test::read_text(TASKMILL_ECHO_SO);
+    std::ofstream(to, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+}
+
+std::vector<std::string> handler_names(const received& hello) {
+    std::vector<std::string> names;
+    auto h = protocol::decode_hello(hello.body);
+    if (!h) return names;
+    for (const auto& handler : h->handlers) names.push_back(handler.name);
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+bool has_prefix(const std::vector<std::string>& names, const std::string& prefix) {
+    return std::any_of(names.begin(), names.end(), [&](const auto& n) { return n.rfind(prefix, 0) == 0; });
+}
+
+void stop(child& host) {
+    host.signal(SIGTERM);
+    auto status = host.wait(10s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0);
+}
+
+}  // namespace
+
+// Files that end or crash whatever loads them, or are cut short, are
+// refused by name before any worker loads them; the rest is served by
+// one worker that starts once.
+TEST(supervisor, hostile_files_at_start_are_refused_by_name_and_the_rest_serves) {
+    host_dirs dirs;
+    std::filesystem::copy_file(TASKMILL_CTOR_EXIT_SO, dirs.plugins / "ctor_exit.so");
+    std::filesystem::copy_file(TASKMILL_CTOR_SEGV_SO, dirs.plugins / "ctor_segv.so");
+    put_truncated_echo(dirs.plugins / "truncated.so");
+    fake_broker broker;
+    child host({TASKMILL_HOST_EXE, "--broker", broker.endpoint(), "--plugins", dirs.plugins.string(), "--run-dir",
+                dirs.run.string(), "--processes", "1", "--concurrency", "1"},
+               dirs.log);
+    auto hello = broker.expect(protocol::cmd::hello);
+    ASSERT_TRUE(hello.has_value()) << taskmill::test::read_text(dirs.log);
+    auto names = handler_names(*hello);
+    EXPECT_TRUE(has_prefix(names, "echo.")) << taskmill::test::read_text(dirs.log);
+    EXPECT_TRUE(has_prefix(names, "demo."));
+    EXPECT_FALSE(has_prefix(names, "ctor."));
+    EXPECT_FALSE(broker.expect(protocol::cmd::hello, 500ms).has_value()) << "a second worker started";
+    auto log = taskmill::test::read_text(dirs.log);
+    EXPECT_NE(log.find("plugin refused: ctor_exit.so: check exited with status 0"), std::string::npos) << log;
+    EXPECT_NE(log.find("plugin refused: ctor_segv.so: "), std::string::npos) << log;
+    EXPECT_NE(log.find("plugin refused: truncated.so: "), std::string::npos) << log;
+    EXPECT_EQ(count_of(log, "worker started"), 1u) << log;
+    // The workers load the judged copies, not the watched folder.
+    EXPECT_TRUE(std::filesystem::exists(dirs.run / "generation-0" / "echo.so"));
+    EXPECT_FALSE(std::filesystem::exists(dirs.run / "generation-0" / "ctor_exit.so"));
+    stop(host);
+    EXPECT_FALSE(std::filesystem::exists(dirs.run)) << "the run folder was left behind";
+}
+
+// A plugin that passes --check but kills every worker that loads it: each
+// death is a failed start, named after that plugin and restarted with
+// backoff; after max_failed_starts the host starts without it.
+TEST(supervisor, workers_dying_while_loading_a_plugin_name_it_back_off_and_start_without_it) {
+    host_dirs dirs;
+    std::filesystem::copy_file(TASKMILL_CTOR_SEGV_IN_WORKER_SO, dirs.plugins / "zz_crash.so");
+    fake_broker broker;
+    child host({TASKMILL_HOST_EXE, "--broker", broker.endpoint(), "--plugins", dirs.plugins.string(), "--run-dir",
+                dirs.run.string(), "--processes", "1", "--concurrency", "1"},
+               dirs.log);
+    auto dead = broker.expect(protocol::cmd::dead);
+    ASSERT_TRUE(dead.has_value()) << taskmill::test::read_text(dirs.log);
+    auto note = protocol::decode_control(dead->body)->note;
+    EXPECT_NE(note.find("while loading plugin zz_crash.so"), std::string::npos) << note;
+    auto hello = broker.expect(protocol::cmd::hello);
+    ASSERT_TRUE(hello.has_value()) << taskmill::test::read_text(dirs.log);
+    auto names = handler_names(*hello);
+    EXPECT_TRUE(has_prefix(names, "echo."));
+    EXPECT_FALSE(has_prefix(names, "ctor."));
+    EXPECT_EQ(protocol::decode_hello(hello->body)->generation, 1u);
+    auto log = taskmill::test::read_text(dirs.log);
+    EXPECT_EQ(count_of(log, "worker failed to start"), 3u) << log;
+    EXPECT_EQ(count_of(log, "while loading plugin zz_crash.so"), 3u) << log;
+    EXPECT_NE(log.find("restart in 100 ms"), std::string::npos) << log;
+    EXPECT_NE(log.find("restart in 200 ms"), std::string::npos) << log;
+    EXPECT_NE(log.find("plugin refused: zz_crash.so: workers crashed loading it 3 times in a row"), std::string::npos)
+        << log;
+    EXPECT_EQ(log.find("recycled"), std::string::npos) << log;
+    EXPECT_FALSE(broker.expect(protocol::cmd::hello, 500ms).has_value()) << "a second worker started";
+    EXPECT_EQ(count_of(taskmill::test::read_text(dirs.log), "worker started"), 4u);
+    stop(host);
+}
+
+// A reload retires the old generation's worker with SIGUSR1 ("retire"),
+// not SIGTERM.
+TEST(supervisor, a_reload_retires_the_old_worker_with_sigusr1) {
+    host_dirs dirs;
+    fake_broker broker;
+    child host({TASKMILL_HOST_EXE, "--broker", broker.endpoint(), "--plugins", dirs.plugins.string(), "--run-dir",
+                dirs.run.string(), "--processes", "1", "--concurrency", "1"},
+               dirs.log);
+    auto first = broker.expect(protocol::cmd::hello);
+    ASSERT_TRUE(first.has_value()) << taskmill::test::read_text(dirs.log);
+    // Retiring applies to a worker the supervisor saw ready.
+    ASSERT_TRUE(log_contains(dirs.log, "worker ready pid=", 10s)) << taskmill::test::read_text(dirs.log);
+    std::filesystem::remove(dirs.plugins / "demo.so");
+    ASSERT_TRUE(broker.expect(protocol::cmd::hello).has_value()) << taskmill::test::read_text(dirs.log);
+    EXPECT_TRUE(log_contains(dirs.log, "draining: signal " + std::to_string(SIGUSR1), 10s))
+        << taskmill::test::read_text(dirs.log);
+    stop(host);
 }

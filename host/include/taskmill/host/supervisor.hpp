@@ -1,10 +1,15 @@
 // taskmill/host/supervisor.hpp -- the parent process of taskmill-host.
 //
-// Forks N worker processes (fork + exec of /proc/self/exe --worker, so no
-// ZeroMQ state crosses a fork), restarts crashed ones with exponential
-// backoff, tells the broker at once when one dies (DEAD on its own DEALER),
-// and stops them all on SIGINT/SIGTERM. Single-threaded: signals are read
-// from a signalfd in the same poll as the socket.
+// Judges every plugin file in a --check child before any worker loads it
+// and keeps the accepted ones in a generation folder under --run-dir;
+// forks N worker processes on it (fork + exec of /proc/self/exe --worker,
+// so no ZeroMQ state crosses a fork); restarts crashed workers, and workers
+// that die before they are up, with exponential backoff; gives up on a
+// plugin set whose workers cannot start; retires an old generation with
+// SIGUSR1 on reload; tells the broker at once when a worker dies (DEAD on
+// its own DEALER), and stops them all on SIGINT/SIGTERM. Single-threaded:
+// signals are read from a signalfd in the same poll as the socket. The
+// steps are described in docs/PLUGINS.md section 6.
 #pragma once
 
 #include <taskmill/host/options.hpp>
