@@ -1,7 +1,8 @@
 /* A plugin that passes `taskmill-host --check` but whose constructor
- * crashes (SIGSEGV) every worker process that loads it: it looks for
- * --worker in its own command line. For the supervisor's failed-start
- * handling, which the check cannot foresee. */
+ * crashes (SIGSEGV) every worker process that loads it, or with
+ * CTOR_EXIT_IN_WORKER ends it with _exit(0): it looks for --worker in its
+ * own command line. For the supervisor's failed-start handling, which the
+ * check cannot foresee. */
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -16,7 +17,12 @@ __attribute__((constructor)) static void crash_in_workers(void) {
     ssize_t n = read(fd, cmdline, sizeof cmdline);
     close(fd);
     for (ssize_t at = 0; at < n; at += (ssize_t)strnlen(cmdline + at, (size_t)(n - at)) + 1) {
-        if (strcmp(cmdline + at, "--worker") == 0) raise(SIGSEGV);
+        if (strcmp(cmdline + at, "--worker") != 0) continue;
+#ifdef CTOR_EXIT_IN_WORKER
+        _exit(0);
+#else
+        raise(SIGSEGV);
+#endif
     }
 }
 

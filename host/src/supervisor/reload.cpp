@@ -3,11 +3,13 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include <taskmill/protocol/frame.hpp>
 #include <taskmill/protocol/messages.hpp>
 
 #include "../security.hpp"
+#include "../worker_marker.hpp"
 #include "supervisor_loop.hpp"
 
 namespace taskmill::host::detail {
@@ -39,6 +41,9 @@ void supervisor::report_plugins(const std::string& what, std::vector<std::string
 void supervisor::begin_judging() {
     auto snap = watch_.scan();
     if (current_ && snap == judged_) return;
+    if (std::error_code ec; !std::filesystem::is_directory(o_.plugins_dir, ec)) {
+        log_->warn("plugins folder {} is not a readable folder: no plugins are loaded", o_.plugins_dir);
+    }
     if (o_.strict_modes) {
         if (auto why = strict_mode_problem(o_.plugins_dir); !why.empty()) {
             log_->error(
@@ -138,7 +143,9 @@ bool supervisor::start_generation(const generation_sources& sources) {
 // running ones) once it is up, else SIGTERM; it is not killed early.
 void supervisor::retire(worker_slot& w) {
     if (w.pid == 0) return;
-    ::kill(w.pid, w.ready ? SIGUSR1 : SIGTERM);
+    const bool up = w.ready || worker_reached(o_.run_dir, w.pid, "ready");
+    log_->info("worker pid={} generation={} retiring ({})", w.pid, w.generation, up ? "SIGUSR1" : "SIGTERM");
+    ::kill(w.pid, up ? SIGUSR1 : SIGTERM);
     retiring_[w.pid] = w.generation;
 }
 
@@ -161,7 +168,7 @@ void supervisor::give_up_on_current() {
         blamed = {bad.culprit};
         sources = sources_of(bad);
         sources.erase(bad.culprit);
-        log_->error("plugin refused: {}: workers crashed loading it {} times in a row; starting without it",
+        log_->error("plugin refused: {}: workers died loading it {} times in a row; starting without it",
                     bad.culprit, bad.failed_starts);
     } else {
         return;

@@ -227,11 +227,32 @@ TEST(supervisor, workers_dying_while_loading_a_plugin_name_it_back_off_and_start
     EXPECT_EQ(count_of(log, "while loading plugin zz_crash.so"), 3u) << log;
     EXPECT_NE(log.find("restart in 100 ms"), std::string::npos) << log;
     EXPECT_NE(log.find("restart in 200 ms"), std::string::npos) << log;
-    EXPECT_NE(log.find("plugin refused: zz_crash.so: workers crashed loading it 3 times in a row"), std::string::npos)
+    EXPECT_NE(log.find("plugin refused: zz_crash.so: workers died loading it 3 times in a row"), std::string::npos)
         << log;
     EXPECT_EQ(log.find("recycled"), std::string::npos) << log;
     EXPECT_FALSE(broker.expect(protocol::cmd::hello, 500ms).has_value()) << "a second worker started";
     EXPECT_EQ(count_of(taskmill::test::read_text(dirs.log), "worker started"), 4u);
+    stop(host);
+}
+
+// A worker that exits 0 before it is up is a failed start too, never a
+// recycle: no restart storm, and the host starts without the plugin.
+TEST(supervisor, workers_exiting_0_while_loading_are_failed_starts_not_recycled) {
+    host_dirs dirs;
+    std::filesystem::copy_file(TASKMILL_CTOR_EXIT_IN_WORKER_SO, dirs.plugins / "zz_exit.so");
+    fake_broker broker;
+    child host({TASKMILL_HOST_EXE, "--broker", broker.endpoint(), "--plugins", dirs.plugins.string(), "--run-dir",
+                dirs.run.string(), "--processes", "2", "--concurrency", "1"},
+               dirs.log);
+    ASSERT_TRUE(broker.expect(protocol::cmd::hello).has_value()) << taskmill::test::read_text(dirs.log);
+    ASSERT_TRUE(broker.expect(protocol::cmd::hello).has_value()) << taskmill::test::read_text(dirs.log);
+    auto log = taskmill::test::read_text(dirs.log);
+    EXPECT_EQ(log.find("recycled"), std::string::npos) << log;
+    EXPECT_NE(log.find("reason=\"exited with status 0 while loading plugin zz_exit.so\""), std::string::npos) << log;
+    EXPECT_NE(log.find("plugin refused: zz_exit.so: workers died loading it"), std::string::npos) << log;
+    // 2 slots: 3 failed starts (maybe one more already under way), then 2 good ones.
+    EXPECT_LE(count_of(log, "worker started"), 6u) << log;
+    EXPECT_FALSE(broker.expect(protocol::cmd::hello, 500ms).has_value()) << "a third worker started";
     stop(host);
 }
 
@@ -245,11 +266,17 @@ TEST(supervisor, a_reload_retires_the_old_worker_with_sigusr1) {
                dirs.log);
     auto first = broker.expect(protocol::cmd::hello);
     ASSERT_TRUE(first.has_value()) << taskmill::test::read_text(dirs.log);
-    // Retiring applies to a worker the supervisor saw ready.
-    ASSERT_TRUE(log_contains(dirs.log, "worker ready pid=", 10s)) << taskmill::test::read_text(dirs.log);
+    const auto old_pid = protocol::decode_hello(first->body)->pid;
+    ASSERT_TRUE(log_contains(dirs.log, "worker ready pid=" + std::to_string(old_pid), 10s))
+        << taskmill::test::read_text(dirs.log);
     std::filesystem::remove(dirs.plugins / "demo.so");
     ASSERT_TRUE(broker.expect(protocol::cmd::hello).has_value()) << taskmill::test::read_text(dirs.log);
-    EXPECT_TRUE(log_contains(dirs.log, "draining: signal " + std::to_string(SIGUSR1), 10s))
+    EXPECT_TRUE(
+        log_contains(dirs.log, "worker pid=" + std::to_string(old_pid) + " generation=0 retiring (SIGUSR1)", 5s))
         << taskmill::test::read_text(dirs.log);
+    // It finishes and leaves on its own, not killed by the signal.
+    auto bye = broker.expect(protocol::cmd::bye);
+    ASSERT_TRUE(bye.has_value()) << taskmill::test::read_text(dirs.log);
+    EXPECT_EQ(bye->peer, first->peer);
     stop(host);
 }
