@@ -168,8 +168,8 @@ void supervisor::give_up_on_current() {
         blamed = {bad.culprit};
         sources = sources_of(bad);
         sources.erase(bad.culprit);
-        log_->error("plugin refused: {}: workers died loading it {} times in a row; starting without it",
-                    bad.culprit, bad.failed_starts);
+        log_->error("plugin refused: {}: workers died loading it {} times in a row; starting without it", bad.culprit,
+                    bad.failed_starts);
     } else {
         return;
     }
