@@ -354,7 +354,7 @@ TEST_F(PluginPlatform, HostileFilesDroppedUnderLoadAreRefusedByNameAndUpgradesSt
     drop(ctor_plugin("ctor_segv"), "segv.so");
     put_truncated("truncated.so");
     auto all_refused = [&] {
-        return log_count("plugin refused: exit.so: check exited with status 0") == 1 &&
+        return log_count("plugin refused: exit.so: the library ended the process while loading (exit status 0)") == 1 &&
                log_count("plugin refused: segv.so: ") == 1 && log_count("plugin refused: truncated.so: ") == 1;
     };
     ASSERT_TRUE(tasks.until("ver.which", all_refused, 30s)) << host->log_text();

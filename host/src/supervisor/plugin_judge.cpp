@@ -36,6 +36,10 @@ std::string last_line(const std::string& text) {
 plugin_judge::plugin_judge(const options& o, std::string exe, fs::path work_dir)
     : o_(o), exe_(std::move(exe)), work_dir_(std::move(work_dir)) {}
 
+std::chrono::milliseconds plugin_judge::check_timeout() const {
+    return std::chrono::milliseconds(o_.init_timeout_ms) + std::chrono::seconds(5);
+}
+
 void plugin_judge::submit(const std::string& file, stamp when) {
     verdict v;
     v.file = file;
@@ -92,12 +96,12 @@ void plugin_judge::start(verdict v) {
         done_.push_back(std::move(v));
         return;
     }
-    running_[pid] = check{std::move(v), stage, steady::now() + check_timeout};
+    running_[pid] = check{std::move(v), stage, steady::now() + check_timeout()};
 }
 
-std::string plugin_judge::refusal(const check& c, int status) {
+std::string plugin_judge::refusal(const check& c, int status) const {
     if (c.killed) {
-        return "check did not finish within " + std::to_string(check_timeout.count() / 1000) + " s (killed)";
+        return "check did not finish within " + std::to_string(check_timeout().count() / 1000) + " s (killed)";
     }
     if (auto why = last_line_with(read_all((c.stage / "check.err").string()), "refused: ")) return *why;
     return "check " + describe_exit(status);

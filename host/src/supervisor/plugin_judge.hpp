@@ -6,8 +6,9 @@
 // original changes afterwards. A file is accepted only if its check exits
 // 0 and the last line of its stdout is `ok`; otherwise the reason is the
 // check's `refused: ...` line on stderr, or how the check ended. A few
-// checks run at a time; one still running after check_timeout is killed
-// (SIGKILL) and its file refused. Single-threaded (the supervisor's loop).
+// checks run at a time; one still running after check_timeout() is killed
+// (SIGKILL) and its file refused: the check's own init timeout plus a
+// margin, so a hung init() is refused with the check's own reason. Single-threaded (the supervisor's loop).
 #pragma once
 
 #include <sys/types.h>
@@ -32,7 +33,8 @@ public:
     using steady = std::chrono::steady_clock;
     using stamp = plugin_watch::stamp;
     static constexpr std::size_t max_parallel = 4;
-    static constexpr std::chrono::milliseconds check_timeout{10000};
+    // How long a check may take: --init-timeout-ms plus room to load and report.
+    std::chrono::milliseconds check_timeout() const;
 
     struct verdict {
         std::string file;  // name in the plugins folder
@@ -67,7 +69,7 @@ private:
         bool killed = false;
     };
     void start(verdict v);
-    static std::string refusal(const check& c, int status);
+    std::string refusal(const check& c, int status) const;
 
     const options& o_;
     std::string exe_;
