@@ -1,5 +1,6 @@
 #include "model/validate.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 #include <taskmill/protocol/nesting.hpp>
@@ -33,18 +34,32 @@ bool is_number(std::string_view s) {
     return true;
 }
 
-// "2" or "2.1.0".
+// "2", "2.1" or "2.1.0".
 bool is_version(std::string_view v) {
-    auto d1 = v.find('.');
-    if (d1 == std::string_view::npos) {
-        return is_number(v);
+    int parts = 0;
+    for (;;) {
+        auto dot = v.find('.');
+        if (!is_number(v.substr(0, dot)) || ++parts > 3) {
+            return false;
+        }
+        if (dot == std::string_view::npos) {
+            return true;
+        }
+        v.remove_prefix(dot + 1);
     }
-    auto d2 = v.find('.', d1 + 1);
-    return d2 != std::string_view::npos && is_number(v.substr(0, d1)) && is_number(v.substr(d1 + 1, d2 - d1 - 1)) &&
-           is_number(v.substr(d2 + 1));
 }
 
-std::string_view major_of(std::string_view version) { return version.substr(0, version.find('.')); }
+// The first `parts` dot-separated parts of `version` ("2.1" of "2.1.0").
+std::string_view leading_parts(std::string_view version, std::size_t parts) {
+    std::size_t end = 0;
+    for (std::size_t i = 0; i < parts; ++i) {
+        end = version.find('.', i == 0 ? 0 : end + 1);
+        if (end == std::string_view::npos) {
+            return version;
+        }
+    }
+    return version.substr(0, end);
+}
 
 std::string field_error(std::size_t i, const char* field, const std::string& why) {
     return "task " + std::to_string(i) + ": field '" + field + "' " + why;
@@ -70,7 +85,7 @@ std::string check_durations(std::size_t i, const protocol::task_spec& t, int64_t
 // Checks one task; returns the error text or "" if fine.
 std::string check_task(std::size_t i, const protocol::task_spec& t, const limits& lim, int64_t now_ms) {
     if (!parse_handler(t.handler)) {
-        return field_error(i, "handler", "must look like ns.name, ns.name@MAJOR or ns.name@X.Y.Z");
+        return field_error(i, "handler", "must look like ns.name, ns.name@X, ns.name@X.Y or ns.name@X.Y.Z");
     }
     if (!t.queue.empty() && !valid_queue_name(t.queue)) {
         return field_error(i, "queue", "must be 1-64 chars of [A-Za-z0-9_.-]");
@@ -106,6 +121,9 @@ std::string check_task(std::size_t i, const protocol::task_spec& t, const limits
     if (t.key.size() > lim.max_key) {
         return field_error(i, "key", "is over " + std::to_string(lim.max_key) + " chars");
     }
+    if (!t.key.empty() && t.key.front() == '\0') {
+        return field_error(i, "key", "must not start with a NUL byte (reserved for subtask keys)");
+    }
     return {};
 }
 
@@ -140,10 +158,9 @@ bool handler_matches(const handler_ref& want, std::string_view name, std::string
     if (want.version.empty()) {
         return true;
     }
-    if (want.version.find('.') == std::string::npos) {
-        return major_of(version) == want.version;
-    }
-    return version == want.version;
+    // "2" matches 2.*, "2.1" matches 2.1.*, "2.1.0" only itself.
+    auto parts = static_cast<std::size_t>(std::count(want.version.begin(), want.version.end(), '.')) + 1;
+    return leading_parts(version, parts) == want.version;
 }
 
 bool valid_queue_name(std::string_view q) {

@@ -14,10 +14,10 @@
 
 namespace taskmill::broker {
 
-// "ns.name", "ns.name@2" or "ns.name@2.1.0", split.
+// "ns.name", "ns.name@2", "ns.name@2.1" or "ns.name@2.1.0", split.
 struct handler_ref {
     std::string name;     // "ns.name"
-    std::string version;  // "" (any), "2" (a major) or "2.1.0" (exact)
+    std::string version;  // "" (any), "2" (any 2.*), "2.1" (any 2.1.*) or "2.1.0" (exact)
 };
 std::optional<handler_ref> parse_handler(std::string_view spec);
 

@@ -116,6 +116,26 @@ TEST(Dispatch, VersionAndQueueRouting) {
     EXPECT_EQ(got, want);
 }
 
+// @X.Y names any X.Y.z: accepted at submit, and matched by minor, not by
+// prefix (1.2 is not 1.20).
+TEST(Dispatch, MinorVersionPinMatchesThatMinor) {
+    engine_harness h;
+    auto& v12 = h.connect_worker(4, {handler("img.resize", "1.2.5")}, {.id = "v12"});
+    auto& v120 = h.connect_worker(4, {handler("img.resize", "1.20.0")}, {.id = "v120"});
+    auto ids = h.submit({task("img.resize@1.2"), task("img.resize@1.20")});
+    auto a = v12.dispatched();
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_EQ(a[0].id, ids[0]);
+    auto b = v120.dispatched();
+    ASSERT_EQ(b.size(), 1u);
+    EXPECT_EQ(b[0].id, ids[1]);
+    for (const char* bad : {"img.resize@1.2.3.4", "img.resize@1.", "img.resize@.1", "img.resize@1.x"}) {
+        tp::request rq;
+        rq.tasks = {task(bad)};
+        EXPECT_EQ(h.call(tp::cmd::submit, rq).error_code, "invalid_argument") << bad;
+    }
+}
+
 TEST(Dispatch, UnknownWorkerIsToldUnknown) {
     engine_harness h;
     h.backend("stranger", tp::cmd::heartbeat, tp::encode(tp::control{}));
