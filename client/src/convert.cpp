@@ -72,6 +72,7 @@ template <typename Info, typename Fwd> task_info from_wire_impl(Info& t, Fwd fwd
     out.tags = fwd(t.tags);
     out.children = fwd(t.children);
     out.worker = fwd(t.worker);
+    out.error_code = t.error_code;
     return out;
 }
 
@@ -137,6 +138,7 @@ protocol::task_info to_wire(const task_info& t) {
     out.tags = t.tags;
     out.children = t.children;
     out.worker = t.worker;
+    out.error_code = t.error_code;
     return out;
 }
 

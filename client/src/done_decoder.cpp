@@ -82,6 +82,12 @@ void read_task(reader& r, protocol::task_info& t) {
             read_strings(r, t.children);
         } else if (key == "worker") {
             t.worker = r.str();
+        } else if (key == "error_code") {
+            if (r.nil()) {
+                t.error_code.reset();
+            } else {
+                t.error_code = r.integer<int64_t>();
+            }
         } else {
             throw give_up{};
         }

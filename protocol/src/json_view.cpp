@@ -98,7 +98,8 @@ json to_json(const task_info& t) {
             {"parent", str_or_null(t.parent)},
             {"tags", t.tags},
             {"children", t.children},
-            {"worker", str_or_null(t.worker)}};
+            {"worker", str_or_null(t.worker)},
+            {"error_code", t.error_code ? json(*t.error_code) : json(nullptr)}};
 }
 
 json to_json(const worker_info& w) {

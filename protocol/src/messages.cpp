@@ -75,6 +75,7 @@ template <typename V> void fields(task_info& m, V&& v) {
     v("tags", m.tags);
     v("children", m.children);
     v("worker", m.worker);
+    v("error_code", m.error_code);
 }
 template <typename V> void fields(handler_info& m, V&& v) {
     v("name", m.name);
@@ -179,6 +180,7 @@ template <typename V> void fields(control& m, V&& v) {
     v("error", m.error);
     v("running", m.running);
     v("attempt", m.attempt);
+    v("error_code", m.error_code);
 }
 
 // The record types: those with a fields() list.

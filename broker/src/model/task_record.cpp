@@ -62,6 +62,8 @@ template <typename V> void fields(task_record& r, V&& v) {
     v("cancel_requested", r.cancel_requested);
     v("seq", r.seq);
     v("version", r.version);
+    v("error_code", r.error_code);
+    v("suspect_crashes", r.suspect_crashes);
 }
 
 // The record is written the one way msgpack is written (msgpack_out.hpp);
@@ -260,6 +262,7 @@ protocol::task_info to_info(const task_record& r) {
         t.children.push_back(to_hex(child));
     }
     t.worker = r.worker;
+    t.error_code = r.error_code;
     return t;
 }
 

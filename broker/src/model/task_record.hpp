@@ -54,6 +54,15 @@ struct task_record {
     bool cancel_requested = false;
     uint64_t seq = 0;     // position in the ready index while QUEUED
     std::string version;  // plugin version of the last attempt
+    // The code the handler set with the error of its last attempt
+    // (tm_error.code); nullopt = none.
+    std::optional<int64_t> error_code;
+    // Crashes of workers that were running this task beside others: not
+    // charged (the culprit is unknown), but the task then runs alone, so
+    // that its next crash is its own (see engine::remove_worker).
+    uint32_t suspect_crashes = 0;
+
+    bool runs_alone() const { return suspect_crashes > 0; }
 
     // The absolute time by which the task must have started; 0 = none.
     int64_t expires_ms() const { return ttl_ms > 0 ? add_ms(created_ms, ttl_ms) : 0; }

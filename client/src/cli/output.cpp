@@ -58,9 +58,9 @@ void print_task(std::ostream& out, const client::task_info& t, bool json) {
         out << j.dump() << "\n";
         return;
     }
-    static const char* keys[] = {"id",          "handler", "queue",    "priority", "state",   "attempts",
-                                 "max_retries", "error",   "progress", "result",   "created", "started",
-                                 "finished",    "eta",     "parent",   "worker"};
+    static const char* keys[] = {"id",          "handler",  "queue",      "priority", "state",  "attempts",
+                                 "max_retries", "error",    "error_code", "progress", "result", "created",
+                                 "started",     "finished", "eta",        "parent",   "worker"};
     for (const char* k : keys) {
         out << k << ": " << text_of(j[k]) << "\n";
     }

@@ -192,3 +192,21 @@ TEST(TaskRecordFormats, ARecordThatIsNeitherEncodingIsCorrupt) {
     pk.pack(std::string(hex_id));  // a format-3 id must be 16 raw bytes, not hex
     expect_corrupt(bytes_of(buf), "format 3, id in hex");
 }
+
+// The fields added after format 3's first release (the handler's error
+// code, shared crashes) are read when present and default when a record
+// predates them.
+TEST(TaskRecordFormats, ErrorCodeAndSharedCrashesRoundTripAndDefault) {
+    auto old = decode_record(format2_record(hex_id, "FAILED", hex_child));
+    ASSERT_TRUE(old.has_value());
+    EXPECT_FALSE(old->error_code.has_value());
+    EXPECT_EQ(old->suspect_crashes, 0u);
+    old->error_code = -42;
+    old->suspect_crashes = 2;
+    auto again = decode_record(encode(*old));
+    ASSERT_TRUE(again.has_value()) << again.error().message;
+    EXPECT_EQ(again->error_code, std::optional<int64_t>(-42));
+    EXPECT_EQ(again->suspect_crashes, 2u);
+    EXPECT_TRUE(again->runs_alone());
+    EXPECT_EQ(to_info(*again).error_code, std::optional<int64_t>(-42));
+}

@@ -82,6 +82,8 @@ struct task_info {
     std::vector<std::string> tags;
     std::vector<std::string> children;
     std::string worker;  // last worker that ran it
+    // The code the handler set with its error (tm_error.code); nullopt = none.
+    std::optional<int64_t> error_code;
 
     // SUCCEEDED, FAILED, CANCELLED or EXPIRED: the state will not change
     // again (unless someone calls retry()).

@@ -87,6 +87,9 @@ struct task_info {
     std::vector<std::string> tags;
     std::vector<std::string> children;
     std::string worker;  // last worker that ran it
+    // The code the handler set with its error (tm_error.code) on the last
+    // attempt that ended with one; nullopt = none.
+    std::optional<int64_t> error_code;
 };
 
 struct handler_info {
@@ -242,6 +245,9 @@ struct control {
     // empty) when the supervisor knows; absent when it does not.
     std::optional<std::vector<std::string>> running;
     uint32_t attempt = 0;  // CANCEL: the attempt to stop
+    // Replies with `ok: false`: the kind of error, as the frontend's
+    // reply.error_code (e.g. "unknown_handler" for a SPAWN); may be empty.
+    std::string error_code;
 };
 
 // ---- codecs ----
