@@ -113,7 +113,11 @@ value do_spawn(tp::context& c) {
     value ids = value::array();
     for (int64_t i = 0; i < n; ++i) {
         std::string key = "child-" + std::to_string(i);
-        ids.push_back(c.spawn("echo.echo", value::map({{"i", i}}), key));
+        ids.push_back(c.spawn(c.payload()["handler"].as_string("echo.echo"), value::map({{"i", i}}), key));
+    }
+    // A retry spawns with the same keys: the subtasks are not made twice.
+    if (c.payload()["retry_first"].as_bool(false) && c.attempt() == 1) {
+        throw tp::retryable_error("retrying after spawning (demo.spawn)");
     }
     return value::map({{"ids", ids}});
 }
@@ -223,7 +227,8 @@ TASKMILL_HANDLER(fail_handler, "demo.fail", do_fail);
 TASKMILL_HANDLER(progress_handler, "demo.progress", do_progress);
 TASKMILL_HANDLER(checkpoint_handler, "demo.checkpoint", do_checkpoint);
 TASKMILL_HANDLER(spawn_handler, "demo.spawn", do_spawn);
-TASKMILL_HANDLER(crash_handler, "demo.crash", do_crash);
+// Crashing again will not help: no retries, and a bound on its attempt.
+TASKMILL_HANDLER(crash_handler, "demo.crash", do_crash, {.default_timeout_ms = 30000, .default_retries = 0});
 TASKMILL_HANDLER(leak_handler, "demo.leak", do_leak);
 TASKMILL_HANDLER(big_handler, "demo.big", do_big);
 TASKMILL_HANDLER(probe_handler, "demo.probe", do_probe);

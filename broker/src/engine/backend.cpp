@@ -91,6 +91,7 @@ const std::unordered_map<std::string_view, engine::worker_command>& engine::work
 void engine::bye(worker& w, const protocol::message&) {
     const std::string id = w.id;  // w goes with the worker
     remove_worker(id, false, "worker said BYE");
+    departed_.erase(id);  // it left on its own: a later death is not its tasks' doing
 }
 
 void engine::hello(const protocol::incoming& in, const protocol::message& m) {
@@ -106,9 +107,14 @@ void engine::hello(const protocol::incoming& in, const protocol::message& m) {
     }
     bool known = workers_.find(peer) != nullptr;
     for (const auto& id : workers_.upsert(peer, *h, now_)) {
-        lost(id, false, "worker re-registered");
+        lost(id, blame::none, "worker re-registered");
     }
     workers_.find(peer)->user_id = in.user_id;
+    for (const auto& hi : h->handlers) {
+        if (auto entry = defaults_.learn(hi)) {
+            check(txn_->put(table::meta, entry->first, entry->second), "put handler defaults");
+        }
+    }
     protocol::welcome wel{cfg_.heartbeat_ms, cfg_.liveness_ms};
     early_.push_back({target::backend, peer, std::string(protocol::cmd::welcome), protocol::encode(wel)});
     if (!known) {
@@ -120,35 +126,27 @@ void engine::hello(const protocol::incoming& in, const protocol::message& m) {
 
 void engine::remove_worker(const std::string& id, bool crashed, const std::string& why,
                            const std::vector<std::string>* running) {
-    if (workers_.find(id) == nullptr) {
+    const worker* w = workers_.find(id);
+    if (w == nullptr) {
         return;
     }
-    const auto& info = workers_.find(id)->info;
-    uint32_t slots = info.slots > info.prefetch ? info.slots - info.prefetch : info.slots;
-    auto held = workers_.remove(id);
-    log_.info("worker={} left reason=\"{}\" requeued={}", protocol::printable(id), protocol::printable(why),
-              held.size());
-    emit_worker("worker.left", id);
-    // The crash is charged to the tasks its slots were running, which its
-    // supervisor reports when it can (read from a trace the worker leaves
-    // in a shared file mapping). Otherwise: a worker starts its tasks in
-    // the order it received them, at most `slots` at a time, so the ones
-    // that may have been running are its `slots` oldest (a superset, unless
-    // results it sent died with it); the rest waited in its prefetch queue.
-    if (running != nullptr) {
-        std::set<std::string, std::less<>> culprits(running->begin(), running->end());
-        for (const auto& t : held) {
-            lost(t, crashed && culprits.count(to_hex(t)) > 0, why);
-        }
-        return;
-    }
+    uint32_t concurrency = w->info.slots > w->info.prefetch ? w->info.slots - w->info.prefetch : w->info.slots;
+    std::vector<task_id> held(w->in_flight.begin(), w->in_flight.end());
     auto order_of = [&](const task_id& t) {
         auto it = running_.find(t);
         return it == running_.end() ? 0 : it->second.order;
     };
     std::sort(held.begin(), held.end(), [&](const task_id& a, const task_id& b) { return order_of(a) < order_of(b); });
+    if (!crashed) {
+        remember_departure(*w, held, concurrency);
+    }
+    workers_.remove(id);
+    log_.info("worker={} left reason=\"{}\" requeued={}", protocol::printable(id), protocol::printable(why),
+              held.size());
+    emit_worker("worker.left", id);
+    auto blames = crashed ? blame_crash(held, concurrency, running) : std::vector<blame>(held.size(), blame::none);
     for (std::size_t i = 0; i < held.size(); ++i) {
-        lost(held[i], crashed && i < slots, why);
+        lost(held[i], blames[i], why);
     }
 }
 
@@ -170,7 +168,10 @@ void engine::dead(const protocol::incoming& in, const protocol::message& m) {
     for (const auto& id : c->ids) {
         const worker* w = workers_.find(id);
         if (w == nullptr) {
-            continue;  // already gone (BYE, silence, an earlier DEAD)
+            // Already gone (BYE, an earlier DEAD), or removed as unroutable
+            // or silent just before this report: then its crash still counts.
+            charge_departed(in, id, c->running ? &*c->running : nullptr);
+            continue;
         }
         if (w->info.supervisor.empty() || w->info.supervisor != peer || w->user_id != in.user_id) {
             refused.push_back(id);
@@ -311,6 +312,7 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
     }
     stop_running(*r);
     r->version = o.version;
+    r->error_code = o.status == "ok" ? std::nullopt : o.error_code;
     if (o.status == "ok") {
         // A result is msgpack bytes or absent: no bytes means none set.
         if (o.result.empty()) {
@@ -421,41 +423,88 @@ void engine::checkpoint(worker& w, const protocol::message& m) {
     send_back(peer, protocol::cmd::checkpoint, rep);  // sent after the commit
 }
 
+// A SPAWN is refused as a whole (nothing created) when its parent is not
+// running on that worker, a subtask is invalid, or no connected worker
+// serves a subtask's handler (which would leave the subtask waiting for
+// good). A subtask with a key is created once per parent, across the
+// parent's attempts and crashes: the key is the parent's id and the key,
+// in the broker's idempotency table, and a repeat gets the existing id.
 void engine::spawn(worker& w, const protocol::message& m) {
-    const auto& peer = w.id;
     auto c = protocol::decode_control(m.body);
-    protocol::control rep;
-    rep.req = c ? c->req : protocol::peek_req(m.body).value_or(0);
-    auto id = c ? parse_task_id(c->id) : result<task_id>(fail(errc::invalid_argument, c.error().message));
-    auto parent = id ? load(*id) : std::nullopt;
-    auto valid =
-        c ? validate_batch(c->tasks, limits_, now_) : result<void>(fail(errc::invalid_argument, c.error().message));
-    if (!parent || !valid) {
-        rep.ok = false;
-        rep.error = !valid ? valid.error().message : "no parent task " + (c ? c->id : std::string());
-        send_back(peer, protocol::cmd::spawn, rep);
+    const uint64_t req = c ? c->req : protocol::peek_req(m.body).value_or(0);
+    if (!c) {
+        refuse_spawn(w.id, req, errc::invalid_argument, c.error().message);
         return;
+    }
+    auto id = parse_task_id(c->id);
+    auto run = id ? running_.find(*id) : running_.end();
+    if (run == running_.end() || run->second.worker != w.id) {
+        refuse_spawn(w.id, req, errc::conflict, "parent task " + c->id + " is not running on this worker");
+        return;
+    }
+    if (auto valid = validate_batch(c->tasks, limits_, now_); !valid) {
+        refuse_spawn(w.id, req, valid.error().code, valid.error().message);
+        return;
+    }
+    for (const auto& spec : c->tasks) {
+        if (!runnable(spec.handler)) {
+            refuse_spawn(w.id, req, "unknown_handler", "no connected worker serves handler " + spec.handler);
+            return;
+        }
     }
     if (auto why = new_work_refused()) {
-        rep.ok = false;
-        rep.error = *why;
-        send_back(peer, protocol::cmd::spawn, rep);
+        refuse_spawn(w.id, req, errc::unavailable, *why);
         return;
     }
+    task_record parent = run->second.record;
+    protocol::control rep;
+    rep.req = req;
     for (auto spec : c->tasks) {
-        spec.parent = to_hex(parent->id);
-        spec.notify = false;
-        auto r = create(spec, peer);
-        if (r->eta_ms > now_) {
-            delay(*r, r->eta_ms, task_state::pending);
-        } else {
-            enqueue(*r);
-        }
-        count("submitted");
-        parent->children.push_back(r->id);
-        rep.ids.push_back(to_hex(r->id));
+        rep.ids.push_back(to_hex(spawn_one(parent, spec, w.id)));
     }
-    save(*parent);
+    save(parent);
+    send_back(w.id, protocol::cmd::spawn, rep);
+}
+
+task_id engine::spawn_one(task_record& parent, protocol::task_spec spec, const std::string& peer) {
+    std::string key = spec.key.empty() ? std::string() : spawn_key(parent.id, spec.key);
+    if (!key.empty()) {
+        if (auto existing = txn_->get(table::keys, key); existing && existing->size() == 16) {
+            count("duplicate_spawns");
+            return *id_from_bytes(*existing);
+        }
+    }
+    spec.parent = to_hex(parent.id);
+    spec.notify = false;
+    auto r = create(spec, peer);
+    if (!key.empty()) {
+        check(txn_->put(table::keys, key, id_bytes(r->id)), "put key");
+    }
+    if (r->eta_ms > now_) {
+        delay(*r, r->eta_ms, task_state::pending);
+    } else {
+        enqueue(*r);
+    }
+    count("submitted");
+    parent.children.push_back(r->id);
+    return r->id;
+}
+
+std::string engine::spawn_key(const task_id& parent, const std::string& key) {
+    // Client keys cannot start with NUL (validate_batch): no collision.
+    return std::string(1, '\0') + "spawn/" + to_hex(parent) + "/" + key;
+}
+
+void engine::refuse_spawn(const std::string& peer, uint64_t req, errc code, const std::string& why) {
+    refuse_spawn(peer, req, std::string(to_string(code)), why);
+}
+
+void engine::refuse_spawn(const std::string& peer, uint64_t req, const std::string& code, const std::string& why) {
+    protocol::control rep;
+    rep.req = req;
+    rep.ok = false;
+    rep.error_code = code;
+    rep.error = why;
     send_back(peer, protocol::cmd::spawn, rep);
 }
 

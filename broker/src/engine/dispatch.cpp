@@ -10,11 +10,19 @@
 
 namespace taskmill::broker {
 
-const handler_ref& engine::handler_of(uint32_t h) {
+std::string engine::ready_name(const task_record& r) {
+    return r.runs_alone() ? r.handler + std::string(alone_mark) : r.handler;
+}
+
+const engine::ready_handler& engine::handler_of(uint32_t h) {
     while (handler_refs_.size() <= h) {
         // Interned names passed validation (or came from our own store).
-        auto ref = parse_handler(ready_.handler_name(static_cast<uint32_t>(handler_refs_.size())));
-        handler_refs_.push_back(ref.value_or(handler_ref{}));
+        std::string_view name = ready_.handler_name(static_cast<uint32_t>(handler_refs_.size()));
+        bool alone = name.ends_with(alone_mark);
+        if (alone) {
+            name.remove_suffix(alone_mark.size());
+        }
+        handler_refs_.push_back({parse_handler(name).value_or(handler_ref{}), alone});
     }
     return handler_refs_[h];
 }
@@ -28,12 +36,16 @@ void engine::dispatch() {
     while (progress && workers_.free_slots() > 0) {
         progress = false;
         for (const auto& q : queues) {
-            auto p = ready_.peek(q, [&](uint32_t h) { return workers_.pick(q, handler_of(h)) != nullptr; });
+            auto p = ready_.peek(q, [&](uint32_t h) {
+                const auto& rh = handler_of(h);
+                return workers_.pick(q, rh.ref, rh.alone) != nullptr;
+            });
             if (!p) {
                 continue;
             }
             ready_.pop(q, *p);
-            worker* w = workers_.pick(q, handler_of(p->handler));
+            const auto& rh = handler_of(p->handler);
+            worker* w = workers_.pick(q, rh.ref, rh.alone);
             start_attempt(*p, q, *w);
             progress = true;
         }
@@ -78,6 +90,9 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     set_state(*r, task_state::running);
     running_[p.e.id] = run_info{w.id, r->attempts, false, 0, *r};
     w.in_flight.insert(p.e.id);
+    if (r->runs_alone()) {
+        w.alone = p.e.id;
+    }
     workers_.chosen(w);
     // Every attempt has a lease, timeout or not: a worker that holds a task
     // names it in each HEARTBEAT (see renew), and one that stops doing so

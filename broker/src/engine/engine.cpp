@@ -255,6 +255,7 @@ void engine::recover(int64_t now) {
     recover_tag_index();
     recover_indexes();
     recover_running();
+    recover_handler_defaults();
     workflows_.recover();
     schedules_.recover();
     try {
@@ -375,6 +376,21 @@ void engine::recover_running() {
     if (!ids.empty()) {
         log_.info("recovered running={} requeued as QUEUED", ids.size());
     }
+}
+
+void engine::recover_handler_defaults() {
+    const auto prefix = handler_defaults::key_prefix;
+    check(txn_->scan(table::meta, prefix, false,
+                     [&](std::string_view k, std::string_view v) {
+                         if (k.substr(0, prefix.size()) != prefix) {
+                             return false;  // past the entries
+                         }
+                         if (!defaults_.restore(k, v)) {
+                             log_.warn("meta entry {} unreadable: ignored", protocol::printable(k));
+                         }
+                         return true;
+                     }),
+          "scan handler defaults");
 }
 
 }  // namespace taskmill::broker

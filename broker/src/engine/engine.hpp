@@ -30,6 +30,7 @@
 #include <taskmill/protocol/wire.hpp>
 
 #include "engine/event_bus.hpp"
+#include "engine/handler_defaults.hpp"
 #include "engine/ready_index.hpp"
 #include "engine/status_waiters.hpp"
 #include "engine/task_counters.hpp"
@@ -147,6 +148,7 @@ private:
     std::vector<task_id> unfinished_with_tag(const std::string& tag);
     void recover_indexes();
     void recover_running();
+    void recover_handler_defaults();
 
     // ---- task_ops, for workflows and schedules (task_ops.cpp) ----
     int64_t now() const override { return now_; }
@@ -179,7 +181,9 @@ private:
     void finish(task_record& r, task_state s, std::string error);
     void stop_running(task_record& r);
     void retry_or_fail(task_record& r, const std::string& error, std::optional<int64_t> retry_after_ms);
-    void lost(const task_id& id, bool crashed, const std::string& why);
+    // What a lost attempt is charged with (crashes.cpp).
+    enum class blame : uint8_t { none, crash, suspect };
+    void lost(const task_id& id, blame b, const std::string& why);
     void cancel(task_record& r, protocol::reply& rep, const std::string& why = "cancelled");
     int64_t backoff_ms(const task_record& r);
     void on_final(const task_record& r);
@@ -199,7 +203,17 @@ private:
     void flush_done();
     // Fills `tasks` from the front of `from` up to what fits in one message.
     void take_fitting(std::vector<protocol::task_info>& from, std::vector<protocol::task_info>& tasks) const;
-    const handler_ref& handler_of(uint32_t h);
+    // A handler of the ready index: the ready entry of a task that must
+    // run alone carries its handler's name with a mark (alone_mark), so
+    // such tasks wait in their own FIFO and dispatch looks for an idle
+    // worker for them alone.
+    struct ready_handler {
+        handler_ref ref;
+        bool alone = false;
+    };
+    static constexpr std::string_view alone_mark = " alone";  // a space is in no handler name
+    static std::string ready_name(const task_record& r);
+    const ready_handler& handler_of(uint32_t h);
 
     // ---- frontend (frontend.cpp) ----
     // A client command: what the frontend table maps its name to.
@@ -238,11 +252,41 @@ private:
     void progress(worker& w, const protocol::message& m);
     void checkpoint(worker& w, const protocol::message& m);
     void spawn(worker& w, const protocol::message& m);
+    // Creates one subtask of `parent` (or finds the one its key names).
+    task_id spawn_one(task_record& parent, protocol::task_spec spec, const std::string& peer);
+    // The idempotency key of a subtask: its parent's id and the key.
+    static std::string spawn_key(const task_id& parent, const std::string& key);
+    void refuse_spawn(const std::string& peer, uint64_t req, errc code, const std::string& why);
+    void refuse_spawn(const std::string& peer, uint64_t req, const std::string& code, const std::string& why);
     void bye(worker& w, const protocol::message& m);
     // `running`: the tasks its slots were running when it died, if known.
     void remove_worker(const std::string& id, bool crashed, const std::string& why,
                        const std::vector<std::string>* running = nullptr);
     void send_back(const std::string& peer, std::string_view command, const protocol::control& c);
+
+    // ---- crashes (crashes.cpp) ----
+    // The blame of each task a crashed worker held (`held` in the order
+    // they were sent), parallel to `held`.
+    std::vector<blame> blame_crash(const std::vector<task_id>& held, uint32_t concurrency,
+                                   const std::vector<std::string>* running) const;
+    // Counts `b` on the task; true when it makes the task poison.
+    bool charge(task_record& r, blame b);
+    std::string poison_error(const task_record& r) const;
+    // A worker removed without a crash (unroutable, silent) whose
+    // supervisor may still report it dead: what it held, kept a while.
+    struct departure {
+        std::string supervisor;
+        std::string user_id;
+        std::vector<task_id> held;  // in the order sent
+        uint32_t concurrency = 0;
+        int64_t at_ms = 0;
+    };
+    void remember_departure(const worker& w, const std::vector<task_id>& held, uint32_t concurrency);
+    // A DEAD for a worker already removed as a departure: the crash is
+    // charged as it would have been, to tasks that may be anywhere now.
+    bool charge_departed(const protocol::incoming& in, const std::string& worker_id,
+                         const std::vector<std::string>* running);
+    void charge_late(const task_id& id, blame b);
     // Logs a malformed message from a peer through malformed_log_.
     void warn_malformed(std::string_view peer, std::string_view what, const std::string& why);
     // Reports the malformed messages malformed_log_ held back (each turn).
@@ -264,10 +308,10 @@ private:
     uint64_t seq_ = 0;
     bool seq_dirty_ = false;
     ready_index ready_;
-    std::vector<handler_ref> handler_refs_;  // parallel to ready_'s interned handlers
-    deadline_set delayed_;                   // PENDING / RETRYING: due time
-    deadline_set ttl_;                       // QUEUED with a TTL: expiry
-    deadline_set leases_;                    // RUNNING: lease end
+    std::vector<ready_handler> handler_refs_;  // parallel to ready_'s interned handlers
+    deadline_set delayed_;                     // PENDING / RETRYING: due time
+    deadline_set ttl_;                         // QUEUED with a TTL: expiry
+    deadline_set leases_;                      // RUNNING: lease end
     // A running attempt. The task's record lives here: the store keeps the
     // task as QUEUED until the attempt ends (see start_attempt), and save()
     // writes that image; a result, a progress report or a checkpoint of a
@@ -281,7 +325,9 @@ private:
     };
     std::unordered_map<task_id, run_info, task_id_hash> running_;
     worker_registry workers_;
+    handler_defaults defaults_;  // what workers announced, kept in the meta table
     std::vector<std::string> unreachable_;
+    std::map<std::string, departure> departed_;  // by worker id; see remember_departure
     // Finished tasks whose submitter asked for DONE, by client: one DONE per
     // client per turn (`task` for one, `tasks` for several).
     std::map<std::string, std::vector<protocol::task_info>> pending_done_;

@@ -179,6 +179,7 @@ void engine::retry_cmd(const std::string& peer, const protocol::request& rq) {
     }
     r->attempts = 0;
     r->crashes = 0;
+    r->suspect_crashes = 0;
     r->error.clear();
     r->result.reset();
     r->cancel_requested = false;

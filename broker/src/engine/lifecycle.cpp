@@ -18,10 +18,14 @@ result<task_record> engine::create(const protocol::task_spec& spec, const std::s
     r.handler = spec.handler;
     // A handler always gets one msgpack value: no payload is nil.
     r.payload = spec.payload.empty() ? std::string(protocol::msgpack_nil) : spec.payload;
-    r.queue = spec.queue.empty() ? "default" : spec.queue;
+    // What the submit leaves unset comes from the handler's own defaults,
+    // as its workers announced them, then from the broker's.
+    auto ref = parse_handler(spec.handler);
+    auto own = ref ? defaults_.find(*ref) : std::nullopt;
+    r.queue = !spec.queue.empty() ? spec.queue : own && !own->queue.empty() ? own->queue : "default";
     r.priority = spec.priority.value_or(0);
-    r.max_retries = spec.retries.value_or(cfg_.default_retries);
-    r.timeout_ms = spec.timeout_ms.value_or(0);
+    r.max_retries = spec.retries ? *spec.retries : own && own->retries ? *own->retries : cfg_.default_retries;
+    r.timeout_ms = spec.timeout_ms ? *spec.timeout_ms : own && own->timeout_ms ? *own->timeout_ms : 0;
     r.ttl_ms = spec.ttl_ms.value_or(0);
     r.eta_ms = spec.eta_ms ? *spec.eta_ms : add_ms(now_, spec.delay_ms.value_or(0));
     r.backoff_base_ms = spec.backoff_base_ms.value_or(0);
@@ -48,9 +52,9 @@ void engine::enqueue(task_record& r, bool keep_place) {
         r.seq = next_seq();
     }
     check(txn_->put(table::ready, keys::ready_key(r.queue, r.priority, r.seq),
-                    keys::ready_value(id, r.expires_ms(), r.handler)),
+                    keys::ready_value(id, r.expires_ms(), ready_name(r))),
           "put ready");
-    ready_.push(r.queue, r.priority, ready_.intern(r.handler), {r.seq, id, r.expires_ms()});
+    ready_.push(r.queue, r.priority, ready_.intern(ready_name(r)), {r.seq, id, r.expires_ms()});
     if (r.expires_ms() > 0) {
         ttl_.set(id, r.expires_ms());
     }
@@ -139,7 +143,7 @@ void engine::retry_or_fail(task_record& r, const std::string& error, std::option
 
 // The attempt running `id` is gone without a result (worker dead, silent,
 // unroutable, or restarted).
-void engine::lost(const task_id& id, bool crashed, const std::string& why) {
+void engine::lost(const task_id& id, blame b, const std::string& why) {
     auto r = load(id);
     if (!r || r->state != task_state::running) {
         return;
@@ -156,13 +160,9 @@ void engine::lost(const task_id& id, bool crashed, const std::string& why) {
         retry_or_fail(*r, "timeout (worker " + why + ")", std::nullopt);
         return;
     }
-    if (crashed) {
-        ++r->crashes;
-        count("crashes");
-        if (r->crashes >= cfg_.max_crashes) {
-            finish(*r, task_state::failed, "poison: killed " + std::to_string(r->crashes) + " worker processes");
-            return;
-        }
+    if (charge(*r, b)) {
+        finish(*r, task_state::failed, poison_error(*r));
+        return;
     }
     count("requeued");
     r->error = why;

@@ -75,10 +75,10 @@ std::optional<int64_t> worker_registry::earliest_seen() const {
     return out;
 }
 
-worker* worker_registry::pick(const std::string& queue, const handler_ref& h) {
+worker* worker_registry::pick(const std::string& queue, const handler_ref& h, bool alone) {
     worker* best = nullptr;
     for (auto& [id, w] : workers_) {
-        if (!w.has_credit() || !w.serves(queue) || !w.can_run(h)) {
+        if (!w.has_credit() || (alone && w.busy() > 0) || !w.serves(queue) || !w.can_run(h)) {
             continue;
         }
         if (best == nullptr) {
@@ -99,7 +99,7 @@ worker* worker_registry::pick(const std::string& queue, const handler_ref& h) {
 uint32_t worker_registry::free_slots() const {
     uint32_t n = 0;
     for (const auto& [id, w] : workers_) {
-        n += w.slots > w.busy() ? w.slots - w.busy() : 0;
+        n += w.has_credit() ? w.slots - w.busy() : 0;
     }
     return n;
 }

@@ -34,9 +34,13 @@ struct worker {
     uint64_t results_seq = 0;                                   // the last RESULTS `seq` read, echoed in HEARTBEAT
     int64_t last_seen_ms = 0;
     uint64_t last_pick = 0;  // pick counter value when last chosen
+    // A task that must run alone (it was in a worker that crashed running
+    // several tasks): while the worker holds it, it is given nothing else.
+    std::optional<task_id> alone;
 
     uint32_t busy() const { return static_cast<uint32_t>(in_flight.size() + stale.size()); }
-    bool has_credit() const { return busy() < slots; }
+    bool holds_alone() const { return alone && (in_flight.count(*alone) > 0 || stale.count(*alone) > 0); }
+    bool has_credit() const { return busy() < slots && !holds_alone(); }
     bool serves(const std::string& queue) const;
     bool can_run(const handler_ref& h) const;
     protocol::worker_info to_info() const;
@@ -55,7 +59,8 @@ public:
     std::optional<int64_t> earliest_seen() const;
 
     // The worker to give a task of `queue` needing `h`, or nullptr.
-    worker* pick(const std::string& queue, const handler_ref& h);
+    // `alone`: the task must run alone, so only an idle worker will do.
+    worker* pick(const std::string& queue, const handler_ref& h, bool alone = false);
     // Marks `w` as just chosen (round-robin among equals).
     void chosen(worker& w) { w.last_pick = ++picks_; }
 

@@ -191,10 +191,10 @@ typedef struct tm_spawn_request {
     tm_str handler;   /* target handler name (any plugin) */
     tm_bytes payload; /* msgpack */
     tm_str key;       /* idempotency key, unique within the parent task.
-                         If the parent is retried and spawns again with the
-                         same key, the host returns the existing subtask
-                         instead of creating a second one. Empty = no
-                         deduplication. */
+                         If the parent spawns again with the same key (in
+                         the same attempt, after a retry or a crash), the
+                         broker returns the existing subtask instead of
+                         creating a second one. Empty = no deduplication. */
     int64_t delay_ms; /* 0 = runnable immediately */
 } tm_spawn_request;
 
@@ -245,8 +245,10 @@ typedef struct tm_host_api {
     int32_t (*checkpoint_load)(tm_ctx* ctx, tm_bytes* out_state);
 
     /* Submits a subtask. On success *out_task_id (may be NULL) is BORROWED
-     * until execute() returns. TM_E_INVALID if the broker refuses it (e.g.
-     * an unknown handler), TM_E_UNAVAILABLE if the broker does not answer,
+     * until execute() returns. TM_E_INVALID, creating nothing, when no
+     * worker connected to the broker serves the handler, the request is
+     * invalid, or the task no longer runs on this worker (the reason is in
+     * the host log); TM_E_UNAVAILABLE if the broker does not answer;
      * TM_E_TOO_LARGE for a payload over limit(TM_LIMIT_SPAWN). */
     int32_t (*spawn)(tm_ctx* ctx, const tm_spawn_request* request, tm_str* out_task_id);
 
@@ -299,7 +301,11 @@ typedef struct tm_handler {
                                  list for operators to match clients; nothing
                                  routes or refuses by it. */
     tm_execute_fn execute;
-    /* Defaults applied by the broker when a submit leaves them unset.
+    /* Defaults applied by the broker to a task for this handler whose
+     * submit (or spawn, workflow step, schedule) leaves them unset, once a
+     * worker serving the handler has connected to that broker (it keeps
+     * them in its store). With several versions, those of the newest
+     * version the task's handler matches.
      * NULL / 0 / negative mean "no default of the handler's own". */
     const char* default_queue;  /* e.g. "images"; NULL = "default" */
     int64_t default_timeout_ms; /* 0 = none */

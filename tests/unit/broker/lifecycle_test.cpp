@@ -373,7 +373,7 @@ TEST(Lifecycle, PoisonTaskFailsAfterMaxCrashes) {
     }
     auto st = h.status(id);
     EXPECT_EQ(st.state, "FAILED");
-    EXPECT_EQ(st.error, "poison: killed 2 worker processes");
+    EXPECT_EQ(st.error, "poison: crashed its worker 2 times (max-crashes 2)");
 }
 
 // A DEAD that names what the worker's slots were running charges the crash
@@ -391,7 +391,7 @@ TEST(Lifecycle, DeadWithRunningChargesOnlyThoseTasks) {
     h.backend("sup", tp::cmd::dead, tp::encode(dead));
     auto st = h.status(ids[1]);
     EXPECT_EQ(st.state, "FAILED");
-    EXPECT_EQ(st.error, "poison: killed 1 worker processes");
+    EXPECT_EQ(st.error, "poison: crashed its worker 1 time (max-crashes 1)");
     EXPECT_EQ(h.status(ids[0]).state, "QUEUED");
     EXPECT_EQ(h.status(ids[2]).state, "QUEUED");
 }
@@ -424,6 +424,30 @@ TEST(Lifecycle, CheckpointIsHandedToTheNextAttempt) {
     auto again = w.dispatched();
     ASSERT_EQ(again.size(), 1u);
     EXPECT_EQ(again[0].checkpoint, std::optional<std::string>("step-3"));
+}
+
+// The code a handler sets with its error (tm_error.code) is kept with the
+// task and shown in STATUS; a later success clears it.
+TEST(Lifecycle, HandlerErrorCodeShowsInStatus) {
+    engine_harness h;
+    auto& w = h.connect_worker(1, {handler("a.b")});
+    auto t = task("a.b");
+    t.retries = 1;
+    t.backoff_base_ms = 1000;
+    auto id = h.submit(t);
+    auto items = w.dispatched();
+    ASSERT_EQ(items.size(), 1u);
+    tp::results rs;
+    rs.items.push_back(tp::outcome{items[0].id, items[0].attempt, "retry", "", "quota", std::nullopt, "1.0.0", 429});
+    w.send(rs);
+    auto st = h.status(id);
+    EXPECT_EQ(st.state, "RETRYING");
+    EXPECT_EQ(st.error_code, std::optional<int64_t>(429));
+    h.advance(1000);
+    items = w.dispatched();
+    ASSERT_EQ(items.size(), 1u);
+    w.result(items[0], "ok");
+    EXPECT_FALSE(h.status(id).error_code.has_value());
 }
 
 TEST(Lifecycle, ProgressShowsInStatus) {
