@@ -28,17 +28,32 @@ const engine::ready_handler& engine::handler_of(uint32_t h) {
 }
 
 void engine::dispatch() {
-    if (ready_.total() == 0 || workers_.free_slots() == 0) {
+    if (ready_.total() == 0) {
+        alone_queued_ = false;
+        workers_.clear_reserved();
         return;
     }
+    // With every slot taken there is nothing to do, unless a task that
+    // runs alone may be waiting: it needs a worker reserved for it.
+    if (workers_.free_slots() == 0 && !alone_queued_) {
+        return;
+    }
+    bool alone_waits = false;
     auto queues = ready_.queues();
     bool progress = true;
-    while (progress && workers_.free_slots() > 0) {
+    while (progress) {
         progress = false;
         for (const auto& q : queues) {
             auto p = ready_.peek(q, [&](uint32_t h) {
                 const auto& rh = handler_of(h);
-                return workers_.pick(q, rh.ref, rh.alone) != nullptr;
+                if (workers_.pick(q, rh.ref, rh.alone) != nullptr) {
+                    return true;
+                }
+                if (rh.alone) {
+                    alone_waits = true;
+                    workers_.reserve(q, rh.ref);
+                }
+                return false;
             });
             if (!p) {
                 continue;
@@ -46,9 +61,13 @@ void engine::dispatch() {
             ready_.pop(q, *p);
             const auto& rh = handler_of(p->handler);
             worker* w = workers_.pick(q, rh.ref, rh.alone);
+            w->reserved = false;
             start_attempt(*p, q, *w);
             progress = true;
         }
+    }
+    if (!alone_waits) {
+        workers_.clear_reserved();
     }
 }
 

@@ -333,6 +333,7 @@ void engine::recover_indexes() {
                   if (auto e = keys::parse_ready(k, v)) {
                       metrics_.queued_recovered(e->queue, e->priority);
                       ready_.push(e->queue, e->priority, ready_.intern(e->handler), {e->seq, e->id, e->expires_ms});
+                      alone_queued_ = alone_queued_ || std::string_view(e->handler).ends_with(alone_mark);
                       if (e->expires_ms > 0) {
                           ttl_.set(e->id, e->expires_ms);
                       }

@@ -309,6 +309,7 @@ private:
     bool seq_dirty_ = false;
     ready_index ready_;
     std::vector<ready_handler> handler_refs_;  // parallel to ready_'s interned handlers
+    bool alone_queued_ = false;                // a task that runs alone was queued since the index was empty
     deadline_set delayed_;                     // PENDING / RETRYING: due time
     deadline_set ttl_;                         // QUEUED with a TTL: expiry
     deadline_set leases_;                      // RUNNING: lease end

@@ -55,6 +55,7 @@ void engine::enqueue(task_record& r, bool keep_place) {
                     keys::ready_value(id, r.expires_ms(), ready_name(r))),
           "put ready");
     ready_.push(r.queue, r.priority, ready_.intern(ready_name(r)), {r.seq, id, r.expires_ms()});
+    alone_queued_ = alone_queued_ || r.runs_alone();
     if (r.expires_ms() > 0) {
         ttl_.set(id, r.expires_ms());
     }

@@ -78,7 +78,8 @@ std::optional<int64_t> worker_registry::earliest_seen() const {
 worker* worker_registry::pick(const std::string& queue, const handler_ref& h, bool alone) {
     worker* best = nullptr;
     for (auto& [id, w] : workers_) {
-        if (!w.has_credit() || (alone && w.busy() > 0) || !w.serves(queue) || !w.can_run(h)) {
+        bool free = alone ? w.busy() == 0 && w.slots > 0 : w.has_credit();
+        if (!free || !w.serves(queue) || !w.can_run(h)) {
             continue;
         }
         if (best == nullptr) {
@@ -94,6 +95,27 @@ worker* worker_registry::pick(const std::string& queue, const handler_ref& h, bo
         }
     }
     return best;
+}
+
+void worker_registry::reserve(const std::string& queue, const handler_ref& h) {
+    worker* best = nullptr;
+    for (auto& [id, w] : workers_) {
+        if (w.reserved) {
+            return;  // one at a time
+        }
+        if (w.slots > 0 && w.serves(queue) && w.can_run(h) && (best == nullptr || w.busy() < best->busy())) {
+            best = &w;
+        }
+    }
+    if (best != nullptr) {
+        best->reserved = true;
+    }
+}
+
+void worker_registry::clear_reserved() {
+    for (auto& [id, w] : workers_) {
+        w.reserved = false;
+    }
 }
 
 uint32_t worker_registry::free_slots() const {

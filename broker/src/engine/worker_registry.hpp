@@ -37,10 +37,13 @@ struct worker {
     // A task that must run alone (it was in a worker that crashed running
     // several tasks): while the worker holds it, it is given nothing else.
     std::optional<task_id> alone;
+    // Kept free for a task that must run alone: it is sent nothing else
+    // until it is idle (see worker_registry::reserve).
+    bool reserved = false;
 
     uint32_t busy() const { return static_cast<uint32_t>(in_flight.size() + stale.size()); }
     bool holds_alone() const { return alone && (in_flight.count(*alone) > 0 || stale.count(*alone) > 0); }
-    bool has_credit() const { return busy() < slots && !holds_alone(); }
+    bool has_credit() const { return busy() < slots && !holds_alone() && !reserved; }
     bool serves(const std::string& queue) const;
     bool can_run(const handler_ref& h) const;
     protocol::worker_info to_info() const;
@@ -61,6 +64,13 @@ public:
     // The worker to give a task of `queue` needing `h`, or nullptr.
     // `alone`: the task must run alone, so only an idle worker will do.
     worker* pick(const std::string& queue, const handler_ref& h, bool alone = false);
+    // A task that must run alone waits for an idle worker; under steady
+    // load none would ever be idle. So one worker that could run it, the
+    // least busy, is reserved: sent nothing new until it is idle. At most
+    // one at a time (such tasks are rare); clear_reserved() at the start of
+    // each dispatch round lets the choice follow the load.
+    void reserve(const std::string& queue, const handler_ref& h);
+    void clear_reserved();
     // Marks `w` as just chosen (round-robin among equals).
     void chosen(worker& w) { w.last_pick = ++picks_; }
 

@@ -204,3 +204,30 @@ TEST(CrashBlame, LateDeadMakesQueuedTasksSuspects) {
     EXPECT_EQ(w2.dispatched().size(), 1u);
     EXPECT_TRUE(h.status(ids[0]).state == "QUEUED" || h.status(ids[1]).state == "QUEUED");
 }
+
+// Under steady load no worker is ever idle: a suspect gets one worker
+// reserved, which is sent nothing new until it is idle, then runs it.
+TEST(CrashBlame, ASuspectIsNotStarvedBySteadyLoad) {
+    engine_harness h(with_max_crashes(3));
+    auto& busy = h.connect_worker(2, {handler("a.b")}, {.id = "node:b"});
+    std::vector<tp::task_spec> specs(10, task("a.b"));
+    h.submit(specs);
+    auto running = busy.dispatched();
+    ASSERT_EQ(running.size(), 2u);
+    auto& doomed = h.connect_worker(2, {handler("a.b")}, {.id = "node:a", .supervisor = "sup"});
+    auto lost = ids_of(doomed.dispatched());
+    ASSERT_EQ(lost.size(), 2u);
+    dead(h, "node:a", lost);  // two suspects now wait for an idle worker
+    busy.result(running[0], "ok");
+    EXPECT_TRUE(busy.dispatched().empty()) << "reserved: it drains instead of taking more";
+    busy.result(running[1], "ok");
+    auto next = busy.dispatched();
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].id, lost[0]);
+    busy.result(next[0], "ok");
+    next = busy.dispatched();
+    ASSERT_EQ(next.size(), 1u);
+    EXPECT_EQ(next[0].id, lost[1]);
+    busy.result(next[0], "ok");
+    EXPECT_EQ(busy.dispatched().size(), 2u) << "healthy work flows again";
+}
