@@ -2,6 +2,7 @@
 // turns one task at a time, so a busy queue cannot starve another; within a
 // queue, priority 9..0 then FIFO (ready_index::peek).
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "engine/engine.hpp"
@@ -44,23 +45,34 @@ void engine::dispatch() {
     while (progress) {
         progress = false;
         for (const auto& q : queues) {
+            // The peek only looks: a worker is reserved for a task that runs
+            // alone after it, so that a reservation can never take away the
+            // worker a picked task was matched to.
+            std::optional<handler_ref> reserve_for;
             auto p = ready_.peek(q, [&](uint32_t h) {
                 const auto& rh = handler_of(h);
                 if (workers_.pick(q, rh.ref, rh.alone) != nullptr) {
                     return true;
                 }
-                if (rh.alone) {
-                    alone_waits = true;
-                    workers_.reserve(q, rh.ref);
+                if (rh.alone && !reserve_for) {
+                    reserve_for = rh.ref;
                 }
                 return false;
             });
             if (!p) {
+                if (reserve_for) {
+                    alone_waits = true;
+                    workers_.reserve(q, *reserve_for);
+                }
                 continue;
             }
-            ready_.pop(q, *p);
             const auto& rh = handler_of(p->handler);
             worker* w = workers_.pick(q, rh.ref, rh.alone);
+            if (w == nullptr) {
+                continue;  // the peek said yes: cannot happen, but never pop what no one takes
+            }
+            alone_waits = alone_waits || reserve_for.has_value();
+            ready_.pop(q, *p);
             w->reserved = false;
             start_attempt(*p, q, *w);
             progress = true;
