@@ -191,7 +191,9 @@ TEST(supervisor, hostile_files_at_start_are_refused_by_name_and_the_rest_serves)
     EXPECT_FALSE(has_prefix(names, "ctor."));
     EXPECT_FALSE(broker.expect(protocol::cmd::hello, 500ms).has_value()) << "a second worker started";
     auto log = taskmill::test::read_text(dirs.log);
-    EXPECT_NE(log.find("plugin refused: ctor_exit.so: the library ended the process while loading (exit status 0)"), std::string::npos) << log;
+    EXPECT_NE(log.find("plugin refused: ctor_exit.so: the library ended the process while loading (exit status 0)"),
+              std::string::npos)
+        << log;
     EXPECT_NE(log.find("plugin refused: ctor_segv.so: "), std::string::npos) << log;
     EXPECT_NE(log.find("plugin refused: truncated.so: "), std::string::npos) << log;
     EXPECT_EQ(count_of(log, "worker started"), 1u) << log;
