@@ -123,8 +123,9 @@ TEST(JsonViewMsgpack, JsonToMsgpackIsPlainMsgpack) {
 
 TEST(JsonViewTask, HasEveryFieldOfBothFormerViews) {
     auto j = tp::to_json(sample_task());
-    EXPECT_EQ(j.size(), 21u) << j.dump();
+    EXPECT_EQ(j.size(), 22u) << j.dump();
     EXPECT_EQ(j["id"], "0123456789abcdef0123456789abcdef");
+    EXPECT_TRUE(j["error_code"].is_null()) << "no code set: null, the field is always there";
     EXPECT_EQ(j["handler"], "echo.echo");
     EXPECT_EQ(j["queue"], "default");
     EXPECT_EQ(j["priority"], 3);
