@@ -210,14 +210,7 @@ int32_t api_set_error(tm_ctx* ctx, const tm_error* e) {
     return 0;
 }
 
-uint64_t api_limit(tm_ctx* /*ctx*/, int32_t what) {
-    switch (what) {
-        case TM_LIMIT_RESULT:
-        case TM_LIMIT_CHECKPOINT:
-        case TM_LIMIT_SPAWN: return plugin_buffer_limit;
-        default: return 0;
-    }
-}
+uint64_t api_limit(tm_ctx* /*ctx*/, int32_t what) { return detail::plugin_limit(what); }
 
 tm_host_api make_api() {
     tm_host_api api{};

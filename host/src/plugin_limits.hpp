@@ -14,7 +14,8 @@ inline constexpr uint64_t plugin_buffer_limit = protocol::default_max_body - 64 
 
 namespace detail {
 
-// host->limit(ctx, what) during init(): 0 for a `what` this host does not know.
+// host->limit(ctx, what), in init() and execute() alike: 0 for a `what`
+// this host does not know.
 inline constexpr uint64_t plugin_limit(int32_t what) {
     switch (what) {
         case TM_LIMIT_RESULT:
