@@ -161,7 +161,7 @@ protocol::worker_info to_wire(const worker_info& w) {
 protocol::stats_info to_wire(const stats_info& s) {
     protocol::stats_info out;
     for (const auto& q : s.queues) {
-        out.queues.push_back(protocol::queue_stats{q.name, q.ready, q.delayed, q.running});
+        out.queues.push_back(protocol::queue_stats{q.name, q.ready, q.delayed, q.running, false, {}});
     }
     out.states = s.states;
     out.counters = s.counters;

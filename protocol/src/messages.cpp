@@ -39,6 +39,7 @@ template <typename V> void fields(task_spec& m, V&& v) {
     v("key", m.key);
     v("parent", m.parent);
     v("notify", m.notify);
+    v("keep_ms", m.keep_ms);
 }
 template <typename V> void fields(request& m, V&& v) {
     v("req", m.req);
@@ -51,6 +52,16 @@ template <typename V> void fields(request& m, V&& v) {
     v("limit", m.limit);
     v("data", bin_field<std::string>{m.data});
     v("before", m.before);
+    v("handler", m.handler);
+    v("since_ms", m.since_ms);
+    v("until_ms", m.until_ms);
+    v("all", m.all);
+    v("strict", m.strict);
+    v("ids", m.ids);
+    v("rate", m.rate);
+    v("burst", m.burst);
+    v("max_running", m.max_running);
+    v("job", m.job);
 }
 template <typename V> void fields(progress_info& m, V&& v) {
     v("fraction", m.fraction);
@@ -76,6 +87,20 @@ template <typename V> void fields(task_info& m, V&& v) {
     v("children", m.children);
     v("worker", m.worker);
     v("error_code", m.error_code);
+    v("payload", bin_field<std::optional<std::string>>{m.payload});
+    v("payload_size", m.payload_size);
+    v("history", m.history);
+    v("delete_at_ms", m.delete_at_ms);
+}
+template <typename V> void fields(attempt_info& m, V&& v) {
+    v("attempt", m.attempt);
+    v("worker", m.worker);
+    v("started_ms", m.started_ms);
+    v("finished_ms", m.finished_ms);
+    v("outcome", m.outcome);
+    v("error", m.error);
+    v("error_code", m.error_code);
+    v("version", m.version);
 }
 template <typename V> void fields(handler_info& m, V&& v) {
     v("name", m.name);
@@ -103,6 +128,28 @@ template <typename V> void fields(queue_stats& m, V&& v) {
     v("ready", m.ready);
     v("delayed", m.delayed);
     v("running", m.running);
+    v("paused", m.paused);
+    v("limits", m.limits);
+}
+template <typename V> void fields(flow_limits& m, V&& v) {
+    v("rate", m.rate);
+    v("burst", m.burst);
+    v("max_running", m.max_running);
+}
+template <typename V> void fields(handler_stats& m, V&& v) {
+    v("name", m.name);
+    v("running", m.running);
+    v("limits", m.limits);
+}
+template <typename V> void fields(job_info& m, V&& v) {
+    v("id", m.id);
+    v("kind", m.kind);
+    v("filter", m.filter);
+    v("state", m.state);
+    v("matched", m.matched);
+    v("changed", m.changed);
+    v("started_ms", m.started_ms);
+    v("finished_ms", m.finished_ms);
 }
 template <typename V> void fields(stats_info& m, V&& v) {
     v("queues", m.queues);
@@ -112,6 +159,7 @@ template <typename V> void fields(stats_info& m, V&& v) {
     v("slots", m.slots);
     v("busy", m.busy);
     v("uptime_ms", m.uptime_ms);
+    v("handlers", m.handlers);
 }
 template <typename V> void fields(reply& m, V&& v) {
     v("req", m.req);
@@ -126,6 +174,9 @@ template <typename V> void fields(reply& m, V&& v) {
     v("stats", m.stats);
     v("data", bin_field<std::string>{m.data});
     v("next", m.next);
+    v("warnings", m.warnings);
+    v("queues", m.queues);
+    v("job", m.job);
 }
 template <typename V> void fields(hello& m, V&& v) {
     v("worker", m.worker);
@@ -193,6 +244,7 @@ TASKMILL_RECORD(task_info) TASKMILL_RECORD(handler_info) TASKMILL_RECORD(worker_
 TASKMILL_RECORD(queue_stats) TASKMILL_RECORD(stats_info) TASKMILL_RECORD(reply)
 TASKMILL_RECORD(hello) TASKMILL_RECORD(welcome) TASKMILL_RECORD(work_item)
 TASKMILL_RECORD(dispatch) TASKMILL_RECORD(outcome) TASKMILL_RECORD(results) TASKMILL_RECORD(control)
+TASKMILL_RECORD(attempt_info) TASKMILL_RECORD(flow_limits) TASKMILL_RECORD(handler_stats) TASKMILL_RECORD(job_info)
 // clang-format on
 #undef TASKMILL_RECORD
 

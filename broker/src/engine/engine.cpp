@@ -159,6 +159,22 @@ void engine::save(const task_record& r) {
     check(txn_->put(table::tasks, id_bytes(id), encode(image)), "put task");
 }
 
+void engine::erase_task(const task_record& r) {
+    const auto id = id_bytes(r.id);
+    check(task_index::remove(*txn_, r), "erase index entries");
+    for (const auto& tag : r.tags) {
+        check(txn_->erase(table::tags, keys::tag_key(tag, r.id)), "erase tag");
+    }
+    // The key may have been taken over since (it names another task then).
+    if (!r.key.empty()) {
+        if (auto named = txn_->get(table::keys, r.key); named && *named == id) {
+            check(txn_->erase(table::keys, r.key), "erase key");
+        }
+    }
+    check(txn_->erase(table::tasks, id), "erase task");
+    counters_.removed(r.queue, r.state);
+}
+
 task_record engine::current(task_record stored) const {
     if (auto it = running_.find(stored.id); it != running_.end()) {
         return it->second.record;

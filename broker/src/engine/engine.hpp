@@ -37,6 +37,7 @@
 #include "engine/task_ops.hpp"
 #include "engine/timers.hpp"
 #include "engine/worker_registry.hpp"
+#include "index/task_index.hpp"
 #include "metrics/metrics.hpp"
 #include "model/task_id.hpp"
 #include "model/task_record.hpp"
@@ -130,6 +131,10 @@ private:
     // write), or nullopt. Logs the remedy once per episode.
     std::optional<std::string> new_work_refused() override;
     void save(const task_record& r);
+    // Deletes a finished task from the store: its record, its index and
+    // tag entries, and the idempotency key that names it. Not for a task
+    // that is unfinished (the ready, delayed and timer entries stay).
+    void erase_task(const task_record& r);
     // A record read by a scan of the store, as it is now: a running task's
     // is in memory (the store keeps it QUEUED, see start_attempt).
     task_record current(task_record stored) const;

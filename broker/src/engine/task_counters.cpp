@@ -42,6 +42,17 @@ void task_counters::moved(const std::string& queue, std::optional<task_state> fr
     dirty_ = true;
 }
 
+void task_counters::removed(const std::string& queue, task_state s) {
+    auto q = per_queue_.find(queue);
+    if (q == per_queue_.end()) {
+        return;
+    }
+    if (auto n = q->second.find(s); n != q->second.end() && n->second > 0) {
+        --n->second;
+    }
+    dirty_ = true;
+}
+
 result<void> task_counters::save(transaction& txn) {
     if (!dirty_) {
         return {};

@@ -25,6 +25,8 @@ public:
     void count(const std::string& counter, uint64_t n = 1) { counters_[counter] += n; }
     // A task of `queue` moved from state `from` (nullopt: a new task) to `to`.
     void moved(const std::string& queue, std::optional<task_state> from, task_state to);
+    // A task of `queue` in state `s` was deleted.
+    void removed(const std::string& queue, task_state s);
 
     const by_queue& per_queue() const { return per_queue_; }
     const std::map<std::string, uint64_t>& counters() const { return counters_; }

@@ -64,7 +64,23 @@ template <typename V> void fields(task_record& r, V&& v) {
     v("version", r.version);
     v("error_code", r.error_code);
     v("suspect_crashes", r.suspect_crashes);
+    v("keep_ms", r.keep_ms);
+    v("history", r.history);
+    v("delete_at_ms", r.delete_at_ms);
 }
+
+// An attempt is an array of its fields, in this order.
+template <typename A, typename V> void attempt_fields(A& a, V&& v) {
+    v(a.attempt);
+    v(a.worker);
+    v(a.started_ms);
+    v(a.finished_ms);
+    v(a.outcome);
+    v(a.error);
+    v(a.error_code);
+    v(a.version);
+}
+constexpr uint32_t attempt_field_count = 8;
 
 // The record is written the one way msgpack is written (msgpack_out.hpp);
 // encode() sizes the string ahead from the record's big fields.
@@ -90,6 +106,26 @@ void read(protocol::mp_reader& rd, std::vector<std::string>& v) {
     v.clear();
     for (uint32_t i = 0; i < n; ++i) {
         v.emplace_back(rd.bytes());
+    }
+}
+
+void read(protocol::mp_reader& rd, attempt_record& a) {
+    uint32_t left = rd.array_size();
+    attempt_fields(a, [&](auto& f) {
+        if (left > 0) {
+            read(rd, f);
+            --left;
+        }
+    });
+    for (; left > 0; --left) {
+        rd.skip();  // fields of a newer broker
+    }
+}
+void read(protocol::mp_reader& rd, std::vector<attempt_record>& v) {
+    auto n = rd.array_size();
+    v.clear();
+    for (uint32_t i = 0; i < n; ++i) {
+        read(rd, v.emplace_back());
     }
 }
 
@@ -135,6 +171,13 @@ template <typename P> void write(P& pk, const std::vector<task_id>& ids) {
     }
 }
 template <typename P> void write(P& pk, task_state s) { pk.pack(static_cast<uint8_t>(s)); }
+template <typename P> void write(P& pk, const std::vector<attempt_record>& history) {
+    pk.pack_array(static_cast<uint32_t>(history.size()));
+    for (const auto& a : history) {
+        pk.pack_array(attempt_field_count);
+        attempt_fields(a, [&](const auto& f) { pk.pack(f); });
+    }
+}
 
 // Format 1 maps hold text ids and state names, like format 2.
 template <typename T> void convert(const msgpack::object& o, T& v) { o.convert(v); }
@@ -145,6 +188,7 @@ void convert(const msgpack::object& o, std::vector<task_id>& v) {
         v.push_back(id_of(hex, text_format));
     }
 }
+void convert(const msgpack::object&, std::vector<attempt_record>&) {}  // format 1 had no history
 void convert(const msgpack::object& o, task_state& v) {
     auto s = parse_task_state(o.as<std::string>());
     if (!s) {
@@ -263,6 +307,7 @@ protocol::task_info to_info(const task_record& r) {
     }
     t.worker = r.worker;
     t.error_code = r.error_code;
+    t.delete_at_ms = r.delete_at_ms;
     return t;
 }
 

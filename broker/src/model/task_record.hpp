@@ -17,6 +17,22 @@
 
 namespace taskmill::broker {
 
+// One attempt of a task, kept in its record (the last max_history).
+struct attempt_record {
+    uint32_t attempt = 0;
+    std::string worker;
+    int64_t started_ms = 0;
+    int64_t finished_ms = 0;  // 0 = not over
+    std::string outcome;      // ok retry fail cancelled timeout lost expired
+    std::string error;
+    std::optional<int64_t> error_code;
+    std::string version;
+};
+
+// How many attempts a record keeps (the newest): a task retried a thousand
+// times must not carry a thousand errors through every state change.
+inline constexpr std::size_t max_history = 10;
+
 struct task_record {
     task_id id{};
     std::string handler;
@@ -61,6 +77,13 @@ struct task_record {
     // charged (the culprit is unknown), but the task then runs alone, so
     // that its next crash is its own (see engine::remove_worker).
     uint32_t suspect_crashes = 0;
+    // Retention chosen at submit (task_spec::keep_ms); nullopt = the
+    // queue's or the broker's for the final state; 0 = for ever.
+    std::optional<int64_t> keep_ms;
+    std::vector<attempt_record> history;  // oldest first, at most max_history
+    // When the retention sweep deletes the finished task; 0 = never or not
+    // finished. Kept so that the expiry entry can be found again.
+    int64_t delete_at_ms = 0;
 
     bool runs_alone() const { return suspect_crashes > 0; }
 

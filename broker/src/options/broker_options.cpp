@@ -4,6 +4,7 @@
 
 #include <taskmill/config/loader.hpp>
 #include <taskmill/protocol/curve_keys.hpp>
+#include <taskmill/protocol/duration.hpp>
 
 #include "http/http_server.hpp"
 
@@ -23,6 +24,11 @@ struct raw {
     bool help = false;
     bool print_config = false;
     bool check_store = false;
+    // retention-* as written; parsed by load_retention.
+    std::string retention_succeeded = "24h";
+    std::string retention_failed = "7d";
+    std::string retention_cancelled = "7d";
+    std::string retention_expired = "7d";
 };
 
 void declare_server(config::loader& l, broker_config& g, std::string& log_level, raw& r) {
@@ -70,6 +76,27 @@ void declare_limits_and_security(config::loader& l, broker_config& g, raw& r) {
           "role of HTTP requests without a token: none | read | write");
     l.add("allow-empty-store", config::switch_flag(g.allow_empty_store),
           "start even when data.mdb is empty (0 bytes) where a store was before");
+}
+
+void declare_retention(config::loader& l, raw& r) {
+    l.add("retention-succeeded", config::text(r.retention_succeeded),
+          "keep SUCCEEDED tasks this long, then delete them (30s 5m 24h 7d; 0 = for ever)");
+    l.add("retention-failed", config::text(r.retention_failed),
+          "keep FAILED (dead-letter) tasks this long (0 = for ever)");
+    l.add("retention-cancelled", config::text(r.retention_cancelled), "keep CANCELLED tasks this long (0 = for ever)");
+    l.add("retention-expired", config::text(r.retention_expired), "keep EXPIRED tasks this long (0 = for ever)");
+}
+
+void load_retention(retention_config& out, const raw& r) {
+    auto ms = [](const char* name, const std::string& text) {
+        auto v = protocol::parse_duration_ms(text);
+        if (!v) throw config::error(std::string(name) + ": " + v.error().message);
+        return *v;
+    };
+    out.succeeded_ms = ms("retention-succeeded", r.retention_succeeded);
+    out.failed_ms = ms("retention-failed", r.retention_failed);
+    out.cancelled_ms = ms("retention-cancelled", r.retention_cancelled);
+    out.expired_ms = ms("retention-expired", r.retention_expired);
 }
 
 void declare_commands(config::loader& l, raw& r) {
@@ -130,7 +157,10 @@ broker_options load_broker_options(int argc, const char* const* argv, const std:
     declare_server(l, out.cfg, out.log_level, r);
     declare_limits_and_security(l, out.cfg, r);
     l.file_option("config");
+    declare_retention(l, r);
     l.sections("schedule.", [&](const config::section& s) { out.cfg.schedules.push_back(read_schedule_section(s)); });
+    l.sections("queue.", [&](const config::section& s) { out.cfg.queues.push_back(read_queue_section(s)); });
+    l.sections("handler.", [&](const config::section& s) { out.cfg.handlers.push_back(read_handler_section(s)); });
     l.load(argc, argv, env);
     if (r.help) {
         out.mode = broker_mode::help;
@@ -138,6 +168,7 @@ broker_options load_broker_options(int argc, const char* const* argv, const std:
         return out;
     }
     load_keys(out.cfg, r);
+    load_retention(out.cfg.retention, r);
     out.cfg.mode = r.durability == "sync" ? durability::sync : durability::none;
     check_together(out.cfg);
     if (r.print_config) {

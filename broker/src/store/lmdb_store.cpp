@@ -20,8 +20,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<const char*, table_count> table_names = {"tasks", "ready", "delayed",   "running",  "keys",
-                                                              "meta",  "tags",  "workflows", "schedules"};
+constexpr std::array<const char*, table_count> table_names = {"tasks",  "ready",    "delayed",   "running",   "keys",
+                                                              "meta",   "tags",     "workflows", "schedules", "index",
+                                                              "expiry", "settings", "jobs"};
 
 std::vector<std::string> table_names_list() { return {table_names.begin(), table_names.end()}; }
 

@@ -427,7 +427,7 @@ TEST(Client, QueriesDecodeTheirReplies) {
             m.body.tasks = {finished("a", "FAILED"), finished("b", "SUCCEEDED")};
         } else if (cmd == protocol::cmd::stats) {
             m.body.stats = protocol::stats_info{};
-            m.body.stats->queues.push_back({"default", 3, 1, 2});
+            m.body.stats->queues.push_back({"default", 3, 1, 2, false, {}});
             m.body.stats->workers = 2;
         } else if (cmd == protocol::cmd::workers) {
             protocol::worker_info w;

@@ -139,7 +139,7 @@ TEST(Json, TaskWorkerAndStatsObjectsAreTheSharedView) {
     EXPECT_EQ(to_json(detail::from_wire(w))["last_seen_ms"], 1'700'000'000'000);
 
     taskmill::protocol::stats_info s;
-    s.queues = {taskmill::protocol::queue_stats{"default", 1, 2, 3}};
+    s.queues = {taskmill::protocol::queue_stats{"default", 1, 2, 3, false, {}}};
     s.counters = {{"submitted", 4}};
     s.uptime_ms = 99;
     EXPECT_EQ(to_json(detail::from_wire(s)), taskmill::protocol::to_json(s));

@@ -193,7 +193,7 @@ TEST(JsonViewWorker, HasHandlersAndLastSeenTwice) {
 
 TEST(JsonViewStats, HasQueuesStatesAndCounters) {
     tp::stats_info s;
-    s.queues = {tp::queue_stats{"default", 3, 1, 2}};
+    s.queues = {tp::queue_stats{"default", 3, 1, 2, false, {}}};
     s.states = {{"QUEUED", 3}};
     s.counters = {{"submitted", 9}};
     s.workers = 1;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include <taskmill/broker/queue_config.hpp>
 #include <taskmill/broker/schedule.hpp>
 #include <taskmill/broker/store.hpp>
 
@@ -56,6 +57,9 @@ struct broker_config {
     std::vector<std::string> http_tokens;    // "NAME:ROLE:SECRET", ROLE = read | write
     std::string http_anonymous = "none";     // role without a token: none | read | write
     std::vector<schedule_config> schedules;  // [schedule.NAME] sections
+    retention_config retention;              // retention-succeeded ... (queue_config.hpp)
+    std::vector<queue_config> queues;        // [queue.NAME] sections
+    std::vector<handler_config> handlers;    // [handler.NAME] sections
     // CURVE on frontend and backend (empty secret key = plain TCP). Keys are
     // Z85 text; an allow entry "*" admits any key that completes CURVE.
     std::string curve_public_key;

@@ -35,8 +35,20 @@ enum class table : uint8_t {
     tags,       // tag \0 id(16) -> empty: the unfinished tasks carrying each tag
     workflows,  // workflow id (hex) -> msgpack workflow record
     schedules,  // schedule name -> last fire ms(8, BE) anchor ms(8, BE)
+    // The listing indexes: by state, queue, handler and finish time
+    // (src/index/task_index.hpp has the layouts).
+    index,
+    // delete_at_ms(8, BE) kind(1) id -> empty: finished tasks and workflows
+    // to delete when their retention ends (src/retention/).
+    expiry,
+    // "queue/NAME" or "handler/NAME" -> msgpack: what operators set at run
+    // time (pause, limits), kept across restarts.
+    settings,
+    // job id(8, BE) -> msgpack job record: bulk operations, with the cursor
+    // each resumes from after a restart.
+    jobs,
 };
-inline constexpr int table_count = 9;
+inline constexpr int table_count = 13;
 
 // Called with each entry by scan(); return false to stop. The views are valid
 // only during the call.

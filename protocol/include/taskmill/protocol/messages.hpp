@@ -45,6 +45,9 @@ struct task_spec {
     std::string key;      // idempotency key
     std::string parent;   // parent task id (set by SPAWN)
     bool notify = false;  // push DONE to the submitter when finished
+    // How long the task is kept once finished, then deleted; 0 = forever.
+    // Unset = the queue's retention for its final state, else the broker's.
+    std::optional<int64_t> keep_ms;
 };
 
 // A request from a client. Which fields a command reads is listed in
@@ -60,11 +63,41 @@ struct request {
     uint32_t limit = 0;            // TASKS: at most this many (0 = 100)
     std::string before;            // TASKS: only tasks older than this id (a page's `next`)
     std::string data;              // WF_SUBMIT: the workflow as a msgpack map (bin)
+    // Filters of TASKS and of the bulk verbs (CANCEL, RETRY, DELETE without
+    // an id): with `state`, `queue` and `tag` above, a task matches when it
+    // matches every filter that is set.
+    std::string handler;   // handler name, without any @version
+    int64_t since_ms = 0;  // unix ms, 0 = none: see docs/PROTOCOL.md for the time compared
+    int64_t until_ms = 0;
+    bool all = false;  // bulk verbs: no filter set means every task (refused otherwise)
+    // SUBMIT: refuse (unknown_handler) instead of warning when no worker
+    // has offered the handler (or the pinned version) recently.
+    bool strict = false;
+    std::vector<std::string> ids;  // DELETE: these tasks
+    // LIMIT (of `queue` or `handler`): tasks started per second (0 = no
+    // limit), the burst of starts allowed above it, and the cap on running
+    // tasks (0 = none). Unset = leave as it is.
+    std::optional<double> rate;
+    std::optional<uint32_t> burst;
+    std::optional<uint32_t> max_running;
+    uint64_t job = 0;  // JOB: the job asked about
 };
 
 struct progress_info {
     double fraction = 0;
     std::string note;
+};
+
+// One attempt of a task, as STATUS shows it (the last ones are kept).
+struct attempt_info {
+    uint32_t attempt = 0;
+    std::string worker;
+    int64_t started_ms = 0;
+    int64_t finished_ms = 0;  // 0 = still running
+    std::string outcome;      // ok retry fail cancelled timeout lost expired ...
+    std::string error;
+    std::optional<int64_t> error_code;
+    std::string version;  // plugin version that ran it
 };
 
 // The state of one task, as STATUS, TASKS and DONE return it.
@@ -90,6 +123,14 @@ struct task_info {
     // The code the handler set with its error (tm_error.code) on the last
     // attempt that ended with one; nullopt = none.
     std::optional<int64_t> error_code;
+    // STATUS only (not TASKS or DONE): the input (msgpack, bin; absent when
+    // it would not fit the reply) and its size in bytes.
+    std::optional<std::string> payload;
+    uint64_t payload_size = 0;
+    std::vector<attempt_info> history;  // STATUS only: oldest first
+    // When a finished task is to be deleted (unix ms); 0 = kept for ever,
+    // or not finished.
+    int64_t delete_at_ms = 0;
 };
 
 struct handler_info {
@@ -121,11 +162,41 @@ struct worker_info {
     int64_t last_seen_ms = 0;
 };
 
+// The flow limits of a queue or a handler (LIMIT, broker.ini [queue.NAME]
+// and [handler.NAME]). 0 = no limit.
+struct flow_limits {
+    double rate = 0;           // tasks started per second
+    uint32_t burst = 0;        // starts allowed at once above the rate (0 = max(1, rate))
+    uint32_t max_running = 0;  // tasks running at once
+};
+
 struct queue_stats {
     std::string name;
     uint64_t ready = 0;    // waiting to be dispatched
     uint64_t delayed = 0;  // waiting for their ETA
     uint64_t running = 0;
+    bool paused = false;  // PAUSE: dispatches nothing until RESUME
+    flow_limits limits;
+};
+
+// A handler with limits of its own, as STATS shows it.
+struct handler_stats {
+    std::string name;
+    uint64_t running = 0;
+    flow_limits limits;
+};
+
+// A bulk operation (purge, cancel/retry/delete by filter) that the broker
+// carries out in bounded slices over several loop turns; JOB reports it.
+struct job_info {
+    uint64_t id = 0;
+    std::string kind;      // purge cancel retry delete
+    std::string filter;    // what it applies to, in words
+    std::string state;     // running done
+    uint64_t matched = 0;  // tasks it has looked at that matched
+    uint64_t changed = 0;  // tasks it cancelled, retried or deleted
+    int64_t started_ms = 0;
+    int64_t finished_ms = 0;  // 0 = running
 };
 
 struct stats_info {
@@ -136,6 +207,7 @@ struct stats_info {
     uint32_t slots = 0;
     uint32_t busy = 0;
     int64_t uptime_ms = 0;
+    std::vector<handler_stats> handlers;  // handlers with limits
 };
 
 // The reply to any client request (and the DONE push). Only the parts the
@@ -153,6 +225,11 @@ struct reply {
     std::optional<stats_info> stats;   // STATS
     std::string data;                  // WF_STATUS, SCHEDULES: a msgpack map (bin)
     std::string next;                  // TASKS: more may follow; ask again with before = next
+    // SUBMIT: what the submitter should know, e.g. that no worker has
+    // offered the handler recently (the task is queued all the same).
+    std::vector<std::string> warnings;
+    std::vector<queue_stats> queues;  // QUEUES
+    std::optional<job_info> job;      // bulk verbs, JOB
 };
 
 // ---- worker / supervisor <-> broker (backend) ----

@@ -44,6 +44,15 @@ inline constexpr std::string_view wf_submit = "WF_SUBMIT";
 inline constexpr std::string_view wf_status = "WF_STATUS";
 inline constexpr std::string_view wf_cancel = "WF_CANCEL";
 inline constexpr std::string_view schedules = "SCHEDULES";
+// operator verbs (docs/PROTOCOL.md, "Operating queues")
+inline constexpr std::string_view queues = "QUEUES";    // every queue with its counts, pause and limits
+inline constexpr std::string_view pause = "PAUSE";      // queue: dispatch nothing (persists)
+inline constexpr std::string_view resume = "RESUME";    // queue: dispatch again
+inline constexpr std::string_view purge = "PURGE";      // queue: cancel everything queued and delayed (a job)
+inline constexpr std::string_view limit = "LIMIT";      // queue or handler: rate, burst, max_running
+inline constexpr std::string_view remove = "DELETE";    // finished tasks, by ids or filter (a job)
+inline constexpr std::string_view run_now = "RUN_NOW";  // a delayed task: queue it now
+inline constexpr std::string_view job = "JOB";          // how a bulk job is going
 // broker -> client, unsolicited, for tasks submitted with notify
 inline constexpr std::string_view done = "DONE";
 // broker -> client when the request could not be parsed at all

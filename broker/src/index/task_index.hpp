@@ -1,0 +1,65 @@
+// The listing indexes of the store (table::index): which tasks are in a
+// state, a queue, of a handler, finished when; with the tags table, what
+// TASKS, the bulk verbs and the dashboard read instead of scanning every
+// record, so that a page costs the same with 10M tasks stored as with 1,000.
+//
+// The engine keeps the entries in the transaction of every change it makes
+// to a record (add when a record gets a stored state, remove before it
+// leaves it or is deleted). A running task is QUEUED in the store (see
+// engine::start_attempt), and so in the index.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <taskmill/broker/store.hpp>
+#include <taskmill/protocol/result.hpp>
+
+#include "model/task_id.hpp"
+#include "model/task_record.hpp"
+#include "model/task_state.hpp"
+
+namespace taskmill::broker {
+
+// Which tasks a listing or a bulk verb applies to: every filter that is set.
+struct task_filter {
+    std::optional<task_state> state;
+    std::string queue;
+    std::string handler;  // the name without @version
+    std::string tag;
+    // Unix ms, 0 = open. Compared with the finish time when `state` is a
+    // final state, with the creation time otherwise.
+    int64_t since_ms = 0;
+    int64_t until_ms = 0;
+
+    bool empty() const {
+        return !state && queue.empty() && handler.empty() && tag.empty() && since_ms == 0 && until_ms == 0;
+    }
+    // The time the range compares for `r`.
+    int64_t time_of(const task_record& r) const;
+    // Whether `r` (as it is now: a running task RUNNING) passes every filter.
+    bool matches(const task_record& r) const;
+    // In words, for job reports and logs ("state=FAILED queue=emails").
+    std::string text() const;
+};
+
+namespace task_index {
+
+// Writes the index entries of `r` as it is stored now.
+result<void> add(transaction& t, const task_record& r);
+// Removes the entries add() wrote for `r` as it was then.
+result<void> remove(transaction& t, const task_record& r);
+
+// Calls fn(id) for the tasks that may match `f` (the caller loads each and
+// checks f.matches), newest first: by finish time for a final state, else by
+// creation. Starts after `cursor` ("" = from the newest) and reads at most
+// `budget` index entries. fn returns false to stop early. Returns the cursor
+// to resume from (after the last id given to fn), "" once nothing is left.
+result<std::string> scan(transaction& t, const task_filter& f, std::string_view cursor, uint32_t budget,
+                         const std::function<bool(const task_id&)>& fn);
+
+}  // namespace task_index
+}  // namespace taskmill::broker
