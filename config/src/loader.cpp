@@ -59,8 +59,7 @@ option& loader::add(std::string name, value v, std::string help, scope where) {
 }
 
 void loader::sections(std::string prefix, std::function<void(const section&)> read) {
-    section_prefix_ = std::move(prefix);
-    read_section_ = std::move(read);
+    section_kinds_.push_back({std::move(prefix), std::move(read)});
 }
 
 void loader::file_option(std::string name) { file_option_ = std::move(name); }
@@ -128,24 +127,38 @@ void loader::read_environment(const std::map<std::string, std::string>& env) {
     }
 }
 
+const loader::section_kind* loader::kind_of(std::string_view header) const {
+    for (const auto& k : section_kinds_) {
+        if (!k.prefix.empty() && header.rfind(k.prefix, 0) == 0) {
+            return &k;
+        }
+    }
+    return nullptr;
+}
+
 void loader::read_file(const std::string& path) {
     std::map<std::string, int> headers;  // section -> line
     for (auto& l : detail::read_ini(path)) {
         auto where = path + ":" + std::to_string(l.number);
-        bool custom = !section_prefix_.empty() && l.section.rfind(section_prefix_, 0) == 0;
+        const section_kind* kind = kind_of(l.section);
+        const bool custom = kind != nullptr;
         if (l.is_header) {
             if (!custom && !l.section.empty()) {
+                std::string known;
+                for (const auto& k : section_kinds_) {
+                    known += (known.empty() ? "" : ", ") + ("[" + k.prefix + "NAME]");
+                }
                 throw error(where + ": unknown section [" + l.section + "]" +
-                            (section_prefix_.empty() ? "" : " (only [" + section_prefix_ + "NAME])"));
+                            (known.empty() ? "" : " (only " + known + ")"));
             }
             if (auto [it, fresh] = headers.emplace(l.section, l.number); !fresh) {
                 throw error(where + ": [" + l.section + "] already defined at line " + std::to_string(it->second));
             }
-            if (custom) sections_.push_back({l.section.substr(section_prefix_.size()), where, {}});
+            if (custom) sections_.push_back({kind, {l.section.substr(kind->prefix.size()), where, {}}});
             continue;
         }
         if (custom) {
-            sections_.back().entries.push_back({l.key, l.value, where});
+            sections_.back().second.entries.push_back({l.key, l.value, where});
             continue;
         }
         const option* o = find(l.key);
@@ -178,9 +191,9 @@ void loader::apply() {
         }
         winner_[o.name] = *std::find_if(values.begin(), values.end(), [&](const auto& g) { return g.from == best; });
     }
-    for (const auto& s : sections_) {
+    for (const auto& [kind, s] : sections_) {
         try {
-            read_section_(s);
+            kind->read(s);
         } catch (const error&) {
             throw;
         } catch (const std::exception& e) {

@@ -111,7 +111,8 @@ public:
 
     // Sections [PREFIX.NAME] of the file are handed to `read` in file order;
     // it throws config::error (or std::runtime_error, location added) on a
-    // bad one. Any other section is an error.
+    // bad one. Several prefixes may be declared, each with its reader. Any
+    // other section is an error.
     void sections(std::string prefix, std::function<void(const section&)> read);
 
     // The option whose value names the INI file ("config").
@@ -150,9 +151,14 @@ private:
     std::string program_;
     std::vector<option> options_;
     std::string file_option_;
-    std::string section_prefix_;
-    std::function<void(const section&)> read_section_;
-    std::vector<section> sections_;
+    struct section_kind {
+        std::string prefix;
+        std::function<void(const section&)> read;
+    };
+    // The kind of a section header, or nullptr if no declared prefix starts it.
+    const section_kind* kind_of(std::string_view header) const;
+    std::vector<section_kind> section_kinds_;
+    std::vector<std::pair<const section_kind*, section>> sections_;       // in file order
     std::map<std::string, std::vector<given_value>, std::less<>> given_;  // option -> values, every source
     std::map<std::string, given_value, std::less<>> winner_;              // option -> first winning value
 };
