@@ -88,6 +88,10 @@ void read_task(reader& r, protocol::task_info& t) {
             } else {
                 t.error_code = r.integer<int64_t>();
             }
+        } else if (key == "payload_size") {
+            t.payload_size = r.integer<uint64_t>();
+        } else if (key == "delete_at_ms") {
+            t.delete_at_ms = r.integer<int64_t>();
         } else {
             throw give_up{};
         }

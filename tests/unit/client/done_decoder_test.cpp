@@ -37,6 +37,8 @@ void expect_same(const protocol::task_info& a, const protocol::task_info& b) {
     EXPECT_EQ(a.tags, b.tags);
     EXPECT_EQ(a.children, b.children);
     EXPECT_EQ(a.worker, b.worker);
+    EXPECT_EQ(a.payload_size, b.payload_size);
+    EXPECT_EQ(a.delete_at_ms, b.delete_at_ms);
 }
 
 void expect_same(const protocol::reply& a, const protocol::reply& b) {
@@ -88,6 +90,8 @@ protocol::task_info random_task(std::mt19937_64& rng) {
         t.children.push_back(text(32));
     }
     t.worker = text(12);
+    t.payload_size = pick(2) ? pick(100000) : 0;
+    t.delete_at_ms = pick(2) ? 1'700'000'000'000 + pick(1000) : 0;
     return t;
 }
 
