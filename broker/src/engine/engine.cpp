@@ -103,6 +103,7 @@ std::optional<int64_t> engine::next_deadline() const {
     take(leases_.next());
     take(schedules_.next_fire_ms());
     take(waiters_.next_deadline());
+    take(next_expiry_ms_);
     if (workers_.size() > 0) {
         take(next_heartbeat_);
         if (auto seen = workers_.earliest_seen()) {
@@ -171,8 +172,12 @@ void engine::erase_task(const task_record& r) {
             check(txn_->erase(table::keys, r.key), "erase key");
         }
     }
+    if (r.delete_at_ms != 0) {
+        check(txn_->erase(table::expiry, task_expiry_key(r.delete_at_ms, r.id)), "erase expiry");
+    }
     check(txn_->erase(table::tasks, id), "erase task");
     counters_.removed(r.queue, r.state);
+    count("deleted");
 }
 
 task_record engine::current(task_record stored) const {
@@ -200,6 +205,7 @@ void engine::set_state(task_record& r, task_state s) {
     metrics_.state_change(r.queue, r.priority, from, s);
     counters_.moved(r.queue, from, s);
     index_tags(r, from, s);
+    track_expiry(r, from, s);
     r.state = s;
     r.has_state = true;
     emit_task(r);
@@ -274,6 +280,7 @@ void engine::recover(int64_t now) {
     recover_handler_defaults();
     workflows_.recover();
     schedules_.recover();
+    recover_expiry();
     try {
         end_turn();
     } catch (const store_failure& e) {

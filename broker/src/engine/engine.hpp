@@ -42,6 +42,9 @@
 #include "model/task_id.hpp"
 #include "model/task_record.hpp"
 #include "model/validate.hpp"
+#include "retention/expiry.hpp"
+#include "retention/retention_policy.hpp"
+#include "retention/sweep_slice.hpp"
 #include "schedule/schedule_engine.hpp"
 #include "workflow/workflow_engine.hpp"
 
@@ -131,8 +134,9 @@ private:
     // write), or nullopt. Logs the remedy once per episode.
     std::optional<std::string> new_work_refused() override;
     void save(const task_record& r);
-    // Deletes a finished task from the store: its record, its index and
-    // tag entries, and the idempotency key that names it. Not for a task
+    // Deletes a finished task from the store: its record, its index, tag
+    // and expiry entries, and the idempotency key that names it (counted
+    // as "deleted" in STATS). Not for a task
     // that is unfinished (the ready, delayed and timer entries stay).
     void erase_task(const task_record& r);
     // A record read by a scan of the store, as it is now: a running task's
@@ -154,6 +158,25 @@ private:
     void recover_indexes();
     void recover_running();
     void recover_handler_defaults();
+
+    // ---- retention (retention/sweep.cpp) ----
+    // Keeps delete_at_ms and the expiry entry of `r` in step with its state
+    // (called by set_state): set when it reaches a final state, cleared
+    // when it leaves one (RETRY).
+    void track_expiry(task_record& r, std::optional<task_state> from, task_state to);
+    // A step of a stored workflow: it has no expiry entry of its own.
+    bool workflow_step(const task_record& r);
+    // The expiry entry of a workflow that reached final state `s`.
+    void retain_workflow(const std::string& id, workflow_state s, int64_t finished_ms) override;
+    void expiry_due(int64_t at_ms);
+    // One bounded slice of deletions of what is due (each turn).
+    void sweep_expired();
+    std::vector<expiry_entry> due_expiries();
+    // False when the slice ended before the entry was done.
+    bool sweep_one(const expiry_entry& e, sweep_slice& slice);
+    bool sweep_workflow(const expiry_entry& e, sweep_slice& slice);
+    void recover_expiry();
+    void index_expiry();
 
     // ---- task_ops, for workflows and schedules (task_ops.cpp) ----
     int64_t now() const override { return now_; }
@@ -356,6 +379,10 @@ private:
     // Malformed messages are a peer's to repeat at will: one warning per
     // minute in full, then a count (backend.cpp).
     protocol::log_gate malformed_log_;
+    // Retention: how long finished tasks are kept, and the time of the
+    // first expiry entry (nullopt = none), which wakes the loop to sweep.
+    retention_policy retention_{cfg_.retention, cfg_.queues};
+    std::optional<int64_t> next_expiry_ms_;
 };
 
 int64_t now_ms();

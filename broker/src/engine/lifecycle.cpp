@@ -32,6 +32,7 @@ result<task_record> engine::create(const protocol::task_spec& spec, const std::s
     r.backoff_factor = spec.backoff_factor.value_or(0);
     r.backoff_cap_ms = spec.backoff_cap_ms.value_or(0);
     r.tags = spec.tags;
+    r.keep_ms = spec.keep_ms;
     r.key = spec.key;
     r.parent = spec.parent;
     r.notify = spec.notify;
@@ -265,6 +266,7 @@ void engine::on_timers() {
     fire_waiters();
     check_workers();
     schedules_.fire_due();
+    sweep_expired();
 }
 
 void engine::fire_delayed() {

@@ -21,6 +21,7 @@
 #include "engine/event_bus.hpp"
 #include "model/task_id.hpp"
 #include "model/task_record.hpp"
+#include "model/workflow_state.hpp"
 
 namespace taskmill::broker {
 
@@ -63,6 +64,9 @@ public:
     virtual std::optional<std::string> get(table t, std::string_view key) = 0;
     virtual void put(table t, std::string_view key, std::string_view value) = 0;
     virtual void scan(table t, const scan_fn& fn) = 0;
+    // A workflow (key `id` in the workflows table) reached the final state
+    // `s`: the retention of that state then deletes it with its steps.
+    virtual void retain_workflow(const std::string& id, workflow_state s, int64_t finished_ms) = 0;
 };
 
 // A store read or write failed inside a turn. The turn's transaction is

@@ -3,6 +3,8 @@
 
 #include <limits>
 
+#include <taskmill/protocol/duration.hpp>
+
 namespace taskmill::broker::http {
 
 namespace {
@@ -39,6 +41,19 @@ template <typename T> result<void> set_int(const json& v, const char* name, std:
     return {};
 }
 
+// Retention as people write it ("24h", "7d", "0" = for ever).
+result<void> set_keep(const json& v, protocol::task_spec& t) {
+    if (!v.is_string()) {
+        return fail(errc::invalid_argument, "keep must be a duration such as \"24h\" (or give keep_ms)");
+    }
+    auto ms = protocol::parse_duration_ms(v.get<std::string>());
+    if (!ms) {
+        return fail(ms.error().code, "keep: " + ms.error().message);
+    }
+    t.keep_ms = *ms;
+    return {};
+}
+
 result<void> one_field(const std::string& k, const json& v, protocol::task_spec& t) {
     if (k == "handler" || k == "queue" || k == "key") {
         auto s = text(v, k.c_str());
@@ -58,6 +73,8 @@ result<void> one_field(const std::string& k, const json& v, protocol::task_spec&
     if (k == "retries") return set_int(v, "retries", t.retries);
     if (k == "timeout_ms") return set_int(v, "timeout_ms", t.timeout_ms);
     if (k == "ttl_ms") return set_int(v, "ttl_ms", t.ttl_ms);
+    if (k == "keep_ms") return set_int(v, "keep_ms", t.keep_ms);
+    if (k == "keep") return set_keep(v, t);
     if (k == "delay_ms") return set_int(v, "delay_ms", t.delay_ms);
     if (k == "eta_ms") return set_int(v, "eta_ms", t.eta_ms);
     if (k == "backoff_base_ms") return set_int(v, "backoff_base_ms", t.backoff_base_ms);

@@ -238,6 +238,10 @@ void render_queues(writer& w, const metrics_snapshot& s) {
     for (const auto& [name, n] : s.counters) {
         w.sample("taskmill_events_total", lbl("event", name), static_cast<double>(n));
     }
+    w.family("taskmill_tasks_deleted_total", "counter", "Finished tasks deleted (retention, DELETE).");
+    auto deleted = s.counters.find("deleted");
+    w.sample("taskmill_tasks_deleted_total", "",
+             deleted == s.counters.end() ? 0.0 : static_cast<double>(deleted->second));
 }
 
 void render_workers(writer& w, const metrics_snapshot& s) {

@@ -71,7 +71,8 @@ std::string check_durations(std::size_t i, const protocol::task_spec& t, int64_t
                            {"ttl_ms", t.ttl_ms},
                            {"delay_ms", t.delay_ms},
                            {"backoff_base_ms", t.backoff_base_ms},
-                           {"backoff_cap_ms", t.backoff_cap_ms}}) {
+                           {"backoff_cap_ms", t.backoff_cap_ms},
+                           {"keep_ms", t.keep_ms}}) {
         if (v && (*v < 0 || *v > max_duration_ms)) {
             return field_error(i, name, range);
         }

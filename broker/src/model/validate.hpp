@@ -27,7 +27,7 @@ bool handler_matches(const handler_ref& want, std::string_view name, std::string
 bool valid_queue_name(std::string_view q);
 
 // The longest duration a task field may name (timeout_ms, ttl_ms, delay_ms,
-// backoff_*_ms, a workflow step's timeout, a schedule's `every`): 10 years
+// backoff_*_ms, keep_ms, a workflow step's timeout, a schedule's `every`): 10 years
 // of 365 days. Far beyond any real use, and far enough from INT64_MAX that
 // now + any of them, summed, cannot overflow.
 inline constexpr int64_t max_duration_ms = 10LL * 365 * 24 * 3600 * 1000;

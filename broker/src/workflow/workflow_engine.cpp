@@ -166,6 +166,7 @@ void workflow_engine::settle(workflow& w) {
         ops_.count("workflows_" + lower(to_string(w.state)));
         log_.info("workflow={} state={}", w.id, to_string(w.state));
         emit(w, "workflow." + lower(to_string(w.state)), nullptr);
+        ops_.retain_workflow(w.id, w.state, w.finished_ms);
     }
     save(w);
     if (w.state != workflow_state::running) {

@@ -1,0 +1,239 @@
+// Retention: the expiry entry each finished task or workflow gets, and the
+// sweep that deletes them when it falls due, in bounded slices inside the
+// loop's turns (each slice in the turn's transaction, so a crash in the
+// middle loses nothing: the entries not yet committed as deleted are swept
+// again after the restart).
+#include <algorithm>
+#include <chrono>
+
+#include "engine/engine.hpp"
+#include "workflow/workflow_model.hpp"
+
+namespace taskmill::broker {
+namespace {
+
+// Entries read from the expiry table at a time.
+constexpr std::size_t sweep_batch = 128;
+
+// Present once every finished task and workflow of the store has its expiry
+// entry (a store written before retention gets them at its first start).
+constexpr std::string_view meta_expiry_indexed = "expiry-indexed";
+
+bool has_tag(const task_record& r, const std::string& tag) {
+    return std::find(r.tags.begin(), r.tags.end(), tag) != r.tags.end();
+}
+
+}  // namespace
+
+bool sweep_slice::spent() const {
+    return deleted >= max_sweep_deletes ||
+           std::chrono::steady_clock::now() - started >= std::chrono::microseconds(max_sweep_us);
+}
+
+void engine::track_expiry(task_record& r, std::optional<task_state> from, task_state to) {
+    if (from && is_final(*from) && r.delete_at_ms != 0) {
+        // Leaving a final state (RETRY): the deletion is off.
+        check(txn_->erase(table::expiry, task_expiry_key(r.delete_at_ms, r.id)), "erase expiry");
+        r.delete_at_ms = 0;
+    }
+    if (!is_final(to)) {
+        r.delete_at_ms = 0;
+        return;
+    }
+    if (workflow_step(r)) {
+        return;  // deleted with its workflow
+    }
+    r.delete_at_ms = retention_.delete_at(r, to, now_);
+    if (r.delete_at_ms != 0) {
+        check(txn_->put(table::expiry, task_expiry_key(r.delete_at_ms, r.id), ""), "put expiry");
+        expiry_due(r.delete_at_ms);
+    }
+}
+
+// A step carries its workflow's id as parent and a "workflow:ID" tag; a
+// spawned task's parent is a task, never in the workflows table.
+bool engine::workflow_step(const task_record& r) {
+    if (r.parent.empty() || !has_tag(r, "workflow:" + r.parent)) {
+        return false;
+    }
+    auto raw = txn_->get(table::workflows, r.parent);
+    if (!raw && raw.error().code != errc::not_found) {
+        throw store_failure(raw.error().code, "store read failed: " + raw.error().message);
+    }
+    return raw.has_value();
+}
+
+void engine::retain_workflow(const std::string& id, workflow_state s, int64_t finished_ms) {
+    const int64_t keep = retention_.keep_ms(s);
+    if (keep <= 0) {
+        return;
+    }
+    const int64_t at = finished_ms + keep;  // both are bounded far from overflow (duration.hpp)
+    check(txn_->put(table::expiry, expiry_key(at, expiry_kind::workflow, id), ""), "put expiry");
+    expiry_due(at);
+}
+
+void engine::expiry_due(int64_t at_ms) {
+    if (!next_expiry_ms_ || at_ms < *next_expiry_ms_) {
+        next_expiry_ms_ = at_ms;
+    }
+}
+
+void engine::sweep_expired() {
+    if (!next_expiry_ms_ || *next_expiry_ms_ > now_) {
+        return;
+    }
+    sweep_slice slice;
+    while (!slice.spent()) {
+        auto due = due_expiries();
+        if (due.empty()) {
+            return;  // due_expiries set the next time (or none)
+        }
+        for (const auto& e : due) {
+            if (slice.spent() || !sweep_one(e, slice)) {
+                next_expiry_ms_ = now_;  // more is due: the next turn goes on at once
+                return;
+            }
+        }
+    }
+    next_expiry_ms_ = now_;
+}
+
+// The first entries due now (at most sweep_batch); sets next_expiry_ms_ to
+// the time of the first entry not yet due, or none.
+std::vector<expiry_entry> engine::due_expiries() {
+    std::vector<expiry_entry> due;
+    next_expiry_ms_.reset();
+    check(txn_->scan(table::expiry, "", false,
+                     [&](std::string_view k, std::string_view) {
+                         auto e = parse_expiry_key(k);
+                         if (!e) {
+                             log_.warn("expiry entry of an unknown layout dropped ({} bytes)", k.size());
+                             check(txn_->erase(table::expiry, k), "erase expiry");
+                             next_expiry_ms_ = now_;
+                             return false;  // the cursor moved under us: read again
+                         }
+                         if (e->at_ms > now_) {
+                             next_expiry_ms_ = e->at_ms;
+                             return false;
+                         }
+                         due.push_back(std::move(*e));
+                         return due.size() < sweep_batch;
+                     }),
+          "scan expiry");
+    if (due.size() >= sweep_batch) {
+        next_expiry_ms_ = now_;
+    }
+    return due;
+}
+
+bool engine::sweep_one(const expiry_entry& e, sweep_slice& slice) {
+    if (e.kind == expiry_kind::workflow) {
+        return sweep_workflow(e, slice);
+    }
+    auto id = id_from_bytes(e.id);
+    auto r = id ? lookup(*id) : result<task_record>(fail(errc::not_found, "bad id"));
+    // Only a finished task whose record still names this entry is deleted:
+    // anything else (retried, deleted already, unreadable) drops the entry.
+    if (r && is_final(r->state) && r->delete_at_ms == e.at_ms) {
+        erase_task(*r);  // erases the entry too
+        ++slice.deleted;
+        return true;
+    }
+    check(txn_->erase(table::expiry, expiry_key(e.at_ms, e.kind, e.id)), "erase expiry");
+    return true;
+}
+
+// Deletes the finished steps of the workflow, then its record. A workflow
+// with more steps than a slice allows takes several slices: the steps
+// deleted are gone, the next slice skips them. Returns false when it had to
+// stop with steps left.
+bool engine::sweep_workflow(const expiry_entry& e, sweep_slice& slice) {
+    auto raw = txn_->get(table::workflows, e.id);
+    auto w = raw ? decode_workflow(*raw) : result<workflow>(fail(errc::not_found, "gone"));
+    if (w && w->state != workflow_state::running) {
+        for (const auto& s : w->steps) {
+            if (!s.task) {
+                continue;
+            }
+            if (slice.spent()) {
+                return false;
+            }
+            auto r = lookup(*s.task);
+            // A step retried after the workflow ended and not finished yet
+            // stays; it gets a retention of its own when it ends.
+            if (r && is_final(r->state) && r->parent == w->id) {
+                erase_task(*r);
+                ++slice.deleted;
+            }
+        }
+        check(txn_->erase(table::workflows, e.id), "erase workflow");
+        count("workflows_deleted");
+    }
+    check(txn_->erase(table::expiry, expiry_key(e.at_ms, e.kind, e.id)), "erase expiry");
+    return true;
+}
+
+// The next expiry due, from the store; and, once, the entries of a store
+// written before retention existed.
+void engine::recover_expiry() {
+    if (!txn_->get(table::meta, meta_expiry_indexed)) {
+        index_expiry();
+    }
+    next_expiry_ms_.reset();
+    check(txn_->scan(table::expiry, "", false,
+                     [&](std::string_view k, std::string_view) {
+                         if (auto e = parse_expiry_key(k)) {
+                             next_expiry_ms_ = e->at_ms;
+                         } else {
+                             next_expiry_ms_ = now_;  // the sweep drops it
+                         }
+                         return false;
+                     }),
+          "scan expiry");
+}
+
+// Gives every finished task and workflow of an older store its expiry
+// entry, counted from its finish time as if it had finished under this
+// retention.
+void engine::index_expiry() {
+    std::vector<task_record> finished;
+    check(txn_->scan(table::tasks, "", false,
+                     [&](std::string_view, std::string_view v) {
+                         if (auto r = decode_record(v); r && is_final(r->state) && r->delete_at_ms == 0) {
+                             finished.push_back(std::move(*r));
+                         }
+                         return true;
+                     }),
+          "scan tasks");
+    std::size_t n = 0;
+    for (auto& r : finished) {
+        if (workflow_step(r)) {
+            continue;
+        }
+        r.delete_at_ms = retention_.delete_at(r, r.state, r.finished_ms > 0 ? r.finished_ms : now_);
+        if (r.delete_at_ms != 0) {
+            check(txn_->put(table::expiry, task_expiry_key(r.delete_at_ms, r.id), ""), "put expiry");
+            save(r);
+            ++n;
+        }
+    }
+    std::vector<std::pair<std::string, workflow>> ended;
+    check(txn_->scan(table::workflows, "", false,
+                     [&](std::string_view k, std::string_view v) {
+                         if (auto w = decode_workflow(v); w && w->state != workflow_state::running) {
+                             ended.emplace_back(std::string(k), std::move(*w));
+                         }
+                         return true;
+                     }),
+          "scan workflows");
+    for (const auto& [key, w] : ended) {
+        retain_workflow(key, w.state, w.finished_ms > 0 ? w.finished_ms : now_);
+    }
+    check(txn_->put(table::meta, meta_expiry_indexed, "1"), "put expiry-indexed");
+    if (n > 0 || !ended.empty()) {
+        log_.info("retention: {} finished task(s) and {} workflow(s) of an older store now expire", n, ended.size());
+    }
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,20 @@
+// The bound of one retention sweep slice: the sweep runs inside the loop's
+// turn, so it stops after max_sweep_deletes tasks or max_sweep_us of
+// steady-clock time, whichever comes first, and goes on in the next turn.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+namespace taskmill::broker {
+
+inline constexpr uint32_t max_sweep_deletes = 1000;
+inline constexpr int64_t max_sweep_us = 1000;
+
+struct sweep_slice {
+    std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+    uint32_t deleted = 0;  // tasks deleted in this slice
+    bool spent() const;
+};
+
+}  // namespace taskmill::broker
