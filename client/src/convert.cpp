@@ -45,6 +45,9 @@ template <typename Options, typename Fwd> protocol::task_spec to_wire_impl(Optio
     }
     s.tags = fwd(o.tags);
     s.key = fwd(o.key);
+    if (o.keep) {
+        s.keep_ms = o.keep->count();
+    }
     // Every task asks for DONE: handles complete without polling.
     s.notify = true;
     return s;
@@ -73,6 +76,7 @@ template <typename Info, typename Fwd> task_info from_wire_impl(Info& t, Fwd fwd
     out.children = fwd(t.children);
     out.worker = fwd(t.worker);
     out.error_code = t.error_code;
+    out.delete_at = from_unix_ms(t.delete_at_ms);
     return out;
 }
 
@@ -139,6 +143,7 @@ protocol::task_info to_wire(const task_info& t) {
     out.children = t.children;
     out.worker = t.worker;
     out.error_code = t.error_code;
+    out.delete_at_ms = unix_ms_or_zero(t.delete_at);
     return out;
 }
 

@@ -99,7 +99,9 @@ json to_json(const task_info& t) {
             {"tags", t.tags},
             {"children", t.children},
             {"worker", str_or_null(t.worker)},
-            {"error_code", t.error_code ? json(*t.error_code) : json(nullptr)}};
+            {"error_code", t.error_code ? json(*t.error_code) : json(nullptr)},
+            {"delete_at", iso8601_or_null(t.delete_at_ms)},
+            {"delete_at_ms", t.delete_at_ms}};
 }
 
 json to_json(const worker_info& w) {

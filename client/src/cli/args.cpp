@@ -25,6 +25,7 @@ void print_usage(std::ostream& out) {
            "commands:\n"
            "  submit HANDLER [--payload JSON] [--queue Q] [--priority N] [--delay S]\n"
            "         [--retries N] [--timeout S] [--ttl S] [--tag T]... [--key K] [--wait]\n"
+           "         [--keep DURATION]   keep the finished task this long (30s 24h 7d; 0 = for ever)\n"
            "  status ID\n"
            "  result ID [--wait S]\n"
            "  cancel ID | cancel --tag T\n"

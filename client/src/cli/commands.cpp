@@ -6,6 +6,7 @@
 #include <boost/program_options.hpp>
 
 #include <taskmill/client/json.hpp>
+#include <taskmill/protocol/duration.hpp>
 
 #include "cli.hpp"
 #include "output.hpp"
@@ -113,6 +114,13 @@ client::task_options submit_options(const po::variables_map& vm) {
     if (vm.count("ttl")) o.ttl = seconds_arg("--ttl", vm["ttl"].as<double>());
     if (vm.count("tag")) o.tags = vm["tag"].as<std::vector<std::string>>();
     if (vm.count("key")) o.key = vm["key"].as<std::string>();
+    if (vm.count("keep")) {
+        auto ms = protocol::parse_duration_ms(vm["keep"].as<std::string>());
+        if (!ms) {
+            throw usage_error("--keep: " + ms.error().message);
+        }
+        o.keep = std::chrono::milliseconds(*ms);
+    }
     return o;
 }
 
@@ -123,6 +131,7 @@ int cmd_submit(global_options& g, const std::vector<std::string>& args) {
         "retries", po::value<int>())("timeout", po::value<double>())("ttl", po::value<double>())(
         "tag", po::value<std::vector<std::string>>()->composing())("key", po::value<std::string>())("wait",
                                                                                                     po::bool_switch());
+    desc.add_options()("keep", po::value<std::string>());  // retention once finished
     po::positional_options_description pos;
     pos.add("handler", 1);
     auto vm = parse(g, args, desc, pos);

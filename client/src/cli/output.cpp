@@ -60,7 +60,7 @@ void print_task(std::ostream& out, const client::task_info& t, bool json) {
     }
     static const char* keys[] = {"id",          "handler",  "queue",      "priority", "state",  "attempts",
                                  "max_retries", "error",    "error_code", "progress", "result", "created",
-                                 "started",     "finished", "eta",        "parent",   "worker"};
+                                 "started",     "finished", "eta",        "parent",   "worker", "delete_at"};
     for (const char* k : keys) {
         out << k << ": " << text_of(j[k]) << "\n";
     }

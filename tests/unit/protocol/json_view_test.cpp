@@ -34,6 +34,7 @@ tp::task_info sample_task() {
     t.tags = {"a", "b"};
     t.children = {"c1"};
     t.worker = "w1";
+    t.delete_at_ms = 1'700'086'401'000;
     return t;
 }
 
@@ -123,7 +124,9 @@ TEST(JsonViewMsgpack, JsonToMsgpackIsPlainMsgpack) {
 
 TEST(JsonViewTask, HasEveryFieldOfBothFormerViews) {
     auto j = tp::to_json(sample_task());
-    EXPECT_EQ(j.size(), 22u) << j.dump();
+    EXPECT_EQ(j.size(), 24u) << j.dump();
+    EXPECT_EQ(j["delete_at"], "2023-11-15T22:13:21.000Z") << "when retention deletes it";
+    EXPECT_EQ(j["delete_at_ms"], 1'700'086'401'000);
     EXPECT_EQ(j["id"], "0123456789abcdef0123456789abcdef");
     EXPECT_TRUE(j["error_code"].is_null()) << "no code set: null, the field is always there";
     EXPECT_EQ(j["handler"], "echo.echo");

@@ -54,6 +54,10 @@ struct task_options {
     backoff_policy backoff;
     std::vector<std::string> tags;
     std::string key;  // idempotency key: same key, same task id
+    // How long the broker keeps the task once finished, then deletes it
+    // (with its idempotency key); 0 = for ever. Unset = the retention of
+    // its queue, else the broker's, for the state it ends in.
+    std::optional<milliseconds> keep;
 };
 
 struct progress_info {
@@ -84,6 +88,9 @@ struct task_info {
     std::string worker;  // last worker that ran it
     // The code the handler set with its error (tm_error.code); nullopt = none.
     std::optional<int64_t> error_code;
+    // When the broker deletes the finished task (retention); nullopt = not
+    // finished, or kept for ever.
+    std::optional<time_point> delete_at;
 
     // SUCCEEDED, FAILED, CANCELLED or EXPIRED: the state will not change
     // again (unless someone calls retry()).
