@@ -8,13 +8,13 @@
 #include <map>
 
 #include <taskmill/protocol/duration.hpp>
+#include <taskmill/protocol/rate.hpp>
 
 #include "model/validate.hpp"
 
 namespace taskmill::broker {
 namespace {
 
-constexpr double max_rate = 1e9;
 constexpr uint32_t max_count = 1'000'000'000;
 
 // A key's reader: parses the value into the config, or throws with the reason.
@@ -87,26 +87,7 @@ void read_entries(const config::section& sec, const std::string& kind, std::map<
 
 }  // namespace
 
-result<double> parse_rate(std::string_view text) {
-    double per = 1;
-    auto slash = text.find('/');
-    auto number = text.substr(0, slash);
-    if (slash != std::string_view::npos) {
-        auto unit = text.substr(slash + 1);
-        per = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
-        if (per == 0) {
-            return fail(errc::invalid_argument, "rate '" + std::string(text) + "': the unit after / must be s, m or h");
-        }
-    }
-    double n = 0;
-    auto [p, ec] = std::from_chars(number.data(), number.data() + number.size(), n);
-    if (number.empty() || ec != std::errc{} || p != number.data() + number.size() || !std::isfinite(n) || n <= 0 ||
-        n / per > max_rate) {
-        return fail(errc::invalid_argument,
-                    "rate '" + std::string(text) + "': expected a positive number of tasks per s, m or h (100/s)");
-    }
-    return n / per;
-}
+result<double> parse_rate(std::string_view text) { return protocol::parse_rate(text); }
 
 queue_config read_queue_section(const config::section& sec) {
     queue_config out;
