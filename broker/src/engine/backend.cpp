@@ -273,6 +273,9 @@ bool engine::adopt(worker& w, const task_id& id, uint32_t attempt) {
     }
     set_state(*r, task_state::running);
     running_[id] = run_info{w.id, attempt, true, ++dispatch_order_, *r};
+    if (flow_.active()) {
+        flow_.add_running(r->queue, handler_name_of(r->handler));
+    }
     w.in_flight.insert(id);
     count("results_after_restart");
     return true;
@@ -306,6 +309,9 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
     }
     std::optional<task_record> r = std::move(it->second.record);  // stop_running() drops the entry
     if (r->state != task_state::running) {
+        if (flow_.active()) {
+            flow_stopped(*r);
+        }
         running_.erase(it);
         w.in_flight.erase(*id);
         return;

@@ -29,6 +29,7 @@ const engine::ready_handler& engine::handler_of(uint32_t h) {
 }
 
 void engine::dispatch() {
+    flow_wake_.reset();  // set again below by a queue still held by its rate
     if (ready_.total() == 0) {
         alone_queued_ = false;
         workers_.clear_reserved();
@@ -45,12 +46,18 @@ void engine::dispatch() {
     while (progress) {
         progress = false;
         for (const auto& q : queues) {
+            if (flow_.active() && !queue_may_start(q)) {
+                continue;  // paused, at its cap or out of tokens: the others go on
+            }
             // The peek only looks: a worker is reserved for a task that runs
             // alone after it, so that a reservation can never take away the
             // worker a picked task was matched to.
             std::optional<handler_ref> reserve_for;
             auto p = ready_.peek(q, [&](uint32_t h) {
                 const auto& rh = handler_of(h);
+                if (flow_.active() && !handler_may_start(rh.ref.name)) {
+                    return false;
+                }
                 if (workers_.pick(q, rh.ref, rh.alone) != nullptr) {
                     return true;
                 }
@@ -120,6 +127,9 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     r->progress_note.clear();
     set_state(*r, task_state::running);
     running_[p.e.id] = run_info{w.id, r->attempts, false, 0, *r};
+    if (flow_.active()) {
+        flow_started(*r);
+    }
     w.in_flight.insert(p.e.id);
     if (r->runs_alone()) {
         w.alone = p.e.id;

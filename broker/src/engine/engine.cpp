@@ -104,6 +104,7 @@ std::optional<int64_t> engine::next_deadline() const {
     take(schedules_.next_fire_ms());
     take(waiters_.next_deadline());
     take(next_expiry_ms_);
+    take(flow_wake_);
     if (workers_.size() > 0) {
         take(next_heartbeat_);
         if (auto seen = workers_.earliest_seen()) {
@@ -278,6 +279,7 @@ void engine::recover(int64_t now) {
     recover_indexes();
     recover_running();
     recover_handler_defaults();
+    recover_flow();
     workflows_.recover();
     schedules_.recover();
     recover_expiry();

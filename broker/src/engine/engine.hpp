@@ -37,6 +37,7 @@
 #include "engine/task_ops.hpp"
 #include "engine/timers.hpp"
 #include "engine/worker_registry.hpp"
+#include "flow/flow_control.hpp"
 #include "index/task_index.hpp"
 #include "metrics/metrics.hpp"
 #include "model/task_id.hpp"
@@ -260,6 +261,28 @@ private:
     void wf_cancel_cmd(const std::string& peer, const protocol::request& rq) { workflows_.cancel(peer, rq); }
     void schedules_cmd(const std::string& peer, const protocol::request& rq) { schedules_.list(peer, rq); }
 
+    // ---- queue control and flow limits (queue_control.cpp) ----
+    void queues_cmd(const std::string& peer, const protocol::request& rq);
+    void pause_cmd(const std::string& peer, const protocol::request& rq) { set_paused(peer, rq, true); }
+    void resume_cmd(const std::string& peer, const protocol::request& rq) { set_paused(peer, rq, false); }
+    void set_paused(const std::string& peer, const protocol::request& rq, bool paused);
+    void limit_cmd(const std::string& peer, const protocol::request& rq);
+    // Stores an operator's change and applies it to dispatch.
+    void save_flow(flow_kind k, const std::string& name, const flow_settings& s);
+    // Applies config + settings again and counts the running attempts.
+    void apply_flow();
+    void recover_flow();
+    // Whether a task of `queue` (or, with a handler, of that handler) may
+    // start now; one held by a rate lowers flow_wake_.
+    bool queue_may_start(const std::string& queue);
+    bool handler_may_start(const std::string& handler);
+    void flow_started(const task_record& r);
+    void flow_stopped(const task_record& r);
+    // A queue's counts, pause and limits, as QUEUES and STATS show them.
+    protocol::queue_stats queue_view(const std::string& queue) const;
+    void add_flow(protocol::queue_stats& q) const;
+    std::vector<protocol::handler_stats> handler_views() const;
+
     // ---- backend (backend.cpp) ----
     // A command any backend peer may send (a worker saying HELLO, its
     // supervisor), and one only a registered worker may send.
@@ -376,6 +399,8 @@ private:
     int64_t hold_until_ms_ = 0;  // see hold_new_work
     std::string hold_why_;
     bool full_logged_ = false;
+    flow_control flow_{cfg_};
+    std::optional<int64_t> flow_wake_;  // when a token is due for a queue held by its rate
     // Malformed messages are a peer's to repeat at will: one warning per
     // minute in full, then a count (backend.cpp).
     protocol::log_gate malformed_log_;

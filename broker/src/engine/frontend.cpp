@@ -49,6 +49,8 @@ const std::unordered_map<std::string_view, engine::client_command>& engine::clie
         {cmd::workers, &engine::workers_cmd},     {cmd::ping, &engine::ping_cmd},
         {cmd::wf_submit, &engine::wf_submit_cmd}, {cmd::wf_status, &engine::wf_status_cmd},
         {cmd::wf_cancel, &engine::wf_cancel_cmd}, {cmd::schedules, &engine::schedules_cmd},
+        {cmd::queues, &engine::queues_cmd},       {cmd::pause, &engine::pause_cmd},
+        {cmd::resume, &engine::resume_cmd},       {cmd::limit, &engine::limit_cmd},
     };
     return table;
 }
@@ -264,6 +266,7 @@ void engine::stats_cmd(const std::string& peer, const protocol::request& rq) {
         q.ready = get(task_state::queued);
         q.delayed = get(task_state::pending) + get(task_state::retrying);
         q.running = get(task_state::running);
+        add_flow(q);
         s.queues.push_back(q);
         for (const auto& [st, n] : states) {
             s.states[std::string(to_string(st))] += n;
@@ -274,6 +277,7 @@ void engine::stats_cmd(const std::string& peer, const protocol::request& rq) {
     s.slots = workers_.total_slots();
     s.busy = workers_.total_busy();
     s.uptime_ms = now_ - started_ms_;
+    s.handlers = handler_views();
     protocol::reply rep;
     rep.req = rq.req;
     rep.stats = std::move(s);

@@ -106,6 +106,9 @@ void engine::stop_running(task_record& r) {
         if (auto* w = workers_.find(it->second.worker)) {
             w->in_flight.erase(id);
         }
+        if (flow_.active()) {
+            flow_stopped(r);  // not the entry's record: a caller may have moved it out
+        }
         running_.erase(it);
     }
 }
