@@ -124,10 +124,30 @@ json to_json(const worker_info& w) {
 json to_json(const stats_info& s) {
     auto queues = json::array();
     for (const auto& q : s.queues) {
-        queues.push_back({{"name", q.name}, {"ready", q.ready}, {"delayed", q.delayed}, {"running", q.running}});
+        queues.push_back(to_json(q));
     }
-    return {{"queues", queues}, {"states", s.states}, {"counters", s.counters},  {"workers", s.workers},
-            {"slots", s.slots}, {"busy", s.busy},     {"uptime_ms", s.uptime_ms}};
+    auto handlers = json::array();
+    for (const auto& h : s.handlers) {
+        handlers.push_back({{"name", h.name}, {"running", h.running}, {"limits", to_json(h.limits)}});
+    }
+    return {{"queues", queues}, {"states", s.states}, {"counters", s.counters},   {"workers", s.workers},
+            {"slots", s.slots}, {"busy", s.busy},     {"uptime_ms", s.uptime_ms}, {"handlers", handlers}};
+}
+
+// ---- queue control and flow limits ----
+
+json to_json(const flow_limits& l) {
+    // No limit is null, so that a script reads "none" plainly.
+    auto or_null = [](auto v) { return v > 0 ? json(v) : json(nullptr); };
+    return {{"rate", or_null(l.rate)},
+            {"burst", l.rate > 0 ? json(l.burst > 0 ? l.burst : std::max<uint32_t>(1, static_cast<uint32_t>(l.rate)))
+                                 : json(nullptr)},
+            {"max_running", or_null(l.max_running)}};
+}
+
+json to_json(const queue_stats& q) {
+    return {{"name", q.name},       {"ready", q.ready},   {"delayed", q.delayed},
+            {"running", q.running}, {"paused", q.paused}, {"limits", to_json(q.limits)}};
 }
 
 }  // namespace taskmill::protocol

@@ -204,9 +204,27 @@ TEST(JsonViewStats, HasQueuesStatesAndCounters) {
     s.busy = 2;
     s.uptime_ms = 1500;
     auto j = tp::to_json(s);
-    EXPECT_EQ(j.size(), 7u) << j.dump();
-    EXPECT_EQ(j["queues"][0], (json{{"name", "default"}, {"ready", 3}, {"delayed", 1}, {"running", 2}}));
+    EXPECT_EQ(j.size(), 8u) << j.dump();
+    EXPECT_EQ(j["queues"][0], (json{{"name", "default"},
+                                    {"ready", 3},
+                                    {"delayed", 1},
+                                    {"running", 2},
+                                    {"paused", false},
+                                    {"limits", {{"rate", nullptr}, {"burst", nullptr}, {"max_running", nullptr}}}}));
+    EXPECT_EQ(j["handlers"], json::array());
     EXPECT_EQ(j["states"]["QUEUED"], 3);
     EXPECT_EQ(j["counters"]["submitted"], 9);
     EXPECT_EQ(j["uptime_ms"], 1500);
+}
+
+TEST(JsonView, QueueLimitsShowTheEffectiveBurstAndNullForNone) {
+    tp::stats_info s;
+    s.queues = {tp::queue_stats{"q", 0, 0, 1, true, tp::flow_limits{2.5, 0, 3}}};
+    s.handlers = {tp::handler_stats{"a.b", 1, tp::flow_limits{0, 0, 4}}};
+    auto j = tp::to_json(s);
+    EXPECT_EQ(j["queues"][0]["paused"], true);
+    EXPECT_EQ(j["queues"][0]["limits"], (json{{"rate", 2.5}, {"burst", 2}, {"max_running", 3}}));
+    EXPECT_EQ(j["handlers"][0], (json{{"name", "a.b"},
+                                      {"running", 1},
+                                      {"limits", {{"rate", nullptr}, {"burst", nullptr}, {"max_running", 4}}}}));
 }

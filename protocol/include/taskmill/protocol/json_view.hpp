@@ -50,8 +50,14 @@ nlohmann::json to_json(const task_info& t);
 // The worker object: id, host, pid, slots, busy, generation, queues,
 // handlers [{name, version, plugin}], last_seen (iso8601_or_null), last_seen_ms.
 nlohmann::json to_json(const worker_info& w);
-// The stats object: queues [{name, ready, delayed, running}], states,
-// counters, workers, slots, busy, uptime_ms.
+// The stats object: queues [queue objects], states, counters, workers,
+// slots, busy, uptime_ms, handlers [{name, running, limits}] (those with
+// flow limits).
 nlohmann::json to_json(const stats_info& s);
+// The queue object: name, ready, delayed, running, paused, limits.
+nlohmann::json to_json(const queue_stats& q);
+// Flow limits: rate (tasks started per second), burst (the effective one),
+// max_running; null = no such limit.
+nlohmann::json to_json(const flow_limits& l);
 
 }  // namespace taskmill::protocol
