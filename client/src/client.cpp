@@ -237,6 +237,74 @@ result<std::vector<worker_info>> client::workers() {
     return out;
 }
 
+// ---- queue control and flow limits ----
+
+namespace {
+
+result<queue_stats> one_queue(result<protocol::reply> rep, std::string_view command) {
+    if (!rep) {
+        return error_of<queue_stats>(rep);
+    }
+    if (rep->queues.empty()) {
+        return fail(errc::internal, std::string(command) + " reply without the queue");
+    }
+    return detail::from_wire(rep->queues.front());
+}
+
+protocol::request limit_request(const limit_change& change) {
+    protocol::request r;
+    r.rate = change.rate;
+    r.burst = change.burst;
+    r.max_running = change.max_running;
+    return r;
+}
+
+}  // namespace
+
+result<std::vector<queue_stats>> client::queues() {
+    auto rep = core_->call(std::string(cmd::queues), {});
+    if (!rep) {
+        return error_of<std::vector<queue_stats>>(rep);
+    }
+    std::vector<queue_stats> out;
+    for (const auto& q : rep->queues) {
+        out.push_back(detail::from_wire(q));
+    }
+    return out;
+}
+
+result<queue_stats> client::pause(const std::string& queue) {
+    protocol::request r;
+    r.queue = queue;
+    return one_queue(core_->call(std::string(cmd::pause), std::move(r)), cmd::pause);
+}
+
+result<queue_stats> client::resume(const std::string& queue) {
+    protocol::request r;
+    r.queue = queue;
+    return one_queue(core_->call(std::string(cmd::resume), std::move(r)), cmd::resume);
+}
+
+result<queue_stats> client::limit_queue(const std::string& queue, const limit_change& change) {
+    auto r = limit_request(change);
+    r.queue = queue;
+    return one_queue(core_->call(std::string(cmd::limit), std::move(r)), cmd::limit);
+}
+
+result<handler_stats> client::limit_handler(const std::string& handler, const limit_change& change) {
+    auto r = limit_request(change);
+    r.handler = handler;
+    auto rep = core_->call(std::string(cmd::limit), std::move(r));
+    if (!rep) {
+        return error_of<handler_stats>(rep);
+    }
+    if (!rep->stats || rep->stats->handlers.empty()) {
+        return fail(errc::internal, "LIMIT reply without the handler");
+    }
+    const auto& h = rep->stats->handlers.front();
+    return handler_stats{h.name, h.running, detail::from_wire(h.limits)};
+}
+
 result<milliseconds> client::ping(std::optional<milliseconds> timeout) {
     auto start = detail::steady::now();
     auto rep = core_->call(std::string(cmd::ping), {}, timeout);

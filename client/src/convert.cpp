@@ -106,10 +106,26 @@ worker_info from_wire(const protocol::worker_info& w) {
     return out;
 }
 
+// ---- queue control and flow limits ----
+flow_limits from_wire(const protocol::flow_limits& l) { return flow_limits{l.rate, l.burst, l.max_running}; }
+
+protocol::flow_limits to_wire(const flow_limits& l) { return protocol::flow_limits{l.rate, l.burst, l.max_running}; }
+
+protocol::queue_stats to_wire(const queue_stats& q) {
+    return protocol::queue_stats{q.name, q.ready, q.delayed, q.running, q.paused, to_wire(q.limits)};
+}
+
+queue_stats from_wire(const protocol::queue_stats& q) {
+    return queue_stats{q.name, q.ready, q.delayed, q.running, q.paused, from_wire(q.limits)};
+}
+
 stats_info from_wire(const protocol::stats_info& s) {
     stats_info out;
     for (const auto& q : s.queues) {
-        out.queues.push_back(queue_stats{q.name, q.ready, q.delayed, q.running});
+        out.queues.push_back(from_wire(q));
+    }
+    for (const auto& h : s.handlers) {
+        out.handlers.push_back(handler_stats{h.name, h.running, from_wire(h.limits)});
     }
     out.states = s.states;
     out.counters = s.counters;
@@ -166,7 +182,10 @@ protocol::worker_info to_wire(const worker_info& w) {
 protocol::stats_info to_wire(const stats_info& s) {
     protocol::stats_info out;
     for (const auto& q : s.queues) {
-        out.queues.push_back(protocol::queue_stats{q.name, q.ready, q.delayed, q.running, false, {}});
+        out.queues.push_back(to_wire(q));
+    }
+    for (const auto& h : s.handlers) {
+        out.handlers.push_back(protocol::handler_stats{h.name, h.running, to_wire(h.limits)});
     }
     out.states = s.states;
     out.counters = s.counters;

@@ -13,6 +13,10 @@ task_info from_wire(const protocol::task_info& t);
 task_info from_wire(protocol::task_info&& t);  // moves the strings out
 worker_info from_wire(const protocol::worker_info& w);
 stats_info from_wire(const protocol::stats_info& s);
+flow_limits from_wire(const protocol::flow_limits& l);
+queue_stats from_wire(const protocol::queue_stats& q);
+protocol::flow_limits to_wire(const flow_limits& l);
+protocol::queue_stats to_wire(const queue_stats& q);
 // Back to the wire structs, for the JSON view they share with the broker
 // (taskmill/protocol/json_view.hpp). Absent times become 0.
 protocol::task_info to_wire(const task_info& t);

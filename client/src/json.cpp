@@ -33,5 +33,6 @@ result<std::string> json_text_to_msgpack(std::string_view text) {
 nlohmann::json to_json(const task_info& t) { return protocol::to_json(detail::to_wire(t)); }
 nlohmann::json to_json(const worker_info& w) { return protocol::to_json(detail::to_wire(w)); }
 nlohmann::json to_json(const stats_info& s) { return protocol::to_json(detail::to_wire(s)); }
+nlohmann::json to_json(const queue_stats& q) { return protocol::to_json(detail::to_wire(q)); }
 
 }  // namespace taskmill::client

@@ -18,6 +18,9 @@ namespace taskmill::cli {
 int run_events(const global_options& g, const std::vector<std::string>& args);  // events.cpp
 int run_workflow(global_options& g, const std::vector<std::string>& args);      // workflow_cmds.cpp
 int run_schedules(global_options& g, const std::vector<std::string>& args);     // workflow_cmds.cpp
+int run_queues(global_options& g, const std::vector<std::string>& args);        // queue_cmds.cpp
+int run_queue(global_options& g, const std::vector<std::string>& args);         // queue_cmds.cpp
+int run_handler(global_options& g, const std::vector<std::string>& args);       // queue_cmds.cpp
 
 namespace {
 
@@ -342,6 +345,10 @@ int run_command(global_options& g, const std::vector<std::string>& args) {
         {"schedules", run_schedules},
         {"keygen", run_keygen},
         {"events", [](global_options& gl, const std::vector<std::string>& a) { return run_events(gl, a); }},
+        // queue control and flow limits (queue_cmds.cpp)
+        {"queues", run_queues},
+        {"queue", run_queue},
+        {"handler", run_handler},
     };
     auto it = commands.find(args[0]);
     if (it == commands.end()) {

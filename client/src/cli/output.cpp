@@ -1,6 +1,7 @@
 // Text and JSON output of tasks, workers and stats.
 #include "output.hpp"
 
+#include <algorithm>
 #include <iomanip>
 #include <ostream>
 #include <sstream>
@@ -107,6 +108,71 @@ void print_workers(std::ostream& out, const std::vector<client::worker_info>& ws
     print_table(out, rows);
 }
 
+// ---- queue control and flow limits ----
+
+namespace {
+
+std::string rate_cell(const client::flow_limits& l) {
+    if (l.rate <= 0) {
+        return "-";
+    }
+    std::ostringstream text;
+    text << l.rate << "/s";
+    return text.str();
+}
+
+std::string burst_cell(const client::flow_limits& l) {
+    if (l.rate <= 0) {
+        return "-";
+    }
+    return std::to_string(l.burst > 0 ? l.burst : std::max<uint32_t>(1, static_cast<uint32_t>(l.rate)));
+}
+
+std::string cap_cell(const client::flow_limits& l) { return l.max_running > 0 ? std::to_string(l.max_running) : "-"; }
+
+void print_queue_table(std::ostream& out, const std::vector<client::queue_stats>& qs) {
+    std::vector<std::vector<std::string>> rows{
+        {"QUEUE", "READY", "DELAYED", "RUNNING", "PAUSED", "RATE", "BURST", "MAX-RUNNING"}};
+    for (const auto& q : qs) {
+        rows.push_back({q.name, std::to_string(q.ready), std::to_string(q.delayed), std::to_string(q.running),
+                        q.paused ? "yes" : "no", rate_cell(q.limits), burst_cell(q.limits), cap_cell(q.limits)});
+    }
+    print_table(out, rows);
+}
+
+void print_handler_table(std::ostream& out, const std::vector<client::handler_stats>& hs) {
+    std::vector<std::vector<std::string>> rows{{"HANDLER", "RUNNING", "RATE", "BURST", "MAX-RUNNING"}};
+    for (const auto& h : hs) {
+        rows.push_back(
+            {h.name, std::to_string(h.running), rate_cell(h.limits), burst_cell(h.limits), cap_cell(h.limits)});
+    }
+    print_table(out, rows);
+}
+
+}  // namespace
+
+void print_queues(std::ostream& out, const std::vector<client::queue_stats>& qs, bool json) {
+    if (json) {
+        auto arr = nlohmann::json::array();
+        for (const auto& q : qs) {
+            arr.push_back(client::to_json(q));
+        }
+        out << arr.dump() << "\n";
+        return;
+    }
+    print_queue_table(out, qs);
+}
+
+void print_handler_limits(std::ostream& out, const client::handler_stats& h, bool json) {
+    if (json) {
+        client::stats_info s;
+        s.handlers = {h};
+        out << client::to_json(s)["handlers"][0].dump() << "\n";
+        return;
+    }
+    print_handler_table(out, {h});
+}
+
 void print_stats(std::ostream& out, const client::stats_info& s, bool json) {
     if (json) {
         out << client::to_json(s).dump() << "\n";
@@ -114,11 +180,10 @@ void print_stats(std::ostream& out, const client::stats_info& s, bool json) {
     }
     out << "workers: " << s.workers << "  slots: " << s.slots << "  busy: " << s.busy << "  uptime: " << std::fixed
         << std::setprecision(1) << static_cast<double>(s.uptime.count()) / 1000.0 << " s\n";
-    std::vector<std::vector<std::string>> rows{{"QUEUE", "READY", "DELAYED", "RUNNING"}};
-    for (const auto& q : s.queues) {
-        rows.push_back({q.name, std::to_string(q.ready), std::to_string(q.delayed), std::to_string(q.running)});
+    print_queue_table(out, s.queues);
+    if (!s.handlers.empty()) {
+        print_handler_table(out, s.handlers);
     }
-    print_table(out, rows);
     for (const auto& [name, n] : s.states) {
         out << "state " << name << ": " << n << "\n";
     }

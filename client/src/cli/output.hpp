@@ -13,5 +13,8 @@ void print_task(std::ostream& out, const client::task_info& t, bool json);
 void print_tasks(std::ostream& out, const std::vector<client::task_info>& ts, bool json);
 void print_workers(std::ostream& out, const std::vector<client::worker_info>& ws, bool json);
 void print_stats(std::ostream& out, const client::stats_info& s, bool json);
+// Queues with their counts, pause and flow limits (`taskmill queues`).
+void print_queues(std::ostream& out, const std::vector<client::queue_stats>& qs, bool json);
+void print_handler_limits(std::ostream& out, const client::handler_stats& h, bool json);
 
 }  // namespace taskmill::cli

@@ -131,6 +131,19 @@ public:
     result<std::vector<task_info>> tasks(const task_filter& filter = {});
     result<stats_info> stats();
     result<std::vector<worker_info>> workers();
+
+    // ---- queue control and flow limits ----
+    // Every queue the broker knows (from its tasks, broker.ini and run-time
+    // settings) with its counts, pause and limits.
+    result<std::vector<queue_stats>> queues();
+    // A paused queue accepts submits and dispatches nothing until resumed;
+    // the pause is kept across broker restarts.
+    result<queue_stats> pause(const std::string& queue);
+    result<queue_stats> resume(const std::string& queue);
+    // Changes the flow limits of a queue, or of a handler ("ns.name") in
+    // every queue; kept across restarts, and wins over broker.ini.
+    result<queue_stats> limit_queue(const std::string& queue, const limit_change& change);
+    result<handler_stats> limit_handler(const std::string& handler, const limit_change& change);
     // Round trip time of a PING; `timeout` overrides request_timeout.
     result<milliseconds> ping(std::optional<milliseconds> timeout = std::nullopt);
 

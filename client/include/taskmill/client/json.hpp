@@ -41,7 +41,11 @@ nlohmann::json to_json(const task_info& t);
 // Object with id, host, pid, slots, busy, generation, queues, handlers,
 // last_seen, last_seen_ms.
 nlohmann::json to_json(const worker_info& w);
-// Object with queues, states, counters, workers, slots, busy, uptime_ms.
+// Object with queues, states, counters, workers, slots, busy, uptime_ms,
+// handlers (those with flow limits: name, running, limits).
 nlohmann::json to_json(const stats_info& s);
+// Object with name, ready, delayed, running, paused, limits {rate, burst,
+// max_running} (null = no such limit).
+nlohmann::json to_json(const queue_stats& q);
 
 }  // namespace taskmill::client

@@ -122,11 +122,35 @@ struct worker_info {
     std::optional<time_point> last_seen;
 };
 
+// The flow limits of a queue or a handler; 0 = no limit.
+struct flow_limits {
+    double rate = 0;           // tasks started per second
+    uint32_t burst = 0;        // starts at once above the rate (0 = max(1, rate))
+    uint32_t max_running = 0;  // tasks running at once
+};
+
 struct queue_stats {
     std::string name;
     uint64_t ready = 0;
     uint64_t delayed = 0;
     uint64_t running = 0;
+    bool paused = false;  // dispatches nothing until resumed
+    flow_limits limits;
+};
+
+// A handler with flow limits of its own (stats_info::handlers).
+struct handler_stats {
+    std::string name;  // "ns.name"
+    uint64_t running = 0;
+    flow_limits limits;
+};
+
+// A change of flow limits (client::limit_queue, limit_handler): unset =
+// unchanged, 0 = remove that limit.
+struct limit_change {
+    std::optional<double> rate;
+    std::optional<uint32_t> burst;
+    std::optional<uint32_t> max_running;
 };
 
 struct stats_info {
@@ -137,6 +161,7 @@ struct stats_info {
     unsigned slots = 0;
     unsigned busy = 0;
     milliseconds uptime{0};
+    std::vector<handler_stats> handlers;  // handlers with flow limits
 };
 
 // Filter for client::tasks(). Empty fields do not filter; limit 0 = the
