@@ -5,6 +5,7 @@
 
 #include <taskmill/protocol/frame.hpp>
 #include <taskmill/protocol/nesting.hpp>
+#include <taskmill/protocol/rate.hpp>
 
 #include "http/http_json.hpp"
 #include "http/http_routes.hpp"
@@ -247,6 +248,93 @@ void workflow_get(const api_env& env, httplib::Response& res, std::string_view c
     }
 }
 
+// ---- queue control and flow limits ----
+
+// A LIMIT request from a JSON body {rate, burst, max_running}: rate is a
+// number of tasks per second or text ("100/s", "0" = none).
+result<protocol::request> parse_limits(const json& body) {
+    if (!body.is_object()) {
+        return fail(errc::invalid_argument, "the body must be a JSON object with rate, burst or max_running");
+    }
+    protocol::request rq;
+    for (const auto& [key, v] : body.items()) {
+        if (key == "rate") {
+            if (v.is_string()) {
+                auto r = protocol::parse_rate_or_zero(v.get<std::string>());
+                if (!r) {
+                    return failure{r.error()};
+                }
+                rq.rate = *r;
+            } else if (v.is_number()) {
+                rq.rate = v.get<double>();  // range checked by the broker
+            } else {
+                return fail(errc::invalid_argument, "rate must be a number of tasks per second or text like \"100/s\"");
+            }
+        } else if (key == "burst" || key == "max_running") {
+            if (!v.is_number_unsigned() || v.get<uint64_t>() > UINT32_MAX) {
+                return fail(errc::invalid_argument, key + " must be an integer from 0 to 4294967295");
+            }
+            (key == "burst" ? rq.burst : rq.max_running) = v.get<uint32_t>();
+        } else {
+            return fail(errc::invalid_argument, "unknown field '" + key + "' (rate, burst, max_running)");
+        }
+    }
+    return rq;
+}
+
+void queue_change(const api_env& env, const httplib::Request& req, httplib::Response& res, std::string_view cmd) {
+    protocol::request rq;
+    rq.queue = req.matches[1];
+    if (auto rep = ask(env, res, cmd, std::move(rq)); rep && !rep->queues.empty()) {
+        send_json(res, 200, to_json(rep->queues.front()));
+    }
+}
+
+void limits_change(const api_env& env, const httplib::Request& req, httplib::Response& res, bool of_queue) {
+    auto body = parse_body(req, res);
+    if (!body) {
+        return;
+    }
+    auto rq = parse_limits(*body);
+    if (!rq) {
+        send_error(res, rq.error().code, rq.error().message);
+        return;
+    }
+    (of_queue ? rq->queue : rq->handler) = req.matches[1];
+    auto rep = ask(env, res, protocol::cmd::limit, std::move(rq.value()));
+    if (rep && of_queue && !rep->queues.empty()) {
+        send_json(res, 200, to_json(rep->queues.front()));
+    } else if (rep && !of_queue && rep->stats && !rep->stats->handlers.empty()) {
+        const auto& h = rep->stats->handlers.front();
+        send_json(res, 200, {{"name", h.name}, {"running", h.running}, {"limits", to_json(h.limits)}});
+    }
+}
+
+void add_queue_routes(httplib::Server& srv, const std::shared_ptr<const api_env>& env) {
+    const auto& e = *env;
+    const std::string queue = R"(/api/v1/queues/([^/]+))";
+    srv.Get("/api/v1/queues", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
+                if (auto rep = ask(e, res, protocol::cmd::queues, {})) {
+                    auto qs = json::array();
+                    for (const auto& q : rep->queues) {
+                        qs.push_back(to_json(q));
+                    }
+                    send_json(res, 200, {{"queues", qs}});
+                }
+            }));
+    srv.Post(queue + "/pause", guarded(env, role::write, [&e](const auto& req, auto& res) {
+                 queue_change(e, req, res, protocol::cmd::pause);
+             }));
+    srv.Post(queue + "/resume", guarded(env, role::write, [&e](const auto& req, auto& res) {
+                 queue_change(e, req, res, protocol::cmd::resume);
+             }));
+    auto queue_limits = [&e](const httplib::Request& req, httplib::Response& res) { limits_change(e, req, res, true); };
+    srv.Put(queue + "/limits", guarded(env, role::write, queue_limits));
+    srv.Post(queue + "/limits", guarded(env, role::write, queue_limits));
+    srv.Post(R"(/api/v1/handlers/([^/]+)/limits)",
+             guarded(env, role::write, [&e](const auto& req, auto& res) { limits_change(e, req, res, false); }));
+}
+
 }  // namespace
 
 void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env) {
@@ -307,6 +395,7 @@ void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env) {
     srv.Get("/api/v1/metrics", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
                 send_json(res, 200, to_json(*e.hub->latest()));
             }));
+    add_queue_routes(srv, env);  // queue control and flow limits
 }
 
 }  // namespace taskmill::broker::http

@@ -580,3 +580,51 @@ TEST_F(Metrics, CountersAndHistogramsMatchTheTasksRun) {
 }
 
 }  // namespace
+
+// ---- queue control and flow limits ----
+
+TEST_F(HttpApi, QueuesPauseResumeAndLimits) {
+    start();
+    auto none = get("/api/v1/queues");
+    ASSERT_EQ(none.status, 200) << none.text;
+    EXPECT_EQ(none.body["queues"], json::array());
+
+    EXPECT_EQ(post("/api/v1/queues/emails/pause", "", reader).status, 403) << "a change needs the write role";
+    auto paused = post("/api/v1/queues/emails/pause", "");
+    ASSERT_EQ(paused.status, 200) << paused.text;
+    EXPECT_EQ(paused.body["name"], "emails");
+    EXPECT_EQ(paused.body["paused"], true);
+
+    auto limited = answer(http->Put("/api/v1/queues/emails/limits", auth(writer),
+                                    R"({"rate": "6000/m", "burst": 20, "max_running": 8})", "application/json"));
+    ASSERT_EQ(limited.status, 200) << limited.text;
+    EXPECT_EQ(limited.body["limits"], (json{{"rate", 100.0}, {"burst", 20}, {"max_running", 8}}));
+    auto rate_off = post("/api/v1/queues/emails/limits", R"({"rate": 0})");
+    ASSERT_EQ(rate_off.status, 200) << rate_off.text;
+    EXPECT_EQ(rate_off.body["limits"], (json{{"rate", nullptr}, {"burst", nullptr}, {"max_running", 8}}));
+
+    auto handler_cap = post("/api/v1/handlers/img.resize/limits", R"({"max_running": 4})");
+    ASSERT_EQ(handler_cap.status, 200) << handler_cap.text;
+    EXPECT_EQ(handler_cap.body["name"], "img.resize");
+    EXPECT_EQ(handler_cap.body["limits"]["max_running"], 4);
+
+    for (const char* bad : {R"({"rate": -1})", R"({"rate": "fast"})", R"({"speed": 1})", R"({})", R"([1])",
+                            R"({"burst": -2})", R"({"max_running": 1.5})"}) {
+        auto r = post("/api/v1/queues/emails/limits", bad);
+        EXPECT_EQ(r.status, 400) << bad << " -> " << r.text;
+        EXPECT_EQ(r.body["error"]["code"], "invalid_argument") << r.text;
+    }
+    EXPECT_EQ(post("/api/v1/handlers/nodot/limits", R"({"rate": 1})").status, 400);
+    EXPECT_EQ(post("/api/v1/handlers/a.b@2/limits", R"({"rate": 1})").status, 400);
+
+    auto all = get("/api/v1/queues");
+    ASSERT_EQ(all.body["queues"].size(), 1u) << all.text;
+    EXPECT_EQ(all.body["queues"][0]["paused"], true);
+    EXPECT_EQ(all.body["queues"][0]["limits"]["max_running"], 8);
+    auto resumed = post("/api/v1/queues/emails/resume", "");
+    ASSERT_EQ(resumed.status, 200) << resumed.text;
+    EXPECT_EQ(resumed.body["paused"], false);
+    auto stats = get("/api/v1/stats");
+    ASSERT_EQ(stats.body["handlers"].size(), 1u) << stats.text;
+    EXPECT_EQ(stats.body["handlers"][0]["name"], "img.resize");
+}
