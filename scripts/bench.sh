@@ -2,8 +2,11 @@
 # Measures taskmill on this machine over loopback: a fresh broker and one
 # host (1 worker process, 8 slots, default prefetch) per run, for both
 # durability modes.
-#   scripts/bench.sh [--quick] [--json FILE] [--peers]
+#   scripts/bench.sh [--quick] [--json FILE] [--peers] [--rate-limit]
 #   --quick      smaller counts and 1 trial (under 2 minutes)
+#   --rate-limit only this: a queue limited to 100/s (burst 1) with 10 idle
+#                slots, RATE_N tasks (default 6100, a minute); prints the
+#                rate of the starts the broker recorded (about 70 s)
 #   --json FILE  write every figure as one JSON object to FILE
 #   --peers      also run the peer benchmark (../shared/peers: BullMQ and
 #                Celery) and print taskmill/peer ratios; slow, needs root
@@ -16,6 +19,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 quick=0
+rate_only=0
 json_out=""
 peers=0
 while [ $# -gt 0 ]; do
@@ -23,7 +27,8 @@ while [ $# -gt 0 ]; do
     --quick) quick=1 ;;
     --json) json_out="${2:?--json needs a file}"; shift ;;
     --peers) peers=1 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --rate-limit) rate_only=1 ;;
+    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -38,7 +43,7 @@ fi
 
 build="${TASKMILL_BUILD_DIR:-build-release}"
 [[ "$build" = /* ]] || build="$root/$build"
-targets=(taskmill-broker taskmill-host taskmill-bench echo)
+targets=(taskmill-broker taskmill-host taskmill-bench taskmill echo)
 if [ ! -f "$build/CMakeCache.txt" ]; then
   echo "configuring Release in $build ..." >&2
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTASKMILL_BUILD_TESTS=OFF -DTASKMILL_BUILD_BENCH=ON >/dev/null
@@ -151,6 +156,37 @@ open(path, "a").write(json.dumps(obj) + "\n")
 PY
 }
 bench() { "$bin/taskmill-bench" "$@" --broker "$frontend" || true; }
+
+# ---- --rate-limit: a rate limit of 100/s held over a minute ----
+if [ "$rate_only" = 1 ]; then
+  rate_n=${RATE_N:-6100}
+  start_broker "$work/data-rate" sync
+  "$bin/taskmill" --broker "$frontend" queue limit paced --rate 100/s --burst 1 >/dev/null
+  record "$(bench backlog --count "$rate_n" --queue paced --batch 1000 --window 8 --deadline 300)"
+  HOST_ARGS="--concurrency 10" start_host paced
+  deadline=$(( $(now_ms) + 600000 ))
+  until "$bin/taskmill" --broker "$frontend" --json stats |
+      python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["states"].get("SUCCEEDED",0) >= int(sys.argv[1]) else 1)' "$rate_n"; do
+    [ "$(now_ms)" -lt "$deadline" ] || { echo "bench.sh: the paced tasks did not finish" >&2; exit 1; }
+    sleep 1
+  done
+  "$bin/taskmill" --broker "$frontend" --json tasks --queue paced --limit "$rate_n" > "$work/paced.json"
+  python3 - "$work/paced.json" "$json_out" <<'PY'
+import bisect, json, sys
+tasks = json.load(open(sys.argv[1]))
+starts = sorted(t["started_ms"] for t in tasks)
+span = (starts[-1] - starts[0]) / 1000.0
+rate = (len(starts) - 1) / span  # the first start is the burst of 1
+most = max(bisect.bisect_right(starts, s + 999) - i for i, s in enumerate(starts))
+out = {"tasks": len(starts), "span_s": span, "rate_per_s": rate, "error_pct": 100 * (rate - 100) / 100,
+       "most_in_any_1s": most}
+print(f"rate limit 100/s, burst 1, 10 idle slots: {len(starts)} starts over {span:.2f} s = {rate:.2f}/s "
+      f"({out['error_pct']:+.2f}%); at most {most} in any 1 s window")
+if sys.argv[2]:
+    json.dump({"rate_limit": out}, open(sys.argv[2], "w"), indent=1)
+PY
+  exit 0
+fi
 
 echo "taskmill bench: trials=$trials throughput N=$tp_n latency K=$lat_k backlog M=$backlog_n ($(nproc) cores)" \
   "host: ${HOST_ARGS:---concurrency 8}" >&2
