@@ -102,7 +102,9 @@ void engine::limit_cmd(const std::string& peer, const protocol::request& rq) {
         reply_error(peer, protocol::cmd::limit, rq.req, ok.error().code, ok.error().message);
         return;
     }
-    const auto& [kind, name] = *target;
+    // Not a structured binding: clang 14 cannot capture one in a lambda.
+    const flow_kind kind = target->first;
+    const std::string& name = target->second;
     auto s = flow_.settings(kind, name) ? *flow_.settings(kind, name) : flow_settings{};
     if (rq.rate) {
         s.rate = rq.rate;
