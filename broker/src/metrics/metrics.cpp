@@ -17,6 +17,16 @@ void histogram::observe(double ms) {
     ++count;
 }
 
+void turn_histogram::observe(double ms) {
+    if (!(ms >= 0)) {
+        ms = 0;
+    }
+    auto it = std::lower_bound(bounds.begin(), bounds.end(), ms);
+    ++buckets[static_cast<std::size_t>(it - bounds.begin())];
+    sum += ms;
+    ++count;
+}
+
 std::string_view handler_base(std::string_view spec) { return spec.substr(0, spec.find('@')); }
 
 handler_metrics& metrics_recorder::of(std::string_view handler) {
@@ -105,6 +115,7 @@ void metrics_recorder::fill(metrics_snapshot& s, int64_t now_ms) const {
     s.hellos_refused = hellos_refused_;
     s.commit_ms = commit_ms_;
     s.commits = commits_;
+    s.turn_ms = turn_ms_;
     s.finished_per_s.assign(history_s, 0);
     int64_t now_sec = now_ms / 1000;
     for (std::size_t i = 0; i < history_s; ++i) {
@@ -169,12 +180,12 @@ public:
         out_ += num(v);
         out_ += '\n';
     }
-    void hist(std::string_view name, const std::string& labels, const histogram& h) {
+    template <class H> void hist(std::string_view name, const std::string& labels, const H& h) {
         std::string sep = labels.empty() ? "" : ",";
         uint64_t cum = 0;
-        for (std::size_t i = 0; i < histogram::bounds.size(); ++i) {
+        for (std::size_t i = 0; i < H::bounds.size(); ++i) {
             cum += h.buckets[i];
-            sample(std::string(name) + "_bucket", labels + sep + "le=\"" + num(histogram::bounds[i]) + "\"",
+            sample(std::string(name) + "_bucket", labels + sep + "le=\"" + num(H::bounds[i]) + "\"",
                    static_cast<double>(cum));
         }
         cum += h.buckets.back();
@@ -275,6 +286,9 @@ std::string render_prometheus(const metrics_snapshot& s) {
     w.sample("taskmill_store_used_bytes", "", s.store_fill * static_cast<double>(s.store_map_bytes));
     w.family("taskmill_store_commit_ms", "histogram", "LMDB commit latency in milliseconds (one per loop turn).");
     w.hist("taskmill_store_commit_ms", "", s.commit_ms);
+    w.family("taskmill_loop_turn_ms", "histogram",
+             "Loop turn time in milliseconds: messages, timers, bulk job slices, dispatch and commit.");
+    w.hist("taskmill_loop_turn_ms", "", s.turn_ms);
     w.family("taskmill_uptime_seconds", "gauge", "Seconds since the broker started.");
     w.sample("taskmill_uptime_seconds", "", static_cast<double>(s.time_ms - s.started_ms) / 1000.0);
     return w.take();

@@ -33,6 +33,16 @@ struct histogram {
     void observe(double ms);
 };
 
+// The same over finer bounds, for loop turns (a turn is a millisecond or
+// two when all is well; the bounds show the few that are not).
+struct turn_histogram {
+    static constexpr std::array<double, 12> bounds = {0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000};
+    std::array<uint64_t, bounds.size() + 1> buckets{};
+    double sum = 0;
+    uint64_t count = 0;
+    void observe(double ms);
+};
+
 struct handler_metrics {
     uint64_t submitted = 0;
     uint64_t succeeded = 0;
@@ -59,7 +69,8 @@ struct metrics_snapshot {
     uint64_t hellos_refused = 0;
     histogram commit_ms;
     uint64_t commits = 0;
-    double store_fill = 0;  // used fraction of the LMDB map
+    turn_histogram turn_ms;  // loop turns: messages, timers, jobs, dispatch and commit
+    double store_fill = 0;   // used fraction of the LMDB map
     uint64_t store_map_bytes = 0;
     // Tasks that reached a final state, per second, oldest first; the last
     // entry is the current (partial) second.
@@ -82,6 +93,7 @@ public:
     void queued_recovered(const std::string& queue, int32_t priority);
     void hello(bool accepted);
     void commit(double ms);
+    void turn(double ms) { turn_ms_.observe(ms); }
 
     // The parts this recorder owns, copied into `s`.
     void fill(metrics_snapshot& s, int64_t now_ms) const;
@@ -97,6 +109,7 @@ private:
     uint64_t hellos_refused_ = 0;
     histogram commit_ms_;
     uint64_t commits_ = 0;
+    turn_histogram turn_ms_;
 };
 
 class metrics_hub {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -320,6 +321,7 @@ struct broker::impl {
     }
 
     void run_turn() {
+        const auto turn_start = std::chrono::steady_clock::now();
         guard.check(now_ms());
         if (events) {
             // Every turn, not only when poll saw them: a subscription that
@@ -346,6 +348,8 @@ struct broker::impl {
         auto early = eng->take_early();
         send_messages(early);
         eng->end_turn();  // durability point: nothing below is sent before this
+        eng->turn_took(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - turn_start).count());
         if (http) {
             eng->publish_metrics(*hub);  // before the replies: a client that saw one sees its effect
         }
