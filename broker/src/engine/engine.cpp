@@ -35,6 +35,7 @@ void engine::begin_turn(int64_t now) {
     now_ = now;
     events_.set_time(now);
     txn_ = store_.begin(true);
+    job_turn_end_.reset();
     auto gone = std::move(unreachable_);
     unreachable_.clear();
     for (const auto& id : gone) {
@@ -105,6 +106,7 @@ std::optional<int64_t> engine::next_deadline() const {
     take(waiters_.next_deadline());
     take(next_expiry_ms_);
     take(flow_wake_);
+    take(jobs_deadline());
     if (workers_.size() > 0) {
         take(next_heartbeat_);
         if (auto seen = workers_.earliest_seen()) {
@@ -280,6 +282,7 @@ void engine::recover(int64_t now) {
     recover_running();
     recover_handler_defaults();
     recover_flow();
+    recover_jobs();
     workflows_.recover();
     schedules_.recover();
     recover_expiry();

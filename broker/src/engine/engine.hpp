@@ -11,6 +11,7 @@
 // Single-threaded: owned by the loop.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -39,6 +40,7 @@
 #include "engine/worker_registry.hpp"
 #include "flow/flow_control.hpp"
 #include "index/task_index.hpp"
+#include "jobs/bulk_job.hpp"
 #include "metrics/metrics.hpp"
 #include "model/task_id.hpp"
 #include "model/task_record.hpp"
@@ -121,6 +123,8 @@ public:
     std::optional<int64_t> next_deadline() const;
     // Publishes this turn's metrics for the HTTP threads (publish_metrics.cpp).
     void publish_metrics(metrics_hub& hub);
+    // How long the loop's turn took, for the turn-time histogram.
+    void turn_took(double ms) { metrics_.turn(ms); }
     // A subscriber of the events socket subscribed to (or left) a topic
     // prefix. Events nobody subscribes to are not built at all.
     void subscription(bool on, std::string prefix) { events_.subscription(on, std::move(prefix)); }
@@ -282,6 +286,39 @@ private:
     protocol::queue_stats queue_view(const std::string& queue) const;
     void add_flow(protocol::queue_stats& q) const;
     std::vector<protocol::handler_stats> handler_views() const;
+    // ---- operator verbs as bulk jobs (jobs/job_commands.cpp, jobs/jobs.cpp) ----
+    void purge_cmd(const std::string& peer, const protocol::request& rq);
+    void delete_cmd(const std::string& peer, const protocol::request& rq);
+    void run_now_cmd(const std::string& peer, const protocol::request& rq);
+    void job_cmd(const std::string& peer, const protocol::request& rq);
+    // CANCEL and RETRY without an id: a job over the request's filters.
+    void cancel_filter(const std::string& peer, const protocol::request& rq);
+    void retry_filter(const std::string& peer, const protocol::request& rq);
+    // The filters of a bulk verb's request, checked for `kind` (a state it
+    // cannot act on, no filter without `all`), or why they are refused.
+    result<task_filter> job_filter(const protocol::request& rq, job_kind kind) const;
+    // Stores a new job, runs its first slice in this turn and answers the
+    // request with its job_info. `ids` (optional) gets the ids the first
+    // slice changed when that slice finished the job.
+    void start_job(bulk_job j, const std::string& peer, std::string_view command, uint64_t req,
+                   std::vector<std::string>* ids = nullptr);
+    // Advances the running jobs within this turn's share of time (on_timers).
+    void run_jobs();
+    // One slice of `j`: at most job_slice_tasks tasks, until the turn's
+    // job time is used up. Writes the job with its new cursor.
+    void run_slice(bulk_job& j, std::vector<std::string>* ids = nullptr);
+    // Applies `j` to one task (as it is now); true when it changed it.
+    bool apply_job(bulk_job& j, task_record& r);
+    void finish_job(const bulk_job& j);
+    void save_job(const bulk_job& j);
+    // Keeps the last finished_jobs_kept finished jobs in the store.
+    void prune_jobs();
+    void recover_jobs();
+    bool job_time_left();
+    // When the running jobs want the loop; nullopt = none running.
+    std::optional<int64_t> jobs_deadline() const;
+    // An explicit retry: a fresh start of a FAILED, CANCELLED or EXPIRED task.
+    void restart_task(task_record& r);
 
     // ---- backend (backend.cpp) ----
     // A command any backend peer may send (a worker saying HELLO, its
@@ -408,6 +445,11 @@ private:
     // first expiry entry (nullopt = none), which wakes the loop to sweep.
     retention_policy retention_{cfg_.retention, cfg_.queues};
     std::optional<int64_t> next_expiry_ms_;
+    // Bulk jobs (jobs/): the running ones by id, oldest first.
+    std::map<uint64_t, bulk_job> jobs_;
+    uint64_t last_job_id_ = 0;
+    int64_t retry_jobs_held_until_ = 0;                                  // new work refused: retry jobs wait
+    std::optional<std::chrono::steady_clock::time_point> job_turn_end_;  // this turn's job time
 };
 
 int64_t now_ms();

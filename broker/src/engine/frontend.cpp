@@ -51,6 +51,8 @@ const std::unordered_map<std::string_view, engine::client_command>& engine::clie
         {cmd::wf_cancel, &engine::wf_cancel_cmd}, {cmd::schedules, &engine::schedules_cmd},
         {cmd::queues, &engine::queues_cmd},       {cmd::pause, &engine::pause_cmd},
         {cmd::resume, &engine::resume_cmd},       {cmd::limit, &engine::limit_cmd},
+        {cmd::purge, &engine::purge_cmd},         {cmd::remove, &engine::delete_cmd},
+        {cmd::run_now, &engine::run_now_cmd},     {cmd::job, &engine::job_cmd},
     };
     return table;
 }
@@ -139,25 +141,18 @@ void engine::cancel_cmd(const std::string& peer, const protocol::request& rq) {
             return;
         }
         cancel(*r, rep);
-    } else if (!rq.tag.empty()) {
-        // The tags table lists exactly the unfinished tasks with the tag.
-        std::size_t hits = 0;
-        for (const auto& id : unfinished_with_tag(rq.tag)) {
-            auto r = load(id);
-            if (r && !is_final(r->state) && std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end()) {
-                cancel(*r, rep);
-                ++hits;
-            }
-        }
-        rep.note = std::to_string(hits) + " unfinished task(s) with tag " + rq.tag;
     } else {
-        reply_error(peer, protocol::cmd::cancel, rq.req, errc::invalid_argument, "CANCEL needs id or tag");
+        cancel_filter(peer, rq);  // a tag or other filters: jobs/job_commands.cpp
         return;
     }
     reply_front(peer, protocol::cmd::cancel, rep);
 }
 
 void engine::retry_cmd(const std::string& peer, const protocol::request& rq) {
+    if (rq.id.empty()) {
+        retry_filter(peer, rq);
+        return;
+    }
     auto id = parse_task_id(rq.id);
     if (!id) {
         reply_error(peer, protocol::cmd::retry, rq.req, id.error().code, id.error().message);
@@ -179,15 +174,7 @@ void engine::retry_cmd(const std::string& peer, const protocol::request& rq) {
         reply_error(peer, protocol::cmd::retry, rq.req, errc::unavailable, *why);
         return;
     }
-    r->attempts = 0;
-    r->crashes = 0;
-    r->suspect_crashes = 0;
-    r->error.clear();
-    r->result.reset();
-    r->cancel_requested = false;
-    r->finished_ms = 0;
-    r->ttl_ms = 0;  // an explicit retry is a fresh start
-    enqueue(*r);
+    restart_task(*r);
     protocol::reply rep;
     rep.req = rq.req;
     rep.ids.push_back(to_hex(r->id));

@@ -270,6 +270,7 @@ void engine::on_timers() {
     check_workers();
     schedules_.fire_due();
     sweep_expired();
+    run_jobs();
 }
 
 void engine::fire_delayed() {
