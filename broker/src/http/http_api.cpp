@@ -350,7 +350,7 @@ void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env) {
         cancel(e, res, std::move(rq));
     };
     srv.Post(task + "/cancel", guarded(env, role::write, cancel_id));
-    srv.Delete(task, guarded(env, role::write, cancel_id));
+    add_job_routes(srv, env);  // DELETE task deletes a finished task (http_jobs.cpp)
     srv.Post("/api/v1/cancel", guarded(env, role::write, [&e](auto& req, auto& res) { cancel_body(e, req, res); }));
     srv.Post(task + "/retry", guarded(env, role::write, [&e](const httplib::Request& req, httplib::Response& res) {
                  protocol::request rq;

@@ -35,5 +35,7 @@ void send_error(httplib::Response& res, int status, std::string_view code, const
 void send_json(httplib::Response& res, int status, const nlohmann::json& body);
 
 void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env);
+// The operator verbs and bulk jobs (http_jobs.cpp).
+void add_job_routes(httplib::Server& srv, const std::shared_ptr<const api_env>& env);
 
 }  // namespace taskmill::broker::http

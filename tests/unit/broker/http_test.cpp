@@ -205,7 +205,7 @@ TEST_F(HttpApi, SubmitWaitForResultCancelAndList) {
     EXPECT_EQ(pending.status, 202) << "not final yet: " << pending.text;
     EXPECT_EQ(pending.body["final"], false);
 
-    auto del = answer(http->Delete("/api/v1/tasks/" + a, auth(writer)));
+    auto del = answer(http->Post("/api/v1/tasks/" + a + "/cancel", auth(writer), "", "application/json"));
     ASSERT_EQ(del.status, 200) << del.text;
     EXPECT_EQ(get("/api/v1/tasks/" + a).body["state"], "CANCELLED");
     auto by_tag = post("/api/v1/cancel", R"({"tag": "bulk"})");
@@ -464,7 +464,7 @@ TEST_F(HttpStarvation, LongPollsTakeOnlyAQuarterOfTheThreads) {
     EXPECT_TRUE(took.has_value()) << "/health starved by long-polls";
     EXPECT_EQ(get("/api/v1/stats").status, 200) << "the API too";
     // Ending the task answers the 8 that wait.
-    EXPECT_EQ(answer(http->Delete("/api/v1/tasks/" + id, auth(writer))).status, 200);
+    EXPECT_EQ(answer(http->Post("/api/v1/tasks/" + id + "/cancel", auth(writer), "", "application/json")).status, 200);
     for (auto& t : polls) t.join();
     EXPECT_EQ(answered.load(), 8);
 }
