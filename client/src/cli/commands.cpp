@@ -1,5 +1,6 @@
 // One function per command; each parses its own flags and talks to the
 // broker through taskmill::client.
+#include <algorithm>
 #include <iostream>
 #include <map>
 
@@ -21,6 +22,13 @@ int run_schedules(global_options& g, const std::vector<std::string>& args);     
 int run_queues(global_options& g, const std::vector<std::string>& args);        // queue_cmds.cpp
 int run_queue(global_options& g, const std::vector<std::string>& args);         // queue_cmds.cpp
 int run_handler(global_options& g, const std::vector<std::string>& args);       // queue_cmds.cpp
+// Operator verbs (bulk_cmds.cpp): bulk_flags says whether cancel/retry got
+// filter flags, run_bulk runs cancel/retry/delete by filter.
+bool bulk_flags(const std::vector<std::string>& args);
+int run_bulk(global_options& g, const std::vector<std::string>& args);
+int cmd_delete(global_options& g, const std::vector<std::string>& args);
+int cmd_run_now(global_options& g, const std::vector<std::string>& args);
+int cmd_job(global_options& g, const std::vector<std::string>& args);
 
 namespace {
 
@@ -205,6 +213,9 @@ int cmd_result(global_options& g, const std::vector<std::string>& args) {
 }
 
 int cmd_cancel(global_options& g, const std::vector<std::string>& args) {
+    if (bulk_flags(args)) {
+        return run_bulk(g, args);
+    }
     po::options_description desc;
     desc.add_options()("id", po::value<std::string>())("tag", po::value<std::string>());
     po::positional_options_description pos;
@@ -223,6 +234,10 @@ int cmd_cancel(global_options& g, const std::vector<std::string>& args) {
 }
 
 int cmd_retry(global_options& g, const std::vector<std::string>& args) {
+    if (std::any_of(args.begin() + 1, args.end(),
+                    [](const std::string& a) { return a.rfind("--", 0) == 0 && a != "--json"; })) {
+        return run_bulk(g, args);
+    }
     po::options_description desc;
     desc.add_options()("id", po::value<std::string>());
     po::positional_options_description pos;
@@ -344,6 +359,9 @@ int run_command(global_options& g, const std::vector<std::string>& args) {
         {"workflow", run_workflow},
         {"schedules", run_schedules},
         {"keygen", run_keygen},
+        {"delete", cmd_delete},
+        {"run-now", cmd_run_now},
+        {"job", cmd_job},
         {"events", [](global_options& gl, const std::vector<std::string>& a) { return run_events(gl, a); }},
         // queue control and flow limits (queue_cmds.cpp)
         {"queues", run_queues},

@@ -14,6 +14,9 @@
 namespace po = boost::program_options;
 
 namespace taskmill::cli {
+
+int queue_purge(global_options& g, const std::vector<std::string>& args);  // bulk_cmds.cpp
+
 namespace {
 
 // args[0] is the subcommand ("pause"), `what` names it in messages.
@@ -162,6 +165,7 @@ int run_queue(global_options& g, const std::vector<std::string>& args) {
         {"pause", queue_pause},
         {"resume", queue_resume},
         {"limit", queue_limit},
+        {"purge", queue_purge},  // bulk_cmds.cpp
     };
     return run_group(g, args, table);
 }

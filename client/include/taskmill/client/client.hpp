@@ -144,6 +144,27 @@ public:
     // every queue; kept across restarts, and wins over broker.ini.
     result<queue_stats> limit_queue(const std::string& queue, const limit_change& change);
     result<handler_stats> limit_handler(const std::string& handler, const limit_change& change);
+    // ---- operator verbs (docs/PROTOCOL.md, "Operating queues") ----
+    // Each starts a bulk job in the broker and returns it as the broker's
+    // first slice left it (often done already); wait_job() follows it.
+    // Cancels every QUEUED, PENDING and RETRYING task of `queue`.
+    result<job_info> purge(const std::string& queue);
+    // Cancels the unfinished tasks matching `filter` (running ones are
+    // asked to stop).
+    result<job_info> cancel(const bulk_filter& filter);
+    // Retries the FAILED, CANCELLED and EXPIRED tasks matching `filter`.
+    result<job_info> retry(const bulk_filter& filter);
+    // Deletes finished tasks: one id (not_found, or conflict when it is
+    // unfinished or a workflow's step), several ids, or a filter; a job
+    // skips the unfinished ones and workflow steps.
+    result<job_info> remove(const std::vector<std::string>& ids);
+    result<job_info> remove(const bulk_filter& filter);
+    // Queues a PENDING or RETRYING task now (conflict otherwise).
+    result<change_info> run_now(const std::string& id);
+    result<job_info> job(uint64_t id);
+    // Polls the job until it is done, at most `timeout` (then conflict).
+    result<job_info> wait_job(uint64_t id, std::optional<milliseconds> timeout = std::nullopt);
+
     // Round trip time of a PING; `timeout` overrides request_timeout.
     result<milliseconds> ping(std::optional<milliseconds> timeout = std::nullopt);
 

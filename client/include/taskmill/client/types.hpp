@@ -183,4 +183,38 @@ struct change_info {
     std::string note;
 };
 
+// ---- operator verbs: bulk jobs ----
+
+// Which tasks a bulk cancel, retry or delete applies to: those matching
+// every field that is set. A filter with nothing set is refused by the
+// broker unless `all` is true.
+struct bulk_filter {
+    std::string state;  // upper-case state name
+    std::string queue;
+    std::string handler;  // name without @version
+    std::string tag;
+    // Creation time, or the finish time when `state` is a final state.
+    std::optional<time_point> since;  // at or after
+    std::optional<time_point> until;  // before
+    bool all = false;
+};
+
+// A bulk operation the broker carries out over several loop turns
+// (client::job, client::wait_job).
+struct job_info {
+    uint64_t id = 0;       // 0: the broker did the change at once, without a job
+    std::string kind;      // purge cancel retry delete
+    std::string filter;    // what it applies to, in words
+    std::string state;     // running done
+    uint64_t matched = 0;  // tasks that matched
+    uint64_t changed = 0;  // tasks cancelled, retried or deleted
+    std::optional<time_point> started;
+    std::optional<time_point> finished;
+    // With a result that came at once: the ids changed (at most 1000).
+    std::vector<std::string> ids;
+
+    bool done() const noexcept { return state == "done"; }
+    uint64_t skipped() const noexcept { return matched - changed; }
+};
+
 }  // namespace taskmill::client
