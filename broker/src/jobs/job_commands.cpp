@@ -48,10 +48,6 @@ std::string_view command_of(job_kind kind) {
     return protocol::cmd::cancel;
 }
 
-bool workflow_step(const task_record& r) {
-    return !r.parent.empty() && std::find(r.tags.begin(), r.tags.end(), "workflow:" + r.parent) != r.tags.end();
-}
-
 }  // namespace
 
 result<task_filter> engine::job_filter(const protocol::request& rq, job_kind kind) const {

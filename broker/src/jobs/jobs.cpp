@@ -21,11 +21,6 @@ bool retryable(task_state s) {
     return s == task_state::failed || s == task_state::cancelled || s == task_state::expired;
 }
 
-// A workflow's step goes with its workflow: the workflow engine tags it.
-bool workflow_step(const task_record& r) {
-    return !r.parent.empty() && std::find(r.tags.begin(), r.tags.end(), "workflow:" + r.parent) != r.tags.end();
-}
-
 }  // namespace
 
 bool engine::job_time_left() {
