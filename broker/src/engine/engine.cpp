@@ -207,29 +207,38 @@ void engine::set_state(task_record& r, task_state s) {
     auto from = r.has_state ? std::optional(r.state) : std::nullopt;
     metrics_.state_change(r.queue, r.priority, from, s);
     counters_.moved(r.queue, from, s);
-    index_tags(r, from, s);
+    const int64_t from_time = from ? indexed_time(r, *from) : 0;
     track_expiry(r, from, s);
     r.state = s;
     r.has_state = true;
+    index_task(r, from, from_time);
     emit_task(r);
 }
 
-void engine::index_tags(const task_record& r, std::optional<task_state> from, task_state to) {
-    if (r.tags.empty()) {
+// A final state's entries are keyed by the finish time the store has; a
+// retry clears r.finished_ms before the state changes, so read it there.
+int64_t engine::indexed_time(const task_record& r, task_state from) {
+    if (!is_final(from)) {
+        return task_index::time_in_state(r, from);
+    }
+    auto raw = txn_->get(table::tasks, id_bytes(r.id));
+    if (!raw) {
+        return r.finished_ms;
+    }
+    auto stored = decode_record(*raw);
+    return stored ? stored->finished_ms : r.finished_ms;
+}
+
+// The listing indexes follow every state change; the tags table lists a
+// task from its creation until it is deleted.
+void engine::index_task(const task_record& r, std::optional<task_state> from, int64_t from_time) {
+    if (from) {
+        check(task_index::moved(*txn_, r, *from, from_time), "move index entries");
         return;
     }
-    const bool was = from && !is_final(*from);
-    const bool is = !is_final(to);
-    if (was == is) {
-        return;
-    }
-    const auto& id = r.id;
+    check(task_index::add(*txn_, r), "put index entries");
     for (const auto& tag : r.tags) {
-        if (is) {
-            check(txn_->put(table::tags, keys::tag_key(tag, id), ""), "put tag");
-        } else {
-            check(txn_->erase(table::tags, keys::tag_key(tag, id)), "erase tag");
-        }
+        check(txn_->put(table::tags, keys::tag_key(tag, r.id), ""), "put tag");
     }
 }
 
@@ -277,7 +286,7 @@ void engine::recover(int64_t now) {
     }
     migrate_store();
     check(counters_.recover(*txn_, log_), "read counts");
-    recover_tag_index();
+    recover_listing_index();
     recover_indexes();
     recover_running();
     recover_handler_defaults();
@@ -314,30 +323,31 @@ void engine::migrate_store() {
     }
 }
 
-// A store written before the tags table existed is indexed once, from its
-// records.
-void engine::recover_tag_index() {
-    if (txn_->get(table::meta, keys::meta_tags_indexed)) {
+// A store written before the listing indexes (or before the tags table
+// listed finished tasks) is indexed once, from its records.
+void engine::recover_listing_index() {
+    if (txn_->get(table::meta, keys::meta_listing_indexed)) {
         return;
     }
     std::size_t n = 0;
     check(txn_->scan(table::tasks, "", false,
                      [&](std::string_view, std::string_view v) {
-                         if (auto r = decode_record(v); r && !is_final(r->state) && !r->tags.empty()) {
-                             index_tags(*r, std::nullopt, r->state);  // as if just created in its state
+                         if (auto r = decode_record(v)) {
+                             index_task(*r, std::nullopt, 0);  // as if just created in its state
                              ++n;
                          }
                          return true;
                      }),
           "scan tasks");
     check(txn_->put(table::meta, keys::meta_tags_indexed, "1"), "put tags-indexed");
+    check(txn_->put(table::meta, keys::meta_listing_indexed, "1"), "put listing-indexed");
     if (n > 0) {
-        log_.info("indexed the tags of {} unfinished task(s)", n);
+        log_.info("indexed {} task(s) for listings", n);
     }
 }
 
-// The unfinished tasks carrying `tag`, from the tags table.
-std::vector<task_id> engine::unfinished_with_tag(const std::string& tag) {
+// Every task carrying `tag`, from the tags table (finished ones too).
+std::vector<task_id> engine::tasks_with_tag(const std::string& tag) {
     const auto prefix = keys::tag_prefix(tag);
     std::vector<task_id> ids;
     check(txn_->scan(table::tags, prefix, false,

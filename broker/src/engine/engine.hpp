@@ -150,16 +150,19 @@ private:
     void check(const result<void>& r, const char* what);
     uint64_t next_seq();
     void set_state(task_record& r, task_state s);
-    // The tags table follows a task into and out of the unfinished states.
-    void index_tags(const task_record& r, std::optional<task_state> from, task_state to);
+    // Keeps the listing indexes and the tags table right after r's state
+    // became r.state (from `from`, nullopt for a new task; `from_time`:
+    // the time the index had for it).
+    void index_task(const task_record& r, std::optional<task_state> from, int64_t from_time);
+    int64_t indexed_time(const task_record& r, task_state from);
     void emit_task(const task_record& r);
     void emit_worker(std::string_view type, const std::string& id);
     void reply_front(const std::string& peer, std::string_view command, const protocol::reply& r);
     void reply_error(const std::string& peer, std::string_view command, uint64_t req, errc code,
                      const std::string& message) override;
     void migrate_store();
-    void recover_tag_index();
-    std::vector<task_id> unfinished_with_tag(const std::string& tag);
+    void recover_listing_index();
+    std::vector<task_id> tasks_with_tag(const std::string& tag);
     void recover_indexes();
     void recover_running();
     void recover_handler_defaults();
@@ -257,6 +260,13 @@ private:
     void cancel_cmd(const std::string& peer, const protocol::request& rq);
     void retry_cmd(const std::string& peer, const protocol::request& rq);
     void tasks_cmd(const std::string& peer, const protocol::request& rq);
+    // ---- listings (listing.cpp) ----
+    // Fill `page` and return the cursor of the next page ("" = no more).
+    result<std::string> list_stored(const task_filter& f, const std::string& before, uint32_t limit,
+                                    std::vector<protocol::task_info>& page);
+    result<std::string> list_running(const task_filter& f, const std::string& before, uint32_t limit,
+                                     std::vector<protocol::task_info>& page);
+    bool add_to_page(const task_record& r, std::vector<protocol::task_info>& page, std::size_t& bytes) const;
     void stats_cmd(const std::string& peer, const protocol::request& rq);
     void workers_cmd(const std::string& peer, const protocol::request& rq);
     void ping_cmd(const std::string& peer, const protocol::request& rq);

@@ -11,7 +11,6 @@ namespace taskmill::broker {
 
 namespace {
 constexpr int64_t max_wait_ms = 5 * 60 * 1000;
-constexpr uint32_t max_list = 10000;
 }  // namespace
 
 void engine::on_frontend(const protocol::incoming& in) {
@@ -179,62 +178,6 @@ void engine::retry_cmd(const std::string& peer, const protocol::request& rq) {
     rep.req = rq.req;
     rep.ids.push_back(to_hex(r->id));
     reply_front(peer, protocol::cmd::retry, rep);
-}
-
-void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
-    std::optional<task_state> wanted;
-    if (!rq.state.empty() && !(wanted = parse_task_state(rq.state))) {
-        reply_error(peer, protocol::cmd::tasks, rq.req, errc::invalid_argument, "unknown state " + rq.state);
-        return;
-    }
-    std::optional<task_id> before;
-    if (!rq.before.empty()) {
-        auto id = parse_task_id(rq.before);
-        if (!id) {
-            reply_error(peer, protocol::cmd::tasks, rq.req, id.error().code, "before must be a task id (32 hex chars)");
-            return;
-        }
-        before = *id;
-    }
-    uint32_t limit = rq.limit == 0 ? 100 : std::min(rq.limit, max_list);
-    protocol::reply rep;
-    rep.req = rq.req;
-    uint32_t read = 0;
-    std::size_t bytes = envelope_bound;  // bound of the reply's size so far
-    std::optional<task_id> last;         // the last task read
-    // Ids are time-ordered: a reverse scan lists the newest first.
-    check(txn_->scan(table::tasks, before ? id_bytes(*before) : std::string_view(), true,
-                     [&](std::string_view k, std::string_view v) {
-                         if (before && k == id_bytes(*before)) {
-                             return true;  // strictly older than `before`
-                         }
-                         if (rep.tasks.size() >= limit || read >= std::max<uint32_t>(cfg_.list_scan_budget, 1)) {
-                             rep.next = last ? to_hex(*last) : "";  // stopped with this entry still to read
-                             return false;
-                         }
-                         auto r = decode_record(v);
-                         if (r) {
-                             r = current(std::move(*r));
-                         }
-                         if (r && (!wanted || r->state == *wanted) && (rq.queue.empty() || r->queue == rq.queue) &&
-                             (rq.tag.empty() || std::find(r->tags.begin(), r->tags.end(), rq.tag) != r->tags.end())) {
-                             auto info = to_info(*r);
-                             if (rep.tasks.empty()) {
-                                 fit_alone(info, out_max_body_);
-                             } else if (bytes + size_bound(info) > out_max_body_) {
-                                 // The reply is full: the next page starts with this task.
-                                 rep.next = to_hex(*last);
-                                 return false;
-                             }
-                             bytes += size_bound(info);
-                             rep.tasks.push_back(std::move(info));
-                         }
-                         ++read;
-                         last = id_from_bytes(k);
-                         return true;
-                     }),
-          "scan tasks");
-    reply_front(peer, protocol::cmd::tasks, rep);
 }
 
 void engine::stats_cmd(const std::string& peer, const protocol::request& rq) {

@@ -7,6 +7,16 @@
 // to a record (add when a record gets a stored state, remove before it
 // leaves it or is deleted). A running task is QUEUED in the store (see
 // engine::start_attempt), and so in the index.
+//
+// Layouts (docs/DESIGN.md, "Store tables and keys"), time being the finish
+// time in a final state and the creation time otherwise:
+//   's' state(1) time(8, BE) id(16)             every task, by state
+//   'q' queue \0 state(1) time(8, BE) id(16)    by queue and state
+//   'h' handler \0 state(1) time(8, BE) id(16)  by handler (no @version) and state
+//   'Q' queue \0 id(16)                         by queue, in creation order
+//   'H' handler \0 id(16)                       by handler, in creation order
+// The tags table (tag \0 id) lists every task with the tag, in creation
+// order; the tasks table itself lists every task in creation order.
 #pragma once
 
 #include <cstdint>
@@ -58,8 +68,35 @@ result<void> remove(transaction& t, const task_record& r);
 // creation. Starts after `cursor` ("" = from the newest) and reads at most
 // `budget` index entries. fn returns false to stop early. Returns the cursor
 // to resume from (after the last id given to fn), "" once nothing is left.
+// The cursor is opaque text (hex of the index key last read): a position,
+// not a pointer, so it stays valid across commits and restarts, and entries
+// added or removed meanwhile never make a scan skip an older entry or loop.
+// A task id (32 hex digits) is accepted as a cursor too: the scan then
+// starts below that task. With a tag, the order is by creation whatever the
+// state; since/until bound the scan where the order is the time compared.
+// errc::invalid_argument for a cursor of another listing.
 result<std::string> scan(transaction& t, const task_filter& f, std::string_view cursor, uint32_t budget,
                          const std::function<bool(const task_id&)>& fn);
+
+// ---- for the engine's hooks and listings ----
+
+// After a state change of `r` (r.state is the new state) from `from`, whose
+// index time (finish or creation) was `from_time`: moves the entries that
+// depend on the state. Nothing to do between QUEUED and RUNNING.
+result<void> moved(transaction& t, const task_record& r, task_state from, int64_t from_time);
+// The time the index keeps for `r` in state `s`.
+int64_t time_in_state(const task_record& r, task_state s);
+
+// What a walk's fn decides for a task: take it and go on, take it and stop
+// (the cursor is then after it), or stop before it (the next page starts
+// with it).
+enum class step : uint8_t { next, stop_after, stop_before };
+struct scan_stats {
+    uint32_t entries_read = 0;  // index entries read, for tests of the cost
+};
+// scan() with a three-way answer and, optionally, what it cost.
+result<std::string> walk(transaction& t, const task_filter& f, std::string_view cursor, uint32_t budget,
+                         const std::function<step(const task_id&)>& fn, scan_stats* stats = nullptr);
 
 }  // namespace task_index
 }  // namespace taskmill::broker

@@ -33,7 +33,7 @@ std::optional<ready_entry> parse_ready(std::string_view key, std::string_view va
 std::string delayed_key(int64_t eta_ms, const task_id& id);
 std::optional<std::pair<int64_t, task_id>> parse_delayed(std::string_view key);
 
-// tags: tag \0 id -> empty, while the task is unfinished. A tag's entries
+// tags: tag \0 id -> empty, from the task's creation until it is deleted. A tag's entries
 // are the keys that start with tag_prefix(tag) and are 16 bytes longer (a
 // tag holding \0 cannot pass for another).
 std::string tag_prefix(std::string_view tag);
@@ -47,6 +47,10 @@ inline constexpr std::string_view meta_counts = "counts";
 // Present once the tags table holds every unfinished tagged task (a store
 // written before it existed gets it at its first start).
 inline constexpr std::string_view meta_tags_indexed = "tags-indexed";
+// Present once the listing indexes (table::index) and the tags table hold
+// every task, finished ones too (a store written before gets them at its
+// first start).
+inline constexpr std::string_view meta_listing_indexed = "listing-indexed";
 
 // Where releases before the workflows and schedules tables kept their
 // records in the meta table ("workflow/ID", "schedule/NAME"); a store that

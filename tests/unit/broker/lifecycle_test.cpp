@@ -291,9 +291,10 @@ TEST(Lifecycle, CancelByTagAfterARestartAndOnAnOldStore) {
                                   return true;
                               })
                         .has_value());
-        EXPECT_EQ(keys.size(), 1u);  // the cancelled one left the table
+        EXPECT_EQ(keys.size(), 2u);  // the cancelled one stays listed
         for (const auto& k : keys) ASSERT_TRUE(txn->erase(tb::table::tags, k).has_value());
         ASSERT_TRUE(txn->erase(tb::table::meta, tb::keys::meta_tags_indexed).has_value());
+        ASSERT_TRUE(txn->erase(tb::table::meta, tb::keys::meta_listing_indexed).has_value());
         ASSERT_TRUE(txn->commit().has_value());
     }
     h.restart();
@@ -330,7 +331,7 @@ TEST(Lifecycle, TasksPagesThroughABoundedScan) {
         ++pages;
     } while (!rq.before.empty() && pages < 20);
     EXPECT_EQ(listed, (std::vector<std::string>{ids[9], ids[7], ids[5], ids[3], ids[1]}));
-    EXPECT_GE(pages, 4u);  // 10 tasks, 3 read per request
+    EXPECT_EQ(pages, 2u);  // the queue's index holds its 5 tasks, 3 read per request
 
     rq = tp::request{};
     rq.limit = 2;

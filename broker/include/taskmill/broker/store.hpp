@@ -31,8 +31,8 @@ enum class table : uint8_t {
     // the entries an older store may hold and empties it.
     running,
     keys,       // idempotency key -> id(16)
-    meta,       // "seq" -> u64 BE, "counts", "tags-indexed"
-    tags,       // tag \0 id(16) -> empty: the unfinished tasks carrying each tag
+    meta,       // "seq" -> u64 BE, "counts", "tags-indexed", "listing-indexed"
+    tags,       // tag \0 id(16) -> empty: every task carrying each tag, finished ones too
     workflows,  // workflow id (hex) -> msgpack workflow record
     schedules,  // schedule name -> last fire ms(8, BE) anchor ms(8, BE)
     // The listing indexes: by state, queue, handler and finish time
