@@ -1,6 +1,7 @@
 // The public client API: each call is a request handed to the I/O thread.
 #include <taskmill/client/client.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include <taskmill/protocol/frame.hpp>
@@ -192,25 +193,40 @@ result<change_info> client::retry(const std::string& id) {
 // stopped (`next`): ask again from there until `limit` tasks are found or
 // the store is read to its end.
 result<std::vector<task_info>> client::tasks(const task_filter& filter) {
+    auto page = tasks_page(filter);
+    if (!page) {
+        return failure{page.error()};
+    }
+    return std::move(page->tasks);
+}
+
+result<task_page> client::tasks_page(const task_filter& filter) {
+    auto unix_ms = [](const std::optional<time_point>& t) {
+        return t ? std::max<int64_t>(std::chrono::floor<milliseconds>(t->time_since_epoch()).count(), 1) : 0;
+    };
     const uint32_t want = filter.limit == 0 ? 100 : filter.limit;
-    std::vector<task_info> out;
-    std::string before;
+    task_page out;
+    std::string before = filter.before;
     do {
         protocol::request r;
         r.state = filter.state;
         r.queue = filter.queue;
         r.tag = filter.tag;
-        r.limit = want - static_cast<uint32_t>(out.size());
+        r.handler = filter.handler;
+        r.since_ms = unix_ms(filter.since);
+        r.until_ms = unix_ms(filter.until);
+        r.limit = want - static_cast<uint32_t>(out.tasks.size());
         r.before = before;
         auto rep = core_->call(std::string(cmd::tasks), std::move(r));
         if (!rep) {
-            return error_of<std::vector<task_info>>(rep);
+            return error_of<task_page>(rep);
         }
         for (const auto& t : rep->tasks) {
-            out.push_back(detail::from_wire(t));
+            out.tasks.push_back(detail::from_wire(t));
         }
         before = rep->next;
-    } while (!before.empty() && out.size() < want);
+    } while (!before.empty() && out.tasks.size() < want);
+    out.next = before;
     return out;
 }
 

@@ -130,4 +130,45 @@ TEST_F(CliEndToEnd, TasksStatsAndWorkersPrintJson) {
     EXPECT_TRUE(workers[0].contains("handlers"));
 }
 
+// tasks --handler --since --until --before --limit: the filters, pages
+// that follow the cursor printed on stderr, and TIME as ISO 8601 or ago.
+TEST_F(CliEndToEnd, TasksFiltersByHandlerAndTimeAndPages) {
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) {
+        auto s = cli({"--json", "submit", "echo.echo", "--payload", "1", "--queue", "cli-pages", "--wait"});
+        ASSERT_EQ(s.exit_code, 0) << s.err;
+        ids.insert(ids.begin(), nlohmann::json::parse(s.out).at("id").get<std::string>());
+    }
+    auto first =
+        cli({"--json", "tasks", "--handler", "echo.echo", "--queue", "cli-pages", "--since", "10m", "--limit", "2"});
+    ASSERT_EQ(first.exit_code, 0) << first.err;
+    auto page = nlohmann::json::parse(first.out);
+    ASSERT_EQ(page.size(), 2u);
+    EXPECT_EQ(page[0]["id"], ids[0]);
+    EXPECT_EQ(page[1]["id"], ids[1]);
+    const std::string hint = "--before ";
+    auto at = first.err.find(hint);
+    ASSERT_NE(at, std::string::npos) << "the next page's cursor on stderr: " << first.err;
+    auto cursor = first.err.substr(at + hint.size());
+    cursor = cursor.substr(0, cursor.find_first_of(" \n"));
+    auto rest = cli(
+        {"--json", "tasks", "--handler", "echo.echo", "--queue", "cli-pages", "--since", "10m", "--before", cursor});
+    ASSERT_EQ(rest.exit_code, 0) << rest.err;
+    auto tail = nlohmann::json::parse(rest.out);
+    ASSERT_EQ(tail.size(), 1u);
+    EXPECT_EQ(tail[0]["id"], ids[2]);
+    EXPECT_EQ(rest.err.find(hint), std::string::npos) << "nothing more to list";
+
+    auto none = cli({"--json", "tasks", "--queue", "cli-pages", "--until", "2000-01-01T00:00:00Z"});
+    ASSERT_EQ(none.exit_code, 0) << none.err;
+    EXPECT_TRUE(nlohmann::json::parse(none.out).empty());
+    EXPECT_TRUE(nlohmann::json::parse(cli({"--json", "tasks", "--handler", "no.such"}).out).empty());
+
+    auto bad = cli({"tasks", "--since", "yesterday"});
+    EXPECT_EQ(bad.exit_code, 2);
+    EXPECT_NE(bad.err.find("ISO 8601"), std::string::npos) << bad.err;
+    auto foreign = cli({"tasks", "--state", "FAILED", "--before", cursor});
+    EXPECT_EQ(foreign.exit_code, 2) << foreign.err;
+}
+
 }  // namespace

@@ -30,7 +30,8 @@ void print_usage(std::ostream& out) {
            "  result ID [--wait S]\n"
            "  cancel ID | cancel --tag T\n"
            "  retry ID\n"
-           "  tasks [--state S] [--queue Q] [--tag T] [--limit N]\n"
+           "  tasks [--state S] [--queue Q] [--tag T] [--handler H] [--since TIME]\n"
+           "        [--until TIME] [--before CURSOR] [--limit N]\n"
            "  stats | workers | ping | version\n"
            "  events [--type T]\n"
            "  keygen PREFIX [--force]      write a CURVE key pair PREFIX.key / PREFIX.pub\n"
@@ -51,6 +52,10 @@ void print_usage(std::ostream& out) {
            "The broker is --broker, else $TASKMILL_BROKER, else tcp://127.0.0.1:5555.\n"
            "Seconds may be fractional; a task's --delay, --timeout and --ttl are at most\n"
            "10 years (315360000 s), a --payload nests at most 128 levels of arrays/objects.\n"
+           "tasks: TIME is an ISO 8601 UTC time (2026-12-01T10:00:00Z, 2026-12-01) or a\n"
+           "duration ago (90s, 1h, 7d); it is the finish time for a final --state, else\n"
+           "the creation time. When more tasks follow, stderr says the --before CURSOR\n"
+           "that lists them.\n"
            "Exit codes: 0 ok, 1 task failed/cancelled/expired,\n"
            "2 usage or input error, 3 broker unreachable within --timeout (default 5 s).\n";
 }

@@ -1,13 +1,16 @@
 // One function per command; each parses its own flags and talks to the
 // broker through taskmill::client.
 #include <algorithm>
+#include <chrono>
 #include <iostream>
 #include <map>
+#include <optional>
 
 #include <boost/program_options.hpp>
 
 #include <taskmill/client/json.hpp>
 #include <taskmill/protocol/duration.hpp>
+#include <taskmill/protocol/time_text.hpp>
 
 #include "cli.hpp"
 #include "output.hpp"
@@ -253,21 +256,42 @@ int cmd_retry(global_options& g, const std::vector<std::string>& args) {
     return exit_ok;
 }
 
+// --since and --until: an ISO 8601 UTC time or a duration ago.
+std::optional<client::time_point> time_arg(const po::variables_map& vm, const char* flag) {
+    if (!vm.count(flag)) {
+        return std::nullopt;
+    }
+    const auto now = std::chrono::floor<client::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    auto ms = protocol::parse_time_ms(vm[flag].as<std::string>(), now.count());
+    if (!ms) {
+        throw usage_error(std::string("--") + flag + ": " + ms.error().message);
+    }
+    return client::time_point(client::milliseconds(*ms));
+}
+
 int cmd_tasks(global_options& g, const std::vector<std::string>& args) {
     client::task_filter f;
     po::options_description desc;
     desc.add_options()("state", po::value<std::string>(&f.state))("queue", po::value<std::string>(&f.queue))(
-        "tag", po::value<std::string>(&f.tag))("limit", po::value<unsigned>(&f.limit));
-    parse(g, args, desc, {});
+        "tag", po::value<std::string>(&f.tag))("limit", po::value<unsigned>(&f.limit))(
+        "handler", po::value<std::string>(&f.handler))("since", po::value<std::string>())(
+        "until", po::value<std::string>())("before", po::value<std::string>(&f.before));
+    auto vm = parse(g, args, desc, {});
     for (auto& ch : f.state) {
         ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     }
+    f.since = time_arg(vm, "since");
+    f.until = time_arg(vm, "until");
     auto c = connect(g);
-    auto r = c.tasks(f);
+    auto r = c.tasks_page(f);
     if (!r) {
         return report(r.error());
     }
-    print_tasks(std::cout, *r, g.json);
+    print_tasks(std::cout, r->tasks, g.json);
+    if (!r->next.empty()) {
+        // On stderr, so that stdout stays the list (or its JSON).
+        std::cerr << "more: taskmill tasks ... --before " << r->next << "\n";
+    }
     return exit_ok;
 }
 

@@ -129,6 +129,8 @@ public:
     result<change_info> cancel_tag(const std::string& tag);
     result<change_info> retry(const std::string& id);
     result<std::vector<task_info>> tasks(const task_filter& filter = {});
+    // tasks(), with the cursor of the page that follows.
+    result<task_page> tasks_page(const task_filter& filter = {});
     result<stats_info> stats();
     result<std::vector<worker_info>> workers();
 

@@ -174,6 +174,21 @@ struct task_filter {
     std::string queue;
     std::string tag;
     unsigned limit = 0;
+    std::string handler;  // the name without @version
+    // The time compared is the finish time when `state` is a final state,
+    // the creation time otherwise; since is inclusive, until exclusive.
+    std::optional<time_point> since;
+    std::optional<time_point> until;
+    // Where the page starts: the `next` of the previous page of the same
+    // filter (or a task id: the tasks older than it). Empty = the newest.
+    std::string before;
+};
+
+// One page of tasks_page(): the tasks, and the cursor of the next page
+// (pass it back as task_filter::before), empty when nothing is left.
+struct task_page {
+    std::vector<task_info> tasks;
+    std::string next;
 };
 
 // What cancel() and retry() did: the ids they touched and the broker's note
