@@ -1,11 +1,15 @@
 // The JSON API under /api/v1/: each route turns the HTTP request into the
 // wire request a ZeroMQ client would send, asks the loop, and renders the
 // reply (or its error) as JSON.
+#include <algorithm>
+#include <array>
 #include <charconv>
+#include <chrono>
 
 #include <taskmill/protocol/frame.hpp>
 #include <taskmill/protocol/nesting.hpp>
 #include <taskmill/protocol/rate.hpp>
+#include <taskmill/protocol/time_text.hpp>
 
 #include "http/http_json.hpp"
 #include "http/http_routes.hpp"
@@ -183,16 +187,49 @@ void cancel_body(const api_env& env, const httplib::Request& req, httplib::Respo
     cancel(env, res, std::move(rq));
 }
 
-void list(const api_env& env, const httplib::Request& req, httplib::Response& res) {
+// The filters of GET /api/v1/tasks; any other query parameter is a mistake
+// (a typo would otherwise list everything), so it is refused.
+result<protocol::request> list_request(const httplib::Request& req) {
+    static constexpr std::array<std::string_view, 8> known = {"state", "queue", "handler", "tag",
+                                                              "since", "until", "before",  "limit"};
+    for (const auto& [name, value] : req.params) {
+        if (std::find(known.begin(), known.end(), name) == known.end()) {
+            return fail(errc::invalid_argument,
+                        "unknown query parameter " + name +
+                            " (known: state, queue, handler, tag, since, until, before, limit)");
+        }
+    }
     protocol::request rq;
     rq.state = req.get_param_value("state");
     rq.queue = req.get_param_value("queue");
+    rq.handler = req.get_param_value("handler");
     rq.tag = req.get_param_value("tag");
     rq.before = req.get_param_value("before");
     if (auto ok = query_int<uint32_t>(req, "limit", rq.limit, 1, 10000); !ok) {
-        send_error(res, ok.error().code, ok.error().message);
+        return fail(ok.error().code, ok.error().message);
+    }
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    for (auto [name, out] : {std::pair{"since", &rq.since_ms}, std::pair{"until", &rq.until_ms}}) {
+        if (req.has_param(name)) {
+            auto ms = protocol::parse_time_ms(req.get_param_value(name), now);
+            if (!ms) {
+                return fail(ms.error().code, std::string("query parameter ") + name + ": " + ms.error().message);
+            }
+            *out = std::max<int64_t>(*ms, 1);
+        }
+    }
+    return rq;
+}
+
+void list(const api_env& env, const httplib::Request& req, httplib::Response& res) {
+    auto parsed = list_request(req);
+    if (!parsed) {
+        send_error(res, parsed.error().code, parsed.error().message);
         return;
     }
+    auto rq = std::move(*parsed);
     // The loop reads a bounded number of tasks per request: go on from
     // where it stopped until `limit` are found or the store ends.
     const std::size_t want = rq.limit == 0 ? 100 : rq.limit;

@@ -508,6 +508,35 @@ TEST_F(HttpApi, ListingPagesThroughABoundedScan) {
     EXPECT_EQ(get("/api/v1/tasks?before=nope").status, 400);
 }
 
+// The list honours every filter of TASKS, and refuses a query parameter it
+// does not know instead of listing everything.
+TEST_F(HttpApi, ListingHonoursHandlerAndTimeAndRefusesUnknownParameters) {
+    start("none", 2);
+    auto a = submit({{"handler", "t.echo"}, {"queue", "parked"}});
+    auto b = submit({{"handler", "t.other@2"}, {"queue", "parked"}});
+    auto other = get("/api/v1/tasks?handler=t.other");
+    ASSERT_EQ(other.status, 200) << other.text;
+    ASSERT_EQ(other.body["tasks"].size(), 1u);
+    EXPECT_EQ(other.body["tasks"][0]["id"], b);
+    EXPECT_EQ(get("/api/v1/tasks?handler=t.echo&since=1h").body["tasks"].size(), 1u);
+    EXPECT_EQ(get("/api/v1/tasks?queue=parked&since=2000-01-01T00:00:00Z").body["tasks"].size(), 2u);
+    EXPECT_EQ(get("/api/v1/tasks?queue=parked&until=2000-01-01").body["tasks"].size(), 0u);
+    EXPECT_EQ(get("/api/v1/tasks?state=QUEUED&handler=t.echo").body["tasks"][0]["id"], a);
+    struct bad {
+        std::string query;
+        std::string says;
+    };
+    for (const auto& c : std::vector<bad>{{"hander=t.echo", "unknown query parameter hander"},
+                                          {"since=yesterday", "ISO 8601"},
+                                          {"handler=t.echo@1", "without @version"},
+                                          {"since=1h&until=2h", "before until"}}) {
+        auto r = get("/api/v1/tasks?" + c.query);
+        EXPECT_EQ(r.status, 400) << c.query;
+        EXPECT_EQ(r.body["error"]["code"], "invalid_argument") << c.query;
+        EXPECT_NE(r.body["error"]["message"].get<std::string>().find(c.says), std::string::npos) << r.text;
+    }
+}
+
 class Metrics : public HttpApi {};
 
 TEST_F(Metrics, CountersAndHistogramsMatchTheTasksRun) {
