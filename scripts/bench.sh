@@ -3,6 +3,7 @@
 # host (1 worker process, 8 slots, default prefetch) per run, for both
 # durability modes.
 #   scripts/bench.sh [--quick] [--json FILE] [--peers] [--rate-limit]
+#   scripts/bench.sh --index [DIR] [TASKS]
 #   --quick      smaller counts and 1 trial (under 2 minutes)
 #   --rate-limit only this: a queue limited to 100/s (burst 1) with 10 idle
 #                slots, RATE_N tasks (default 6100, a minute); prints the
@@ -10,6 +11,10 @@
 #   --json FILE  write every figure as one JSON object to FILE
 #   --peers      also run the peer benchmark (../shared/peers: BullMQ and
 #                Celery) and print taskmill/peer ratios; slow, needs root
+#   --index      only the listing benchmark: fill a store in DIR (default
+#                /tmp/taskmill-index-bench, kept for the next run) with TASKS
+#                tasks (default 10000000, ~8 GB) and time TASKS pages in the
+#                broker (taskmill-index-bench)
 # Environment: TASKMILL_BUILD_DIR (default build-release; built if missing),
 # TRIALS (default 3, --quick 1), TP_N, LAT_K, BACKLOG_N to override counts,
 # HOST_ARGS (default "--concurrency 8") for the host's slots and prefetch.
@@ -22,13 +27,23 @@ quick=0
 rate_only=0
 json_out=""
 peers=0
+if [ "${1:-}" = "--index" ]; then
+  build="${TASKMILL_BUILD_DIR:-build-release}"
+  [[ "$build" = /* ]] || build="$root/$build"
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTASKMILL_BUILD_TESTS=OFF -DTASKMILL_BUILD_BENCH=ON >/dev/null
+  fi
+  cmake --build "$build" -j "$(nproc)" --target taskmill-index-bench >"$build/bench-build.log" 2>&1 ||
+    { echo "bench.sh: building taskmill-index-bench failed (see $build/bench-build.log)" >&2; exit 1; }
+  exec "$build/bin/taskmill-index-bench" "${2:-/tmp/taskmill-index-bench}" "${3:-10000000}"
+fi
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
     --json) json_out="${2:?--json needs a file}"; shift ;;
     --peers) peers=1 ;;
     --rate-limit) rate_only=1 ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
