@@ -13,7 +13,7 @@
 #                Celery) and print taskmill/peer ratios; slow, needs root
 #   --index      only the listing benchmark: fill a store in DIR (default
 #                /tmp/taskmill-index-bench, kept for the next run) with TASKS
-#                tasks (default 10000000, ~8 GB) and time TASKS pages in the
+#                tasks (default 10000000, ~6 GB) and time TASKS pages in the
 #                broker (taskmill-index-bench)
 # Environment: TASKMILL_BUILD_DIR (default build-release; built if missing),
 # TRIALS (default 3, --quick 1), TP_N, LAT_K, BACKLOG_N to override counts,
