@@ -45,8 +45,9 @@ namespace {
 // frame answers. Touched only on the I/O thread (the acks' completions).
 struct batch_state {
     std::weak_ptr<core> owner;
-    std::vector<std::vector<std::string>> ids;  // per frame
-    std::vector<std::size_t> sizes;             // tasks per frame
+    std::vector<std::vector<std::string>> ids;       // per frame
+    std::vector<std::vector<std::string>> warnings;  // per frame
+    std::vector<std::size_t> sizes;                  // tasks per frame
     std::size_t outstanding = 0;
     std::optional<error> first_error;
     std::size_t acked = 0;
@@ -63,10 +64,11 @@ void finish_batch(batch_state& b) {
     auto owner = b.owner.lock();
     std::vector<task_handle> handles;
     handles.reserve(b.acked);
-    for (auto& frame : b.ids) {
-        for (auto& id : frame) {
+    for (std::size_t f = 0; f < b.ids.size(); ++f) {
+        for (auto& id : b.ids[f]) {
             auto s = std::make_shared<handle_state>();
             s->id = std::move(id);
+            s->warnings = b.warnings[f];
             s->owner = b.owner;
             if (owner) {
                 // We are on the I/O thread: DONE can only come after this.
@@ -93,6 +95,7 @@ void on_submit_ack(const std::shared_ptr<batch_state>& b, std::size_t frame, res
     } else {
         b->acked += rep->ids.size();
         b->ids[frame] = std::move(rep->ids);
+        b->warnings[frame] = std::move(rep->warnings);
     }
     if (--b->outstanding == 0) {
         finish_batch(*b);
@@ -114,6 +117,7 @@ std::future<result<std::vector<task_handle>>> client::submit_async(std::vector<t
     const auto frames = (tasks.size() + per_frame - 1) / per_frame;
     batch->owner = core_;
     batch->ids.resize(frames);
+    batch->warnings.resize(frames);
     batch->outstanding = frames;
     std::vector<protocol::request> requests(frames);
     for (std::size_t f = 0; f < frames; ++f) {
@@ -122,6 +126,7 @@ std::future<result<std::vector<task_handle>>> client::submit_async(std::vector<t
         for (std::size_t i = f * per_frame; i < end; ++i) {
             requests[f].tasks.push_back(detail::to_wire(std::move(tasks[i])));
         }
+        requests[f].strict = core_->options().strict;
         batch->sizes.push_back(requests[f].tasks.size());
     }
     // Every size is known before the first send, so no ack sees a partial batch.

@@ -76,6 +76,14 @@ template <typename Info, typename Fwd> task_info from_wire_impl(Info& t, Fwd fwd
     out.children = fwd(t.children);
     out.worker = fwd(t.worker);
     out.error_code = t.error_code;
+    out.payload = fwd(t.payload);
+    out.payload_size = t.payload_size;
+    out.history.reserve(t.history.size());
+    for (auto& a : t.history) {
+        out.history.push_back(attempt_info{a.attempt, fwd(a.worker), from_unix_ms(a.started_ms),
+                                           from_unix_ms(a.finished_ms), fwd(a.outcome), fwd(a.error), a.error_code,
+                                           fwd(a.version)});
+    }
     out.delete_at = from_unix_ms(t.delete_at_ms);
     return out;
 }
@@ -159,6 +167,13 @@ protocol::task_info to_wire(const task_info& t) {
     out.children = t.children;
     out.worker = t.worker;
     out.error_code = t.error_code;
+    out.payload = t.payload;
+    out.payload_size = t.payload_size;
+    for (const auto& a : t.history) {
+        out.history.push_back(protocol::attempt_info{a.attempt, a.worker, unix_ms_or_zero(a.started),
+                                                     unix_ms_or_zero(a.finished), a.outcome, a.error, a.error_code,
+                                                     a.version});
+    }
     out.delete_at_ms = unix_ms_or_zero(t.delete_at);
     return out;
 }

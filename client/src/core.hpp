@@ -49,7 +49,8 @@ struct handle_state {
     std::condition_variable cv;
     std::optional<task_info> final;  // set once, by whoever sees it first; never changed after
     std::vector<std::pair<task_handle::callback, task_handle::callback>> callbacks;  // under mu
-    std::atomic<bool> watched{false};  // in the I/O thread's table (set and cleared by that thread)
+    std::atomic<bool> watched{false};   // in the I/O thread's table (set and cleared by that thread)
+    std::vector<std::string> warnings;  // the SUBMIT reply's; set before the handle is handed out
 };
 
 // Records `t` in `s` if it is final and nothing was recorded yet; wakes

@@ -31,6 +31,11 @@ failure closed() { return fail(errc::unavailable, "the client is closed"); }
 
 const std::string& task_handle::id() const { return state_ ? state_->id : empty_id; }
 
+const std::vector<std::string>& task_handle::warnings() const {
+    static const std::vector<std::string> none;
+    return state_ ? state_->warnings : none;
+}
+
 bool task_handle::ready() const {
     if (!state_) {
         return false;

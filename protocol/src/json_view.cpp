@@ -73,7 +73,52 @@ std::string json_to_msgpack(const json& value) {
     return out;
 }
 
-json to_json(const task_info& t) {
+json truncated_payload(const std::optional<std::string>& bytes, uint64_t size) {
+    json head = nullptr;
+    if (bytes) {
+        auto text = msgpack_to_json(*bytes).dump(-1, ' ', false, json::error_handler_t::replace);
+        if (text.size() > payload_head_chars) {
+            auto cut = payload_head_chars;
+            while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
+                --cut;  // not inside a UTF-8 sequence
+            }
+            text.resize(cut);
+        }
+        head = std::move(text);
+    }
+    return {{"truncated", true}, {"size", size}, {"head", std::move(head)}};
+}
+
+json to_json(const attempt_info& a) {
+    return {{"attempt", a.attempt},
+            {"worker", str_or_null(a.worker)},
+            {"started", iso8601_or_null(a.started_ms)},
+            {"finished", iso8601_or_null(a.finished_ms)},
+            {"outcome", str_or_null(a.outcome)},
+            {"error", str_or_null(a.error)},
+            {"error_code", a.error_code ? json(*a.error_code) : json(nullptr)},
+            {"version", str_or_null(a.version)}};
+}
+
+namespace {
+
+// What STATUS adds to the task object.
+void add_status_fields(json& out, const task_info& t) {
+    if (t.payload && t.payload->size() <= max_payload_json) {
+        out["payload"] = msgpack_to_json(*t.payload);
+    } else {
+        out["payload"] = truncated_payload(t.payload, t.payload_size);
+    }
+    out["payload_size"] = t.payload_size;
+    auto history = json::array();
+    for (const auto& a : t.history) {
+        history.push_back(to_json(a));
+    }
+    out["history"] = std::move(history);
+}
+
+// The fields every task object has.
+json task_fields(const task_info& t) {
     json progress = nullptr;
     if (t.progress) {
         progress = {{"fraction", t.progress->fraction}, {"note", t.progress->note}};
@@ -102,6 +147,16 @@ json to_json(const task_info& t) {
             {"error_code", t.error_code ? json(*t.error_code) : json(nullptr)},
             {"delete_at", iso8601_or_null(t.delete_at_ms)},
             {"delete_at_ms", t.delete_at_ms}};
+}
+
+}  // namespace
+
+json to_json(const task_info& t) {
+    auto out = task_fields(t);
+    if (t.payload_size > 0) {
+        add_status_fields(out, t);
+    }
+    return out;
 }
 
 json to_json(const worker_info& w) {

@@ -3,7 +3,11 @@
 
 #include <fstream>
 
+#include <sys/wait.h>
+
 #include <gtest/gtest.h>
+
+#include <taskmill/protocol/wire.hpp>
 
 using namespace taskmill::testing;
 
@@ -169,6 +173,94 @@ TEST_F(CliEndToEnd, TasksFiltersByHandlerAndTimeAndPages) {
     EXPECT_NE(bad.err.find("ISO 8601"), std::string::npos) << bad.err;
     auto foreign = cli({"tasks", "--state", "FAILED", "--before", cursor});
     EXPECT_EQ(foreign.exit_code, 2) << foreign.err;
+// ---- inspection and the submit guard ----
+
+TEST_F(CliEndToEnd, StatusShowsThePayloadAndTheHistoryOfARetriedTask) {
+    auto r = cli({"submit", "demo.fail", "--payload", R"({"times":1})", "--retries", "2", "--wait"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    auto id = r.out.substr(0, r.out.find('\n'));
+    ASSERT_EQ(id.size(), 32u) << r.out;
+    auto text = cli({"status", id});
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    EXPECT_NE(text.out.find("payload: {\"times\":1}\n"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("history:\n  #1 retry worker="), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("planned failure 1 of 1"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("\n  #2 ok worker="), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("version=1.0.0"), std::string::npos) << text.out;
+    auto j = nlohmann::json::parse(cli({"--json", "status", id}).out);
+    EXPECT_EQ(j["payload"], (nlohmann::json{{"times", 1}}));
+    ASSERT_EQ(j["history"].size(), 2u) << j.dump();
+    EXPECT_EQ(j["history"][0]["outcome"], "retry");
+    EXPECT_EQ(j["history"][0]["error"], "planned failure 1 of 1");
+    EXPECT_EQ(j["history"][1]["outcome"], "ok");
+    EXPECT_EQ(j["history"][1]["attempt"], 2);
+}
+
+TEST_F(CliEndToEnd, ALargePayloadIsShownTruncatedWithItsSize) {
+    const std::string big(100'000, 'x');
+    auto s = cli({"submit", "echo.echo", "--queue", "nobody-serves-this", "--payload", "\"" + big + "\""});
+    ASSERT_EQ(s.exit_code, 0) << s.err;
+    auto id = s.out.substr(0, 32);
+    auto j = nlohmann::json::parse(cli({"--json", "status", id}).out);
+    const uint64_t size = big.size() + 5;  // a str 32 header
+    EXPECT_EQ(j["payload_size"], size);
+    ASSERT_TRUE(j["payload"].is_object()) << j["payload"].dump().substr(0, 200);
+    EXPECT_EQ(j["payload"]["truncated"], true);
+    EXPECT_EQ(j["payload"]["size"], size);
+    EXPECT_EQ(j["payload"]["head"], "\"" + big.substr(0, 1023));
+    auto text = cli({"status", id});
+    EXPECT_NE(text.out.find("payload: \"xxxx"), std::string::npos);
+    EXPECT_NE(text.out.find("... (100005 bytes of msgpack"), std::string::npos) << text.out.substr(0, 400);
+    EXPECT_LT(text.out.size(), 2000u) << "cut for the terminal";
+    EXPECT_EQ(cli({"cancel", id}).exit_code, 0);
+}
+
+TEST_F(CliEndToEnd, SubmittingAHandlerNoWorkerOfferedWarnsOnStderr) {
+    auto r = cli({"submit", "noexist.handler"});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    ASSERT_EQ(r.out.size(), 33u) << "the id alone on stdout: " << r.out;
+    EXPECT_NE(r.err.find("taskmill: warning: no worker has offered noexist.handler in the last 7d; the task will "
+                         "wait until one does"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(cli({"cancel", r.out.substr(0, 32)}).exit_code, 0);
+    auto strict = cli({"submit", "noexist.handler", "--strict"});
+    EXPECT_EQ(strict.exit_code, 2);
+    EXPECT_TRUE(strict.out.empty()) << strict.out;
+    EXPECT_NE(strict.err.find("unknown_handler: no worker has offered noexist.handler"), std::string::npos)
+        << strict.err;
+    auto served = cli({"submit", "echo.echo", "--strict"});
+    EXPECT_EQ(served.exit_code, 0) << served.err;
+    EXPECT_TRUE(served.err.empty()) << served.err;
+}
+
+TEST_F(CliEndToEnd, SubmitWaitPrintsTheIdBeforeTheTaskFinishes) {
+    process p({build_paths::cli().string(), "--broker", broker_->ep().frontend, "submit", "demo.sleep", "--payload",
+               R"({"ms":60000})", "--wait"},
+              tmp_->path() / "submit-wait.log");
+    std::string id;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto text = p.log_text();
+            auto eol = text.find('\n');
+            id = eol == std::string::npos ? "" : text.substr(0, eol);
+            return !id.empty();
+        },
+        30s))
+        << p.log_text();
+    ASSERT_EQ(id.size(), 32u) << p.log_text();
+    wire_client c(broker_->ep().frontend);
+    auto t = c.status(id);
+    ASSERT_TRUE(t);
+    EXPECT_TRUE(t->finished_ms == 0) << "still " << t->state << " when the id was printed";
+    EXPECT_TRUE(p.running());
+    protocol::request rq;
+    rq.id = id;
+    ASSERT_TRUE(c.call(protocol::cmd::cancel, rq));
+    auto status = p.wait_exit(30s);
+    ASSERT_TRUE(status.has_value());
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << p.log_text();
+    EXPECT_EQ(p.log_text().find('\r'), std::string::npos) << "no progress line off a terminal";
 }
 
 }  // namespace

@@ -223,8 +223,18 @@ TEST_F(HttpIntegration, TaskStatusIsTheSameObjectInTheTerminalAndTheApi) {
         auto term = run_cli(tmp.path(), {"--broker", broker->ep().frontend, "--json", "status", id});
         ASSERT_EQ(term.exit_code, 0) << term.err;
         EXPECT_EQ(json::parse(term.out), api);
+        auto raw = http->Get("/api/v1/tasks/" + id, auth(reader));
+        ASSERT_TRUE(raw && raw->status == 200);
+        EXPECT_EQ(term.out, raw->body) << "byte for byte";
     }
     auto api = get("/api/v1/tasks/" + done);
+    EXPECT_EQ(api["payload"], (json{{"n", 7}, {"s", "x"}}));
+    EXPECT_GT(api["payload_size"].get<uint64_t>(), 0u);
+    ASSERT_EQ(api["history"].size(), 1u) << api.dump();
+    EXPECT_EQ(api["history"][0]["outcome"], "ok");
+    EXPECT_EQ(api["history"][0]["attempt"], 1);
+    EXPECT_TRUE(api["history"][0]["worker"].is_string());
+    EXPECT_TRUE(api["history"][0]["finished"].is_string());
     EXPECT_EQ(api["state"], "SUCCEEDED");
     EXPECT_EQ(api["result"], (json{{"n", 7}, {"s", "x"}}));
     EXPECT_GT(api["finished_ms"].get<int64_t>(), 0);
@@ -247,6 +257,29 @@ TEST_F(HttpIntegration, WorkflowStatusIsTheSameObjectInTheTerminalAndTheApi) {
     ASSERT_EQ(term.exit_code, 0) << term.err;
     EXPECT_EQ(json::parse(term.out), api);
     EXPECT_EQ(api["steps"][0]["result"], (json{{"x", 1}}));
+}
+
+// The submit guard over HTTP: warnings in the reply, "strict" refuses.
+TEST_F(HttpIntegration, SubmitWarnsAboutAHandlerNoWorkerOfferedAndStrictRefuses) {
+    start();
+    auto r = http->Post("/api/v1/tasks", auth(writer), json{{"handler", "noexist.handler"}}.dump(), "application/json");
+    ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
+    auto body = json::parse(r->body);
+    ASSERT_EQ(body["warnings"].size(), 1u) << body.dump();
+    EXPECT_NE(body["warnings"][0].get<std::string>().find("no worker has offered noexist.handler"), std::string::npos);
+    r = http->Post("/api/v1/tasks", auth(writer), json{{"handler", "noexist.handler"}, {"strict", true}}.dump(),
+                   "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 422) << r->body;
+    EXPECT_NE(r->body.find("unknown_handler"), std::string::npos) << r->body;
+    r = http->Post("/api/v1/tasks", auth(writer), json{{"handler", "echo.echo"}, {"strict", true}}.dump(),
+                   "application/json");
+    ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
+    EXPECT_FALSE(json::parse(r->body).contains("warnings"));
+    r = http->Post("/api/v1/tasks", auth(writer), json{{"handler", "echo.echo"}, {"strict", "yes"}}.dump(),
+                   "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << r->body;
 }
 
 }  // namespace

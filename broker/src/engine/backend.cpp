@@ -110,6 +110,7 @@ void engine::hello(const protocol::incoming& in, const protocol::message& m) {
         lost(id, blame::none, "worker re-registered");
     }
     workers_.find(peer)->user_id = in.user_id;
+    remember_offers(h->handlers);
     for (const auto& hi : h->handlers) {
         if (auto entry = defaults_.learn(hi)) {
             check(txn_->put(table::meta, entry->first, entry->second), "put handler defaults");
@@ -140,6 +141,7 @@ void engine::remove_worker(const std::string& id, bool crashed, const std::strin
     if (!crashed) {
         remember_departure(*w, held, concurrency);
     }
+    remember_offers(w->info.handlers);  // offered until now
     workers_.remove(id);
     log_.info("worker={} left reason=\"{}\" requeued={}", protocol::printable(id), protocol::printable(why),
               held.size());
@@ -319,6 +321,7 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
     stop_running(*r);
     r->version = o.version;
     r->error_code = o.status == "ok" ? std::nullopt : o.error_code;
+    end_attempt(*r, attempt_outcome(o.status), o.error, r->error_code, o.version);
     if (o.status == "ok") {
         // A result is msgpack bytes or absent: no bytes means none set.
         if (o.result.empty()) {

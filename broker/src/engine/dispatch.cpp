@@ -125,6 +125,7 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
     r->worker = w.id;
     r->progress_fraction.reset();
     r->progress_note.clear();
+    begin_attempt(*r, w, handler_of(p.handler).ref);
     set_state(*r, task_state::running);
     running_[p.e.id] = run_info{w.id, r->attempts, false, 0, *r};
     if (flow_.active()) {

@@ -292,6 +292,7 @@ void engine::recover(int64_t now) {
     recover_handler_defaults();
     recover_flow();
     recover_jobs();
+    recover_handler_memory();
     workflows_.recover();
     schedules_.recover();
     recover_expiry();

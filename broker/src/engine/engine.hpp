@@ -32,6 +32,7 @@
 
 #include "engine/event_bus.hpp"
 #include "engine/handler_defaults.hpp"
+#include "engine/handler_memory.hpp"
 #include "engine/ready_index.hpp"
 #include "engine/status_waiters.hpp"
 #include "engine/task_counters.hpp"
@@ -362,6 +363,34 @@ private:
                        const std::vector<std::string>* running = nullptr);
     void send_back(const std::string& peer, std::string_view command, const protocol::control& c);
 
+    // ---- inspection: attempt history and the submit guard (inspection.cpp) ----
+    // Opens the history entry of the attempt `r` starts on `w` (running
+    // `handler`: the plugin version that serves it is named when known).
+    void begin_attempt(task_record& r, const worker& w, const handler_ref& handler);
+    // Closes the current attempt's entry (or adds a closed one when it was
+    // never opened, e.g. an attempt adopted after a restart).
+    void end_attempt(task_record& r, std::string_view outcome, const std::string& error,
+                     std::optional<int64_t> error_code = std::nullopt, const std::string& version = {});
+    // What an attempt that ended without a result was: cancelled (asked
+    // to stop), timeout (past its timeout) or lost (worker gone or silent).
+    std::string_view lost_outcome(const task_record& r) const;
+    // The outcome an attempt's reported status is recorded as.
+    static std::string_view attempt_outcome(const std::string& status);
+    // Records the handlers a worker offers (HELLO) or offered until now
+    // (it leaves), in memory and in the meta table.
+    void remember_offers(const std::vector<protocol::handler_info>& handlers);
+    void recover_handler_memory();
+    // Why `handler` may never run ("no worker has offered X in the last
+    // 7d"): no connected worker serves it and none has offered it (or the
+    // pinned version) within handler_memory_ms. nullopt = it is served or
+    // was offered recently.
+    std::optional<std::string> unoffered(const std::string& handler) const override;
+    // unoffered() for each distinct handler of a batch, in order.
+    std::vector<std::string> unoffered(const std::vector<protocol::task_spec>& tasks) const;
+    // A SUBMIT naming handlers nobody offered: warnings in `rep`, or, with
+    // rq.strict, refused (unknown_handler) and false.
+    bool guard_submit(const std::string& peer, const protocol::request& rq, protocol::reply& rep);
+
     // ---- crashes (crashes.cpp) ----
     // The blame of each task a crashed worker held (`held` in the order
     // they were sent), parallel to `held`.
@@ -425,6 +454,7 @@ private:
     std::unordered_map<task_id, run_info, task_id_hash> running_;
     worker_registry workers_;
     handler_defaults defaults_;  // what workers announced, kept in the meta table
+    handler_memory offered_;     // which handlers workers offered, when (the submit guard)
     std::vector<std::string> unreachable_;
     std::map<std::string, departure> departed_;  // by worker id; see remember_departure
     // Finished tasks whose submitter asked for DONE, by client: one DONE per

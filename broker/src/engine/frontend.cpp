@@ -73,6 +73,9 @@ void engine::submit_cmd(const std::string& peer, const protocol::request& rq) {
     }
     protocol::reply rep;
     rep.req = rq.req;
+    if (!guard_submit(peer, rq, rep)) {
+        return;
+    }
     for (const auto& spec : rq.tasks) {
         if (!spec.key.empty()) {
             if (auto existing = txn_->get(table::keys, spec.key); existing && existing->size() == 16) {
@@ -113,7 +116,7 @@ void engine::status(const std::string& peer, const protocol::request& rq) {
     if (is_final(r->state) || rq.wait_ms <= 0) {
         protocol::reply rep;
         rep.req = rq.req;
-        rep.task = to_info(*r);
+        rep.task = to_status_info(*r);
         fit_alone(*rep.task, out_max_body_);
         reply_front(peer, protocol::cmd::status, rep);
         return;

@@ -154,6 +154,7 @@ void engine::lost(const task_id& id, blame b, const std::string& why) {
         return;
     }
     stop_running(*r);
+    end_attempt(*r, lost_outcome(*r), why);
     if (r->cancel_requested) {
         finish(*r, task_state::cancelled, "cancelled");
         return;
@@ -253,7 +254,7 @@ void engine::answer_waiters(const task_record& r) {
     for (auto& w : waiters_.take_task(r.id)) {
         protocol::reply rep;
         rep.req = w.req;
-        rep.task = to_info(r);
+        rep.task = to_status_info(r);
         fit_alone(*rep.task, out_max_body_);
         reply_front(w.peer, protocol::cmd::status, rep);
     }
@@ -311,6 +312,7 @@ void engine::fire_leases() {
         c.attempt = attempt;
         send_back(worker_id, protocol::cmd::cancel, c);
         stop_running(r);
+        end_attempt(r, lost_outcome(r), "lease expired: no result, start or heartbeat naming the task in time");
         if (auto* w = workers_.find(worker_id)) {
             w->stale[id] = attempt;
         }
@@ -331,7 +333,7 @@ void engine::fire_waiters() {
         protocol::reply rep;
         rep.req = w.req;
         if (auto r = load(w.id)) {
-            rep.task = to_info(*r);
+            rep.task = to_status_info(*r);
             fit_alone(*rep.task, out_max_body_);
         }
         reply_front(w.peer, protocol::cmd::status, rep);

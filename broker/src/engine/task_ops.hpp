@@ -50,6 +50,10 @@ public:
     // them can run `handler`.
     virtual bool workers_connected() const = 0;
     virtual bool runnable(const std::string& handler) const = 0;
+    // Why `handler` may never run: no connected worker serves it and none
+    // has offered it (or its pinned version) within handler-memory
+    // ("no worker has offered X in the last 7d"); nullopt = it may run.
+    virtual std::optional<std::string> unoffered(const std::string& handler) const = 0;
     virtual void count(const std::string& counter) = 0;
     virtual event_bus& events() = 0;
     // Replies to a client (frontend peer).

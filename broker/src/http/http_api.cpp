@@ -110,9 +110,28 @@ json ids_reply(const protocol::reply& rep) {
     return out;
 }
 
+// The submit guard's "strict": true, taken out of a submit body (it is
+// not a task field). 400 for a value that is not a boolean.
+std::optional<bool> take_strict(json& body, httplib::Response& res) {
+    if (!body.is_object() || !body.contains("strict")) {
+        return false;
+    }
+    if (!body["strict"].is_boolean()) {
+        send_error(res, errc::invalid_argument, "strict must be true or false");
+        return std::nullopt;
+    }
+    bool strict = body["strict"].get<bool>();
+    body.erase("strict");
+    return strict;
+}
+
 void submit(const api_env& env, const httplib::Request& req, httplib::Response& res) {
     auto body = parse_body(req, res);
     if (!body) {
+        return;
+    }
+    auto strict = take_strict(*body, res);
+    if (!strict) {
         return;
     }
     auto tasks = parse_submit(*body);
@@ -122,8 +141,13 @@ void submit(const api_env& env, const httplib::Request& req, httplib::Response& 
     }
     protocol::request rq;
     rq.tasks = std::move(tasks.value());
+    rq.strict = *strict;
     if (auto rep = ask(env, res, protocol::cmd::submit, std::move(rq))) {
-        send_json(res, 201, ids_reply(*rep));
+        auto out = ids_reply(*rep);
+        if (!rep->warnings.empty()) {
+            out["warnings"] = rep->warnings;
+        }
+        send_json(res, 201, out);
     }
 }
 

@@ -31,6 +31,7 @@ int status_of(errc code) {
         case errc::too_large: return 413;
         case errc::unavailable: return 503;
         case errc::unsupported: return 501;
+        case errc::unknown_handler: return 422;
         default: return 500;
     }
 }

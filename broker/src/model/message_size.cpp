@@ -5,6 +5,9 @@
 namespace taskmill::broker {
 
 bool fit_alone(protocol::task_info& t, std::size_t max_body) {
+    if (t.payload && size_bound(t) + envelope_bound > max_body) {
+        t.payload.reset();  // payload_size still tells its size
+    }
     if (!t.result || size_bound(t) + envelope_bound <= max_body) {
         return false;
     }

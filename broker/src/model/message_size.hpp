@@ -13,9 +13,10 @@ namespace taskmill::broker {
 using protocol::envelope_bound;
 using protocol::size_bound;
 
-// Makes `t` fit a message of at most `max_body` bytes on its own: a result
-// that cannot fit is left out, and `error` says so (it stays stored).
-// Returns whether it had to.
+// Makes `t` fit a message of at most `max_body` bytes on its own: a
+// payload that cannot fit is left out first (payload_size stays), then a
+// result that cannot fit, and `error` says so (both stay stored). Returns
+// whether it had to leave out the result.
 bool fit_alone(protocol::task_info& t, std::size_t max_body);
 
 }  // namespace taskmill::broker

@@ -311,4 +311,16 @@ protocol::task_info to_info(const task_record& r) {
     return t;
 }
 
+protocol::task_info to_status_info(const task_record& r) {
+    auto t = to_info(r);
+    t.payload = r.payload;
+    t.payload_size = r.payload.size();
+    t.history.reserve(r.history.size());
+    for (const auto& a : r.history) {
+        t.history.push_back(
+            {a.attempt, a.worker, a.started_ms, a.finished_ms, a.outcome, a.error, a.error_code, a.version});
+    }
+    return t;
+}
+
 }  // namespace taskmill::broker

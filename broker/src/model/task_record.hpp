@@ -94,6 +94,10 @@ struct task_record {
 std::string encode(const task_record& r);
 result<task_record> decode_record(std::string_view bytes);
 
+// The task as TASKS and DONE show it: no payload, no history.
 protocol::task_info to_info(const task_record& r);
+// The task as STATUS shows it: to_info() with the payload and its size,
+// and the attempt history.
+protocol::task_info to_status_info(const task_record& r);
 
 }  // namespace taskmill::broker

@@ -29,6 +29,7 @@ struct raw {
     std::string retention_failed = "7d";
     std::string retention_cancelled = "7d";
     std::string retention_expired = "7d";
+    std::string handler_memory = "7d";  // parsed by load_handler_memory
 };
 
 void declare_server(config::loader& l, broker_config& g, std::string& log_level, raw& r) {
@@ -85,6 +86,19 @@ void declare_retention(config::loader& l, raw& r) {
           "keep FAILED (dead-letter) tasks this long (0 = for ever)");
     l.add("retention-cancelled", config::text(r.retention_cancelled), "keep CANCELLED tasks this long (0 = for ever)");
     l.add("retention-expired", config::text(r.retention_expired), "keep EXPIRED tasks this long (0 = for ever)");
+}
+
+void declare_handler_memory(config::loader& l, raw& r) {
+    l.add("handler-memory", config::text(r.handler_memory),
+          "warn at submit (refuse with --strict) when no worker has offered the handler for this long (7d; at least "
+          "1s)");
+}
+
+void load_handler_memory(broker_config& g, const raw& r) {
+    auto v = protocol::parse_duration_ms(r.handler_memory);
+    if (!v) throw config::error("handler-memory: " + v.error().message);
+    if (*v < 1000) throw config::error("handler-memory: must be at least 1s, not '" + r.handler_memory + "'");
+    g.handler_memory_ms = *v;
 }
 
 void load_retention(retention_config& out, const raw& r) {
@@ -158,6 +172,7 @@ broker_options load_broker_options(int argc, const char* const* argv, const std:
     declare_limits_and_security(l, out.cfg, r);
     l.file_option("config");
     declare_retention(l, r);
+    declare_handler_memory(l, r);
     l.sections("schedule.", [&](const config::section& s) { out.cfg.schedules.push_back(read_schedule_section(s)); });
     l.sections("queue.", [&](const config::section& s) { out.cfg.queues.push_back(read_queue_section(s)); });
     l.sections("handler.", [&](const config::section& s) { out.cfg.handlers.push_back(read_handler_section(s)); });
@@ -169,6 +184,7 @@ broker_options load_broker_options(int argc, const char* const* argv, const std:
     }
     load_keys(out.cfg, r);
     load_retention(out.cfg.retention, r);
+    load_handler_memory(out.cfg, r);
     out.cfg.mode = r.durability == "sync" ? durability::sync : durability::none;
     check_together(out.cfg);
     if (r.print_config) {

@@ -29,6 +29,9 @@ void schedule_engine::recover() {
         log_.info("schedule={} handler={} {}={} next_ms={}{}", c.name, c.handler, c.cron.empty() ? "every" : "cron",
                   c.cron.empty() ? c.every : c.cron, s.next_ms,
                   schedule_due(s, now) ? " (missed while down: fires once now)" : "");
+        if (auto why = ops_.unoffered(c.handler)) {
+            log_.warn("schedule={} {}: its tasks will wait until one does", c.name, *why);
+        }
         schedules_.push_back(std::move(s));
     }
 }

@@ -3,6 +3,7 @@
 
 #include <cctype>
 #include <functional>
+#include <set>
 #include <vector>
 
 #include <taskmill/protocol/json_view.hpp>
@@ -74,8 +75,22 @@ void workflow_engine::submit(const std::string& peer, const protocol::request& r
     rep.ids.push_back(wf.id);
     if (!ops_.workers_connected()) {
         rep.note = "no worker connected: handlers not checked";
+        warn_unoffered(wf, rep);
     }
     ops_.reply(peer, cmd::wf_submit, rep);
+}
+
+// With no worker connected, the steps' handlers are checked against the
+// handlers workers offered recently (the submit guard) instead.
+void workflow_engine::warn_unoffered(const workflow& w, protocol::reply& rep) {
+    std::set<std::string> seen;
+    for (const auto& s : w.steps) {
+        if (seen.insert(s.handler).second) {
+            if (auto why = ops_.unoffered(s.handler)) {
+                rep.warnings.push_back(*why + "; the step will wait until one does");
+            }
+        }
+    }
 }
 
 void workflow_engine::start_ready(workflow& w) {

@@ -42,6 +42,7 @@ public:
 
 private:
     void start_ready(workflow& w);
+    void warn_unoffered(const workflow& w, protocol::reply& rep);
     void fail_fast(workflow& w);
     void settle(workflow& w);
     void save(const workflow& w);

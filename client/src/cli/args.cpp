@@ -26,6 +26,7 @@ void print_usage(std::ostream& out) {
            "  submit HANDLER [--payload JSON] [--queue Q] [--priority N] [--delay S]\n"
            "         [--retries N] [--timeout S] [--ttl S] [--tag T]... [--key K] [--wait]\n"
            "         [--keep DURATION]   keep the finished task this long (30s 24h 7d; 0 = for ever)\n"
+           "         [--strict]         refuse (not just warn) a handler no worker offered lately\n"
            "  status ID\n"
            "  result ID [--wait S]\n"
            "  cancel ID | cancel --tag T\n"
@@ -56,6 +57,9 @@ void print_usage(std::ostream& out) {
            "duration ago (90s, 1h, 7d); it is the finish time for a final --state, else\n"
            "the creation time. When more tasks follow, stderr says the --before CURSOR\n"
            "that lists them.\n"
+           "submit --wait prints the id first, then the result (on a terminal, the\n"
+           "progress meanwhile, on stderr); warnings go to stderr. status shows the\n"
+           "payload (long ones cut), the attempt history, parent and children.\n"
            "Exit codes: 0 ok, 1 task failed/cancelled/expired,\n"
            "2 usage or input error, 3 broker unreachable within --timeout (default 5 s).\n";
 }

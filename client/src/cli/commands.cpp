@@ -6,6 +6,8 @@
 #include <map>
 #include <optional>
 
+#include <unistd.h>
+
 #include <boost/program_options.hpp>
 
 #include <taskmill/client/json.hpp>
@@ -63,8 +65,9 @@ std::string need_id(const po::variables_map& vm, const std::string& command) {
     return vm["id"].as<std::string>();
 }
 
-client::client connect(const global_options& g) {
+client::client connect(const global_options& g, bool strict = false) {
     client::client_options o;
+    o.strict = strict;
     o.endpoint = g.broker;
     o.request_timeout = seconds_arg("--timeout", g.timeout_s);
     apply_curve(g, o);
@@ -95,6 +98,24 @@ void print_change(const global_options& g, const client::change_info& c) {
     }
     if (!c.note.empty()) {
         std::cout << c.note << "\n";
+    }
+}
+
+// Waits for the task's final state; with `live`, shows its state and
+// progress on one line of stderr (a terminal) meanwhile, and clears it.
+result<client::task_info> wait_showing_progress(const client::task_handle& h, bool live) {
+    if (!live) {
+        return h.get();
+    }
+    for (;;) {
+        auto t = h.get(milliseconds(500));
+        if (t || t.error().code != errc::conflict) {
+            std::cerr << "\r\033[K" << std::flush;
+            return t;
+        }
+        if (auto s = h.status()) {
+            std::cerr << "\r\033[K" << progress_line(*s) << std::flush;
+        }
     }
 }
 
@@ -146,6 +167,7 @@ int cmd_submit(global_options& g, const std::vector<std::string>& args) {
         "tag", po::value<std::vector<std::string>>()->composing())("key", po::value<std::string>())("wait",
                                                                                                     po::bool_switch());
     desc.add_options()("keep", po::value<std::string>());  // retention once finished
+    desc.add_options()("strict", po::bool_switch());
     po::positional_options_description pos;
     pos.add("handler", 1);
     auto vm = parse(g, args, desc, pos);
@@ -153,10 +175,13 @@ int cmd_submit(global_options& g, const std::vector<std::string>& args) {
         throw usage_error("submit: missing HANDLER");
     }
     auto options = submit_options(vm);  // input errors before any connection
-    auto c = connect(g);
+    auto c = connect(g, vm["strict"].as<bool>());
     auto h = c.submit(options);
     if (!h) {
         return report(h.error());
+    }
+    for (const auto& w : h->warnings()) {
+        std::cerr << "taskmill: warning: " << w << "\n";
     }
     if (!vm["wait"].as<bool>()) {
         if (g.json) {
@@ -166,7 +191,10 @@ int cmd_submit(global_options& g, const std::vector<std::string>& args) {
         }
         return exit_ok;
     }
-    auto t = h->get();
+    if (!g.json) {
+        std::cout << h->id() << std::endl;  // at once: the task may take long
+    }
+    auto t = wait_showing_progress(*h, !g.json && isatty(STDERR_FILENO) == 1);
     if (!t) {
         return report(t.error());
     }

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include <taskmill/client/json.hpp>
+#include <taskmill/protocol/json_view.hpp>
 
 namespace taskmill::cli {
 
@@ -51,12 +52,63 @@ void print_table(std::ostream& out, const std::vector<std::vector<std::string>>&
     }
 }
 
+// What a terminal shows of a payload: its JSON text, cut to a line or two.
+constexpr std::size_t payload_chars = 200;
+
+std::string dump(const nlohmann::json& v) { return v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace); }
+
+std::string payload_text(const client::task_info& t, const nlohmann::json& j) {
+    const auto& p = j["payload"];
+    std::string size = std::to_string(t.payload_size) + " bytes";
+    bool cut = !t.payload || t.payload->size() > protocol::max_payload_json;  // then p is truncated_payload()
+    std::string text = cut ? (p["head"].is_string() ? p["head"].get<std::string>() : std::string()) : dump(p);
+    if (text.size() > payload_chars) {
+        text.resize(payload_chars);
+        cut = true;
+    }
+    if (!cut) {
+        return text;
+    }
+    while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0x80) {
+        text.pop_back();  // a cut UTF-8 sequence
+    }
+    if (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0xC0) {
+        text.pop_back();
+    }
+    return text + "... (" + size + " of msgpack; status --json shows more)";
+}
+
+// "#2 retry worker=w1 version=1.0.0 12:00:01.000Z..12:00:02.500Z: boom (code 7)"
+std::string attempt_line(const nlohmann::json& a) {
+    std::string line = "#" + text_of(a["attempt"]) + " " + (a["outcome"].is_null() ? "running" : text_of(a["outcome"]));
+    line += " worker=" + text_of(a["worker"]) + " version=" + text_of(a["version"]);
+    line += " " + text_of(a["started"]) + " .. " + text_of(a["finished"]);
+    if (!a["error"].is_null()) {
+        line += ": " + text_of(a["error"]);
+    }
+    if (!a["error_code"].is_null()) {
+        line += " (code " + text_of(a["error_code"]) + ")";
+    }
+    return line;
+}
+
 }  // namespace
+
+std::string progress_line(const client::task_info& t) {
+    std::string line = t.state;
+    if (t.progress) {
+        line += " " + std::to_string(static_cast<int>(t.progress->fraction * 100.0 + 0.5)) + "%";
+        if (!t.progress->note.empty()) {
+            line += " " + t.progress->note.substr(0, 60);
+        }
+    }
+    return line;
+}
 
 void print_task(std::ostream& out, const client::task_info& t, bool json) {
     auto j = client::to_json(t);
     if (json) {
-        out << j.dump() << "\n";
+        out << dump(j) << "\n";
         return;
     }
     static const char* keys[] = {"id",          "handler",  "queue",      "priority", "state",  "attempts",
@@ -67,6 +119,16 @@ void print_task(std::ostream& out, const client::task_info& t, bool json) {
     }
     out << "tags: " << join(t.tags) << "\n";
     out << "children: " << join(t.children) << "\n";
+    if (t.delete_at) {
+        out << "delete_at: " << text_of(j["delete_at"]) << "\n";
+    }
+    if (j.contains("payload")) {
+        out << "payload: " << payload_text(t, j) << "\n";
+        out << "history:" << (t.history.empty() ? " -" : "") << "\n";
+        for (const auto& a : j["history"]) {
+            out << "  " << attempt_line(a) << "\n";
+        }
+    }
 }
 
 void print_tasks(std::ostream& out, const std::vector<client::task_info>& ts, bool json) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <string>
 #include <vector>
 
 #include <taskmill/client/types.hpp>
@@ -10,6 +11,8 @@
 namespace taskmill::cli {
 
 void print_task(std::ostream& out, const client::task_info& t, bool json);
+// "RUNNING 42% resizing" : a task's state and progress on one line.
+std::string progress_line(const client::task_info& t);
 void print_tasks(std::ostream& out, const std::vector<client::task_info>& ts, bool json);
 void print_workers(std::ostream& out, const std::vector<client::worker_info>& ws, bool json);
 void print_stats(std::ostream& out, const client::stats_info& s, bool json);

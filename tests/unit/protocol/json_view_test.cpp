@@ -127,6 +127,7 @@ TEST(JsonViewTask, HasEveryFieldOfBothFormerViews) {
     EXPECT_EQ(j.size(), 24u) << j.dump();
     EXPECT_EQ(j["delete_at"], "2023-11-15T22:13:21.000Z") << "when retention deletes it";
     EXPECT_EQ(j["delete_at_ms"], 1'700'086'401'000);
+    EXPECT_FALSE(j.contains("payload")) << "a listed task (no payload_size) has no status fields";
     EXPECT_EQ(j["id"], "0123456789abcdef0123456789abcdef");
     EXPECT_TRUE(j["error_code"].is_null()) << "no code set: null, the field is always there";
     EXPECT_EQ(j["handler"], "echo.echo");
@@ -227,4 +228,57 @@ TEST(JsonView, QueueLimitsShowTheEffectiveBurstAndNullForNone) {
     EXPECT_EQ(j["handlers"][0], (json{{"name", "a.b"},
                                       {"running", 1},
                                       {"limits", {{"rate", nullptr}, {"burst", nullptr}, {"max_running", 4}}}}));
+}
+
+// ---- what STATUS adds: payload, payload_size, history ----
+
+TEST(JsonViewTask, StatusFieldsShowThePayloadAndTheAttempts) {
+    auto t = sample_task();
+    t.payload = tp::json_to_msgpack(json{{"n", 7}});
+    t.payload_size = t.payload->size();
+    t.history.push_back({1, "w1", 1000, 2000, "retry", "boom", 7, "1.2.0"});
+    t.history.push_back({2, "w2", 3000, 0, "", "", std::nullopt, ""});
+    auto j = tp::to_json(t);
+    EXPECT_EQ(j.size(), 27u) << j.dump();
+    EXPECT_EQ(j["payload"], (json{{"n", 7}}));
+    EXPECT_EQ(j["payload_size"], t.payload->size());
+    ASSERT_EQ(j["history"].size(), 2u);
+    EXPECT_EQ(j["history"][0], (json{{"attempt", 1},
+                                     {"worker", "w1"},
+                                     {"started", "1970-01-01T00:00:01.000Z"},
+                                     {"finished", "1970-01-01T00:00:02.000Z"},
+                                     {"outcome", "retry"},
+                                     {"error", "boom"},
+                                     {"error_code", 7},
+                                     {"version", "1.2.0"}}));
+    EXPECT_TRUE(j["history"][1]["finished"].is_null()) << "still running";
+    EXPECT_TRUE(j["history"][1]["outcome"].is_null());
+}
+
+TEST(JsonViewTask, ALargePayloadIsTruncatedWithItsSizeAndHead) {
+    auto t = sample_task();
+    const std::string text(tp::max_payload_json, 'x');
+    t.payload = tp::json_to_msgpack(json{{"k", text}});
+    t.payload_size = t.payload->size();
+    auto j = tp::to_json(t);
+    ASSERT_TRUE(j["payload"].is_object());
+    EXPECT_EQ(j["payload"]["truncated"], true);
+    EXPECT_EQ(j["payload"]["size"], t.payload_size);
+    EXPECT_EQ(j["payload"]["head"], ("{\"k\":\"" + text).substr(0, tp::payload_head_chars));
+    EXPECT_EQ(j["payload_size"], t.payload_size);
+
+    t.payload.reset();  // left out of a reply it would not fit
+    j = tp::to_json(t);
+    EXPECT_EQ(j["payload"]["size"], t.payload_size);
+    EXPECT_TRUE(j["payload"]["head"].is_null());
+
+    // The head is never cut inside a UTF-8 sequence (dump() would throw).
+    std::string accents;
+    for (int i = 0; i < 1000; ++i) {
+        accents += "\xc3\xa9";
+    }
+    auto cut = tp::truncated_payload(tp::json_to_msgpack(json(accents)), 1);
+    EXPECT_NO_THROW((void)cut.dump());
+    EXPECT_EQ(cut["head"].get<std::string>().size(), tp::payload_head_chars - 1)
+        << "one byte back, to the sequence start";
 }

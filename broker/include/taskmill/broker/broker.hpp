@@ -60,6 +60,10 @@ struct broker_config {
     retention_config retention;              // retention-succeeded ... (queue_config.hpp)
     std::vector<queue_config> queues;        // [queue.NAME] sections
     std::vector<handler_config> handlers;    // [handler.NAME] sections
+    // The submit guard: a SUBMIT naming a handler (or pinned version) that
+    // no worker has offered for this long gets a warning, or is refused
+    // when strict (handler-memory).
+    int64_t handler_memory_ms = 7LL * 86'400'000;
     // CURVE on frontend and backend (empty secret key = plain TCP). Keys are
     // Z85 text; an allow entry "*" admits any key that completes CURVE.
     std::string curve_public_key;

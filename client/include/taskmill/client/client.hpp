@@ -52,6 +52,11 @@ struct client_options {
     std::string curve_server_key = {};
     std::string curve_public_key = {};
     std::string curve_secret_key = {};
+    // Submits are refused (errc::unknown_handler) instead of accepted with
+    // a warning (task_handle::warnings) when no worker has offered a task's
+    // handler, or its pinned version, recently (the broker's
+    // handler-memory). The whole frame of a batch is refused.
+    bool strict = false;
 };
 
 // The endpoint a client_options resolves to (explicit, env, default).
@@ -68,6 +73,10 @@ public:
     task_handle() = default;
 
     const std::string& id() const;
+    // What the broker warned about when it accepted the task (the SUBMIT
+    // frame that carried it), e.g. that no worker has offered its handler
+    // recently, so it may wait for good. Empty = nothing.
+    const std::vector<std::string>& warnings() const;
     // True once a final state (SUCCEEDED FAILED CANCELLED EXPIRED) is known.
     bool ready() const;
     // Waits for the final state, at most `timeout` (nullopt = no limit).

@@ -65,6 +65,20 @@ struct progress_info {
     std::string note;
 };
 
+// One attempt of a task (task_info::history). `outcome` is ok, retry,
+// fail, timeout, cancelled or lost (worker died or went silent); empty
+// while the attempt runs.
+struct attempt_info {
+    unsigned attempt = 0;
+    std::string worker;
+    std::optional<time_point> started;
+    std::optional<time_point> finished;  // nullopt = still running
+    std::string outcome;
+    std::string error;
+    std::optional<int64_t> error_code;
+    std::string version;  // plugin version that ran it, when known
+};
+
 // The state of one task. `state` is the upper-case state name (PENDING
 // QUEUED RUNNING RETRYING SUCCEEDED FAILED CANCELLED EXPIRED).
 struct task_info {
@@ -88,8 +102,14 @@ struct task_info {
     std::string worker;  // last worker that ran it
     // The code the handler set with its error (tm_error.code); nullopt = none.
     std::optional<int64_t> error_code;
-    // When the broker deletes the finished task (retention); nullopt = not
-    // finished, or kept for ever.
+    // Inspection, filled by status() and wait() (STATUS), not by tasks()
+    // or DONE: the input as msgpack bytes (nullopt when it would not fit
+    // the reply; payload_size still tells its size), and the last attempts
+    // (at most 10), oldest first.
+    std::optional<std::string> payload;
+    uint64_t payload_size = 0;
+    std::vector<attempt_info> history;
+    // When the finished task is to be deleted; nullopt = kept for ever.
     std::optional<time_point> delete_at;
 
     // SUCCEEDED, FAILED, CANCELLED or EXPIRED: the state will not change

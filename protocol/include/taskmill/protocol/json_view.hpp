@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -41,11 +42,32 @@ nlohmann::json msgpack_to_json(std::string_view bytes, std::size_t max = max_nes
 // encoding recurses once per level.
 std::string json_to_msgpack(const nlohmann::json& value);
 
+// The largest payload the task object shows whole (msgpack bytes); a
+// larger one is shown by truncated_payload().
+inline constexpr std::size_t max_payload_json = 64u << 10;
+// How much of a large payload's JSON text the task object shows.
+inline constexpr std::size_t payload_head_chars = 1024;
+
+// A payload too large to show (over max_payload_json, or left out of the
+// reply): {"truncated": true, "size": <msgpack bytes>, "head": "<the
+// first payload_head_chars of its JSON text>" or null when the bytes are
+// not at hand}.
+nlohmann::json truncated_payload(const std::optional<std::string>& bytes, uint64_t size);
+
+// One attempt: {attempt, worker, started, finished (iso8601_or_null),
+// outcome, error, error_code, version}; empty strings and absent values
+// are null.
+nlohmann::json to_json(const attempt_info& a);
+
 // The task object: id, handler, queue, priority, state, attempts,
 // max_retries, error, progress {fraction, note}, result (msgpack_to_json),
 // created, started, finished, eta (iso8601_or_null), created_ms, started_ms,
-// finished_ms (unix ms, 0 = not yet), parent, tags, children, worker. Empty
-// strings (error, parent, worker) and absent values are null.
+// finished_ms (unix ms, 0 = not yet), parent, tags, children, worker,
+// error_code, delete_at (iso8601_or_null). Empty strings (error, parent,
+// worker) and absent values are null. A task as STATUS shows it (its
+// payload_size is set) also has payload (msgpack_to_json, or
+// truncated_payload() past max_payload_json), payload_size and history
+// (the attempts, oldest first).
 nlohmann::json to_json(const task_info& t);
 // The worker object: id, host, pid, slots, busy, generation, queues,
 // handlers [{name, version, plugin}], last_seen (iso8601_or_null), last_seen_ms.

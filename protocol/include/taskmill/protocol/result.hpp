@@ -24,6 +24,7 @@ enum class errc {
     corrupt,           // stored data does not decode
     cancelled,         // the operation was cancelled
     internal,          // a bug or fatal condition; see the log
+    unknown_handler,   // no worker serves or has recently offered the handler (strict SUBMIT, SPAWN)
 };
 
 // The wire name of an error code ("invalid_argument", ...).

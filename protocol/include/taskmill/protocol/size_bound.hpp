@@ -38,12 +38,21 @@ inline std::size_t size_bound(const work_item& w) {
            detail::str_bound(w.parent) + (w.checkpoint ? detail::str_bound(*w.checkpoint) : 0);
 }
 
+inline std::size_t size_bound(const attempt_info& a) {
+    return 128 + detail::str_bound(a.worker) + detail::str_bound(a.outcome) + detail::str_bound(a.error) +
+           detail::str_bound(a.version);
+}
+
 inline std::size_t size_bound(const task_info& t) {
+    std::size_t history = 5;
+    for (const auto& a : t.history) {
+        history += size_bound(a);
+    }
     return 512 + detail::str_bound(t.id) + detail::str_bound(t.handler) + detail::str_bound(t.queue) +
            detail::str_bound(t.state) + detail::str_bound(t.error) +
            (t.progress ? detail::str_bound(t.progress->note) : 0) + (t.result ? detail::str_bound(*t.result) : 0) +
            detail::str_bound(t.parent) + detail::list_bound(t.tags) + detail::list_bound(t.children) +
-           detail::str_bound(t.worker);
+           detail::str_bound(t.worker) + (t.payload ? detail::str_bound(*t.payload) : 0) + history;
 }
 
 inline std::size_t size_bound(const outcome& o) {
