@@ -173,6 +173,8 @@ TEST_F(CliEndToEnd, TasksFiltersByHandlerAndTimeAndPages) {
     EXPECT_NE(bad.err.find("ISO 8601"), std::string::npos) << bad.err;
     auto foreign = cli({"tasks", "--state", "FAILED", "--before", cursor});
     EXPECT_EQ(foreign.exit_code, 2) << foreign.err;
+}
+
 // ---- inspection and the submit guard ----
 
 TEST_F(CliEndToEnd, StatusShowsThePayloadAndTheHistoryOfARetriedTask) {
@@ -254,9 +256,9 @@ TEST_F(CliEndToEnd, SubmitWaitPrintsTheIdBeforeTheTaskFinishes) {
     ASSERT_TRUE(t);
     EXPECT_TRUE(t->finished_ms == 0) << "still " << t->state << " when the id was printed";
     EXPECT_TRUE(p.running());
-    protocol::request rq;
+    taskmill::protocol::request rq;
     rq.id = id;
-    ASSERT_TRUE(c.call(protocol::cmd::cancel, rq));
+    ASSERT_TRUE(c.call(taskmill::protocol::cmd::cancel, rq));
     auto status = p.wait_exit(30s);
     ASSERT_TRUE(status.has_value());
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << p.log_text();
