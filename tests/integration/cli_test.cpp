@@ -200,7 +200,9 @@ TEST_F(CliEndToEnd, StatusShowsThePayloadAndTheHistoryOfARetriedTask) {
 
 TEST_F(CliEndToEnd, ALargePayloadIsShownTruncatedWithItsSize) {
     const std::string big(100'000, 'x');
-    auto s = cli({"submit", "echo.echo", "--queue", "nobody-serves-this", "--payload", "\"" + big + "\""});
+    // Delayed, so that it is still there to inspect (the fixture's host
+    // serves every queue).
+    auto s = cli({"submit", "echo.echo", "--delay", "3600", "--payload", "\"" + big + "\""});
     ASSERT_EQ(s.exit_code, 0) << s.err;
     auto id = s.out.substr(0, 32);
     auto j = nlohmann::json::parse(cli({"--json", "status", id}).out);

@@ -119,9 +119,6 @@ void print_task(std::ostream& out, const client::task_info& t, bool json) {
     }
     out << "tags: " << join(t.tags) << "\n";
     out << "children: " << join(t.children) << "\n";
-    if (t.delete_at) {
-        out << "delete_at: " << text_of(j["delete_at"]) << "\n";
-    }
     if (j.contains("payload")) {
         out << "payload: " << payload_text(t, j) << "\n";
         out << "history:" << (t.history.empty() ? " -" : "") << "\n";
