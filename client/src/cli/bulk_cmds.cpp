@@ -1,14 +1,14 @@
 // The operator verbs: `taskmill queue purge Q`, cancel/retry/delete by
 // filter, `delete ID...`, `run-now ID` and `job ID`. A bulk verb waits for
 // its job and prints the count unless --no-wait (then it prints the job id).
-#include <ctime>
+#include <chrono>
 #include <iostream>
 #include <map>
 
 #include <boost/program_options.hpp>
 
 #include <taskmill/client/json.hpp>
-#include <taskmill/protocol/duration.hpp>
+#include <taskmill/protocol/time_text.hpp>
 
 #include "cli.hpp"
 
@@ -43,21 +43,15 @@ po::variables_map parse_bulk(global_options& g, const std::vector<std::string>& 
     return vm;
 }
 
-// TIME: ISO 8601 UTC (2026-01-31T12:00:00Z, or a date) or a duration ago (1h, 7d).
+// TIME: ISO 8601 UTC (2026-01-31T12:00:00Z, or a date) or a duration ago
+// (1h, 7d), read as `taskmill tasks` reads it (protocol::parse_time_ms).
 client::time_point time_arg(const std::string& flag, const std::string& text) {
-    for (const char* format : {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"}) {
-        std::tm tm{};
-        const char* end = ::strptime(text.c_str(), format, &tm);
-        if (end != nullptr && *end == '\0') {
-            return client::clock::from_time_t(::timegm(&tm));
-        }
+    const auto now = std::chrono::floor<client::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
+    auto ms = protocol::parse_time_ms(text, now.count());
+    if (!ms) {
+        throw usage_error(flag + ": " + ms.error().message);
     }
-    auto ago = protocol::parse_duration_ms(text);
-    if (!ago) {
-        throw usage_error(flag + " " + text +
-                          ": give an ISO 8601 UTC time (2026-01-31T12:00:00Z) or a duration ago (1h, 7d)");
-    }
-    return client::clock::now() - client::milliseconds(*ago);
+    return client::time_point(client::milliseconds(*ms));
 }
 
 void add_filter_options(po::options_description& desc) {
