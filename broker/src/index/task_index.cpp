@@ -63,7 +63,6 @@ constexpr char by_handler_state = 'h';
 constexpr char by_queue = 'Q';
 constexpr char by_handler = 'H';
 constexpr std::size_t id_size = 16;
-constexpr std::size_t timed_size = 1 + 8 + id_size;  // state time id
 
 // The store keeps a running task QUEUED (engine::save), so does the index.
 task_state stored_state(task_state s) { return s == task_state::running ? task_state::queued : s; }
