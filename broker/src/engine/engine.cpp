@@ -280,13 +280,13 @@ void engine::reply_error(const std::string& peer, std::string_view command, uint
 
 void engine::recover(int64_t now) {
     started_ms_ = now;
+    now_ = now;
+    try_upgrade_store();
     begin_turn(now);
     if (auto raw = txn_->get(table::meta, keys::meta_seq); raw && raw->size() == 8) {
         seq_ = keys::get_u64(*raw);
     }
-    migrate_store();
     check(counters_.recover(*txn_, log_), "read counts");
-    recover_listing_index();
     recover_indexes();
     recover_running();
     recover_handler_defaults();
@@ -324,26 +324,18 @@ void engine::migrate_store() {
     }
 }
 
-// A store written before the listing indexes (or before the tags table
-// listed finished tasks) is indexed once, from its records.
-void engine::recover_listing_index() {
-    if (txn_->get(table::meta, keys::meta_listing_indexed)) {
-        return;
-    }
-    std::size_t n = 0;
-    check(txn_->scan(table::tasks, "", false,
-                     [&](std::string_view, std::string_view v) {
-                         if (auto r = decode_record(v)) {
-                             index_task(*r, std::nullopt, 0);  // as if just created in its state
-                             ++n;
-                         }
-                         return true;
-                     }),
-          "scan tasks");
-    check(txn_->put(table::meta, keys::meta_tags_indexed, "1"), "put tags-indexed");
-    check(txn_->put(table::meta, keys::meta_listing_indexed, "1"), "put listing-indexed");
-    if (n > 0) {
-        log_.info("indexed {} task(s) for listings", n);
+// An upgrade that cannot be saved (a full map or disk) leaves the store as
+// it was up to its last slice, and the next start goes on from there;
+// meanwhile listings and retention miss the tasks not yet upgraded.
+void engine::try_upgrade_store() {
+    try {
+        upgrade_store();
+    } catch (const store_failure& e) {
+        txn_.reset();
+        if (e.code == errc::corrupt) {
+            throw;
+        }
+        log_.error("{}; listings and retention miss older tasks until a start completes the upgrade", e.what());
     }
 }
 

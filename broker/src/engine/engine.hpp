@@ -161,8 +161,12 @@ private:
     void reply_front(const std::string& peer, std::string_view command, const protocol::reply& r);
     void reply_error(const std::string& peer, std::string_view command, uint64_t req, errc code,
                      const std::string& message) override;
+    // ---- upgrading an older store (store_upgrade.cpp) ----
+    void try_upgrade_store();
+    void upgrade_store();
+    bool upgrade_next_slice(bool index, bool expire, std::size_t& done);
+    void commit_upgrade();
     void migrate_store();
-    void recover_listing_index();
     std::vector<task_id> tasks_with_tag(const std::string& tag);
     void recover_indexes();
     void recover_running();
@@ -185,7 +189,10 @@ private:
     bool sweep_one(const expiry_entry& e, sweep_slice& slice);
     bool sweep_workflow(const expiry_entry& e, sweep_slice& slice);
     void recover_expiry();
-    void index_expiry();
+    // The expiry entry a finished task of an older store lacks, counted
+    // from its finish time; then those of its ended workflows.
+    void expire_finished(task_record& r);
+    void expire_ended_workflows();
 
     // ---- task_ops, for workflows and schedules (task_ops.cpp) ----
     int64_t now() const override { return now_; }

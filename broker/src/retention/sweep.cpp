@@ -15,10 +15,6 @@ namespace {
 // Entries read from the expiry table at a time.
 constexpr std::size_t sweep_batch = 128;
 
-// Present once every finished task and workflow of the store has its expiry
-// entry (a store written before retention gets them at its first start).
-constexpr std::string_view meta_expiry_indexed = "expiry-indexed";
-
 bool has_tag(const task_record& r, const std::string& tag) {
     return std::find(r.tags.begin(), r.tags.end(), tag) != r.tags.end();
 }
@@ -177,9 +173,6 @@ bool engine::sweep_workflow(const expiry_entry& e, sweep_slice& slice) {
 // The next expiry due, from the store; and, once, the entries of a store
 // written before retention existed.
 void engine::recover_expiry() {
-    if (!txn_->get(table::meta, meta_expiry_indexed)) {
-        index_expiry();
-    }
     next_expiry_ms_.reset();
     check(txn_->scan(table::expiry, "", false,
                      [&](std::string_view k, std::string_view) {
@@ -193,31 +186,19 @@ void engine::recover_expiry() {
           "scan expiry");
 }
 
-// Gives every finished task and workflow of an older store its expiry
-// entry, counted from its finish time as if it had finished under this
-// retention.
-void engine::index_expiry() {
-    std::vector<task_record> finished;
-    check(txn_->scan(table::tasks, "", false,
-                     [&](std::string_view, std::string_view v) {
-                         if (auto r = decode_record(v); r && is_final(r->state) && r->delete_at_ms == 0) {
-                             finished.push_back(std::move(*r));
-                         }
-                         return true;
-                     }),
-          "scan tasks");
-    std::size_t n = 0;
-    for (auto& r : finished) {
-        if (workflow_step(r)) {
-            continue;
-        }
-        r.delete_at_ms = retention_.delete_at(r, r.state, r.finished_ms > 0 ? r.finished_ms : now_);
-        if (r.delete_at_ms != 0) {
-            check(txn_->put(table::expiry, task_expiry_key(r.delete_at_ms, r.id), ""), "put expiry");
-            save(r);
-            ++n;
-        }
+// As if `r` had finished under this retention (engine/store_upgrade.cpp).
+void engine::expire_finished(task_record& r) {
+    if (!is_final(r.state) || r.delete_at_ms != 0 || workflow_step(r)) {
+        return;
     }
+    r.delete_at_ms = retention_.delete_at(r, r.state, r.finished_ms > 0 ? r.finished_ms : now_);
+    if (r.delete_at_ms != 0) {
+        check(txn_->put(table::expiry, task_expiry_key(r.delete_at_ms, r.id), ""), "put expiry");
+        save(r);
+    }
+}
+
+void engine::expire_ended_workflows() {
     std::vector<std::pair<std::string, workflow>> ended;
     check(txn_->scan(table::workflows, "", false,
                      [&](std::string_view k, std::string_view v) {
@@ -229,10 +210,6 @@ void engine::index_expiry() {
           "scan workflows");
     for (const auto& [key, w] : ended) {
         retain_workflow(key, w.state, w.finished_ms > 0 ? w.finished_ms : now_);
-    }
-    check(txn_->put(table::meta, meta_expiry_indexed, "1"), "put expiry-indexed");
-    if (n > 0 || !ended.empty()) {
-        log_.info("retention: {} finished task(s) and {} workflow(s) of an older store now expire", n, ended.size());
     }
 }
 

@@ -51,6 +51,11 @@ inline constexpr std::string_view meta_tags_indexed = "tags-indexed";
 // every task, finished ones too (a store written before gets them at its
 // first start).
 inline constexpr std::string_view meta_listing_indexed = "listing-indexed";
+// Present once every finished task and workflow has its expiry entry.
+inline constexpr std::string_view meta_expiry_indexed = "expiry-indexed";
+// While an older store is upgraded in slices: the task key the next slice
+// starts at (engine/store_upgrade.cpp).
+inline constexpr std::string_view meta_upgrade_from = "upgrade-from";
 
 // Where releases before the workflows and schedules tables kept their
 // records in the meta table ("workflow/ID", "schedule/NAME"); a store that
