@@ -16,16 +16,6 @@
 
 namespace taskmill::broker::http {
 
-namespace {
-
-using nlohmann::json;
-using namespace std::chrono_literals;
-
-constexpr int64_t max_wait_ms = 5 * 60 * 1000;
-constexpr auto loop_timeout = 10s;
-
-using handler_fn = std::function<void(const httplib::Request&, httplib::Response&)>;
-
 handler_fn guarded(const std::shared_ptr<const api_env>& env, role need, handler_fn fn) {
     return [env, need, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res) {
         if (env->allow(req, res, need)) {
@@ -33,6 +23,27 @@ handler_fn guarded(const std::shared_ptr<const api_env>& env, role need, handler
         }
     };
 }
+
+std::optional<protocol::reply> ask(const api_env& env, httplib::Response& res, std::string_view cmd,
+                                   protocol::request rq, std::chrono::milliseconds timeout) {
+    auto rep = env.bridge.call(cmd, std::move(rq), timeout);
+    if (!rep) {
+        send_error(res, rep.error().code, rep.error().message);
+        return std::nullopt;
+    }
+    if (!rep->ok) {
+        send_error(res, errc_from_string(rep->error_code), rep->error);
+        return std::nullopt;
+    }
+    return std::move(rep.value());
+}
+
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr int64_t max_wait_ms = 5 * 60 * 1000;
 
 // An integer query parameter; `out` unchanged when absent.
 template <typename T> result<void> query_int(const httplib::Request& req, const char* name, T& out, T lo, T hi) {
@@ -48,22 +59,6 @@ template <typename T> result<void> query_int(const httplib::Request& req, const 
     }
     out = n;
     return {};
-}
-
-// Asks the loop; on failure (transport or ok=false) answers the error and
-// returns nullopt.
-std::optional<protocol::reply> ask(const api_env& env, httplib::Response& res, std::string_view cmd,
-                                   protocol::request rq, std::chrono::milliseconds timeout = loop_timeout) {
-    auto rep = env.bridge.call(cmd, std::move(rq), timeout);
-    if (!rep) {
-        send_error(res, rep.error().code, rep.error().message);
-        return std::nullopt;
-    }
-    if (!rep->ok) {
-        send_error(res, errc_from_string(rep->error_code), rep->error);
-        return std::nullopt;
-    }
-    return std::move(rep.value());
 }
 
 // The body as JSON; 400 for text that is not JSON, nests deeper than

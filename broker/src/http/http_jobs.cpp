@@ -14,32 +14,6 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr auto loop_timeout = 10s;
-
-using handler_fn = std::function<void(const httplib::Request&, httplib::Response&)>;
-
-handler_fn writer(const std::shared_ptr<const api_env>& env, role need, handler_fn fn) {
-    return [env, need, fn = std::move(fn)](const httplib::Request& req, httplib::Response& res) {
-        if (env->allow(req, res, need)) {
-            fn(req, res);
-        }
-    };
-}
-
-std::optional<protocol::reply> ask_loop(const api_env& env, httplib::Response& res, std::string_view cmd,
-                                        protocol::request rq) {
-    auto rep = env.bridge.call(cmd, std::move(rq), loop_timeout);
-    if (!rep) {
-        send_error(res, rep.error().code, rep.error().message);
-        return std::nullopt;
-    }
-    if (!rep->ok) {
-        send_error(res, errc_from_string(rep->error_code), rep->error);
-        return std::nullopt;
-    }
-    return std::move(rep.value());
-}
-
 json job_json(const protocol::job_info& j) {
     return {{"id", j.id},
             {"kind", j.kind},
@@ -117,7 +91,7 @@ handler_fn bulk(const api_env& e, std::string_view cmd, bool ids_allowed) {
             send_error(res, rq.error().code, rq.error().message);
             return;
         }
-        if (auto rep = ask_loop(e, res, cmd, std::move(*rq))) {
+        if (auto rep = ask(e, res, cmd, std::move(*rq))) {
             send_job(res, *rep);
         }
     };
@@ -127,7 +101,7 @@ handler_fn by_path(const api_env& e, std::string_view cmd, bool queue) {
     return [&e, cmd, queue](const httplib::Request& req, httplib::Response& res) {
         protocol::request rq;
         (queue ? rq.queue : rq.id) = req.matches[1];
-        if (auto rep = ask_loop(e, res, cmd, std::move(rq))) {
+        if (auto rep = ask(e, res, cmd, std::move(rq))) {
             send_job(res, *rep);
         }
     };
@@ -141,7 +115,7 @@ void job(const api_env& e, const httplib::Request& req, httplib::Response& res) 
         send_error(res, errc::invalid_argument, "a job id is a positive integer");
         return;
     }
-    if (auto rep = ask_loop(e, res, protocol::cmd::job, std::move(rq)); rep && rep->job) {
+    if (auto rep = ask(e, res, protocol::cmd::job, std::move(rq)); rep && rep->job) {
         send_json(res, 200, job_json(*rep->job));
     }
 }
@@ -150,14 +124,14 @@ void job(const api_env& e, const httplib::Request& req, httplib::Response& res) 
 
 void add_job_routes(httplib::Server& srv, const std::shared_ptr<const api_env>& env) {
     const auto& e = *env;
-    srv.Post(R"(/api/v1/queues/([^/]+)/purge)", writer(env, role::write, by_path(e, protocol::cmd::purge, true)));
-    srv.Delete(R"(/api/v1/tasks/([^/]+))", writer(env, role::write, by_path(e, protocol::cmd::remove, false)));
-    srv.Post("/api/v1/tasks/delete", writer(env, role::write, bulk(e, protocol::cmd::remove, true)));
-    srv.Post("/api/v1/tasks/retry", writer(env, role::write, bulk(e, protocol::cmd::retry, false)));
-    srv.Post("/api/v1/tasks/cancel", writer(env, role::write, bulk(e, protocol::cmd::cancel, false)));
-    srv.Post(R"(/api/v1/tasks/([^/]+)/run-now)", writer(env, role::write, by_path(e, protocol::cmd::run_now, false)));
+    srv.Post(R"(/api/v1/queues/([^/]+)/purge)", guarded(env, role::write, by_path(e, protocol::cmd::purge, true)));
+    srv.Delete(R"(/api/v1/tasks/([^/]+))", guarded(env, role::write, by_path(e, protocol::cmd::remove, false)));
+    srv.Post("/api/v1/tasks/delete", guarded(env, role::write, bulk(e, protocol::cmd::remove, true)));
+    srv.Post("/api/v1/tasks/retry", guarded(env, role::write, bulk(e, protocol::cmd::retry, false)));
+    srv.Post("/api/v1/tasks/cancel", guarded(env, role::write, bulk(e, protocol::cmd::cancel, false)));
+    srv.Post(R"(/api/v1/tasks/([^/]+)/run-now)", guarded(env, role::write, by_path(e, protocol::cmd::run_now, false)));
     srv.Get(R"(/api/v1/jobs/([^/]+))",
-            writer(env, role::read, [&e](const httplib::Request& req, httplib::Response& res) { job(e, req, res); }));
+            guarded(env, role::read, [&e](const httplib::Request& req, httplib::Response& res) { job(e, req, res); }));
 }
 
 }  // namespace taskmill::broker::http

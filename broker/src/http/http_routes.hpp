@@ -2,8 +2,10 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -33,6 +35,17 @@ struct api_env {
 void send_error(httplib::Response& res, errc code, const std::string& message);
 void send_error(httplib::Response& res, int status, std::string_view code, const std::string& message);
 void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+
+// How long a route waits for the loop's answer.
+inline constexpr std::chrono::milliseconds loop_timeout{10000};
+
+using handler_fn = std::function<void(const httplib::Request&, httplib::Response&)>;
+// `fn`, run only when the request's token grants `need`.
+handler_fn guarded(const std::shared_ptr<const api_env>& env, role need, handler_fn fn);
+// Asks the loop; on failure (transport or ok=false) answers the error and
+// returns nullopt.
+std::optional<protocol::reply> ask(const api_env& env, httplib::Response& res, std::string_view cmd,
+                                   protocol::request rq, std::chrono::milliseconds timeout = loop_timeout);
 
 void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env);
 // The operator verbs and bulk jobs (http_jobs.cpp).
