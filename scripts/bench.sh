@@ -56,44 +56,14 @@ else
   trials=${TRIALS:-3}; tp_n=${TP_N:-100000}; lat_k=${LAT_K:-2000}; backlog_n=${BACKLOG_N:-1000000}
 fi
 
-build="${TASKMILL_BUILD_DIR:-build-release}"
-[[ "$build" = /* ]] || build="$root/$build"
-targets=(taskmill-broker taskmill-host taskmill-bench taskmill echo)
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  echo "configuring Release in $build ..." >&2
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTASKMILL_BUILD_TESTS=OFF -DTASKMILL_BUILD_BENCH=ON >/dev/null
-fi
+source "$root/scripts/lib/release.sh"
 # Incremental: measures the current tree; a no-op when it is up to date.
-if ! cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >"$build/bench-build.log" 2>&1; then
-  echo "bench.sh: building ${targets[*]} in $build failed (see $build/bench-build.log)" >&2
-  [ -x "$build/bin/taskmill-bench" ] || exit 1
-  echo "bench.sh: measuring the binaries already there" >&2
-fi
-bin="$build/bin"
+release_build bench.sh taskmill-broker taskmill-host taskmill-bench taskmill echo
 plugins="$build/plugins"
 
-work=$(mktemp -d /tmp/taskmill-bench-XXXXXX)
+work_folder taskmill-bench
 runs="$work/runs.jsonl"
 : > "$runs"
-pids=()
-
-# Ends one process we started: TERM, then KILL after 10 s.
-stop_pid() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 200); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.05
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  for pid in "${pids[@]}"; do stop_pid "$pid"; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # /proc/PID/status field in MiB (kB / 1024), 0 if the process is gone.
 status_mb() {

@@ -29,35 +29,9 @@ while [ $# -gt 0 ]; do
 done
 run_n=${RUN_N:-100000}
 
-build="${TASKMILL_BUILD_DIR:-build-release}"
-[[ "$build" = /* ]] || build="$root/$build"
-targets=(taskmill-broker taskmill-host taskmill-bench taskmill echo)
-if [ ! -f "$build/CMakeCache.txt" ]; then
-  echo "configuring Release in $build ..." >&2
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DTASKMILL_BUILD_TESTS=OFF -DTASKMILL_BUILD_BENCH=ON >/dev/null
-fi
-cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" >"$build/soak-build.log" 2>&1 ||
-  { echo "soak-retention.sh: build failed (see $build/soak-build.log)" >&2; exit 1; }
-bin="$build/bin"
-
-work=$(mktemp -d /tmp/taskmill-soak-XXXXXX)
-pids=()
-stop_pid() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 200); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-    sleep 0.05
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  for pid in "${pids[@]}"; do stop_pid "$pid"; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+source "$root/scripts/lib/release.sh"
+release_build soak-retention.sh taskmill-broker taskmill-host taskmill-bench taskmill echo
+work_folder taskmill-soak
 
 json_get() { python3 -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], 0))' "$1" "$2"; }
 rss_mb() { awk '$1=="VmRSS:" {printf "%.1f", $2/1024}' "/proc/$1/status" 2>/dev/null || echo 0; }
