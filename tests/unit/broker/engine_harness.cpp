@@ -245,6 +245,17 @@ std::string engine_harness::submit(const tp::task_spec& task, const std::string&
     return ids.empty() ? std::string() : ids.front();
 }
 
+std::string engine_harness::run_once(sim_worker& w, const tp::task_spec& task, const std::string& status,
+                                     const std::string& error) {
+    auto id = submit(task);
+    auto d = w.dispatched();
+    EXPECT_EQ(d.size(), 1u) << "the task is dispatched at once";
+    if (!d.empty()) {
+        w.result(d[0], status, "", error);
+    }
+    return id;
+}
+
 tp::task_info engine_harness::status(const std::string& id) {
     tp::request rq;
     rq.id = id;

@@ -136,6 +136,10 @@ public:
     tp::reply call(std::string_view command, tp::request rq, const std::string& client = "client");
     std::vector<std::string> submit(std::vector<tp::task_spec> tasks, const std::string& client = "client");
     std::string submit(const tp::task_spec& task, const std::string& client = "client");
+    // Submits `task`, which `w` must be dispatched at once, and answers it
+    // with `status` (ok, fail, retry...) and `error`; returns its id.
+    std::string run_once(sim_worker& w, const tp::task_spec& task, const std::string& status,
+                         const std::string& error = "");
     tp::task_info status(const std::string& id);
     // The DONE pushes to `client` since the last call.
     std::vector<tp::reply> done(const std::string& client = "client");

@@ -100,8 +100,7 @@ TEST(AttemptHistory, ATimeoutReportedAndALeaseThatRanOut) {
     spec.retries = 1;
     spec.timeout_ms = 100;
     spec.backoff_base_ms = 1;
-    auto id = h.submit(spec);
-    w.result(only(w), "timeout", "", "took too long");
+    auto id = h.run_once(w, spec, "timeout", "took too long");
     h.advance(1);
     only(w);  // the second attempt: never answered, never named in a heartbeat
     h.advance(20'000);

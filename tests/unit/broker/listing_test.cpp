@@ -77,10 +77,7 @@ TEST(Listing, ARetryLeavesTheFailedListingAndRunningIsListedFromMemory) {
     auto& w = h.connect_worker(2, {handler("a.b")});
     auto t = task("a.b");
     t.retries = 0;
-    auto id = h.submit(t);
-    auto d = w.dispatched();
-    ASSERT_EQ(d.size(), 1u);
-    w.result(d[0], "fail", "", "boom");
+    auto id = h.run_once(w, t, "fail", "boom");
     EXPECT_EQ(ids_of(h.call(tp::cmd::tasks, filter("FAILED"))), std::vector{id});
     tp::request rq;
     rq.id = id;
@@ -157,10 +154,7 @@ TEST(Listing, AStoreWithoutIndexEntriesIsIndexedAtStart) {
     auto t = task("a.b");
     t.retries = 0;
     t.tags = {"old"};
-    auto done = h.submit(t);
-    auto d = w.dispatched();
-    ASSERT_EQ(d.size(), 1u);
-    w.result(d[0], "fail", "", "boom");
+    auto done = h.run_once(w, t, "fail", "boom");
     auto waiting = h.submit(task("z.none"));  // no worker serves it: it waits
     {
         // As an older release left it: no index entries, no finished tags.

@@ -70,11 +70,7 @@ std::string failed_task(engine_harness& h) {
     auto t = task("a.b");
     t.retries = 0;
     t.tags = {"old"};
-    auto id = h.submit(t);
-    auto d = w.dispatched();
-    EXPECT_EQ(d.size(), 1u);
-    w.result(d.at(0), "fail", "", "boom");
-    return id;
+    return h.run_once(w, t, "fail", "boom");
 }
 
 }  // namespace
