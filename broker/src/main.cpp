@@ -4,11 +4,11 @@
 #include <iostream>
 #include <string>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <taskmill/broker/broker.hpp>
 #include <taskmill/config/loader.hpp>
+#include <taskmill/logging/stderr_logger.hpp>
 
 #include "net/fd_guard.hpp"
 #include "options/broker_options.hpp"
@@ -70,7 +70,7 @@ void log_fd_limit(spdlog::logger& log) {
 }
 
 int serve(const broker_options& o) {
-    auto log = spdlog::stderr_color_mt("broker");
+    auto log = taskmill::logging::make_stderr_logger("broker", *taskmill::logging::parse_log_format(o.log_format));
     log->set_level(spdlog::level::from_str(o.log_level));  // a known name: the loader checked it
     log_fd_limit(*log);
     int rc = 0;

@@ -8,6 +8,8 @@
 #include "worker_shared.hpp"
 
 #include <spdlog/spdlog.h>
+#include <taskmill/logging/log_fields.hpp>
+#include <taskmill/logging/stderr_logger.hpp>
 #include <taskmill/protocol/peer_text.hpp>
 
 // The host side of one execute() call; opaque to plugins.
@@ -81,10 +83,39 @@ std::string one_log_line(std::string_view message) {
     return out;
 }
 
+// What the JSON lines written while the task runs are about.
+logging::log_fields task_fields(const task_run& run) {
+    logging::log_fields f;
+    f.task = run.item.id;
+    f.handler = run.item.handler;
+    f.attempt = run.item.attempt;
+    if (run.handler != nullptr) f.plugin = run.handler->plugin_name;
+    return f;
+}
+
+// A plugin's message for a JSON line: as it is (JSON escapes newlines),
+// cut like one_log_line does. The task, handler and plugin are fields.
+std::string json_log_message(std::string_view message) {
+    if (message.size() <= max_plugin_log_bytes) return std::string(message);
+    auto shown = message.substr(0, max_plugin_log_bytes);
+    while (!shown.empty() && (static_cast<unsigned char>(message[shown.size()]) & 0xc0) == 0x80) {
+        shown.remove_suffix(1);
+    }
+    return std::string(shown) + "...(truncated, " + std::to_string(message.size()) + " bytes)";
+}
+
 void api_log(tm_ctx* ctx, int32_t level, tm_str message) {
     if (ctx == nullptr) return;
     try {
         const auto& h = *ctx->run->handler;
+        if (logging::json_lines()) {
+            // From any thread of the plugin's: the fields come from its ctx.
+            auto fields = task_fields(*ctx->run);
+            fields.component = "plugin";
+            logging::scoped_log_fields about(fields);
+            ctx->s->log->log(to_level(level), "{}", json_log_message(view(message)));
+            return;
+        }
         ctx->s->log->log(to_level(level), "task={} handler={} plugin={} {}", ctx->run->item.id, h.name, h.plugin_name,
                          one_log_line(view(message)));
     } catch (...) {  // a log call must never throw into a plugin
@@ -323,6 +354,7 @@ bool handed_back(const task_run& run, tm_status st) {
 
 void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr, uint32_t slot) {
     task_run& run = *ptr;
+    logging::scoped_log_fields about(logging::json_lines() ? task_fields(run) : logging::log_fields{});
     protocol::outcome o;
     if (run.handler == nullptr) {
         o.id = run.item.id;

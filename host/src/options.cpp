@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include <taskmill/config/loader.hpp>
+#include <taskmill/logging/stderr_logger.hpp>
 
 #include "loader/plugin_config.hpp"
 
@@ -43,6 +44,8 @@ void declare_settings(config::loader& l, options& o, raw& r) {
     l.add("run-dir", config::text(o.run_dir), "folder for private plugin copies (default $TMPDIR/taskmill-host.PID)");
     l.add("heartbeat-ms", config::number(o.heartbeat_ms, int64_t{1}), "heartbeat interval until the broker sets one");
     l.add("log-level", config::choice(o.log_level, log_levels), "trace debug info warn error critical off");
+    l.add("log-format", config::choice(o.log_format, logging::log_format_names),
+          "text | json (one JSON object a line; docs/OPERATIONS.md, \"Logs as JSON\")");
     l.add("kill-grace-ms", config::number(o.kill_grace_ms, int64_t{0}),
           "after a task deadline, ms before the worker is restarted");
     l.add("grace-ms", config::number(o.grace_ms, int64_t{0}), "graceful stop: ms to finish running tasks");
@@ -241,6 +244,7 @@ std::vector<std::string> worker_argv(const options& o, const std::string& exe, u
                                   "--memory-limit-mb",
                                   std::to_string(o.memory_limit_mb)};
     argv.insert(argv.end(), {"--strict-modes", o.strict_modes ? "true" : "false"});
+    argv.insert(argv.end(), {"--log-format", o.log_format});
     if (!o.plugin_config_file.empty()) argv.insert(argv.end(), {"--plugin-config", o.plugin_config_file});
     if (!o.curve_server_key.empty()) argv.insert(argv.end(), {"--curve-server-key", o.curve_server_key});
     if (!o.curve_key_file.empty()) argv.insert(argv.end(), {"--curve-key-file", o.curve_key_file});
@@ -264,6 +268,7 @@ std::vector<std::string> check_argv(const options& o, const std::string& exe, co
                                   "--init-timeout-ms",
                                   std::to_string(o.init_timeout_ms)};
     if (!o.plugin_config_file.empty()) argv.insert(argv.end(), {"--plugin-config", o.plugin_config_file});
+    argv.insert(argv.end(), {"--log-format", o.log_format});
     return argv;
 }
 

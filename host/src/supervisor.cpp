@@ -8,10 +8,10 @@
 #include <cstring>
 #include <filesystem>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <taskmill/host/worker.hpp>
+#include <taskmill/logging/stderr_logger.hpp>
 #include <taskmill/protocol/frame.hpp>
 #include <taskmill/protocol/messages.hpp>
 
@@ -134,7 +134,7 @@ int supervisor::run() {
 }  // namespace detail
 
 int run_supervisor(const options& o) {
-    auto log = spdlog::stderr_color_mt("host");
+    auto log = logging::make_stderr_logger("host", *logging::parse_log_format(o.log_format));
     log->set_level(spdlog::level::from_str(o.log_level));
     sigset_t set;
     sigemptyset(&set);

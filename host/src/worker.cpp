@@ -18,10 +18,11 @@
 #include <string_view>
 #include <unordered_map>
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <zmq.hpp>
 
+#include <taskmill/logging/log_fields.hpp>
+#include <taskmill/logging/stderr_logger.hpp>
 #include <taskmill/protocol/frame.hpp>
 #include <taskmill/protocol/peer_text.hpp>
 #include <taskmill/protocol/size_bound.hpp>
@@ -698,7 +699,10 @@ std::string worker_id() { return hostname() + ":" + std::to_string(::getpid()); 
 std::string supervisor_id(long pid) { return hostname() + ":" + std::to_string(pid) + ":supervisor"; }
 
 int run_worker(const options& o) {
-    auto log = spdlog::stderr_color_mt("worker");
+    logging::log_fields process_fields;
+    process_fields.worker = worker_id();  // on every JSON line of this process
+    logging::set_process_log_fields(process_fields);
+    auto log = logging::make_stderr_logger("worker", *logging::parse_log_format(o.log_format));
     log->set_level(spdlog::level::from_str(o.log_level));
     // Signals are read from a signalfd; they must be blocked before any thread starts.
     sigset_t set;

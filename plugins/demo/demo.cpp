@@ -206,7 +206,7 @@ tm_status do_probe(tp::context& c) {
     value p = c.payload();
     const tm_host_api& host = *c.host();
     auto progress = [&](double f) { return static_cast<int64_t>(host.report_progress(c.raw(), f, tm_str{})); };
-    c.info("first line\nforged line\tand a tab");
+    c.info("first line\nforged line\tand a tab, \"quoted\"");
     c.info(std::string(20000, 'y'));
     if (int64_t code = p["code"].as_int(0); code != 0) {
         c.set_error("probe failed on purpose", -1, static_cast<int32_t>(code));

@@ -366,7 +366,7 @@ void limits_change(const api_env& env, const httplib::Request& req, httplib::Res
     }
 }
 
-void add_queue_routes(httplib::Server& srv, const std::shared_ptr<const api_env>& env) {
+void add_queue_routes(router& srv, const std::shared_ptr<const api_env>& env) {
     const auto& e = *env;
     const std::string queue = R"(/api/v1/queues/([^/]+))";
     srv.Get("/api/v1/queues", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
@@ -393,7 +393,7 @@ void add_queue_routes(httplib::Server& srv, const std::shared_ptr<const api_env>
 
 }  // namespace
 
-void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env) {
+void add_api_routes(router& srv, std::shared_ptr<const api_env> env) {
     const auto& e = *env;
     const std::string task = R"(/api/v1/tasks/([^/]+))";
     srv.Post("/api/v1/tasks", guarded(env, role::write, [&e](auto& req, auto& res) { submit(e, req, res); }));

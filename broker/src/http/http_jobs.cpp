@@ -122,7 +122,7 @@ void job(const api_env& e, const httplib::Request& req, httplib::Response& res) 
 
 }  // namespace
 
-void add_job_routes(httplib::Server& srv, const std::shared_ptr<const api_env>& env) {
+void add_job_routes(router& srv, const std::shared_ptr<const api_env>& env) {
     const auto& e = *env;
     srv.Post(R"(/api/v1/queues/([^/]+)/purge)", guarded(env, role::write, by_path(e, protocol::cmd::purge, true)));
     srv.Delete(R"(/api/v1/tasks/([^/]+))", guarded(env, role::write, by_path(e, protocol::cmd::remove, false)));

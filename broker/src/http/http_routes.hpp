@@ -13,6 +13,7 @@
 #include <taskmill/protocol/result.hpp>
 
 #include "http/http_bridge.hpp"
+#include "http/http_router.hpp"
 #include "metrics/metrics.hpp"
 
 namespace taskmill::broker::http {
@@ -31,7 +32,7 @@ struct api_env {
     std::size_t max_long_polls = 0;
 };
 
-// {"error": {"code": ..., "message": ...}} with the status the code maps to.
+// {"error_code": ..., "error": "<sentence>"} with the status the code maps to.
 void send_error(httplib::Response& res, errc code, const std::string& message);
 void send_error(httplib::Response& res, int status, std::string_view code, const std::string& message);
 void send_json(httplib::Response& res, int status, const nlohmann::json& body);
@@ -47,8 +48,10 @@ handler_fn guarded(const std::shared_ptr<const api_env>& env, role need, handler
 std::optional<protocol::reply> ask(const api_env& env, httplib::Response& res, std::string_view cmd,
                                    protocol::request rq, std::chrono::milliseconds timeout = loop_timeout);
 
-void add_api_routes(httplib::Server& srv, std::shared_ptr<const api_env> env);
+// Route functions take a router& (not httplib::Server&): a route registered
+// through it answers a request with another method 405 with Allow.
+void add_api_routes(router& srv, std::shared_ptr<const api_env> env);
 // The operator verbs and bulk jobs (http_jobs.cpp).
-void add_job_routes(httplib::Server& srv, const std::shared_ptr<const api_env>& env);
+void add_job_routes(router& srv, const std::shared_ptr<const api_env>& env);
 
 }  // namespace taskmill::broker::http

@@ -15,6 +15,7 @@
 
 #include "http/http_assets.hpp"
 #include "http/http_pool.hpp"
+#include "http/http_router.hpp"
 #include "http/http_routes.hpp"
 
 namespace taskmill::broker {
@@ -185,7 +186,7 @@ void send_json(httplib::Response& res, int status, const nlohmann::json& body) {
 }
 
 void send_error(httplib::Response& res, int status, std::string_view code, const std::string& message) {
-    send_json(res, status, {{"error", {{"code", code}, {"message", message}}}});
+    send_json(res, status, {{"error_code", code}, {"error", message}});
 }
 
 void send_error(httplib::Response& res, errc code, const std::string& message) {
@@ -204,7 +205,7 @@ struct http_server::impl {
     http::refusal_log refusals;
     http::pool_limits limits;
     http::bounded_pool* pool = nullptr;  // set when the server starts
-    httplib::Server srv;
+    http::router srv;
     std::string url;
     std::thread thread;
 
@@ -279,7 +280,8 @@ struct http_server::impl {
         srv.set_write_timeout(std::chrono::seconds(5));
         srv.set_keep_alive_timeout(2);
         srv.set_keep_alive_max_count(100);
-        srv.set_pre_routing_handler([](const httplib::Request&, httplib::Response& res) {
+        srv.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+            http::prepare_request(req);
             if (!http::bounded_pool::refusing()) {
                 return httplib::Server::HandlerResponse::Unhandled;
             }
@@ -300,17 +302,7 @@ struct http_server::impl {
         limit();
         srv.set_payload_max_length(opts.max_body_bytes);
         srv.set_tcp_nodelay(true);  // headers and body go out in separate writes: no Nagle delay between them
-        srv.set_exception_handler([this](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-            std::string what = "unknown";
-            try {
-                std::rethrow_exception(ep);
-            } catch (const std::exception& e) {
-                what = e.what();
-            } catch (...) {
-            }
-            log->error("http internal error: {}", what);
-            http::send_error(res, errc::internal, "internal error: " + what);
-        });
+        http::answer_failures_in_json(srv, log, opts.max_body_bytes);
         srv.Get("/health", [this](const httplib::Request&, httplib::Response& res) { health(res); });
         srv.Get("/metrics", [api](const httplib::Request& req, httplib::Response& res) {
             if (api->allow(req, res, http::role::read)) {

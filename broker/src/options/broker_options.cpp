@@ -3,6 +3,7 @@
 #include <limits>
 
 #include <taskmill/config/loader.hpp>
+#include <taskmill/logging/stderr_logger.hpp>
 #include <taskmill/protocol/curve_keys.hpp>
 #include <taskmill/protocol/duration.hpp>
 
@@ -169,6 +170,8 @@ broker_options load_broker_options(int argc, const char* const* argv, const std:
     config::loader l("taskmill-broker");
     declare_commands(l, r);
     declare_server(l, out.cfg, out.log_level, r);
+    l.add("log-format", config::choice(out.log_format, logging::log_format_names),
+          "text | json (one JSON object a line; docs/OPERATIONS.md, \"Logs as JSON\")");
     declare_limits_and_security(l, out.cfg, r);
     l.file_option("config");
     declare_retention(l, r);

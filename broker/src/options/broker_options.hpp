@@ -15,7 +15,8 @@ struct broker_options {
     broker_config cfg;
     std::string log_level = "info";
     broker_mode mode = broker_mode::serve;
-    std::string text;  // what help / print_config print
+    std::string text;                 // what help / print_config print
+    std::string log_format = "text";  // text | json (taskmill/logging/stderr_logger.hpp)
 };
 
 // Reads flags, TASKMILL_* variables (`env`) and the --config file. Throws

@@ -12,6 +12,7 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <taskmill/host/plugin_loader.hpp>
+#include <taskmill/logging/stderr_logger.hpp>
 
 namespace taskmill::host::detail {
 namespace {
@@ -59,7 +60,9 @@ void report(int fd, const plugin_info& p) {
 
 void run_check_child(const options& o, int fd) {
     // Log lines of init() go to stderr: stdout is the report.
-    auto log = std::make_shared<spdlog::logger>("check", std::make_shared<spdlog::sinks::stderr_sink_st>());
+    auto log = o.log_format == "json"
+                   ? logging::make_stderr_logger("check", logging::log_format::json)
+                   : std::make_shared<spdlog::logger>("check", std::make_shared<spdlog::sinks::stderr_sink_st>());
     log->set_level(spdlog::level::from_str(o.log_level));
     auto dir = std::filesystem::path(o.run_dir) / ("check-" + std::to_string(::getpid()));
     {

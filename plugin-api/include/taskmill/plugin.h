@@ -219,7 +219,10 @@ typedef struct tm_host_api {
 
     /* Writes one log line, tagged with plugin, handler and task id. Control
      * characters are escaped (a newline cannot start another line); the
-     * message is cut at 8 KiB. */
+     * message is cut at 8 KiB. With the host's log-format = json the line
+     * is a JSON object with component "plugin" and the plugin, handler,
+     * task and attempt as fields; the message keeps its newlines, escaped
+     * by JSON. */
     void (*log)(tm_ctx* ctx, int32_t level, tm_str message);
 
     /* Nonzero once the task has been cancelled, its deadline has passed, or

@@ -246,7 +246,7 @@ TEST_F(HttpApi, TokensAndRoles) {
     EXPECT_EQ(post("/api/v1/tasks", task, "wrong").status, 401);
     auto forbidden = post("/api/v1/tasks", task, reader);
     EXPECT_EQ(forbidden.status, 403);
-    EXPECT_EQ(forbidden.body["error"]["code"], "forbidden");
+    EXPECT_EQ(forbidden.body["error_code"], "forbidden");
     EXPECT_EQ(get("/api/v1/stats", nullptr).status, 401);
     EXPECT_EQ(get("/metrics", nullptr).status, 401);
     EXPECT_EQ(get("/api/v1/stats", reader).status, 200);
@@ -290,9 +290,8 @@ TEST_F(HttpApi, MalformedRequestsGet400AndChangeNothing) {
     for (const auto& c : cases) {
         auto r = post("/api/v1/tasks", c.body);
         EXPECT_EQ(r.status, 400) << c.body << " -> " << r.text;
-        EXPECT_EQ(r.body["error"]["code"], "invalid_argument") << c.body;
-        EXPECT_NE(r.body["error"]["message"].get<std::string>().find(c.expect), std::string::npos)
-            << c.body << " -> " << r.text;
+        EXPECT_EQ(r.body["error_code"], "invalid_argument") << c.body;
+        EXPECT_NE(r.body["error"].get<std::string>().find(c.expect), std::string::npos) << c.body << " -> " << r.text;
     }
     EXPECT_EQ(post("/api/v1/cancel", R"({"id": 1})").status, 400);
     auto stats = get("/api/v1/stats");
@@ -450,7 +449,7 @@ TEST_F(HttpStarvation, LongPollsTakeOnlyAQuarterOfTheThreads) {
             httplib::Client c(broker->endpoints().http);
             c.set_read_timeout(std::chrono::seconds(30));
             auto r = c.Get("/api/v1/tasks/" + id + "/result?wait_ms=25000", auth(reader));
-            if (r && r->status == 503 && json::parse(r->body, nullptr, false)["error"]["code"] == "unavailable") {
+            if (r && r->status == 503 && json::parse(r->body, nullptr, false)["error_code"] == "unavailable") {
                 ++refused;
             } else if (r) {
                 ++answered;
@@ -532,8 +531,8 @@ TEST_F(HttpApi, ListingHonoursHandlerAndTimeAndRefusesUnknownParameters) {
                                           {"since=1h&until=2h", "before until"}}) {
         auto r = get("/api/v1/tasks?" + c.query);
         EXPECT_EQ(r.status, 400) << c.query;
-        EXPECT_EQ(r.body["error"]["code"], "invalid_argument") << c.query;
-        EXPECT_NE(r.body["error"]["message"].get<std::string>().find(c.says), std::string::npos) << r.text;
+        EXPECT_EQ(r.body["error_code"], "invalid_argument") << c.query;
+        EXPECT_NE(r.body["error"].get<std::string>().find(c.says), std::string::npos) << r.text;
     }
 }
 
@@ -641,7 +640,7 @@ TEST_F(HttpApi, QueuesPauseResumeAndLimits) {
                             R"({"burst": -2})", R"({"max_running": 1.5})"}) {
         auto r = post("/api/v1/queues/emails/limits", bad);
         EXPECT_EQ(r.status, 400) << bad << " -> " << r.text;
-        EXPECT_EQ(r.body["error"]["code"], "invalid_argument") << r.text;
+        EXPECT_EQ(r.body["error_code"], "invalid_argument") << r.text;
     }
     EXPECT_EQ(post("/api/v1/handlers/nodot/limits", R"({"rate": 1})").status, 400);
     EXPECT_EQ(post("/api/v1/handlers/a.b@2/limits", R"({"rate": 1})").status, 400);

@@ -19,7 +19,7 @@ async function api(path) {
   const res = await fetch(path, { headers, cache: "no-store" });
   const body = await res.json().catch(() => ({}));
   if (!res.ok) {
-    const msg = body.error ? body.error.code + ": " + body.error.message : "HTTP " + res.status;
+    const msg = body.error_code ? body.error_code + ": " + body.error : "HTTP " + res.status;
     throw new Error(path + ": " + msg);
   }
   return body;

@@ -62,9 +62,10 @@ struct options {
     // the supervisor writes (save_plugin_configs) and names in their argv.
     std::map<std::string, std::string> plugin_configs;
     std::string plugin_config_file;
-    uint32_t generation = 0;  // worker mode: its generation
-    std::string help_text;    // mode::help: what to print
-    std::string config_text;  // the effective configuration (--print-config)
+    uint32_t generation = 0;          // worker mode: its generation
+    std::string help_text;            // mode::help: what to print
+    std::string config_text;          // the effective configuration (--print-config)
+    std::string log_format = "text";  // text | json (taskmill/logging/stderr_logger.hpp)
 };
 
 // Parses argv, the TASKMILL_* variables of this process and the config
