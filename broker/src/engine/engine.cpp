@@ -244,7 +244,7 @@ void engine::index_task(const task_record& r, std::optional<task_state> from, in
 
 // Topic task.<state in lower case>.
 void engine::emit_task(const task_record& r) {
-    if (events_.subscriptions().empty()) {
+    if (!events_.anyone()) {
         return;  // spares building the topic
     }
     events_.emit("task." + lower_name(r.state), [&](event& e) {

@@ -129,6 +129,8 @@ public:
     // A subscriber of the events socket subscribed to (or left) a topic
     // prefix. Events nobody subscribes to are not built at all.
     void subscription(bool on, std::string prefix) { events_.subscription(on, std::move(prefix)); }
+    // A reader inside the broker (the HTTP event stream) wants every event.
+    void local_events(bool on) { events_.local_reader(on); }
 
 private:
     // ---- records (engine.cpp) ----

@@ -58,6 +58,9 @@ void event_bus::subscription(bool on, std::string prefix) {
 }
 
 bool event_bus::wants(std::string_view topic) const {
+    if (local_reader_) {
+        return true;
+    }
     for (const auto& prefix : subscriptions_) {
         if (topic.starts_with(prefix)) {
             return true;

@@ -48,6 +48,11 @@ public:
     void subscription(bool on, std::string prefix);
     const std::set<std::string, std::less<>>& subscriptions() const { return subscriptions_; }
     bool wants(std::string_view topic) const;
+    // A reader inside the broker (the HTTP event stream) wants every
+    // event, whatever the socket's subscribers asked for.
+    void local_reader(bool on) { local_reader_ = on; }
+    // Whether any event is wanted at all.
+    bool anyone() const { return local_reader_ || !subscriptions_.empty(); }
 
     // Publishes `topic` if someone subscribed to it: the body holds "type"
     // (the topic), what `fill(event&)` adds, and "time_ms". `fill` is not
@@ -67,6 +72,7 @@ private:
     event_list& sink_;
     int64_t now_ = 0;
     std::set<std::string, std::less<>> subscriptions_;  // topic prefixes
+    bool local_reader_ = false;
 };
 
 }  // namespace taskmill::broker

@@ -62,3 +62,22 @@ TEST(EventBus, APrefixSelectsTopics) {
     EXPECT_EQ(sink[0].first, "task.failed");
     EXPECT_EQ(sink[1].first, "task.finished");
 }
+
+// The HTTP event stream reads every event, and a socket subscriber that
+// leaves does not take that away.
+TEST(EventBus, ALocalReaderWantsEveryEventWhateverTheSocketSubscribes) {
+    event_list sink;
+    event_bus bus(sink);
+    EXPECT_FALSE(bus.anyone());
+    bus.local_reader(true);
+    EXPECT_TRUE(bus.anyone());
+    bus.subscription(true, "");
+    bus.subscription(false, "");
+    bus.emit("task.queued", [](event&) {});
+    bus.emit("worker.joined", [](event&) {});
+    ASSERT_EQ(sink.size(), 2u);
+    bus.local_reader(false);
+    bus.emit("task.queued", [](event&) {});
+    EXPECT_EQ(sink.size(), 2u);
+    EXPECT_FALSE(bus.anyone());
+}
