@@ -115,6 +115,7 @@ void add_status_fields(json& out, const task_info& t) {
         history.push_back(to_json(a));
     }
     out["history"] = std::move(history);
+    out["checkpoint_size"] = t.checkpoint_size;
 }
 
 // The fields every task object has.

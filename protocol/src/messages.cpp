@@ -91,6 +91,7 @@ template <typename V> void fields(task_info& m, V&& v) {
     v("payload_size", m.payload_size);
     v("history", m.history);
     v("delete_at_ms", m.delete_at_ms);
+    v("checkpoint_size", m.checkpoint_size);
 }
 template <typename V> void fields(attempt_info& m, V&& v) {
     v("attempt", m.attempt);

@@ -6,6 +6,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <utility>
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -16,9 +18,35 @@
 #include "http/http_router.hpp"
 #include "metrics/metrics.hpp"
 
+namespace taskmill::broker {
+class event_hub;
+}
+
 namespace taskmill::broker::http {
 
 enum class role : uint8_t { none, read, write };
+
+class session_store;
+
+// Who a request speaks for, as GET /api/v1/whoami tells it.
+struct identity {
+    std::string name;  // the token's name; empty = anonymous
+    role r = role::none;
+    std::string via;  // "token", "session" or "anonymous"
+};
+
+// What the dashboard's routes (http_dash.cpp) need beyond the API's.
+struct dashboard_env {
+    // The token's name and role for a secret; nullopt = no such token.
+    std::function<std::optional<std::pair<std::string, role>>(const std::string& secret)> token;
+    // Who the request speaks for (never refuses).
+    std::function<identity(const httplib::Request&)> who;
+    std::shared_ptr<session_store> sessions;
+    std::shared_ptr<event_hub> events;
+    // Event streams open, and how many may be: each holds a thread.
+    std::shared_ptr<std::atomic<std::size_t>> streams;
+    std::size_t max_streams = 0;
+};
 
 struct api_env {
     loop_bridge bridge;
@@ -30,6 +58,8 @@ struct api_env {
     // thread, so they may take only part of the pool.
     std::shared_ptr<std::atomic<std::size_t>> long_polls;
     std::size_t max_long_polls = 0;
+
+    dashboard_env dash;  // login, whoami and the event stream (http_dash.cpp)
 };
 
 // {"error_code": ..., "error": "<sentence>"} with the status the code maps to.
@@ -53,5 +83,7 @@ std::optional<protocol::reply> ask(const api_env& env, httplib::Response& res, s
 void add_api_routes(router& srv, std::shared_ptr<const api_env> env);
 // The operator verbs and bulk jobs (http_jobs.cpp).
 void add_job_routes(router& srv, const std::shared_ptr<const api_env>& env);
+// Login, logout, whoami and the event stream (http_dash.cpp).
+void add_dash_routes(router& srv, const std::shared_ptr<const api_env>& env);
 
 }  // namespace taskmill::broker::http

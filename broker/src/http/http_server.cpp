@@ -13,10 +13,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include "http/event_hub.hpp"
 #include "http/http_assets.hpp"
 #include "http/http_pool.hpp"
 #include "http/http_router.hpp"
 #include "http/http_routes.hpp"
+#include "http/http_session.hpp"
 
 namespace taskmill::broker {
 
@@ -202,6 +204,7 @@ struct http_server::impl {
     std::map<std::string, std::pair<std::string, http::role>> tokens;
     http::role anonymous = http::role::none;
     std::shared_ptr<const http::api_env> env;
+    std::shared_ptr<http::session_store> sessions = std::make_shared<http::session_store>();
     http::refusal_log refusals;
     http::pool_limits limits;
     http::bounded_pool* pool = nullptr;  // set when the server starts
@@ -213,11 +216,14 @@ struct http_server::impl {
         : opts(std::move(o)), hub(std::move(h)), log(std::move(l)), refusals(log) {
         tokens = http::parse_tokens(opts.tokens);
         anonymous = http::parse_role(opts.anonymous, "--http-anonymous");
-        env = std::make_shared<http::api_env>(http::api_env{http::loop_bridge(ctx, opts.loop_endpoint), hub,
-                                                            [this](const httplib::Request& req, httplib::Response& res,
-                                                                   http::role need) { return allow(req, res, need); },
-                                                            std::make_shared<std::atomic<std::size_t>>(0),
-                                                            limits.threads / 4});
+        auto e = std::make_shared<http::api_env>(
+            http::api_env{http::loop_bridge(ctx, opts.loop_endpoint), hub,
+                          [this](const httplib::Request& req, httplib::Response& res, http::role need) {
+                              return allow(req, res, need);
+                          },
+                          std::make_shared<std::atomic<std::size_t>>(0), limits.threads / 4, dashboard_env()});
+
+        env = e;
         routes(env);
         bind();
         thread = std::thread([this] { srv.listen_after_bind(); });
@@ -230,6 +236,7 @@ struct http_server::impl {
     }
 
     ~impl() {
+        env->dash.events->close();
         env->bridge.stop();
         srv.stop();
         if (thread.joinable()) {
@@ -242,6 +249,11 @@ struct http_server::impl {
 
     bool allow(const httplib::Request& req, httplib::Response& res, http::role need) {
         auto secret = http::bearer(req);
+        if (secret.empty()) {
+            if (auto s = session_of(req)) {
+                return allow_session(req, res, need, *s);
+            }
+        }
         http::role have = anonymous;
         if (!secret.empty()) {
             auto it = tokens.find(secret);
@@ -265,6 +277,60 @@ struct http_server::impl {
             http::send_error(res, 403, "forbidden", "token '" + name + "' has the read role; this needs write");
         }
         return false;
+    }
+
+    // ---- the dashboard: sessions and the event stream ----
+
+    http::dashboard_env dashboard_env() {
+        return {[this](const std::string& secret) -> std::optional<std::pair<std::string, http::role>> {
+                    auto it = tokens.find(secret);
+                    if (it == tokens.end()) {
+                        return std::nullopt;
+                    }
+                    return it->second;
+                },
+                [this](const httplib::Request& req) { return who(req); },
+                sessions,
+                opts.events ? opts.events : std::make_shared<event_hub>(),
+                std::make_shared<std::atomic<std::size_t>>(0),
+                limits.threads / 4};
+    }
+
+    std::optional<http::session> session_of(const httplib::Request& req) {
+        auto id = http::cookie_value(req, http::session_cookie);
+        return id.empty() ? std::nullopt : sessions->find(id);
+    }
+
+    // A request the session cookie authorises. A browser sends the cookie
+    // on its own, so one that changes something must also show it comes
+    // from the dashboard (the CSRF header or a same-origin Origin).
+    bool allow_session(const httplib::Request& req, httplib::Response& res, http::role need, const http::session& s) {
+        bool reads = req.method == "GET" || req.method == "HEAD";
+        if (!reads && !http::same_origin(req)) {
+            refusals.note(req, 403, "session cookie without the CSRF header");
+            http::send_error(res, 403, "forbidden",
+                             "a request authorised by the session cookie must carry the " +
+                                 std::string(http::csrf_header) + " header or a same-origin Origin");
+            return false;
+        }
+        if (s.r >= need) {
+            return true;
+        }
+        refusals.note(req, 403, "token '" + s.name + "' has the read role; this needs write");
+        http::send_error(res, 403, "forbidden", "token '" + s.name + "' has the read role; this needs write");
+        return false;
+    }
+
+    http::identity who(const httplib::Request& req) {
+        if (auto secret = http::bearer(req); !secret.empty()) {
+            auto it = tokens.find(secret);
+            return it == tokens.end() ? http::identity{"", http::role::none, "token"}
+                                      : http::identity{it->second.first, it->second.second, "token"};
+        }
+        if (auto s = session_of(req)) {
+            return {s->name, s->r, "session"};
+        }
+        return {"", anonymous, "anonymous"};
     }
 
     // No group of clients may hold every thread: reads and idle keep-alive
@@ -320,6 +386,7 @@ struct http_server::impl {
             }
         }
         http::add_api_routes(srv, api);
+        http::add_dash_routes(srv, api);
     }
 
     void health(httplib::Response& res) {

@@ -22,6 +22,7 @@ class context_t;
 namespace taskmill::broker {
 
 class metrics_hub;
+class event_hub;
 
 struct http_options {
     std::string listen;               // "ADDR:PORT"; port 0 = pick one
@@ -30,6 +31,9 @@ struct http_options {
     std::string loop_endpoint;        // inproc endpoint bound on the frontend
     std::string role = "standalone";  // reported by /health
     std::size_t max_body_bytes = 16u << 20;
+    // The loop's events for GET /api/v1/events; null = the stream stays
+    // silent.
+    std::shared_ptr<event_hub> events;
 };
 
 namespace http {

@@ -315,6 +315,7 @@ protocol::task_info to_status_info(const task_record& r) {
     auto t = to_info(r);
     t.payload = r.payload;
     t.payload_size = r.payload.size();
+    t.checkpoint_size = r.checkpoint ? r.checkpoint->size() : 0;
     t.history.reserve(r.history.size());
     for (const auto& a : r.history) {
         t.history.push_back(

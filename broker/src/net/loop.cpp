@@ -22,6 +22,7 @@
 #include <taskmill/protocol/frame.hpp>
 
 #include "engine/engine.hpp"
+#include "http/event_hub.hpp"
 #include "http/http_server.hpp"
 #include "net/fd_guard.hpp"
 #include "net/security.hpp"
@@ -87,7 +88,8 @@ struct broker::impl {
     int pipe_r = -1;
     int pipe_w = -1;
     std::shared_ptr<metrics_hub> hub = std::make_shared<metrics_hub>();
-    std::unique_ptr<http_server> http;  // declared last: stopped first
+    std::shared_ptr<event_hub> http_events;  // the HTTP event streams' feed; set with HTTP
+    std::unique_ptr<http_server> http;       // declared last: stopped first
 
     impl(broker_config c, std::unique_ptr<store> s, std::shared_ptr<spdlog::logger> l, zmq::context_t* x)
         : cfg(std::move(c)),
@@ -170,6 +172,8 @@ struct broker::impl {
         o.tokens = cfg.http_tokens;
         o.anonymous = cfg.http_anonymous;
         o.max_body_bytes = cfg.max_body_bytes;
+        http_events = std::make_shared<event_hub>();
+        o.events = http_events;
         o.loop_endpoint = "inproc://taskmill-http-" + std::to_string(reinterpret_cast<uintptr_t>(this));
         frontend.bind(o.loop_endpoint);
         eng->publish_metrics(*hub);
@@ -328,6 +332,10 @@ struct broker::impl {
             // arrived while the loop was busy counts from this turn on.
             read_subscriptions();
         }
+        if (http_events) {
+            // Events are built for the HTTP streams only while one is open.
+            eng->local_events(http_events->has_readers());
+        }
         eng->begin_turn(now_ms());
         for (std::size_t i = 0; i < cfg.batch; ++i) {
             auto in = protocol::try_recv(frontend, true, cfg.max_body_bytes);
@@ -379,6 +387,9 @@ struct broker::impl {
                     // A PUB socket drops on overflow; so do we.
                 }
             }
+        }
+        if (http_events && http_events->has_readers() && !out.events.empty()) {
+            http_events->push(out.events);
         }
         out.clear();
     }

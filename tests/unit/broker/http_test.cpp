@@ -10,7 +10,11 @@
 #include <atomic>
 #include <iostream>
 #include <map>
+#include <mutex>
+#include <regex>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -350,11 +354,28 @@ TEST_F(HttpApi, DashboardFilesAreServed) {
     auto page = http->Get("/");
     ASSERT_TRUE(page);
     EXPECT_EQ(page->status, 200);
-    EXPECT_NE(page->body.find("<script src=\"/app.js\">"), std::string::npos);
-    auto js = http->Get("/app.js");
-    ASSERT_TRUE(js);
-    EXPECT_NE(js->get_header_value("Content-Type").find("javascript"), std::string::npos);
-    EXPECT_NE(js->body.find("/api/v1/stats"), std::string::npos);
+    EXPECT_NE(page->body.find("<script type=\"module\" src=\"/app.js\">"), std::string::npos);
+    // Every module app.js imports, directly or not, is served as JavaScript.
+    std::vector<std::string> modules = {"/app.js"};
+    std::set<std::string> seen;
+    const std::regex import_re(R"re(from "\.(/[a-z_]+\.js)")re");
+    while (!modules.empty()) {
+        auto path = modules.back();
+        modules.pop_back();
+        if (!seen.insert(path).second) {
+            continue;
+        }
+        auto js = http->Get(path);
+        ASSERT_TRUE(js) << path;
+        EXPECT_EQ(js->status, 200) << path;
+        EXPECT_NE(js->get_header_value("Content-Type").find("javascript"), std::string::npos) << path;
+        for (std::sregex_iterator it(js->body.begin(), js->body.end(), import_re), end; it != end; ++it) {
+            modules.push_back((*it)[1]);
+        }
+    }
+    EXPECT_GE(seen.size(), 5u) << "app.js imports the pages";
+    EXPECT_TRUE(seen.count("/page_overview.js")) << "the overview reads /api/v1/stats";
+    EXPECT_NE(http->Get("/page_overview.js")->body.find("/api/v1/stats"), std::string::npos);
     EXPECT_EQ(http->Get("/style.css")->status, 200);
 }
 
@@ -655,4 +676,165 @@ TEST_F(HttpApi, QueuesPauseResumeAndLimits) {
     auto stats = get("/api/v1/stats");
     ASSERT_EQ(stats.body["handlers"].size(), 1u) << stats.text;
     EXPECT_EQ(stats.body["handlers"][0]["name"], "img.resize");
+}
+
+// ---- the dashboard: login sessions, CSRF, whoami, the event stream ----
+
+namespace {
+
+// "taskmill_session=ID; ..." of a Set-Cookie header -> "taskmill_session=ID".
+std::string cookie_pair(const std::string& set_cookie) { return set_cookie.substr(0, set_cookie.find(';')); }
+
+httplib::Headers page_headers(const std::string& cookie, bool csrf = true) {
+    httplib::Headers h = {{"Cookie", cookie}};
+    if (csrf) {
+        h.emplace("X-Taskmill-CSRF", "1");
+    }
+    return h;
+}
+
+}  // namespace
+
+TEST_F(HttpApi, LoginTradesTheTokenForAnHttpOnlySessionCookie) {
+    start();
+    const httplib::Headers csrf = {{"X-Taskmill-CSRF", "1"}};
+    auto no_header = answer(http->Post("/api/v1/login", R"({"token": "r-secret"})", "application/json"));
+    EXPECT_EQ(no_header.status, 403) << "a login must come from the page: " << no_header.text;
+    EXPECT_EQ(answer(http->Post("/api/v1/login", csrf, R"({"token": "nope"})", "application/json")).status, 401);
+    EXPECT_EQ(answer(http->Post("/api/v1/login", csrf, R"({"secret": "r-secret"})", "application/json")).status, 400);
+
+    auto r = http->Post("/api/v1/login", csrf, R"({"token": "r-secret"})", "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body), (json{{"role", "read"}, {"name", "viewer"}, {"via", "session"}}));
+    auto set_cookie = r->get_header_value("Set-Cookie");
+    EXPECT_EQ(set_cookie.rfind("taskmill_session=", 0), 0u) << set_cookie;
+    for (const char* attr : {"; HttpOnly", "; SameSite=Strict", "; Path=/"}) {
+        EXPECT_NE(set_cookie.find(attr), std::string::npos) << attr << " in " << set_cookie;
+    }
+    EXPECT_EQ(set_cookie.find(reader), std::string::npos) << "the cookie is not the token";
+    auto cookie = cookie_pair(set_cookie);
+
+    auto stats = answer(http->Get("/api/v1/stats", page_headers(cookie, false)));
+    EXPECT_EQ(stats.status, 200) << "a read needs no CSRF header: " << stats.text;
+    auto me = answer(http->Get("/api/v1/whoami", page_headers(cookie)));
+    EXPECT_EQ(me.body, (json{{"role", "read"}, {"name", "viewer"}, {"via", "session"}})) << me.text;
+    auto write = answer(http->Post("/api/v1/queues/q/pause", page_headers(cookie), "", "application/json"));
+    EXPECT_EQ(write.status, 403) << "a read session may not write: " << write.text;
+
+    auto anonymous = answer(http->Get("/api/v1/whoami"));
+    EXPECT_EQ(anonymous.body, (json{{"role", "none"}, {"name", nullptr}, {"via", "anonymous"}})) << anonymous.text;
+    auto by_token = answer(http->Get("/api/v1/whoami", auth(writer)));
+    EXPECT_EQ(by_token.body, (json{{"role", "write"}, {"name", "ops"}, {"via", "token"}})) << by_token.text;
+
+    auto out = http->Post("/api/v1/logout", page_headers(cookie), "", "application/json");
+    ASSERT_TRUE(out);
+    EXPECT_EQ(out->status, 200);
+    EXPECT_NE(out->get_header_value("Set-Cookie").find("Max-Age=0"), std::string::npos);
+    EXPECT_EQ(answer(http->Get("/api/v1/stats", page_headers(cookie))).status, 401) << "the session is gone";
+    EXPECT_EQ(answer(http->Get("/api/v1/whoami", page_headers(cookie))).body["role"], "none");
+}
+
+TEST_F(HttpApi, AWriteAuthorisedByTheCookieNeedsTheCsrfHeaderOrItsOrigin) {
+    start();
+    auto r = http->Post("/api/v1/login", {{"Origin", broker->endpoints().http}}, R"({"token": "w-secret"})",
+                        "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << "a same-origin Origin is enough: " << r->body;
+    auto cookie = cookie_pair(r->get_header_value("Set-Cookie"));
+
+    auto forged = answer(http->Post("/api/v1/queues/q/pause", page_headers(cookie, false), "", "application/json"));
+    EXPECT_EQ(forged.status, 403) << forged.text;
+    auto other_site = page_headers(cookie, false);
+    other_site.emplace("Origin", "http://evil.example");
+    EXPECT_EQ(answer(http->Post("/api/v1/queues/q/pause", other_site, "", "application/json")).status, 403);
+    EXPECT_EQ(get("/api/v1/queues").body["queues"].size(), 0u) << "nothing was paused";
+
+    auto page = answer(http->Post("/api/v1/queues/q/pause", page_headers(cookie), "", "application/json"));
+    ASSERT_EQ(page.status, 200) << page.text;
+    EXPECT_EQ(page.body["paused"], true);
+    auto same_origin = page_headers(cookie, false);
+    same_origin.emplace("Origin", broker->endpoints().http);
+    EXPECT_EQ(answer(http->Post("/api/v1/queues/q/resume", same_origin, "", "application/json")).status, 200);
+    EXPECT_EQ(
+        answer(http->Delete("/api/v1/tasks/00000000000000000000000000000000", page_headers(cookie, false))).status, 403)
+        << "DELETE is a write too";
+}
+
+TEST_F(HttpApi, TheEventStreamSendsTheLoopsEventsAsServerSentEvents) {
+    start();
+    std::mutex mu;
+    std::string text;
+    std::atomic<bool> attached{false};
+    std::string id;
+    httplib::Client stream(broker->endpoints().http);
+    stream.set_read_timeout(std::chrono::seconds(20));
+    std::thread reader_thread([&] {
+        auto r = stream.Get("/api/v1/events", auth(reader), [&](const char* data, std::size_t n) {
+            std::lock_guard lock(mu);
+            text.append(data, n);
+            attached = true;
+            return text.find("task.cancelled") == std::string::npos;  // stop once the cancel is seen
+        });
+        if (r) {
+            ADD_FAILURE() << "the stream ended on its own: " << r->status;
+        }
+    });
+    ASSERT_TRUE(wait_for([&] { return attached.load(); }, 5s));
+    id = submit({{"handler", "t.echo"}, {"queue", "sse-q"}});
+    EXPECT_EQ(post("/api/v1/tasks/" + id + "/cancel", "").status, 200);
+    reader_thread.join();
+    std::lock_guard lock(mu);
+    EXPECT_NE(text.find("retry: 2000"), std::string::npos) << text;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(text, m, std::regex(R"(id: (\d+)\ndata: (\{[^\n]*"task.queued"[^\n]*\})\n\n)")))
+        << text;
+    auto queued = json::parse(m[2].str());
+    EXPECT_EQ(queued["id"], id);
+    EXPECT_EQ(queued["queue"], "sse-q");
+    EXPECT_EQ(queued["state"], "QUEUED");
+    EXPECT_NE(text.find(R"("type":"task.cancelled")"), std::string::npos) << text;
+}
+
+TEST_F(HttpApi, EventStreamsPastTheCapAreRefusedWithJson) {
+    start();
+    raw_connections streams(broker->endpoints().http);
+    const std::string head =
+        std::string("GET /api/v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ") + reader + "\r\n\r\n";
+    ASSERT_EQ(streams.open(8, head, 5s), 8u);
+    http_reply refused;
+    ASSERT_TRUE(wait_for(
+        [&] {
+            httplib::Client c(broker->endpoints().http);
+            c.set_read_timeout(std::chrono::seconds(5));
+            auto r = c.Get("/api/v1/events", auth(reader), [](const char*, std::size_t) { return false; });
+            if (r && r->status == 503) {
+                refused = answer(r);
+                return true;
+            }
+            return false;
+        },
+        10s));
+    EXPECT_NE(refused.text.find("too many event streams"), std::string::npos) << refused.text;
+    EXPECT_EQ(get("/health", nullptr).status, 200) << "streams leave threads for the rest";
+    EXPECT_EQ(get("/api/v1/stats").status, 200);
+}
+
+TEST_F(HttpApi, TaskDetailShowsTheCheckpointSize) {
+    start();
+    fake_worker w(ctx, broker->endpoints().backend, "host:1");
+    w.hello({handler("t.echo")}, 1, {"default"});
+    auto id = submit({{"handler", "t.echo"}});
+    auto items = w.next_dispatch();
+    ASSERT_EQ(items.size(), 1u);
+    EXPECT_EQ(get("/api/v1/tasks/" + id).body["checkpoint_size"], 0);
+    tp::control cp;
+    cp.req = 1;
+    cp.id = items[0].id;
+    cp.data = std::string(1234, 'c');
+    w.send(tp::cmd::checkpoint, tp::encode(cp));
+    ASSERT_TRUE(w.expect(tp::cmd::checkpoint).has_value());
+    auto detail = get("/api/v1/tasks/" + id);
+    EXPECT_EQ(detail.body["checkpoint_size"], 1234) << detail.text;
+    EXPECT_FALSE(get("/api/v1/tasks").body["tasks"][0].contains("checkpoint_size")) << "not in lists";
 }

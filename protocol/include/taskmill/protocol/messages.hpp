@@ -131,6 +131,8 @@ struct task_info {
     // When a finished task is to be deleted (unix ms); 0 = kept for ever,
     // or not finished.
     int64_t delete_at_ms = 0;
+    // STATUS only: bytes of the last checkpoint the handler saved; 0 = none.
+    uint64_t checkpoint_size = 0;
 };
 
 struct handler_info {
