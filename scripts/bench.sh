@@ -4,6 +4,7 @@
 # durability modes.
 #   scripts/bench.sh [--quick] [--json FILE] [--peers] [--rate-limit]
 #   scripts/bench.sh --index [DIR] [TASKS]
+#   scripts/bench.sh --dashboard [DIR] [TASKS] [SECONDS]
 #   --quick      smaller counts and 1 trial (under 2 minutes)
 #   --rate-limit only this: a queue limited to 100/s (burst 1) with 10 idle
 #                slots, RATE_N tasks (default 6100, a minute); prints the
@@ -15,6 +16,9 @@
 #                /tmp/taskmill-index-bench, kept for the next run) with TASKS
 #                tasks (default 10000000, ~6 GB) and time TASKS pages in the
 #                broker (taskmill-index-bench)
+#   --dashboard  only the dashboard's cost: the broker's CPU per second with
+#                the dashboard open in headless Chromium on a store of TASKS
+#                tasks (scripts/dashboard-bench.sh)
 # Environment: TASKMILL_BUILD_DIR (default build-release; built if missing),
 # TRIALS (default 3, --quick 1), TP_N, LAT_K, BACKLOG_N to override counts,
 # HOST_ARGS (default "--concurrency 8") for the host's slots and prefetch.
@@ -27,6 +31,10 @@ quick=0
 rate_only=0
 json_out=""
 peers=0
+if [ "${1:-}" = "--dashboard" ]; then
+  shift
+  exec "$root/scripts/dashboard-bench.sh" "$@"
+fi
 if [ "${1:-}" = "--index" ]; then
   build="${TASKMILL_BUILD_DIR:-build-release}"
   [[ "$build" = /* ]] || build="$root/$build"
