@@ -807,12 +807,21 @@ TEST_F(HttpApi, EventStreamsPastTheCapAreRefusedWithJson) {
         [&] {
             httplib::Client c(broker->endpoints().http);
             c.set_read_timeout(std::chrono::seconds(5));
-            auto r = c.Get("/api/v1/events", auth(reader), [](const char*, std::size_t) { return false; });
-            if (r && r->status == 503) {
-                refused = answer(r);
-                return true;
-            }
-            return false;
+            // A stream that opens (200) is dropped at once; a refusal is read.
+            int status = 0;
+            std::string body;
+            c.Get(
+                "/api/v1/events", auth(reader),
+                [&](const httplib::Response& r) {
+                    status = r.status;
+                    return r.status != 200;
+                },
+                [&](const char* data, std::size_t n) {
+                    body.append(data, n);
+                    return true;
+                });
+            refused = {status, json::parse(body, nullptr, false), body};
+            return status == 503;
         },
         10s));
     EXPECT_NE(refused.text.find("too many event streams"), std::string::npos) << refused.text;
