@@ -230,7 +230,7 @@ TEST(JsonView, QueueLimitsShowTheEffectiveBurstAndNullForNone) {
                                       {"limits", {{"rate", nullptr}, {"burst", nullptr}, {"max_running", 4}}}}));
 }
 
-// ---- what STATUS adds: payload, payload_size, history ----
+// ---- what STATUS adds: payload, payload_size, history, checkpoint_size ----
 
 TEST(JsonViewTask, StatusFieldsShowThePayloadAndTheAttempts) {
     auto t = sample_task();
@@ -238,8 +238,10 @@ TEST(JsonViewTask, StatusFieldsShowThePayloadAndTheAttempts) {
     t.payload_size = t.payload->size();
     t.history.push_back({1, "w1", 1000, 2000, "retry", "boom", 7, "1.2.0"});
     t.history.push_back({2, "w2", 3000, 0, "", "", std::nullopt, ""});
+    t.checkpoint_size = 321;
     auto j = tp::to_json(t);
-    EXPECT_EQ(j.size(), 27u) << j.dump();
+    EXPECT_EQ(j.size(), 28u) << j.dump();
+    EXPECT_EQ(j["checkpoint_size"], 321);
     EXPECT_EQ(j["payload"], (json{{"n", 7}}));
     EXPECT_EQ(j["payload_size"], t.payload->size());
     ASSERT_EQ(j["history"].size(), 2u);
