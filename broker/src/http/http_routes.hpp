@@ -53,5 +53,7 @@ std::optional<protocol::reply> ask(const api_env& env, httplib::Response& res, s
 void add_api_routes(router& srv, std::shared_ptr<const api_env> env);
 // The operator verbs and bulk jobs (http_jobs.cpp).
 void add_job_routes(router& srv, const std::shared_ptr<const api_env>& env);
+// Workflow listing and schedule control (http_schedules.cpp).
+void add_schedule_routes(router& srv, const std::shared_ptr<const api_env>& env);
 
 }  // namespace taskmill::broker::http
