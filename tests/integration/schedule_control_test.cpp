@@ -29,13 +29,13 @@ protected:
     void start() {
         if (ini.empty()) {
             ini = (tmp.path() / "broker.ini").string();
-            std::ofstream(ini) << "[schedule.hourly]\nhandler = echo.echo\npayload = {\"n\": 1}\ncron = \"0 * * * *\"\n";
+            std::ofstream(ini)
+                << "[schedule.hourly]\nhandler = echo.echo\npayload = {\"n\": 1}\ncron = \"0 * * * *\"\n";
         }
         broker = std::make_unique<broker_process>(
-            tmp.path() / "data",
-            std::vector<std::string>{"--config", ini, "--http", "127.0.0.1:0", "--http-token",
-                                     std::string("ops:write:") + writer, "--http-token",
-                                     std::string("viewer:read:") + reader});
+            tmp.path() / "data", std::vector<std::string>{"--config", ini, "--http", "127.0.0.1:0", "--http-token",
+                                                          std::string("ops:write:") + writer, "--http-token",
+                                                          std::string("viewer:read:") + reader});
         auto eps = json::parse(read_file(tmp.path() / "data" / "endpoints.json"));
         http = std::make_unique<httplib::Client>(eps.at("http").get<std::string>());
         http->set_read_timeout(std::chrono::seconds(30));
@@ -68,8 +68,7 @@ protected:
 };
 
 int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
