@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "broker_harness.hpp"
 #include "engine_harness.hpp"
 
 using namespace tmtest;
