@@ -116,4 +116,56 @@ result<json> workflow_client::schedules() {
     return data_of(impl_->core->call(std::string(protocol::cmd::schedules), protocol::request{}));
 }
 
+// ---- workflow listing and schedule control ----
+
+result<workflow_page> workflow_client::workflows(const workflow_filter& filter) {
+    protocol::request rq;
+    rq.state = filter.state;
+    rq.limit = filter.limit;
+    rq.before = filter.before;
+    auto r = impl_->core->call(std::string(protocol::cmd::workflows), std::move(rq));
+    auto data = data_of(r);
+    if (!data) return failure{data.error()};
+    workflow_page page;
+    page.next = r->next;
+    try {
+        for (const auto& w : data->at("workflows")) {
+            workflow_summary s;
+            s.id = w.at("id").get<std::string>();
+            s.name = w.value("name", "");
+            s.state = w.at("state").get<std::string>();
+            s.steps = w.value("steps", uint64_t{0});
+            s.done = w.value("done", uint64_t{0});
+            s.failed = w.value("failed", uint64_t{0});
+            s.created_ms = w.value("created_ms", int64_t{0});
+            s.finished_ms = w.value("finished_ms", int64_t{0});
+            page.workflows.push_back(std::move(s));
+        }
+    } catch (const json::exception& e) {
+        return fail(errc::internal, std::string("the broker's WORKFLOWS reply is malformed: ") + e.what());
+    }
+    return page;
+}
+
+result<std::string> workflow_client::trigger_schedule(const std::string& name) {
+    protocol::request rq;
+    rq.name = name;
+    auto r = impl_->core->call(std::string(protocol::cmd::schedule_trigger), std::move(rq));
+    if (!r) return failure{r.error()};
+    if (r->ids.empty()) return fail(errc::internal, "SCHEDULE_TRIGGER reply without a task id");
+    return r->ids.front();
+}
+
+result<json> workflow_client::pause_schedule(const std::string& name) {
+    protocol::request rq;
+    rq.name = name;
+    return data_of(impl_->core->call(std::string(protocol::cmd::schedule_pause), std::move(rq)));
+}
+
+result<json> workflow_client::resume_schedule(const std::string& name) {
+    protocol::request rq;
+    rq.name = name;
+    return data_of(impl_->core->call(std::string(protocol::cmd::schedule_resume), std::move(rq)));
+}
+
 }  // namespace taskmill::client

@@ -62,6 +62,7 @@ template <typename V> void fields(request& m, V&& v) {
     v("burst", m.burst);
     v("max_running", m.max_running);
     v("job", m.job);
+    v("name", m.name);
 }
 template <typename V> void fields(progress_info& m, V&& v) {
     v("fraction", m.fraction);

@@ -1,7 +1,7 @@
 // The examples of docs/HTTP.md run as written: every `curl` line of its
 // ```sh blocks is run by the real curl against a real broker and host (the
 // sample plugins), with the doc's placeholders ($B, $W, $R, $ID, $WF, $JOB,
-// $NEXT) set, and must exit 0 with the status the doc shows under it (any
+// $NEXT, $S) set, and must exit 0 with the status the doc shows under it (any
 // 2xx when it shows none) and a JSON body.
 #include "harness.hpp"
 
@@ -72,10 +72,13 @@ protected:
     std::unique_ptr<httplib::Client> http;
 
     void start() {
+        // The schedule the examples name as $S.
+        const auto ini = (tmp.path() / "broker.ini").string();
+        std::ofstream(ini) << "[schedule.heartbeat]\nhandler = echo.echo\nevery = 30s\n";
         broker = std::make_unique<broker_process>(
             tmp.path() / "data",
             std::vector<std::string>{"--http", "127.0.0.1:0", "--http-token", std::string("ops:write:") + writer,
-                                     "--http-token", std::string("viewer:read:") + reader});
+                                     "--http-token", std::string("viewer:read:") + reader, "--config", ini});
         url = json::parse(read_file(tmp.path() / "data" / "endpoints.json"))["http"];
         http = std::make_unique<httplib::Client>(url);
         http->set_read_timeout(std::chrono::seconds(30));
@@ -125,7 +128,8 @@ protected:
                 {"ID", id},
                 {"WF", first_id(wf)},
                 {"JOB", job.contains("job") ? job["job"]["id"].dump() : std::string()},
-                {"NEXT", page.value("next", "")}};
+                {"NEXT", page.value("next", "")},
+                {"S", "heartbeat"}};
     }
 
     // Runs `ex` with bash; returns (exit code, HTTP status, body).

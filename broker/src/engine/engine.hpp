@@ -213,6 +213,9 @@ private:
     std::optional<std::string> get(table t, std::string_view key) override;
     void put(table t, std::string_view key, std::string_view value) override;
     void scan(table t, const scan_fn& fn) override;
+    void erase(table t, std::string_view key) override;
+    void scan_from(table t, std::string_view from, bool reverse, const scan_fn& fn) override;
+    uint32_t list_scan_budget() const override;
 
     // ---- lifecycle (lifecycle.cpp) ----
     result<task_record> create(const protocol::task_spec& spec, const std::string& peer);
@@ -284,6 +287,18 @@ private:
     void wf_status_cmd(const std::string& peer, const protocol::request& rq) { workflows_.status(peer, rq); }
     void wf_cancel_cmd(const std::string& peer, const protocol::request& rq) { workflows_.cancel(peer, rq); }
     void schedules_cmd(const std::string& peer, const protocol::request& rq) { schedules_.list(peer, rq); }
+    // ---- workflow listing and schedule control ----
+    static const std::unordered_map<std::string_view, client_command>& ops_commands();
+    // The command of that name, from either table; nullptr = unknown.
+    static client_command client_command_of(std::string_view name);
+    void workflows_cmd(const std::string& peer, const protocol::request& rq) { workflows_.list(peer, rq); }
+    void schedule_trigger_cmd(const std::string& peer, const protocol::request& rq) { schedules_.trigger(peer, rq); }
+    void schedule_pause_cmd(const std::string& peer, const protocol::request& rq) {
+        schedules_.set_paused(peer, rq, true);
+    }
+    void schedule_resume_cmd(const std::string& peer, const protocol::request& rq) {
+        schedules_.set_paused(peer, rq, false);
+    }
 
     // ---- queue control and flow limits (queue_control.cpp) ----
     void queues_cmd(const std::string& peer, const protocol::request& rq);

@@ -30,13 +30,33 @@ void engine::on_frontend(const protocol::incoming& in) {
                     rq.error().message);
         return;
     }
-    const auto& table = client_commands();
-    auto handler = table.find(cmd);
-    if (handler == table.end()) {
+    auto handler = client_command_of(cmd);
+    if (handler == nullptr) {
         reply_error(peer, protocol::cmd::error, rq->req, errc::invalid_argument, "unknown command " + cmd);
         return;
     }
-    (this->*handler->second)(peer, *rq);
+    (this->*handler)(peer, *rq);
+}
+
+engine::client_command engine::client_command_of(std::string_view name) {
+    for (const auto* table : {&client_commands(), &ops_commands()}) {
+        if (auto it = table->find(name); it != table->end()) {
+            return it->second;
+        }
+    }
+    return nullptr;
+}
+
+// Workflow listing and schedule control.
+const std::unordered_map<std::string_view, engine::client_command>& engine::ops_commands() {
+    namespace cmd = protocol::cmd;
+    static const std::unordered_map<std::string_view, client_command> table = {
+        {cmd::workflows, &engine::workflows_cmd},
+        {cmd::schedule_trigger, &engine::schedule_trigger_cmd},
+        {cmd::schedule_pause, &engine::schedule_pause_cmd},
+        {cmd::schedule_resume, &engine::schedule_resume_cmd},
+    };
+    return table;
 }
 
 const std::unordered_map<std::string_view, engine::client_command>& engine::client_commands() {

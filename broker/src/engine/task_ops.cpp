@@ -1,4 +1,6 @@
 // The engine as task_ops: what workflows and schedules may do with tasks.
+#include <algorithm>
+
 #include "engine/engine.hpp"
 
 namespace taskmill::broker {
@@ -48,5 +50,13 @@ std::optional<std::string> engine::get(table t, std::string_view key) {
 void engine::put(table t, std::string_view key, std::string_view value) { check(txn_->put(t, key, value), "put"); }
 
 void engine::scan(table t, const scan_fn& fn) { check(txn_->scan(t, "", false, fn), "scan"); }
+
+void engine::erase(table t, std::string_view key) { check(txn_->erase(t, key), "erase"); }
+
+void engine::scan_from(table t, std::string_view from, bool reverse, const scan_fn& fn) {
+    check(txn_->scan(t, from, reverse, fn), "scan");
+}
+
+uint32_t engine::list_scan_budget() const { return std::max<uint32_t>(cfg_.list_scan_budget, 1); }
 
 }  // namespace taskmill::broker

@@ -68,6 +68,13 @@ public:
     virtual std::optional<std::string> get(table t, std::string_view key) = 0;
     virtual void put(table t, std::string_view key, std::string_view value) = 0;
     virtual void scan(table t, const scan_fn& fn) = 0;
+    // ---- for the workflow listing and schedule control ----
+    virtual void erase(table t, std::string_view key) = 0;
+    // As transaction::scan: from the first key >= `from`, or with
+    // `reverse` from the last key <= `from` (empty = the very last).
+    virtual void scan_from(table t, std::string_view from, bool reverse, const scan_fn& fn) = 0;
+    // How many entries a listing may read per request (list-scan-budget).
+    virtual uint32_t list_scan_budget() const = 0;
     // A workflow (key `id` in the workflows table) reached the final state
     // `s`: the retention of that state then deletes it with its steps.
     virtual void retain_workflow(const std::string& id, workflow_state s, int64_t finished_ms) = 0;

@@ -452,6 +452,8 @@ void add_api_routes(router& srv, std::shared_ptr<const api_env> env) {
                 send_json(res, 200, to_json(*e.hub->latest()));
             }));
     add_queue_routes(srv, env);  // queue control and flow limits
+    // Workflow listing and schedule control (http_schedules.cpp).
+    add_schedule_routes(srv, env);
 }
 
 }  // namespace taskmill::broker::http

@@ -85,5 +85,7 @@ void add_api_routes(router& srv, std::shared_ptr<const api_env> env);
 void add_job_routes(router& srv, const std::shared_ptr<const api_env>& env);
 // Login, logout, whoami and the event stream (http_dash.cpp).
 void add_dash_routes(router& srv, const std::shared_ptr<const api_env>& env);
+// Workflow listing and schedule control (http_schedules.cpp).
+void add_schedule_routes(router& srv, const std::shared_ptr<const api_env>& env);
 
 }  // namespace taskmill::broker::http

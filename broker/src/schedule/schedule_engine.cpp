@@ -19,16 +19,22 @@ void schedule_engine::recover() {
             throw std::runtime_error((c.where.empty() ? "" : c.where + ": ") + e.what());
         }
         std::optional<std::pair<int64_t, int64_t>> stored;
-        if (auto raw = ops_.get(table::schedules, c.name)) {
+        auto raw = ops_.get(table::schedules, c.name);
+        if (raw) {
             stored = decode_schedule_meta(*raw);
         }
         restore_schedule(s, stored, now);
         if (!stored) {
             save(s);
+        } else {
+            s.misfires = decode_schedule_misfires(*raw);
         }
+        s.paused = stored_pause(c.name);
         log_.info("schedule={} handler={} {}={} next_ms={}{}", c.name, c.handler, c.cron.empty() ? "every" : "cron",
                   c.cron.empty() ? c.every : c.cron, s.next_ms,
-                  schedule_due(s, now) ? " (missed while down: fires once now)" : "");
+                  s.paused               ? " (paused: SCHEDULE_PAUSE; resume to fire again)"
+                  : schedule_due(s, now) ? " (missed while down: fires once now)"
+                                         : "");
         if (auto why = ops_.unoffered(c.handler)) {
             log_.warn("schedule={} {}: its tasks will wait until one does", c.name, *why);
         }
@@ -41,7 +47,7 @@ void schedule_engine::save(const schedule_state& s) { ops_.put(table::schedules,
 void schedule_engine::fire_due() {
     const int64_t now = ops_.now();
     for (auto& s : schedules_) {
-        if (!schedule_due(s, now)) {
+        if (s.paused || !schedule_due(s, now)) {
             continue;
         }
         if (auto why = ops_.new_work_refused()) {
@@ -49,16 +55,12 @@ void schedule_engine::fire_due() {
             // loop at once, again and again.
             log_.warn("schedule={} fire skipped: {}", s.cfg.name, *why);
             ops_.count("schedule_skips");
+            ++s.misfires;
             schedule_fired(s, now);
             save(s);
             continue;
         }
-        protocol::task_spec spec;
-        spec.handler = s.cfg.handler;
-        spec.payload = s.payload;
-        spec.queue = s.cfg.queue;
-        spec.tags = {"schedule:" + s.cfg.name};
-        auto r = ops_.submit(spec);
+        auto r = ops_.submit(schedule_task(s));
         ops_.count("schedule_fires");
         int64_t planned = s.next_ms;
         schedule_fired(s, now);
@@ -74,25 +76,30 @@ void schedule_engine::fire_due() {
 std::optional<int64_t> schedule_engine::next_fire_ms() const {
     std::optional<int64_t> best;
     for (const auto& s : schedules_) {
-        if (s.next_ms > 0 && (!best || s.next_ms < *best)) {
+        if (!s.paused && s.next_ms > 0 && (!best || s.next_ms < *best)) {
             best = s.next_ms;
         }
     }
     return best;
 }
 
+nlohmann::json schedule_json(const schedule_state& s) {
+    return {{"name", s.cfg.name},
+            {"handler", s.cfg.handler},
+            {"queue", s.cfg.queue.empty() ? "default" : s.cfg.queue},
+            {"every", s.cfg.every.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.cfg.every)},
+            {"cron", s.cfg.cron.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.cfg.cron)},
+            {"timezone", s.cron ? nlohmann::json(s.cron->tz_name) : nlohmann::json(nullptr)},
+            {"last_fire_ms", s.last_fire_ms},
+            {"next_fire_ms", s.paused ? 0 : s.next_ms},
+            {"paused", s.paused},
+            {"misfires", s.misfires}};
+}
+
 void schedule_engine::list(const std::string& peer, const protocol::request& rq) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& s : schedules_) {
-        nlohmann::json j = {{"name", s.cfg.name},
-                            {"handler", s.cfg.handler},
-                            {"queue", s.cfg.queue.empty() ? "default" : s.cfg.queue},
-                            {"every", s.cfg.every.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.cfg.every)},
-                            {"cron", s.cfg.cron.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.cfg.cron)},
-                            {"timezone", s.cron ? nlohmann::json(s.cron->tz_name) : nlohmann::json(nullptr)},
-                            {"last_fire_ms", s.last_fire_ms},
-                            {"next_fire_ms", s.next_ms}};
-        list.push_back(std::move(j));
+        list.push_back(schedule_json(s));
     }
     protocol::reply rep;
     rep.req = rq.req;

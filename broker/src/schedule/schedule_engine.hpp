@@ -10,6 +10,7 @@
 #include <vector>
 
 #include <spdlog/logger.h>
+#include <nlohmann/json_fwd.hpp>
 
 #include <taskmill/broker/schedule.hpp>
 #include <taskmill/protocol/messages.hpp>
@@ -18,6 +19,9 @@
 #include "schedule/schedule_runtime.hpp"
 
 namespace taskmill::broker {
+
+// A schedule as SCHEDULES lists it (and SCHEDULE_PAUSE / _RESUME answer).
+nlohmann::json schedule_json(const schedule_state& s);
 
 class schedule_engine {
 public:
@@ -34,9 +38,21 @@ public:
     std::optional<int64_t> next_fire_ms() const;
     // SCHEDULES: the list with each one's last and next fire.
     void list(const std::string& peer, const protocol::request& rq);
+    // ---- operator control (schedule_control.cpp) ----
+    // SCHEDULE_TRIGGER: fires `rq.name` once now, as its cron would, and
+    // leaves its planned fire times as they were.
+    void trigger(const std::string& peer, const protocol::request& rq);
+    // SCHEDULE_PAUSE / SCHEDULE_RESUME: a paused schedule does not fire
+    // (kept in the settings table across restarts); resuming plans the
+    // next fire from now.
+    void set_paused(const std::string& peer, const protocol::request& rq, bool paused);
 
 private:
     void save(const schedule_state& s);
+    // The schedule `rq.name` names; nullptr after answering the error.
+    schedule_state* named(const std::string& peer, std::string_view command, const protocol::request& rq);
+    // Whether a stored pause holds it (at start).
+    bool stored_pause(const std::string& name);
 
     const std::vector<schedule_config>& configs_;
     task_ops& ops_;

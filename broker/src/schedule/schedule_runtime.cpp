@@ -56,22 +56,59 @@ void schedule_fired(schedule_state& s, int64_t now) {
     // On time: keep the cadence from the planned time. Late by more than a
     // period: start again from now (one fire for all the missed ones).
     auto after_planned = schedule_next(s, s.next_ms);
+    if (after_planned && *after_planned <= now) {
+        s.misfires += fire_times_between(s, s.next_ms, now);
+    }
     s.anchor_ms = after_planned && *after_planned > now ? s.next_ms : now;
     s.next_ms = schedule_next(s, s.anchor_ms).value_or(0);
+}
+
+uint64_t fire_times_between(const schedule_state& s, int64_t after, int64_t upto) {
+    if (upto <= after) {
+        return 0;
+    }
+    if (!s.cron) {
+        return static_cast<uint64_t>((upto - after) / s.every_ms);
+    }
+    uint64_t n = 0;
+    for (auto t = next_fire(*s.cron, after); t && *t <= upto && n < max_counted_misfires; t = next_fire(*s.cron, *t)) {
+        ++n;
+    }
+    return n;
+}
+
+void schedule_resumed(schedule_state& s, int64_t now) {
+    s.paused = false;
+    s.anchor_ms = now;
+    s.next_ms = schedule_next(s, now).value_or(0);
+}
+
+protocol::task_spec schedule_task(const schedule_state& s) {
+    protocol::task_spec spec;
+    spec.handler = s.cfg.handler;
+    spec.payload = s.payload;
+    spec.queue = s.cfg.queue;
+    spec.tags = {"schedule:" + s.cfg.name};
+    return spec;
 }
 
 std::string encode_schedule_meta(const schedule_state& s) {
     std::string v;
     keys::put_u64(v, static_cast<uint64_t>(s.last_fire_ms));
     keys::put_u64(v, static_cast<uint64_t>(s.anchor_ms));
+    keys::put_u64(v, s.misfires);
     return v;
 }
 
 std::optional<std::pair<int64_t, int64_t>> decode_schedule_meta(std::string_view v) {
-    if (v.size() != 16) {
+    if (v.size() != 16 && v.size() != 24) {
         return std::nullopt;
     }
     return std::pair{static_cast<int64_t>(keys::get_u64(v)), static_cast<int64_t>(keys::get_u64(v.substr(8)))};
 }
+
+uint64_t decode_schedule_misfires(std::string_view v) { return v.size() == 24 ? keys::get_u64(v.substr(16)) : 0; }
+
+std::string schedule_settings_key(std::string_view name) { return "schedule/" + std::string(name); }
 
 }  // namespace taskmill::broker

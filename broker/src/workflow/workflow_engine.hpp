@@ -31,6 +31,8 @@ public:
     void submit(const std::string& peer, const protocol::request& rq);
     void status(const std::string& peer, const protocol::request& rq);
     void cancel(const std::string& peer, const protocol::request& rq);
+    // WORKFLOWS: summaries, newest first, a page at a time (workflow_listing.cpp).
+    void list(const std::string& peer, const protocol::request& rq);
 
     // A task reached a final state: if it is a step of a running workflow,
     // the workflow moves on (starts what became ready, skips what cannot

@@ -27,6 +27,9 @@ int run_schedules(global_options& g, const std::vector<std::string>& args);     
 int run_queues(global_options& g, const std::vector<std::string>& args);        // queue_cmds.cpp
 int run_queue(global_options& g, const std::vector<std::string>& args);         // queue_cmds.cpp
 int run_handler(global_options& g, const std::vector<std::string>& args);       // queue_cmds.cpp
+// Workflow listing and schedule control (workflow_cmds.cpp).
+int run_workflows(global_options& g, const std::vector<std::string>& args);
+int run_schedule(global_options& g, const std::vector<std::string>& args);
 // Operator verbs (bulk_cmds.cpp): bulk_flags says whether cancel/retry got
 // filter flags, run_bulk runs cancel/retry/delete by filter.
 bool bulk_flags(const std::vector<std::string>& args);
@@ -419,6 +422,9 @@ int run_command(global_options& g, const std::vector<std::string>& args) {
         {"queues", run_queues},
         {"queue", run_queue},
         {"handler", run_handler},
+        // workflow listing and schedule control (workflow_cmds.cpp)
+        {"workflows", run_workflows},
+        {"schedule", run_schedule},
     };
     auto it = commands.find(args[0]);
     if (it == commands.end()) {

@@ -58,6 +58,34 @@ private:
     std::vector<workflow_step> steps_;
 };
 
+// WORKFLOWS: which workflows to list, a page at a time.
+struct workflow_filter {
+    std::string state;   // RUNNING SUCCEEDED FAILED CANCELLED; empty = any
+    uint32_t limit = 0;  // 0 = 100; at most 1000
+    std::string before;  // a page's `next`: list the workflows older than it
+};
+
+// One workflow as WORKFLOWS lists it. `done` counts the steps in a final
+// state, `failed` those FAILED or EXPIRED.
+struct workflow_summary {
+    std::string id;
+    std::string name;  // empty = none (at most 256 bytes of it)
+    std::string state;
+    uint64_t steps = 0;
+    uint64_t done = 0;
+    uint64_t failed = 0;
+    int64_t created_ms = 0;
+    int64_t finished_ms = 0;  // 0 = running
+};
+
+struct workflow_page {
+    std::vector<workflow_summary> workflows;  // newest first
+    // Non-empty when more may follow: pass it as `before`. A page may hold
+    // fewer than `limit` (even none) with a `next` when the broker stopped
+    // at its scan budget.
+    std::string next;
+};
+
 class workflow_client {
 public:
     explicit workflow_client(client_options options = {});
@@ -79,8 +107,23 @@ public:
     // Cancels the steps not finished; returns the broker's note.
     result<std::string> cancel(const std::string& id);
     // {"schedules": [{name, handler, queue, every, cron, timezone,
-    //                 last_fire_ms, next_fire_ms}]}
+    //                 last_fire_ms, next_fire_ms, paused, misfires}]}
+    // (next_fire_ms is 0 while paused or when it never fires again).
     result<nlohmann::json> schedules();
+
+    // ---- workflow listing and schedule control ----
+    // One page of workflows, newest first (one request).
+    result<workflow_page> workflows(const workflow_filter& filter = {});
+    // Fires the schedule once now, outside its cron (its planned fires stay
+    // as they were); returns the id of the task it submitted. not_found for
+    // a name broker.ini does not define.
+    result<std::string> trigger_schedule(const std::string& name);
+    // A paused schedule does not fire until resumed; the pause is kept
+    // across broker restarts. Resuming plans the next fire from now: the
+    // fires that fell in the pause are not made up. Each returns the
+    // schedule as schedules() lists it.
+    result<nlohmann::json> pause_schedule(const std::string& name);
+    result<nlohmann::json> resume_schedule(const std::string& name);
 
 private:
     struct impl;

@@ -81,6 +81,8 @@ struct request {
     std::optional<uint32_t> burst;
     std::optional<uint32_t> max_running;
     uint64_t job = 0;  // JOB: the job asked about
+    // SCHEDULE_TRIGGER, SCHEDULE_PAUSE, SCHEDULE_RESUME: the schedule.
+    std::string name;
 };
 
 struct progress_info {

@@ -53,6 +53,11 @@ inline constexpr std::string_view limit = "LIMIT";      // queue or handler: rat
 inline constexpr std::string_view remove = "DELETE";    // finished tasks, by ids or filter (a job)
 inline constexpr std::string_view run_now = "RUN_NOW";  // a delayed task: queue it now
 inline constexpr std::string_view job = "JOB";          // how a bulk job is going
+// workflow listing and schedule control (docs/PROTOCOL.md 4.9)
+inline constexpr std::string_view workflows = "WORKFLOWS";                // workflows, newest first, by page
+inline constexpr std::string_view schedule_trigger = "SCHEDULE_TRIGGER";  // fire a schedule once, now
+inline constexpr std::string_view schedule_pause = "SCHEDULE_PAUSE";      // a schedule stops firing (persists)
+inline constexpr std::string_view schedule_resume = "SCHEDULE_RESUME";    // it fires again, from now on
 // broker -> client, unsolicited, for tasks submitted with notify
 inline constexpr std::string_view done = "DONE";
 // broker -> client when the request could not be parsed at all
