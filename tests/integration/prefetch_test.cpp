@@ -32,7 +32,8 @@ protected:
         start_system(broker_extra, {.processes = 1, .concurrency = concurrency, .extra = host_extra}, 1);
         auto w = client->workers();
         ASSERT_EQ(w.size(), 1u);
-        EXPECT_EQ(w[0].slots, static_cast<uint32_t>(concurrency + prefetch)) << "HELLO announces slots + prefetch";
+        EXPECT_EQ(w[0].slots, static_cast<uint32_t>(concurrency)) << "WORKERS: slots are the concurrency";
+        EXPECT_EQ(w[0].prefetch, static_cast<uint32_t>(prefetch)) << "and the prefetch apart";
     }
 
     std::vector<std::string> submit_sleeps(int n, int64_t ms, int64_t timeout_ms, int retries) {
