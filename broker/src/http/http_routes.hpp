@@ -54,4 +54,8 @@ void add_api_routes(router& srv, std::shared_ptr<const api_env> env);
 // The operator verbs and bulk jobs (http_jobs.cpp).
 void add_job_routes(router& srv, const std::shared_ptr<const api_env>& env);
 
+// Per-handler figures from the metrics snapshot (http_handlers.cpp).
+nlohmann::json handlers_json(const metrics_snapshot& s);
+void add_handler_routes(httplib::Server& srv, const std::shared_ptr<const api_env>& env);
+
 }  // namespace taskmill::broker::http
