@@ -46,7 +46,7 @@ json handlers_json(const metrics_snapshot& s) {
     return {{"handlers", list}, {"time_ms", s.time_ms}};
 }
 
-void add_handler_routes(httplib::Server& srv, const std::shared_ptr<const api_env>& env) {
+void add_handler_routes(router& srv, const std::shared_ptr<const api_env>& env) {
     srv.Get("/api/v1/handlers", guarded(env, role::read, [env](const httplib::Request&, httplib::Response& res) {
                 send_json(res, 200, handlers_json(*env->hub->latest()));
             }));

@@ -56,6 +56,6 @@ void add_job_routes(router& srv, const std::shared_ptr<const api_env>& env);
 
 // Per-handler figures from the metrics snapshot (http_handlers.cpp).
 nlohmann::json handlers_json(const metrics_snapshot& s);
-void add_handler_routes(httplib::Server& srv, const std::shared_ptr<const api_env>& env);
+void add_handler_routes(router& srv, const std::shared_ptr<const api_env>& env);
 
 }  // namespace taskmill::broker::http
