@@ -12,6 +12,7 @@ packages=(
   python3 python3-zmq python3-msgpack
   python3-prometheus-client chromium chromium-driver python3-selenium
   curl
+  prometheus
   clang-14 clang-tidy-14 clang-tools-14 clang-format-14
   cargo rustc
 )

@@ -105,6 +105,8 @@ worker_info from_wire(const protocol::worker_info& w) {
     out.pid = w.pid;
     out.slots = w.slots;
     out.busy = w.busy;
+    out.prefetch = w.prefetch;
+    out.running = w.running;
     out.generation = w.generation;
     out.queues = w.queues;
     for (const auto& h : w.handlers) {
@@ -140,6 +142,8 @@ stats_info from_wire(const protocol::stats_info& s) {
     out.workers = s.workers;
     out.slots = s.slots;
     out.busy = s.busy;
+    out.prefetch = s.prefetch;
+    out.running = s.running;
     out.uptime = milliseconds(s.uptime_ms);
     return out;
 }
@@ -185,6 +189,8 @@ protocol::worker_info to_wire(const worker_info& w) {
     out.pid = w.pid;
     out.slots = w.slots;
     out.busy = w.busy;
+    out.prefetch = w.prefetch;
+    out.running = w.running;
     out.generation = w.generation;
     out.queues = w.queues;
     for (const auto& h : w.handlers) {
@@ -207,6 +213,8 @@ protocol::stats_info to_wire(const stats_info& s) {
     out.workers = s.workers;
     out.slots = s.slots;
     out.busy = s.busy;
+    out.prefetch = s.prefetch;
+    out.running = s.running;
     out.uptime_ms = s.uptime.count();
     return out;
 }

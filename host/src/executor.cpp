@@ -381,9 +381,12 @@ void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr, uint32_
         s.log->debug("task={} handler={} attempt={} start", protocol::printable(run.item.id),
                      protocol::printable(run.item.handler), run.item.attempt);
         const auto began = steady::now();
+        s.stats.slot_busy(true);
         tm_status st = call_handler(s, run, ctx, slot);
+        const auto ran_ns = std::chrono::nanoseconds(steady::now() - began).count();
+        s.stats.slot_busy(false);
         if (s.prefetch != nullptr) {
-            s.prefetch->ran(static_cast<uint64_t>(std::chrono::nanoseconds(steady::now() - began).count()));
+            s.prefetch->ran(static_cast<uint64_t>(ran_ns));
         }
         if (handed_back(run, st)) {
             s.log->info("task={} handler={} attempt={} stopped for the worker's exit; handed back", run.item.id,
@@ -392,6 +395,8 @@ void execute_task(shared_state& s, const std::shared_ptr<task_run>& ptr, uint32_
             return;
         }
         o = to_outcome(run, st, ctx);
+        o.run_us = ran_ns / 1000;  // the broker's run-time histogram counts from here, not from the DISPATCH
+        s.stats.ran(run.handler->name, o.status, static_cast<uint64_t>(ran_ns));
         // A success is routine (debug); anything else stays visible.
         auto level = o.status == "ok"                                 ? spdlog::level::debug
                      : o.status == "retry" || o.status == "cancelled" ? spdlog::level::info

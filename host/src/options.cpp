@@ -60,6 +60,8 @@ void declare_settings(config::loader& l, options& o, raw& r) {
           "refuse a plugins folder or .so writable by others or not owned by this user or root (true|false)");
     l.add("init-timeout-ms", config::number(o.init_timeout_ms, int64_t{1}),
           "a plugin whose constructors or init() take longer is refused by --check (and a reload)");
+    l.add("metrics", config::text(o.metrics),
+          "serve Prometheus /metrics on HOST:PORT (port 0 = pick; the log names it); off if unset");
 }
 
 // [plugin.NAME] key = value sections: each becomes the msgpack map NAME's init() receives.

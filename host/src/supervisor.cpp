@@ -66,6 +66,16 @@ int supervisor::run() {
     host_ = ::gethostname(buf, sizeof buf - 1) == 0 ? buf : "localhost";
     std::filesystem::create_directories(o_.run_dir, ec);
     judge_ = std::make_unique<plugin_judge>(o_, exe_, o_.run_dir);
+    figures_ = std::make_unique<host_metrics>(o_.run_dir, host_, o_.concurrency);
+    if (!o_.metrics.empty()) {
+        auto server = metrics_server::start(o_.metrics, *figures_);
+        if (!server) {
+            log_->critical("{}", server.error().message);
+            return 2;
+        }
+        metrics_server_ = std::move(*server);
+        log_->info("metrics on {}", metrics_server_->url());
+    }
     socket_.set(zmq::sockopt::routing_id, supervisor_id(::getpid()));  // the workers name it in HELLO
     socket_.set(zmq::sockopt::linger, 1000);
     socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(protocol::frame_limit(protocol::default_max_body)));

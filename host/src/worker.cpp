@@ -194,6 +194,13 @@ void worker_loop::open_running_file() {
     if (!s_.running.open(path, o_.concurrency)) {
         s_.log->warn("cannot create {}: a crash will not name the tasks it hit", path.string());
     }
+    // Its figures for the host's /metrics (see worker_stats.hpp).
+    std::vector<std::string> handlers;
+    for (const auto& p : plugins_.plugins()) {
+        for (const auto& h : p->handlers) handlers.push_back(h.name);
+    }
+    auto stats = detail::worker_stats_path(o_.run_dir, ::getpid());
+    if (!s_.stats.open(stats, handlers)) s_.log->warn("cannot create {}: no figures for /metrics", stats.string());
 }
 
 void worker_loop::connect() {
@@ -599,6 +606,7 @@ void worker_loop::check_deadlines() {
                                             "did not stop within the kill grace after its deadline",
                                             std::nullopt,
                                             run->handler != nullptr ? run->handler->version : "",
+                                            std::nullopt,
                                             std::nullopt});
         s_.log->error("task={} handler={} stuck past its deadline; restarting the worker", protocol::printable(id),
                       protocol::printable(run->item.handler));

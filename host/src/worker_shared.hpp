@@ -29,6 +29,7 @@
 
 #include "prefetch_control.hpp"
 #include "running_file.hpp"
+#include "worker_stats.hpp"
 
 namespace taskmill::host::detail {
 
@@ -177,6 +178,7 @@ struct shared_state {
     // Slot i's entry: the task its handler is running (for the supervisor,
     // should the process die). Not open: nothing is recorded.
     running_file running;
+    worker_stats stats;                    // figures for the host's /metrics; not open: nothing is counted
     prefetch_control* prefetch = nullptr;  // learns the tasks' run time (prefetch, slot wakes); owned by the I/O loop
 };
 

@@ -174,7 +174,9 @@ json to_json(const worker_info& w) {
             {"queues", w.queues},
             {"handlers", handlers},
             {"last_seen", iso8601_or_null(w.last_seen_ms)},
-            {"last_seen_ms", w.last_seen_ms}};
+            {"last_seen_ms", w.last_seen_ms},
+            {"prefetch", w.prefetch},
+            {"running", w.running}};
 }
 
 json to_json(const stats_info& s) {
@@ -186,8 +188,9 @@ json to_json(const stats_info& s) {
     for (const auto& h : s.handlers) {
         handlers.push_back({{"name", h.name}, {"running", h.running}, {"limits", to_json(h.limits)}});
     }
-    return {{"queues", queues}, {"states", s.states}, {"counters", s.counters},   {"workers", s.workers},
-            {"slots", s.slots}, {"busy", s.busy},     {"uptime_ms", s.uptime_ms}, {"handlers", handlers}};
+    return {{"queues", queues},       {"states", s.states},  {"counters", s.counters},   {"workers", s.workers},
+            {"slots", s.slots},       {"busy", s.busy},      {"uptime_ms", s.uptime_ms}, {"handlers", handlers},
+            {"prefetch", s.prefetch}, {"running", s.running}};
 }
 
 // ---- queue control and flow limits ----

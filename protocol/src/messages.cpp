@@ -124,6 +124,8 @@ template <typename V> void fields(worker_info& m, V&& v) {
     v("queues", m.queues);
     v("handlers", m.handlers);
     v("last_seen_ms", m.last_seen_ms);
+    v("prefetch", m.prefetch);
+    v("running", m.running);
 }
 template <typename V> void fields(queue_stats& m, V&& v) {
     v("name", m.name);
@@ -162,6 +164,8 @@ template <typename V> void fields(stats_info& m, V&& v) {
     v("busy", m.busy);
     v("uptime_ms", m.uptime_ms);
     v("handlers", m.handlers);
+    v("prefetch", m.prefetch);
+    v("running", m.running);
 }
 template <typename V> void fields(reply& m, V&& v) {
     v("req", m.req);
@@ -214,6 +218,7 @@ template <typename V> void fields(outcome& m, V&& v) {
     v("retry_after_ms", m.retry_after_ms);
     v("version", m.version);
     v("error_code", m.error_code);
+    v("run_us", m.run_us);
 }
 template <typename V> void fields(results& m, V&& v) {
     v("items", m.items);

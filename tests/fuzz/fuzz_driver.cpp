@@ -38,7 +38,7 @@ std::vector<std::string> seeds() {
     tp::dispatch d;
     d.tasks.push_back({"id", "a.b", "\xc0", 1, 5, "", std::string("ck")});
     tp::results rs;
-    rs.items.push_back({"id", 1, "ok", "\x01", "", 10, "1.0.0", 7});
+    rs.items.push_back({"id", 1, "ok", "\x01", "", 10, "1.0.0", 7, 1234});
     tp::control c;
     c.ids = {"a"};
     c.tasks = {t};

@@ -122,13 +122,18 @@ TEST_F(HttpIntegration, MetricsParseAsPrometheusTextAndMatchTheTasksRun) {
     EXPECT_EQ(value("taskmill_tasks_failed_total{handler=demo.fail}"), 1);
     EXPECT_EQ(value("taskmill_tasks_succeeded_total{handler=demo.fail}"), 1);
     EXPECT_EQ(value("taskmill_tasks_retried_total{handler=demo.fail}"), 1);
-    EXPECT_EQ(value("taskmill_task_run_ms_count{handler=demo.fail}"), 3);
-    EXPECT_EQ(value("taskmill_task_queue_wait_ms_count{handler=echo.echo}"), 5);
-    EXPECT_EQ(p["taskmill_task_run_ms_count{handler=echo.echo}"]["type"], "histogram");
+    EXPECT_EQ(value("taskmill_task_run_seconds_count{handler=demo.fail}"), 3);
+    EXPECT_EQ(value("taskmill_task_queue_wait_seconds_count{handler=echo.echo}"), 5);
+    EXPECT_EQ(p["taskmill_task_run_seconds_count{handler=echo.echo}"]["type"], "histogram");
     EXPECT_EQ(value("taskmill_tasks{queue=default,state=SUCCEEDED}"), 6);
     EXPECT_EQ(value("taskmill_workers{}"), 1);
-    EXPECT_EQ(value("taskmill_worker_slots{}"), 4 + 16);  // --concurrency 4 + --prefetch 16 (fixed: auto would move it)
-    EXPECT_GE(value("taskmill_store_commit_ms_count{}"), 1);
+    // --concurrency 4, --prefetch 16 (fixed: auto would move it): reported apart.
+    EXPECT_EQ(value("taskmill_worker_slots{}"), 4);
+    EXPECT_EQ(value("taskmill_worker_prefetch{}"), 16);
+    EXPECT_GE(value("taskmill_store_commit_seconds_count{}"), 1);
+    EXPECT_EQ(value("taskmill_build_info{version=" TASKMILL_TEST_VERSION "}"), 1);
+    EXPECT_GT(value("process_resident_memory_bytes{}"), 0);
+    EXPECT_GT(value("process_open_fds{}"), 0);
 }
 
 TEST_F(HttpIntegration, DashboardInHeadlessChromiumShowsTheBrokerState) {

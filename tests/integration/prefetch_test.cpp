@@ -32,7 +32,8 @@ protected:
         start_system(broker_extra, {.processes = 1, .concurrency = concurrency, .extra = host_extra}, 1);
         auto w = client->workers();
         ASSERT_EQ(w.size(), 1u);
-        EXPECT_EQ(w[0].slots, static_cast<uint32_t>(concurrency + prefetch)) << "HELLO announces slots + prefetch";
+        EXPECT_EQ(w[0].slots, static_cast<uint32_t>(concurrency)) << "WORKERS: slots are the concurrency";
+        EXPECT_EQ(w[0].prefetch, static_cast<uint32_t>(prefetch)) << "and the prefetch apart";
     }
 
     std::vector<std::string> submit_sleeps(int n, int64_t ms, int64_t timeout_ms, int retries) {
@@ -99,10 +100,10 @@ TEST_F(Prefetch, AutoPrefetchFollowsTheTasksRunTime) {
     EXPECT_TRUE(wait_until(
         [&] {
             auto w = client->workers();
-            return !w.empty() && w[0].slots > 2 + 8;
+            return !w.empty() && w[0].slots == 2 && w[0].prefetch > 8;
         },
         30s))
-        << "slots stayed at " << (client->workers().empty() ? 0 : client->workers()[0].slots);
+        << "prefetch stayed at " << (client->workers().empty() ? 0 : client->workers()[0].prefetch);
 
     auto sleeps = submit_sleeps(16, 40, 0, 0);  // two windows of 8: the first may mix in echoes
     for (const auto& id : sleeps) EXPECT_EQ(final_state(id).state, "SUCCEEDED");
@@ -110,10 +111,10 @@ TEST_F(Prefetch, AutoPrefetchFollowsTheTasksRunTime) {
     EXPECT_TRUE(wait_until(
         [&] {
             auto w = client->workers();
-            return !w.empty() && w[0].slots == 2 + 1;
+            return !w.empty() && w[0].slots == 2 && w[0].prefetch == 1;
         },
         30s))
-        << "slots stayed at " << (client->workers().empty() ? 0 : client->workers()[0].slots);
+        << "prefetch stayed at " << (client->workers().empty() ? 0 : client->workers()[0].prefetch);
     EXPECT_EQ(counter("succeeded"), 416u);
 }
 

@@ -218,6 +218,9 @@ void engine::started(worker& w, const std::string& hex) {
     if (it == running_.end() || it->second.worker != w.id) {
         return;
     }
+    if (!it->second.started && w.in_flight.count(*id) > 0) {
+        ++w.running;
+    }
     it->second.started = true;
     auto& r = it->second.record;
     // In memory only: the store keeps a running task as QUEUED, for which
@@ -278,7 +281,9 @@ bool engine::adopt(worker& w, const task_id& id, uint32_t attempt) {
     if (flow_.active()) {
         flow_.add_running(r->queue, handler_name_of(r->handler));
     }
-    w.in_flight.insert(id);
+    if (w.in_flight.insert(id).second) {
+        ++w.running;
+    }
     count("results_after_restart");
     return true;
 }
@@ -314,8 +319,8 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
         if (flow_.active()) {
             flow_stopped(*r);
         }
+        w.release(*id, it->second.started);
         running_.erase(it);
-        w.in_flight.erase(*id);
         return;
     }
     stop_running(*r);
@@ -330,6 +335,7 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
             r->result = o.result;
         }
     }
+    outcome_run_us_ = o.run_us;  // for the run-time histogram (run_seconds)
     if (r->cancel_requested) {
         finish(*r, task_state::cancelled,
                o.status == "cancelled" ? "cancelled" : "cancelled (attempt ended: " + o.status + ")");
@@ -348,6 +354,7 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
     } else {
         finish(*r, task_state::failed, "worker reported unknown status '" + o.status + "'");
     }
+    outcome_run_us_.reset();
 }
 
 // A host's plugin set was reloaded or a change refused: logged and

@@ -120,7 +120,7 @@ bool engine::start_attempt(const ready_index::pick& p, const std::string& queue,
         return false;
     }
     ++r->attempts;
-    metrics_.started(r->handler, static_cast<double>(now_ - std::max(r->created_ms, r->eta_ms)));
+    metrics_.dispatched(r->handler, static_cast<double>(now_ - std::max(r->created_ms, r->eta_ms)) / 1000.0);
     r->started_ms = now_;
     r->worker = w.id;
     r->progress_fraction.reset();

@@ -54,7 +54,7 @@ void engine::end_turn() {
     check(counters_.save(*txn_), "put counts");
     auto t0 = std::chrono::steady_clock::now();
     auto rc = txn_->commit();
-    metrics_.commit(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    metrics_.commit(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     txn_.reset();
     if (!rc) {
         throw store_failure(rc.error().code, "store commit failed: " + rc.error().message);

@@ -124,8 +124,8 @@ public:
     std::optional<int64_t> next_deadline() const;
     // Publishes this turn's metrics for the HTTP threads (publish_metrics.cpp).
     void publish_metrics(metrics_hub& hub);
-    // How long the loop's turn took, for the turn-time histogram.
-    void turn_took(double ms) { metrics_.turn(ms); }
+    // How long the loop's turn took (seconds), for the turn-time histogram.
+    void turn_took(double seconds) { metrics_.turn(seconds); }
     // A subscriber of the events socket subscribed to (or left) a topic
     // prefix. Events nobody subscribes to are not built at all.
     void subscription(bool on, std::string prefix) { events_.subscription(on, std::move(prefix)); }
@@ -495,8 +495,21 @@ private:
     workflow_engine workflows_{*this, log_};
     schedule_engine schedules_;
     metrics_recorder metrics_;
+    // Run-time figures (publish_metrics.cpp): the run time the worker
+    // measured for the outcome being applied, in microseconds (nullopt
+    // outside apply_outcome, or from an older worker).
+    std::optional<int64_t> outcome_run_us_;
+    // The attempt's run time in seconds: the worker's own figure, else from
+    // its start as the broker saw it; < 0 when it never started.
+    double run_seconds(const task_record& r) const;
     double fill_ratio_ = 0;
     int64_t fill_checked_ms_ = 0;
+    // Figures that cost a store read per queue or a walk over the running
+    // tasks, refreshed once a second (publish_metrics.cpp).
+    std::map<std::string, int64_t> oldest_ready_ms_;      // queue -> when its oldest ready task became ready
+    std::map<std::string, uint64_t> running_by_handler_;  // handler (no @version) -> attempts a slot started
+    int64_t slow_figures_ms_ = 0;
+    void refresh_slow_figures();
     int64_t hold_until_ms_ = 0;  // see hold_new_work
     std::string hold_why_;
     bool full_logged_ = false;

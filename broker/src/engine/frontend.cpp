@@ -227,10 +227,12 @@ void engine::stats_cmd(const std::string& peer, const protocol::request& rq) {
     }
     s.counters = counters_.counters();
     s.workers = static_cast<uint32_t>(workers_.size());
-    s.slots = workers_.total_slots();
+    s.slots = workers_.total_concurrency();
     s.busy = workers_.total_busy();
     s.uptime_ms = now_ - started_ms_;
     s.handlers = handler_views();
+    s.prefetch = workers_.total_prefetch();
+    s.running = workers_.total_running();
     protocol::reply rep;
     rep.req = rq.req;
     rep.stats = std::move(s);

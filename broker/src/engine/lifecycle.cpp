@@ -104,7 +104,7 @@ void engine::stop_running(task_record& r) {
     leases_.erase(id);
     if (auto it = running_.find(id); it != running_.end()) {
         if (auto* w = workers_.find(it->second.worker)) {
-            w->in_flight.erase(id);
+            w->release(id, it->second.started);
         }
         if (flow_.active()) {
             flow_stopped(r);  // not the entry's record: a caller may have moved it out
@@ -134,7 +134,7 @@ void engine::retry_or_fail(task_record& r, const std::string& error, std::option
     r.error = error;
     if (static_cast<int64_t>(r.attempts) <= r.max_retries) {
         count("retried");
-        metrics_.retried(r.handler, r.started_ms > 0 ? static_cast<double>(now_ - r.started_ms) : -1.0);
+        metrics_.retried(r.handler, run_seconds(r));
         // A handler's own delay is a peer's figure: at most max_duration_ms.
         int64_t wait =
             retry_after_ms && *retry_after_ms >= 0 ? std::min(*retry_after_ms, max_duration_ms) : backoff_ms(r);
@@ -202,7 +202,7 @@ void engine::cancel(task_record& r, protocol::reply& rep, const std::string& why
 void engine::on_final(const task_record& r) {
     count(lower_name(r.state));
     bool ran = r.started_ms > 0 && (r.state == task_state::succeeded || r.state == task_state::failed);
-    metrics_.finished(r.handler, r.state, ran ? static_cast<double>(now_ - r.started_ms) : -1.0, now_);
+    metrics_.finished(r.handler, r.state, ran ? run_seconds(r) : -1.0, now_);
     // One line per task would cost more than the task at full rate: a
     // success is a debug line, every other end is worth an info line.
     log_.log(r.state == task_state::succeeded ? spdlog::level::debug : spdlog::level::info,
@@ -272,6 +272,7 @@ void engine::on_timers() {
     schedules_.fire_due();
     sweep_expired();
     run_jobs();
+    refresh_slow_figures();
 }
 
 void engine::fire_delayed() {

@@ -84,6 +84,23 @@ void ready_index::pop(const std::string& queue, const pick& p) {
     --total_;
 }
 
+std::optional<ready_index::entry> ready_index::oldest(const std::string& queue) {
+    auto it = queues_.find(queue);
+    if (it == queues_.end() || it->second.count == 0) {
+        return std::nullopt;
+    }
+    std::optional<entry> best;
+    for (auto& groups : it->second.by_priority) {
+        for (auto& [handler, f] : groups) {
+            skip_removed(f);
+            if (!f.empty() && (!best || f.front().seq < best->seq)) {
+                best = f.front();
+            }
+        }
+    }
+    return best;
+}
+
 std::size_t ready_index::ready(const std::string& queue) const {
     auto it = queues_.find(queue);
     return it == queues_.end() ? 0 : it->second.count;

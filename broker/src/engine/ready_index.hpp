@@ -50,6 +50,11 @@ public:
     // Removes the entry peek() returned (it is at the front of its FIFO).
     void pop(const std::string& queue, const pick& p);
 
+    // The ready task of `queue` that has waited longest (lowest seq, over
+    // every priority and handler), for its age in the metrics; O(its
+    // priorities x handlers).
+    std::optional<entry> oldest(const std::string& queue);
+
     std::size_t ready(const std::string& queue) const;
     std::size_t total() const { return total_; }
     // Queues that hold at least one ready task.

@@ -18,12 +18,14 @@ protocol::worker_info worker::to_info() const {
     w.id = id;
     w.host = info.host;
     w.pid = info.pid;
-    w.slots = slots;
+    w.slots = concurrency();
     w.busy = busy();
     w.generation = info.generation;
     w.queues = info.queues;
     w.handlers = info.handlers;
     w.last_seen_ms = last_seen_ms;
+    w.prefetch = prefetch();
+    w.running = running;
     return w;
 }
 
@@ -33,6 +35,7 @@ std::vector<task_id> worker_registry::upsert(const std::string& id, const protoc
     // thought it held is gone with the old session.
     std::vector<task_id> lost(w.in_flight.begin(), w.in_flight.end());
     w.in_flight.clear();
+    w.running = 0;
     w.id = id;
     w.info = h;
     w.slots = h.slots;
@@ -126,18 +129,34 @@ uint32_t worker_registry::free_slots() const {
     return n;
 }
 
-uint32_t worker_registry::total_slots() const {
-    uint32_t n = 0;
-    for (const auto& [id, w] : workers_) {
-        n += w.slots;
-    }
-    return n;
-}
-
 uint32_t worker_registry::total_busy() const {
     uint32_t n = 0;
     for (const auto& [id, w] : workers_) {
         n += w.busy();
+    }
+    return n;
+}
+
+uint32_t worker_registry::total_concurrency() const {
+    uint32_t n = 0;
+    for (const auto& [id, w] : workers_) {
+        n += w.concurrency();
+    }
+    return n;
+}
+
+uint32_t worker_registry::total_prefetch() const {
+    uint32_t n = 0;
+    for (const auto& [id, w] : workers_) {
+        n += w.prefetch();
+    }
+    return n;
+}
+
+uint32_t worker_registry::total_running() const {
+    uint32_t n = 0;
+    for (const auto& [id, w] : workers_) {
+        n += w.running;
     }
     return n;
 }

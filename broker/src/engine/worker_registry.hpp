@@ -40,10 +40,24 @@ struct worker {
     // Kept free for a task that must run alone: it is sent nothing else
     // until it is idle (see worker_registry::reserve).
     bool reserved = false;
+    // Tasks of in_flight a slot has started (RESULTS `started`, or an
+    // outcome); the others wait in the worker's prefetch.
+    uint32_t running = 0;
 
+    // Its slots: the credit of its HELLO less the prefetch it announced
+    // there (CREDIT resizes the prefetch, never the slots).
+    uint32_t concurrency() const { return info.slots > info.prefetch ? info.slots - info.prefetch : info.slots; }
+    // Credit above its slots: tasks it accepts to wait for a free slot.
+    uint32_t prefetch() const { return slots > concurrency() ? slots - concurrency() : 0; }
     uint32_t busy() const { return static_cast<uint32_t>(in_flight.size() + stale.size()); }
     bool holds_alone() const { return alone && (in_flight.count(*alone) > 0 || stale.count(*alone) > 0); }
     bool has_credit() const { return busy() < slots && !holds_alone() && !reserved; }
+    // The attempt of `task` it held is over; `started`: a slot had begun it.
+    void release(const task_id& task, bool started) {
+        if (in_flight.erase(task) > 0 && started && running > 0) {
+            --running;
+        }
+    }
     bool serves(const std::string& queue) const;
     bool can_run(const handler_ref& h) const;
     protocol::worker_info to_info() const;
@@ -75,8 +89,10 @@ public:
     void chosen(worker& w) { w.last_pick = ++picks_; }
 
     uint32_t free_slots() const;
-    uint32_t total_slots() const;
     uint32_t total_busy() const;
+    uint32_t total_concurrency() const;
+    uint32_t total_prefetch() const;
+    uint32_t total_running() const;
     std::size_t size() const { return workers_.size(); }
     const std::map<std::string, worker>& all() const { return workers_; }
 

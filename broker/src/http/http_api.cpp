@@ -451,7 +451,8 @@ void add_api_routes(router& srv, std::shared_ptr<const api_env> env) {
     srv.Get("/api/v1/metrics", guarded(env, role::read, [&e](const httplib::Request&, httplib::Response& res) {
                 send_json(res, 200, to_json(*e.hub->latest()));
             }));
-    add_queue_routes(srv, env);  // queue control and flow limits
+    add_queue_routes(srv, env);    // queue control and flow limits
+    add_handler_routes(srv, env);  // GET /api/v1/handlers (http_handlers.cpp)
     // Workflow listing and schedule control (http_schedules.cpp).
     add_schedule_routes(srv, env);
 }

@@ -138,8 +138,8 @@ json to_json(const metrics_snapshot& s) {
             {"retried", h.retried},
             {"cancelled", h.cancelled},
             {"expired", h.expired},
-            {"run_ms_avg", h.run_ms.count > 0 ? h.run_ms.sum / static_cast<double>(h.run_ms.count) : 0.0},
-            {"wait_ms_avg", h.wait_ms.count > 0 ? h.wait_ms.sum / static_cast<double>(h.wait_ms.count) : 0.0}};
+            {"run_ms_avg", h.run.count > 0 ? 1000.0 * h.run.sum / static_cast<double>(h.run.count) : 0.0},
+            {"wait_ms_avg", h.wait.count > 0 ? 1000.0 * h.wait.sum / static_cast<double>(h.wait.count) : 0.0}};
     }
     return {{"time_ms", s.time_ms},
             {"uptime_ms", s.time_ms - s.started_ms},
@@ -151,6 +151,8 @@ json to_json(const metrics_snapshot& s) {
             {"slots", s.slots},
             {"busy", s.busy},
             {"store_fill", s.store_fill},
+            {"prefetch", s.prefetch},
+            {"running", s.running},
             {"finished_per_s", s.finished_per_s}};
 }
 

@@ -88,4 +88,8 @@ void add_dash_routes(router& srv, const std::shared_ptr<const api_env>& env);
 // Workflow listing and schedule control (http_schedules.cpp).
 void add_schedule_routes(router& srv, const std::shared_ptr<const api_env>& env);
 
+// Per-handler figures from the metrics snapshot (http_handlers.cpp).
+nlohmann::json handlers_json(const metrics_snapshot& s);
+void add_handler_routes(router& srv, const std::shared_ptr<const api_env>& env);
+
 }  // namespace taskmill::broker::http

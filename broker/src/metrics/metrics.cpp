@@ -2,48 +2,55 @@
 #include "metrics/metrics.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <cstdio>
+
+#include <taskmill/metrics/text.hpp>
 
 namespace taskmill::broker {
 
-void histogram::observe(double ms) {
-    if (!(ms >= 0)) {
-        ms = 0;  // clock steps and NaN land in the first bucket
+namespace {
+
+// Counts one event at second `sec` in a ring of per-second counts whose
+// newest second is `newest` (moved forward, clearing what it passes).
+template <typename T, std::size_t N> void ring_count(std::array<T, N>& ring, int64_t& newest, int64_t sec) {
+    if (sec > newest) {
+        for (int64_t s = std::max(newest + 1, sec - static_cast<int64_t>(N) + 1); s <= sec; ++s) {
+            ring[static_cast<std::size_t>(s) % N] = 0;
+        }
+        newest = sec;
     }
-    auto it = std::lower_bound(bounds.begin(), bounds.end(), ms);
-    ++buckets[static_cast<std::size_t>(it - bounds.begin())];
-    sum += ms;
-    ++count;
+    if (sec > newest - static_cast<int64_t>(N)) {
+        ++ring[static_cast<std::size_t>(sec) % N];
+    }
 }
 
-void turn_histogram::observe(double ms) {
-    if (!(ms >= 0)) {
-        ms = 0;
+// The count of second `sec` in such a ring (0 when out of its window).
+template <typename T, std::size_t N> uint64_t ring_at(const std::array<T, N>& ring, int64_t newest, int64_t sec) {
+    if (sec <= newest && sec > newest - static_cast<int64_t>(N)) {
+        return ring[static_cast<std::size_t>(sec) % N];
     }
-    auto it = std::lower_bound(bounds.begin(), bounds.end(), ms);
-    ++buckets[static_cast<std::size_t>(it - bounds.begin())];
-    sum += ms;
-    ++count;
+    return 0;
 }
+
+}  // namespace
 
 std::string_view handler_base(std::string_view spec) { return spec.substr(0, spec.find('@')); }
 
-handler_metrics& metrics_recorder::of(std::string_view handler) {
+metrics_recorder::handler_entry& metrics_recorder::of(std::string_view handler) {
     auto base = handler_base(handler);
     auto it = handlers_.find(base);
     if (it == handlers_.end()) {
-        it = handlers_.emplace(std::string(base), handler_metrics{}).first;
+        it = handlers_.emplace(std::string(base), handler_entry{}).first;
     }
     return it->second;
 }
 
-void metrics_recorder::submitted(std::string_view handler) { ++of(handler).submitted; }
+void metrics_recorder::submitted(std::string_view handler) { ++of(handler).m.submitted; }
 
-void metrics_recorder::started(std::string_view handler, double wait_ms) { of(handler).wait_ms.observe(wait_ms); }
+void metrics_recorder::dispatched(std::string_view handler, double wait_s) { of(handler).m.wait.observe(wait_s); }
 
-void metrics_recorder::finished(std::string_view handler, task_state state, double run_ms, int64_t now_ms) {
-    auto& h = of(handler);
+void metrics_recorder::finished(std::string_view handler, task_state state, double run_s, int64_t now_ms) {
+    auto& e = of(handler);
+    auto& h = e.m;
     if (state == task_state::succeeded) {
         ++h.succeeded;
     } else if (state == task_state::failed) {
@@ -53,27 +60,18 @@ void metrics_recorder::finished(std::string_view handler, task_state state, doub
     } else if (state == task_state::expired) {
         ++h.expired;
     }
-    if (run_ms >= 0) {
-        h.run_ms.observe(run_ms);
+    if (run_s >= 0) {
+        h.run.observe(run_s);
     }
-    int64_t sec = now_ms / 1000;
-    if (sec > ring_sec_) {
-        int64_t from = std::max(ring_sec_ + 1, sec - static_cast<int64_t>(history_s) + 1);
-        for (int64_t s = from; s <= sec; ++s) {
-            ring_[static_cast<std::size_t>(s) % history_s] = 0;
-        }
-        ring_sec_ = sec;
-    }
-    if (sec > ring_sec_ - static_cast<int64_t>(history_s)) {
-        ++ring_[static_cast<std::size_t>(sec) % history_s];
-    }
+    ring_count(ring_, ring_sec_, now_ms / 1000);
+    ring_count(e.ring, e.ring_sec, now_ms / 1000);
 }
 
-void metrics_recorder::retried(std::string_view handler, double run_ms) {
-    auto& h = of(handler);
+void metrics_recorder::retried(std::string_view handler, double run_s) {
+    auto& h = of(handler).m;
     ++h.retried;
-    if (run_ms >= 0) {
-        h.run_ms.observe(run_ms);
+    if (run_s >= 0) {
+        h.run.observe(run_s);
     }
 }
 
@@ -100,29 +98,30 @@ void metrics_recorder::hello(bool accepted) {
     }
 }
 
-void metrics_recorder::commit(double ms) {
-    commit_ms_.observe(ms);
+void metrics_recorder::commit(double seconds) {
+    commit_.observe(seconds);
     ++commits_;
 }
 
 void metrics_recorder::fill(metrics_snapshot& s, int64_t now_ms) const {
+    const int64_t now_sec = now_ms / 1000;
     s.handlers.clear();
-    for (const auto& [name, h] : handlers_) {
-        s.handlers.emplace(name, h);
+    for (const auto& [name, e] : handlers_) {
+        auto& out = s.handlers.emplace(name, e.m).first->second;
+        for (int64_t sec = now_sec - static_cast<int64_t>(handler_history_s) + 1; sec <= now_sec; ++sec) {
+            out.finished_last_minute += ring_at(e.ring, e.ring_sec, sec);
+        }
     }
     s.queued = queued_;
     s.hellos = hellos_;
     s.hellos_refused = hellos_refused_;
-    s.commit_ms = commit_ms_;
+    s.commit = commit_;
     s.commits = commits_;
-    s.turn_ms = turn_ms_;
+    s.turn = turn_;
     s.finished_per_s.assign(history_s, 0);
-    int64_t now_sec = now_ms / 1000;
     for (std::size_t i = 0; i < history_s; ++i) {
-        int64_t sec = now_sec - static_cast<int64_t>(history_s) + 1 + static_cast<int64_t>(i);
-        if (sec <= ring_sec_ && sec > ring_sec_ - static_cast<int64_t>(history_s)) {
-            s.finished_per_s[i] = ring_[static_cast<std::size_t>(sec) % history_s];
-        }
+        s.finished_per_s[i] =
+            ring_at(ring_, ring_sec_, now_sec - static_cast<int64_t>(history_s) + 1 + static_cast<int64_t>(i));
     }
 }
 
@@ -130,78 +129,10 @@ void metrics_recorder::fill(metrics_snapshot& s, int64_t now_ms) const {
 
 namespace {
 
-// Label values escape backslash, double quote and newline.
-std::string esc(std::string_view v) {
-    std::string out;
-    out.reserve(v.size());
-    for (char c : v) {
-        if (c == '\\' || c == '"') {
-            out.push_back('\\');
-            out.push_back(c);
-        } else if (c == '\n') {
-            out += "\\n";
-        } else {
-            out.push_back(c);
-        }
-    }
-    return out;
-}
+using metrics::label;
+using metrics::text_writer;
 
-std::string num(double v) {
-    if (std::isinf(v)) {
-        return v > 0 ? "+Inf" : "-Inf";
-    }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    return buf;
-}
-
-class writer {
-public:
-    void family(std::string_view name, std::string_view type, std::string_view help) {
-        out_ += "# HELP ";
-        out_ += name;
-        out_ += ' ';
-        out_ += help;
-        out_ += "\n# TYPE ";
-        out_ += name;
-        out_ += ' ';
-        out_ += type;
-        out_ += '\n';
-    }
-    void sample(std::string_view name, const std::string& labels, double v) {
-        out_ += name;
-        if (!labels.empty()) {
-            out_ += '{';
-            out_ += labels;
-            out_ += '}';
-        }
-        out_ += ' ';
-        out_ += num(v);
-        out_ += '\n';
-    }
-    template <class H> void hist(std::string_view name, const std::string& labels, const H& h) {
-        std::string sep = labels.empty() ? "" : ",";
-        uint64_t cum = 0;
-        for (std::size_t i = 0; i < H::bounds.size(); ++i) {
-            cum += h.buckets[i];
-            sample(std::string(name) + "_bucket", labels + sep + "le=\"" + num(H::bounds[i]) + "\"",
-                   static_cast<double>(cum));
-        }
-        cum += h.buckets.back();
-        sample(std::string(name) + "_bucket", labels + sep + "le=\"+Inf\"", static_cast<double>(cum));
-        sample(std::string(name) + "_sum", labels, h.sum);
-        sample(std::string(name) + "_count", labels, static_cast<double>(h.count));
-    }
-    std::string take() { return std::move(out_); }
-
-private:
-    std::string out_;
-};
-
-std::string lbl(std::string_view k, std::string_view v) { return std::string(k) + "=\"" + esc(v) + "\""; }
-
-void render_handlers(writer& w, const metrics_snapshot& s) {
+void render_handlers(text_writer& w, const metrics_snapshot& s) {
     struct counter_def {
         const char* name;
         const char* help;
@@ -218,36 +149,48 @@ void render_handlers(writer& w, const metrics_snapshot& s) {
     for (const auto& d : defs) {
         w.family(d.name, "counter", d.help);
         for (const auto& [name, h] : s.handlers) {
-            w.sample(d.name, lbl("handler", name), static_cast<double>(h.*(d.field)));
+            w.sample(d.name, label("handler", name), static_cast<double>(h.*(d.field)));
         }
     }
-    w.family("taskmill_task_run_ms", "histogram", "Attempt run time in milliseconds, by handler.");
+    w.family("taskmill_handler_tasks_running", "gauge", "Attempts a worker slot is running, by handler.");
     for (const auto& [name, h] : s.handlers) {
-        w.hist("taskmill_task_run_ms", lbl("handler", name), h.run_ms);
+        w.sample("taskmill_handler_tasks_running", label("handler", name), static_cast<double>(h.running));
     }
-    w.family("taskmill_task_queue_wait_ms", "histogram", "Time from ready to dispatched in milliseconds, by handler.");
+    w.family("taskmill_task_run_seconds", "histogram",
+             "Attempt run time in seconds, from the attempt's start in a worker slot to its outcome, by handler.");
     for (const auto& [name, h] : s.handlers) {
-        w.hist("taskmill_task_queue_wait_ms", lbl("handler", name), h.wait_ms);
+        w.histogram("taskmill_task_run_seconds", label("handler", name), h.run);
+    }
+    w.family("taskmill_task_queue_wait_seconds", "histogram", "Time from ready to dispatched in seconds, by handler.");
+    for (const auto& [name, h] : s.handlers) {
+        w.histogram("taskmill_task_queue_wait_seconds", label("handler", name), h.wait);
     }
 }
 
-void render_queues(writer& w, const metrics_snapshot& s) {
+void render_queues(text_writer& w, const metrics_snapshot& s) {
     w.family("taskmill_queue_depth", "gauge", "QUEUED tasks, by queue and priority.");
     for (const auto& [queue, prios] : s.queued) {
         for (const auto& [prio, n] : prios) {
-            w.sample("taskmill_queue_depth", lbl("queue", queue) + "," + lbl("priority", std::to_string(prio)),
+            w.sample("taskmill_queue_depth", label("queue", queue) + "," + label("priority", std::to_string(prio)),
                      static_cast<double>(n));
         }
     }
-    w.family("taskmill_tasks", "gauge", "Tasks in the store, by queue and state.");
+    w.family("taskmill_queue_oldest_ready_age_seconds", "gauge",
+             "Seconds since the oldest ready task of the queue became ready, by queue.");
+    for (const auto& [queue, age] : s.oldest_ready_age_s) {
+        w.sample("taskmill_queue_oldest_ready_age_seconds", label("queue", queue), age);
+    }
+    w.family(
+        "taskmill_tasks", "gauge",
+        "Tasks in the store, by queue and state (RUNNING: dispatched, started or waiting in a worker's prefetch).");
     for (const auto& [queue, states] : s.states) {
         for (const auto& [st, n] : states) {
-            w.sample("taskmill_tasks", lbl("queue", queue) + "," + lbl("state", st), static_cast<double>(n));
+            w.sample("taskmill_tasks", label("queue", queue) + "," + label("state", st), static_cast<double>(n));
         }
     }
     w.family("taskmill_events_total", "counter", "Broker event counters (dispatched, requeued, crashes, ...).");
     for (const auto& [name, n] : s.counters) {
-        w.sample("taskmill_events_total", lbl("event", name), static_cast<double>(n));
+        w.sample("taskmill_events_total", label("event", name), static_cast<double>(n));
     }
     w.family("taskmill_tasks_deleted_total", "counter", "Finished tasks deleted (retention, DELETE).");
     auto deleted = s.counters.find("deleted");
@@ -255,16 +198,23 @@ void render_queues(writer& w, const metrics_snapshot& s) {
              deleted == s.counters.end() ? 0.0 : static_cast<double>(deleted->second));
 }
 
-void render_workers(writer& w, const metrics_snapshot& s) {
-    w.family("taskmill_workers", "gauge", "Registered worker processes.");
-    w.sample("taskmill_workers", "", s.workers);
-    w.family("taskmill_worker_slots", "gauge", "Task slots over all workers.");
-    w.sample("taskmill_worker_slots", "", s.slots);
-    w.family("taskmill_worker_free_slots", "gauge", "Task slots not in use.");
-    w.sample("taskmill_worker_free_slots", "", s.slots > s.busy ? s.slots - s.busy : 0);
+void gauge(text_writer& w, const char* name, const char* help, double v) {
+    w.family(name, "gauge", help);
+    w.sample(name, "", v);
+}
+
+void render_workers(text_writer& w, const metrics_snapshot& s) {
+    gauge(w, "taskmill_workers", "Registered worker processes.", s.workers);
+    gauge(w, "taskmill_worker_slots", "Task slots (tasks run at once) over all workers.", s.slots);
+    gauge(w, "taskmill_worker_prefetch", "Prefetch over all workers: tasks accepted to wait for a free slot.",
+          s.prefetch);
+    gauge(w, "taskmill_worker_free_slots", "Task slots not running a task.",
+          s.slots > s.running ? s.slots - s.running : 0);
+    gauge(w, "taskmill_tasks_dispatched", "Tasks dispatched to workers, started or waiting in their prefetch.", s.busy);
+    gauge(w, "taskmill_tasks_running", "Tasks a worker slot has started.", s.running);
     w.family("taskmill_plugin_loaded", "gauge", "Workers that have a plugin version loaded.");
     for (const auto& [pv, n] : s.plugins) {
-        w.sample("taskmill_plugin_loaded", lbl("plugin", pv.first) + "," + lbl("version", pv.second),
+        w.sample("taskmill_plugin_loaded", label("plugin", pv.first) + "," + label("version", pv.second),
                  static_cast<double>(n));
     }
     w.family("taskmill_worker_hellos_total", "counter", "HELLOs received (plugin sets announced by workers).");
@@ -273,24 +223,29 @@ void render_workers(writer& w, const metrics_snapshot& s) {
     w.sample("taskmill_worker_hellos_refused_total", "", static_cast<double>(s.hellos_refused));
 }
 
+void render_store(text_writer& w, const metrics_snapshot& s) {
+    gauge(w, "taskmill_store_map_bytes", "LMDB map size in bytes.", static_cast<double>(s.store_map_bytes));
+    gauge(w, "taskmill_store_used_bytes", "LMDB bytes in use (pages up to the last used one).",
+          s.store_fill * static_cast<double>(s.store_map_bytes));
+    w.family("taskmill_store_commit_seconds", "histogram", "LMDB commit latency in seconds (one per loop turn).");
+    w.histogram("taskmill_store_commit_seconds", "", s.commit);
+    w.family("taskmill_loop_turn_seconds", "histogram",
+             "Loop turn time in seconds: messages, timers, bulk job slices, dispatch and commit.");
+    w.histogram("taskmill_loop_turn_seconds", "", s.turn);
+}
+
 }  // namespace
 
 std::string render_prometheus(const metrics_snapshot& s) {
-    writer w;
+    text_writer w;
+    metrics::write_build_info(w);
     render_queues(w, s);
     render_handlers(w, s);
     render_workers(w, s);
-    w.family("taskmill_store_map_bytes", "gauge", "LMDB map size in bytes.");
-    w.sample("taskmill_store_map_bytes", "", static_cast<double>(s.store_map_bytes));
-    w.family("taskmill_store_used_bytes", "gauge", "LMDB bytes in use (pages up to the last used one).");
-    w.sample("taskmill_store_used_bytes", "", s.store_fill * static_cast<double>(s.store_map_bytes));
-    w.family("taskmill_store_commit_ms", "histogram", "LMDB commit latency in milliseconds (one per loop turn).");
-    w.hist("taskmill_store_commit_ms", "", s.commit_ms);
-    w.family("taskmill_loop_turn_ms", "histogram",
-             "Loop turn time in milliseconds: messages, timers, bulk job slices, dispatch and commit.");
-    w.hist("taskmill_loop_turn_ms", "", s.turn_ms);
-    w.family("taskmill_uptime_seconds", "gauge", "Seconds since the broker started.");
-    w.sample("taskmill_uptime_seconds", "", static_cast<double>(s.time_ms - s.started_ms) / 1000.0);
+    render_store(w, s);
+    gauge(w, "taskmill_uptime_seconds", "Seconds since the broker started.",
+          static_cast<double>(s.time_ms - s.started_ms) / 1000.0);
+    metrics::write_process(w);
     return w.take();
 }
 

@@ -6,6 +6,8 @@
 // and publishes it into a metrics_hub; HTTP threads take a shared_ptr to the
 // latest snapshot. The hub's mutex only guards a pointer swap, so a scrape
 // can never hold the loop back for longer than that swap.
+//
+// Durations are seconds throughout (Prometheus base units).
 #pragma once
 
 #include <array>
@@ -19,29 +21,13 @@
 #include <utility>
 #include <vector>
 
+#include <taskmill/metrics/histogram.hpp>
+
 #include "model/task_state.hpp"
 
 namespace taskmill::broker {
 
-// Cumulative histogram over fixed bounds in milliseconds.
-struct histogram {
-    static constexpr std::array<double, 15> bounds = {1,    5,    10,   25,    50,    100,   250,   500,
-                                                      1000, 2500, 5000, 10000, 30000, 60000, 300000};
-    std::array<uint64_t, bounds.size() + 1> buckets{};  // per bucket (not cumulative); last = +Inf
-    double sum = 0;
-    uint64_t count = 0;
-    void observe(double ms);
-};
-
-// The same over finer bounds, for loop turns (a turn is a millisecond or
-// two when all is well; the bounds show the few that are not).
-struct turn_histogram {
-    static constexpr std::array<double, 12> bounds = {0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000};
-    std::array<uint64_t, bounds.size() + 1> buckets{};
-    double sum = 0;
-    uint64_t count = 0;
-    void observe(double ms);
-};
+using metrics::seconds_histogram;
 
 struct handler_metrics {
     uint64_t submitted = 0;
@@ -50,8 +36,12 @@ struct handler_metrics {
     uint64_t retried = 0;
     uint64_t cancelled = 0;
     uint64_t expired = 0;
-    histogram run_ms;   // attempt run time (start to result)
-    histogram wait_ms;  // queue wait (ready to dispatched)
+    seconds_histogram run;   // attempt run time, from the attempt's start (a slot began it) to its outcome
+    seconds_histogram wait;  // queue wait (ready to dispatched)
+    // Filled into snapshots only: tasks of the handler that reached a final
+    // state in the last 60 s, and attempts of it a slot is running now.
+    uint64_t finished_last_minute = 0;
+    uint64_t running = 0;
 };
 
 struct metrics_snapshot {
@@ -62,16 +52,21 @@ struct metrics_snapshot {
     std::map<std::string, std::map<int32_t, uint64_t>> queued;      // queue -> priority -> QUEUED tasks
     std::map<std::string, uint64_t> counters;                       // the engine's named counters
     uint32_t workers = 0;
-    uint32_t slots = 0;
-    uint32_t busy = 0;
+    uint32_t slots = 0;     // the workers' concurrency, summed
+    uint32_t prefetch = 0;  // credit above their slots: tasks waiting in workers' local queues
+    uint32_t busy = 0;      // tasks dispatched to workers (state RUNNING), started or not
+    uint32_t running = 0;   // of those, the ones a slot has started
     std::map<std::pair<std::string, std::string>, uint64_t> plugins;  // (plugin, version) -> workers
     uint64_t hellos = 0;
     uint64_t hellos_refused = 0;
-    histogram commit_ms;
+    seconds_histogram commit;
     uint64_t commits = 0;
-    turn_histogram turn_ms;  // loop turns: messages, timers, jobs, dispatch and commit
+    seconds_histogram turn;  // loop turns: messages, timers, jobs, dispatch and commit
     double store_fill = 0;   // used fraction of the LMDB map
     uint64_t store_map_bytes = 0;
+    // Per queue with ready tasks: seconds since its oldest ready task became
+    // ready (created, or its ETA passed).
+    std::map<std::string, double> oldest_ready_age_s;
     // Tasks that reached a final state, per second, oldest first; the last
     // entry is the current (partial) second.
     std::vector<uint64_t> finished_per_s;
@@ -83,33 +78,40 @@ std::string_view handler_base(std::string_view spec);
 class metrics_recorder {
 public:
     static constexpr std::size_t history_s = 300;
+    static constexpr std::size_t handler_history_s = 60;
 
     void submitted(std::string_view handler);
-    void started(std::string_view handler, double wait_ms);
-    // A final state; run_ms < 0 when no attempt ran.
-    void finished(std::string_view handler, task_state state, double run_ms, int64_t now_ms);
-    void retried(std::string_view handler, double run_ms);
+    void dispatched(std::string_view handler, double wait_s);
+    // A final state; run_s < 0 when no attempt ran.
+    void finished(std::string_view handler, task_state state, double run_s, int64_t now_ms);
+    void retried(std::string_view handler, double run_s);
     void state_change(const std::string& queue, int32_t priority, std::optional<task_state> from, task_state to);
     void queued_recovered(const std::string& queue, int32_t priority);
     void hello(bool accepted);
-    void commit(double ms);
-    void turn(double ms) { turn_ms_.observe(ms); }
+    void commit(double seconds);
+    void turn(double seconds) { turn_.observe(seconds); }
 
     // The parts this recorder owns, copied into `s`.
     void fill(metrics_snapshot& s, int64_t now_ms) const;
 
 private:
-    handler_metrics& of(std::string_view handler);
+    // A handler's figures and its finished-per-second ring (last minute).
+    struct handler_entry {
+        handler_metrics m;
+        std::array<uint32_t, handler_history_s> ring{};
+        int64_t ring_sec = 0;
+    };
+    handler_entry& of(std::string_view handler);
 
-    std::map<std::string, handler_metrics, std::less<>> handlers_;
+    std::map<std::string, handler_entry, std::less<>> handlers_;
     std::map<std::string, std::map<int32_t, uint64_t>> queued_;
     std::array<uint64_t, history_s> ring_{};
     int64_t ring_sec_ = 0;  // the second ring_[ring_sec_ % history_s] counts
     uint64_t hellos_ = 0;
     uint64_t hellos_refused_ = 0;
-    histogram commit_ms_;
+    seconds_histogram commit_;
     uint64_t commits_ = 0;
-    turn_histogram turn_ms_;
+    seconds_histogram turn_;
 };
 
 class metrics_hub {
@@ -129,7 +131,8 @@ private:
     std::shared_ptr<const metrics_snapshot> latest_ = std::make_shared<metrics_snapshot>();
 };
 
-// Prometheus text exposition format 0.0.4.
+// Prometheus text exposition format 0.0.4, with taskmill_build_info and
+// the broker process's process_* figures (read from /proc on each call).
 std::string render_prometheus(const metrics_snapshot& s);
 
 }  // namespace taskmill::broker

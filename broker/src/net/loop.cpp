@@ -356,8 +356,7 @@ struct broker::impl {
         auto early = eng->take_early();
         send_messages(early);
         eng->end_turn();  // durability point: nothing below is sent before this
-        eng->turn_took(
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - turn_start).count());
+        eng->turn_took(std::chrono::duration<double>(std::chrono::steady_clock::now() - turn_start).count());
         if (http) {
             eng->publish_metrics(*hub);  // before the replies: a client that saw one sees its effect
         }

@@ -154,13 +154,17 @@ void print_workers(std::ostream& out, const std::vector<client::worker_info>& ws
         out << arr.dump() << "\n";
         return;
     }
-    std::vector<std::vector<std::string>> rows{{"ID", "BUSY/SLOTS", "GEN", "QUEUES", "HANDLERS", "LAST SEEN"}};
+    std::vector<std::vector<std::string>> rows{
+        {"ID", "RUNNING/SLOTS", "PREFETCH", "GEN", "QUEUES", "HANDLERS", "LAST SEEN"}};
     for (const auto& w : ws) {
         std::vector<std::string> handlers;
         for (const auto& h : w.handlers) {
             handlers.push_back(h.name + "@" + h.version);
         }
-        rows.push_back({w.id, std::to_string(w.busy) + "/" + std::to_string(w.slots), std::to_string(w.generation),
+        // PREFETCH: tasks waiting for a free slot / room for them.
+        const unsigned waiting = w.busy > w.running ? w.busy - w.running : 0;
+        rows.push_back({w.id, std::to_string(w.running) + "/" + std::to_string(w.slots),
+                        std::to_string(waiting) + "/" + std::to_string(w.prefetch), std::to_string(w.generation),
                         w.queues.empty() ? "*" : join(w.queues), join(handlers),
                         text_of(client::iso8601_or_null(w.last_seen))});
     }
@@ -237,7 +241,8 @@ void print_stats(std::ostream& out, const client::stats_info& s, bool json) {
         out << client::to_json(s).dump() << "\n";
         return;
     }
-    out << "workers: " << s.workers << "  slots: " << s.slots << "  busy: " << s.busy << "  uptime: " << std::fixed
+    out << "workers: " << s.workers << "  slots: " << s.slots << "  prefetch: " << s.prefetch
+        << "  running: " << s.running << "  dispatched: " << s.busy << "  uptime: " << std::fixed
         << std::setprecision(1) << static_cast<double>(s.uptime.count()) / 1000.0 << " s\n";
     print_queue_table(out, s.queues);
     if (!s.handlers.empty()) {

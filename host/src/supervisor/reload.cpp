@@ -96,6 +96,7 @@ void supervisor::finish_judging() {
         log_->error("plugin refused: {}: {}{}", v.file, v.reason, kept ? " (its previous version keeps serving)" : "");
         report_plugins("refused", {v.file}, v.file + ": " + v.reason);
     }
+    figures_->plugins_judged(verdicts.size() - refused, refused);
     judged_ = std::move(snap);
     bool same = current_ && sources.size() == current()->files.size() &&
                 std::all_of(sources.begin(), sources.end(), [&](const auto& s) {
@@ -173,6 +174,7 @@ void supervisor::give_up_on_current() {
     } else {
         return;
     }
+    figures_->plugins_judged(0, blamed.size());
     for (const auto& file : blamed) {
         report_plugins("refused", {file},
                        file + ": the workers of generation " + std::to_string(bad.number) + " failed to start (" +

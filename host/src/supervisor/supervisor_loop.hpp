@@ -25,6 +25,7 @@
 
 #include "../plugin_watch.hpp"
 #include "generation.hpp"
+#include "host_metrics.hpp"
 #include "plugin_judge.hpp"
 
 namespace taskmill::host::detail {
@@ -62,7 +63,7 @@ private:
     void on_failed_start(worker_slot& w, pid_t pid, const std::string& why);
     void on_retired_exit(pid_t pid, int status);
     void send_dead(pid_t pid, const std::string& why);
-    void forget_worker(pid_t pid);
+    void forget_worker(pid_t pid, bool crashed);
     void begin_stop(int sig);
     bool all_stopped() const;
 
@@ -100,6 +101,9 @@ private:
     std::optional<uint32_t> previous_good_;  // the last generation that served before current_
     uint32_t next_generation_;
     std::map<pid_t, uint32_t> retiring_;  // old generations' workers, finishing -> generation
+    // /metrics (host_metrics.hpp): figures always kept, served when `metrics` is set.
+    std::unique_ptr<host_metrics> figures_;
+    std::unique_ptr<metrics_server> metrics_server_;
 };
 
 }  // namespace taskmill::host::detail

@@ -26,6 +26,7 @@ void supervisor::start(worker_slot& w) {
         w.restart_at = steady::now() + w.backoff;
         return;
     }
+    figures_->worker_started(pid, w.started != steady::time_point{});
     w.pid = pid;
     w.generation = g.number;
     w.ready = false;
@@ -68,7 +69,8 @@ void supervisor::send_dead(pid_t pid, const std::string& why) {
 
 // The worker's private folder (plugin copies, markers, its running file)
 // goes once the worker is gone and its DEAD, if any, is built.
-void supervisor::forget_worker(pid_t pid) {
+void supervisor::forget_worker(pid_t pid, bool crashed) {
+    figures_->worker_gone(pid, crashed);  // its last figures, before the folder goes
     std::error_code ec;
     std::filesystem::remove_all(std::filesystem::path(o_.run_dir) / ("worker-" + std::to_string(pid)), ec);
 }
@@ -84,7 +86,7 @@ void supervisor::on_exit(worker_slot& w, int status) {
     if ((ready || stopping_) && clean) {
         // A drained worker said BYE itself: recycling, not a crash.
         log_->info("worker exited pid={} reason=\"{}\" ({})", pid, why, stopping_ ? "stopped" : "recycled");
-        forget_worker(pid);
+        forget_worker(pid, false);
         if (stopping_) return;
         w.backoff = backoff_min;
         start(w);
@@ -96,7 +98,7 @@ void supervisor::on_exit(worker_slot& w, int status) {
     }
     log_->warn("worker exited pid={} reason=\"{}\"", pid, why);
     send_dead(pid, why);
-    forget_worker(pid);
+    forget_worker(pid, true);
     if (stopping_) return;
     if (ran >= stable_after) w.backoff = backoff_min;
     w.restart_at = steady::now() + w.backoff;
@@ -112,7 +114,7 @@ void supervisor::on_failed_start(worker_slot& w, pid_t pid, const std::string& w
     log_->warn("worker failed to start pid={} generation={} reason=\"{}\"; restart in {} ms", pid, w.generation, what,
                w.backoff.count());
     send_dead(pid, what);  // it may have said HELLO: the broker drops what it does not know
-    forget_worker(pid);
+    forget_worker(pid, true);
     w.restart_at = steady::now() + w.backoff;
     w.backoff = std::min(w.backoff * 2, backoff_max);
     auto it = gens_.find(w.generation);
@@ -125,8 +127,9 @@ void supervisor::on_retired_exit(pid_t pid, int status) {
     retiring_.erase(pid);
     std::string why = describe_exit(status);
     log_->info("worker exited pid={} reason=\"{}\" (old generation)", pid, why);
-    if (!(WIFEXITED(status) && WEXITSTATUS(status) == 0)) send_dead(pid, why);
-    forget_worker(pid);
+    const bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!clean) send_dead(pid, why);
+    forget_worker(pid, !clean);
 }
 
 void supervisor::reap() {

@@ -290,7 +290,8 @@ TEST(Backend, ResentOutcomeFinishesATaskRecoveredAsQueued) {
     auto& again = h.connect_worker(1, {handler("a.b")}, {.id = "node:440", .queues = {"elsewhere"}});
     tp::results rs;
     rs.seq = 9;
-    rs.items.push_back(tp::outcome{d[0].id, d[0].attempt, "ok", "\x2a", "", std::nullopt, "1.0.0", std::nullopt});
+    rs.items.push_back(
+        tp::outcome{d[0].id, d[0].attempt, "ok", "\x2a", "", std::nullopt, "1.0.0", std::nullopt, std::nullopt});
     again.send(rs);
     auto st = h.status(id);
     EXPECT_EQ(st.state, "SUCCEEDED");

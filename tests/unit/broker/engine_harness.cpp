@@ -74,7 +74,8 @@ std::vector<std::pair<int64_t, tp::control>> sim_worker::received(std::string_vi
 void sim_worker::result(const tp::work_item& w, const std::string& status, const std::string& result,
                         const std::string& error, std::optional<int64_t> retry_after_ms) {
     tp::results rs;
-    rs.items.push_back(tp::outcome{w.id, w.attempt, status, result, error, retry_after_ms, "1.0.0", std::nullopt});
+    rs.items.push_back(
+        tp::outcome{w.id, w.attempt, status, result, error, retry_after_ms, "1.0.0", std::nullopt, std::nullopt});
     send(rs);
 }
 

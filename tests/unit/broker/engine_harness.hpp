@@ -154,6 +154,12 @@ public:
     // The engine refuses new work for `ms` from now (as after a failed
     // store write), saying `why`.
     void hold_new_work(int64_t ms, std::string why) { engine_->hold_new_work(now_ + ms, std::move(why)); }
+    // The metrics snapshot the engine would publish now.
+    std::shared_ptr<const tb::metrics_snapshot> metrics() {
+        tb::metrics_hub hub;
+        engine_->publish_metrics(hub);
+        return hub.latest();
+    }
 
     // ---- what the engine sent ----
     // Takes the messages to `peer` with `command` (any if empty), oldest first.

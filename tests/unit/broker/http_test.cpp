@@ -603,9 +603,9 @@ TEST_F(Metrics, CountersAndHistogramsMatchTheTasksRun) {
     EXPECT_EQ(sample(text, R"(taskmill_tasks_submitted_total{handler="t.bad"})"), 2) << "versions fold into the name";
     EXPECT_EQ(sample(text, R"(taskmill_tasks_failed_total{handler="t.bad"})"), 1);
     EXPECT_EQ(sample(text, R"(taskmill_tasks_retried_total{handler="t.bad"})"), 1);
-    EXPECT_EQ(sample(text, R"(taskmill_task_run_ms_count{handler="t.bad"})"), 3) << "every attempt is timed";
-    EXPECT_EQ(sample(text, R"(taskmill_task_run_ms_bucket{handler="t.ok",le="+Inf"})"), 3);
-    EXPECT_EQ(sample(text, R"(taskmill_task_queue_wait_ms_count{handler="t.ok"})"), 3);
+    EXPECT_EQ(sample(text, R"(taskmill_task_run_seconds_count{handler="t.bad"})"), 3) << "every attempt is timed";
+    EXPECT_EQ(sample(text, R"(taskmill_task_run_seconds_bucket{handler="t.ok",le="+Inf"})"), 3);
+    EXPECT_EQ(sample(text, R"(taskmill_task_queue_wait_seconds_count{handler="t.ok"})"), 3);
     EXPECT_EQ(sample(text, R"(taskmill_queue_depth{queue="parked",priority="7"})"), 2);
     EXPECT_EQ(sample(text, R"(taskmill_queue_depth{queue="parked",priority="0"})"), 1);
     EXPECT_EQ(sample(text, R"(taskmill_tasks{queue="default",state="SUCCEEDED"})"), 4);
@@ -614,7 +614,7 @@ TEST_F(Metrics, CountersAndHistogramsMatchTheTasksRun) {
     EXPECT_EQ(sample(text, "taskmill_worker_slots"), 8);
     EXPECT_EQ(sample(text, "taskmill_worker_free_slots"), 8);
     EXPECT_EQ(sample(text, R"(taskmill_plugin_loaded{plugin="test",version="1.0.0"})"), 1) << text;
-    EXPECT_GE(sample(text, "taskmill_store_commit_ms_count"), 1);
+    EXPECT_GE(sample(text, "taskmill_store_commit_seconds_count"), 1);
     EXPECT_GT(sample(text, "taskmill_store_used_bytes"), 0);
 
     auto m = get("/api/v1/metrics");

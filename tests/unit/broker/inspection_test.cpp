@@ -58,7 +58,7 @@ TEST(AttemptHistory, ARetryThenASuccess) {
     spec.backoff_base_ms = 1;
     auto id = h.submit(spec);
     tp::results rs;
-    rs.items.push_back(tp::outcome{only(w).id, 1, "retry", "", "db busy", std::nullopt, "1.0.0", 42});
+    rs.items.push_back(tp::outcome{only(w).id, 1, "retry", "", "db busy", std::nullopt, "1.0.0", 42, std::nullopt});
     w.send(rs);
     h.advance(1);
     w.result(only(w), "ok");

@@ -439,7 +439,8 @@ TEST(Lifecycle, HandlerErrorCodeShowsInStatus) {
     auto items = w.dispatched();
     ASSERT_EQ(items.size(), 1u);
     tp::results rs;
-    rs.items.push_back(tp::outcome{items[0].id, items[0].attempt, "retry", "", "quota", std::nullopt, "1.0.0", 429});
+    rs.items.push_back(
+        tp::outcome{items[0].id, items[0].attempt, "retry", "", "quota", std::nullopt, "1.0.0", 429, std::nullopt});
     w.send(rs);
     auto st = h.status(id);
     EXPECT_EQ(st.state, "RETRYING");

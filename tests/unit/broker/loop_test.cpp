@@ -118,7 +118,8 @@ TEST_F(LoopTest, DoneOfOneTurnIsBatched) {
     }
     tp::results rs;
     for (const auto& it : items) {
-        rs.items.push_back(tp::outcome{it.id, it.attempt, "ok", "\x01", "", std::nullopt, "1.0.0", std::nullopt});
+        rs.items.push_back(
+            tp::outcome{it.id, it.attempt, "ok", "\x01", "", std::nullopt, "1.0.0", std::nullopt, std::nullopt});
     }
     w.send(tp::cmd::results, tp::encode(rs));  // one RESULTS: one broker turn
     auto done = c.recv();
@@ -190,7 +191,8 @@ TEST(LoopThroughput, DISABLED_DurableSubmitRunResult) {
         ASSERT_FALSE(items.empty());
         tp::results rs;
         for (auto& it : items) {
-            rs.items.push_back(tp::outcome{it.id, it.attempt, "ok", "\xc0", "", std::nullopt, "1", std::nullopt});
+            rs.items.push_back(
+                tp::outcome{it.id, it.attempt, "ok", "\xc0", "", std::nullopt, "1", std::nullopt, std::nullopt});
         }
         w.send(tp::cmd::results, tp::encode(rs));
         done += static_cast<int>(items.size());

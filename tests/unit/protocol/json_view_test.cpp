@@ -185,8 +185,12 @@ TEST(JsonViewWorker, HasHandlersAndLastSeenTwice) {
     w.queues = {"q"};
     w.handlers = {tp::handler_info{"echo.echo", "1.0.0", "echo"}};
     w.last_seen_ms = 1'700'000'000'000;
+    w.prefetch = 8;
+    w.running = 1;
     auto j = tp::to_json(w);
-    EXPECT_EQ(j.size(), 10u) << j.dump();
+    EXPECT_EQ(j.size(), 12u) << j.dump();
+    EXPECT_EQ(j["prefetch"], 8);
+    EXPECT_EQ(j["running"], 1);
     EXPECT_EQ(j["pid"], 42);
     EXPECT_EQ(j["handlers"][0], (json{{"name", "echo.echo"}, {"version", "1.0.0"}, {"plugin", "echo"}}));
     EXPECT_EQ(j["last_seen"], "2023-11-14T22:13:20.000Z");
@@ -204,8 +208,12 @@ TEST(JsonViewStats, HasQueuesStatesAndCounters) {
     s.slots = 4;
     s.busy = 2;
     s.uptime_ms = 1500;
+    s.prefetch = 2;
+    s.running = 1;
     auto j = tp::to_json(s);
-    EXPECT_EQ(j.size(), 8u) << j.dump();
+    EXPECT_EQ(j.size(), 10u) << j.dump();
+    EXPECT_EQ(j["prefetch"], 2);
+    EXPECT_EQ(j["running"], 1);
     EXPECT_EQ(j["queues"][0], (json{{"name", "default"},
                                     {"ready", 3},
                                     {"delayed", 1},

@@ -98,17 +98,18 @@ TEST(Codec, WorkerMessagesRoundTrip) {
     EXPECT_EQ(back->tasks.at(0).attempt, 2u);
     EXPECT_EQ(back->tasks.at(0).checkpoint, "ck");
     tp::results rs;
-    rs.items.push_back({"id1", 2, "retry", "", "boom", 250, "1.0.0", 42});
+    rs.items.push_back({"id1", 2, "retry", "", "boom", 250, "1.0.0", 42, 1500});
     auto rb = tp::decode_results(tp::encode(rs));
     ASSERT_TRUE(rb.has_value());
     EXPECT_EQ(rb->items.at(0).retry_after_ms, 250);
     EXPECT_EQ(rb->items.at(0).error, "boom");
     EXPECT_EQ(rb->items.at(0).error_code, 42);
+    EXPECT_EQ(rb->items.at(0).run_us, 1500);
 }
 
 TEST(Codec, ResultsCarryStartedIds) {
     tp::results rs;
-    rs.items.push_back({"done1", 1, "ok", "\xc0", "", std::nullopt, "1.0.0", std::nullopt});
+    rs.items.push_back({"done1", 1, "ok", "\xc0", "", std::nullopt, "1.0.0", std::nullopt, std::nullopt});
     rs.started = {"run1", "run2"};
     auto rb = tp::decode_results(tp::encode(rs));
     ASSERT_TRUE(rb.has_value()) << rb.error().message;
@@ -129,7 +130,7 @@ TEST(Codec, ResultsCarryStartedIds) {
 
     // A RESULTS without `started` (an older worker) decodes to none.
     tp::results old;
-    old.items.push_back({"done2", 1, "fail", "", "no", std::nullopt, "", std::nullopt});
+    old.items.push_back({"done2", 1, "fail", "", "no", std::nullopt, "", std::nullopt, std::nullopt});
     auto oldb = tp::decode_results(tp::encode(old));
     ASSERT_TRUE(oldb.has_value());
     EXPECT_TRUE(oldb->started.empty());

@@ -140,6 +140,11 @@ struct worker_info {
     std::vector<std::string> queues;
     std::vector<handler_info> handlers;
     std::optional<time_point> last_seen;
+    // `slots`: tasks it runs at once; `prefetch`: how many more it accepts
+    // to wait for a free slot; `busy`: tasks it holds (running or waiting);
+    // `running`: those a slot has started.
+    unsigned prefetch = 0;
+    unsigned running = 0;
 };
 
 // The flow limits of a queue or a handler; 0 = no limit.
@@ -182,6 +187,10 @@ struct stats_info {
     unsigned busy = 0;
     milliseconds uptime{0};
     std::vector<handler_stats> handlers;  // handlers with flow limits
+    // `slots`: the workers' concurrency summed; `prefetch`: their local
+    // queues; `busy`: tasks dispatched; `running`: those a slot started.
+    unsigned prefetch = 0;
+    unsigned running = 0;
 };
 
 // Filter for client::tasks(). Empty fields do not filter; limit 0 = the

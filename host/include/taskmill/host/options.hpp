@@ -57,6 +57,9 @@ struct options {
     bool strict_modes = true;      // refuse group/world-writable or foreign-owned plugins
     std::string check_file;        // --check FILE.so
     int64_t init_timeout_ms = default_init_timeout_ms;
+    // HOST:PORT of the supervisor's Prometheus /metrics (port 0 = pick one;
+    // the log says which); empty = off.
+    std::string metrics;
     // [plugin.NAME] sections: plugin name -> the msgpack map its init()
     // receives. Workers and checks get them from plugin_config_file, which
     // the supervisor writes (save_plugin_configs) and names in their argv.

@@ -70,11 +70,12 @@ nlohmann::json to_json(const attempt_info& a);
 // (the attempts, oldest first).
 nlohmann::json to_json(const task_info& t);
 // The worker object: id, host, pid, slots, busy, generation, queues,
-// handlers [{name, version, plugin}], last_seen (iso8601_or_null), last_seen_ms.
+// handlers [{name, version, plugin}], last_seen (iso8601_or_null), last_seen_ms,
+// prefetch, running (see worker_info).
 nlohmann::json to_json(const worker_info& w);
 // The stats object: queues [queue objects], states, counters, workers,
 // slots, busy, uptime_ms, handlers [{name, running, limits}] (those with
-// flow limits).
+// flow limits), prefetch, running (see stats_info).
 nlohmann::json to_json(const stats_info& s);
 // The queue object: name, ready, delayed, running, paused, limits.
 nlohmann::json to_json(const queue_stats& q);

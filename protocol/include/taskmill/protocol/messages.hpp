@@ -164,6 +164,12 @@ struct worker_info {
     std::vector<std::string> queues;
     std::vector<handler_info> handlers;
     int64_t last_seen_ms = 0;
+    // Slots and prefetch apart: `slots` is the worker's concurrency (tasks
+    // it runs at once), `prefetch` how many more it accepts to wait for a
+    // free slot; `busy` counts the tasks it holds (running or waiting),
+    // `running` those a slot has started.
+    uint32_t prefetch = 0;
+    uint32_t running = 0;
 };
 
 // The flow limits of a queue or a handler (LIMIT, broker.ini [queue.NAME]
@@ -212,6 +218,11 @@ struct stats_info {
     uint32_t busy = 0;
     int64_t uptime_ms = 0;
     std::vector<handler_stats> handlers;  // handlers with limits
+    // `slots` sums the workers' concurrency; `prefetch` their local queues;
+    // `busy` the tasks dispatched (state RUNNING), `running` those a slot
+    // has started (the rest wait in a worker's prefetch).
+    uint32_t prefetch = 0;
+    uint32_t running = 0;
 };
 
 // The reply to any client request (and the DONE push). Only the parts the
@@ -282,6 +293,9 @@ struct outcome {
     std::optional<int64_t> retry_after_ms;  // for retry: the handler's own delay
     std::string version;                    // plugin version that ran it
     std::optional<int64_t> error_code;      // the handler's own tm_error.code, if it set one
+    // How long the handler ran (slot start to return), in microseconds, as
+    // the worker measured it; absent from older workers.
+    std::optional<int64_t> run_us;
 };
 
 // Worker -> broker. `started`: ids of tasks a slot began since the previous

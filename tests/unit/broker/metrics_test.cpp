@@ -1,0 +1,135 @@
+// The figures of metrics, STATS and WORKERS on the simulated clock: slots
+// apart from prefetch, running apart from dispatched, run time from the
+// attempt's start, the oldest ready task's age; and the Prometheus text.
+#include <gtest/gtest.h>
+
+#include "engine_harness.hpp"
+#include "metrics/metrics.hpp"
+
+using namespace tmtest;
+
+namespace {
+
+tp::stats_info stats(engine_harness& h) {
+    auto rep = h.call(tp::cmd::stats, {});
+    return rep.stats.value_or(tp::stats_info{});
+}
+
+}  // namespace
+
+// HELLO's slots are credit (slots + prefetch): WORKERS and STATS used to
+// report that credit as slots (concurrency 4 + prefetch 1 showed 5).
+TEST(Metrics, SlotsAreTheConcurrencyAndPrefetchIsApart) {
+    engine_harness h;
+    h.connect_worker(5, {handler("a.b")}, {.prefetch = 1});
+    h.connect_worker(5, {handler("a.b")}, {.prefetch = 1});
+    auto rep = h.call(tp::cmd::workers, {});
+    ASSERT_EQ(rep.workers.size(), 2u);
+    EXPECT_EQ(rep.workers[0].slots, 4u);
+    EXPECT_EQ(rep.workers[0].prefetch, 1u);
+    auto s = stats(h);
+    EXPECT_EQ(s.slots, 8u);
+    EXPECT_EQ(s.prefetch, 2u);
+    auto m = h.metrics();
+    EXPECT_EQ(m->slots, 8u);
+    EXPECT_EQ(m->prefetch, 2u);
+}
+
+// A dispatched task that waits in the worker's prefetch is not running.
+TEST(Metrics, RunningCountsStartedAttemptsApartFromDispatched) {
+    engine_harness h;
+    auto& w = h.connect_worker(3, {handler("a.b")}, {.prefetch = 2});
+    for (int i = 0; i < 3; ++i) {
+        h.submit(task("a.b"));
+    }
+    auto items = w.dispatched();
+    ASSERT_EQ(items.size(), 3u);
+    auto s = stats(h);
+    EXPECT_EQ(s.busy, 3u);
+    EXPECT_EQ(s.running, 0u);
+    tp::results started;
+    started.started = {items[0].id};
+    w.send(started);
+    s = stats(h);
+    EXPECT_EQ(s.running, 1u);
+    EXPECT_EQ(h.call(tp::cmd::workers, {}).workers.at(0).running, 1u);
+    EXPECT_EQ(h.metrics()->running, 1u);
+    w.result(items[0], "ok");
+    s = stats(h);
+    EXPECT_EQ(s.running, 0u);
+    EXPECT_EQ(s.busy, 2u);
+    w.result(items[1], "ok");  // an outcome implies the start: never counted running
+    EXPECT_EQ(stats(h).running, 0u);
+}
+
+// The run-time histogram takes the worker's own measure: a task that
+// waited 400 ms in the prefetch and ran 200 µs shows 200 µs, not 400 ms.
+TEST(Metrics, RunTimeIsTheWorkersMeasureNotTheTimeSinceDispatch) {
+    engine_harness h;
+    auto& w = h.connect_worker(2, {handler("a.b")}, {.prefetch = 1});
+    h.submit(task("a.b"));
+    auto items = w.dispatched();
+    ASSERT_EQ(items.size(), 1u);
+    h.advance(400);
+    tp::results rs;
+    rs.items.push_back(
+        tp::outcome{items[0].id, items[0].attempt, "ok", "", "", std::nullopt, "1.0.0", std::nullopt, 200});
+    w.send(rs);
+    const auto& run = h.metrics()->handlers.at("a.b").run;
+    ASSERT_EQ(run.count, 1u);
+    EXPECT_EQ(run.buckets[1], 1u) << "in (100 µs, 250 µs]";
+    EXPECT_NEAR(run.sum, 0.0002, 1e-9);
+}
+
+// Without the worker's measure (an older worker), the start it reported.
+TEST(Metrics, RunTimeCountsFromTheReportedStartWithoutTheWorkersMeasure) {
+    engine_harness h;
+    auto& w = h.connect_worker(2, {handler("a.b")}, {.prefetch = 1});
+    h.submit(task("a.b"));
+    auto items = w.dispatched();
+    h.advance(400);
+    tp::results started;
+    started.started = {items[0].id};
+    w.send(started);
+    h.advance(30);
+    w.result(items[0], "ok");
+    EXPECT_NEAR(h.metrics()->handlers.at("a.b").run.sum, 0.030, 1e-9);
+}
+
+TEST(Metrics, OldestReadyAgeIsPerQueueAndGrows) {
+    engine_harness h;
+    auto t = task("a.b");
+    t.queue = "q1";
+    h.submit(t);
+    h.advance(1500);
+    h.submit(t);
+    h.advance(1500);  // the once-a-second refresh has run since
+    auto m = h.metrics();
+    ASSERT_EQ(m->oldest_ready_age_s.count("q1"), 1u);
+    EXPECT_NEAR(m->oldest_ready_age_s.at("q1"), 3.0, 1.01);
+    EXPECT_EQ(m->oldest_ready_age_s.count("default"), 0u);
+}
+
+TEST(Metrics, QuantilesAreEstimatedAsPrometheusDoes) {
+    tb::seconds_histogram hist;
+    EXPECT_FALSE(hist.quantile(0.5).has_value());
+    for (int i = 0; i < 10; ++i) {
+        hist.observe(0.003);  // (0.0025, 0.005]
+    }
+    auto p50 = hist.quantile(0.5);
+    ASSERT_TRUE(p50.has_value());
+    EXPECT_NEAR(*p50, 0.0025 + 0.0025 * 0.5, 1e-12);
+    hist.observe(1000);  // past the last bound: +Inf
+    EXPECT_EQ(*hist.quantile(1.0), 300.0);
+}
+
+TEST(Metrics, PrometheusTextHasSecondsBucketsFrom100MicrosecondsAndNoMilliseconds) {
+    tb::metrics_snapshot s;
+    s.handlers["a.b"].run.observe(0.00005);
+    auto text = tb::render_prometheus(s);
+    EXPECT_NE(text.find(R"(taskmill_task_run_seconds_bucket{handler="a.b",le="0.0001"} 1)"), std::string::npos) << text;
+    EXPECT_NE(text.find(R"(taskmill_task_run_seconds_bucket{handler="a.b",le="300"} 1)"), std::string::npos);
+    EXPECT_EQ(text.find("_ms"), std::string::npos);
+    EXPECT_NE(text.find("# TYPE taskmill_build_info gauge"), std::string::npos);
+    EXPECT_NE(text.find("# TYPE process_cpu_seconds_total counter"), std::string::npos);
+}
