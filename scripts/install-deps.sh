@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libcpp-httplib-dev libcctz-dev tzdata
   python3 python3-zmq python3-msgpack
+  python3-pytest python3-pip python3-setuptools
   python3-prometheus-client chromium
   curl
   clang-14 clang-tidy-14 clang-tools-14 clang-format-14
