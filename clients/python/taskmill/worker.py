@@ -57,6 +57,10 @@ MAX_UNACKED = 4096
 # An outcome bigger than this is replaced by a failure that says so: the
 # broker would refuse the RESULTS carrying it.
 MAX_OUTCOME = MAX_BODY - 64 * 1024
+# A start alone is reported this long after it at the latest; an outcome
+# within that time carries it (as taskmill-host does), so a short task
+# costs the broker one RESULTS, not two.
+START_REPORT_DELAY = 0.01
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
@@ -342,6 +346,7 @@ class _Loop:
         self.sock: Optional[zmq.Socket] = None
         self.held: Dict[str, _Run] = {}
         self.started: List[str] = []
+        self.started_at = 0.0  # when the oldest unreported start came
         self.outcomes: List[Dict[str, Any]] = []
         self.unacked: Deque[_Pending] = collections.deque()
         self.seq = 0
@@ -429,6 +434,8 @@ class _Loop:
             if kind == "started":
                 run = self.held.get(item[1])
                 if run is not None and not run.finished:
+                    if not self.started:
+                        self.started_at = time.monotonic()
                     self.started.append(item[1])
             elif kind == "outcome":
                 self.finish(item[1])
@@ -439,26 +446,18 @@ class _Loop:
                 self.next_req += 1
                 self.calls[req] = item[3]
                 self.send(item[1], dict(item[2], req=req))
-        if self.outcomes or self.started:
+        starts_due = self.started and time.monotonic() - self.started_at >= START_REPORT_DELAY
+        if self.outcomes or starts_due:
             done = {o["id"] for o in self.outcomes}
             started = [i for i in self.started if i not in done]
             items, self.outcomes, self.started = self.outcomes, [], []
             self.send_results(items, started)
-            self.write_running_file()
 
     def finish(self, outcome: Dict[str, Any]) -> None:
         run = self.held.pop(outcome["id"], None)
         if run is not None:
             run.finished = True
         self.outcomes.append(outcome)
-
-    def write_running_file(self) -> None:
-        path = self.w.running_file
-        if path is None:
-            return
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(f"{i}\n" for i, r in self.held.items() if r.deadline is not None))
-        tmp.replace(path)
 
     # ---- messages from the broker ----
 
@@ -593,6 +592,8 @@ class _Loop:
         until = self.next_heartbeat - time.monotonic()
         if self.held or self.draining:
             until = min(until, 0.05)  # deadlines and the drain are checked this often
+        if self.started:
+            until = min(until, self.started_at + START_REPORT_DELAY - time.monotonic())
         return max(0, int(until * 1000))
 
     def run(self) -> int:
@@ -668,6 +669,8 @@ class _Runner:
         self.threads: List[threading.Thread] = []
         self.aloop: Optional[asyncio.AbstractEventLoop] = None
         self.aqueue: Optional["asyncio.Queue[Optional[_Run]]"] = None
+        self.running: Dict[str, None] = {}  # ids a slot runs now, in start order
+        self.running_lock = threading.Lock()
 
     def start(self) -> None:
         if self.w.mode == "threads":
@@ -756,9 +759,27 @@ class _Runner:
     def begin(self, run: _Run) -> None:
         timeout = run.item.get("timeout_ms", 0)
         run.deadline = time.monotonic() + timeout / 1000 if timeout else float("inf")
+        self.note_running(run.item["id"], True)
         self.w._post(("started", run.item["id"]))
 
+    def note_running(self, task_id: str, running: bool) -> None:
+        """Keeps the running file (run(processes=N)) true before a handler
+        starts: should the handler kill the process, the supervisor's DEAD
+        names the task it was running."""
+        path = self.w.running_file
+        if path is None:
+            return
+        with self.running_lock:
+            if running:
+                self.running[task_id] = None
+            else:
+                self.running.pop(task_id, None)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text("".join(f"{i}\n" for i in self.running))
+            tmp.replace(path)
+
     def outcome(self, run: _Run, how: str, value: Any) -> Dict[str, Any]:
+        self.note_running(run.item["id"], False)
         o: Dict[str, Any] = {"id": run.item["id"], "attempt": run.item.get("attempt", 1),
                              "version": run.handler.version if run.handler else ""}
         if run.handler is None:
