@@ -835,7 +835,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     module, _, attr = a.worker.partition(":")
     sys.path.insert(0, os.getcwd())
     w = getattr(importlib.import_module(module), attr or "worker")
-    if not isinstance(w, Worker):
+    # Run as `-m`, this module is __main__: the class to check is the
+    # package's, the one the user's module imported.
+    from taskmill.worker import Worker as PackageWorker
+
+    if not isinstance(w, PackageWorker):
         p.error(f"{a.worker} is not a taskmill.worker.Worker")
     if a.broker:
         w.endpoints = endpoint_list(a.broker, "", "")
