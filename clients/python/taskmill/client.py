@@ -11,7 +11,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 import zmq
 
 from . import _verbs as verbs
-from ._verbs import Call, Time
+from ._verbs import Call
 from ._wire import (DEFAULT_ENDPOINT, CurveKeys, Endpoints, Seconds, decode, encode, endpoint_list, new_socket,
                     read_endpoints, to_ms, unpack)
 from .errors import TaskFailed, Unavailable, WaitTimeout, from_reply

@@ -40,7 +40,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 import zmq
 
@@ -245,10 +245,8 @@ class Worker:
         self.running_file: Optional[Path] = None
         self._handlers: Dict[str, List[Handler]] = {}
         self._outbox: Deque[Tuple[Any, ...]] = collections.deque()
-        self._local = threading.local()
         self._stop = threading.Event()
-        self._ctx: Optional[zmq.Context] = None
-        self._wake_endpoint = ""
+        self._wake_fd = -1  # the write end of the I/O loop's wake-up pipe, while it runs
 
     # ---- handlers ----
 
@@ -315,33 +313,31 @@ class Worker:
         return fut
 
     def _wake(self) -> None:
-        if self._ctx is None or not self._wake_endpoint:
+        # A pipe, not a socket: any thread may write to it, and nothing is
+        # left to close when a handler thread ends.
+        fd = self._wake_fd
+        if fd < 0:
             return
-        sock = getattr(self._local, "wake", None)
-        if sock is None:
-            sock = self._ctx.socket(zmq.PUSH)
-            sock.setsockopt(zmq.LINGER, 0)
-            sock.setsockopt(zmq.SNDHWM, 1)
-            sock.connect(self._wake_endpoint)
-            self._local.wake = sock
         try:
-            sock.send(b"", zmq.NOBLOCK)
-        except zmq.Again:
-            pass  # a wake-up is already waiting
+            os.write(fd, b"\0")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full: a wake-up is already waiting (or the loop has ended)
 
 
 class _Loop:
     """The I/O thread: owns the DEALER socket; handler threads talk to it
-    through the worker's outbox and a wake-up socket."""
+    through the worker's outbox and a wake-up pipe."""
 
     def __init__(self, w: Worker) -> None:
         self.w = w
         self.id = f"{socket.gethostname()}:{os.getpid()}"
         self.ctx = zmq.Context()
-        w._ctx = self.ctx
-        w._wake_endpoint = f"inproc://taskmill-wake-{id(self)}"
-        self.wake = self.ctx.socket(zmq.PULL)
-        self.wake.bind(w._wake_endpoint)
+        self.wake_r, self.wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(self.wake_w, False)
+        w._wake_fd = self.wake_w
+        self.poller = zmq.Poller()
+        self.poller.register(self.wake_r, zmq.POLLIN)
         self.endpoint_index = 0
         self.sock: Optional[zmq.Socket] = None
         self.held: Dict[str, _Run] = {}
@@ -372,11 +368,13 @@ class _Loop:
 
     def connect(self) -> None:
         if self.sock is not None:
+            self.poller.unregister(self.sock)
             self.sock.close(0)
         self.sock = new_socket(self.ctx, zmq.DEALER, self.w.curve)
         self.sock.setsockopt(zmq.ROUTING_ID, self.id.encode())
         self.sock.setsockopt(zmq.SNDHWM, 100000)
         self.sock.connect(self.w.endpoints[self.endpoint_index])
+        self.poller.register(self.sock, zmq.POLLIN)
         self.last_heard = time.monotonic()
         self.send_hello()
 
@@ -600,16 +598,11 @@ class _Loop:
         restore = self.install_signals()
         self.runner.start()
         self.connect()
-        poller = zmq.Poller()
-        poller.register(self.wake, zmq.POLLIN)
         try:
             while self.exit_code is None:
-                assert self.sock is not None
-                poller.register(self.sock, zmq.POLLIN)
-                events = dict(poller.poll(self.next_timeout_ms()))
-                if self.wake in events:
-                    while self.wake.poll(0):
-                        self.wake.recv()
+                events = dict(self.poller.poll(self.next_timeout_ms()))
+                if self.wake_r in events:
+                    self.drain_wake()
                 if self.w._stop.is_set():
                     self.start_drain("asked to stop")
                 if self.sock in events:
@@ -618,11 +611,17 @@ class _Loop:
                 self.check_timers()
             self.flush()
         finally:
-            poller.unregister(self.wake)
             self.runner.stop()
             restore()
             self.close()
         return self.exit_code or 0
+
+    def drain_wake(self) -> None:
+        try:
+            while os.read(self.wake_r, 4096):
+                pass
+        except BlockingIOError:
+            pass
 
     def read_broker(self) -> None:
         assert self.sock is not None
@@ -637,12 +636,12 @@ class _Loop:
                 return
 
     def close(self) -> None:
-        self.w._ctx = None
-        self.w._wake_endpoint = ""
+        self.w._wake_fd = -1
         if self.sock is not None:
             self.sock.setsockopt(zmq.LINGER, 2000)  # let the BYE and last RESULTS go out
             self.sock.close()
-        self.wake.close(0)
+        os.close(self.wake_r)
+        os.close(self.wake_w)
         self.ctx.term()
 
     def install_signals(self) -> Callable[[], None]:
@@ -650,7 +649,7 @@ class _Loop:
             return lambda: None
         old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
         for s in old:
-            signal.signal(s, lambda signum, frame: self.w._stop.set())
+            signal.signal(s, lambda signum, frame: self.w.stop())
 
         def restore() -> None:
             for s, h in old.items():

@@ -4,7 +4,6 @@ asyncio mode."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
