@@ -8,6 +8,7 @@ folder; the supervisor reads it when the worker dies."""
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import shutil
@@ -30,15 +31,29 @@ log = logging.getLogger("taskmill.worker")
 # A worker that dies sooner than this after its start is restarted after a
 # growing pause, so a handler that kills every process cannot spin the CPU.
 QUICK_DEATH_S = 1.0
+PR_SET_PDEATHSIG = 1
 
 
-def _child(w: "Worker", supervisor_id: str, run_dir: Path) -> None:
+def _die_with(parent: int) -> None:
+    """SIGTERM (a drain) for this process when its supervisor dies, as
+    taskmill-host's workers have: no worker outlives its supervisor."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # not Linux: an orphan drains at its next look at its parent
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)  # the supervisor died before prctl
+
+
+def _child(w: "Worker", supervisor_id: str, run_dir: Path, parent: int) -> None:
     from .worker import _Loop
 
     code = 1
     try:
         for s in (signal.SIGTERM, signal.SIGINT):
             signal.signal(s, signal.SIG_DFL)
+        _die_with(parent)
         w.supervisor_id = supervisor_id
         w.running_file = run_dir / f"worker-{os.getpid()}.running"
         code = _Loop(w).run()
@@ -67,7 +82,8 @@ def _running(run_dir: Path, pid: int) -> List[str]:
 
 def supervise(w: "Worker", processes: int) -> int:
     host = socket.gethostname()
-    supervisor_id = f"{host}:{os.getpid()}:supervisor"
+    supervisor_pid = os.getpid()
+    supervisor_id = f"{host}:{supervisor_pid}:supervisor"
     run_dir = Path(tempfile.mkdtemp(prefix="taskmill-worker-"))
     children: Dict[int, float] = {}
     stopping = False
@@ -76,7 +92,7 @@ def supervise(w: "Worker", processes: int) -> int:
     def start_one() -> None:
         pid = os.fork()
         if pid == 0:
-            _child(w, supervisor_id, run_dir)
+            _child(w, supervisor_id, run_dir, supervisor_pid)
         children[pid] = time.monotonic()
 
     def on_signal(signum: int, frame: object) -> None:

@@ -146,3 +146,17 @@ def test_an_outcome_the_broker_lost_is_resent_after_the_new_welcome(cluster: Clu
     assert not (marks / "running-r-2").exists()  # not run again
     assert c2.status(t.id).history[-1].outcome == "ok"
     assert "resending 1 outcome(s) the broker has not acknowledged" in w.text()
+
+
+def test_a_supervised_worker_leaves_when_its_supervisor_is_killed(cluster: Cluster) -> None:
+    broker = cluster.broker()
+    c = cluster.client(broker)
+    supervisor = cluster.py_worker(broker.backend, "--processes", "1")
+    wait_for_handler(c, "py.add")
+    child = c.workers()[0]["pid"]
+    assert child != supervisor.pid
+    supervisor.signal(signal.SIGKILL)
+    supervisor.wait()
+    wait_until(lambda: c.workers() == [], 20, "the orphaned worker to drain and leave")
+    wait_until(lambda: not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text().split()[2],
+               20, "the worker process to end")
