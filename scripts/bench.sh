@@ -12,6 +12,8 @@
 #   --json FILE  write every figure as one JSON object to FILE
 #   --peers      also run the peer benchmark (../shared/peers: BullMQ and
 #                Celery) and print taskmill/peer ratios; slow, needs root
+#   --python     only the Python client benchmark (scripts/bench_python.py):
+#                taskmill's Python client beside Celery's and RQ's, this run
 #   --index      only the listing benchmark: fill a store in DIR (default
 #                /tmp/taskmill-index-bench, kept for the next run) with TASKS
 #                tasks (default 10000000, ~6 GB) and time TASKS pages in the
@@ -21,7 +23,8 @@
 #                tasks (scripts/dashboard-bench.sh)
 # Environment: TASKMILL_BUILD_DIR (default build-release; built if missing),
 # TRIALS (default 3, --quick 1), TP_N, LAT_K, BACKLOG_N to override counts,
-# HOST_ARGS (default "--concurrency 8") for the host's slots and prefetch.
+# HOST_ARGS (default "--concurrency 8") for the host's slots and prefetch,
+# PY_N, PY_K (--python: tasks submitted, round trips; default 5000, 500).
 # Starts its own broker and host processes and ends only those, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,6 +38,7 @@ if [ "${1:-}" = "--dashboard" ]; then
   shift
   exec "$root/scripts/dashboard-bench.sh" "$@"
 fi
+python_only=0
 if [ "${1:-}" = "--index" ]; then
   build="${TASKMILL_BUILD_DIR:-build-release}"
   [[ "$build" = /* ]] || build="$root/$build"
@@ -51,7 +55,8 @@ while [ $# -gt 0 ]; do
     --json) json_out="${2:?--json needs a file}"; shift ;;
     --peers) peers=1 ;;
     --rate-limit) rate_only=1 ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --python) python_only=1 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -70,6 +75,14 @@ release_build bench.sh taskmill-broker taskmill-host taskmill-bench taskmill ech
 plugins="$build/plugins"
 
 work_folder taskmill-bench
+
+# ---- --python: the Python clients (taskmill, Celery, RQ) ----
+if [ "$python_only" = 1 ]; then
+  if [ "$quick" = 1 ]; then py_n=${PY_N:-1000}; py_k=${PY_K:-100}; else py_n=${PY_N:-5000}; py_k=${PY_K:-500}; fi
+  /usr/bin/python3 "$root/scripts/bench_python.py" --bin "$bin" --plugins "$plugins" --work "$work" \
+    --count "$py_n" --rtt "$py_k" ${json_out:+--json "$json_out"}
+  exit 0
+fi
 runs="$work/runs.jsonl"
 : > "$runs"
 

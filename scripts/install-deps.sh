@@ -11,6 +11,7 @@ packages=(
   nlohmann-json3-dev libcpp-httplib-dev libcctz-dev tzdata
   python3 python3-zmq python3-msgpack
   python3-prometheus-client chromium chromium-driver python3-selenium
+  python3-pytest python3-pip python3-setuptools
   curl
   prometheus
   clang-14 clang-tidy-14 clang-tools-14 clang-format-14

@@ -1,0 +1,326 @@
+"""The asyncio client: the surface of Client, with coroutines."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence, Union
+
+import zmq
+import zmq.asyncio
+
+from . import _verbs as verbs
+from ._verbs import Call
+from ._wire import (DEFAULT_ENDPOINT, CurveKeys, Endpoints, Seconds, decode, encode, endpoint_list, new_socket,
+                    read_endpoints, to_ms, unpack)
+from .client import LONG_POLL_MS
+from .errors import TaskFailed, Unavailable, WaitTimeout, from_reply
+from .types import Change, Event, Job, TaskInfo, TaskPage, TaskSpec
+
+
+class AsyncTask:
+    """A submitted task, for AsyncClient."""
+
+    def __init__(self, client: "AsyncClient", task_id: str, warnings: Sequence[str] = ()) -> None:
+        self.client = client
+        self.id = task_id
+        self.warnings = list(warnings)
+
+    def __repr__(self) -> str:
+        return f"AsyncTask({self.id!r})"
+
+    async def status(self) -> TaskInfo:
+        return await self.client.status(self.id)
+
+    async def wait(self, timeout: Optional[Seconds] = None) -> TaskInfo:
+        return await self.client.wait(self.id, timeout)
+
+    async def get(self, timeout: Optional[Seconds] = None) -> Any:
+        info = await self.wait(timeout)
+        if not info.succeeded:
+            raise TaskFailed(info)
+        return info.result
+
+    async def cancel(self) -> Change:
+        return await self.client.cancel(self.id)
+
+    async def retry(self) -> Change:
+        return await self.client.retry(self.id)
+
+    def then(self, on_success: Any, on_failure: Any = None) -> "asyncio.Task[None]":
+        """Calls on_success(result) or on_failure(exception) (plain
+        functions or coroutine functions) once the task is final."""
+
+        async def run() -> None:
+            try:
+                value = await self.get()
+            except Exception as e:  # noqa: BLE001 - handed to the caller's callback
+                if on_failure is not None:
+                    r = on_failure(e)
+                    if asyncio.iscoroutine(r):
+                        await r
+                return
+            r = on_success(value)
+            if asyncio.iscoroutine(r):
+                await r
+
+        return asyncio.ensure_future(run())
+
+
+class AsyncClient:
+    """Client for asyncio. One socket per client; a reader task matches
+    replies to requests by `req`, so any number of coroutines may wait at
+    once (long-polls included). Same arguments as Client."""
+
+    def __init__(self, endpoints: Optional[Endpoints] = None, *, curve: Optional[CurveKeys] = None,
+                 timeout: Seconds = 5.0, events: Optional[str] = None, strict: bool = False) -> None:
+        self.endpoints = endpoint_list(endpoints, "TASKMILL_ENDPOINT", DEFAULT_ENDPOINT)
+        self.events_endpoint = events
+        self.curve = curve
+        self.timeout_ms = to_ms(timeout) or 5000
+        self.strict = strict
+        self._ctx = zmq.asyncio.Context()
+        self._current = 0
+        self._sock: Optional[zmq.asyncio.Socket] = None
+        self._reader: Optional["asyncio.Task[None]"] = None
+        self._pending: Dict[int, "asyncio.Future[Dict[str, Any]]"] = {}
+        self._req = itertools.count(1)
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Union[str, Path], **kwargs: Any) -> "AsyncClient":
+        ep = read_endpoints(data_dir)
+        return cls(ep["frontend"], events=ep.get("events"), **kwargs)
+
+    async def close(self) -> None:
+        await self._drop_socket()
+        self._ctx.term()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    # ---- transport ----
+
+    def _socket(self) -> zmq.asyncio.Socket:
+        if self._sock is None:
+            self._sock = new_socket(self._ctx, zmq.DEALER, self.curve)
+            self._sock.connect(self.endpoints[self._current])
+            self._reader = asyncio.ensure_future(self._read(self._sock))
+        return self._sock
+
+    async def _drop_socket(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except asyncio.CancelledError:
+                pass
+            self._reader = None
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+
+    async def _read(self, sock: zmq.asyncio.Socket) -> None:
+        while True:
+            msg = decode(await sock.recv_multipart())
+            if msg is None:
+                continue
+            _, body = msg
+            fut = self._pending.pop(body.get("req", 0), None)  # DONE (req 0) and late replies are dropped
+            if fut is not None and not fut.done():
+                fut.set_result(body)
+
+    async def _exchange(self, call: Call, timeout_ms: int) -> Dict[str, Any]:
+        sock = self._socket()
+        req = next(self._req)
+        fut: "asyncio.Future[Dict[str, Any]]" = asyncio.get_running_loop().create_future()
+        self._pending[req] = fut
+        try:
+            await sock.send_multipart(encode(call.command, dict(call.body, req=req)))
+            return await asyncio.wait_for(fut, timeout_ms / 1000)
+        except asyncio.TimeoutError:
+            raise Unavailable(f"no answer to {call.command} from {self.endpoints[self._current]} "
+                              f"within {timeout_ms} ms") from None
+        finally:
+            self._pending.pop(req, None)
+
+    async def _call(self, call: Call, extra_ms: int = 0) -> Any:
+        last: Optional[Unavailable] = None
+        for _ in range(len(self.endpoints)):
+            try:
+                reply = await self._exchange(call, self.timeout_ms + extra_ms)
+            except Unavailable as e:
+                last = e
+                if len(self.endpoints) > 1:
+                    await self._drop_socket()
+                    self._current = (self._current + 1) % len(self.endpoints)
+                if not call.repeatable:
+                    raise
+                continue
+            if not reply.get("ok", True):
+                raise from_reply(reply)
+            return call.parse(reply)
+        assert last is not None
+        raise last
+
+    # ---- tasks ----
+
+    async def submit(self, handler: str, payload: Any = None, **options: Any) -> AsyncTask:
+        return (await self.submit_many([TaskSpec(handler, payload, **options)]))[0]
+
+    async def submit_many(self, specs: Iterable[TaskSpec]) -> List[AsyncTask]:
+        specs = list(specs)
+        out: List[AsyncTask] = []
+        for i in range(0, len(specs), verbs.MAX_BATCH):
+            ids, warnings = await self._call(verbs.submit(specs[i:i + verbs.MAX_BATCH], self.strict))
+            out.extend(AsyncTask(self, t, warnings) for t in ids)
+        return out
+
+    def task(self, task_id: str) -> AsyncTask:
+        return AsyncTask(self, task_id)
+
+    async def status(self, task_id: str) -> TaskInfo:
+        return await self._call(verbs.status(task_id))
+
+    async def wait(self, task_id: str, timeout: Optional[Seconds] = None) -> TaskInfo:
+        deadline = None if timeout is None else time.monotonic() + (to_ms(timeout) or 0) / 1000
+        while True:
+            wait_ms = LONG_POLL_MS
+            if deadline is not None:
+                wait_ms = min(wait_ms, max(0, int((deadline - time.monotonic()) * 1000)))
+            info: TaskInfo = await self._call(verbs.status(task_id, wait_ms), extra_ms=wait_ms)
+            if info.final:
+                return info
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"task {task_id} is still {info.state}")
+
+    async def result(self, task_id: str, timeout: Optional[Seconds] = None) -> Any:
+        return await AsyncTask(self, task_id).get(timeout)
+
+    async def cancel(self, task_id: Optional[str] = None, *, tag: Optional[str] = None, all: bool = False,
+                     **flt: Any) -> Change:
+        return await self._call(verbs.cancel(task_id, tag, verbs.filters(**flt), all))
+
+    async def retry(self, task_id: Optional[str] = None, *, all: bool = False, **flt: Any) -> Change:
+        return await self._call(verbs.retry(task_id, verbs.filters(**flt), all))
+
+    async def delete(self, ids: Union[str, Sequence[str]] = (), *, all: bool = False, **flt: Any) -> Change:
+        return await self._call(verbs.delete([ids] if isinstance(ids, str) else list(ids), verbs.filters(**flt),
+                                              all))
+
+    async def run_now(self, task_id: str) -> Change:
+        return await self._call(verbs.run_now(task_id))
+
+    async def tasks_page(self, *, limit: int = 100, before: Optional[str] = None, **flt: Any) -> TaskPage:
+        return await self._call(verbs.tasks_page(verbs.filters(**flt), limit, before))
+
+    async def tasks(self, *, limit: Optional[int] = None, page_size: int = 100,
+                    **flt: Any) -> AsyncIterator[TaskInfo]:
+        before: Optional[str] = None
+        count = 0
+        while True:
+            page = await self.tasks_page(limit=page_size, before=before, **flt)
+            for t in page.tasks:
+                if limit is not None and count >= limit:
+                    return
+                count += 1
+                yield t
+            if not page.next:
+                return
+            before = page.next
+
+    # ---- broker ----
+
+    async def ping(self) -> float:
+        start = time.monotonic()
+        await self._call(verbs.ping())
+        return time.monotonic() - start
+
+    async def stats(self) -> Dict[str, Any]:
+        return await self._call(verbs.simple("STATS", "stats"))
+
+    async def workers(self) -> List[Dict[str, Any]]:
+        return await self._call(verbs.simple("WORKERS", "workers"))
+
+    async def queues(self) -> List[Dict[str, Any]]:
+        return await self._call(verbs.simple("QUEUES", "queues"))
+
+    async def pause(self, queue: str) -> Dict[str, Any]:
+        return await self._call(verbs.pause(queue))
+
+    async def resume(self, queue: str) -> Dict[str, Any]:
+        return await self._call(verbs.pause(queue, resume=True))
+
+    async def limit(self, *, queue: Optional[str] = None, handler: Optional[str] = None,
+                    rate: Optional[float] = None, burst: Optional[int] = None,
+                    max_running: Optional[int] = None) -> Dict[str, Any]:
+        return await self._call(verbs.limit(queue, handler, rate, burst, max_running))
+
+    async def purge(self, queue: str) -> Job:
+        return await self._call(verbs.purge(queue))
+
+    async def job(self, job_id: int) -> Job:
+        return await self._call(verbs.job(job_id))
+
+    async def wait_job(self, job_id: int, timeout: Optional[Seconds] = None) -> Job:
+        deadline = None if timeout is None else time.monotonic() + (to_ms(timeout) or 0) / 1000
+        pause = 0.01
+        while True:
+            j = await self.job(job_id)
+            if j.done:
+                return j
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"job {job_id} is still {j.state}")
+            await asyncio.sleep(pause)  # polling interval: JOB has no long-poll
+            pause = min(pause * 2, 0.5)
+
+    # ---- workflows and schedules ----
+
+    async def submit_workflow(self, definition: Dict[str, Any]) -> str:
+        return await self._call(verbs.wf_submit(definition))
+
+    async def workflow_status(self, wf_id: str) -> Dict[str, Any]:
+        return await self._call(verbs.wf_status(wf_id))
+
+    async def cancel_workflow(self, wf_id: str) -> Change:
+        return await self._call(verbs.wf_cancel(wf_id))
+
+    async def wait_workflow(self, wf_id: str, timeout: Optional[Seconds] = None) -> Dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + (to_ms(timeout) or 0) / 1000
+        pause = 0.01
+        while True:
+            s = await self.workflow_status(wf_id)
+            if s.get("state") != "RUNNING":
+                return s
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaitTimeout(f"workflow {wf_id} is still RUNNING")
+            await asyncio.sleep(pause)  # polling interval: WF_STATUS has no long-poll
+            pause = min(pause * 2, 0.5)
+
+    async def schedules(self) -> List[Dict[str, Any]]:
+        return await self._call(verbs.schedules())
+
+    # ---- events ----
+
+    async def events(self, topics: Sequence[str] = ("",), *, timeout: Optional[Seconds] = None,
+                     endpoint: Optional[str] = None) -> AsyncIterator[Event]:
+        """As Client.events(), as an async iterator."""
+        ep = endpoint or self.events_endpoint
+        if not ep:
+            raise ValueError("no events endpoint: pass events= to AsyncClient or endpoint= here")
+        sock = new_socket(self._ctx, zmq.SUB, None)
+        try:
+            for t in topics:
+                sock.setsockopt(zmq.SUBSCRIBE, t.encode())
+            sock.connect(ep)
+            poll_ms = None if timeout is None else to_ms(timeout)
+            while await sock.poll(poll_ms):
+                frames = await sock.recv_multipart()
+                if len(frames) == 2:
+                    yield Event(frames[0].decode("utf-8", "replace"), unpack(frames[1]))
+        finally:
+            sock.close(0)
