@@ -122,7 +122,7 @@ inline std::vector<std::string> broker_inputs(std::size_t deep = 1000) {
     back(1, tp::cmd::hello, tp::encode(h));
     back(0, tp::cmd::heartbeat, tp::encode(tp::control{}));
     tp::results rs;
-    rs.items.push_back({id, 1, "ok", "\xc0", "", std::nullopt, "1.0.0", std::nullopt});
+    rs.items.push_back({id, 1, "ok", "\xc0", "", std::nullopt, "1.0.0", std::nullopt, std::nullopt});
     rs.started = {id};
     back(0, tp::cmd::results, tp::encode(rs));
     tp::control c;

@@ -189,7 +189,8 @@ TEST_F(Limits, DispatchTasksAndDoneAreCutToTheBodyLimit) {
     tp::results first;
     tp::results second;
     for (std::size_t i = 0; i < got.size(); ++i) {
-        tp::outcome o{got[i].id, got[i].attempt, "ok", got[i].payload, "", std::nullopt, "1.0.0", std::nullopt};
+        tp::outcome o{got[i].id,    got[i].attempt, "ok",         got[i].payload, "",
+                      std::nullopt, "1.0.0",        std::nullopt, std::nullopt};
         (i < 3 ? first : second).items.push_back(o);
     }
     w.send(tp::cmd::results, tp::encode(first));

@@ -3,6 +3,7 @@
 // attempt's start, the oldest ready task's age; and the Prometheus text.
 #include <gtest/gtest.h>
 
+#include "broker_harness.hpp"
 #include "engine_harness.hpp"
 #include "metrics/metrics.hpp"
 
