@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
     cfg.data_dir = argv[1];
     cfg.mode = tb::durability::none;
     auto st = tb::open_lmdb_store({.dir = cfg.data_dir, .map_size_bytes = 64ull << 30, .mode = cfg.mode});
-    const int64_t start_ms = 1'767'225'600'000;
+    constexpr int64_t start_ms = 1'767'225'600'000;
     uint64_t have = 0;
     if (auto txn = st->begin(false); auto v = txn->get(tb::table::meta, filled_key)) {
         have = v->size() == 8 ? tb::keys::get_u64(*v) : 0;
@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
         rq.queue = "q7";
         rq.since_ms = now - 60'000;
     });
-    add("50 of one handler, first minute", [start_ms](tp::request& rq) {
+    add("50 of one handler, first minute", [](tp::request& rq) {
         rq.handler = "bench.h42";
         rq.until_ms = start_ms + 60'000;
     });
