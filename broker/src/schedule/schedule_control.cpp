@@ -8,6 +8,7 @@
 #include <taskmill/protocol/peer_text.hpp>
 
 #include "schedule/schedule_engine.hpp"
+#include "schedule/schedule_json.hpp"
 
 namespace taskmill::broker {
 namespace {

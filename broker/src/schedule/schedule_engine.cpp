@@ -1,5 +1,6 @@
 // Schedules run by the broker (see schedule_engine.hpp).
 #include "schedule/schedule_engine.hpp"
+#include "schedule/schedule_json.hpp"
 
 #include <nlohmann/json.hpp>
 

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include <spdlog/logger.h>
-#include <nlohmann/json_fwd.hpp>
 
 #include <taskmill/broker/schedule.hpp>
 #include <taskmill/protocol/messages.hpp>
@@ -19,9 +18,6 @@
 #include "schedule/schedule_runtime.hpp"
 
 namespace taskmill::broker {
-
-// A schedule as SCHEDULES lists it (and SCHEDULE_PAUSE / _RESUME answer).
-nlohmann::json schedule_json(const schedule_state& s);
 
 class schedule_engine {
 public:
