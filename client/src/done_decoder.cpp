@@ -92,6 +92,8 @@ void read_task(reader& r, protocol::task_info& t) {
             t.payload_size = r.integer<uint64_t>();
         } else if (key == "delete_at_ms") {
             t.delete_at_ms = r.integer<int64_t>();
+        } else if (key == "checkpoint_size") {
+            t.checkpoint_size = r.integer<uint64_t>();
         } else {
             throw give_up{};
         }

@@ -39,6 +39,7 @@ void expect_same(const protocol::task_info& a, const protocol::task_info& b) {
     EXPECT_EQ(a.worker, b.worker);
     EXPECT_EQ(a.payload_size, b.payload_size);
     EXPECT_EQ(a.delete_at_ms, b.delete_at_ms);
+    EXPECT_EQ(a.checkpoint_size, b.checkpoint_size);
 }
 
 void expect_same(const protocol::reply& a, const protocol::reply& b) {
@@ -92,6 +93,7 @@ protocol::task_info random_task(std::mt19937_64& rng) {
     t.worker = text(12);
     t.payload_size = pick(2) ? pick(100000) : 0;
     t.delete_at_ms = pick(2) ? 1'700'000'000'000 + pick(1000) : 0;
+    t.checkpoint_size = pick(2) ? pick(1 << 20) : 0;
     return t;
 }
 
