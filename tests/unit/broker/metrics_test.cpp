@@ -20,7 +20,7 @@ tp::stats_info stats(engine_harness& h) {
 
 // HELLO's slots are credit (slots + prefetch): WORKERS and STATS used to
 // report that credit as slots (concurrency 4 + prefetch 1 showed 5).
-TEST(Metrics, SlotsAreTheConcurrencyAndPrefetchIsApart) {
+TEST(EngineMetrics, SlotsAreTheConcurrencyAndPrefetchIsApart) {
     engine_harness h;
     h.connect_worker(5, {handler("a.b")}, {.prefetch = 1});
     h.connect_worker(5, {handler("a.b")}, {.prefetch = 1});
@@ -37,7 +37,7 @@ TEST(Metrics, SlotsAreTheConcurrencyAndPrefetchIsApart) {
 }
 
 // A dispatched task that waits in the worker's prefetch is not running.
-TEST(Metrics, RunningCountsStartedAttemptsApartFromDispatched) {
+TEST(EngineMetrics, RunningCountsStartedAttemptsApartFromDispatched) {
     engine_harness h;
     auto& w = h.connect_worker(3, {handler("a.b")}, {.prefetch = 2});
     for (int i = 0; i < 3; ++i) {
@@ -65,7 +65,7 @@ TEST(Metrics, RunningCountsStartedAttemptsApartFromDispatched) {
 
 // The run-time histogram takes the worker's own measure: a task that
 // waited 400 ms in the prefetch and ran 200 µs shows 200 µs, not 400 ms.
-TEST(Metrics, RunTimeIsTheWorkersMeasureNotTheTimeSinceDispatch) {
+TEST(EngineMetrics, RunTimeIsTheWorkersMeasureNotTheTimeSinceDispatch) {
     engine_harness h;
     auto& w = h.connect_worker(2, {handler("a.b")}, {.prefetch = 1});
     h.submit(task("a.b"));
@@ -83,7 +83,7 @@ TEST(Metrics, RunTimeIsTheWorkersMeasureNotTheTimeSinceDispatch) {
 }
 
 // Without the worker's measure (an older worker), the start it reported.
-TEST(Metrics, RunTimeCountsFromTheReportedStartWithoutTheWorkersMeasure) {
+TEST(EngineMetrics, RunTimeCountsFromTheReportedStartWithoutTheWorkersMeasure) {
     engine_harness h;
     auto& w = h.connect_worker(2, {handler("a.b")}, {.prefetch = 1});
     h.submit(task("a.b"));
@@ -97,7 +97,7 @@ TEST(Metrics, RunTimeCountsFromTheReportedStartWithoutTheWorkersMeasure) {
     EXPECT_NEAR(h.metrics()->handlers.at("a.b").run.sum, 0.030, 1e-9);
 }
 
-TEST(Metrics, OldestReadyAgeIsPerQueueAndGrows) {
+TEST(EngineMetrics, OldestReadyAgeIsPerQueueAndGrows) {
     engine_harness h;
     auto t = task("a.b");
     t.queue = "q1";
@@ -111,7 +111,7 @@ TEST(Metrics, OldestReadyAgeIsPerQueueAndGrows) {
     EXPECT_EQ(m->oldest_ready_age_s.count("default"), 0u);
 }
 
-TEST(Metrics, QuantilesAreEstimatedAsPrometheusDoes) {
+TEST(EngineMetrics, QuantilesAreEstimatedAsPrometheusDoes) {
     tb::seconds_histogram hist;
     EXPECT_FALSE(hist.quantile(0.5).has_value());
     for (int i = 0; i < 10; ++i) {
@@ -124,7 +124,7 @@ TEST(Metrics, QuantilesAreEstimatedAsPrometheusDoes) {
     EXPECT_EQ(*hist.quantile(1.0), 300.0);
 }
 
-TEST(Metrics, PrometheusTextHasSecondsBucketsFrom100MicrosecondsAndNoMilliseconds) {
+TEST(EngineMetrics, PrometheusTextHasSecondsBucketsFrom100MicrosecondsAndNoMilliseconds) {
     tb::metrics_snapshot s;
     s.handlers["a.b"].run.observe(0.00005);
     auto text = tb::render_prometheus(s);
