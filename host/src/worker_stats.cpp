@@ -110,9 +110,13 @@ void worker_stats::ran(std::string_view handler, std::string_view status, uint64
 std::optional<worker_figures> read_worker_stats(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // A worker that died before it wrote its file leaves none, or an empty one.
+    if (bytes.size() < header_words * sizeof(uint64_t)) {
+        return std::nullopt;
+    }
     std::vector<uint64_t> w(bytes.size() / sizeof(uint64_t));
     std::memcpy(w.data(), bytes.data(), w.size() * sizeof(uint64_t));
-    if (w.size() < header_words || w[0] != magic || w[1] > worker_stats::max_handlers || w.size() < entry_at(w[1])) {
+    if (w[0] != magic || w[1] > worker_stats::max_handlers || w.size() < entry_at(w[1])) {
         return std::nullopt;
     }
     worker_figures out;
