@@ -195,7 +195,8 @@ TEST_F(Cluster, TasksFlowAcrossAndACutHostIsRequeuedThenRejoins) {
     // Long tasks fill both hosts; then host 1's link goes down.
     std::vector<std::string> slow;
     for (int i = 0; i < 4; ++i) {
-        slow.push_back(submit("demo.sleep", {{"ms", 2500}}));
+        // Long enough that none ends before the cut, even on a slow (sanitized) build.
+        slow.push_back(submit("demo.sleep", {{"ms", 8000}}));
         ASSERT_FALSE(slow.back().empty());
     }
     std::map<std::string, std::string> first_worker;

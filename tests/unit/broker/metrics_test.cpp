@@ -76,7 +76,8 @@ TEST(EngineMetrics, RunTimeIsTheWorkersMeasureNotTheTimeSinceDispatch) {
     rs.items.push_back(
         tp::outcome{items[0].id, items[0].attempt, "ok", "", "", std::nullopt, "1.0.0", std::nullopt, 200});
     w.send(rs);
-    const auto& run = h.metrics()->handlers.at("a.b").run;
+    auto m = h.metrics();
+    const auto& run = m->handlers.at("a.b").run;
     ASSERT_EQ(run.count, 1u);
     EXPECT_EQ(run.buckets[1], 1u) << "in (100 µs, 250 µs]";
     EXPECT_NEAR(run.sum, 0.0002, 1e-9);
