@@ -1,6 +1,7 @@
 // The Prometheus text writer, taskmill_build_info and process_*.
 #include "taskmill/metrics/text.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -17,9 +18,11 @@ std::string number(double v) {
     if (std::isnan(v)) {
         return "NaN";
     }
+    // The shortest text that reads back as `v`: bucket bounds print as
+    // written (0.1, not 0.10000000000000001), so `le="0.1"` matches.
     char buf[32];
-    std::snprintf(buf, sizeof buf, "%.17g", v);
-    return buf;
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
 }
 
 }  // namespace

@@ -1,6 +1,9 @@
 // The figures of metrics, STATS and WORKERS on the simulated clock: slots
 // apart from prefetch, running apart from dispatched, run time from the
 // attempt's start, the oldest ready task's age; and the Prometheus text.
+#include <string>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 #include "broker_harness.hpp"
@@ -123,6 +126,26 @@ TEST(EngineMetrics, QuantilesAreEstimatedAsPrometheusDoes) {
     EXPECT_NEAR(*p50, 0.0025 + 0.0025 * 0.5, 1e-12);
     hist.observe(1000);  // past the last bound: +Inf
     EXPECT_EQ(*hist.quantile(1.0), 300.0);
+}
+
+// The le labels read as the documented bounds (docs/OPERATIONS.md), so a
+// query on le="0.1" finds its bucket; sums print their shortest form.
+TEST(EngineMetrics, BucketBoundsPrintAsDocumented) {
+    tb::metrics_snapshot s;
+    s.handlers["a.b"].run.observe(0.1);
+    s.handlers["a.b"].run.observe(0.2);
+    auto text = tb::render_prometheus(s);
+    std::vector<std::string> les;
+    const std::string key = R"(taskmill_task_run_seconds_bucket{handler="a.b",le=")";
+    for (auto at = text.find(key); at != std::string::npos; at = text.find(key, at + 1)) {
+        auto from = at + key.size();
+        les.push_back(text.substr(from, text.find('"', from) - from));
+    }
+    EXPECT_EQ(les, (std::vector<std::string>{"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
+                                             "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30",
+                                             "60", "120", "300", "+Inf"}));
+    EXPECT_NE(text.find("taskmill_task_run_seconds_sum{handler=\"a.b\"} 0.30000000000000004\n"), std::string::npos)
+        << "0.1 + 0.2 in its shortest exact form: " << text;
 }
 
 TEST(EngineMetrics, PrometheusTextHasSecondsBucketsFrom100MicrosecondsAndNoMilliseconds) {
