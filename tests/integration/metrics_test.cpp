@@ -146,6 +146,17 @@ TEST_F(Metrics, BrokerMetricsPassPromtoolAfterRealTraffic) {
     }
     EXPECT_NE(text.find(R"(taskmill_task_run_seconds_bucket{handler="echo.echo",le="0.0001"})"), std::string::npos)
         << "buckets start at 100 µs";
+    // The store's room as LMDB measures it: used pages within the map in
+    // force (the test broker's map is the default 8 GiB).
+    auto value_of = [&](const std::string& name) {
+        auto at = text.find("\n" + name + " ");
+        return at == std::string::npos ? -1.0 : std::stod(text.substr(at + name.size() + 2));
+    };
+    const double used = value_of("taskmill_store_used_bytes");
+    const double map = value_of("taskmill_store_map_bytes");
+    EXPECT_GT(used, 0) << text;
+    EXPECT_LT(used, 64.0 * 1024 * 1024) << "a few tasks use pages, not the map";
+    EXPECT_GE(map, used);
 }
 
 TEST_F(Metrics, OldestReadyAgeIsReportedPerQueue) {

@@ -502,13 +502,16 @@ private:
     // The attempt's run time in seconds: the worker's own figure, else from
     // its start as the broker saw it; < 0 when it never started.
     double run_seconds(const task_record& r) const;
-    double fill_ratio_ = 0;
+    store_space space_;  // measured once a second for the metrics
     int64_t fill_checked_ms_ = 0;
     // Figures that cost a store read per queue or a walk over the running
     // tasks, refreshed once a second (publish_metrics.cpp).
     std::map<std::string, int64_t> oldest_ready_ms_;      // queue -> when its oldest ready task became ready
     std::map<std::string, uint64_t> running_by_handler_;  // handler (no @version) -> attempts a slot started
     int64_t slow_figures_ms_ = 0;
+    // Set by the first publish_metrics: a broker that publishes none (no
+    // HTTP) neither refreshes these figures nor wakes for them.
+    bool metrics_wanted_ = false;
     void refresh_slow_figures();
     int64_t hold_until_ms_ = 0;  // see hold_new_work
     std::string hold_why_;

@@ -71,11 +71,12 @@ void engine::publish_metrics(metrics_hub& hub) {
     }
     // mdb_env_info/stat are cheap but not free: once a second is plenty.
     if (now_ - fill_checked_ms_ >= 1000) {
-        fill_ratio_ = store_.fill_ratio();
+        space_ = store_.space();
         fill_checked_ms_ = now_;
     }
-    s->store_fill = fill_ratio_;
-    s->store_map_bytes = cfg_.map_size_mb << 20;
+    s->store_fill = space_.capacity > 0 ? space_.used / space_.capacity : 0;
+    s->store_map_bytes = static_cast<uint64_t>(space_.map);
+    s->store_used_bytes = static_cast<uint64_t>(space_.used);
     hub.publish(std::move(s));
 }
 

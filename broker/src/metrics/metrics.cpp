@@ -226,7 +226,7 @@ void render_workers(text_writer& w, const metrics_snapshot& s) {
 void render_store(text_writer& w, const metrics_snapshot& s) {
     gauge(w, "taskmill_store_map_bytes", "LMDB map size in bytes.", static_cast<double>(s.store_map_bytes));
     gauge(w, "taskmill_store_used_bytes", "LMDB bytes in use (pages up to the last used one).",
-          s.store_fill * static_cast<double>(s.store_map_bytes));
+          static_cast<double>(s.store_used_bytes));
     w.family("taskmill_store_commit_seconds", "histogram", "LMDB commit latency in seconds (one per loop turn).");
     w.histogram("taskmill_store_commit_seconds", "", s.commit);
     w.family("taskmill_loop_turn_seconds", "histogram",

@@ -62,8 +62,9 @@ struct metrics_snapshot {
     seconds_histogram commit;
     uint64_t commits = 0;
     seconds_histogram turn;  // loop turns: messages, timers, jobs, dispatch and commit
-    double store_fill = 0;   // used fraction of the LMDB map
-    uint64_t store_map_bytes = 0;
+    double store_fill = 0;  // used fraction of the capacity (map, or file + free disk if less)
+    uint64_t store_map_bytes = 0;   // the LMDB map size in force
+    uint64_t store_used_bytes = 0;  // pages up to the last one in use
     // Per queue with ready tasks: seconds since its oldest ready task became
     // ready (created, or its ETA passed).
     std::map<std::string, double> oldest_ready_age_s;

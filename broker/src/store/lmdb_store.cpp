@@ -197,34 +197,15 @@ public:
         return std::make_unique<lmdb_transaction>(txn, dbis_);
     }
 
-    double fill_ratio() override {
-        auto f = measure();
-        return f.capacity > 0 ? f.used / f.capacity : 0;
-    }
-
-    std::string fill_text() override {
-        auto f = measure();
-        return mib(f.used) + " used of " + mib(f.capacity) + " (map " + mib(f.map) + ", free disk " + mib(f.disk_free) +
-               ")";
-    }
-
-private:
-    struct fill {
-        double used = 0;  // pages up to the last one in use (freed pages count: a safe overestimate)
-        double map = 0;   // the map size in force (LMDB keeps the larger of ours and the file's)
-        double disk_free = 0;
-        double capacity = 0;  // what the file can still reach: min(map, file + free disk)
-    };
-
-    fill measure() {
+    store_space space() override {
         MDB_envinfo info{};
         MDB_stat st{};
-        fill f;
+        store_space f;
         if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &st) != 0) {
             return f;
         }
         f.used = static_cast<double>(info.me_last_pgno + 1) * st.ms_psize;
-        f.map = static_cast<double>(info.me_mapsize);
+        f.map = static_cast<double>(info.me_mapsize);  // LMDB keeps the larger of ours and the file's
         f.capacity = f.map;
         struct statvfs vfs {};
         std::error_code ec;
@@ -236,6 +217,13 @@ private:
         return f;
     }
 
+    std::string fill_text() override {
+        auto f = space();
+        return mib(f.used) + " used of " + mib(f.capacity) + " (map " + mib(f.map) + ", free disk " + mib(f.disk_free) +
+               ")";
+    }
+
+private:
     // Creates the folder and takes its lock, noting first whether an earlier
     // store left its lock file there (see refuse_lost_data).
     std::unique_ptr<dir_lock> prepare(const lmdb_options& opts) {

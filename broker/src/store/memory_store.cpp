@@ -142,7 +142,6 @@ public:
     std::unique_ptr<transaction> begin(bool write) override {
         return std::make_unique<memory_transaction>(shared_, write);
     }
-    double fill_ratio() override { return 0; }
 
 private:
     shared_state shared_;

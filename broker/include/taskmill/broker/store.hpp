@@ -74,16 +74,30 @@ public:
     virtual result<void> commit() = 0;
 };
 
+// The room of a store, in bytes. `used`: pages up to the last one in use
+// (freed pages count: a safe overestimate); `map`: the map size in force;
+// `capacity`: what the file can still reach, the smaller of the map and
+// the file's size plus the free disk.
+struct store_space {
+    double used = 0;
+    double map = 0;
+    double disk_free = 0;
+    double capacity = 0;
+};
+
 class store {
 public:
     virtual ~store() = default;
     // Begins a transaction; `write` = read-write. Throws std::runtime_error if
     // the environment cannot start one (a fatal condition).
     virtual std::unique_ptr<transaction> begin(bool write) = 0;
-    // Fraction (0..1) of the capacity in use; 0 if unbounded. The capacity
-    // of an LMDB store is the smaller of its map size and what the disk can
-    // still give its file (file size + free space).
-    virtual double fill_ratio() = 0;
+    // What the store occupies; all 0 for a store without bounds.
+    virtual store_space space() { return {}; }
+    // Fraction (0..1) of the capacity in use; 0 if unbounded.
+    double fill_ratio() {
+        auto s = space();
+        return s.capacity > 0 ? s.used / s.capacity : 0;
+    }
     // What fill_ratio() measured, in words (used and capacity in MiB), for
     // messages that tell an operator what to do.
     virtual std::string fill_text() { return {}; }
