@@ -107,7 +107,7 @@ std::optional<int64_t> engine::next_deadline() const {
     take(next_expiry_ms_);
     take(flow_wake_);
     take(jobs_deadline());
-    if (ready_.total() > 0 || !running_.empty()) {
+    if (metrics_wanted_ && (ready_.total() > 0 || !running_.empty())) {
         // The oldest-ready ages and running counts of /metrics move only
         // while tasks wait or run: refreshed once a second then.
         take(slow_figures_ms_ + 1000);

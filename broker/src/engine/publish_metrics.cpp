@@ -17,7 +17,7 @@ double engine::run_seconds(const task_record& r) const {
 // Once a second: per queue, when its oldest ready task became ready (one
 // record read per queue), and per handler the attempts a slot has started.
 void engine::refresh_slow_figures() {
-    if (now_ - slow_figures_ms_ < 1000 && slow_figures_ms_ != 0) {
+    if (!metrics_wanted_ || (now_ - slow_figures_ms_ < 1000 && slow_figures_ms_ != 0)) {
         return;
     }
     slow_figures_ms_ = now_;
@@ -38,6 +38,10 @@ void engine::refresh_slow_figures() {
 }
 
 void engine::publish_metrics(metrics_hub& hub) {
+    if (!metrics_wanted_) {
+        metrics_wanted_ = true;
+        refresh_slow_figures();
+    }
     auto s = std::make_shared<metrics_snapshot>();
     s->time_ms = now_;
     s->started_ms = started_ms_;

@@ -122,6 +122,8 @@ public:
     // Moves the clock `ms` on without a turn, as a loop busy elsewhere finds
     // its timers late: the next turn (a message) sees them all due at once.
     void jump(int64_t ms) { now_ += ms; }
+    // When the engine asks to be woken next (nullopt: not until a message).
+    std::optional<int64_t> next_deadline() const { return engine_->next_deadline(); }
 
     // ---- messages in: each runs one turn at the current time ----
     void frontend(const std::string& peer, std::string_view command, const std::string& body);

@@ -115,6 +115,20 @@ TEST(EngineMetrics, OldestReadyAgeIsPerQueueAndGrows) {
     EXPECT_EQ(m->oldest_ready_age_s.count("default"), 0u);
 }
 
+// The once-a-second refresh serves /metrics alone: a broker that never
+// published a snapshot (no HTTP) does not wake for it, one that did does.
+TEST(EngineMetrics, OnlyABrokerThatPublishesMetricsWakesEachSecondForThem) {
+    engine_harness h;
+    auto t = task("a.b");
+    t.queue = "nobody";
+    h.submit(t);
+    EXPECT_EQ(h.next_deadline(), std::nullopt) << "a waiting task alone needs no wake-up";
+    h.metrics();
+    auto wake = h.next_deadline();
+    ASSERT_TRUE(wake.has_value());
+    EXPECT_LE(*wake - h.now(), 1001);
+}
+
 TEST(EngineMetrics, QuantilesAreEstimatedAsPrometheusDoes) {
     tb::seconds_histogram hist;
     EXPECT_FALSE(hist.quantile(0.5).has_value());
