@@ -113,6 +113,7 @@ worker_info from_wire(const protocol::worker_info& w) {
         out.handlers.push_back(handler_info{.name = h.name, .version = h.version, .plugin = h.plugin});
     }
     out.last_seen = from_unix_ms(w.last_seen_ms);
+    out.rss_bytes = w.rss_bytes;
     return out;
 }
 
@@ -197,6 +198,7 @@ protocol::worker_info to_wire(const worker_info& w) {
         out.handlers.push_back(protocol::handler_info{h.name, h.version, h.plugin});
     }
     out.last_seen_ms = unix_ms_or_zero(w.last_seen);
+    out.rss_bytes = w.rss_bytes;
     return out;
 }
 

@@ -46,12 +46,14 @@ std::string hostname() {
     return buf;
 }
 
-uint64_t rss_mb() {
+// This process's resident memory (/proc/self/statm: cheaper to read than
+// /proc/self/stat, and read after every batch of outcomes).
+uint64_t rss_bytes() {
     std::ifstream in("/proc/self/statm");
     uint64_t size = 0;
     uint64_t resident = 0;
     in >> size >> resident;
-    return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)) / (uint64_t{1024} * 1024);
+    return resident * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
 constexpr auto unwelcomed_first = std::chrono::seconds(5);
@@ -235,9 +237,10 @@ void worker_loop::send_hello() {
 
 // Names every task held (queued or running): the broker renews their
 // leases, and forgets the slot of an attempt it gave up on once it is no
-// longer named.
+// longer named. Carries the worker's memory, shown by WORKERS.
 void worker_loop::send_heartbeat() {
     protocol::control hb;
+    hb.rss_bytes = rss_bytes();
     hb.ids.reserve(running_.size());
     for (const auto& [id, run] : running_) hb.ids.emplace_back(id);
     send(protocol::cmd::heartbeat, protocol::encode(hb));
@@ -487,7 +490,7 @@ void worker_loop::on_mailbox() {
     if (!draining_ && o_.max_tasks > 0 && completed_ >= o_.max_tasks) {
         start_drain(drain_kind::recycle, "max-tasks reached (" + std::to_string(completed_) + ")");
     } else if (!draining_ && o_.max_rss_mb > 0) {
-        if (auto mb = rss_mb(); mb >= o_.max_rss_mb) {
+        if (auto mb = rss_bytes() / (uint64_t{1024} * 1024); mb >= o_.max_rss_mb) {
             start_drain(drain_kind::recycle, "max-rss-mb reached (" + std::to_string(mb) + " MB)");
         }
     }

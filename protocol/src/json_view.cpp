@@ -176,7 +176,8 @@ json to_json(const worker_info& w) {
             {"last_seen", iso8601_or_null(w.last_seen_ms)},
             {"last_seen_ms", w.last_seen_ms},
             {"prefetch", w.prefetch},
-            {"running", w.running}};
+            {"running", w.running},
+            {"rss_bytes", w.rss_bytes > 0 ? json(w.rss_bytes) : json(nullptr)}};
 }
 
 json to_json(const stats_info& s) {

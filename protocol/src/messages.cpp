@@ -126,6 +126,7 @@ template <typename V> void fields(worker_info& m, V&& v) {
     v("last_seen_ms", m.last_seen_ms);
     v("prefetch", m.prefetch);
     v("running", m.running);
+    v("rss_bytes", m.rss_bytes);
 }
 template <typename V> void fields(queue_stats& m, V&& v) {
     v("name", m.name);
@@ -239,6 +240,7 @@ template <typename V> void fields(control& m, V&& v) {
     v("running", m.running);
     v("attempt", m.attempt);
     v("error_code", m.error_code);
+    v("rss_bytes", m.rss_bytes);
 }
 
 // The record types: those with a fields() list.

@@ -227,6 +227,17 @@ def as_writer(page, api, sys_):
         page.texts("svg#dag g.step", "data-step"), page.texts("svg#dag g.step", "data-state"))) == want)
     page.shot("05-workflow")
 
+    # The workers page: real slots, prefetch apart, and each worker's memory
+    # (from its heartbeats), as the API gives them.
+    workers = api.get("/api/v1/workers")["workers"]
+    wid = workers[0]["id"]
+    cell = "tr[data-worker='%s'] td[data-field='memory']" % wid
+    page.loaded("#/workers", "tr[data-worker]")
+    page.until("the worker's memory", lambda: page.find(cell).text.endswith("MiB"))
+    row = page.find("tr[data-worker='%s']" % wid).text
+    assert "/%d" % workers[0]["slots"] in row, row
+    page.shot("06-workers")
+
     # Logging out forgets the session.
     page.find("#logout").click()
     page.find("#login:not([hidden])")
@@ -239,7 +250,7 @@ def as_reader(page, api_read, sys_):
     assert "viewer (read)" in page.find("#me").text
     page.loaded("#/task/" + sys_.failed, "dd[data-field='state']")
     page.loaded("#/queues", "tr[data-queue='fail-q']")
-    page.shot("06-read-only")
+    page.shot("07-read-only")
     assert not page.all("button[data-act]"), "no action buttons for a read token"
     page.loaded("#/tasks", "#tasks tbody tr[data-task]")
     assert not page.all("input.pick") and not page.all("button[data-all]"), "no selection for a read token"

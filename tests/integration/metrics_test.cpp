@@ -1,8 +1,8 @@
 // Metrics against real processes: the broker's /metrics passes Debian's
 // promtool and is scraped by a real Prometheus server that answers a
-// histogram query; worker slots and prefetch are reported apart; the
+// histogram query; worker slots, prefetch and memory are reported apart; the
 // run-time histogram counts from the attempt's start; GET /api/v1/handlers.
-#include "harness.hpp"
+#include "http_fixture.hpp"
 
 #include <netinet/in.h>
 #include <signal.h>
@@ -197,8 +197,21 @@ TEST_F(Metrics, SlotsAndPrefetchAreReportedApart) {
     ASSERT_TRUE(rep && rep->stats);
     EXPECT_EQ(rep->stats->slots, 8u);
     EXPECT_EQ(rep->stats->prefetch, 2u);
-    auto workers = get("/api/v1/workers")["workers"];
-    ASSERT_EQ(workers.size(), 2u) << workers.dump();
+    // Each worker's memory comes with its heartbeats (one a second).
+    json workers;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            workers = get("/api/v1/workers")["workers"];
+            return workers.size() == 2 && workers[0]["rss_bytes"].is_number() && workers[1]["rss_bytes"].is_number();
+        },
+        10s))
+        << workers.dump();
+    for (const auto& w : workers) {
+        EXPECT_GT(w["rss_bytes"].get<uint64_t>(), 1u << 20) << "a worker process holds more than 1 MiB";
+        EXPECT_LT(w["rss_bytes"].get<uint64_t>(), uint64_t{4} << 30) << w.dump();
+    }
+    auto table = run_cli(tmp.path(), {"--broker", broker->ep().frontend, "workers"});
+    EXPECT_NE(table.out.find(" MiB"), std::string::npos) << "MEM column: " << table.out;
     EXPECT_EQ(workers[0]["slots"], 4);
     EXPECT_EQ(workers[0]["prefetch"], 1);
     EXPECT_EQ(workers[0]["running"], 0);

@@ -231,11 +231,14 @@ void engine::started(worker& w, const std::string& hex) {
 
 // HEARTBEAT `ids`: every task the worker holds, queued or running. Each
 // renews its lease; an attempt the broker gave up on that is no longer
-// named is over, and its slot is free again.
+// named is over, and its slot is free again. `rss_bytes`: its memory.
 void engine::heartbeat(worker& w, const protocol::message& m) {
     auto c = protocol::decode_control(m.body);
     if (!c) {
         return;  // still a sign of life
+    }
+    if (c->rss_bytes) {
+        w.rss_bytes = *c->rss_bytes;
     }
     std::unordered_set<task_id, task_id_hash> named;
     for (const auto& hex : c->ids) {

@@ -26,6 +26,7 @@ protocol::worker_info worker::to_info() const {
     w.last_seen_ms = last_seen_ms;
     w.prefetch = prefetch();
     w.running = running;
+    w.rss_bytes = rss_bytes;
     return w;
 }
 

@@ -43,6 +43,7 @@ struct worker {
     // Tasks of in_flight a slot has started (RESULTS `started`, or an
     // outcome); the others wait in the worker's prefetch.
     uint32_t running = 0;
+    uint64_t rss_bytes = 0;  // as its last HEARTBEAT reported it; 0 = unknown
 
     // Its slots: the credit of its HELLO less the prefetch it announced
     // there (CREDIT resizes the prefetch, never the slots).

@@ -155,7 +155,7 @@ void print_workers(std::ostream& out, const std::vector<client::worker_info>& ws
         return;
     }
     std::vector<std::vector<std::string>> rows{
-        {"ID", "RUNNING/SLOTS", "PREFETCH", "GEN", "QUEUES", "HANDLERS", "LAST SEEN"}};
+        {"ID", "RUNNING/SLOTS", "PREFETCH", "GEN", "MEM", "QUEUES", "HANDLERS", "LAST SEEN"}};
     for (const auto& w : ws) {
         std::vector<std::string> handlers;
         for (const auto& h : w.handlers) {
@@ -165,6 +165,7 @@ void print_workers(std::ostream& out, const std::vector<client::worker_info>& ws
         const unsigned waiting = w.busy > w.running ? w.busy - w.running : 0;
         rows.push_back({w.id, std::to_string(w.running) + "/" + std::to_string(w.slots),
                         std::to_string(waiting) + "/" + std::to_string(w.prefetch), std::to_string(w.generation),
+                        w.rss_bytes > 0 ? std::to_string(w.rss_bytes >> 20) + " MiB" : "-",
                         w.queues.empty() ? "*" : join(w.queues), join(handlers),
                         text_of(client::iso8601_or_null(w.last_seen))});
     }

@@ -209,6 +209,31 @@ TEST(Codec, DeadCarriesRunningTaskIds) {
     EXPECT_NE(bad.error().message.find("running"), std::string::npos) << bad.error().message;
 }
 
+TEST(Codec, HeartbeatCarriesTheWorkersMemoryAndWorkersShowIt) {
+    tp::control hb;
+    hb.ids = {"a1"};
+    hb.rss_bytes = uint64_t{3} << 32;  // past 32 bits
+    auto back = tp::decode_control(tp::encode(hb));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    EXPECT_EQ(back->rss_bytes, uint64_t{3} << 32);
+
+    tp::control old;  // an older worker's heartbeat: no field, nothing known
+    old.ids = {"a1"};
+    EXPECT_EQ(tp::encode(old).find("rss_bytes"), std::string::npos);
+    EXPECT_FALSE(tp::decode_control(tp::encode(old))->rss_bytes.has_value());
+    EXPECT_FALSE(tp::decode_control("\x81\xa9rss_bytes\xa1x"s).has_value()) << "a string is not a size";
+
+    tp::reply r;
+    tp::worker_info w;
+    w.id = "h:1";
+    w.rss_bytes = 42u << 20;
+    r.workers = {w};
+    auto rb = tp::decode_reply(tp::encode(r));
+    ASSERT_TRUE(rb.has_value()) << rb.error().message;
+    ASSERT_EQ(rb->workers.size(), 1u);
+    EXPECT_EQ(rb->workers[0].rss_bytes, 42u << 20);
+}
+
 // peek_req finds the req of a body that does not decode as a whole, stepping
 // over any value (deep nesting included) without recursion.
 TEST(Codec, PeekReqReadsTheReqOfBodiesThatDoNotDecode) {

@@ -51,7 +51,7 @@ export const workers = {
           const plugins = [...new Set(w.handlers.map((h) => `${h.plugin}@${h.version}`))].map((p) => `<code>${esc(p)}</code>`).join(" ");
           return `<tr data-worker="${esc(w.id)}"><td>${esc(w.id)}</td><td>${esc(w.host)}</td><td class="num">${w.pid}</td>` +
             `<td>${bar(w.slots ? running / w.slots : 0)} ${running}/${w.slots}</td><td class="num">${w.prefetch ?? "–"}</td>` +
-            `<td class="num">${w.generation}</td><td>${plugins}</td><td class="num">${w.rss_bytes ? bytes(w.rss_bytes) : "–"}</td>` +
+            `<td class="num">${w.generation}</td><td>${plugins}</td><td class="num" data-field="memory">${w.rss_bytes ? bytes(w.rss_bytes) : "–"}</td>` +
             `<td>${esc((w.queues || []).join(", ") || "all")}</td><td>${ago(w.last_seen_ms)}</td></tr>`;
         }), "no workers");
       },

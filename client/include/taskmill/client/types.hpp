@@ -145,6 +145,7 @@ struct worker_info {
     // `running`: those a slot has started.
     unsigned prefetch = 0;
     unsigned running = 0;
+    uint64_t rss_bytes = 0;  // resident memory, from its last heartbeat; 0 = not reported
 };
 
 // The flow limits of a queue or a handler; 0 = no limit.

@@ -170,6 +170,9 @@ struct worker_info {
     // `running` those a slot has started.
     uint32_t prefetch = 0;
     uint32_t running = 0;
+    // The worker process's resident memory, from its last HEARTBEAT; 0 when
+    // it has not reported it (older workers).
+    uint64_t rss_bytes = 0;
 };
 
 // The flow limits of a queue or a handler (LIMIT, broker.ini [queue.NAME]
@@ -315,7 +318,8 @@ struct results {
 //   CHECKPOINT req, id, data        -> reply CHECKPOINT {req, ok, error}
 //   SPAWN      req, id (parent), tasks -> reply SPAWN {req, ok, ids, error}
 //   CANCEL     ids, attempt         (broker -> worker; attempt 0 = whichever runs)
-//   HEARTBEAT  ids                  (worker -> broker: every task it holds)
+//   HEARTBEAT  ids, rss_bytes       (worker -> broker: every task it holds,
+//                                   and its resident memory)
 //              req                  (broker -> worker: last RESULTS seq read)
 //   CREDIT     slots                (worker -> broker: new capacity)
 //   DEAD       ids (worker ids), note (reason), running (task ids the
@@ -343,6 +347,8 @@ struct control {
     // Replies with `ok: false`: the kind of error, as the frontend's
     // reply.error_code (e.g. "unknown_handler" for a SPAWN); may be empty.
     std::string error_code;
+    // HEARTBEAT (worker -> broker): the worker's resident memory in bytes.
+    std::optional<uint64_t> rss_bytes;
 };
 
 // ---- codecs ----
