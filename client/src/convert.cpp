@@ -78,6 +78,7 @@ template <typename Info, typename Fwd> task_info from_wire_impl(Info& t, Fwd fwd
     out.error_code = t.error_code;
     out.payload = fwd(t.payload);
     out.payload_size = t.payload_size;
+    out.checkpoint_size = t.checkpoint_size;
     out.history.reserve(t.history.size());
     for (auto& a : t.history) {
         out.history.push_back(attempt_info{a.attempt, fwd(a.worker), from_unix_ms(a.started_ms),
@@ -174,6 +175,7 @@ protocol::task_info to_wire(const task_info& t) {
     out.error_code = t.error_code;
     out.payload = t.payload;
     out.payload_size = t.payload_size;
+    out.checkpoint_size = t.checkpoint_size;
     for (const auto& a : t.history) {
         out.history.push_back(protocol::attempt_info{a.attempt, a.worker, unix_ms_or_zero(a.started),
                                                      unix_ms_or_zero(a.finished), a.outcome, a.error, a.error_code,

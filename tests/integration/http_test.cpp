@@ -173,7 +173,10 @@ TEST_F(HttpIntegration, TaskStatusIsTheSameObjectInTheTerminalAndTheApi) {
     auto done = submit({{"handler", "echo.echo"}, {"payload", {{"n", 7}, {"s", "x"}}}, {"tags", {"same"}}});
     wait_final(done);
     auto waiting = submit({{"handler", "echo.echo"}, {"queue", "nobody-serves-q"}, {"priority", 4}});
-    for (const auto& id : {done, waiting}) {
+    auto checkpointed = submit({{"handler", "demo.checkpoint"}, {"payload", {{"steps", 3}}}});
+    wait_final(checkpointed);
+    EXPECT_GT(get("/api/v1/tasks/" + checkpointed)["checkpoint_size"].get<uint64_t>(), 0u);
+    for (const auto& id : {done, waiting, checkpointed}) {
         auto api = get("/api/v1/tasks/" + id);
         ASSERT_EQ(api["id"], id) << api.dump();
         auto term = run_cli(tmp.path(), {"--broker", broker->ep().frontend, "--json", "status", id});

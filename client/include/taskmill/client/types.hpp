@@ -111,6 +111,8 @@ struct task_info {
     std::vector<attempt_info> history;
     // When the finished task is to be deleted; nullopt = kept for ever.
     std::optional<time_point> delete_at;
+    // Bytes of the last checkpoint the handler saved; 0 = none.
+    uint64_t checkpoint_size = 0;
 
     // SUCCEEDED, FAILED, CANCELLED or EXPIRED: the state will not change
     // again (unless someone calls retry()).
