@@ -33,10 +33,11 @@ json identity_json(const identity& who) {
     return {{"role", role_name(who.r)}, {"name", who.name.empty() ? json(nullptr) : json(who.name)}, {"via", who.via}};
 }
 
-bool from_page(const httplib::Request& req, httplib::Response& res) {
+bool from_page(const api_env& env, const httplib::Request& req, httplib::Response& res) {
     if (same_origin(req)) {
         return true;
     }
+    env.dash.refused(req, 403, "login or logout without the CSRF header or the same Origin");
     send_error(res, 403, "forbidden",
                std::string("a login or logout from a browser must carry the ") + std::string(csrf_header) +
                    " header or an Origin equal to the broker's address");
@@ -44,7 +45,7 @@ bool from_page(const httplib::Request& req, httplib::Response& res) {
 }
 
 void login(const api_env& env, const httplib::Request& req, httplib::Response& res) {
-    if (!from_page(req, res)) {
+    if (!from_page(env, req, res)) {
         return;
     }
     auto body = protocol::parse_json<json>(req.body, "the request body");
@@ -58,6 +59,7 @@ void login(const api_env& env, const httplib::Request& req, httplib::Response& r
     }
     auto found = env.dash.token((*body)["token"].get<std::string>());
     if (!found) {
+        env.dash.refused(req, 401, "login with an unknown token");
         send_error(res, 401, "unauthorized", "unknown token");
         return;
     }
@@ -68,7 +70,7 @@ void login(const api_env& env, const httplib::Request& req, httplib::Response& r
 }
 
 void logout(const api_env& env, const httplib::Request& req, httplib::Response& res) {
-    if (!from_page(req, res)) {
+    if (!from_page(env, req, res)) {
         return;
     }
     if (auto id = cookie_value(req, session_cookie); !id.empty()) {

@@ -46,6 +46,8 @@ struct dashboard_env {
     // Event streams open, and how many may be: each holds a thread.
     std::shared_ptr<std::atomic<std::size_t>> streams;
     std::size_t max_streams = 0;
+    // Logs a refusal (401, 403) as the token checks do, rate-limited.
+    std::function<void(const httplib::Request&, int status, std::string_view why)> refused;
 };
 
 struct api_env {

@@ -293,7 +293,10 @@ struct http_server::impl {
                 sessions,
                 opts.events ? opts.events : std::make_shared<event_hub>(),
                 std::make_shared<std::atomic<std::size_t>>(0),
-                limits.threads / 4};
+                limits.threads / 4,
+                [this](const httplib::Request& req, int status, std::string_view why) {
+                    refusals.note(req, status, why);
+                }};
     }
 
     std::optional<http::session> session_of(const httplib::Request& req) {

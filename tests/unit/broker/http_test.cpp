@@ -445,6 +445,36 @@ TEST_F(HttpApi, RefusalsAreLoggedAtMostOnceASecond) {
     EXPECT_EQ(out->str().find(reader), std::string::npos) << "a secret in the log";
 }
 
+// The dashboard's login is a way to try tokens too: its refusals are logged
+// like every other 401 and 403, never with the secret tried.
+TEST_F(HttpApi, FailedLoginsAreLoggedAsRefusals) {
+    log_out = std::make_shared<std::ostringstream>();
+    auto& out = log_out;
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*out);
+    log = std::make_shared<spdlog::logger>("refusals", sink);
+    start();
+    auto logged = [&](const std::string& what) {
+        sink->flush();
+        return out->str().find(what) != std::string::npos;
+    };
+    const httplib::Headers csrf = {{"X-Taskmill-CSRF", "1"}};
+    auto r = http->Post("/api/v1/login", csrf, R"({"token": "guessed-secret"})", "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    EXPECT_TRUE(logged("status=401")) << out->str();
+    EXPECT_TRUE(logged("login with an unknown token")) << out->str();
+    EXPECT_FALSE(logged("guessed-secret")) << "a secret in the log: " << out->str();
+    // One line a second: the page-less login shows once the second is over.
+    ASSERT_TRUE(wait_for(
+        [&] {
+            auto page_less = http->Post("/api/v1/login", R"({"token": "r-secret"})", "application/json");
+            EXPECT_TRUE(page_less && page_less->status == 403);
+            return logged("status=403");
+        },
+        5s))
+        << out->str();
+}
+
 // The HTTP threads are few; no group of clients may take them all. Each
 // attack below stays in place while a fresh client asks for /health.
 class HttpStarvation : public HttpApi {};
