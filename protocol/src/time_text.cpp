@@ -102,4 +102,9 @@ result<int64_t> parse_time_ms(std::string_view text, int64_t now_ms) {
                                             "2026-12-01) or a duration ago (90s, 1h, 7d)");
 }
 
+result<int64_t> parse_time_ms(std::string_view text) {
+    using namespace std::chrono;
+    return parse_time_ms(text, duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+}
+
 }  // namespace taskmill::protocol

@@ -227,12 +227,9 @@ result<protocol::request> list_request(const httplib::Request& req) {
     if (auto ok = query_int<uint32_t>(req, "limit", rq.limit, 1, 10000); !ok) {
         return fail(ok.error().code, ok.error().message);
     }
-    const int64_t now =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
     for (auto [name, out] : {std::pair{"since", &rq.since_ms}, std::pair{"until", &rq.until_ms}}) {
         if (req.has_param(name)) {
-            auto ms = protocol::parse_time_ms(req.get_param_value(name), now);
+            auto ms = protocol::parse_time_ms(req.get_param_value(name));
             if (!ms) {
                 return fail(ms.error().code, std::string("query parameter ") + name + ": " + ms.error().message);
             }

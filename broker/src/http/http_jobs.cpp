@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include <taskmill/protocol/nesting.hpp>
+#include <taskmill/protocol/time_text.hpp>
 
 #include "http/http_routes.hpp"
 
@@ -64,10 +65,18 @@ result<protocol::request> filter_body(const std::string& text, bool ids_allowed)
                                   : key == "tag"     ? &rq.tag
                                                      : nullptr;
         int64_t* time_field = key == "since_ms" ? &rq.since_ms : key == "until_ms" ? &rq.until_ms : nullptr;
+        int64_t* time_text = key == "since" ? &rq.since_ms : key == "until" ? &rq.until_ms : nullptr;
         if (text_field != nullptr && v.is_string()) {
             *text_field = v.get<std::string>();
         } else if (time_field != nullptr && v.is_number_integer()) {
             *time_field = v.get<int64_t>();
+        } else if (time_text != nullptr && v.is_string()) {
+            // As the listing reads its since/until: ISO 8601 or a duration ago.
+            auto ms = protocol::parse_time_ms(v.get<std::string>());
+            if (!ms) {
+                return fail(ms.error().code, key + ": " + ms.error().message);
+            }
+            *time_text = std::max<int64_t>(*ms, 1);
         } else if (key == "all" && v.is_boolean()) {
             rq.all = v.get<bool>();
         } else if (key == "ids" && ids_allowed && v.is_array()) {

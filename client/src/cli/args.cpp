@@ -4,6 +4,8 @@
 
 #include <boost/program_options.hpp>
 
+#include <taskmill/protocol/time_text.hpp>
+
 #include "cli.hpp"
 
 namespace po = boost::program_options;
@@ -72,6 +74,14 @@ std::chrono::milliseconds seconds_arg(const std::string& flag, double value) {
         throw usage_error(flag + " must be a non-negative number of seconds");
     }
     return std::chrono::milliseconds(static_cast<int64_t>(std::llround(value * 1000.0)));
+}
+
+client::time_point time_arg(const std::string& flag, const std::string& text) {
+    auto ms = protocol::parse_time_ms(text);
+    if (!ms) {
+        throw usage_error(flag + ": " + ms.error().message);
+    }
+    return client::time_point(client::milliseconds(*ms));
 }
 
 // The global options are the ones before the command: `submit --timeout`

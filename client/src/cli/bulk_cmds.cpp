@@ -8,7 +8,6 @@
 #include <boost/program_options.hpp>
 
 #include <taskmill/client/json.hpp>
-#include <taskmill/protocol/time_text.hpp>
 
 #include "cli.hpp"
 
@@ -41,17 +40,6 @@ po::variables_map parse_bulk(global_options& g, const std::vector<std::string>& 
         g.json = true;
     }
     return vm;
-}
-
-// TIME: ISO 8601 UTC (2026-01-31T12:00:00Z, or a date) or a duration ago
-// (1h, 7d), read as `taskmill tasks` reads it (protocol::parse_time_ms).
-client::time_point time_arg(const std::string& flag, const std::string& text) {
-    const auto now = std::chrono::floor<client::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-    auto ms = protocol::parse_time_ms(text, now.count());
-    if (!ms) {
-        throw usage_error(flag + ": " + ms.error().message);
-    }
-    return client::time_point(client::milliseconds(*ms));
 }
 
 void add_filter_options(po::options_description& desc) {

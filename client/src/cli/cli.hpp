@@ -45,6 +45,10 @@ global_options parse_globals(const std::vector<std::string>& argv, std::vector<s
 // Seconds (fractional allowed) from a flag value; throws usage_error naming
 // the flag for a negative or non-numeric value.
 std::chrono::milliseconds seconds_arg(const std::string& flag, double value);
+// TIME: ISO 8601 UTC (2026-01-31T12:00:00Z, or a date) or a duration ago
+// (1h, 7d), as protocol::parse_time_ms reads it; throws usage_error naming
+// `flag`.
+client::time_point time_arg(const std::string& flag, const std::string& text);
 void print_usage(std::ostream& out);
 
 // ---- security.cpp ----

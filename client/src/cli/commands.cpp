@@ -12,7 +12,6 @@
 
 #include <taskmill/client/json.hpp>
 #include <taskmill/protocol/duration.hpp>
-#include <taskmill/protocol/time_text.hpp>
 
 #include "cli.hpp"
 #include "output.hpp"
@@ -287,18 +286,6 @@ int cmd_retry(global_options& g, const std::vector<std::string>& args) {
     return exit_ok;
 }
 
-// --since and --until: an ISO 8601 UTC time or a duration ago.
-std::optional<client::time_point> time_arg(const po::variables_map& vm, const char* flag) {
-    if (!vm.count(flag)) {
-        return std::nullopt;
-    }
-    const auto now = std::chrono::floor<client::milliseconds>(std::chrono::system_clock::now().time_since_epoch());
-    auto ms = protocol::parse_time_ms(vm[flag].as<std::string>(), now.count());
-    if (!ms) {
-        throw usage_error(std::string("--") + flag + ": " + ms.error().message);
-    }
-    return client::time_point(client::milliseconds(*ms));
-}
 
 int cmd_tasks(global_options& g, const std::vector<std::string>& args) {
     client::task_filter f;
@@ -311,8 +298,8 @@ int cmd_tasks(global_options& g, const std::vector<std::string>& args) {
     for (auto& ch : f.state) {
         ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     }
-    f.since = time_arg(vm, "since");
-    f.until = time_arg(vm, "until");
+    if (vm.count("since")) f.since = time_arg("--since", vm["since"].as<std::string>());
+    if (vm.count("until")) f.until = time_arg("--until", vm["until"].as<std::string>());
     auto c = connect(g);
     auto r = c.tasks_page(f);
     if (!r) {

@@ -237,6 +237,27 @@ TEST_F(HttpApi, SubmitWaitForResultCancelAndList) {
     EXPECT_EQ(stats.body["states"]["CANCELLED"], 3);
 }
 
+// A bulk body's since/until may be text, read as the listing reads its
+// query (what the dashboard sends for "everything matching the filter").
+TEST_F(HttpApi, BulkFiltersReadTimesAsTheListingDoes) {
+    start();
+    auto id = submit({{"handler", "t.echo"}, {"queue", "parked"}});
+    auto cancel = post("/api/v1/tasks/cancel", R"({"queue": "parked", "since": "1h30m"})");
+    ASSERT_EQ(cancel.status / 100, 2) << cancel.text;
+    ASSERT_TRUE(wait_for([&] { return get("/api/v1/tasks/" + id).body.value("state", "") == "CANCELLED"; }, 5s));
+    auto later = post("/api/v1/tasks/delete", R"({"state": "CANCELLED", "since": "2099-01-01T00:00:00Z"})");
+    ASSERT_EQ(later.status / 100, 2) << later.text;
+    const std::string job = later.body["job"]["id"].dump();
+    ASSERT_TRUE(wait_for([&] { return get("/api/v1/jobs/" + job).body.value("state", "") == "done"; }, 5s))
+        << get("/api/v1/jobs/" + job).text;
+    EXPECT_EQ(get("/api/v1/jobs/" + job).body["matched"], 0) << "nothing finished after 2099";
+    auto bad = post("/api/v1/tasks/delete", R"({"state": "CANCELLED", "since": "yesterday"})");
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_NE(bad.text.find("since: time 'yesterday'"), std::string::npos) << bad.text;
+    EXPECT_EQ(post("/api/v1/tasks/delete", R"({"since": 5})").status, 400) << "a number is since_ms, not since";
+    EXPECT_EQ(get("/api/v1/tasks/" + id).body.value("state", ""), "CANCELLED") << "the future window deleted nothing";
+}
+
 TEST_F(HttpApi, TokensAndRoles) {
     start();
     auto health = answer(http->Get("/health"));

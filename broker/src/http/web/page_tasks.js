@@ -10,13 +10,6 @@ import { stateTiles } from "./page_overview.js";
 
 const PAGE = 50;
 const FILTERS = ["state", "queue", "handler", "tag", "since", "until"];
-const UNITS = { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 };
-
-// "1h" (ago) or an ISO time -> unix ms, as the list's since/until read it.
-function toMs(text) {
-  const m = /^(\d+)([smhdw])$/.exec(text);
-  return m ? Date.now() - Number(m[1]) * UNITS[m[2]] : Date.parse(text);
-}
 
 function filterOf(q) {
   const f = {};
@@ -24,12 +17,13 @@ function filterOf(q) {
   return f;
 }
 
-// The filter as a bulk body (times in ms; "all" when there is none).
+// The filter as a bulk body ("all" when there is none).
 function bulkBody(f) {
   const body = {};
   for (const k of ["state", "queue", "handler", "tag"]) if (f[k]) body[k] = f[k];
-  if (f.since) body.since_ms = toMs(f.since);
-  if (f.until) body.until_ms = toMs(f.until);
+  // As written: the broker reads them as the listing did ("1h30m", ISO).
+  if (f.since) body.since = f.since;
+  if (f.until) body.until = f.until;
   if (!Object.keys(body).length) body.all = true;
   return body;
 }

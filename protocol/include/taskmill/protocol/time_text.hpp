@@ -19,5 +19,7 @@ namespace taskmill::protocol {
 //     now_ms minus it.
 // errc::invalid_argument naming the text and both forms otherwise.
 result<int64_t> parse_time_ms(std::string_view text, int64_t now_ms);
+// The same, a duration counted back from the wall clock's now.
+result<int64_t> parse_time_ms(std::string_view text);
 
 }  // namespace taskmill::protocol
