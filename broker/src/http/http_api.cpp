@@ -2,8 +2,6 @@
 // wire request a ZeroMQ client would send, asks the loop, and renders the
 // reply (or its error) as JSON.
 #include <algorithm>
-#include <array>
-#include <charconv>
 #include <chrono>
 
 #include <taskmill/protocol/frame.hpp>
@@ -38,6 +36,39 @@ std::optional<protocol::reply> ask(const api_env& env, httplib::Response& res, s
     return std::move(rep.value());
 }
 
+result<void> known_params(const httplib::Request& req, std::initializer_list<std::string_view> known) {
+    for (const auto& [name, value] : req.params) {
+        if (std::find(known.begin(), known.end(), name) == known.end()) {
+            std::string list;
+            for (auto k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+            return fail(errc::invalid_argument, "unknown query parameter " + name + " (known: " + list + ")");
+        }
+    }
+    return {};
+}
+
+std::optional<std::string> page_through(const api_env& env, httplib::Response& res, std::string_view cmd,
+                                        protocol::request rq,
+                                        const std::function<std::size_t(protocol::reply&)>& take) {
+    const std::size_t want = rq.limit == 0 ? 100 : rq.limit;
+    std::size_t have = 0;
+    std::string next;
+    for (int trip = 0; trip < max_listing_trips; ++trip) {
+        auto rep = ask(env, res, cmd, rq);
+        if (!rep) {
+            return std::nullopt;
+        }
+        have += take(*rep);
+        next = rep->next;
+        if (next.empty() || have >= want) {
+            break;
+        }
+        rq.before = next;
+        rq.limit = static_cast<uint32_t>(want - have);
+    }
+    return next;
+}
+
 namespace {
 
 using nlohmann::json;
@@ -45,21 +76,6 @@ using namespace std::chrono_literals;
 
 constexpr int64_t max_wait_ms = 5 * 60 * 1000;
 
-// An integer query parameter; `out` unchanged when absent.
-template <typename T> result<void> query_int(const httplib::Request& req, const char* name, T& out, T lo, T hi) {
-    if (!req.has_param(name)) {
-        return {};
-    }
-    auto v = req.get_param_value(name);
-    T n{};
-    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-    if (ec != std::errc() || p != v.data() + v.size() || n < lo || n > hi) {
-        return fail(errc::invalid_argument, std::string("query parameter ") + name + " must be an integer in [" +
-                                                std::to_string(lo) + ", " + std::to_string(hi) + "]");
-    }
-    out = n;
-    return {};
-}
 
 // The body as JSON; 400 for text that is not JSON, nests deeper than
 // protocol::max_nesting, or holds a number no double can hold (1e400).
@@ -209,14 +225,8 @@ void cancel_body(const api_env& env, const httplib::Request& req, httplib::Respo
 // The filters of GET /api/v1/tasks; any other query parameter is a mistake
 // (a typo would otherwise list everything), so it is refused.
 result<protocol::request> list_request(const httplib::Request& req) {
-    static constexpr std::array<std::string_view, 8> known = {"state", "queue", "handler", "tag",
-                                                              "since", "until", "before",  "limit"};
-    for (const auto& [name, value] : req.params) {
-        if (std::find(known.begin(), known.end(), name) == known.end()) {
-            return fail(errc::invalid_argument,
-                        "unknown query parameter " + name +
-                            " (known: state, queue, handler, tag, since, until, before, limit)");
-        }
+    if (auto ok = known_params(req, {"state", "queue", "handler", "tag", "since", "until", "before", "limit"}); !ok) {
+        return fail(ok.error().code, ok.error().message);
     }
     protocol::request rq;
     rq.state = req.get_param_value("state");
@@ -245,30 +255,19 @@ void list(const api_env& env, const httplib::Request& req, httplib::Response& re
         send_error(res, parsed.error().code, parsed.error().message);
         return;
     }
-    auto rq = std::move(*parsed);
-    // The loop reads a bounded number of tasks per request: go on from
-    // where it stopped until `limit` are found or the store ends.
-    const std::size_t want = rq.limit == 0 ? 100 : rq.limit;
     auto tasks = json::array();
-    std::string next;
-    for (;;) {
-        auto rep = ask(env, res, protocol::cmd::tasks, rq);
-        if (!rep) {
-            return;
-        }
-        for (const auto& t : rep->tasks) {
+    auto next = page_through(env, res, protocol::cmd::tasks, std::move(*parsed), [&](protocol::reply& rep) {
+        for (const auto& t : rep.tasks) {
             tasks.push_back(to_json(t));
         }
-        next = rep->next;
-        if (next.empty() || tasks.size() >= want) {
-            break;
-        }
-        rq.before = next;
-        rq.limit = static_cast<uint32_t>(want - tasks.size());
+        return rep.tasks.size();
+    });
+    if (!next) {
+        return;
     }
     json body = {{"tasks", tasks}};
-    if (!next.empty()) {
-        body["next"] = next;  // ?before=<next> lists the older ones
+    if (!next->empty()) {
+        body["next"] = *next;  // ?before=<next> lists the older ones
     }
     send_json(res, 200, body);
 }

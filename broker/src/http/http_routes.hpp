@@ -2,8 +2,10 @@
 #pragma once
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -79,6 +81,38 @@ handler_fn guarded(const std::shared_ptr<const api_env>& env, role need, handler
 // returns nullopt.
 std::optional<protocol::reply> ask(const api_env& env, httplib::Response& res, std::string_view cmd,
                                    protocol::request rq, std::chrono::milliseconds timeout = loop_timeout);
+
+// Refuses a query parameter not in `known`: a typo would otherwise be a
+// filter silently ignored (and list everything).
+result<void> known_params(const httplib::Request& req, std::initializer_list<std::string_view> known);
+
+// An integer query parameter in [lo, hi]; `out` unchanged when absent.
+template <typename T> result<void> query_int(const httplib::Request& req, const char* name, T& out, T lo, T hi) {
+    if (!req.has_param(name)) {
+        return {};
+    }
+    auto v = req.get_param_value(name);
+    T n{};
+    auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+    if (ec != std::errc() || p != v.data() + v.size() || n < lo || n > hi) {
+        return fail(errc::invalid_argument, std::string("query parameter ") + name + " must be an integer in [" +
+                                                std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    }
+    out = n;
+    return {};
+}
+
+// Loop trips one listing GET may make to fill its `limit`: the broker reads
+// a bounded number of index entries per trip, so a sparse filter answers
+// fewer than `limit` with a `next` instead of walking the whole store.
+inline constexpr int max_listing_trips = 4;
+
+// Asks the listing command `cmd` for `rq` (its `limit` defaulting to 100),
+// handing each reply to `take`, which adds its items and returns how many;
+// follows `next` until `limit` items, the end or max_listing_trips. The
+// last `next` ("" at the end); nullopt when an ask failed (answered).
+std::optional<std::string> page_through(const api_env& env, httplib::Response& res, std::string_view cmd,
+                                        protocol::request rq, const std::function<std::size_t(protocol::reply&)>& take);
 
 // Route functions take a router& (not httplib::Server&): a route registered
 // through it answers a request with another method 405 with Allow.

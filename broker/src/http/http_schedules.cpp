@@ -2,9 +2,6 @@
 // "Workflows and schedules"): GET /api/v1/workflows pages the workflows
 // newest first; POST /api/v1/schedules/NAME/trigger, /pause and /resume
 // act on a schedule of broker.ini.
-#include <algorithm>
-#include <array>
-#include <charconv>
 
 #include <taskmill/protocol/json_view.hpp>
 #include <taskmill/protocol/nesting.hpp>
@@ -17,10 +14,6 @@ namespace {
 
 using nlohmann::json;
 
-// Loop trips one GET may make to fill `limit` when the broker stops at its
-// scan budget: the cost of a page stays bounded whatever the store holds.
-constexpr int max_trips = 4;
-
 json data_json(const protocol::reply& rep) {
     return rep.data.empty() ? json::object() : protocol::msgpack_to_json(rep.data, protocol::max_nesting);
 }
@@ -28,21 +21,14 @@ json data_json(const protocol::reply& rep) {
 // The query of GET /api/v1/workflows: state, limit, before; any other
 // parameter is refused (a typo would otherwise list everything).
 result<protocol::request> workflows_request(const httplib::Request& req) {
-    static constexpr std::array<std::string_view, 3> known = {"state", "limit", "before"};
-    for (const auto& [name, value] : req.params) {
-        if (std::find(known.begin(), known.end(), name) == known.end()) {
-            return fail(errc::invalid_argument, "unknown query parameter " + name + " (known: state, limit, before)");
-        }
+    if (auto ok = known_params(req, {"state", "limit", "before"}); !ok) {
+        return fail(ok.error().code, ok.error().message);
     }
     protocol::request rq;
     rq.state = req.get_param_value("state");
     rq.before = req.get_param_value("before");
-    if (req.has_param("limit")) {
-        const auto v = req.get_param_value("limit");
-        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), rq.limit);
-        if (ec != std::errc() || p != v.data() + v.size() || rq.limit < 1 || rq.limit > 1000) {
-            return fail(errc::invalid_argument, "query parameter limit must be an integer in [1, 1000]");
-        }
+    if (auto ok = query_int<uint32_t>(req, "limit", rq.limit, 1, 1000); !ok) {
+        return fail(ok.error().code, ok.error().message);
     }
     return rq;
 }
@@ -53,25 +39,18 @@ void list_workflows(const api_env& env, const httplib::Request& req, httplib::Re
         send_error(res, rq.error().code, rq.error().message);
         return;
     }
-    const std::size_t want = rq->limit == 0 ? 100 : rq->limit;
     json list = json::array();
-    std::string next;
-    for (int trip = 0; trip < max_trips; ++trip) {
-        auto rep = ask(env, res, protocol::cmd::workflows, *rq);
-        if (!rep) {
-            return;
-        }
-        for (auto& w : data_json(*rep).value("workflows", json::array())) {
+    auto next = page_through(env, res, protocol::cmd::workflows, std::move(*rq), [&](protocol::reply& rep) {
+        auto page = data_json(rep).value("workflows", json::array());
+        for (auto& w : page) {
             list.push_back(std::move(w));
         }
-        next = rep->next;
-        if (next.empty() || list.size() >= want) {
-            break;
-        }
-        rq->before = next;
-        rq->limit = static_cast<uint32_t>(want - list.size());
+        return page.size();
+    });
+    if (!next) {
+        return;
     }
-    send_json(res, 200, {{"workflows", list}, {"next", next}});
+    send_json(res, 200, {{"workflows", list}, {"next", *next}});
 }
 
 handler_fn schedule_verb(const api_env& env, std::string_view cmd) {
