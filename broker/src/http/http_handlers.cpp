@@ -2,6 +2,7 @@
 // from the loop's last published metrics snapshot (no loop trip).
 #include <algorithm>
 
+#include "http/http_json.hpp"
 #include "http/http_routes.hpp"
 
 namespace taskmill::broker::http {
@@ -17,20 +18,15 @@ json quantile(const seconds_histogram& h, double q) {
 
 json handler_json(const std::string& name, const handler_metrics& h, double window_s) {
     const uint64_t ended = h.succeeded + h.failed;
-    return {
-        {"name", name},
-        {"submitted", h.submitted},
-        {"succeeded", h.succeeded},
-        {"failed", h.failed},
-        {"retried", h.retried},
-        {"cancelled", h.cancelled},
-        {"expired", h.expired},
-        {"running", h.running},
-        {"rate_per_s", static_cast<double>(h.finished_last_minute) / window_s},
-        {"run_p50_s", quantile(h.run, 0.5)},
-        {"run_p95_s", quantile(h.run, 0.95)},
-        {"wait_p50_s", quantile(h.wait, 0.5)},
-        {"failure_rate", ended > 0 ? json(static_cast<double>(h.failed) / static_cast<double>(ended)) : json(nullptr)}};
+    auto j = handler_counts_json(h);
+    j["name"] = name;
+    j["running"] = h.running;
+    j["rate_per_s"] = static_cast<double>(h.finished_last_minute) / window_s;
+    j["run_p50_s"] = quantile(h.run, 0.5);
+    j["run_p95_s"] = quantile(h.run, 0.95);
+    j["wait_p50_s"] = quantile(h.wait, 0.5);
+    j["failure_rate"] = ended > 0 ? json(static_cast<double>(h.failed) / static_cast<double>(ended)) : json(nullptr);
+    return j;
 }
 
 }  // namespace

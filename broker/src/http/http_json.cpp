@@ -120,6 +120,11 @@ result<protocol::task_spec> parse_task(const json& j, std::size_t index) {
 
 }  // namespace
 
+json handler_counts_json(const handler_metrics& h) {
+    return {{"submitted", h.submitted}, {"succeeded", h.succeeded}, {"failed", h.failed},
+            {"retried", h.retried},     {"cancelled", h.cancelled}, {"expired", h.expired}};
+}
+
 json to_json(const metrics_snapshot& s) {
     auto queued = json::object();
     for (const auto& [queue, prios] : s.queued) {
@@ -131,15 +136,9 @@ json to_json(const metrics_snapshot& s) {
     }
     auto handlers = json::object();
     for (const auto& [name, h] : s.handlers) {
-        handlers[name] = {
-            {"submitted", h.submitted},
-            {"succeeded", h.succeeded},
-            {"failed", h.failed},
-            {"retried", h.retried},
-            {"cancelled", h.cancelled},
-            {"expired", h.expired},
-            {"run_ms_avg", h.run.count > 0 ? 1000.0 * h.run.sum / static_cast<double>(h.run.count) : 0.0},
-            {"wait_ms_avg", h.wait.count > 0 ? 1000.0 * h.wait.sum / static_cast<double>(h.wait.count) : 0.0}};
+        auto& j = handlers[name] = handler_counts_json(h);
+        j["run_ms_avg"] = h.run.count > 0 ? 1000.0 * h.run.sum / static_cast<double>(h.run.count) : 0.0;
+        j["wait_ms_avg"] = h.wait.count > 0 ? 1000.0 * h.wait.sum / static_cast<double>(h.wait.count) : 0.0;
     }
     return {{"time_ms", s.time_ms},
             {"uptime_ms", s.time_ms - s.started_ms},

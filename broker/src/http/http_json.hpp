@@ -19,6 +19,9 @@ namespace taskmill::broker::http {
 // The snapshot as the dashboard reads it (GET /api/v1/metrics).
 nlohmann::json to_json(const metrics_snapshot& s);
 
+// A handler's task counts by outcome, the part every handler view shares.
+nlohmann::json handler_counts_json(const handler_metrics& h);
+
 // A submit body: one task object, or {"tasks": [task, ...]}. Every field is
 // type-checked and unknown fields are refused, so a typo is an error and
 // not a silently ignored option. The payload (any JSON) becomes msgpack.
