@@ -51,35 +51,39 @@ host_metrics::host_metrics(std::string run_dir, std::string host, uint32_t concu
 
 void host_metrics::worker_started(pid_t pid, bool restart) {
     std::lock_guard lock(mu_);
-    live_.insert(pid);
-    ++starts_;
-    if (restart) ++restarts_;
+    t_.live.insert(pid);
+    ++t_.starts;
+    if (restart) ++t_.restarts;
 }
 
 void host_metrics::worker_gone(pid_t pid, bool crashed) {
     auto last = read_worker_stats(worker_stats_path(run_dir_, pid));
     std::lock_guard lock(mu_);
-    live_.erase(pid);
-    if (crashed) ++crashes_;
+    t_.live.erase(pid);
+    if (crashed) ++t_.crashes;
     if (last) {
-        for (const auto& [name, f] : last->handlers) gone_[name].add(f);
+        for (const auto& [name, f] : last->handlers) t_.gone[name].add(f);
     }
 }
 
 void host_metrics::plugins_judged(std::size_t accepted, std::size_t refused) {
     std::lock_guard lock(mu_);
-    plugin_loads_ += accepted;
-    plugin_refusals_ += refused;
+    t_.plugin_loads += accepted;
+    t_.plugin_refusals += refused;
 }
 
 std::string host_metrics::render() {
     text_writer w;
     metrics::write_build_info(w);
-    std::lock_guard lock(mu_);
-    auto by_handler = gone_;
+    tally t;
+    {
+        std::lock_guard lock(mu_);
+        t = t_;
+    }
+    auto& by_handler = t.gone;
     uint64_t busy = 0;
     w.family("taskmill_host_worker_resident_memory_bytes", "gauge", "Resident memory of each worker process in bytes.");
-    for (pid_t pid : live_) {
+    for (pid_t pid : t.live) {
         if (auto f = read_worker_stats(worker_stats_path(run_dir_, pid))) {
             busy += f->busy;
             for (const auto& [name, h] : f->handlers) by_handler[name].add(h);
@@ -91,20 +95,20 @@ std::string host_metrics::render() {
     }
     render_handlers(w, by_handler);
     w.family("taskmill_host_workers", "gauge", "Worker processes running (the current and retiring generations).");
-    w.sample("taskmill_host_workers", "", static_cast<double>(live_.size()));
+    w.sample("taskmill_host_workers", "", static_cast<double>(t.live.size()));
     w.family("taskmill_host_slots", "gauge", "Task slots over this host's workers.");
-    w.sample("taskmill_host_slots", "", static_cast<double>(live_.size()) * concurrency_);
+    w.sample("taskmill_host_slots", "", static_cast<double>(t.live.size()) * concurrency_);
     w.family("taskmill_host_slots_busy", "gauge", "Task slots running a handler now.");
     w.sample("taskmill_host_slots_busy", "", static_cast<double>(busy));
-    counter(w, "taskmill_host_worker_starts_total", "Worker processes started.", starts_);
+    counter(w, "taskmill_host_worker_starts_total", "Worker processes started.", t.starts);
     counter(w, "taskmill_host_worker_restarts_total", "Worker processes started in place of one that exited.",
-            restarts_);
+            t.restarts);
     counter(w, "taskmill_host_worker_crashes_total",
-            "Worker processes that exited other than cleanly (crash, kill, failed start).", crashes_);
+            "Worker processes that exited other than cleanly (crash, kill, failed start).", t.crashes);
     counter(w, "taskmill_host_plugin_loads_total", "Plugin files accepted by the checks (start and reloads).",
-            plugin_loads_);
+            t.plugin_loads);
     counter(w, "taskmill_host_plugin_refusals_total", "Plugin files refused (checks, strict modes, crash loops).",
-            plugin_refusals_);
+            t.plugin_refusals);
     metrics::write_process(w);
     return w.take();
 }

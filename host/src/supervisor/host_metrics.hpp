@@ -44,17 +44,23 @@ public:
     std::string render();
 
 private:
+    // What the supervisor's events changed; render() copies it under the
+    // lock and reads the workers' files and /proc after, so a slow scrape
+    // never holds up a worker's restart.
+    struct tally {
+        std::set<pid_t> live;
+        std::map<std::string, handler_figures> gone;  // figures of workers that exited, by handler
+        uint64_t starts = 0;
+        uint64_t restarts = 0;
+        uint64_t crashes = 0;
+        uint64_t plugin_loads = 0;
+        uint64_t plugin_refusals = 0;
+    };
     std::mutex mu_;
     const std::string run_dir_;
     const std::string host_;
     const uint32_t concurrency_;
-    std::set<pid_t> live_;
-    std::map<std::string, handler_figures> gone_;  // figures of workers that exited, by handler
-    uint64_t starts_ = 0;
-    uint64_t restarts_ = 0;
-    uint64_t crashes_ = 0;
-    uint64_t plugin_loads_ = 0;
-    uint64_t plugin_refusals_ = 0;
+    tally t_;
 };
 
 // The HTTP server of host_metrics, on its own thread until destroyed.
