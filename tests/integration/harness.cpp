@@ -191,6 +191,11 @@ cli_result run_cli(const fs::path& dir, std::vector<std::string> args) {
     return r;
 }
 
+int run_shell(const std::string& cmd, std::chrono::seconds limit) {
+    int st = std::system(("timeout " + std::to_string(limit.count()) + " " + cmd).c_str());
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 // ---- wire_client ----
 
 wire_client::wire_client(const std::string& frontend) {

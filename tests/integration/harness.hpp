@@ -117,6 +117,10 @@ struct cli_result {
 };
 cli_result run_cli(const fs::path& dir, std::vector<std::string> args);
 
+// Runs `cmd` with sh under `timeout LIMIT`: its exit code, -1 if a signal
+// ended it.
+int run_shell(const std::string& cmd, std::chrono::seconds limit = std::chrono::seconds(120));
+
 // A plain client speaking the wire protocol (requests and replies only).
 class wire_client {
 public:

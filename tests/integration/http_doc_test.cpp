@@ -3,7 +3,7 @@
 // sample plugins), with the doc's placeholders ($B, $W, $R, $ID, $WF, $JOB,
 // $NEXT, $S) set, and must exit 0 with the status the doc shows under it (any
 // 2xx when it shows none) and a JSON body.
-#include "harness.hpp"
+#include "http_fixture.hpp"
 
 #include <sys/wait.h>
 
@@ -19,9 +19,6 @@ using namespace taskmill::testing;
 using nlohmann::json;
 
 namespace {
-
-constexpr const char* writer = "w-doc-token";
-constexpr const char* reader = "r-doc-token";
 
 struct doc_example {
     int line = 0;         // where the command starts in the doc
@@ -63,33 +60,23 @@ std::string sh_quote(const std::string& s) {
     return out + "'";
 }
 
-class HttpDocExamples : public ::testing::Test {
+class HttpDocExamples : public http_test {
 protected:
-    temp_dir tmp;
-    std::unique_ptr<broker_process> broker;
     std::unique_ptr<process> host;
-    std::string url;
-    std::unique_ptr<httplib::Client> http;
 
     void start() {
         // The schedule the examples name as $S.
         const auto ini = (tmp.path() / "broker.ini").string();
         std::ofstream(ini) << "[schedule.heartbeat]\nhandler = echo.echo\nevery = 30s\n";
-        broker = std::make_unique<broker_process>(
-            tmp.path() / "data",
-            std::vector<std::string>{"--http", "127.0.0.1:0", "--http-token", std::string("ops:write:") + writer,
-                                     "--http-token", std::string("viewer:read:") + reader, "--config", ini});
-        url = json::parse(read_file(tmp.path() / "data" / "endpoints.json"))["http"];
-        http = std::make_unique<httplib::Client>(url);
-        http->set_read_timeout(std::chrono::seconds(30));
+        start_http_broker({"--config", ini});
         host = start_host(tmp.path(), {.backend = broker->ep().backend, .extra = {"--queues", "default"}});
         ASSERT_TRUE(wait_until([&] { return call("GET", "/api/v1/workers")["workers"].size() == 1; }, 30s))
             << host->log_text();
     }
 
     json call(const std::string& method, const std::string& path, const json& body = nullptr) {
-        httplib::Headers h{{"Authorization", std::string("Bearer ") + writer}};
-        auto r = method == "GET" ? http->Get(path, h) : http->Post(path, h, body.is_null() ? "" : body.dump(), "");
+        auto r = method == "GET" ? http->Get(path, auth(writer))
+                                 : http->Post(path, auth(writer), body.is_null() ? "" : body.dump(), "");
         return r ? json::parse(r->body, nullptr, false) : json();
     }
     static std::string first_id(const json& reply) {
@@ -143,10 +130,8 @@ protected:
         for (const auto& [k, v] : placeholders(ex.command)) env += k + "=" + sh_quote(v) + " ";
         auto out = tmp.path() / "status";
         fs::remove(body);
-        int st = std::system(
-            ("env " + env + "timeout 60 bash " + sh_quote(script.string()) + " > " + sh_quote(out.string()) + " 2>&1")
-                .c_str());
-        int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        int code = run_shell("env " + env + "bash " + sh_quote(script.string()) + " > " + sh_quote(out.string()) + " 2>&1",
+                             std::chrono::seconds(60));
         auto text = read_file(out);
         int status = 0;
         try {

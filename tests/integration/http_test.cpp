@@ -3,7 +3,7 @@
 // rendered by headless Chromium and checked against the broker's state, and
 // the terminal tables showing the same figures as the API, and the CLI's
 // --json objects equal to the API's.
-#include "harness.hpp"
+#include "http_fixture.hpp"
 
 #include <cstdlib>
 #include <regex>
@@ -16,42 +16,19 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* writer = "w-token";
-constexpr const char* reader = "r-token";
-
-class HttpIntegration : public ::testing::Test {
+class HttpIntegration : public http_test {
 protected:
-    temp_dir tmp;
-    std::unique_ptr<broker_process> broker;
     std::unique_ptr<process> host;
-    std::string url;
-    std::unique_ptr<httplib::Client> http;
 
     // A broker with HTTP on a picked port and one host serving "default"
     // (so tasks sent to other queues stay queued).
     void start() {
-        broker = std::make_unique<broker_process>(
-            tmp.path() / "data",
-            std::vector<std::string>{"--http", "127.0.0.1:0", "--http-token", std::string("ops:write:") + writer,
-                                     "--http-token", std::string("viewer:read:") + reader});
-        auto eps = json::parse(read_file(tmp.path() / "data" / "endpoints.json"));
-        ASSERT_TRUE(eps.contains("http")) << eps.dump();
-        url = eps["http"];
-        http = std::make_unique<httplib::Client>(url);
-        http->set_read_timeout(std::chrono::seconds(30));
+        start_http_broker();
         host = start_host(tmp.path(), {.backend = broker->ep().backend,
                                        .processes = 1,
                                        .concurrency = 4,
                                        .extra = {"--queues", "default", "--prefetch", "16"}});
         ASSERT_TRUE(wait_until([&] { return get("/api/v1/workers")["workers"].size() == 1; }, 30s)) << host->log_text();
-    }
-    httplib::Headers auth(const char* token) { return {{"Authorization", std::string("Bearer ") + token}}; }
-    json get(const std::string& path) {
-        auto r = http->Get(path, auth(reader));
-        if (!r || r->status != 200) {
-            return json::object();
-        }
-        return json::parse(r->body, nullptr, false);
     }
     std::string submit(const json& task) {
         auto r = http->Post("/api/v1/tasks", auth(writer), task.dump(), "application/json");
@@ -65,14 +42,8 @@ protected:
     }
 };
 
-// Runs a shell command with a time limit; returns its exit code.
-int shell(const std::string& cmd) {
-    int st = std::system(("timeout 120 " + cmd).c_str());
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 TEST_F(HttpIntegration, MetricsParseAsPrometheusTextAndMatchTheTasksRun) {
-    if (shell("/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null") != 0) {
+    if (run_shell("/usr/bin/python3 -c 'import prometheus_client' 2>/dev/null") != 0) {
         GTEST_SKIP() << "python3-prometheus-client is not installed (scripts/install-deps.sh)";
     }
     start();
@@ -110,7 +81,7 @@ TEST_F(HttpIntegration, MetricsParseAsPrometheusTextAndMatchTheTasksRun) {
         "json.dump(out,open(sys.argv[2],'w'))\n";
     auto script_file = tmp.path() / "parse.py";
     { std::ofstream(script_file) << script; }
-    ASSERT_EQ(shell("/usr/bin/python3 " + script_file.string() + " " + metrics_file.string() + " " +
+    ASSERT_EQ(run_shell("/usr/bin/python3 " + script_file.string() + " " + metrics_file.string() + " " +
                     parsed_file.string() + " 2>" + (tmp.path() / "parse.err").string()),
               0)
         << read_file(tmp.path() / "parse.err");

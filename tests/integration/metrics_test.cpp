@@ -24,15 +24,6 @@ namespace tp = taskmill::protocol;
 
 namespace {
 
-constexpr const char* reader = "r-token";
-constexpr const char* writer = "w-token";
-
-// Runs a shell command with a time limit; returns its exit code.
-int shell(const std::string& cmd) {
-    int st = std::system(("timeout 60 " + cmd).c_str());
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 // A loopback port free at the time of asking (for a server that cannot be
 // told to pick one and say which).
 int free_port() {
@@ -50,25 +41,13 @@ int free_port() {
     return ntohs(a.sin_port);
 }
 
-class Metrics : public ::testing::Test {
+class Metrics : public http_test {
 protected:
-    temp_dir tmp;
-    std::unique_ptr<broker_process> broker;
     std::vector<std::unique_ptr<process>> hosts;
     std::unique_ptr<wire_client> client;
-    std::string url;
-    std::unique_ptr<httplib::Client> http;
 
     void start_broker() {
-        broker = std::make_unique<broker_process>(
-            tmp.path() / "data",
-            std::vector<std::string>{"--http", "127.0.0.1:0", "--http-token", std::string("ops:write:") + writer,
-                                     "--http-token", std::string("viewer:read:") + reader});
-        auto eps = json::parse(read_file(tmp.path() / "data" / "endpoints.json"));
-        ASSERT_TRUE(eps.contains("http")) << eps.dump();
-        url = eps["http"];
-        http = std::make_unique<httplib::Client>(url);
-        http->set_read_timeout(std::chrono::seconds(30));
+        start_http_broker();
         client = std::make_unique<wire_client>(broker->ep().frontend);
     }
     // One more host of one worker process with `concurrency` slots and a
@@ -80,14 +59,6 @@ protected:
         hosts.push_back(start_host(
             dir, {.backend = broker->ep().backend, .processes = 1, .concurrency = concurrency, .extra = extra}));
         ASSERT_TRUE(wait_until([&] { return client->workers().size() == workers; }, 30s)) << hosts.back()->log_text();
-    }
-    httplib::Headers auth(const char* token) { return {{"Authorization", std::string("Bearer ") + token}}; }
-    json get(const std::string& path) {
-        auto r = http->Get(path, auth(reader));
-        if (!r || r->status != 200) {
-            return json::object();
-        }
-        return json::parse(r->body, nullptr, false);
     }
     std::string metrics_text() {
         auto r = http->Get("/metrics", auth(reader));
@@ -111,7 +82,7 @@ protected:
         auto in = tmp.path() / (name + ".prom");
         auto out = tmp.path() / (name + ".promtool");
         { std::ofstream(in) << text; }
-        int rc = shell("/usr/bin/promtool check metrics < " + in.string() + " > " + out.string() + " 2>&1");
+        int rc = run_shell("/usr/bin/promtool check metrics < " + in.string() + " > " + out.string() + " 2>&1");
         return {rc, read_file(out)};
     }
 };

@@ -1,7 +1,7 @@
 // Workflow listing and schedule control end to end: a real taskmill-broker
 // with HTTP, driven through the `taskmill` CLI and the JSON API; a pause
 // outlives a SIGKILL of the broker.
-#include "harness.hpp"
+#include "http_fixture.hpp"
 
 #include <csignal>
 #include <fstream>
@@ -14,15 +14,9 @@ using nlohmann::json;
 
 namespace {
 
-constexpr const char* writer = "w-token";
-constexpr const char* reader = "r-token";
-
-class ScheduleControlE2E : public ::testing::Test {
+class ScheduleControlE2E : public http_test {
 protected:
-    temp_dir tmp;
     std::string ini;
-    std::unique_ptr<broker_process> broker;
-    std::unique_ptr<httplib::Client> http;
 
     // A broker with an hourly schedule (it does not fire during the test
     // unless triggered) and HTTP on a picked port. No host: tasks stay queued.
@@ -32,13 +26,7 @@ protected:
             std::ofstream(ini)
                 << "[schedule.hourly]\nhandler = echo.echo\npayload = {\"n\": 1}\ncron = \"0 * * * *\"\n";
         }
-        broker = std::make_unique<broker_process>(
-            tmp.path() / "data", std::vector<std::string>{"--config", ini, "--http", "127.0.0.1:0", "--http-token",
-                                                          std::string("ops:write:") + writer, "--http-token",
-                                                          std::string("viewer:read:") + reader});
-        auto eps = json::parse(read_file(tmp.path() / "data" / "endpoints.json"));
-        http = std::make_unique<httplib::Client>(eps.at("http").get<std::string>());
-        http->set_read_timeout(std::chrono::seconds(30));
+        start_http_broker({"--config", ini});
     }
     void kill_broker() {
         broker->proc().signal(SIGKILL);
@@ -54,13 +42,13 @@ protected:
         EXPECT_EQ(r.exit_code, 0) << r.err;
         return json::parse(r.out, nullptr, false);
     }
-    httplib::Headers auth(const char* token) { return {{"Authorization", std::string("Bearer ") + token}}; }
     std::pair<int, json> post(const std::string& path, const char* token = writer) {
         auto r = http->Post(path, auth(token), "", "application/json");
         if (!r) return {0, json()};
         return {r->status, json::parse(r->body, nullptr, false)};
     }
-    std::pair<int, json> get(const std::string& path) {
+    // GET as the reader: (status, body).
+    std::pair<int, json> get_status(const std::string& path) {
         auto r = http->Get(path, auth(reader));
         if (!r) return {0, json()};
         return {r->status, json::parse(r->body, nullptr, false)};
@@ -117,7 +105,7 @@ TEST_F(ScheduleControlE2E, HttpVerbsAnswerTheDashboardShapes) {
     auto [status, body] = post("/api/v1/schedules/hourly/trigger");
     ASSERT_EQ(status, 200) << body.dump();
     ASSERT_TRUE(body["id"].is_string());
-    auto [task_status, task] = get("/api/v1/tasks/" + body["id"].get<std::string>());
+    auto [task_status, task] = get_status("/api/v1/tasks/" + body["id"].get<std::string>());
     EXPECT_EQ(task_status, 200);
     EXPECT_EQ(task["handler"], "echo.echo");
 
@@ -128,7 +116,7 @@ TEST_F(ScheduleControlE2E, HttpVerbsAnswerTheDashboardShapes) {
     EXPECT_EQ(body["name"], "hourly");
     EXPECT_EQ(body["paused"], true);
     EXPECT_EQ(body["cron"], "0 * * * *");
-    auto [list_status, list] = get("/api/v1/schedules");
+    auto [list_status, list] = get_status("/api/v1/schedules");
     ASSERT_EQ(list_status, 200);
     const auto& s = list["schedules"][0];
     for (const auto* key : {"name", "handler", "queue", "every", "cron", "timezone", "last_fire_ms", "next_fire_ms",
@@ -158,7 +146,7 @@ TEST_F(ScheduleControlE2E, WorkflowsListNewestFirstInTheCliAndTheApi) {
         ASSERT_TRUE(r && r->status == 201) << (r ? r->body : "no answer");
         ids.push_back(json::parse(r->body)["ids"][0]);
     }
-    auto [status, page] = get("/api/v1/workflows?limit=2");
+    auto [status, page] = get_status("/api/v1/workflows?limit=2");
     ASSERT_EQ(status, 200) << page.dump();
     ASSERT_EQ(page["workflows"].size(), 2u);
     EXPECT_EQ(page["workflows"][0]["id"], ids[2]);
@@ -172,7 +160,7 @@ TEST_F(ScheduleControlE2E, WorkflowsListNewestFirstInTheCliAndTheApi) {
     EXPECT_GT(w["created_ms"].get<int64_t>(), 0);
     EXPECT_EQ(w["finished_ms"], 0);
     ASSERT_TRUE(page["next"].is_string());
-    auto [status2, rest] = get("/api/v1/workflows?limit=2&before=" + page["next"].get<std::string>());
+    auto [status2, rest] = get_status("/api/v1/workflows?limit=2&before=" + page["next"].get<std::string>());
     ASSERT_EQ(status2, 200);
     ASSERT_EQ(rest["workflows"].size(), 1u);
     EXPECT_EQ(rest["workflows"][0]["id"], ids[0]);
@@ -191,8 +179,8 @@ TEST_F(ScheduleControlE2E, WorkflowsListNewestFirstInTheCliAndTheApi) {
     EXPECT_NE(r.out.find(ids[0]), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("wf0"), std::string::npos) << r.out;
 
-    std::tie(status, page) = get("/api/v1/workflows?state=DONE");
+    std::tie(status, page) = get_status("/api/v1/workflows?state=DONE");
     EXPECT_EQ(status, 400);
-    std::tie(status, page) = get("/api/v1/workflows?stat=RUNNING");
+    std::tie(status, page) = get_status("/api/v1/workflows?stat=RUNNING");
     EXPECT_EQ(status, 400);
 }
