@@ -118,9 +118,10 @@ class CurveKeys:
     @classmethod
     def from_files(cls, server_pub: Union[str, Path], key_file: Union[str, Path]) -> "CurveKeys":
         """Reads the files `taskmill keygen` writes: a `.pub` file (the key
-        alone) and a `.key` file (`public-key = ...`, `secret-key = ...`)."""
+        alone) and a `.key` file (`public-key = ...`, `secret-key = ...`);
+        `~` in either path is the home folder."""
         pair = read_key_file(key_file)
-        return cls(Path(server_pub).read_text().strip(), pair["public-key"], pair["secret-key"])
+        return cls(Path(server_pub).expanduser().read_text().strip(), pair["public-key"], pair["secret-key"])
 
     def apply(self, sock: zmq.Socket) -> None:
         sock.curve_serverkey = self.server_key.encode("ascii")
@@ -130,7 +131,7 @@ class CurveKeys:
 
 def read_key_file(path: Union[str, Path]) -> Dict[str, str]:
     out: Dict[str, str] = {}
-    for line in Path(path).read_text().splitlines():
+    for line in Path(path).expanduser().read_text().splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue

@@ -5,31 +5,25 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from pathlib import Path
 from typing import Any, AsyncIterator, Dict, Iterable, List, Optional, Sequence, Union
 
 import zmq
 import zmq.asyncio
 
+from . import _flows as flows
 from . import _verbs as verbs
+from ._base import ClientSettings, TaskHandle
+from ._flows import Flow, Pause, T
 from ._verbs import Call
-from ._wire import (DEFAULT_ENDPOINT, CurveKeys, Endpoints, Seconds, decode, encode, endpoint_list, new_socket,
-                    read_endpoints, to_ms, unpack)
-from .client import LONG_POLL_MS
-from .errors import TaskFailed, Unavailable, WaitTimeout, from_reply
+from ._wire import CurveKeys, Endpoints, Seconds, decode, encode, new_socket, to_ms, unpack
+from .errors import TaskFailed, Unavailable, from_reply
 from .types import Change, Event, Job, TaskInfo, TaskPage, TaskSpec
 
 
-class AsyncTask:
+class AsyncTask(TaskHandle):
     """A submitted task, for AsyncClient."""
 
-    def __init__(self, client: "AsyncClient", task_id: str, warnings: Sequence[str] = ()) -> None:
-        self.client = client
-        self.id = task_id
-        self.warnings = list(warnings)
-
-    def __repr__(self) -> str:
-        return f"AsyncTask({self.id!r})"
+    client: "AsyncClient"
 
     async def status(self) -> TaskInfo:
         return await self.client.status(self.id)
@@ -69,29 +63,19 @@ class AsyncTask:
         return asyncio.ensure_future(run())
 
 
-class AsyncClient:
+class AsyncClient(ClientSettings):
     """Client for asyncio. One socket per client; a reader task matches
     replies to requests by `req`, so any number of coroutines may wait at
     once (long-polls included). Same arguments as Client."""
 
     def __init__(self, endpoints: Optional[Endpoints] = None, *, curve: Optional[CurveKeys] = None,
                  timeout: Seconds = 5.0, events: Optional[str] = None, strict: bool = False) -> None:
-        self.endpoints = endpoint_list(endpoints, "TASKMILL_ENDPOINT", DEFAULT_ENDPOINT)
-        self.events_endpoint = events
-        self.curve = curve
-        self.timeout_ms = to_ms(timeout) or 5000
-        self.strict = strict
+        super().__init__(endpoints, curve=curve, timeout=timeout, events=events, strict=strict)
         self._ctx = zmq.asyncio.Context()
-        self._current = 0
         self._sock: Optional[zmq.asyncio.Socket] = None
         self._reader: Optional["asyncio.Task[None]"] = None
         self._pending: Dict[int, "asyncio.Future[Dict[str, Any]]"] = {}
         self._req = itertools.count(1)
-
-    @classmethod
-    def from_data_dir(cls, data_dir: Union[str, Path], **kwargs: Any) -> "AsyncClient":
-        ep = read_endpoints(data_dir)
-        return cls(ep["frontend"], events=ep.get("events"), **kwargs)
 
     async def close(self) -> None:
         await self._drop_socket()
@@ -134,8 +118,8 @@ class AsyncClient:
             if fut is not None and not fut.done():
                 fut.set_result(body)
 
-    async def _exchange(self, call: Call, timeout_ms: int) -> Dict[str, Any]:
-        sock = self._socket()
+    async def _exchange(self, sock: zmq.asyncio.Socket, call: Call, timeout_ms: int) -> Dict[str, Any]:
+        endpoint = self.endpoints[self._current]
         req = next(self._req)
         fut: "asyncio.Future[Dict[str, Any]]" = asyncio.get_running_loop().create_future()
         self._pending[req] = fut
@@ -167,18 +151,27 @@ class AsyncClient:
         assert last is not None
         raise last
 
+    async def _run(self, flow: Flow[T]) -> T:
+        """Drives a flow of _flows with awaits."""
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Pause):
+                    await asyncio.sleep(step.seconds)
+                    step = flow.send(None)
+                else:
+                    step = flow.send(await self._call(step.call, step.extra_ms))
+        except StopIteration as done:
+            return done.value
+
     # ---- tasks ----
 
     async def submit(self, handler: str, payload: Any = None, **options: Any) -> AsyncTask:
         return (await self.submit_many([TaskSpec(handler, payload, **options)]))[0]
 
     async def submit_many(self, specs: Iterable[TaskSpec]) -> List[AsyncTask]:
-        specs = list(specs)
-        out: List[AsyncTask] = []
-        for i in range(0, len(specs), verbs.MAX_BATCH):
-            ids, warnings = await self._call(verbs.submit(specs[i:i + verbs.MAX_BATCH], self.strict))
-            out.extend(AsyncTask(self, t, warnings) for t in ids)
-        return out
+        submitted = await self._run(flows.submit_batches(list(specs), self.strict))
+        return [AsyncTask(self, t, warnings) for t, warnings in submitted]
 
     def task(self, task_id: str) -> AsyncTask:
         return AsyncTask(self, task_id)
@@ -187,16 +180,7 @@ class AsyncClient:
         return await self._call(verbs.status(task_id))
 
     async def wait(self, task_id: str, timeout: Optional[Seconds] = None) -> TaskInfo:
-        deadline = None if timeout is None else time.monotonic() + (to_ms(timeout) or 0) / 1000
-        while True:
-            wait_ms = LONG_POLL_MS
-            if deadline is not None:
-                wait_ms = min(wait_ms, max(0, int((deadline - time.monotonic()) * 1000)))
-            info: TaskInfo = await self._call(verbs.status(task_id, wait_ms), extra_ms=wait_ms)
-            if info.final:
-                return info
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"task {task_id} is still {info.state}")
+        return await self._run(flows.wait_task(task_id, timeout))
 
     async def result(self, task_id: str, timeout: Optional[Seconds] = None) -> Any:
         return await AsyncTask(self, task_id).get(timeout)
@@ -224,14 +208,12 @@ class AsyncClient:
         count = 0
         while True:
             page = await self.tasks_page(limit=page_size, before=before, **flt)
-            for t in page.tasks:
-                if limit is not None and count >= limit:
-                    return
-                count += 1
+            tasks, before = flows.page_after(page, limit, count)
+            count += len(tasks)
+            for t in tasks:
                 yield t
-            if not page.next:
+            if before is None:
                 return
-            before = page.next
 
     # ---- broker ----
 
@@ -267,16 +249,7 @@ class AsyncClient:
         return await self._call(verbs.job(job_id))
 
     async def wait_job(self, job_id: int, timeout: Optional[Seconds] = None) -> Job:
-        deadline = None if timeout is None else time.monotonic() + (to_ms(timeout) or 0) / 1000
-        pause = 0.01
-        while True:
-            j = await self.job(job_id)
-            if j.done:
-                return j
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"job {job_id} is still {j.state}")
-            await asyncio.sleep(pause)  # polling interval: JOB has no long-poll
-            pause = min(pause * 2, 0.5)
+        return await self._run(flows.wait_job(job_id, timeout))
 
     # ---- workflows and schedules ----
 
@@ -290,16 +263,7 @@ class AsyncClient:
         return await self._call(verbs.wf_cancel(wf_id))
 
     async def wait_workflow(self, wf_id: str, timeout: Optional[Seconds] = None) -> Dict[str, Any]:
-        deadline = None if timeout is None else time.monotonic() + (to_ms(timeout) or 0) / 1000
-        pause = 0.01
-        while True:
-            s = await self.workflow_status(wf_id)
-            if s.get("state") != "RUNNING":
-                return s
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"workflow {wf_id} is still RUNNING")
-            await asyncio.sleep(pause)  # polling interval: WF_STATUS has no long-poll
-            pause = min(pause * 2, 0.5)
+        return await self._run(flows.wait_workflow(wf_id, timeout))
 
     async def schedules(self) -> List[Dict[str, Any]]:
         return await self._call(verbs.schedules())
@@ -309,9 +273,7 @@ class AsyncClient:
     async def events(self, topics: Sequence[str] = ("",), *, timeout: Optional[Seconds] = None,
                      endpoint: Optional[str] = None) -> AsyncIterator[Event]:
         """As Client.events(), as an async iterator."""
-        ep = endpoint or self.events_endpoint
-        if not ep:
-            raise ValueError("no events endpoint: pass events= to AsyncClient or endpoint= here")
+        ep = self._events_endpoint(endpoint)
         sock = new_socket(self._ctx, zmq.SUB, None)
         try:
             for t in topics:

@@ -5,33 +5,26 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Union
 
 import zmq
 
+from . import _flows as flows
 from . import _verbs as verbs
+from ._base import ClientSettings, TaskHandle
+from ._flows import Flow, Pause, T
 from ._verbs import Call
-from ._wire import (DEFAULT_ENDPOINT, CurveKeys, Endpoints, Seconds, decode, encode, endpoint_list, new_socket,
-                    read_endpoints, to_ms, unpack)
-from .errors import TaskFailed, Unavailable, WaitTimeout, from_reply
+from ._wire import CurveKeys, Endpoints, Seconds, decode, encode, new_socket, to_ms, unpack
+from .errors import TaskFailed, Unavailable, from_reply
 from .types import Change, Event, Job, TaskInfo, TaskPage, TaskSpec
 
-# A long-poll STATUS asks for at most this long at a time, so a caller's
-# own deadline is kept even when the broker holds the reply.
-LONG_POLL_MS = 10_000
+__all__ = ["Client", "Task"]
 
 
-class Task:
+class Task(TaskHandle):
     """A submitted task. Cheap to keep: it is the id and its client."""
 
-    def __init__(self, client: "Client", task_id: str, warnings: Sequence[str] = ()) -> None:
-        self.client = client
-        self.id = task_id
-        self.warnings = list(warnings)
-
-    def __repr__(self) -> str:
-        return f"Task({self.id!r})"
+    client: "Client"
 
     def status(self) -> TaskInfo:
         return self.client.status(self.id)
@@ -75,38 +68,26 @@ class Task:
         return t
 
 
-class Client:
+class Client(ClientSettings):
     """A blocking client of a taskmill broker's frontend.
 
     `endpoints`: one endpoint or a list tried in order (a broker that does
     not answer within `timeout` seconds is left for the next; requests that
     cannot be repeated safely, such as a SUBMIT without keys, are not sent
-    again but fail with Unavailable). Default: $TASKMILL_ENDPOINT, else
+    again but fail with Unavailable). Default: $TASKMILL_BROKER (as the CLI), else
     tcp://127.0.0.1:5555. `events`: the broker's events endpoint, for
     events(). `curve`: CURVE keys. Thread-safe: each thread talks over a
     socket of its own."""
 
     def __init__(self, endpoints: Optional[Endpoints] = None, *, curve: Optional[CurveKeys] = None,
                  timeout: Seconds = 5.0, events: Optional[str] = None, strict: bool = False) -> None:
-        self.endpoints = endpoint_list(endpoints, "TASKMILL_ENDPOINT", DEFAULT_ENDPOINT)
-        self.events_endpoint = events
-        self.curve = curve
-        self.timeout_ms = to_ms(timeout) or 5000
-        self.strict = strict
+        super().__init__(endpoints, curve=curve, timeout=timeout, events=events, strict=strict)
         self._ctx = zmq.Context()
         self._local = threading.local()
-        self._current = 0  # index in endpoints of the broker that answered last
         self._req = itertools.count(1)
         self._lock = threading.Lock()
         self._sockets: List[zmq.Socket] = []
         self._closed = False
-
-    @classmethod
-    def from_data_dir(cls, data_dir: Union[str, Path], **kwargs: Any) -> "Client":
-        """A client of the broker whose DATA_DIR/endpoints.json names its
-        frontend and events sockets (a broker started with port 0)."""
-        ep = read_endpoints(data_dir)
-        return cls(ep["frontend"], events=ep.get("events"), **kwargs)
 
     def close(self) -> None:
         with self._lock:
@@ -184,6 +165,19 @@ class Client:
         assert last is not None
         raise last
 
+    def _run(self, flow: Flow[T]) -> T:
+        """Drives a flow of _flows with blocking calls."""
+        try:
+            step = next(flow)
+            while True:
+                if isinstance(step, Pause):
+                    time.sleep(step.seconds)
+                    step = flow.send(None)
+                else:
+                    step = flow.send(self._call(step.call, step.extra_ms))
+        except StopIteration as done:
+            return done.value
+
     def _next_endpoint(self) -> None:
         sock = getattr(self._local, "sock", None)
         if sock is not None:
@@ -203,12 +197,8 @@ class Client:
     def submit_many(self, specs: Iterable[TaskSpec]) -> List[Task]:
         """Submits many tasks, up to 1000 per request (each request is all
         or nothing)."""
-        specs = list(specs)
-        out: List[Task] = []
-        for i in range(0, len(specs), verbs.MAX_BATCH):
-            ids, warnings = self._call(verbs.submit(specs[i:i + verbs.MAX_BATCH], self.strict))
-            out.extend(Task(self, t, warnings) for t in ids)
-        return out
+        submitted = self._run(flows.submit_batches(list(specs), self.strict))
+        return [Task(self, t, warnings) for t, warnings in submitted]
 
     def task(self, task_id: str) -> Task:
         return Task(self, task_id)
@@ -218,16 +208,7 @@ class Client:
 
     def wait(self, task_id: str, timeout: Optional[Seconds] = None) -> TaskInfo:
         """Long-polls until the task is final (see Task.wait)."""
-        deadline = None if timeout is None else time.monotonic() + (to_ms(timeout) or 0) / 1000
-        while True:
-            wait_ms = LONG_POLL_MS
-            if deadline is not None:
-                wait_ms = min(wait_ms, max(0, int((deadline - time.monotonic()) * 1000)))
-            info: TaskInfo = self._call(verbs.status(task_id, wait_ms), extra_ms=wait_ms)
-            if info.final:
-                return info
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"task {task_id} is still {info.state}")
+        return self._run(flows.wait_task(task_id, timeout))
 
     def result(self, task_id: str, timeout: Optional[Seconds] = None) -> Any:
         return Task(self, task_id).get(timeout)
@@ -259,15 +240,11 @@ class Client:
         before: Optional[str] = None
         count = 0
         while True:
-            page = self.tasks_page(limit=page_size, before=before, **flt)
-            for t in page.tasks:
-                if limit is not None and count >= limit:
-                    return
-                count += 1
-                yield t
-            if not page.next:
+            tasks, before = flows.page_after(self.tasks_page(limit=page_size, before=before, **flt), limit, count)
+            count += len(tasks)
+            yield from tasks
+            if before is None:
                 return
-            before = page.next
 
     # ---- broker ----
 
@@ -304,16 +281,7 @@ class Client:
         return self._call(verbs.job(job_id))
 
     def wait_job(self, job_id: int, timeout: Optional[Seconds] = None) -> Job:
-        deadline = None if timeout is None else time.monotonic() + (to_ms(timeout) or 0) / 1000
-        pause = 0.01
-        while True:
-            j = self.job(job_id)
-            if j.done:
-                return j
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"job {job_id} is still {j.state}")
-            time.sleep(pause)  # polling interval: JOB has no long-poll
-            pause = min(pause * 2, 0.5)
+        return self._run(flows.wait_job(job_id, timeout))
 
     # ---- workflows and schedules ----
 
@@ -328,16 +296,7 @@ class Client:
         return self._call(verbs.wf_cancel(wf_id))
 
     def wait_workflow(self, wf_id: str, timeout: Optional[Seconds] = None) -> Dict[str, Any]:
-        deadline = None if timeout is None else time.monotonic() + (to_ms(timeout) or 0) / 1000
-        pause = 0.01
-        while True:
-            s = self.workflow_status(wf_id)
-            if s.get("state") != "RUNNING":
-                return s
-            if deadline is not None and time.monotonic() >= deadline:
-                raise WaitTimeout(f"workflow {wf_id} is still RUNNING")
-            time.sleep(pause)  # polling interval: WF_STATUS has no long-poll
-            pause = min(pause * 2, 0.5)
+        return self._run(flows.wait_workflow(wf_id, timeout))
 
     def schedules(self) -> List[Dict[str, Any]]:
         return self._call(verbs.schedules())
@@ -350,9 +309,7 @@ class Client:
         filtered by topic prefixes. Ends when no event came for `timeout`
         seconds (None: never). Events are not durable: only those published
         after the subscription reached the broker arrive."""
-        ep = endpoint or self.events_endpoint
-        if not ep:
-            raise ValueError("no events endpoint: pass events= to Client or endpoint= here")
+        ep = self._events_endpoint(endpoint)
         sock = new_socket(self._ctx, zmq.SUB, None)
         try:
             for t in topics:

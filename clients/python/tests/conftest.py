@@ -5,8 +5,8 @@ with port 0 writes DATA_DIR/endpoints.json; hosts and Python workers run
 as child processes with their logs in the test's temporary folder; every
 wait is a condition polled until a deadline; only processes started here
 are ended, by PID. The build's binaries come from the environment
-(TASKMILL_BROKER, TASKMILL_HOST, TASKMILL_CLI, TASKMILL_PLUGINS), which
-the ctest registration sets."""
+(TASKMILL_BROKER_BIN, TASKMILL_HOST_BIN, TASKMILL_CLI_BIN,
+TASKMILL_PLUGINS_DIR), which the ctest registration sets."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ class Broker:
         if ep_file.exists():
             ep_file.unlink()
         at = at or {}
-        self.proc = Proc([need("TASKMILL_BROKER"), "--data-dir", str(self.data),
+        self.proc = Proc([need("TASKMILL_BROKER_BIN"), "--data-dir", str(self.data),
                           "--frontend", at.get("frontend", "tcp://127.0.0.1:0"),
                           "--backend", at.get("backend", "tcp://127.0.0.1:0"),
                           "--events", at.get("events", "tcp://127.0.0.1:0")] + extra, root / f"{name}.log")
@@ -130,7 +130,7 @@ class Cluster:
         self.count += 1
         run_dir = self.root / f"host{self.count}.run"
         run_dir.mkdir()
-        p = Proc([need("TASKMILL_HOST"), "--broker", backend, "--plugins", need("TASKMILL_PLUGINS"),
+        p = Proc([need("TASKMILL_HOST_BIN"), "--broker", backend, "--plugins", need("TASKMILL_PLUGINS_DIR"),
                   "--processes", "1", "--concurrency", str(concurrency), "--run-dir", str(run_dir)] + list(extra),
                  self.root / f"host{self.count}.log")
         self.procs.append(p)
@@ -151,7 +151,7 @@ class Cluster:
         return c
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([need("TASKMILL_CLI")] + list(args), capture_output=True, text=True, timeout=30)
+        return subprocess.run([need("TASKMILL_CLI_BIN")] + list(args), capture_output=True, text=True, timeout=30)
 
     def close(self) -> None:
         for c in self.clients:
