@@ -127,21 +127,34 @@ class AsyncClient(ClientSettings):
             await sock.send_multipart(encode(call.command, dict(call.body, req=req)))
             return await asyncio.wait_for(fut, timeout_ms / 1000)
         except asyncio.TimeoutError:
-            raise Unavailable(f"no answer to {call.command} from {self.endpoints[self._current]} "
-                              f"within {timeout_ms} ms") from None
+            raise Unavailable(f"no answer to {call.command} from {endpoint} within {timeout_ms} ms") from None
         finally:
             self._pending.pop(req, None)
+
+    async def _leave(self, sock: zmq.asyncio.Socket) -> None:
+        """Moves to the next endpoint after `sock` went unanswered, once:
+        a request that timed out on a socket another one already left does
+        nothing. The requests still waiting on the socket left fail at once
+        (repeatable ones are sent again to the next endpoint)."""
+        if len(self.endpoints) < 2 or sock is not self._sock:
+            return
+        left = self.endpoints[self._current]
+        await self._drop_socket()
+        self._current = (self._current + 1) % len(self.endpoints)
+        waiting, self._pending = self._pending, {}
+        for fut in waiting.values():
+            if not fut.done():
+                fut.set_exception(Unavailable(f"{left} stopped answering"))
 
     async def _call(self, call: Call, extra_ms: int = 0) -> Any:
         last: Optional[Unavailable] = None
         for _ in range(len(self.endpoints)):
+            sock = self._socket()
             try:
-                reply = await self._exchange(call, self.timeout_ms + extra_ms)
+                reply = await self._exchange(sock, call, self.timeout_ms + extra_ms)
             except Unavailable as e:
                 last = e
-                if len(self.endpoints) > 1:
-                    await self._drop_socket()
-                    self._current = (self._current + 1) % len(self.endpoints)
+                await self._leave(sock)
                 if not call.repeatable:
                     raise
                 continue

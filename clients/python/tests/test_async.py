@@ -126,6 +126,13 @@ def test_async_failover_and_unavailable(setup) -> None:
             assert await pair.ping() < 5
             t = await pair.submit("echo.echo", 4, key="async-failover")
             assert await t.get(timeout=20) == 4
+        async with taskmill.AsyncClient([dead, setup.frontend], timeout=0.5) as crowd:
+            # Ten requests time out together on the silent broker: the client
+            # moves on once, not once per request (ten moves would end on the
+            # silent one again), and every request is answered by the other.
+            assert all(rtt < 5 for rtt in await asyncio.gather(*(crowd.ping() for _ in range(10))))
+            assert crowd.endpoints[crowd._current] == setup.frontend
+            assert await crowd.ping() < 0.5, "the next request goes straight to the live broker"
 
     ctx = zmq.Context()
     silent = ctx.socket(zmq.ROUTER)
