@@ -61,6 +61,11 @@ MAX_OUTCOME = MAX_BODY - 64 * 1024
 # within that time carries it (as taskmill-host does), so a short task
 # costs the broker one RESULTS, not two.
 START_REPORT_DELAY = 0.01
+# An error message is cut here (as taskmill-host cuts it), so outcomes of
+# failures stay small.
+MAX_ERROR = 64 * 1024
+# Room kept in a RESULTS body for its envelope and the started ids.
+RESULTS_ROOM = 64 * 1024
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
@@ -221,7 +226,8 @@ class Worker:
     """A taskmill worker in this process.
 
     `endpoints`: the broker's backend (one, or a list tried in turn when
-    one does not answer). `concurrency`: tasks run at once. `mode`:
+    one does not answer; default $TASKMILL_BROKER_BACKEND, else
+    tcp://127.0.0.1:5556). `concurrency`: tasks run at once. `mode`:
     "threads" or "asyncio". `queues`: queues served (empty: all).
     `grace`: seconds a drain waits for running tasks before it asks them
     to stop (cancellation) and hands the rest back. `curve`: CURVE keys."""
@@ -233,7 +239,7 @@ class Worker:
             raise ValueError("mode must be 'threads' or 'asyncio'")
         if concurrency < 1 or prefetch < 0 or concurrency + prefetch > 100000:
             raise ValueError("concurrency must be 1..100000 and prefetch >= 0")
-        self.endpoints = endpoint_list(endpoints, "TASKMILL_BACKEND", "tcp://127.0.0.1:5556")
+        self.endpoints = endpoint_list(endpoints, "TASKMILL_BROKER_BACKEND", "tcp://127.0.0.1:5556")
         self.concurrency = concurrency
         self.mode = mode
         self.queues = list(queues)
@@ -395,7 +401,11 @@ class _Loop:
         self.next_heartbeat = self.hello_sent + self.heartbeat
 
     def send_heartbeat(self) -> None:
-        self.send("HEARTBEAT", {"ids": list(self.held)})
+        body: Dict[str, Any] = {"ids": list(self.held)}
+        rss = _rss_bytes()
+        if rss:
+            body["rss_bytes"] = rss
+        self.send("HEARTBEAT", body)
         self.next_heartbeat = time.monotonic() + self.heartbeat
 
     # ---- results ----
@@ -449,7 +459,10 @@ class _Loop:
             done = {o["id"] for o in self.outcomes}
             started = [i for i in self.started if i not in done]
             items, self.outcomes, self.started = self.outcomes, [], []
-            self.send_results(items, started)
+            batches = _by_size(items)
+            self.send_results(batches[0], started)
+            for batch in batches[1:]:
+                self.send_results(batch)
 
     def finish(self, outcome: Dict[str, Any]) -> None:
         run = self.held.pop(outcome["id"], None)
@@ -798,9 +811,40 @@ class _Runner:
         return o
 
 
+def _by_size(items: List[Dict[str, Any]]) -> List[List[Dict[str, Any]]]:
+    """`items` cut into RESULTS bodies the broker accepts (it drops a body
+    over its limit, and the tasks would stay RUNNING until their lease
+    ends); one empty batch for none."""
+    batches: List[List[Dict[str, Any]]] = [[]]
+    size = 0
+    for o in items:
+        n = len(o.get("result", b"")) + len(o.get("error", "")) + 256
+        if batches[-1] and size + n > MAX_BODY - RESULTS_ROOM:
+            batches.append([])
+            size = 0
+        batches[-1].append(o)
+        size += n
+    return batches
+
+
+def _cut_error(text: str) -> str:
+    if len(text) <= MAX_ERROR:
+        return text
+    return text[:MAX_ERROR] + f"...(truncated, {len(text)} bytes)"
+
+
+def _rss_bytes() -> int:
+    """This process's resident memory (0 where /proc is not there)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def _failure(e: BaseException) -> Dict[str, Any]:
     if isinstance(e, TaskCancelled):
-        return {"status": "cancelled", "error": str(e) or "cancelled"}
+        return {"status": "cancelled", "error": _cut_error(str(e) or "cancelled")}
     if isinstance(e, PermanentError):
         out: Dict[str, Any] = {"status": "fail", "error": str(e) or "failed"}
     elif isinstance(e, RetryableError):
@@ -812,6 +856,7 @@ def _failure(e: BaseException) -> Dict[str, Any]:
     code = getattr(e, "code", None)
     if isinstance(code, int):
         out["error_code"] = code
+    out["error"] = _cut_error(out["error"])
     return out
 
 

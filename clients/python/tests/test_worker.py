@@ -34,6 +34,29 @@ def test_a_python_handler_runs_in_the_python_worker(py) -> None:
     assert worker["slots"] == 4
 
 
+def test_large_outcomes_of_one_turn_reach_the_broker_in_several_results(py) -> None:
+    _, c = py
+    # Three 7 MiB results finishing together pass the broker's 16 MiB body
+    # limit as one RESULTS; each must still arrive.
+    tasks = c.submit_many([taskmill.TaskSpec("py.big", {"n": 7 << 20}) for _ in range(3)])
+    for t in tasks:
+        assert len(t.get(timeout=60)) == 7 << 20
+    err = c.submit("py.loud", {"n": 1 << 20}, retries=0).wait(timeout=20)
+    assert err.state == "FAILED" and err.error.endswith("(truncated, 1048576 bytes)")
+    assert len(err.error) < 70_000
+
+
+def test_the_python_worker_reports_its_memory_in_heartbeats(py) -> None:
+    _, c = py
+
+    def rss() -> int:
+        worker = next(w for w in c.workers() if any(h["name"] == "py.add" for h in w["handlers"]))
+        return int(worker.get("rss_bytes", 0))
+
+    wait_until(lambda: rss() > 0, 10, "a heartbeat with rss_bytes")
+    assert 1 << 20 < rss() < 4 << 30
+
+
 def test_progress_is_shown_while_the_handler_runs(py, marks: Path) -> None:
     _, c = py
     t = c.submit("py.progress", {"marks": str(marks)})

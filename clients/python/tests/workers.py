@@ -106,6 +106,16 @@ def fail(payload: Any) -> Any:
     raise PermanentError("bad input", code=42)
 
 
+@w.handler("py.big")
+def big(payload: Dict[str, Any]) -> Any:
+    return b"x" * payload["n"]
+
+
+@w.handler("py.loud")
+def loud(payload: Dict[str, Any]) -> Any:
+    raise PermanentError("e" * payload["n"])
+
+
 @w.handler("py.boom")
 def boom(payload: Any) -> Any:
     raise ValueError("unexpected")
