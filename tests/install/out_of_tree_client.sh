@@ -1,5 +1,5 @@
 #!/bin/sh
-# usage: out_of_tree_client.sh CMAKE BUILD_DIR SOURCE_DIR
+# usage: out_of_tree_client.sh CMAKE BUILD_DIR SOURCE_DIR [SANITIZERS]
 # Installs BUILD_DIR into a temporary prefix; takes every `// example: NAME.cpp`
 # block out of SOURCE_DIR/docs/CLIENT.md and builds it, with
 # tests/install/client_app/CMakeLists.txt (find_package(taskmill),
@@ -11,6 +11,9 @@ set -eu
 cmake_bin=$1
 build_dir=$2
 source_dir=$3
+# A sanitized build installs sanitized libraries: a program linking them
+# must be built with the same -fsanitize.
+sanitize=${4:-}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/taskmill-client-XXXXXX")
 broker_pid=""
@@ -63,7 +66,8 @@ for e in quickstart errors batch workflow events curve threading; do
 done
 
 step "build them out of tree against $prefix"
-"$cmake_bin" -S "$app" -B "$app/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Debug >/dev/null \
+"$cmake_bin" -S "$app" -B "$app/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Debug \
+  ${sanitize:+"-DCMAKE_CXX_FLAGS=-fsanitize=$sanitize" "-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=$sanitize"} >/dev/null \
   || fail "configure"
 "$cmake_bin" --build "$app/build" -j2 || fail "build"
 
