@@ -130,8 +130,9 @@ protected:
         for (const auto& [k, v] : placeholders(ex.command)) env += k + "=" + sh_quote(v) + " ";
         auto out = tmp.path() / "status";
         fs::remove(body);
-        int code = run_shell("env " + env + "bash " + sh_quote(script.string()) + " > " + sh_quote(out.string()) + " 2>&1",
-                             std::chrono::seconds(60));
+        int code =
+            run_shell("env " + env + "bash " + sh_quote(script.string()) + " > " + sh_quote(out.string()) + " 2>&1",
+                      std::chrono::seconds(60));
         auto text = read_file(out);
         int status = 0;
         try {

@@ -27,7 +27,8 @@ protected:
     // Starts (or restarts, on the same data folder) the broker with HTTP
     // and both tokens, plus `extra` flags, and points `http` at it.
     void start_http_broker(std::vector<std::string> extra = {}) {
-        std::vector<std::string> flags{"--http",       "127.0.0.1:0", "--http-token", std::string("ops:write:") + writer,
+        std::vector<std::string> flags{"--http",       "127.0.0.1:0",
+                                       "--http-token", std::string("ops:write:") + writer,
                                        "--http-token", std::string("viewer:read:") + reader};
         flags.insert(flags.end(), extra.begin(), extra.end());
         broker = std::make_unique<broker_process>(tmp.path() / "data", flags);

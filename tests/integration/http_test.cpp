@@ -82,7 +82,7 @@ TEST_F(HttpIntegration, MetricsParseAsPrometheusTextAndMatchTheTasksRun) {
     auto script_file = tmp.path() / "parse.py";
     { std::ofstream(script_file) << script; }
     ASSERT_EQ(run_shell("/usr/bin/python3 " + script_file.string() + " " + metrics_file.string() + " " +
-                    parsed_file.string() + " 2>" + (tmp.path() / "parse.err").string()),
+                        parsed_file.string() + " 2>" + (tmp.path() / "parse.err").string()),
               0)
         << read_file(tmp.path() / "parse.err");
     auto p = json::parse(read_file(parsed_file));

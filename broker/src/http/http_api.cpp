@@ -76,7 +76,6 @@ using namespace std::chrono_literals;
 
 constexpr int64_t max_wait_ms = 5 * 60 * 1000;
 
-
 // The body as JSON; 400 for text that is not JSON, nests deeper than
 // protocol::max_nesting, or holds a number no double can hold (1e400).
 std::optional<json> parse_body(const httplib::Request& req, httplib::Response& res) {

@@ -282,21 +282,20 @@ struct http_server::impl {
     // ---- the dashboard: sessions and the event stream ----
 
     http::dashboard_env dashboard_env() {
-        return {[this](const std::string& secret) -> std::optional<std::pair<std::string, http::role>> {
-                    auto it = tokens.find(secret);
-                    if (it == tokens.end()) {
-                        return std::nullopt;
-                    }
-                    return it->second;
-                },
-                [this](const httplib::Request& req) { return who(req); },
-                sessions,
-                opts.events ? opts.events : std::make_shared<event_hub>(),
-                std::make_shared<std::atomic<std::size_t>>(0),
-                limits.threads / 4,
-                [this](const httplib::Request& req, int status, std::string_view why) {
-                    refusals.note(req, status, why);
-                }};
+        return {
+            [this](const std::string& secret) -> std::optional<std::pair<std::string, http::role>> {
+                auto it = tokens.find(secret);
+                if (it == tokens.end()) {
+                    return std::nullopt;
+                }
+                return it->second;
+            },
+            [this](const httplib::Request& req) { return who(req); },
+            sessions,
+            opts.events ? opts.events : std::make_shared<event_hub>(),
+            std::make_shared<std::atomic<std::size_t>>(0),
+            limits.threads / 4,
+            [this](const httplib::Request& req, int status, std::string_view why) { refusals.note(req, status, why); }};
     }
 
     std::optional<http::session> session_of(const httplib::Request& req) {

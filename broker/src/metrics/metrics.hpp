@@ -61,8 +61,8 @@ struct metrics_snapshot {
     uint64_t hellos_refused = 0;
     seconds_histogram commit;
     uint64_t commits = 0;
-    seconds_histogram turn;  // loop turns: messages, timers, jobs, dispatch and commit
-    double store_fill = 0;  // used fraction of the capacity (map, or file + free disk if less)
+    seconds_histogram turn;         // loop turns: messages, timers, jobs, dispatch and commit
+    double store_fill = 0;          // used fraction of the capacity (map, or file + free disk if less)
     uint64_t store_map_bytes = 0;   // the LMDB map size in force
     uint64_t store_used_bytes = 0;  // pages up to the last one in use
     // Per queue with ready tasks: seconds since its oldest ready task became

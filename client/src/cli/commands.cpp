@@ -286,7 +286,6 @@ int cmd_retry(global_options& g, const std::vector<std::string>& args) {
     return exit_ok;
 }
 
-
 int cmd_tasks(global_options& g, const std::vector<std::string>& args) {
     client::task_filter f;
     po::options_description desc;

@@ -156,8 +156,8 @@ TEST(EngineMetrics, BucketBoundsPrintAsDocumented) {
         les.push_back(text.substr(from, text.find('"', from) - from));
     }
     EXPECT_EQ(les, (std::vector<std::string>{"0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01",
-                                             "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "30",
-                                             "60", "120", "300", "+Inf"}));
+                                             "0.025",  "0.05",    "0.1",    "0.25",  "0.5",    "1",     "2.5",
+                                             "5",      "10",      "30",     "60",    "120",    "300",   "+Inf"}));
     EXPECT_NE(text.find("taskmill_task_run_seconds_sum{handler=\"a.b\"} 0.30000000000000004\n"), std::string::npos)
         << "0.1 + 0.2 in its shortest exact form: " << text;
 }
