@@ -97,16 +97,18 @@ class AsyncClient(ClientSettings):
         return self._sock
 
     async def _drop_socket(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
+        """Forgets the socket first, then stops its reader and closes it:
+        a request made meanwhile gets a new socket, never the old one."""
+        sock, reader = self._sock, self._reader
+        self._sock, self._reader = None, None
+        if reader is not None:
+            reader.cancel()
             try:
-                await self._reader
+                await reader
             except asyncio.CancelledError:
                 pass
-            self._reader = None
-        if self._sock is not None:
-            self._sock.close(0)
-            self._sock = None
+        if sock is not None:
+            sock.close(0)
 
     async def _read(self, sock: zmq.asyncio.Socket) -> None:
         while True:
@@ -138,13 +140,15 @@ class AsyncClient(ClientSettings):
         (repeatable ones are sent again to the next endpoint)."""
         if len(self.endpoints) < 2 or sock is not self._sock:
             return
+        # Every change before the first await: the requests woken below run
+        # while the old socket is being closed, and must see the next one.
         left = self.endpoints[self._current]
-        await self._drop_socket()
         self._current = (self._current + 1) % len(self.endpoints)
         waiting, self._pending = self._pending, {}
         for fut in waiting.values():
             if not fut.done():
                 fut.set_exception(Unavailable(f"{left} stopped answering"))
+        await self._drop_socket()
 
     async def _call(self, call: Call, extra_ms: int = 0) -> Any:
         last: Optional[Unavailable] = None
