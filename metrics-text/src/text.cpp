@@ -18,10 +18,13 @@ std::string number(double v) {
     if (std::isnan(v)) {
         return "NaN";
     }
-    // The shortest text that reads back as `v`: bucket bounds print as
-    // written (0.1, not 0.10000000000000001), so `le="0.1"` matches.
-    char buf[32];
-    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    // The shortest text that reads back as `v`, in plain decimals where
+    // they stay short: bucket bounds print as written (0.1, not
+    // 0.10000000000000001; 0.0001, not 1e-04), so `le="0.1"` matches.
+    const double a = std::fabs(v);
+    const auto format = a != 0 && (a < 1e-6 || a >= 1e15) ? std::chars_format::general : std::chars_format::fixed;
+    char buf[64];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, format);
     return ec == std::errc() ? std::string(buf, end) : std::string("NaN");
 }
 
