@@ -38,10 +38,9 @@ void engine::refresh_slow_figures() {
 }
 
 void engine::publish_metrics(metrics_hub& hub) {
-    if (!metrics_wanted_) {
-        metrics_wanted_ = true;
-        refresh_slow_figures();
-    }
+    // From now on the next turns refresh the slow figures (they read the
+    // store, which needs a turn's transaction: not here, after the commit).
+    metrics_wanted_ = true;
     auto s = std::make_shared<metrics_snapshot>();
     s->time_ms = now_;
     s->started_ms = started_ms_;

@@ -103,6 +103,7 @@ TEST(EngineMetrics, RunTimeCountsFromTheReportedStartWithoutTheWorkersMeasure) {
 
 TEST(EngineMetrics, OldestReadyAgeIsPerQueueAndGrows) {
     engine_harness h;
+    h.metrics();  // a broker with HTTP publishes every turn
     auto t = task("a.b");
     t.queue = "q1";
     h.submit(t);
@@ -127,6 +128,8 @@ TEST(EngineMetrics, OnlyABrokerThatPublishesMetricsWakesEachSecondForThem) {
     auto wake = h.next_deadline();
     ASSERT_TRUE(wake.has_value());
     EXPECT_LE(*wake - h.now(), 1001);
+    h.advance(1500);
+    EXPECT_EQ(h.metrics()->oldest_ready_age_s.count("nobody"), 1u) << "refreshed in the turns that followed";
 }
 
 TEST(EngineMetrics, QuantilesAreEstimatedAsPrometheusDoes) {
