@@ -187,8 +187,10 @@ TEST(JsonViewWorker, HasHandlersAndLastSeenTwice) {
     w.last_seen_ms = 1'700'000'000'000;
     w.prefetch = 8;
     w.running = 1;
+    w.rss_bytes = 31'457'280;
     auto j = tp::to_json(w);
-    EXPECT_EQ(j.size(), 12u) << j.dump();
+    EXPECT_EQ(j.size(), 13u) << j.dump();
+    EXPECT_EQ(j["rss_bytes"], 31'457'280);
     EXPECT_EQ(j["prefetch"], 8);
     EXPECT_EQ(j["running"], 1);
     EXPECT_EQ(j["pid"], 42);
@@ -196,7 +198,9 @@ TEST(JsonViewWorker, HasHandlersAndLastSeenTwice) {
     EXPECT_EQ(j["last_seen"], "2023-11-14T22:13:20.000Z");
     EXPECT_EQ(j["last_seen_ms"], 1'700'000'000'000);
     w.last_seen_ms = 0;
+    w.rss_bytes = 0;
     EXPECT_TRUE(tp::to_json(w)["last_seen"].is_null());
+    EXPECT_TRUE(tp::to_json(w)["rss_bytes"].is_null()) << "not reported";
 }
 
 TEST(JsonViewStats, HasQueuesStatesAndCounters) {
