@@ -6,8 +6,9 @@
 #   scripts/bench.sh --index [DIR] [TASKS]
 #   scripts/bench.sh --dashboard [DIR] [TASKS] [SECONDS]
 #   --quick      smaller counts and 1 trial (under 2 minutes)
-#   --rate-limit only this: a queue limited to 100/s (burst 1) with 10 idle
-#                slots, RATE_N tasks (default 6100, a minute); prints the
+#   --rate-limit only this: a queue limited to 100/s (burst RATE_BURST,
+#                default 1; 0 = the rate) with 10 idle slots, RATE_N tasks
+#                (default 6100, a minute); prints the
 #                rate of the starts the broker recorded (about 70 s)
 #   --json FILE  write every figure as one JSON object to FILE
 #   --peers      also run the peer benchmark (../shared/peers: BullMQ and
@@ -56,7 +57,7 @@ while [ $# -gt 0 ]; do
     --peers) peers=1 ;;
     --rate-limit) rate_only=1 ;;
     --python) python_only=1 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -167,7 +168,8 @@ bench() { "$bin/taskmill-bench" "$@" --broker "$frontend" || true; }
 if [ "$rate_only" = 1 ]; then
   rate_n=${RATE_N:-6100}
   start_broker "$work/data-rate" sync
-  "$bin/taskmill" --broker "$frontend" queue limit paced --rate 100/s --burst 1 >/dev/null
+  rate_burst=${RATE_BURST:-1}
+  "$bin/taskmill" --broker "$frontend" queue limit paced --rate 100/s --burst "$rate_burst" >/dev/null
   record "$(bench backlog --count "$rate_n" --queue paced --batch 1000 --window 8 --deadline 300)"
   HOST_ARGS="--concurrency 10" start_host paced
   deadline=$(( $(now_ms) + 600000 ))
@@ -177,16 +179,16 @@ if [ "$rate_only" = 1 ]; then
     sleep 1
   done
   "$bin/taskmill" --broker "$frontend" --json tasks --queue paced --limit "$rate_n" > "$work/paced.json"
-  python3 - "$work/paced.json" "$json_out" <<'PY'
+  python3 - "$work/paced.json" "$json_out" "$rate_burst" <<'PY'
 import bisect, json, sys
 tasks = json.load(open(sys.argv[1]))
 starts = sorted(t["started_ms"] for t in tasks)
 span = (starts[-1] - starts[0]) / 1000.0
 rate = (len(starts) - 1) / span  # the first start is the burst of 1
 most = max(bisect.bisect_right(starts, s + 999) - i for i, s in enumerate(starts))
-out = {"tasks": len(starts), "span_s": span, "rate_per_s": rate, "error_pct": 100 * (rate - 100) / 100,
+out = {"burst": int(sys.argv[3]), "tasks": len(starts), "span_s": span, "rate_per_s": rate, "error_pct": 100 * (rate - 100) / 100,
        "most_in_any_1s": most}
-print(f"rate limit 100/s, burst 1, 10 idle slots: {len(starts)} starts over {span:.2f} s = {rate:.2f}/s "
+print(f"rate limit 100/s, burst {sys.argv[3]} (0 = the rate), 10 idle slots: {len(starts)} starts over {span:.2f} s = {rate:.2f}/s "
       f"({out['error_pct']:+.2f}%); at most {most} in any 1 s window")
 if sys.argv[2]:
     json.dump({"rate_limit": out}, open(sys.argv[2], "w"), indent=1)
