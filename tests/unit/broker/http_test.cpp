@@ -125,6 +125,15 @@ protected:
     std::unique_ptr<httplib::Client> http;
     std::shared_ptr<spdlog::logger> log;  // the broker's logger when set before start()
 
+    // Sends the broker's log (set up before start()) to log_out; the sink,
+    // to flush before reading.
+    std::shared_ptr<spdlog::sinks::ostream_sink_mt> capture_log() {
+        log_out = std::make_shared<std::ostringstream>();
+        auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*log_out);
+        log = std::make_shared<spdlog::logger>("refusals", sink);
+        return sink;
+    }
+
     void start(const std::string& anonymous = "none", uint32_t list_scan_budget = 20000) {
         auto cfg = test_config(dir.path.string());
         cfg.list_scan_budget = list_scan_budget;
@@ -427,10 +436,8 @@ TEST_F(HttpApi, EveryAnswerCarriesSecurityHeaders) {
 // 401 and 403 are logged, one line a second at most, with the ones left
 // out counted in the next line; the client's path is escaped.
 TEST_F(HttpApi, RefusalsAreLoggedAtMostOnceASecond) {
-    log_out = std::make_shared<std::ostringstream>();
+    auto sink = capture_log();
     auto& out = log_out;
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*out);
-    log = std::make_shared<spdlog::logger>("refusals", sink);
     start();
     auto lines = [&] {
         sink->flush();
@@ -469,10 +476,8 @@ TEST_F(HttpApi, RefusalsAreLoggedAtMostOnceASecond) {
 // The dashboard's login is a way to try tokens too: its refusals are logged
 // like every other 401 and 403, never with the secret tried.
 TEST_F(HttpApi, FailedLoginsAreLoggedAsRefusals) {
-    log_out = std::make_shared<std::ostringstream>();
+    auto sink = capture_log();
     auto& out = log_out;
-    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(*out);
-    log = std::make_shared<spdlog::logger>("refusals", sink);
     start();
     auto logged = [&](const std::string& what) {
         sink->flush();
