@@ -584,6 +584,21 @@ TEST_F(HttpApi, ListingPagesThroughABoundedScan) {
     EXPECT_EQ(get("/api/v1/tasks?before=nope").status, 400);
 }
 
+// One request reads the index at most 4 times (max_listing_trips): a
+// listing the scan budget cuts short answers what it found and a cursor.
+TEST_F(HttpApi, AListingStopsAfterFourReadsAndHandsOutACursor) {
+    start("none", 1);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 6; ++i) ids.push_back(submit({{"handler", "t.echo"}, {"queue", "parked"}}));
+    auto first = get("/api/v1/tasks?queue=parked");
+    ASSERT_EQ(first.status, 200) << first.text;
+    ASSERT_EQ(first.body["tasks"].size(), 4u) << "one task read per trip, four trips";
+    ASSERT_TRUE(first.body.contains("next"));
+    auto rest = get("/api/v1/tasks?queue=parked&before=" + first.body["next"].get<std::string>());
+    ASSERT_EQ(rest.body["tasks"].size(), 2u) << rest.text;
+    EXPECT_EQ(rest.body["tasks"][1]["id"], ids[0]);
+}
+
 // The list honours every filter of TASKS, and refuses a query parameter it
 // does not know instead of listing everything.
 TEST_F(HttpApi, ListingHonoursHandlerAndTimeAndRefusesUnknownParameters) {
