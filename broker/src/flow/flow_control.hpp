@@ -82,6 +82,7 @@ private:
         protocol::flow_limits limits;
         double tokens = 0;
         int64_t refilled_ms = -1;  // -1: a new bucket, full at first use
+        bool waiting = false;      // a task waits for a token (see refill)
         uint64_t running = 0;
     };
     using gate_map = std::map<std::string, gate, std::less<>>;

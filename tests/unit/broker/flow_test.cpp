@@ -120,6 +120,31 @@ TEST(Flow, RateWithBurstStartsBurstPlusRateTimesTime) {
     EXPECT_TRUE(w.dispatched().empty());
 }
 
+// Each turn comes 1 ms after the token it waits for was due, as a busy
+// loop's do: a bucket of one token would lose that ms every time (100/s
+// would become 91/s); the time it was late is kept, and the rate holds.
+TEST(Flow, LateTurnsKeepTheRateWithABurstOfOne) {
+    engine_harness h;
+    auto& w = h.connect_worker(1000, {handler("a.b")});
+    ASSERT_TRUE(limit_queue(h, "q", 100, 1, std::nullopt).ok);
+    std::vector<tp::task_spec> batch(400, in_queue("a.b", "q"));
+    h.submit(batch);
+    EXPECT_EQ(w.dispatched().size(), 1u);
+    const int64_t start = h.now();
+    std::size_t started = 0;
+    while (h.now() - start < 3000) {
+        auto due = h.next_deadline();
+        ASSERT_TRUE(due);
+        h.jump(std::max<int64_t>(*due - h.now(), 0) + 1);
+        h.advance(0);
+        const auto in_turn = w.dispatched().size();
+        EXPECT_LE(in_turn, 1u) << "a burst of 1 starts one task at a time";
+        started += in_turn;
+    }
+    EXPECT_GE(started, 298u);
+    EXPECT_LE(started, 301u);
+}
+
 TEST(Flow, RateLimitedQueueDoesNotHoldOthersBack) {
     engine_harness h;
     auto& w = h.connect_worker(100, {handler("a.b")});
