@@ -2,14 +2,17 @@
 # Retention at steady state: a fresh broker (durability none) and one host
 # (1 worker process, 8 slots), loaded at full speed with no-op tasks by
 # taskmill-bench throughput runs back to back.
-#   scripts/soak-retention.sh [--minutes N] [--retention DURATION]
+#   scripts/soak-retention.sh [--minutes N] [--off-minutes M] [--retention DURATION]
 #   --minutes N          how long the load runs with retention on (default 10)
+#   --off-minutes M      how long the same load runs first with retention off
+#                        (default N): the store then grows all the while
 #   --retention D        retention-succeeded for the run (default 5s)
-# Prints, every 10 s: elapsed time, data.mdb size (MiB), broker RSS (MiB),
-# tasks finished and deleted so far, and the throughput of the last run;
-# then a summary with the throughput of the same load with retention off
-# (measured first, on its own fresh broker) and on (the runs after the first
-# minute). Environment: TASKMILL_BUILD_DIR (default build-release; built if
+# Prints, every 10 s of the run with retention: elapsed time, data.mdb size
+# (MiB), broker RSS (MiB), tasks finished and deleted so far; then a
+# summary: the file and RSS after warm-up, and the throughput with
+# retention on and off (medians of the runs that began after the first
+# minute of each), and the first runs with retention off on a fresh store.
+# Environment: TASKMILL_BUILD_DIR (default build-release; built if
 # missing), RUN_N (tasks per throughput run, default 100000).
 # Starts its own broker and host processes and ends only those, by PID.
 set -euo pipefail
@@ -17,17 +20,20 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 minutes=10
+off_minutes=
 retention=5s
 while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) minutes="${2:?--minutes needs a number}"; shift ;;
     --retention) retention="${2:?--retention needs a duration}"; shift ;;
+    --off-minutes) off_minutes="${2:?--off-minutes needs a number}"; shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "soak-retention.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
 done
 run_n=${RUN_N:-100000}
+off_minutes=${off_minutes:-$minutes}
 
 source "$root/scripts/lib/release.sh"
 release_build soak-retention.sh taskmill-broker taskmill-host taskmill-bench taskmill echo
@@ -74,12 +80,31 @@ counter() {  # counter NAME: a STATS counter of the broker
 
 echo "soak: retention-succeeded=$retention, ${minutes} min, runs of $run_n tasks ($(nproc) cores)" >&2
 
-# ---- retention off: the reference throughput ----
+# load_for MINUTES: throughput runs back to back for MINUTES; sets `first`
+# (the first 3 runs) and `steady` (the runs that began after the first
+# minute, when the store has grown to its steady size).
+load_for() {
+  local end started tps
+  first=()
+  steady=()
+  end=$(($(date +%s) + $1 * 60))
+  started=$(date +%s)
+  while [ "$(date +%s)" -lt "$end" ] || [ ${#first[@]} -lt 3 ]; do
+    local began=$(($(date +%s) - started))
+    tps=$(json_get "$(throughput)" throughput_tps)
+    [ ${#first[@]} -lt 3 ] && first+=("$tps")
+    [ "$began" -ge 60 ] && steady+=("$tps")
+  done
+}
+
+# ---- retention off: the reference, the same load for as long ----
 start "$work/data-off" 0
-off=()
-for _ in 1 2 3; do off+=("$(json_get "$(throughput)" throughput_tps)"); done
+load_for "$off_minutes"
+off_first=("${first[@]}")
+off=("${steady[@]}")
+off_mb=$(file_mb "$work/data-off/data.mdb")
 stop_all
-echo "retention off: ${off[*]} tasks/s" >&2
+echo "retention off: first runs ${off_first[*]} tasks/s; ${#off[@]} runs after the first minute; data.mdb ${off_mb} MiB" >&2
 
 # ---- retention on, for --minutes, sampled every 10 s ----
 data="$work/data-on"
@@ -97,28 +122,25 @@ samples="$work/samples"
 ) &
 sampler=$!
 pids+=("$sampler")
-on=()
-end=$(($(date +%s) + minutes * 60))
-started=$(date +%s)
-while [ "$(date +%s)" -lt "$end" ]; do
-  tps=$(json_get "$(throughput)" throughput_tps)
-  # The first minute is warm-up: the store fills to its steady size.
-  [ $(($(date +%s) - started)) -gt 60 ] && on+=("$tps")
-done
+load_for "$minutes"
+on=("${steady[@]}")
 stop_pid "$sampler"
 stop_all
 
-python3 - "$samples" "${off[*]}" "${on[*]}" <<'PY'
+python3 - "$samples" "${off[*]}" "${on[*]}" "${off_first[*]}" <<'PY'
 import statistics, sys
 rows = [list(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
-off = [float(x) for x in sys.argv[2].split()]
+off = [float(x) for x in sys.argv[2].split()] or [0.0]
 on = [float(x) for x in sys.argv[3].split()] or [0.0]
+fresh = [float(x) for x in sys.argv[4].split()]
 warm = [r for r in rows if r[0] >= 60] or rows
 print("samples after warm-up (t >= 60 s): %d" % len(warm))
 print("data.mdb MiB: min %.1f max %.1f last %.1f" % (min(r[1] for r in warm), max(r[1] for r in warm), warm[-1][1]))
 print("broker RSS MiB: min %.1f max %.1f last %.1f" % (min(r[2] for r in warm), max(r[2] for r in warm), warm[-1][2]))
 print("finished %d, deleted %d" % (rows[-1][3], rows[-1][4]))
-m_off, m_on = statistics.median(off), statistics.median(on)
-print("throughput tasks/s: retention off median %.0f %s, on median %.0f (%d runs), on/off %.3f"
-      % (m_off, off, m_on, len(on), m_on / m_off if m_off else 0))
+m_off, m_on, m_fresh = statistics.median(off), statistics.median(on), statistics.median(fresh)
+print("throughput tasks/s, medians of the runs after the first minute: retention off %.0f (%d runs), "
+      "on %.0f (%d runs), on/off %.3f" % (m_off, len(off), m_on, len(on), m_on / m_off if m_off else 0))
+print("retention off, first 3 runs on a fresh store: median %.0f %s; on / that %.3f"
+      % (m_fresh, fresh, m_on / m_fresh if m_fresh else 0))
 PY
