@@ -7,6 +7,7 @@ find_package(msgpack 4 CONFIG REQUIRED)               # target msgpackc-cxx
 find_package(spdlog 1.10 CONFIG REQUIRED)             # spdlog::spdlog (compiled)
 find_package(Boost 1.74 REQUIRED COMPONENTS program_options)
 find_package(nlohmann_json 3 CONFIG REQUIRED)         # nlohmann_json::nlohmann_json
+find_package(absl CONFIG REQUIRED)                    # absl::btree (libabsl-dev)
 pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb) # PkgConfig::LMDB
 # cctz (libcctz-dev) for cron time zones; reads tzdata's /usr/share/zoneinfo.
 find_path(CCTZ_INCLUDE_DIR cctz/time_zone.h REQUIRED)

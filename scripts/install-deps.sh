@@ -8,7 +8,7 @@ packages=(
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblmdb-dev lmdb-utils
   libspdlog-dev libboost-dev libboost-program-options-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev libcpp-httplib-dev libcctz-dev tzdata
+  nlohmann-json3-dev libcpp-httplib-dev libcctz-dev libabsl-dev tzdata
   python3 python3-zmq python3-msgpack
   python3-prometheus-client chromium chromium-driver python3-selenium
   python3-pytest python3-pip python3-setuptools

@@ -217,7 +217,16 @@ void engine::set_state(task_record& r, task_state s) {
     r.state = s;
     r.has_state = true;
     index_task(r, from, from_time);
+    track_live(r, from);
     emit_task(r);
+}
+
+void engine::track_live(const task_record& r, std::optional<task_state> from) {
+    if (live_index::lists(r.state)) {
+        live_.set(r.id, r.queue, r.handler, r.state);
+    } else if (from && live_index::lists(*from)) {
+        live_.erase(r.id);
+    }
 }
 
 // A final state's entries are keyed by the finish time the store has; a
@@ -363,12 +372,18 @@ std::vector<task_id> engine::tasks_with_tag(const std::string& tag) {
 }
 
 void engine::recover_indexes() {
+    const bool unlist = !txn_->get(table::meta, keys::meta_queued_unlisted);
+    std::vector<task_id> queued;
     check(txn_->scan(
               table::ready, "", false,
               [&](std::string_view k, std::string_view v) {
                   if (auto e = keys::parse_ready(k, v)) {
                       metrics_.queued_recovered(e->queue, e->priority);
                       ready_.push(e->queue, e->priority, ready_.intern(e->handler), {e->seq, e->id, e->expires_ms});
+                      live_.set(e->id, e->queue, e->handler, task_state::queued);
+                      if (unlist) {
+                          queued.push_back(e->id);
+                      }
                       alone_queued_ = alone_queued_ || std::string_view(e->handler).ends_with(alone_mark);
                       if (e->expires_ms > 0) {
                           ttl_.set(e->id, e->expires_ms);
@@ -385,6 +400,24 @@ void engine::recover_indexes() {
                          return true;
                      }),
           "scan delayed");
+    if (unlist) {
+        unlist_queued(queued);
+    }
+}
+
+// A store written before QUEUED tasks were listed from memory has by-state
+// index entries for them, which nothing would erase: they go once, in the
+// recovery turn.
+void engine::unlist_queued(const std::vector<task_id>& ids) {
+    for (const auto& id : ids) {
+        if (auto r = load(id)) {
+            check(task_index::remove_queued_entries(*txn_, *r), "erase index entries");
+        }
+    }
+    check(txn_->put(table::meta, keys::meta_queued_unlisted, "1"), "put queued-unlisted");
+    if (!ids.empty()) {
+        log_.info("store upgraded: the {} QUEUED task(s) are listed from memory now", ids.size());
+    }
 }
 
 // The attempts that were running when the last broker stopped are lost with

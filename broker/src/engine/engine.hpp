@@ -40,6 +40,7 @@
 #include "engine/timers.hpp"
 #include "engine/worker_registry.hpp"
 #include "flow/flow_control.hpp"
+#include "index/live_index.hpp"
 #include "index/task_index.hpp"
 #include "jobs/bulk_job.hpp"
 #include "metrics/metrics.hpp"
@@ -157,6 +158,8 @@ private:
     // became r.state (from `from`, nullopt for a new task; `from_time`:
     // the time the index had for it).
     void index_task(const task_record& r, std::optional<task_state> from, int64_t from_time);
+    // Keeps live_ right after r's state became r.state (from `from`).
+    void track_live(const task_record& r, std::optional<task_state> from);
     int64_t indexed_time(const task_record& r, task_state from);
     void emit_task(const task_record& r);
     void emit_worker(std::string_view type, const std::string& id);
@@ -171,6 +174,7 @@ private:
     void migrate_store();
     std::vector<task_id> tasks_with_tag(const std::string& tag);
     void recover_indexes();
+    void unlist_queued(const std::vector<task_id>& ids);
     void recover_running();
     void recover_handler_defaults();
 
@@ -275,10 +279,14 @@ private:
     void tasks_cmd(const std::string& peer, const protocol::request& rq);
     // ---- listings (listing.cpp) ----
     // Fill `page` and return the cursor of the next page ("" = no more).
-    result<std::string> list_stored(const task_filter& f, const std::string& before, uint32_t limit,
-                                    std::vector<protocol::task_info>& page);
-    result<std::string> list_running(const task_filter& f, const std::string& before, uint32_t limit,
-                                     std::vector<protocol::task_info>& page);
+    result<std::string> list_tasks(const task_filter& f, const std::string& before, uint32_t limit,
+                                   std::vector<protocol::task_info>& page);
+    // Where the tasks `f` may match are listed: the live_index (QUEUED or
+    // RUNNING, no tag) or the store's indexes.
+    static bool listed_live(const task_filter& f) { return f.state && live_index::lists(*f.state) && f.tag.empty(); }
+    // task_index::walk or live_index::walk, as listed_live says.
+    result<std::string> walk_tasks(const task_filter& f, std::string_view cursor, uint32_t budget,
+                                   const std::function<task_index::step(const task_id&)>& fn);
     bool add_to_page(const task_record& r, std::vector<protocol::task_info>& page, std::size_t& bytes) const;
     void stats_cmd(const std::string& peer, const protocol::request& rq);
     void workers_cmd(const std::string& peer, const protocol::request& rq);
@@ -459,6 +467,7 @@ private:
     uint64_t seq_ = 0;
     bool seq_dirty_ = false;
     ready_index ready_;
+    live_index live_;                          // QUEUED and RUNNING tasks, for listings
     std::vector<ready_handler> handler_refs_;  // parallel to ready_'s interned handlers
     bool alone_queued_ = false;                // a task that runs alone was queued since the index was empty
     deadline_set delayed_;                     // PENDING / RETRYING: due time

@@ -1,6 +1,6 @@
 // TASKS: pages of tasks by state, queue, handler, tag and time, read from
 // the listing indexes (index/task_index.hpp) rather than from every record;
-// RUNNING tasks are listed from memory, where they are.
+// QUEUED and RUNNING tasks from memory (index/live_index.hpp).
 #include <algorithm>
 
 #include "engine/engine.hpp"
@@ -48,8 +48,7 @@ void engine::tasks_cmd(const std::string& peer, const protocol::request& rq) {
     const uint32_t limit = rq.limit == 0 ? 100 : std::min(rq.limit, max_list);
     protocol::reply rep;
     rep.req = rq.req;
-    auto next = f->state == task_state::running ? list_running(*f, rq.before, limit, rep.tasks)
-                                                : list_stored(*f, rq.before, limit, rep.tasks);
+    auto next = list_tasks(*f, rq.before, limit, rep.tasks);
     if (!next) {
         reply_error(peer, protocol::cmd::tasks, rq.req, next.error().code, next.error().message);
         return;
@@ -74,52 +73,28 @@ bool engine::add_to_page(const task_record& r, std::vector<protocol::task_info>&
 
 // A page from the indexes: at most list_scan_budget entries read, so a
 // sparse match answers with what it found and a `next` to go on from.
-result<std::string> engine::list_stored(const task_filter& f, const std::string& before, uint32_t limit,
-                                        std::vector<protocol::task_info>& page) {
+result<std::string> engine::list_tasks(const task_filter& f, const std::string& before, uint32_t limit,
+                                       std::vector<protocol::task_info>& page) {
     std::size_t bytes = envelope_bound;
-    auto next =
-        task_index::walk(*txn_, f, before, std::max<uint32_t>(cfg_.list_scan_budget, 1), [&](const task_id& id) {
-            auto r = lookup(id);  // a running task as it is in memory
-            if (!r || !f.matches(*r)) {
-                return task_index::step::next;
-            }
-            if (!add_to_page(*r, page, bytes)) {
-                return task_index::step::stop_before;  // the next page starts with it
-            }
-            return page.size() >= limit ? task_index::step::stop_after : task_index::step::next;
-        });
+    auto next = walk_tasks(f, before, list_scan_budget(), [&](const task_id& id) {
+        auto r = lookup(id);  // a running task as it is in memory
+        if (!r || !f.matches(*r)) {
+            return task_index::step::next;
+        }
+        if (!add_to_page(*r, page, bytes)) {
+            return task_index::step::stop_before;  // the next page starts with it
+        }
+        return page.size() >= limit ? task_index::step::stop_after : task_index::step::next;
+    });
     if (!next && next.error().code != errc::invalid_argument) {
         throw store_failure(next.error().code, "store read failed: " + next.error().message);
     }
     return next;
 }
 
-// RUNNING is only in memory (the store has those tasks QUEUED): newest
-// first, the cursor being the id of the last task given.
-result<std::string> engine::list_running(const task_filter& f, const std::string& before, uint32_t limit,
-                                         std::vector<protocol::task_info>& page) {
-    std::optional<task_id> below;
-    if (!before.empty()) {
-        auto id = parse_task_id(before, "before");
-        if (!id) {
-            return fail(id.error().code, "before must be the `next` of a RUNNING listing (a task id)");
-        }
-        below = *id;
-    }
-    std::vector<const task_record*> found;
-    for (const auto& [id, run] : running_) {
-        if ((!below || id < *below) && f.matches(run.record)) {
-            found.push_back(&run.record);
-        }
-    }
-    std::sort(found.begin(), found.end(), [](const auto* a, const auto* b) { return a->id > b->id; });
-    std::size_t bytes = envelope_bound;
-    for (std::size_t i = 0; i < found.size(); ++i) {
-        if (page.size() >= limit || !add_to_page(*found[i], page, bytes)) {
-            return page.empty() ? before : to_hex(found[i - 1]->id);
-        }
-    }
-    return std::string();
+result<std::string> engine::walk_tasks(const task_filter& f, std::string_view cursor, uint32_t budget,
+                                       const std::function<task_index::step(const task_id&)>& fn) {
+    return listed_live(f) ? live_.walk(f, cursor, budget, fn) : task_index::walk(*txn_, f, cursor, budget, fn);
 }
 
 }  // namespace taskmill::broker

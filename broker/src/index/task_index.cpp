@@ -67,6 +67,10 @@ constexpr std::size_t id_size = 16;
 // The store keeps a running task QUEUED (engine::save), so does the index.
 task_state stored_state(task_state s) { return s == task_state::running ? task_state::queued : s; }
 
+// QUEUED and RUNNING are listed from memory (live_index.hpp), the other
+// states from here.
+bool has_state_entries(task_state s) { return stored_state(s) != task_state::queued; }
+
 int64_t time_in(task_state s, const task_record& r) { return is_final(s) ? r.finished_ms : r.created_ms; }
 
 std::string handler_name(const task_record& r) { return r.handler.substr(0, r.handler.find('@')); }
@@ -281,17 +285,25 @@ std::optional<int64_t> entry_time(const plan& p, std::string_view rest) {
 }  // namespace
 
 result<void> add(transaction& t, const task_record& r) {
-    if (auto rc = put_all(t, table::index, state_keys(r, r.state, time_in(r.state, r))); !rc) {
-        return rc;
+    if (has_state_entries(r.state)) {
+        if (auto rc = put_all(t, table::index, state_keys(r, r.state, time_in(r.state, r))); !rc) {
+            return rc;
+        }
     }
     return put_all(t, table::index, fixed_keys(r));
 }
 
 result<void> remove(transaction& t, const task_record& r) {
-    if (auto rc = erase_all(t, table::index, state_keys(r, r.state, time_in(r.state, r))); !rc) {
-        return rc;
+    if (has_state_entries(r.state)) {
+        if (auto rc = erase_all(t, table::index, state_keys(r, r.state, time_in(r.state, r))); !rc) {
+            return rc;
+        }
     }
     return erase_all(t, table::index, fixed_keys(r));
+}
+
+result<void> remove_queued_entries(transaction& t, const task_record& r) {
+    return erase_all(t, table::index, state_keys(r, task_state::queued, r.created_ms));
 }
 
 result<void> moved(transaction& t, const task_record& r, task_state from, int64_t from_time) {
@@ -299,10 +311,12 @@ result<void> moved(transaction& t, const task_record& r, task_state from, int64_
     if (stored_state(from) == stored_state(r.state) && from_time == to_time) {
         return {};
     }
-    if (auto rc = erase_all(t, table::index, state_keys(r, from, from_time)); !rc) {
-        return rc;
+    if (has_state_entries(from)) {
+        if (auto rc = erase_all(t, table::index, state_keys(r, from, from_time)); !rc) {
+            return rc;
+        }
     }
-    return put_all(t, table::index, state_keys(r, r.state, to_time));
+    return has_state_entries(r.state) ? put_all(t, table::index, state_keys(r, r.state, to_time)) : result<void>();
 }
 
 int64_t time_in_state(const task_record& r, task_state s) { return time_in(s, r); }

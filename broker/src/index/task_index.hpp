@@ -5,12 +5,13 @@
 //
 // The engine keeps the entries in the transaction of every change it makes
 // to a record (add when a record gets a stored state, remove before it
-// leaves it or is deleted). A running task is QUEUED in the store (see
-// engine::start_attempt), and so in the index.
+// leaves it or is deleted). QUEUED and RUNNING tasks have no 's', 'q' or
+// 'h' entries: they are listed from memory (live_index.hpp), since every
+// task passes through those states within moments.
 //
 // Layouts (docs/DESIGN.md, "Store tables and keys"), time being the finish
 // time in a final state and the creation time otherwise:
-//   's' state(1) time(8, BE) id(16)             every task, by state
+//   's' state(1) time(8, BE) id(16)             by state (not QUEUED or RUNNING)
 //   'q' queue \0 state(1) time(8, BE) id(16)    by queue and state
 //   'h' handler \0 state(1) time(8, BE) id(16)  by handler (no @version) and state
 //   'Q' queue \0 id(16)                         by queue, in creation order
@@ -62,6 +63,10 @@ namespace task_index {
 result<void> add(transaction& t, const task_record& r);
 // Removes the entries add() wrote for `r` as it was then.
 result<void> remove(transaction& t, const task_record& r);
+// Removes the by-state entries of `r` as QUEUED, which a store written
+// before QUEUED tasks were listed from memory holds (r: its queue, handler,
+// id and creation time).
+result<void> remove_queued_entries(transaction& t, const task_record& r);
 
 // Calls fn(id) for the tasks that may match `f` (the caller loads each and
 // checks f.matches), newest first: by finish time for a final state, else by
@@ -74,7 +79,8 @@ result<void> remove(transaction& t, const task_record& r);
 // A task id (32 hex digits) is accepted as a cursor too: the scan then
 // starts below that task. With a tag, the order is by creation whatever the
 // state; since/until bound the scan where the order is the time compared.
-// errc::invalid_argument for a cursor of another listing.
+// errc::invalid_argument for a cursor of another listing. Not for a filter
+// of QUEUED or RUNNING without a tag: those are listed by live_index.
 result<std::string> scan(transaction& t, const task_filter& f, std::string_view cursor, uint32_t budget,
                          const std::function<bool(const task_id&)>& fn);
 

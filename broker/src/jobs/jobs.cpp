@@ -93,9 +93,9 @@ void engine::run_slice(bulk_job& j, std::vector<std::string>* ids) {
             j.position = end;
             j.done = end == j.ids.size();
         } else {
-            auto next = task_index::scan(*txn_, j.filter, j.cursor, job_batch, [&](const task_id& id) {
+            auto next = walk_tasks(j.filter, j.cursor, job_batch, [&](const task_id& id) {
                 batch.push_back(id);
-                return true;
+                return task_index::step::next;
             });
             if (!next) {
                 throw store_failure(next.error().code, "store scan of the task index failed: " + next.error().message);

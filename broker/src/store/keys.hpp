@@ -51,6 +51,9 @@ inline constexpr std::string_view meta_tags_indexed = "tags-indexed";
 // every task, finished ones too (a store written before gets them at its
 // first start).
 inline constexpr std::string_view meta_listing_indexed = "listing-indexed";
+// Present once the listing indexes hold no entry by state of a QUEUED
+// task (those are listed from memory; a store written before has them).
+inline constexpr std::string_view meta_queued_unlisted = "queued-unlisted";
 // Present once every finished task and workflow has its expiry entry.
 inline constexpr std::string_view meta_expiry_indexed = "expiry-indexed";
 // While an older store is upgraded in slices: the task key the next slice

@@ -114,7 +114,7 @@ TEST(Listing, PagesFollowTheCursorAndATaskIdWorksAsBefore) {
 TEST(Listing, RefusesBadFiltersWithClearErrors) {
     engine_harness h;
     h.submit(task("a.b"));
-    auto first = filter("QUEUED");
+    auto first = filter("", "a.b");  // through the index by handler
     first.limit = 1;
     h.submit(task("a.b"));
     auto cursor = h.call(tp::cmd::tasks, first).next;
@@ -130,7 +130,8 @@ TEST(Listing, RefusesBadFiltersWithClearErrors) {
     r.since_ms = 5;
     r.until_ms = 5;
     cases.push_back({r, "since_ms must be before until_ms"});
-    r = filter("", "a.b");
+    r = filter();
+    r.queue = "default";
     r.before = cursor;  // a cursor of another listing
     cases.push_back({r, "before must be"});
     r = filter("RUNNING");
@@ -179,4 +180,61 @@ TEST(Listing, AStoreWithoutIndexEntriesIsIndexedAtStart) {
     EXPECT_EQ(ids_of(h.call(tp::cmd::tasks, by_tag)), std::vector{done});
     auto txn = h.store().begin(false);
     EXPECT_TRUE(txn->get(tb::table::meta, tb::keys::meta_listing_indexed));
+}
+
+// QUEUED and RUNNING tasks are listed from memory: the store holds no entry
+// by state for them. A store written when it did loses those entries at its
+// first start (nothing else would ever erase them), and lists as before.
+TEST(Listing, QueuedTasksHaveNoStateEntriesAndOldOnesGoAtStart) {
+    temp_dir dir;
+    auto st = tb::open_lmdb_store(tb::lmdb_options{dir.path.string(), 64ull << 20, tb::durability::none});
+    engine_harness h(sim_config(), std::move(st), sim_epoch_ms);
+    auto t = task("z.none");
+    t.queue = "parked";
+    t.retries = 0;
+    auto waiting = h.submit(t);  // no worker serves it: it waits
+    auto by_state = [&] {
+        std::vector<std::string> keys;
+        auto txn = h.store().begin(false);
+        EXPECT_TRUE(txn->scan(tb::table::index, "", false, [&](std::string_view k, std::string_view) {
+            if (k[0] == 's' || k[0] == 'q' || k[0] == 'h') keys.emplace_back(k);
+            return true;
+        }));
+        return keys;
+    };
+    EXPECT_TRUE(by_state().empty());
+    {
+        // As a release that indexed QUEUED tasks left it.
+        const auto id = *tb::parse_task_id(waiting);
+        const int64_t created = h.status(waiting).created_ms;
+        auto old_key = [&](std::string prefix) {
+            prefix.push_back(static_cast<char>(tb::task_state::queued));
+            tb::keys::put_u64(prefix, static_cast<uint64_t>(created));
+            return prefix + std::string(tb::id_bytes(id));
+        };
+        auto txn = h.store().begin(true);
+        for (const auto& k :
+             {old_key("s"), old_key(std::string("qparked\0", 8)), old_key(std::string("hz.none\0", 8))}) {
+            ASSERT_TRUE(txn->put(tb::table::index, k, ""));
+        }
+        ASSERT_TRUE(txn->erase(tb::table::meta, tb::keys::meta_queued_unlisted));
+        ASSERT_TRUE(txn->commit());
+    }
+    ASSERT_EQ(by_state().size(), 3u);
+    h.restart();
+    EXPECT_TRUE(by_state().empty());
+    EXPECT_TRUE(h.store().begin(false)->get(tb::table::meta, tb::keys::meta_queued_unlisted));
+    tp::request rq = filter("QUEUED", "z.none");
+    rq.queue = "parked";
+    EXPECT_EQ(ids_of(h.call(tp::cmd::tasks, rq)), std::vector{waiting});
+    // Running, then failed: the FAILED entries come, and QUEUED lists nothing.
+    auto& w = h.connect_worker(1, {handler("z.none")});
+    auto d = w.dispatched();
+    ASSERT_EQ(d.size(), 1u);
+    EXPECT_EQ(ids_of(h.call(tp::cmd::tasks, filter("RUNNING", "z.none"))), std::vector{waiting});
+    EXPECT_TRUE(h.call(tp::cmd::tasks, rq).tasks.empty());
+    w.result(d[0], "fail", "", "boom");
+    EXPECT_EQ(by_state().size(), 3u);
+    EXPECT_EQ(ids_of(h.call(tp::cmd::tasks, filter("FAILED", "z.none"))), std::vector{waiting});
+    EXPECT_TRUE(h.call(tp::cmd::tasks, filter("QUEUED")).tasks.empty());
 }

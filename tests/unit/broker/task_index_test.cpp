@@ -123,7 +123,7 @@ TEST_F(TaskIndex, EachFilterListsItsTasksNewestFirst) {
     EXPECT_EQ(all(F({.handler = "m.send"})), hex({d, b, a}));
     EXPECT_EQ(all(F({.state = task_state::failed, .handler = "m.send"})), hex({a}));
     EXPECT_EQ(all(F({.queue = "img"})), hex({d, c}));
-    EXPECT_EQ(all(F({.state = task_state::queued, .queue = "img"})), hex({d}));
+    EXPECT_TRUE(all(F({.state = task_state::queued, .queue = "img"})).empty()) << "QUEUED: listed from memory";
     EXPECT_EQ(all(F({.tag = "t"})), hex({c, a}));
     EXPECT_EQ(all(F({})), hex({d, c, b, a}));
     // A name that is another's prefix (or holds \0) lists nothing of the other.
@@ -144,25 +144,51 @@ TEST_F(TaskIndex, SinceAndUntilBoundTheScanByTheTimeCompared) {
     EXPECT_EQ(all(F({.handler = "h.a", .until_ms = 5001})), hex({b, a}));
 }
 
+// QUEUED and RUNNING have no entries by state (live_index lists them); a
+// final state has three, and a retry takes them back.
 TEST_F(TaskIndex, MovedFollowsAStateChangeAndAFinish) {
     auto r = put(1000, task_state::queued, "h.a", "q");
     const auto entries = index_entries();
-    // QUEUED -> RUNNING: the store keeps it QUEUED, and so does the index.
+    EXPECT_EQ(entries, 2u) << "by queue and by handler only";
+    EXPECT_EQ(all(F({.handler = "h.a"})), hex({r}));
     r.state = task_state::running;
     ASSERT_TRUE(tb::task_index::moved(*txn_, r, task_state::queued, 1000));
-    EXPECT_EQ(all(F({.state = task_state::queued})), hex({r}));
+    EXPECT_EQ(index_entries(), entries);
     r.state = task_state::failed;
     r.finished_ms = 7000;
     ASSERT_TRUE(tb::task_index::moved(*txn_, r, task_state::running, 1000));
-    EXPECT_TRUE(all(F({.state = task_state::queued})).empty());
     EXPECT_EQ(all(F({.state = task_state::failed, .since_ms = 7000})), hex({r}));
-    EXPECT_EQ(index_entries(), entries);
+    EXPECT_EQ(all(F({.state = task_state::failed, .queue = "q"})), hex({r}));
+    EXPECT_EQ(all(F({.state = task_state::failed, .handler = "h.a"})), hex({r}));
+    EXPECT_EQ(index_entries(), entries + 3);
     // A retry: back to QUEUED from the finish time the index had.
     r.finished_ms = 0;
     r.state = task_state::queued;
     ASSERT_TRUE(tb::task_index::moved(*txn_, r, task_state::failed, 7000));
     EXPECT_TRUE(all(F({.state = task_state::failed})).empty());
-    EXPECT_EQ(all(F({.state = task_state::queued, .handler = "h.a"})), hex({r}));
+    EXPECT_EQ(index_entries(), entries);
+    // A delayed retry (RETRYING) is listed from here.
+    r.state = task_state::retrying;
+    ASSERT_TRUE(tb::task_index::moved(*txn_, r, task_state::queued, 1000));
+    EXPECT_EQ(all(F({.state = task_state::retrying, .handler = "h.a"})), hex({r}));
+    EXPECT_EQ(index_entries(), entries + 3);
+}
+
+// A store written when QUEUED tasks had entries by state: the engine's
+// start erases them with remove_queued_entries.
+TEST_F(TaskIndex, RemoveQueuedEntriesTakesBackWhatOlderReleasesWrote) {
+    auto r = put(1000, task_state::queued, "h.a@2", "q");
+    const auto entries = index_entries();
+    auto old_key = [&](std::string prefix) {
+        prefix.push_back(static_cast<char>(task_state::queued));
+        tb::keys::put_u64(prefix, 1000);
+        return prefix + std::string(tb::id_bytes(r.id));
+    };
+    for (const auto& k : {old_key("s"), old_key(std::string("qq\0", 3)), old_key(std::string("hh.a\0", 5))}) {
+        ASSERT_TRUE(txn_->put(tb::table::index, k, ""));
+    }
+    ASSERT_EQ(index_entries(), entries + 3);
+    ASSERT_TRUE(tb::task_index::remove_queued_entries(*txn_, r));
     EXPECT_EQ(index_entries(), entries);
 }
 
