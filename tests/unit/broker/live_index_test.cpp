@@ -149,7 +149,10 @@ TEST_F(LiveIndex, TakesTaskIdsAndOldIndexCursorsAndRefusesOthers) {
     EXPECT_EQ(older_than(tb::to_hex(b)), (ids{a}));
     // The hex of a store index key ('s', state, time, id), as a listing
     // begun before QUEUED left the store handed out.
-    EXPECT_EQ(older_than("7301" "00000000000007d0" + tb::to_hex(b)), (ids{a}));
+    EXPECT_EQ(older_than("7301"
+                         "00000000000007d0" +
+                         tb::to_hex(b)),
+              (ids{a}));
     for (const std::string& bad : std::vector<std::string>{"zz", "abc", std::string(32, 'g'), tb::to_hex(b) + "0"}) {
         auto r = live_.walk(filter(task_state::queued), bad, 10, [](const tb::task_id&) { return step::next; });
         ASSERT_FALSE(r) << bad;
