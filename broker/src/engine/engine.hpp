@@ -534,6 +534,8 @@ private:
     // first expiry entry (nullopt = none), which wakes the loop to sweep.
     retention_policy retention_{cfg_.retention, cfg_.queues};
     std::optional<int64_t> next_expiry_ms_;
+    // Expiry entries this turn wrote: the sweep's pace (sweep_slice.hpp).
+    uint32_t expiries_this_turn_ = 0;
     // Bulk jobs (jobs/): the running ones by id, oldest first.
     std::map<uint64_t, bulk_job> jobs_;
     uint64_t last_job_id_ = 0;

@@ -5,6 +5,7 @@
 // again after the restart).
 #include <algorithm>
 #include <chrono>
+#include <utility>
 
 #include "engine/engine.hpp"
 #include "workflow/workflow_model.hpp"
@@ -22,6 +23,9 @@ bool has_tag(const task_record& r, const std::string& tag) {
 }  // namespace
 
 bool sweep_slice::spent() const {
+    if (deleted < pace) {
+        return false;
+    }
     return deleted >= max_sweep_deletes ||
            std::chrono::steady_clock::now() - started >= std::chrono::microseconds(max_sweep_us);
 }
@@ -43,6 +47,7 @@ void engine::track_expiry(task_record& r, std::optional<task_state> from, task_s
     if (r.delete_at_ms != 0) {
         check(txn_->put(table::expiry, task_expiry_key(r.delete_at_ms, r.id), ""), "put expiry");
         expiry_due(r.delete_at_ms);
+        ++expiries_this_turn_;
     }
 }
 
@@ -67,6 +72,7 @@ void engine::retain_workflow(const std::string& id, workflow_state s, int64_t fi
     const int64_t at = finished_ms + keep;  // both are bounded far from overflow (duration.hpp)
     check(txn_->put(table::expiry, expiry_key(at, expiry_kind::workflow, id), ""), "put expiry");
     expiry_due(at);
+    ++expiries_this_turn_;
 }
 
 void engine::expiry_due(int64_t at_ms) {
@@ -76,10 +82,12 @@ void engine::expiry_due(int64_t at_ms) {
 }
 
 void engine::sweep_expired() {
+    const uint32_t pace = std::exchange(expiries_this_turn_, 0);
     if (!next_expiry_ms_ || *next_expiry_ms_ > now_) {
         return;
     }
     sweep_slice slice;
+    slice.pace = pace;
     while (!slice.spent()) {
         auto due = due_expiries();
         if (due.empty()) {

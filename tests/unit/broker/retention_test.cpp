@@ -260,6 +260,39 @@ TEST(Retention, ASliceIsBounded) {
     EXPECT_EQ(stats.stats->states["CANCELLED"], 0u);
 }
 
+// Under a sustained load the sweep keeps pace: a turn that finishes more
+// tasks than a slice's cap deletes at least as many due ones, so the store
+// does not grow while the loop's turns are long.
+TEST(Retention, DeletionKeepsPaceWithFinishing) {
+    engine_harness h(retention_config(1 * second, 1, 1, 1));
+    auto& w = h.connect_worker(2'000, {handler("a.b")});
+    auto run_batch = [&](std::size_t n, bool answer) {
+        h.submit(std::vector<tp::task_spec>(n, task("a.b")));
+        auto items = w.dispatched();
+        EXPECT_EQ(items.size(), n);
+        tp::results rs;
+        for (const auto& it : items) {
+            rs.items.push_back(
+                tp::outcome{it.id, it.attempt, "ok", "", "", std::nullopt, "1.0.0", std::nullopt, std::nullopt});
+        }
+        if (answer) {
+            w.send(rs);  // one RESULTS, so one turn finishes them all
+        }
+        return rs;
+    };
+    for (int i = 0; i < 10; ++i) {
+        run_batch(500, true);
+    }
+    h.jump(1 * second);  // 5,000 due
+    auto later = run_batch(1'500, false);
+    const std::size_t backlog = expiry_entries(h);  // the due ones left
+    ASSERT_GT(backlog, 1'500u + tb::max_sweep_deletes);
+    w.send(later);  // 1,500 tasks finish in this turn
+    const std::size_t deleted_in_turn = backlog + 1'500 - expiry_entries(h);
+    EXPECT_GE(deleted_in_turn, 1'500u);
+    EXPECT_GT(deleted_in_turn, tb::max_sweep_deletes);
+}
+
 namespace {
 
 std::string mp(const json& j) {
