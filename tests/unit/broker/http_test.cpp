@@ -99,6 +99,84 @@ private:
     std::vector<int> fds_;
 };
 
+// One raw TCP connection to the broker's HTTP port, for what a client
+// library hides: whether the server keeps the connection after an answer.
+class raw_client {
+public:
+    explicit raw_client(const std::string& url) {
+        fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(static_cast<uint16_t>(std::stoi(url.substr(url.rfind(':') + 1))));
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    }
+    ~raw_client() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    raw_client(const raw_client&) = delete;
+    raw_client& operator=(const raw_client&) = delete;
+
+    bool connected() const { return connected_; }
+    bool send(const std::string& text) {
+        return ::send(fd_, text.data(), text.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(text.size());
+    }
+    // The head of the next answer and its body (by Content-Length), or ""
+    // if the connection ended or `wait` passed first.
+    std::string answer(std::chrono::milliseconds wait) {
+        auto deadline = std::chrono::steady_clock::now() + wait;
+        for (;;) {
+            if (auto end = buf_.find("\r\n\r\n"); end != std::string::npos) {
+                std::smatch m;
+                const std::string head = buf_.substr(0, end + 4);
+                std::size_t body = 0;
+                if (std::regex_search(head, m, std::regex("[Cc]ontent-[Ll]ength: *([0-9]+)"))) {
+                    body = std::stoul(m[1]);
+                }
+                if (buf_.size() >= head.size() + body) {
+                    auto out = buf_.substr(0, head.size() + body);
+                    buf_.erase(0, out.size());
+                    return out;
+                }
+            }
+            if (!read_until(deadline)) {
+                return "";
+            }
+        }
+    }
+    // Whether the server ends the connection within `wait` (nothing more
+    // comes, then end of stream).
+    bool closed_within(std::chrono::milliseconds wait) {
+        auto deadline = std::chrono::steady_clock::now() + wait;
+        while (read_until(deadline)) {
+        }
+        return eof_;
+    }
+
+private:
+    // Reads what comes before `deadline`; false at end of stream or timeout.
+    bool read_until(std::chrono::steady_clock::time_point deadline) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        pollfd p{fd_, POLLIN, 0};
+        if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+            return false;
+        }
+        char chunk[4096];
+        auto n = ::recv(fd_, chunk, sizeof chunk, 0);
+        if (n <= 0) {
+            eof_ = true;
+            return false;
+        }
+        buf_.append(chunk, static_cast<std::size_t>(n));
+        return true;
+    }
+
+    int fd_ = -1;
+    bool connected_ = false;
+    bool eof_ = false;
+    std::string buf_;
+};
+
 // How long a fresh client took to get 200 from /health, retrying until
 // `deadline`; nullopt if it never did.
 std::optional<std::chrono::milliseconds> health_time(const std::string& url, std::chrono::milliseconds deadline) {
@@ -804,6 +882,38 @@ TEST_F(HttpApi, LoginTradesTheTokenForAnHttpOnlySessionCookie) {
     EXPECT_NE(out->get_header_value("Set-Cookie").find("Max-Age=0"), std::string::npos);
     EXPECT_EQ(answer(http->Get("/api/v1/stats", page_headers(cookie))).status, 401) << "the session is gone";
     EXPECT_EQ(answer(http->Get("/api/v1/whoami", page_headers(cookie))).body["role"], "none");
+}
+
+// The page's requests (the session cookie) end their connection after the
+// answer: cpp-httplib wakes every 10 ms while a keep-alive connection is
+// idle, and a browser would keep one open between the page's refreshes.
+// A client with a token keeps its connection for the next request.
+TEST_F(HttpApi, ThePagesConnectionsCloseAfterEachAnswer) {
+    start();
+    auto r = http->Post("/api/v1/login", {{"X-Taskmill-CSRF", "1"}}, R"({"token": "r-secret"})", "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const auto cookie = cookie_pair(r->get_header_value("Set-Cookie"));
+    const std::string url = broker->endpoints().http;
+
+    raw_client page(url);
+    ASSERT_TRUE(page.connected());
+    ASSERT_TRUE(page.send("GET /api/v1/stats HTTP/1.1\r\nHost: x\r\nCookie: " + cookie + "\r\n\r\n"));
+    auto first = page.answer(10s);
+    EXPECT_EQ(first.rfind("HTTP/1.1 200", 0), 0u) << first;
+    EXPECT_NE(first.find("Connection: close"), std::string::npos) << first;
+    EXPECT_TRUE(page.closed_within(10s)) << "the page's connection stayed open";
+
+    raw_client script(url);
+    ASSERT_TRUE(script.connected());
+    const std::string ask =
+        std::string("GET /api/v1/stats HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ") + reader + "\r\n\r\n";
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(script.send(ask));
+        auto a = script.answer(10s);
+        EXPECT_EQ(a.rfind("HTTP/1.1 200", 0), 0u) << "request " << i << " on one connection: " << a;
+        EXPECT_EQ(a.find("Connection: close"), std::string::npos) << a;
+    }
 }
 
 TEST_F(HttpApi, AWriteAuthorisedByTheCookieNeedsTheCsrfHeaderOrItsOrigin) {
