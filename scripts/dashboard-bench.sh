@@ -52,8 +52,14 @@ token="bench-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   2>"$work/broker.log" &
 broker=$!
 pids+=("$broker")
+# The folder is reused: wait for the endpoints this broker wrote (its pid),
+# not those a broker of an earlier run left behind.
+written_by_broker() {
+  python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if j.get("pid")==int(sys.argv[2]) and "http" in j else 1)' \
+    "$dir/endpoints.json" "$broker" 2>/dev/null
+}
 for _ in $(seq 1 600); do
-  [ -f "$dir/endpoints.json" ] && grep -q '"http"' "$dir/endpoints.json" && kill -0 "$broker" 2>/dev/null && break
+  [ -f "$dir/endpoints.json" ] && written_by_broker && kill -0 "$broker" 2>/dev/null && break
   kill -0 "$broker" 2>/dev/null || { cat "$work/broker.log" >&2; exit 1; }
   sleep 0.5
 done
