@@ -5,15 +5,6 @@
 namespace taskmill::broker {
 namespace {
 
-// The creation ms an id begins with.
-int64_t created_ms(const task_id& id) {
-    uint64_t ms = 0;
-    for (std::size_t i = 0; i < 6; ++i) {
-        ms = ms << 8 | id[i];
-    }
-    return static_cast<int64_t>(ms);
-}
-
 // The lowest id created at `ms`: every id below it was created before.
 task_id first_id_at(int64_t ms) {
     task_id id{};
@@ -101,7 +92,8 @@ result<std::string> live_index::walk(const task_filter& f, std::string_view curs
         return std::string();  // no task ever had that name
     }
     auto it = below ? tasks_.lower_bound(*below) : tasks_.end();
-    std::string next;  // the id below which the rest lies
+    std::optional<task_id> last;  // the id below which the rest lies
+    auto resume = [&] { return last ? to_hex(*last) : std::string(cursor); };
     uint32_t read = 0;
     while (it != tasks_.begin()) {
         --it;
@@ -110,16 +102,16 @@ result<std::string> live_index::walk(const task_filter& f, std::string_view curs
             return std::string();  // older than the range: nothing further matches
         }
         if (read >= budget) {
-            return next.empty() ? std::string(cursor) : next;
+            return resume();
         }
         ++read;
         const auto s = matches(e, f, queue, handler) ? fn(id) : task_index::step::next;
         if (s == task_index::step::stop_before) {
-            return next.empty() ? std::string(cursor) : next;
+            return resume();
         }
-        next = to_hex(id);
+        last = id;
         if (s == task_index::step::stop_after) {
-            return next;
+            return resume();
         }
     }
     return std::string();

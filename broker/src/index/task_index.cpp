@@ -206,22 +206,13 @@ std::optional<std::string> from_hex_text(std::string_view hex) {
     return out;
 }
 
-// The creation ms at the start of an id.
-int64_t created_in(std::string_view id) {
-    uint64_t ms = 0;
-    for (std::size_t i = 0; i < 6; ++i) {
-        ms = ms << 8 | static_cast<uint8_t>(id[i]);
-    }
-    return static_cast<int64_t>(ms);
-}
-
 // The key of the plan where a task given by id (an old client's `before`)
 // sits: entries strictly below it are older than the task.
 result<std::string> position_of_id(transaction& t, const plan& p, const task_filter& f, const task_id& id) {
     if (!p.timed) {
         return p.prefix + std::string(id_bytes(id));
     }
-    int64_t time = created_in(id_bytes(id));
+    int64_t time = created_ms(id_bytes(id));
     if (f.state && is_final(*f.state)) {
         auto raw = t.get(table::tasks, id_bytes(id));
         if (raw) {
@@ -277,7 +268,7 @@ std::optional<int64_t> entry_time(const plan& p, std::string_view rest) {
         return static_cast<int64_t>(keys::get_u64(rest));
     }
     if (p.by_creation) {
-        return created_in(rest.substr(rest.size() - id_size));
+        return created_ms(rest.substr(rest.size() - id_size));
     }
     return std::nullopt;
 }

@@ -68,6 +68,14 @@ std::optional<task_id> id_from_bytes(std::string_view raw) {
     return id;
 }
 
+int64_t created_ms(std::string_view raw) {
+    uint64_t ms = 0;
+    for (std::size_t i = 0; i < 6 && i < raw.size(); ++i) {
+        ms = ms << 8 | static_cast<uint8_t>(raw[i]);
+    }
+    return static_cast<int64_t>(ms);
+}
+
 id_generator::id_generator() : rng_(std::random_device{}()) {}
 
 task_id id_generator::next(int64_t now_ms) {

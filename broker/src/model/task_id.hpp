@@ -30,6 +30,10 @@ result<task_id> parse_task_id(std::string_view hex, std::string_view what = "id"
 // The 16 raw bytes as a string (the tasks table key).
 inline std::string_view id_bytes(const task_id& id) { return {reinterpret_cast<const char*>(id.data()), id.size()}; }
 std::optional<task_id> id_from_bytes(std::string_view raw);
+// The creation time (unix ms) an id begins with, from the id or from raw
+// bytes that begin with one (at least 6).
+int64_t created_ms(std::string_view raw);
+inline int64_t created_ms(const task_id& id) { return created_ms(id_bytes(id)); }
 
 // Makes time-ordered ids. Not thread-safe: one per loop.
 class id_generator {

@@ -17,6 +17,16 @@ TEST(TaskId, Is32LowercaseHex) {
     EXPECT_EQ(hex.substr(0, 12), "018bcfe56800");  // 1700000000000 ms, 48-bit big-endian
 }
 
+TEST(TaskId, CarriesItsCreationTime) {
+    id_generator gen;
+    for (int64_t ms : {int64_t{0}, int64_t{1700000000000}, int64_t{(1LL << 48) - 1}}) {
+        auto id = gen.next(ms);
+        EXPECT_EQ(created_ms(id), ms);
+        EXPECT_EQ(created_ms(std::string(id_bytes(id)) + "suffix"), ms);  // an index key's tail
+    }
+    EXPECT_EQ(created_ms(std::string_view("\x01\x02", 2)), 0x0102);  // short: what there is
+}
+
 TEST(TaskId, OrderedByTimeAndWithinAMillisecond) {
     id_generator gen;
     std::string prev;
