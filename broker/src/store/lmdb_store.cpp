@@ -52,6 +52,7 @@ public:
     lmdb_transaction(MDB_txn* txn, const std::array<MDB_dbi, table_count>& dbis) : txn_(txn), dbis_(dbis) {}
     ~lmdb_transaction() override {
         if (txn_ != nullptr) {
+            close_erasers();
             mdb_txn_abort(txn_);
         }
     }
@@ -78,9 +79,24 @@ public:
         return {};
     }
 
+    // Through one cursor per table, kept for the transaction: LMDB looks
+    // first on the page the cursor is on, so erasing keys near each other
+    // (a batch of the retention sweep) skips most of the descent from the
+    // root that mdb_del makes every time.
     result<void> erase(table t, std::string_view key) override {
+        MDB_cursor*& cur = erasers_[static_cast<std::size_t>(t)];
+        if (cur == nullptr) {
+            if (int rc = mdb_cursor_open(txn_, dbi(t), &cur); rc != 0) {
+                cur = nullptr;
+                return translate("cursor_open", rc);
+            }
+        }
         MDB_val k = to_val(key);
-        int rc = mdb_del(txn_, dbi(t), &k, nullptr);
+        MDB_val v{};
+        int rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+        if (rc == 0) {
+            rc = mdb_cursor_del(cur, 0);
+        }
         if (rc != 0 && rc != MDB_NOTFOUND) {
             return translate("del", rc);
         }
@@ -107,6 +123,7 @@ public:
     }
 
     result<void> commit() override {
+        close_erasers();
         int rc = mdb_txn_commit(txn_);
         txn_ = nullptr;  // committed or not, LMDB has freed it
         if (rc != 0) {
@@ -117,6 +134,15 @@ public:
 
 private:
     MDB_dbi dbi(table t) const { return dbis_[static_cast<std::size_t>(t)]; }
+
+    void close_erasers() {
+        for (auto*& cur : erasers_) {
+            if (cur != nullptr) {
+                mdb_cursor_close(cur);
+                cur = nullptr;
+            }
+        }
+    }
 
     // Places the cursor on the first entry to visit (see transaction::scan).
     static int position(MDB_cursor* cur, std::string_view from, bool reverse, MDB_val& k, MDB_val& v) {
@@ -138,6 +164,8 @@ private:
 
     MDB_txn* txn_;
     const std::array<MDB_dbi, table_count>& dbis_;
+    // The cursors erase() keeps, closed before the transaction ends.
+    std::array<MDB_cursor*, table_count> erasers_{};
 };
 
 // Mebibytes, for messages.

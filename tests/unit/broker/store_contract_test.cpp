@@ -3,6 +3,7 @@
 // order, scan, isolate and refuse exactly as LMDB does.
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -199,6 +200,44 @@ TEST_P(StoreContract, AScanMayEraseWhatItVisits) {
     }));
     EXPECT_EQ(seen, (key_list{"a", "b", "c", "d"}));
     EXPECT_TRUE(scan(*txn, "", false).empty());
+}
+
+// Many erases in one transaction, in every order and mixed with puts and
+// reads (LMDB's erase keeps a cursor for the transaction): exactly the
+// keys erased are gone, and the next transaction erases as well.
+TEST_P(StoreContract, ErasesInAnyOrderAmongPutsLeaveExactlyTheRest) {
+    std::vector<std::string> keys;
+    for (int i = 0; i < 3000; ++i) {
+        keys.push_back("k" + std::to_string(100000 + i));
+    }
+    put_all(keys);
+    std::set<std::string> left(keys.begin(), keys.end());
+    {
+        auto txn = st_->begin(true);
+        for (int i = 2999; i >= 0; i -= 2) {  // descending, every other key
+            ASSERT_TRUE(txn->erase(table::meta, keys[i]));
+            left.erase(keys[i]);
+            if (i % 7 == 0) {
+                ASSERT_TRUE(txn->put(table::meta, keys[i] + "x", "new"));
+                left.insert(keys[i] + "x");
+            }
+        }
+        for (int i = 0; i < 3000; i += 6) {  // ascending, among the gaps
+            ASSERT_TRUE(txn->erase(table::meta, keys[i]));
+            left.erase(keys[i]);
+            EXPECT_FALSE(txn->get(table::meta, keys[i]));
+        }
+        EXPECT_TRUE(txn->erase(table::meta, "absent"));
+        ASSERT_TRUE(txn->commit());
+    }
+    {
+        auto txn = st_->begin(true);
+        ASSERT_TRUE(txn->erase(table::meta, keys[2]));
+        left.erase(keys[2]);
+        ASSERT_TRUE(txn->commit());
+    }
+    auto seen = scan("", false, 10000);
+    EXPECT_EQ(seen, key_list(left.begin(), left.end()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, StoreContract, ::testing::Values(false, true),
