@@ -169,8 +169,20 @@ void engine::save(const task_record& r) {
 }
 
 void engine::erase_task(const task_record& r) {
-    const auto id = id_bytes(r.id);
     check(task_index::remove(*txn_, r), "erase index entries");
+    erase_unindexed(r);
+}
+
+void engine::erase_tasks(const std::vector<task_record>& rs) {
+    check(task_index::remove(*txn_, rs), "erase index entries");
+    for (auto it = rs.rbegin(); it != rs.rend(); ++it) {
+        erase_unindexed(*it);
+    }
+}
+
+// What erase_task erases beside the listing indexes.
+void engine::erase_unindexed(const task_record& r) {
+    const auto id = id_bytes(r.id);
     for (const auto& tag : r.tags) {
         check(txn_->erase(table::tags, keys::tag_key(tag, r.id)), "erase tag");
     }
@@ -180,7 +192,7 @@ void engine::erase_task(const task_record& r) {
             check(txn_->erase(table::keys, r.key), "erase key");
         }
     }
-    if (r.delete_at_ms != 0) {
+    if (r.delete_at_ms != 0 && !r.expiry_implied) {
         check(txn_->erase(table::expiry, task_expiry_key(r.delete_at_ms, r.id)), "erase expiry");
     }
     check(txn_->erase(table::tasks, id), "erase task");

@@ -11,6 +11,7 @@
 // Single-threaded: owned by the loop.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -148,6 +149,9 @@ private:
     // as "deleted" in STATS). Not for a task
     // that is unfinished (the ready, delayed and timer entries stay).
     void erase_task(const task_record& r);
+    // The same for several (the retention sweep's batch), faster.
+    void erase_tasks(const std::vector<task_record>& rs);
+    void erase_unindexed(const task_record& r);
     // A record read by a scan of the store, as it is now: a running task's
     // is in memory (the store keeps it QUEUED, see start_attempt).
     task_record current(task_record stored) const;
@@ -190,6 +194,15 @@ private:
     void expiry_due(int64_t at_ms);
     // One bounded slice of deletions of what is due (each turn).
     void sweep_expired();
+    // The slice's part over the expiry table, then over the finished
+    // tasks whose retention is the broker's for their state (walked in
+    // finish order, retention/sweep.cpp); each returns when it is due
+    // next (nullopt = nothing to delete).
+    std::optional<int64_t> sweep_entries(sweep_slice& slice);
+    std::optional<int64_t> sweep_finished(task_state s, sweep_slice& slice);
+    std::size_t due_prefix(const std::vector<task_index::finished_entry>& batch, int64_t keep,
+                           std::optional<int64_t>& next) const;
+    uint32_t delete_implied(const std::vector<task_index::finished_entry>& batch, std::size_t due);
     std::vector<expiry_entry> due_expiries();
     // False when the slice ended before the entry was done.
     bool sweep_one(const expiry_entry& e, sweep_slice& slice);
@@ -536,6 +549,11 @@ private:
     std::optional<int64_t> next_expiry_ms_;
     // Expiry entries this turn wrote: the sweep's pace (sweep_slice.hpp).
     uint32_t expiries_this_turn_ = 0;
+    // Per final state, the by-state index key the walk of the finished
+    // tasks goes on from (the ones before it were deleted or have an
+    // expiry of their own); kept in meta across restarts.
+    std::array<std::string, 4> finished_from_;
+    std::string& finished_from(task_state s);
     // Bulk jobs (jobs/): the running ones by id, oldest first.
     std::map<uint64_t, bulk_job> jobs_;
     uint64_t last_job_id_ = 0;

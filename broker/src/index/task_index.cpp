@@ -293,6 +293,33 @@ result<void> remove(transaction& t, const task_record& r) {
     return erase_all(t, table::index, fixed_keys(r));
 }
 
+result<void> remove(transaction& t, const std::vector<task_record>& rs) {
+    // One kind of entry after another, each kind's newest first: a batch's
+    // entries of a kind lie near each other, so the store's erase finds most
+    // on the page it looked at last; and a page holds its newest entries
+    // lowest, so LMDB moves little of it to close the gap.
+    std::vector<std::array<std::string, 5>> keys(rs.size());
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+        const auto& r = rs[i];
+        if (has_state_entries(r.state)) {
+            auto timed = state_keys(r, r.state, time_in(r.state, r));
+            std::move(timed.begin(), timed.end(), keys[i].begin());
+        }
+        auto fixed = fixed_keys(r);
+        std::move(fixed.begin(), fixed.end(), keys[i].begin() + 3);
+    }
+    for (std::size_t kind = 0; kind < 5; ++kind) {
+        for (auto it = keys.rbegin(); it != keys.rend(); ++it) {
+            if (const auto& key = (*it)[kind]; !key.empty()) {
+                if (auto rc = t.erase(table::index, key); !rc) {
+                    return rc;
+                }
+            }
+        }
+    }
+    return {};
+}
+
 result<void> remove_queued_entries(transaction& t, const task_record& r) {
     return erase_all(t, table::index, state_keys(r, task_state::queued, r.created_ms));
 }
@@ -311,6 +338,34 @@ result<void> moved(transaction& t, const task_record& r, task_state from, int64_
 }
 
 int64_t time_in_state(const task_record& r, task_state s) { return time_in(s, r); }
+
+std::string state_key(const task_record& r, task_state s) {
+    return timed_key(std::string(1, by_state), stored_state(s), time_in(s, r), r.id);
+}
+
+result<std::vector<finished_entry>> oldest_finished(transaction& t, task_state s, std::string_view from,
+                                                    std::size_t max) {
+    std::string prefix(1, by_state);
+    prefix.push_back(static_cast<char>(static_cast<uint8_t>(s)));
+    std::vector<finished_entry> out;
+    auto rc = t.scan(
+        table::index, std::max<std::string_view>(from, prefix), false, [&](std::string_view k, std::string_view) {
+            if (k.substr(0, prefix.size()) != prefix) {
+                return false;
+            }
+            if (k.size() != prefix.size() + 8 + id_size) {
+                return true;  // not of this layout: passed over
+            }
+            if (auto id = id_from_bytes(k.substr(k.size() - id_size))) {
+                out.push_back({std::string(k), *id, static_cast<int64_t>(keys::get_u64(k.substr(prefix.size())))});
+            }
+            return out.size() < max;
+        });
+    if (!rc) {
+        return fail(rc.error().code, rc.error().message);
+    }
+    return out;
+}
 
 result<std::string> walk(transaction& t, const task_filter& f, std::string_view cursor, uint32_t budget,
                          const std::function<step(const task_id&)>& fn, scan_stats* stats) {

@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <taskmill/broker/store.hpp>
 #include <taskmill/protocol/result.hpp>
@@ -63,6 +64,8 @@ namespace task_index {
 result<void> add(transaction& t, const task_record& r);
 // Removes the entries add() wrote for `r` as it was then.
 result<void> remove(transaction& t, const task_record& r);
+// The same for several records, in the order that erases fastest.
+result<void> remove(transaction& t, const std::vector<task_record>& rs);
 // Removes the by-state entries of `r` as QUEUED, which a store written
 // before QUEUED tasks were listed from memory holds (r: its queue, handler,
 // id and creation time).
@@ -83,6 +86,22 @@ result<void> remove_queued_entries(transaction& t, const task_record& r);
 // of QUEUED or RUNNING without a tag: those are listed by live_index.
 result<std::string> scan(transaction& t, const task_filter& f, std::string_view cursor, uint32_t budget,
                          const std::function<bool(const task_id&)>& fn);
+
+// ---- for the retention sweep ----
+
+// A by-state entry of a finished task: its key and the task.
+struct finished_entry {
+    std::string key;
+    task_id id;
+    int64_t finished_ms = 0;
+};
+// The entries of final state `s` in finish order, oldest first, from the
+// first key >= `from` ("" = the oldest), at most `max`.
+result<std::vector<finished_entry>> oldest_finished(transaction& t, task_state s, std::string_view from,
+                                                    std::size_t max);
+// The key of the by-state entry `r` has in state `s` (QUEUED or RUNNING:
+// the one it would have).
+std::string state_key(const task_record& r, task_state s);
 
 // ---- for the engine's hooks and listings ----
 

@@ -67,6 +67,7 @@ template <typename V> void fields(task_record& r, V&& v) {
     v("keep_ms", r.keep_ms);
     v("history", r.history);
     v("delete_at_ms", r.delete_at_ms);
+    v("expiry_implied", r.expiry_implied);
 }
 
 // An attempt is an array of its fields, in this order.

@@ -84,6 +84,12 @@ struct task_record {
     // When the retention sweep deletes the finished task; 0 = never or not
     // finished. Kept so that the expiry entry can be found again.
     int64_t delete_at_ms = 0;
+    // delete_at_ms is the finish time plus the broker's retention for the
+    // state: no expiry entry, the sweep finds the task by walking its
+    // state's index in finish order (retention/sweep.cpp). False for a
+    // task with a retention of its own or its queue's, and in records of
+    // older brokers (those have expiry entries).
+    bool expiry_implied = false;
 
     bool runs_alone() const { return suspect_crashes > 0; }
 

@@ -1,5 +1,7 @@
-// The expiry table (table::expiry): what the retention sweep deletes, in
-// the order it falls due. A key is delete_at_ms(8, big-endian) kind(1) id,
+// The expiry table (table::expiry): the tasks with a retention of their own
+// or of their queue's, and the workflows, in the order their deletion falls
+// due (a task kept for the broker's retention of its state has no entry:
+// retention/sweep.cpp finds it by its finish time). A key is delete_at_ms(8, big-endian) kind(1) id,
 // the value empty; the id is the task id's 16 bytes for a task, the
 // workflow's id text for a workflow (its key in the workflows table).
 // Big-endian time first, so the table's first key is the next one due.

@@ -40,6 +40,8 @@ int64_t retention_policy::keep_ms(const task_record& r, task_state s) const {
     return of_state(q == queues_.end() ? broker_ : q->second, s);
 }
 
+int64_t retention_policy::broker_keep_ms(task_state s) const { return of_state(broker_, s); }
+
 int64_t retention_policy::keep_ms(workflow_state s) const {
     switch (s) {
         case workflow_state::succeeded: return broker_.succeeded_ms;
@@ -47,6 +49,14 @@ int64_t retention_policy::keep_ms(workflow_state s) const {
         case workflow_state::cancelled: return broker_.cancelled_ms;
         default: return 0;
     }
+}
+
+bool retention_policy::follows_broker(const task_record& r, task_state s) const {
+    if (r.keep_ms) {
+        return false;
+    }
+    auto q = queues_.find(r.queue);
+    return q == queues_.end() || of_state(q->second, s) == of_state(broker_, s);
 }
 
 int64_t retention_policy::delete_at(const task_record& r, task_state s, int64_t finished_ms) const {

@@ -23,10 +23,16 @@ public:
 
     // The retention of `r` ending in the final state `s`, in ms; 0 = for ever.
     int64_t keep_ms(const task_record& r, task_state s) const;
+    // The broker's retention for the final state `s`; 0 = for ever.
+    int64_t broker_keep_ms(task_state s) const;
     // A workflow has no queue: the broker's retention for its final state.
     int64_t keep_ms(workflow_state s) const;
     // When a task finished at `finished_ms` is to be deleted; 0 = never.
     int64_t delete_at(const task_record& r, task_state s, int64_t finished_ms) const;
+    // Whether the retention of `r` in `s` is the broker's for `s` (no
+    // keep of its own, none of its queue's that differs): then the order
+    // of finish times is the order of deletion times.
+    bool follows_broker(const task_record& r, task_state s) const;
 
 private:
     retention_config broker_;

@@ -1,19 +1,28 @@
-// Retention: the expiry entry each finished task or workflow gets, and the
-// sweep that deletes them when it falls due, in bounded slices inside the
+// Retention: when each finished task or workflow is to be deleted, and the
+// sweep that deletes them when that falls due, in bounded slices inside the
 // loop's turns (each slice in the turn's transaction, so a crash in the
-// middle loses nothing: the entries not yet committed as deleted are swept
-// again after the restart).
+// middle loses nothing: what is not yet committed as deleted is swept again
+// after the restart).
+//
+// Most tasks keep the broker's retention for their final state, so their
+// deletion times run in the order of their finish times: the sweep walks
+// the state's by-state index (src/index/task_index.hpp), oldest first, and
+// needs no entry of its own for them. A task with a retention of its own
+// (--keep) or of its queue's, and a workflow, gets an entry in the expiry
+// table, which is ordered by deletion time.
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <utility>
 
 #include "engine/engine.hpp"
+#include "store/keys.hpp"
 #include "workflow/workflow_model.hpp"
 
 namespace taskmill::broker {
 namespace {
 
-// Entries read from the expiry table at a time.
+// Entries read from the expiry table, or from a state's index, at a time.
 constexpr std::size_t sweep_batch = 128;
 
 bool has_tag(const task_record& r, const std::string& tag) {
@@ -30,25 +39,37 @@ bool sweep_slice::spent() const {
            std::chrono::steady_clock::now() - started >= std::chrono::microseconds(max_sweep_us);
 }
 
+uint32_t sweep_slice::room() const {
+    const uint32_t cap = std::max(pace, max_sweep_deletes);
+    return deleted >= cap ? 0 : cap - deleted;
+}
+
 void engine::track_expiry(task_record& r, std::optional<task_state> from, task_state to) {
-    if (from && is_final(*from) && r.delete_at_ms != 0) {
+    if (from && is_final(*from) && r.delete_at_ms != 0 && !r.expiry_implied) {
         // Leaving a final state (RETRY): the deletion is off.
         check(txn_->erase(table::expiry, task_expiry_key(r.delete_at_ms, r.id)), "erase expiry");
-        r.delete_at_ms = 0;
     }
-    if (!is_final(to)) {
-        r.delete_at_ms = 0;
-        return;
-    }
-    if (workflow_step(r)) {
-        return;  // deleted with its workflow
+    r.delete_at_ms = 0;
+    r.expiry_implied = false;
+    if (!is_final(to) || workflow_step(r)) {
+        return;  // a step is deleted with its workflow
     }
     r.delete_at_ms = retention_.delete_at(r, to, now_);
-    if (r.delete_at_ms != 0) {
-        check(txn_->put(table::expiry, task_expiry_key(r.delete_at_ms, r.id), ""), "put expiry");
-        expiry_due(r.delete_at_ms);
-        ++expiries_this_turn_;
+    if (r.delete_at_ms == 0) {
+        return;
     }
+    r.expiry_implied = retention_.follows_broker(r, to);
+    if (r.expiry_implied) {
+        // A clock set back could finish a task before the walk's position.
+        auto key = task_index::state_key(r, to);
+        if (auto& from_key = finished_from(to); key < from_key) {
+            from_key = std::move(key);
+        }
+    } else {
+        check(txn_->put(table::expiry, task_expiry_key(r.delete_at_ms, r.id), ""), "put expiry");
+    }
+    expiry_due(r.delete_at_ms);
+    ++expiries_this_turn_;
 }
 
 // A step carries its workflow's id as parent and a "workflow:ID" tag; a
@@ -88,19 +109,102 @@ void engine::sweep_expired() {
     }
     sweep_slice slice;
     slice.pace = pace;
+    next_expiry_ms_ = sweep_entries(slice);
+    for (auto s : {task_state::succeeded, task_state::failed, task_state::cancelled, task_state::expired}) {
+        if (auto next = sweep_finished(s, slice)) {
+            expiry_due(*next);
+        }
+    }
+}
+
+std::optional<int64_t> engine::sweep_entries(sweep_slice& slice) {
     while (!slice.spent()) {
         auto due = due_expiries();
         if (due.empty()) {
-            return;  // due_expiries set the next time (or none)
+            return next_expiry_ms_;  // due_expiries set the next time (or none)
         }
         for (const auto& e : due) {
             if (slice.spent() || !sweep_one(e, slice)) {
-                next_expiry_ms_ = now_;  // more is due: the next turn goes on at once
-                return;
+                return now_;  // more is due: the next turn goes on at once
             }
         }
     }
-    next_expiry_ms_ = now_;
+    return now_;
+}
+
+std::string& engine::finished_from(task_state s) {
+    return finished_from_.at(static_cast<std::size_t>(s) - static_cast<std::size_t>(task_state::succeeded));
+}
+
+// The tasks of final state `s` whose finish time plus the broker's
+// retention for `s` has passed, oldest first; of those, the ones whose
+// retention is the broker's are deleted (a later change of the setting
+// applies to them too), the others have an expiry of their own or none and
+// are passed over. The walk stops at the first task not due.
+std::optional<int64_t> engine::sweep_finished(task_state s, sweep_slice& slice) {
+    const int64_t keep = retention_.broker_keep_ms(s);
+    if (keep <= 0) {
+        return std::nullopt;  // kept for ever: nothing of this state is walked
+    }
+    auto& from = finished_from(s);
+    const std::string before = from;
+    std::optional<int64_t> next;
+    while (!next) {
+        const std::size_t size = std::clamp<std::size_t>(slice.room(), 1, sweep_batch);
+        auto batch = task_index::oldest_finished(*txn_, s, from, size);
+        if (!batch) {
+            check(fail(batch.error().code, batch.error().message), "scan finished");
+        }
+        const std::size_t due = due_prefix(*batch, keep, next);
+        if (due == 0) {
+            break;
+        }
+        if (slice.spent()) {
+            next = now_;
+            break;
+        }
+        slice.deleted += delete_implied(*batch, due);
+        from = (*batch)[due - 1].key;
+        from.push_back('\0');  // the key right after it
+    }
+    if (from != before) {
+        check(txn_->put(table::meta, std::string(keys::meta_sweep_from) + std::string(to_string(s)), from),
+              "put sweep-from");
+    }
+    return next;
+}
+
+// Deletes, of the first `due` of `batch`, the tasks whose retention is the
+// broker's (the others are passed over); returns how many.
+uint32_t engine::delete_implied(const std::vector<task_index::finished_entry>& batch, std::size_t due) {
+    std::vector<task_record> gone;
+    gone.reserve(due);
+    for (std::size_t i = 0; i < due; ++i) {
+        auto r = lookup(batch[i].id);
+        if (r && is_final(r->state) && r->expiry_implied && r->delete_at_ms != 0) {
+            gone.push_back(std::move(*r));
+        }
+    }
+    erase_tasks(gone);
+    return static_cast<uint32_t>(gone.size());
+}
+
+// How many of `batch` (oldest first) are due; sets `next` when one is not,
+// to when it will be (or never, past the end of time).
+std::size_t engine::due_prefix(const std::vector<task_index::finished_entry>& batch, int64_t keep,
+                               std::optional<int64_t>& next) const {
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        const int64_t finished = batch[i].finished_ms;
+        if (finished > std::numeric_limits<int64_t>::max() - keep) {
+            next = std::numeric_limits<int64_t>::max();
+            return i;
+        }
+        if (finished + keep > now_) {
+            next = finished + keep;
+            return i;
+        }
+    }
+    return batch.size();
 }
 
 // The first entries due now (at most sweep_batch); sets next_expiry_ms_ to
@@ -139,7 +243,7 @@ bool engine::sweep_one(const expiry_entry& e, sweep_slice& slice) {
     auto r = id ? lookup(*id) : result<task_record>(fail(errc::not_found, "bad id"));
     // Only a finished task whose record still names this entry is deleted:
     // anything else (retried, deleted already, unreadable) drops the entry.
-    if (r && is_final(r->state) && r->delete_at_ms == e.at_ms) {
+    if (r && is_final(r->state) && !r->expiry_implied && r->delete_at_ms == e.at_ms) {
         erase_task(*r);  // erases the entry too
         ++slice.deleted;
         return true;
@@ -178,20 +282,14 @@ bool engine::sweep_workflow(const expiry_entry& e, sweep_slice& slice) {
     return true;
 }
 
-// The next expiry due, from the store; and, once, the entries of a store
-// written before retention existed.
+// Where the walks of the finished tasks go on from; the first turn's sweep
+// finds when anything is due next.
 void engine::recover_expiry() {
-    next_expiry_ms_.reset();
-    check(txn_->scan(table::expiry, "", false,
-                     [&](std::string_view k, std::string_view) {
-                         if (auto e = parse_expiry_key(k)) {
-                             next_expiry_ms_ = e->at_ms;
-                         } else {
-                             next_expiry_ms_ = now_;  // the sweep drops it
-                         }
-                         return false;
-                     }),
-          "scan expiry");
+    for (auto s : {task_state::succeeded, task_state::failed, task_state::cancelled, task_state::expired}) {
+        auto raw = txn_->get(table::meta, std::string(keys::meta_sweep_from) + std::string(to_string(s)));
+        finished_from(s) = raw ? *raw : std::string();
+    }
+    next_expiry_ms_ = now_;
 }
 
 // As if `r` had finished under this retention (engine/store_upgrade.cpp).

@@ -4,7 +4,9 @@
 // but never before `pace` deletions (as many as the turn gave deletion
 // times to), so that under a sustained load deletion keeps up with
 // finishing and the store stays the same size. That part grows with the
-// turn's own work, never with the backlog.
+// turn's own work, never with the backlog. The walk of a state's finished
+// tasks deletes in batches of up to 128 (sized to room()), checking the
+// bounds between batches.
 #pragma once
 
 #include <chrono>
@@ -20,6 +22,8 @@ struct sweep_slice {
     uint32_t pace = 0;     // deletions made whatever the time (due ones permitting)
     uint32_t deleted = 0;  // tasks deleted in this slice
     bool spent() const;
+    // Deletions left before the count bound (the time bound aside).
+    uint32_t room() const;
 };
 
 }  // namespace taskmill::broker

@@ -56,6 +56,9 @@ inline constexpr std::string_view meta_listing_indexed = "listing-indexed";
 inline constexpr std::string_view meta_queued_unlisted = "queued-unlisted";
 // Present once every finished task and workflow has its expiry entry.
 inline constexpr std::string_view meta_expiry_indexed = "expiry-indexed";
+// + a final state's name ("sweep-from/SUCCEEDED"): where the retention
+// sweep's walk of that state's finished tasks goes on from.
+inline constexpr std::string_view meta_sweep_from = "sweep-from/";
 // While an older store is upgraded in slices: the task key the next slice
 // starts at (engine/store_upgrade.cpp).
 inline constexpr std::string_view meta_upgrade_from = "upgrade-from";

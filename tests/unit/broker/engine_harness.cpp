@@ -317,6 +317,12 @@ std::vector<sim_event> engine_harness::events(std::string_view prefix) {
     return out;
 }
 
+void engine_harness::restart_with(tb::broker_config cfg, int64_t down_ms) {
+    engine_.reset();
+    cfg_ = std::move(cfg);
+    restart(down_ms);
+}
+
 void engine_harness::restart(int64_t down_ms) {
     engine_.reset();
     inbox_.clear();

@@ -175,6 +175,8 @@ public:
     // two turns, `down_ms` later: what the old one held in memory (workers,
     // parked STATUS requests) is gone; workers say HELLO again.
     void restart(int64_t down_ms = 0);
+    // The same with another configuration (as an operator would edit broker.ini).
+    void restart_with(tb::broker_config cfg, int64_t down_ms = 0);
 
 private:
     friend class sim_worker;

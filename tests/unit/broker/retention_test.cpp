@@ -43,6 +43,12 @@ std::size_t expiry_entries(engine_harness& h) {
     return n;
 }
 
+// Finished tasks stored (STATS, a turn of its own).
+std::size_t succeeded(engine_harness& h) {
+    auto stats = h.call(tp::cmd::stats, tp::request{});
+    return stats.stats ? stats.stats->states["SUCCEEDED"] : 0;
+}
+
 uint64_t deleted(engine_harness& h) {
     auto stats = h.call(tp::cmd::stats, tp::request{});
     return stats.stats ? stats.stats->counters["deleted"] : 0;
@@ -142,6 +148,99 @@ TEST(Retention, AQueueSectionOverridesTheBrokersAndATaskOverridesBoth) {
     EXPECT_EQ(expiry_entries(h), 0u) << "keep 0 is for ever: nothing left to delete";
     h.advance(60 * second);
     EXPECT_FALSE(gone(h, kept_forever));
+}
+
+// A task kept as long as the broker says for its state needs no expiry
+// entry: the sweep walks the state's index in finish order. One with a
+// retention of its own or of its queue's has one.
+TEST(Retention, OnlyARetentionOfItsOwnTakesAnExpiryEntry) {
+    auto cfg = retention_config(10 * second, 10 * second, 10 * second, 10 * second);
+    tb::queue_config q;
+    q.name = "short";
+    q.retention.succeeded_ms = 1 * second;
+    cfg.queues.push_back(q);
+    engine_harness h(cfg);
+    auto& w = h.connect_worker(1, {handler("a.b")});
+    std::vector<std::string> plain;
+    for (int i = 0; i < 3; ++i) {
+        plain.push_back(run(h, w, task("a.b"), i == 0 ? "fail" : "ok"));
+    }
+    EXPECT_EQ(expiry_entries(h), 0u);
+    auto in_short = task("a.b");
+    in_short.queue = "short";
+    auto short_ok = run(h, w, in_short, "ok");
+    auto own = task("a.b");
+    own.keep_ms = 2 * second;
+    auto kept = run(h, w, own, "ok");
+    EXPECT_EQ(expiry_entries(h), 2u);
+    h.advance(2 * second);
+    EXPECT_TRUE(gone(h, short_ok));
+    EXPECT_TRUE(gone(h, kept));
+    EXPECT_EQ(expiry_entries(h), 0u);
+    for (const auto& id : plain) {
+        EXPECT_FALSE(gone(h, id));
+    }
+    h.advance(8 * second);
+    for (const auto& id : plain) {
+        EXPECT_TRUE(gone(h, id)) << "the walk of the finished tasks deleted it";
+    }
+    EXPECT_EQ(deleted(h), 5u);
+}
+
+// Lowering retention-succeeded applies to the tasks that finished under
+// the broker's setting before (an operator short of disk must not wait for
+// the old setting to run out); a task with its own keeps its time; 0 keeps
+// every task of the state for ever.
+TEST(Retention, AChangedSettingAppliesToTheTasksFinishedBefore) {
+    auto cfg = retention_config(3600 * second, 3600 * second, 1, 1);
+    engine_harness h(cfg);
+    auto& w = h.connect_worker(1, {handler("a.b")});
+    auto plain = run(h, w, task("a.b"), "ok");
+    auto own = task("a.b");
+    own.keep_ms = 3600 * second;
+    auto kept = run(h, w, own, "ok");
+    auto failed = run(h, w, task("a.b"), "fail");
+    cfg.retention.succeeded_ms = 10 * second;
+    cfg.retention.failed_ms = 0;
+    h.restart_with(cfg, 5 * second);
+    EXPECT_FALSE(gone(h, plain));
+    h.advance(5 * second);
+    EXPECT_TRUE(gone(h, plain));
+    EXPECT_FALSE(gone(h, kept)) << "its own retention is its own";
+    h.advance(7200 * second);
+    EXPECT_TRUE(gone(h, kept));
+    EXPECT_FALSE(gone(h, failed)) << "retention-failed 0 keeps it";
+}
+
+// The walk goes on from where it stopped, across a restart: tasks passed
+// over (kept for ever by their queue) are not read again.
+TEST(Retention, TheWalkOfTheFinishedTasksResumesAfterARestart) {
+    auto cfg = retention_config(1 * second, 1, 1, 1);
+    tb::queue_config q;
+    q.name = "kept";
+    q.retention.succeeded_ms = 0;
+    cfg.queues.push_back(q);
+    engine_harness h(cfg);
+    auto& w = h.connect_worker(1, {handler("a.b")});
+    auto in_kept = task("a.b");
+    in_kept.queue = "kept";
+    auto forever = run(h, w, in_kept, "ok");
+    auto first = run(h, w, task("a.b"), "ok");
+    h.advance(1 * second);
+    EXPECT_TRUE(gone(h, first));
+    auto position = [&] {
+        auto txn = h.store().begin(false);
+        auto raw = txn->get(tb::table::meta, "sweep-from/SUCCEEDED");
+        return raw ? *raw : std::string();
+    };
+    const auto walked = position();
+    EXPECT_FALSE(walked.empty());
+    auto later = run(h, w, task("a.b"), "ok");
+    h.restart(1);
+    h.advance(1 * second);
+    EXPECT_TRUE(gone(h, later));
+    EXPECT_FALSE(gone(h, forever));
+    EXPECT_GT(position(), walked);
 }
 
 TEST(Retention, ZeroKeepsForEver) {
@@ -285,10 +384,10 @@ TEST(Retention, DeletionKeepsPaceWithFinishing) {
     }
     h.jump(1 * second);  // 5,000 due
     auto later = run_batch(1'500, false);
-    const std::size_t backlog = expiry_entries(h);  // the due ones left
+    const std::size_t backlog = succeeded(h);  // the due ones left
     ASSERT_GT(backlog, 1'500u + tb::max_sweep_deletes);
     w.send(later);  // 1,500 tasks finish in this turn
-    const std::size_t deleted_in_turn = backlog + 1'500 - expiry_entries(h);
+    const std::size_t deleted_in_turn = backlog + 1'500 - succeeded(h);
     EXPECT_GE(deleted_in_turn, 1'500u);
     EXPECT_GT(deleted_in_turn, tb::max_sweep_deletes);
 }
