@@ -24,6 +24,15 @@ tb::broker_config retention_config(int64_t succeeded, int64_t failed, int64_t ca
     return cfg;
 }
 
+// `cfg` with a [queue.NAME] section that sets retention-succeeded.
+tb::broker_config with_queue(tb::broker_config cfg, const std::string& name, int64_t succeeded_ms) {
+    tb::queue_config q;
+    q.name = name;
+    q.retention.succeeded_ms = succeeded_ms;
+    cfg.queues.push_back(q);
+    return cfg;
+}
+
 // True when STATUS says the task is gone.
 bool gone(engine_harness& h, const std::string& id) {
     tp::request rq;
@@ -115,11 +124,7 @@ TEST(Retention, EachFinalStateKeepsItsOwnRetention) {
 }
 
 TEST(Retention, AQueueSectionOverridesTheBrokersAndATaskOverridesBoth) {
-    auto cfg = retention_config(10 * second, 10 * second, 10 * second, 10 * second);
-    tb::queue_config q;
-    q.name = "short";
-    q.retention.succeeded_ms = 1 * second;
-    cfg.queues.push_back(q);
+    auto cfg = with_queue(retention_config(10 * second, 10 * second, 10 * second, 10 * second), "short", 1 * second);
     engine_harness h(cfg);
     auto& w = h.connect_worker(1, {handler("a.b")});
     auto plain = run(h, w, task("a.b"), "ok");
@@ -154,11 +159,7 @@ TEST(Retention, AQueueSectionOverridesTheBrokersAndATaskOverridesBoth) {
 // entry: the sweep walks the state's index in finish order. One with a
 // retention of its own or of its queue's has one.
 TEST(Retention, OnlyARetentionOfItsOwnTakesAnExpiryEntry) {
-    auto cfg = retention_config(10 * second, 10 * second, 10 * second, 10 * second);
-    tb::queue_config q;
-    q.name = "short";
-    q.retention.succeeded_ms = 1 * second;
-    cfg.queues.push_back(q);
+    auto cfg = with_queue(retention_config(10 * second, 10 * second, 10 * second, 10 * second), "short", 1 * second);
     engine_harness h(cfg);
     auto& w = h.connect_worker(1, {handler("a.b")});
     std::vector<std::string> plain;
@@ -215,11 +216,7 @@ TEST(Retention, AChangedSettingAppliesToTheTasksFinishedBefore) {
 // The walk goes on from where it stopped, across a restart: tasks passed
 // over (kept for ever by their queue) are not read again.
 TEST(Retention, TheWalkOfTheFinishedTasksResumesAfterARestart) {
-    auto cfg = retention_config(1 * second, 1, 1, 1);
-    tb::queue_config q;
-    q.name = "kept";
-    q.retention.succeeded_ms = 0;
-    cfg.queues.push_back(q);
+    auto cfg = with_queue(retention_config(1 * second, 1, 1, 1), "kept", 0);
     engine_harness h(cfg);
     auto& w = h.connect_worker(1, {handler("a.b")});
     auto in_kept = task("a.b");
