@@ -172,9 +172,13 @@ void events(const std::shared_ptr<const api_env>& env, const httplib::Request& r
     }
     res.set_header("Cache-Control", "no-store");
     res.set_header("X-Accel-Buffering", "no");  // a proxy must pass events on at once
+    // Exactly "text/event-stream", which cpp-httplib never compresses: with
+    // a parameter it would gzip or brotli the stream for a browser, and the
+    // compressor would hold the events (and the keep-alives that find a
+    // reader gone) until kilobytes of them had gathered. SSE is UTF-8 by
+    // definition.
     res.set_chunked_content_provider(
-        "text/event-stream; charset=utf-8",
-        [env, st](std::size_t, httplib::DataSink& sink) { return stream_step(*st, sink); });
+        "text/event-stream", [env, st](std::size_t, httplib::DataSink& sink) { return stream_step(*st, sink); });
 }
 
 }  // namespace

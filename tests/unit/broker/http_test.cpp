@@ -144,6 +144,17 @@ public:
             }
         }
     }
+    // Whether `needle` arrives (in what was read so far or after) within `wait`.
+    bool received(const std::string& needle, std::chrono::milliseconds wait) {
+        auto deadline = std::chrono::steady_clock::now() + wait;
+        while (buf_.find(needle) == std::string::npos) {
+            if (!read_until(deadline)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    const std::string& text() const { return buf_; }
     // Whether the server ends the connection within `wait` (nothing more
     // comes, then end of stream).
     bool closed_within(std::chrono::milliseconds wait) {
@@ -975,6 +986,27 @@ TEST_F(HttpApi, TheEventStreamSendsTheLoopsEventsAsServerSentEvents) {
     EXPECT_EQ(queued["queue"], "sse-q");
     EXPECT_EQ(queued["state"], "QUEUED");
     EXPECT_NE(text.find(R"("type":"task.cancelled")"), std::string::npos) << text;
+}
+
+// A browser accepts gzip and brotli; the stream must not be compressed,
+// or the compressor holds the events until kilobytes gather, and holds the
+// keep-alives that find a reader gone: every closed tab would keep a
+// stream (a thread, a socket, a slot) for its whole life.
+TEST_F(HttpApi, TheEventStreamIsNeverCompressedAndNoticesAReaderGone) {
+    start();
+    const std::string head = std::string("GET /api/v1/events HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ") + reader +
+                             "\r\nAccept-Encoding: gzip, deflate, br\r\n\r\n";
+    for (int i = 0; i < 9; ++i) {  // one more than the cap of streams
+        raw_client c(broker->endpoints().http);
+        ASSERT_TRUE(c.connected());
+        ASSERT_TRUE(c.send(head));
+        ASSERT_TRUE(wait_for([&] { return c.received("\r\n\r\n", 100ms); }, 5s)) << "stream " << i;
+        EXPECT_NE(c.text().find("200 OK"), std::string::npos) << "stream " << i << ": " << c.text();
+        EXPECT_EQ(c.text().find("Content-Encoding"), std::string::npos) << c.text();
+        EXPECT_TRUE(c.received("retry: 2000", 5s)) << "the first lines come at once: " << c.text();
+        auto id = submit({{"handler", "t.echo"}, {"queue", "sse-plain"}});
+        EXPECT_TRUE(c.received(id, 5s)) << "an event comes at once: " << c.text();
+    }  // each reader leaves; the broker notices at its next write
 }
 
 TEST_F(HttpApi, EventStreamsPastTheCapAreRefusedWithJson) {
