@@ -2,8 +2,9 @@
 # The dashboard's own cost: a Release broker on a store of TASKS tasks
 # (filled once by taskmill-index-bench, as `scripts/bench.sh --index`),
 # measured SECONDS with no browser, then SECONDS with the dashboard open in
-# headless Chromium on each page of PAGES; prints the broker's CPU (user +
-# system, from /proc/PID/stat) per second of each run.
+# headless Chromium on each page of PAGES, then SECONDS with no browser
+# again; prints the broker's CPU (user + system, from /proc/PID/stat) per
+# second of each run.
 #   scripts/dashboard-bench.sh [DIR] [TASKS] [SECONDS]
 #   (also `scripts/bench.sh --dashboard [DIR] [TASKS] [SECONDS]`)
 # DIR default /tmp/taskmill-index-bench-TASKS; TASKS default 10000000;
@@ -108,3 +109,6 @@ for page in $pages; do
   kill "$chrome" 2>/dev/null || true
   wait "$chrome" 2>/dev/null || true
 done
+# The same again with no browser: what the pages left behind (streams,
+# connections) shows here.
+measure "no browser (after the pages)"
