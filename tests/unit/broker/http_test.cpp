@@ -1009,6 +1009,28 @@ TEST_F(HttpApi, TheEventStreamIsNeverCompressedAndNoticesAReaderGone) {
     }  // each reader leaves; the broker notices at its next write
 }
 
+// Brotli at cpp-httplib's quality (11) cost the broker most of its CPU
+// with a dashboard open: a client that accepts it gets gzip instead.
+TEST_F(HttpApi, ABrowsersAnswersAreGzipNotBrotli) {
+    start();
+    for (const std::string path : {"/api/v1/tasks?limit=50", "/"}) {
+        raw_client c(broker->endpoints().http);
+        ASSERT_TRUE(c.connected());
+        ASSERT_TRUE(c.send("GET " + path + " HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer " + reader +
+                           "\r\nAccept-Encoding: gzip, deflate, br, zstd\r\nConnection: close\r\n\r\n"));
+        auto head = c.answer(5s);
+        ASSERT_NE(head.find("200 OK"), std::string::npos) << path << ": " << head;
+        EXPECT_NE(head.find("Content-Encoding: gzip"), std::string::npos) << path << ": " << head;
+        EXPECT_EQ(head.find("Content-Encoding: br"), std::string::npos) << path << ": " << head;
+    }
+    raw_client only_br(broker->endpoints().http);
+    ASSERT_TRUE(only_br.send(std::string("GET /api/v1/tasks?limit=50 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer ") +
+                             reader + "\r\nAccept-Encoding: br\r\nConnection: close\r\n\r\n"));
+    auto head = only_br.answer(5s);
+    ASSERT_NE(head.find("200 OK"), std::string::npos) << head;
+    EXPECT_EQ(head.find("Content-Encoding"), std::string::npos) << "plain, then: " << head;
+}
+
 TEST_F(HttpApi, EventStreamsPastTheCapAreRefusedWithJson) {
     start();
     raw_connections streams(broker->endpoints().http);
