@@ -63,6 +63,10 @@ inline constexpr std::string_view meta_sweep_from = "sweep-from/";
 // starts at (engine/store_upgrade.cpp).
 inline constexpr std::string_view meta_upgrade_from = "upgrade-from";
 
+// In a cluster member's store: the index, in the replicated log, of the
+// last entry applied to it (u64 BE; replication/apply.hpp).
+inline constexpr std::string_view meta_applied_index = "applied-index";
+
 // Where releases before the workflows and schedules tables kept their
 // records in the meta table ("workflow/ID", "schedule/NAME"); a store that
 // still has them is migrated at start (store/migrate.hpp).
