@@ -103,6 +103,18 @@ public:
         return {};
     }
 
+    result<void> clear(table t) override {
+        MDB_cursor*& cur = erasers_[static_cast<std::size_t>(t)];
+        if (cur != nullptr) {
+            mdb_cursor_close(cur);  // its pages go with the table's
+            cur = nullptr;
+        }
+        if (int rc = mdb_drop(txn_, dbi(t), 0); rc != 0) {
+            return translate("drop", rc);
+        }
+        return {};
+    }
+
     result<void> scan(table t, std::string_view from, bool reverse, const scan_fn& fn) override {
         MDB_cursor* cur = nullptr;
         int rc = mdb_cursor_open(txn_, dbi(t), &cur);

@@ -77,6 +77,13 @@ public:
         }
         return {};
     }
+    result<void> clear(table t) override {
+        if (!write_) {
+            return fail(errc::internal, "drop: read-only transaction");
+        }
+        copy_[idx(t)].clear();
+        return {};
+    }
     // Each step looks the next key up afresh from the one just visited, so
     // `fn` may put or erase in the table (the visited entry too), as an LMDB
     // cursor allows.

@@ -145,6 +145,21 @@ TEST_P(StoreContract, PutReplacesAndEmptyValuesAreValues) {
     EXPECT_EQ(scan(*txn, "", false), (key_list{"e", "k"})) << "a write transaction sees its own writes";
 }
 
+TEST_P(StoreContract, ClearEmptiesOneTableAndTheTableStaysUsable) {
+    put_all({"a", "b"});
+    auto txn = st_->begin(true);
+    ASSERT_TRUE(txn->put(table::tags, "t", "1"));
+    ASSERT_TRUE(txn->erase(table::meta, "a"));  // leaves a kept cursor on the table
+    ASSERT_TRUE(txn->clear(table::meta));
+    EXPECT_TRUE(scan(*txn, "", false).empty());
+    ASSERT_TRUE(txn->put(table::meta, "c", "3"));
+    ASSERT_TRUE(txn->erase(table::meta, "c"));
+    ASSERT_TRUE(txn->put(table::meta, "d", "4"));
+    ASSERT_TRUE(txn->commit());
+    EXPECT_EQ(scan("", false), key_list{"d"});
+    EXPECT_EQ(st_->begin(false)->get(table::tags, "t").value(), "1") << "other tables keep their entries";
+}
+
 TEST_P(StoreContract, AnUncommittedTransactionChangesNothing) {
     put_all({"kept"});
     {

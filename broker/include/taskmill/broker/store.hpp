@@ -5,8 +5,10 @@
 // every command of that turn to it and commits before sending any reply that
 // promises durability (group commit). The LMDB implementation is the real
 // one; the in-memory one serves unit tests and has no durability.
-// Threading: a store may be shared; a transaction belongs to the thread that
-// began it. Only one write transaction may be open at a time.
+// Threading: a store may be shared. A write transaction belongs to the
+// thread that began it; a read transaction may be handed to another thread
+// and used there, by one thread at a time. Only one write transaction may
+// be open at a time.
 #pragma once
 
 #include <cstdint>
@@ -65,6 +67,8 @@ public:
     virtual result<void> put(table t, std::string_view key, std::string_view value) = 0;
     // Removes `key`; removing an absent key is not an error.
     virtual result<void> erase(table t, std::string_view key) = 0;
+    // Removes every entry of the table (a replica installing a snapshot).
+    virtual result<void> clear(table t) = 0;
     // Visits entries in key order starting at the first key >= `from`, or,
     // with `reverse`, in descending order starting at the last key <= `from`
     // (empty `from` + reverse = from the very last key).
