@@ -30,9 +30,7 @@ result<bool> apply_entry(store& st, uint64_t index, std::string_view entry) {
     if (index <= *done) {
         return false;
     }
-    auto rc = for_each_change(entry, [&](const change& c) {
-        return c.is_put ? txn->put(c.t, c.key, c.value) : txn->erase(c.t, c.key);
-    });
+    auto rc = for_each_change(entry, [&](const change& c) { return apply(*txn, c); });
     if (!rc) {
         return failure{rc.error()};
     }

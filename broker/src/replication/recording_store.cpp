@@ -30,6 +30,14 @@ public:
         return rc;
     }
 
+    result<void> clear(table t) override {
+        auto rc = inner_->clear(t);
+        if (rc) {
+            changes_.clear(t);
+        }
+        return rc;
+    }
+
     result<void> scan(table t, std::string_view from, bool reverse, const scan_fn& fn) override {
         return inner_->scan(t, from, reverse, fn);
     }

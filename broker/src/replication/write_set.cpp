@@ -8,8 +8,6 @@ namespace taskmill::broker::replication {
 namespace {
 
 constexpr std::string_view header = "TMW1";
-constexpr uint8_t kind_put = 1;
-constexpr uint8_t kind_erase = 2;
 
 void put_u32(std::string& out, std::size_t n) {
     for (int i = 3; i >= 0; --i) {
@@ -81,15 +79,15 @@ result<change> read_change(reader& r) {
     if (!r.byte(kind) || !r.byte(t) || !r.bytes(c.key)) {
         return damaged(start, "it ends inside a change");
     }
-    if (kind != kind_put && kind != kind_erase) {
+    if (kind != change::put && kind != change::erase && kind != change::clear) {
         return damaged(start, "unknown kind of change " + std::to_string(kind));
     }
     if (t >= table_count) {
         return damaged(start, "unknown table " + std::to_string(t));
     }
-    c.is_put = kind == kind_put;
+    c.what = static_cast<change::kind>(kind);
     c.t = static_cast<table>(t);
-    if (c.is_put && !r.bytes(c.value)) {
+    if (c.what == change::put && !r.bytes(c.value)) {
         return damaged(start, "it ends inside a value");
     }
     return c;
@@ -99,8 +97,8 @@ result<change> read_change(reader& r) {
 
 write_set::write_set() : bytes_(empty_entry()) {}
 
-void write_set::add(uint8_t kind, table t, std::string_view key) {
-    bytes_.push_back(static_cast<char>(kind));
+void write_set::add(change::kind kind, table t, std::string_view key) {
+    bytes_.push_back(static_cast<char>(static_cast<uint8_t>(kind)));
     bytes_.push_back(static_cast<char>(t));
     put_u32(bytes_, key.size());
     bytes_.append(key);
@@ -111,12 +109,23 @@ void write_set::add(uint8_t kind, table t, std::string_view key) {
 }
 
 void write_set::put(table t, std::string_view key, std::string_view value) {
-    add(kind_put, t, key);
+    add(change::put, t, key);
     put_u32(bytes_, value.size());
     bytes_.append(value);
 }
 
-void write_set::erase(table t, std::string_view key) { add(kind_erase, t, key); }
+void write_set::erase(table t, std::string_view key) { add(change::erase, t, key); }
+
+void write_set::clear(table t) { add(change::clear, t, {}); }
+
+result<void> apply(transaction& txn, const change& c) {
+    switch (c.what) {
+        case change::put: return txn.put(c.t, c.key, c.value);
+        case change::erase: return txn.erase(c.t, c.key);
+        case change::clear: return txn.clear(c.t);
+    }
+    return fail(errc::internal, "unknown change");
+}
 
 std::string write_set::take() {
     std::string out = std::move(bytes_);

@@ -8,7 +8,7 @@
 // stores holding the same entries, byte for byte.
 //
 // Encoding: "TMW1" and the number of changes (32-bit big-endian), then per
-// change a kind byte (1 put, 2 erase), a table
+// change a kind byte (1 put, 2 erase, 3 clear the table), a table
 // byte (store.hpp's table), the key as a 32-bit big-endian length and its
 // bytes, and for a put the value the same way. Nothing follows the last
 // change.
@@ -27,11 +27,15 @@ namespace taskmill::broker::replication {
 
 // A change of a write set; the views point into the entry it was read from.
 struct change {
-    bool is_put = false;
+    enum kind : uint8_t { put = 1, erase = 2, clear = 3 };
+    kind what = put;
     table t = table::tasks;
-    std::string_view key;
-    std::string_view value;  // empty for an erase
+    std::string_view key;    // empty for a clear
+    std::string_view value;  // empty for an erase or a clear
 };
+
+// Applies `c` to `txn`.
+result<void> apply(transaction& txn, const change& c);
 
 class write_set {
 public:
@@ -39,6 +43,7 @@ public:
 
     void put(table t, std::string_view key, std::string_view value);
     void erase(table t, std::string_view key);
+    void clear(table t);
 
     bool empty() const { return changes_ == 0; }
     std::size_t changes() const { return changes_; }
@@ -48,7 +53,7 @@ public:
     std::string take();
 
 private:
-    void add(uint8_t kind, table t, std::string_view key);
+    void add(change::kind kind, table t, std::string_view key);
 
     std::string bytes_;
     std::size_t changes_ = 0;

@@ -13,6 +13,7 @@
 #include "broker_harness.hpp"
 #include "engine_harness.hpp"
 #include "replication/apply.hpp"
+#include "replication/image.hpp"
 #include "replication/recording_store.hpp"
 #include "replication/write_set.hpp"
 #include "store/keys.hpp"
@@ -103,17 +104,20 @@ TEST(WriteSet, DecodesToTheChangesInTheirOrder) {
     ws.put(tb::table::tasks, binary, "record");
     ws.erase(tb::table::keys, "gone");
     ws.put(tb::table::jobs, "", "");
-    EXPECT_EQ(ws.changes(), 3u);
+    ws.clear(tb::table::tags);
+    EXPECT_EQ(ws.changes(), 4u);
     auto entry = ws.take();
     EXPECT_TRUE(ws.empty()) << "take() starts an empty set";
 
     std::vector<std::string> seen;
     ASSERT_TRUE(tr::for_each_change(entry, [&](const tr::change& c) -> taskmill::result<void> {
-        seen.push_back(std::string(c.is_put ? "put " : "erase ") + std::to_string(static_cast<int>(c.t)) + " " +
-                       std::string(c.key) + "=" + std::string(c.value));
+        const char* what = c.what == tr::change::put ? "put " : c.what == tr::change::erase ? "erase " : "clear ";
+        seen.push_back(what + std::to_string(static_cast<int>(c.t)) + " " + std::string(c.key) + "=" +
+                       std::string(c.value));
         return {};
     }));
-    EXPECT_EQ(seen, (std::vector<std::string>{"put 0 " + binary + "=record", "erase 4 gone=", "put 12 ="}));
+    EXPECT_EQ(seen,
+              (std::vector<std::string>{"put 0 " + binary + "=record", "erase 4 gone=", "put 12 =", "clear 6 ="}));
 }
 
 TEST(WriteSet, EveryTruncationAndBadByteIsRefusedBeforeAnyChange) {
@@ -132,7 +136,7 @@ TEST(WriteSet, EveryTruncationAndBadByteIsRefusedBeforeAnyChange) {
         EXPECT_EQ(rc.error().code, taskmill::errc::corrupt);
     }
     auto bad_kind = entry;
-    bad_kind[8] = 7;
+    bad_kind[8] = 4;
     auto bad_table = entry;
     bad_table[9] = static_cast<char>(tb::table_count);
     auto long_key = entry;
@@ -214,4 +218,44 @@ TEST(Replication, ATransactionThatIsNotCommittedHandsOverNothing) {
     ASSERT_TRUE(txn->put(tb::table::meta, "b", "2"));
     ASSERT_TRUE(txn->commit());
     EXPECT_EQ(log.size(), 1u);
+}
+
+TEST(Replication, AnImageInstalledOverOtherDataLeavesAnEqualStore) {
+    temp_dir leader_dir, replica_dir, fresh_dir;
+    std::vector<std::string> log;
+    run_a_workload(leader_dir, log);
+    auto replica = lmdb(replica_dir);
+    apply_all(*replica, log);
+    auto image = tr::read_image(*replica->begin(false));
+    ASSERT_TRUE(image.has_value()) << image.error().message;
+    EXPECT_EQ(tr::image_index(*image).value(), log.size());
+
+    auto fresh = lmdb(fresh_dir);
+    tr::write_set stale;  // a member's own older entries, which the image replaces
+    stale.put(tb::table::tasks, "stale-task", "x");
+    stale.put(tb::table::meta, "stale-meta", "y");
+    ASSERT_TRUE(tr::apply_entry(*fresh, 3, stale.take()).value());
+    const auto stale_entries = everything(*fresh);
+    auto damaged = tr::install_image(*fresh, image->substr(0, image->size() - 3));
+    ASSERT_FALSE(damaged.has_value());
+    EXPECT_EQ(damaged.error().code, taskmill::errc::corrupt);
+    EXPECT_EQ(tr::install_image(*fresh, "short").error().code, taskmill::errc::corrupt);
+    EXPECT_EQ(everything(*fresh), stale_entries) << "a damaged image changes nothing";
+
+    EXPECT_TRUE(tr::install_image(*fresh, *image).value());
+    EXPECT_EQ(everything(*fresh), everything(*replica));
+    EXPECT_FALSE(tr::install_image(*fresh, *image).value()) << "an image no newer than the store is skipped";
+}
+
+TEST(Replication, AnOlderImageLeavesANewerStoreAlone) {
+    temp_dir leader_dir, replica_dir;
+    std::vector<std::string> log;
+    run_a_workload(leader_dir, log);
+    auto replica = lmdb(replica_dir);
+    apply_all(*replica, std::vector<std::string>(log.begin(), log.begin() + 5));
+    auto old_image = tr::read_image(*replica->begin(false)).value();
+    apply_all(*replica, log, 5);
+    const auto before = everything(*replica);
+    EXPECT_FALSE(tr::install_image(*replica, old_image).value());
+    EXPECT_EQ(everything(*replica), before);
 }
