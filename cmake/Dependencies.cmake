@@ -9,6 +9,9 @@ find_package(Boost 1.74 REQUIRED COMPONENTS program_options)
 find_package(nlohmann_json 3 CONFIG REQUIRED)         # nlohmann_json::nlohmann_json
 find_package(absl CONFIG REQUIRED)                    # absl::btree (libabsl-dev)
 pkg_check_modules(LMDB REQUIRED IMPORTED_TARGET lmdb) # PkgConfig::LMDB
+# The broker cluster's consensus (libraft-dev 0.15) and its I/O loop.
+pkg_check_modules(RAFT REQUIRED IMPORTED_TARGET raft)   # PkgConfig::RAFT
+pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv) # PkgConfig::LIBUV
 # cctz (libcctz-dev) for cron time zones; reads tzdata's /usr/share/zoneinfo.
 find_path(CCTZ_INCLUDE_DIR cctz/time_zone.h REQUIRED)
 find_library(CCTZ_LIBRARY cctz REQUIRED)
