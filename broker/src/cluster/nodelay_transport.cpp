@@ -41,12 +41,12 @@ int nodelay_transport::init(raft_uv_transport* t, raft_id id, const char* addres
 int nodelay_transport::listen(raft_uv_transport* t, raft_uv_accept_cb cb) {
     auto& self = of(t);
     self.accept_cb_ = cb;
-    return self.inner_.listen(&self.inner_, [](raft_uv_transport* inner, raft_id id, const char* address,
-                                               uv_stream_t* stream) {
-        auto& owner = of_inner(inner);
-        no_delay(stream);
-        owner.accept_cb_(&owner.outer_, id, address, stream);
-    });
+    return self.inner_.listen(&self.inner_,
+                              [](raft_uv_transport* inner, raft_id id, const char* address, uv_stream_t* stream) {
+                                  auto& owner = of_inner(inner);
+                                  no_delay(stream);
+                                  owner.accept_cb_(&owner.outer_, id, address, stream);
+                              });
 }
 
 int nodelay_transport::connect(raft_uv_transport* t, raft_uv_connect* req, raft_id id, const char* address,

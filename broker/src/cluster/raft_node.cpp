@@ -19,13 +19,13 @@ namespace {
 
 // A proposal, alive from raft_apply until its callback.
 struct proposal {
-    struct raft_apply req{};
+    struct raft_apply req {};
     std::size_t* in_flight = nullptr;
     raft_node::done_fn done;
 };
 
 struct barrier_request {
-    struct raft_barrier req{};
+    struct raft_barrier req {};
     raft_node::done_fn done;
 };
 
@@ -88,8 +88,8 @@ result<std::string_view> unframe(std::string_view entry) {
         n = n << 8 | static_cast<uint8_t>(entry[i]);
     }
     if (n > entry.size() - frame_header || framed_size(n) != entry.size()) {
-        return fail(errc::corrupt, "a log entry of " + std::to_string(entry.size()) + " bytes says it holds " +
-                                       std::to_string(n));
+        return fail(errc::corrupt,
+                    "a log entry of " + std::to_string(entry.size()) + " bytes says it holds " + std::to_string(n));
     }
     return entry.substr(frame_header, n);
 }
@@ -98,14 +98,10 @@ result<std::string_view> unframe(std::string_view entry) {
 
 const char* to_string(role r) {
     switch (r) {
-    case role::follower:
-        return "follower";
-    case role::candidate:
-        return "candidate";
-    case role::leader:
-        return "leader";
-    case role::unavailable:
-        break;
+        case role::follower: return "follower";
+        case role::candidate: return "candidate";
+        case role::leader: return "leader";
+        case role::unavailable: break;
     }
     return "unavailable";
 }
@@ -178,8 +174,8 @@ struct raft_node::impl {
             bootstrap();
         }
         raft_set_election_timeout(&r, cfg.election_timeout_ms);
-        raft_set_heartbeat_timeout(&r, cfg.heartbeat_ms != 0 ? cfg.heartbeat_ms
-                                                             : std::max(1u, cfg.election_timeout_ms / 10));
+        raft_set_heartbeat_timeout(
+            &r, cfg.heartbeat_ms != 0 ? cfg.heartbeat_ms : std::max(1u, cfg.election_timeout_ms / 10));
         // Without pre-vote a member that was cut off comes back with a
         // higher term and deposes a working leader; and libraft 0.15 turns
         // votes down while it knows a leader, so the first election after a
@@ -189,8 +185,8 @@ struct raft_node::impl {
         raft_set_snapshot_trailing(&r, cfg.snapshot_trailing);
         raft_set_install_snapshot_timeout(&r, cfg.install_snapshot_timeout_ms);
         if (int rc = raft_start(&r); rc != 0) {
-            throw std::runtime_error("cluster: cannot start member " + std::to_string(cfg.id) + " at " +
-                                     cfg.address + ": " + raft_errmsg(&r));
+            throw std::runtime_error("cluster: cannot start member " + std::to_string(cfg.id) + " at " + cfg.address +
+                                     ": " + raft_errmsg(&r));
         }
     }
 

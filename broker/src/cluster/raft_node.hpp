@@ -65,7 +65,7 @@ const char* to_string(role r);
 struct member_status {
     uint64_t id = 0;
     std::string address;
-    std::string kind;  // voter, standby, spare
+    std::string kind;          // voter, standby, spare
     uint64_t match_index = 0;  // leader only: what it knows the member holds
 };
 
