@@ -184,6 +184,7 @@ template <typename V> void fields(reply& m, V&& v) {
     v("warnings", m.warnings);
     v("queues", m.queues);
     v("job", m.job);
+    v("leader", m.leader);
 }
 template <typename V> void fields(hello& m, V&& v) {
     v("worker", m.worker);

@@ -4,9 +4,9 @@
 
 namespace taskmill {
 namespace {
-constexpr std::array<std::string_view, 10> names = {"invalid_argument", "not_found",      "conflict", "too_large",
-                                                    "unavailable",      "unsupported",    "corrupt",  "cancelled",
-                                                    "internal",         "unknown_handler"};
+constexpr std::array<std::string_view, 11> names = {"invalid_argument", "not_found",       "conflict",  "too_large",
+                                                    "unavailable",      "unsupported",     "corrupt",   "cancelled",
+                                                    "internal",         "unknown_handler", "not_leader"};
 }
 
 std::string_view to_string(errc code) noexcept { return names[static_cast<std::size_t>(code)]; }

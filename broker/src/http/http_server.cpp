@@ -35,6 +35,7 @@ int status_of(errc code) {
         case errc::unavailable: return 503;
         case errc::unsupported: return 501;
         case errc::unknown_handler: return 422;
+        case errc::not_leader: return 421;  // Misdirected Request: ask the leader
         default: return 500;
     }
 }

@@ -248,6 +248,8 @@ struct reply {
     std::vector<std::string> warnings;
     std::vector<queue_stats> queues;  // QUEUES
     std::optional<job_info> job;      // bulk verbs, JOB
+    // not_leader: the leader's frontend endpoint, when this member knows it.
+    std::string leader;
 };
 
 // ---- worker / supervisor <-> broker (backend) ----

@@ -25,6 +25,7 @@ enum class errc {
     cancelled,         // the operation was cancelled
     internal,          // a bug or fatal condition; see the log
     unknown_handler,   // no worker serves or has recently offered the handler (strict SUBMIT, SPAWN)
+    not_leader,        // a cluster member that does not lead: ask the leader (reply.leader)
 };
 
 // The wire name of an error code ("invalid_argument", ...).
