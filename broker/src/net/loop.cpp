@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <stdexcept>
 
 #include <spdlog/sinks/null_sink.h>
@@ -25,6 +26,7 @@
 #include "http/event_hub.hpp"
 #include "http/http_server.hpp"
 #include "net/fd_guard.hpp"
+#include "net/membership.hpp"
 #include "net/security.hpp"
 
 namespace taskmill::broker {
@@ -78,7 +80,9 @@ struct broker::impl {
     std::unique_ptr<zmq::context_t> own_ctx;
     zmq::context_t* ctx;
     std::unique_ptr<store> st;
-    std::unique_ptr<engine> eng;
+    std::unique_ptr<membership> member;  // in a cluster; declared before the engine that uses its store
+    std::unique_ptr<engine> eng;         // in a cluster: only while this member leads
+    std::set<std::string> subscriptions;
     zmq::socket_t frontend;
     zmq::socket_t backend;
     zmq::socket_t events;
@@ -97,7 +101,7 @@ struct broker::impl {
           own_ctx(x == nullptr ? std::make_unique<zmq::context_t>(1) : nullptr),
           ctx(x == nullptr ? own_ctx.get() : x),
           st(std::move(s)),
-          eng(std::make_unique<engine>(cfg, *st, *log)),
+          eng(clustered() ? nullptr : std::make_unique<engine>(cfg, *st, *log)),
           frontend(*ctx, zmq::socket_type::router),
           backend(*ctx, zmq::socket_type::router),
           guard(*ctx, *log) {
@@ -107,9 +111,27 @@ struct broker::impl {
         }
         pipe_r = fds[0];
         pipe_w = fds[1];
-        recover();
+        if (eng) {
+            recover();
+        }
         bind_all();
+        if (clustered()) {
+            join_cluster();
+        }
     }
+
+    bool clustered() const { return cfg.cluster.node_id != 0; }
+
+    void join_cluster() {
+        member = std::make_unique<membership>(
+            cfg, *st, *log, [this](outbox& out) { send_out(out); },
+            [this](outbox& out, const std::string& why) {
+                send_messages(refuse_replies(out.messages, {}, why + "; ask the new leader"));
+            });
+        member->set_endpoints(eps);
+    }
+
+    store& engine_store() { return member ? member->engine_store() : *st; }
 
     ~impl() {
         ::close(pipe_r);
@@ -176,7 +198,9 @@ struct broker::impl {
         o.events = http_events;
         o.loop_endpoint = "inproc://taskmill-http-" + std::to_string(reinterpret_cast<uintptr_t>(this));
         frontend.bind(o.loop_endpoint);
-        eng->publish_metrics(*hub);
+        if (eng) {
+            eng->publish_metrics(*hub);
+        }
         http = std::make_unique<http_server>(std::move(o), *ctx, hub, log);
         eps.http = http->url();
     }
@@ -186,6 +210,9 @@ struct broker::impl {
         bool stopping = false;
         while (!stopping) {
             stopping = wait();
+            if (member) {
+                follow_membership();
+            }
             turn();
         }
         log->info("broker stopped");
@@ -194,7 +221,7 @@ struct broker::impl {
     // Sleeps until a socket is readable, the next timer is due, or stop().
     // Returns true if stop() was called.
     bool wait() {
-        auto deadline = eng->next_deadline();
+        auto deadline = eng ? eng->next_deadline() : std::nullopt;
         if (auto due = guard.next_due_ms(); due >= 0) {
             deadline = deadline ? std::min(*deadline, due) : due;
         }
@@ -202,11 +229,21 @@ struct broker::impl {
         if (deadline) {
             timeout = static_cast<long>(std::max<int64_t>(0, *deadline - now_ms()));
         }
+        // A leader with its entries in flight full reads no more messages
+        // until one commits: the Raft member's descriptor wakes the loop.
+        const bool reading = !member || !member->leading() || member->can_take_turn();
         std::vector<zmq::pollitem_t> items = {
-            {frontend.handle(), 0, ZMQ_POLLIN, 0},
-            {backend.handle(), 0, ZMQ_POLLIN, 0},
+            {frontend.handle(), 0, static_cast<short>(reading ? ZMQ_POLLIN : 0), 0},
+            {backend.handle(), 0, static_cast<short>(reading ? ZMQ_POLLIN : 0), 0},
             {nullptr, pipe_r, ZMQ_POLLIN, 0},
         };
+        if (member) {
+            items.push_back({nullptr, member->poll_fd(), ZMQ_POLLIN, 0});
+            const long raft_due = member->timeout_ms();
+            if (raft_due >= 0 && (timeout < 0 || raft_due < timeout)) {
+                timeout = raft_due;
+            }
+        }
         if (events) {
             items.push_back({events.handle(), 0, ZMQ_POLLIN, 0});
         }
@@ -235,7 +272,16 @@ struct broker::impl {
         zmq::message_t m;
         while (events.recv(m, zmq::recv_flags::dontwait)) {
             if (m.size() >= 1 && (m.data<uint8_t>()[0] == 0 || m.data<uint8_t>()[0] == 1)) {
-                eng->subscription(m.data<uint8_t>()[0] == 1, std::string(m.data<char>() + 1, m.size() - 1));
+                const bool on = m.data<uint8_t>()[0] == 1;
+                std::string prefix(m.data<char>() + 1, m.size() - 1);
+                if (eng) {
+                    eng->subscription(on, prefix);
+                }
+                if (on) {
+                    subscriptions.insert(std::move(prefix));
+                } else {
+                    subscriptions.erase(prefix);
+                }
             }
         }
     }
@@ -248,6 +294,13 @@ struct broker::impl {
     // turn are undone by the requeue (at-least-once). New work is then
     // refused for a while, so finishing work gets the room that is left.
     void turn() {
+        if (!eng) {
+            answer_not_leader();
+            return;
+        }
+        if (member && !member->can_take_turn()) {
+            return;
+        }
         try {
             run_turn();
         } catch (const store_failure& e) {
@@ -311,16 +364,74 @@ struct broker::impl {
     }
 
     void rebuild_engine(const std::string& why) {
-        auto subscriptions = eng->subscriptions();
-        eng.reset();  // aborts the failed turn's transaction
-        eng = std::make_unique<engine>(cfg, *st, *log);
-        recover();
+        make_engine();
         eng->hold_new_work(now_ms() + store_hold_ms, why);
+    }
+
+    // A new engine recovering from the store, as at a start.
+    void make_engine() {
+        eng.reset();  // aborts a failed turn's transaction
+        eng = std::make_unique<engine>(cfg, engine_store(), *log);
+        recover();
         for (const auto& prefix : subscriptions) {
             eng->subscription(true, prefix);
         }
         if (http) {
             eng->publish_metrics(*hub);
+        }
+    }
+
+    // A cluster member: runs the Raft member's ready work, then makes the
+    // engine when this member comes to lead, drops it when it stops.
+    void follow_membership() {
+        member->run_ready();
+        switch (member->take_change()) {
+            case membership::change::lead: make_engine(); break;
+            case membership::change::follow:
+                if (eng) {
+                    send_messages(refuse_replies({}, eng->parked(), "this member no longer leads; ask the new leader"));
+                    eng.reset();
+                }
+                break;
+            case membership::change::none: break;
+        }
+    }
+
+    // A member that does not lead answers every request NOT_LEADER, naming
+    // the leader when it knows it, and drops hosts' messages (a host
+    // finds the leader by its own list of brokers).
+    void answer_not_leader() {
+        if (events) {
+            read_subscriptions();
+        }
+        const std::string why = member->leader_text();
+        const std::string leader = member->leader_frontend();
+        for (std::size_t i = 0; i < cfg.batch; ++i) {
+            auto in = protocol::try_recv(frontend, true, cfg.max_body_bytes);
+            if (!in) {
+                break;
+            }
+            protocol::reply r;
+            std::string command = in->command;
+            r.req = in->req;
+            if (in->msg) {
+                command = in->msg->command;
+                auto rq = protocol::decode_request(in->msg->body);
+                r.req = rq ? rq->req : 0;
+            }
+            if (command.empty()) {
+                continue;  // not a request at all: nothing to answer
+            }
+            r.ok = false;
+            r.error_code = std::string(to_string(errc::not_leader));
+            r.error = why;
+            r.leader = leader;
+            (void)protocol::send(frontend, in->peer, command, protocol::encode(r));
+        }
+        for (std::size_t i = 0; i < cfg.batch; ++i) {
+            if (!protocol::try_recv(backend, true, cfg.max_body_bytes)) {
+                break;
+            }
         }
     }
 
@@ -360,7 +471,11 @@ struct broker::impl {
         if (http) {
             eng->publish_metrics(*hub);  // before the replies: a client that saw one sees its effect
         }
-        flush();
+        if (member) {
+            member->after_turn(eng->out());  // sent once the turn's entry has committed
+        } else {
+            send_out(eng->out());
+        }
     }
 
     void send_messages(const std::vector<out_message>& messages) {
@@ -369,13 +484,14 @@ struct broker::impl {
                 (void)protocol::send(frontend, m.peer, m.command, m.body);
             } else if (!protocol::send(backend, m.peer, m.command, m.body)) {
                 log->warn("worker={} unroutable command={}", protocol::printable(m.peer), m.command);
-                eng->worker_unreachable(m.peer);
+                if (eng) {
+                    eng->worker_unreachable(m.peer);
+                }
             }
         }
     }
 
-    void flush() {
-        auto& out = eng->out();
+    void send_out(outbox& out) {
         send_messages(out.messages);
         if (events) {
             for (const auto& [topic, body] : out.events) {
@@ -399,7 +515,9 @@ std::unique_ptr<store> open_default(const broker_config& cfg) {
     lmdb_options o;
     o.dir = cfg.data_dir;
     o.map_size_bytes = cfg.map_size_mb << 20;
-    o.mode = cfg.mode;
+    // A cluster member writes its log first (the Raft log, fsynced): the
+    // store need not sync what the log replays after a crash.
+    o.mode = cfg.cluster.node_id != 0 ? durability::none : cfg.mode;
     o.allow_empty = cfg.allow_empty_store;
     return open_lmdb_store(o);
 }

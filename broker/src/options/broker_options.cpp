@@ -31,6 +31,7 @@ struct raw {
     std::string retention_cancelled = "7d";
     std::string retention_expired = "7d";
     std::string handler_memory = "7d";  // parsed by load_handler_memory
+    std::string peers;                  // parsed by load_cluster
 };
 
 void declare_server(config::loader& l, broker_config& g, std::string& log_level, raw& r) {
@@ -114,6 +115,66 @@ void load_retention(retention_config& out, const raw& r) {
     out.expired_ms = ms("retention-expired", r.retention_expired);
 }
 
+void declare_cluster(config::loader& l, cluster_config& c, raw& r) {
+    l.add("node-id", config::number(c.node_id, uint64_t{0}),
+          "this broker's id in a cluster (docs/CLUSTER.md); 0 = a single broker");
+    l.add("raft-address", config::text(c.raft_address),
+          "IPv4:PORT of this member's Raft transport; empty = its entry in peers");
+    l.add("peers", config::text(r.peers), "every member's Raft transport: ID=IPv4:PORT,...");
+    l.add("election-timeout-ms", config::number(c.election_timeout_ms, int64_t{50}, int64_t{60000}),
+          "silence from the leader before a member stands for election (50..60000)");
+}
+
+// "1.2.3.4:5" with a dotted IPv4 address (all libraft 0.15's transport reads).
+bool ipv4_and_port(const std::string& a) {
+    auto colon = a.rfind(':');
+    if (colon == std::string::npos) return false;
+    int dots = 0;
+    for (std::size_t i = 0; i < colon; ++i) {
+        if (a[i] == '.') ++dots;
+        else if (a[i] < '0' || a[i] > '9') return false;
+    }
+    const auto port = a.substr(colon + 1);
+    if (dots != 3 || port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+        return false;
+    return std::stoi(port) > 0 && std::stoi(port) < 65536;
+}
+
+void load_cluster(cluster_config& c, const raw& r) {
+    if (c.node_id == 0) {
+        if (!r.peers.empty() || !c.raft_address.empty()) throw config::error("peers / raft-address need node-id");
+        return;
+    }
+    std::size_t from = 0;
+    while (from <= r.peers.size() && !r.peers.empty()) {
+        auto comma = r.peers.find(',', from);
+        auto item = r.peers.substr(from, comma == std::string::npos ? std::string::npos : comma - from);
+        auto eq = item.find('=');
+        if (eq == std::string::npos || eq == 0 ||
+            item.substr(0, eq).find_first_not_of("0123456789") != std::string::npos)
+            throw config::error("peers: '" + item + "' is not ID=IPv4:PORT");
+        cluster_member m{std::stoull(item.substr(0, eq)), item.substr(eq + 1)};
+        if (m.id == 0 || !ipv4_and_port(m.address))
+            throw config::error("peers: '" + item + "' is not ID=IPv4:PORT with ID > 0");
+        for (const auto& other : c.peers) {
+            if (other.id == m.id || other.address == m.address)
+                throw config::error("peers: '" + item + "' repeats an id or an address");
+        }
+        c.peers.push_back(m);
+        if (comma == std::string::npos) break;
+        from = comma + 1;
+    }
+    const cluster_member* self = nullptr;
+    for (const auto& m : c.peers) {
+        if (m.id == c.node_id) self = &m;
+    }
+    if (self == nullptr) throw config::error("peers must list node-id " + std::to_string(c.node_id));
+    if (c.raft_address.empty()) c.raft_address = self->address;
+    if (c.raft_address != self->address)
+        throw config::error("raft-address " + c.raft_address + " is not node " + std::to_string(c.node_id) +
+                            "'s address in peers (" + self->address + ")");
+}
+
 void declare_commands(config::loader& l, raw& r) {
     l.add("help", config::switch_flag(r.help), "show this help", config::scope::flag_only).short_name = 'h';
     l.add("config", config::text(r.config_file), "INI file; every option not marked may be set there",
@@ -176,6 +237,7 @@ broker_options load_broker_options(int argc, const char* const* argv, const std:
     l.file_option("config");
     declare_retention(l, r);
     declare_handler_memory(l, r);
+    declare_cluster(l, out.cfg.cluster, r);
     l.sections("schedule.", [&](const config::section& s) { out.cfg.schedules.push_back(read_schedule_section(s)); });
     l.sections("queue.", [&](const config::section& s) { out.cfg.queues.push_back(read_queue_section(s)); });
     l.sections("handler.", [&](const config::section& s) { out.cfg.handlers.push_back(read_handler_section(s)); });
@@ -188,6 +250,7 @@ broker_options load_broker_options(int argc, const char* const* argv, const std:
     load_keys(out.cfg, r);
     load_retention(out.cfg.retention, r);
     load_handler_memory(out.cfg, r);
+    load_cluster(out.cfg.cluster, r);
     out.cfg.mode = r.durability == "sync" ? durability::sync : durability::none;
     check_together(out.cfg);
     if (r.print_config) {

@@ -9,30 +9,10 @@
 #include <taskmill/protocol/duration.hpp>
 
 #include "broker_harness.hpp"
-#include "options/broker_options.hpp"
+#include "options_harness.hpp"
 
 using namespace tmtest;
 namespace tp = taskmill::protocol;
-
-namespace {
-
-tb::broker_options load(const temp_dir& d, const std::string& ini) {
-    auto file = (d.path / "broker.ini").string();
-    std::ofstream(file) << ini;
-    const char* argv[] = {"taskmill-broker", "--config", file.c_str()};
-    return tb::load_broker_options(3, argv, {});
-}
-
-std::string load_error(const temp_dir& d, const std::string& ini) {
-    try {
-        load(d, ini);
-    } catch (const std::exception& e) {
-        return e.what();
-    }
-    return {};
-}
-
-}  // namespace
 
 TEST(Duration, ReadsUnitsAndSums) {
     EXPECT_EQ(*tp::parse_duration_ms("0"), 0);

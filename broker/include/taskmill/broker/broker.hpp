@@ -30,6 +30,19 @@ class context_t;
 
 namespace taskmill::broker {
 
+// A member of a broker cluster (docs/CLUSTER.md).
+struct cluster_member {
+    uint64_t id = 0;
+    std::string address;  // its Raft transport, IPv4:port
+};
+
+struct cluster_config {
+    uint64_t node_id = 0;  // 0 = a single broker, no cluster
+    std::string raft_address;
+    std::vector<cluster_member> peers;  // every member, this one too
+    int64_t election_timeout_ms = 300;
+};
+
 struct broker_config {
     std::string data_dir = "taskmill-data";
     std::string frontend = "tcp://*:5555";
@@ -81,6 +94,7 @@ struct broker_config {
     std::size_t max_waits_per_client = 10000;
     std::size_t max_waits = 100000;
     bool allow_empty_store = false;  // see lmdb_options::allow_empty
+    cluster_config cluster;
 };
 
 // taskmill-broker --check-store: opens the store in cfg.data_dir as the

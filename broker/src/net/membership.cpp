@@ -1,0 +1,237 @@
+#include "net/membership.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+#include <nlohmann/json.hpp>
+
+#include "replication/recording_store.hpp"
+
+namespace taskmill::broker {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Left in the data folder while this member's store may hold turns it led
+// that the cluster has not confirmed.
+constexpr const char* led_mark = "cluster-led";
+// meta: who leads, written by each new leader (replicated), read by
+// followers to redirect clients.
+constexpr std::string_view meta_leader = "cluster-leader";
+// Entries in flight at most: enough that a commit's fsync does not bound
+// the turns, few enough that a lost leadership refuses little.
+constexpr std::size_t max_in_flight = 8;
+
+void empty_store(store& st) {
+    auto txn = st.begin(true);
+    for (int t = 0; t < table_count; ++t) {
+        if (auto rc = txn->clear(static_cast<table>(t)); !rc) {
+            throw std::runtime_error("cluster: cannot empty the store: " + rc.error().message);
+        }
+    }
+    if (auto rc = txn->commit(); !rc) {
+        throw std::runtime_error("cluster: cannot empty the store: " + rc.error().message);
+    }
+}
+
+}  // namespace
+
+membership::membership(const broker_config& cfg, store& st, spdlog::logger& log, send_fn send, refuse_fn refuse)
+    : cfg_(cfg), st_(st), log_(log), send_(std::move(send)), refuse_(std::move(refuse)) {
+    if (fs::exists(fs::path(cfg_.data_dir) / led_mark)) {
+        rebuild("it was leading when it stopped");
+    }
+    node_ = make_node();
+    // Each write transaction's entry is proposed as it commits, so the
+    // index it recorded is the one the log gives it.
+    recording_ = replication::make_recording_store(
+        st_, [this](std::string entry) { propose(std::move(entry)); }, [this] { return node_->next_index(); });
+}
+
+membership::~membership() {
+    // A leader stopped with every entry confirmed holds nothing the others
+    // lack: no rebuild at its next start.
+    if (state_ == state::leading && !lost_entry_ && proposed_ == confirmed_) {
+        std::error_code ec;
+        fs::remove(fs::path(cfg_.data_dir) / led_mark, ec);
+    }
+}
+
+std::unique_ptr<cluster::raft_node> membership::make_node() {
+    cluster::raft_settings s;
+    s.id = cfg_.cluster.node_id;
+    s.address = cfg_.cluster.raft_address;
+    for (const auto& p : cfg_.cluster.peers) {
+        s.members.push_back({p.id, p.address});
+    }
+    s.dir = (fs::path(cfg_.data_dir) / "raft").string();
+    s.election_timeout_ms = static_cast<unsigned>(cfg_.cluster.election_timeout_ms);
+    return std::make_unique<cluster::raft_node>(s, st_, log_);
+}
+
+void membership::run_ready() {
+    node_->run_ready();
+    if (const auto& failed = node_->failed()) {
+        throw std::runtime_error("cluster member " + std::to_string(cfg_.cluster.node_id) + ": " + *failed);
+    }
+    const bool raft_leads = node_->is_leader();
+    if (state_ == state::following && raft_leads) {
+        state_ = state::catching_up;
+        const uint64_t gen = generation_;
+        auto rc = node_->barrier([this, gen](bool ok) {
+            if (gen == generation_ && ok && node_->is_leader()) {
+                start_leading();
+            }
+        });
+        if (!rc) {
+            state_ = state::following;
+        }
+    } else if (state_ != state::following && !raft_leads) {
+        stop_leading("this member no longer leads");
+    }
+}
+
+void membership::start_leading() {
+    mark_led(true);
+    state_ = state::leading;
+    change_ = change::lead;
+    proposed_ = confirmed_ = 0;
+    lost_entry_ = false;
+    log_.info("cluster: member {} leads (term {})", cfg_.cluster.node_id, node_->status().term);
+    announce_leader();
+}
+
+// The first entry of a leadership: where clients and hosts find it.
+void membership::announce_leader() {
+    nlohmann::json j = {{"id", cfg_.cluster.node_id},
+                        {"frontend", eps_.frontend},
+                        {"backend", eps_.backend},
+                        {"events", eps_.events},
+                        {"http", eps_.http}};
+    auto txn = recording_->begin(true);
+    if (!txn->put(table::meta, meta_leader, j.dump()) || !txn->commit()) {
+        throw std::runtime_error("cluster: cannot record the leader in the store");
+    }
+    outbox none;
+    after_turn(none);
+}
+
+void membership::stop_leading(const std::string& why) {
+    ++generation_;
+    const bool unconfirmed = lost_entry_ || proposed_ != confirmed_;
+    for (auto& h : held_) {
+        refuse_(h.out, why);
+    }
+    held_.clear();
+    if (state_ == state::leading) {
+        change_ = change::follow;
+    }
+    state_ = state::following;
+    log_.warn("cluster: member {} stops leading: {}", cfg_.cluster.node_id, why);
+    if (unconfirmed) {
+        node_.reset();
+        rebuild("entries it led were not confirmed");
+        node_ = make_node();
+    } else {
+        mark_led(false);
+    }
+}
+
+// Empties the store: the member's log and snapshots fill it again.
+void membership::rebuild(const std::string& why) {
+    log_.warn("cluster: member {} rebuilds its store from its log and snapshots: {}", cfg_.cluster.node_id, why);
+    empty_store(st_);
+    mark_led(false);
+}
+
+void membership::mark_led(bool led) {
+    const auto path = fs::path(cfg_.data_dir) / led_mark;
+    if (!led) {
+        fs::remove(path);
+        return;
+    }
+    std::ofstream out(path, std::ios::trunc);
+    out << cfg_.cluster.node_id << "\n";
+    out.flush();
+    if (!out) {
+        throw std::runtime_error("cluster: cannot write " + path.string());
+    }
+}
+
+membership::change membership::take_change() { return std::exchange(change_, change::none); }
+
+bool membership::can_take_turn() const {
+    return state_ == state::leading && node_->in_flight() < max_in_flight && !node_->snapshot_waiting();
+}
+
+void membership::after_turn(outbox& out) {
+    if (proposed_ == confirmed_ && held_.empty()) {
+        send_(out);
+        out.clear();
+        return;
+    }
+    if (!out.messages.empty() || !out.events.empty()) {
+        held_.push_back({proposed_, std::move(out)});
+    }
+    out.clear();
+}
+
+void membership::propose(std::string entry) {
+    if (state_ != state::leading) {
+        // Written while not leading: only an engine of an ended leadership
+        // could; its store is rebuilt.
+        lost_entry_ = true;
+        return;
+    }
+    const uint64_t seq = ++proposed_;
+    const uint64_t gen = generation_;
+    auto rc = node_->propose(entry, [this, seq, gen](bool ok) {
+        if (gen != generation_) {
+            return;
+        }
+        if (ok) {
+            committed(seq);
+        } else {
+            lost_entry_ = true;
+        }
+    });
+    if (!rc) {
+        // Committed to the store, never in the log: the store is ahead.
+        lost_entry_ = true;
+        log_.warn("cluster: {}", rc.error().message);
+    }
+}
+
+void membership::committed(uint64_t seq) {
+    confirmed_ = seq;
+    while (!held_.empty() && held_.front().after <= seq) {
+        send_(held_.front().out);
+        held_.pop_front();
+    }
+}
+
+std::string membership::leader_frontend() const {
+    auto txn = st_.begin(false);
+    auto v = txn->get(table::meta, meta_leader);
+    if (!v) {
+        return {};
+    }
+    auto j = nlohmann::json::parse(*v, nullptr, false);
+    if (j.is_discarded() || j.value("id", uint64_t{0}) != node_->status().leader_id) {
+        return {};  // an older leader's: the new one has not written yet
+    }
+    return j.value("frontend", std::string{});
+}
+
+std::string membership::leader_text() const {
+    auto s = node_->status();
+    if (s.leader_id == 0) {
+        return "member " + std::to_string(cfg_.cluster.node_id) + " knows no leader now (an election is under way)";
+    }
+    auto fe = leader_frontend();
+    return "member " + std::to_string(cfg_.cluster.node_id) + " does not lead; the leader is member " +
+           std::to_string(s.leader_id) + (fe.empty() ? "" : " at " + fe);
+}
+
+}  // namespace taskmill::broker

@@ -1,0 +1,148 @@
+// Three brokers as one cluster (docs/CLUSTER.md), in this process: each
+// with its own store, their Raft members talking TCP on loopback, their
+// clients on inproc endpoints. Only the leader serves; the others answer
+// not_leader naming it; what the leader acknowledged outlives it.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "broker_harness.hpp"
+
+using namespace tmtest;
+using namespace std::chrono_literals;
+
+namespace {
+
+int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+class three_brokers {
+public:
+    three_brokers() {
+        std::vector<tb::cluster_member> peers;
+        for (uint64_t id = 1; id <= 3; ++id) {
+            peers.push_back({id, "127.0.0.1:" + std::to_string(free_port())});
+        }
+        for (std::size_t i = 0; i < 3; ++i) {
+            cfgs_[i] = test_config(dirs_[i].path.string());
+            cfgs_[i].cluster.node_id = i + 1;
+            cfgs_[i].cluster.raft_address = peers[i].address;
+            cfgs_[i].cluster.peers = peers;
+            start(i);
+        }
+    }
+
+    void start(std::size_t i) { brokers_[i] = std::make_unique<running_broker>(ctx_, cfgs_[i]); }
+    void stop(std::size_t i) { brokers_[i].reset(); }
+    std::string frontend(std::size_t i) const { return cfgs_[i].frontend; }
+    std::filesystem::path data_dir(std::size_t i) const { return dirs_[i].path; }
+    zmq::context_t& ctx() { return ctx_; }
+
+    // STATS at broker i: its reply (ok from the leader, not_leader elsewhere).
+    tp::reply stats(std::size_t i) {
+        client c(ctx_, frontend(i));
+        return c.call(tp::cmd::stats, tp::request{});
+    }
+
+    // The broker that serves, once one does; nullopt at the deadline.
+    std::optional<std::size_t> leader(std::chrono::milliseconds limit = 10s) {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        while (std::chrono::steady_clock::now() < deadline) {
+            for (std::size_t i = 0; i < 3; ++i) {
+                if (brokers_[i] && stats(i).ok) {
+                    return i;
+                }
+            }
+            std::this_thread::sleep_for(20ms);  // polling a condition with a deadline
+        }
+        return std::nullopt;
+    }
+
+private:
+    zmq::context_t ctx_;
+    std::array<temp_dir, 3> dirs_;
+    std::array<tb::broker_config, 3> cfgs_;
+    std::array<std::unique_ptr<running_broker>, 3> brokers_;  // last: stopped before the folders go
+};
+
+}  // namespace
+
+TEST(BrokerCluster, OnlyTheLeaderServesAndTheOthersNameIt) {
+    three_brokers c;
+    auto leader = c.leader();
+    ASSERT_TRUE(leader) << "no broker served within the deadline";
+    for (std::size_t i = 0; i < 3; ++i) {
+        if (i == *leader) {
+            continue;
+        }
+        tp::reply r;
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        do {  // a follower names the leader once the leader's first entry reached it
+            r = c.stats(i);
+        } while (r.leader.empty() && std::chrono::steady_clock::now() < deadline);
+        EXPECT_FALSE(r.ok);
+        EXPECT_EQ(r.error_code, "not_leader");
+        EXPECT_EQ(r.leader, c.frontend(*leader)) << r.error;
+        EXPECT_NE(r.error.find("the leader is member " + std::to_string(*leader + 1)), std::string::npos) << r.error;
+    }
+}
+
+TEST(BrokerCluster, WhatTheLeaderAcknowledgedOutlivesIt) {
+    three_brokers c;
+    auto first = c.leader();
+    ASSERT_TRUE(first);
+    std::vector<std::string> ids;
+    {
+        client cl(c.ctx(), c.frontend(*first));
+        for (int i = 0; i < 5; ++i) {
+            auto got = cl.submit({task("a.b"), task("a.b")});
+            ASSERT_EQ(got.size(), 2u);
+            ids.insert(ids.end(), got.begin(), got.end());
+        }
+    }
+    c.stop(*first);
+    auto second = c.leader();
+    ASSERT_TRUE(second) << "no new leader";
+    ASSERT_NE(*second, *first);
+    client cl(c.ctx(), c.frontend(*second));
+    for (const auto& id : ids) {
+        EXPECT_EQ(cl.status(id).state, "QUEUED") << id;
+    }
+    auto more = cl.submit({task("a.b")});
+    ASSERT_EQ(more.size(), 1u);
+
+    // As if it had been killed while leading: it must empty its store and
+    // rebuild it from its log and the others before it follows.
+    std::ofstream(c.data_dir(*first) / "cluster-led") << *first + 1 << "\n";
+    c.start(*first);
+    tp::reply r;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    do {
+        r = c.stats(*first);
+    } while (r.leader != c.frontend(*second) && std::chrono::steady_clock::now() < deadline);
+    EXPECT_EQ(r.error_code, "not_leader");
+    EXPECT_EQ(r.leader, c.frontend(*second));
+    EXPECT_FALSE(std::filesystem::exists(c.data_dir(*first) / "cluster-led")) << "the mark goes with the rebuild";
+}
