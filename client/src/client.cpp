@@ -6,6 +6,8 @@
 
 #include <taskmill/protocol/frame.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "convert.hpp"
 #include "core.hpp"
 
@@ -256,6 +258,18 @@ result<std::vector<worker_info>> client::workers() {
         out.push_back(detail::from_wire(w));
     }
     return out;
+}
+
+result<cluster_info> client::cluster_status() {
+    auto rep = core_->call(std::string(cmd::cluster), {});
+    if (!rep) {
+        return error_of<cluster_info>(rep);
+    }
+    try {
+        return detail::cluster_from_json(nlohmann::json::from_msgpack(rep->data, true, false));
+    } catch (const nlohmann::json::exception& e) {
+        return fail(errc::internal, std::string("CLUSTER reply does not decode: ") + e.what());
+    }
 }
 
 // ---- queue control and flow limits ----

@@ -223,4 +223,28 @@ protocol::stats_info to_wire(const stats_info& s) {
     return out;
 }
 
+cluster_info cluster_from_json(const nlohmann::json& j) {
+    if (!j.is_object()) {
+        throw nlohmann::json::type_error::create(302, "not a map", &j);
+    }
+    cluster_info c;
+    c.node_id = j.value("node_id", uint64_t{0});
+    c.role = j.value("role", std::string{});
+    c.serving = j.value("serving", false);
+    c.term = j.value("term", uint64_t{0});
+    c.leader_id = j.value("leader_id", uint64_t{0});
+    c.leader_frontend = j.value("leader_frontend", std::string{});
+    c.last_index = j.value("last_index", uint64_t{0});
+    c.commit_index = j.value("commit_index", uint64_t{0});
+    c.applied_index = j.value("applied_index", uint64_t{0});
+    c.snapshots = j.value("snapshots", uint64_t{0});
+    for (const auto& m : j.value("members", nlohmann::json::array())) {
+        if (m.is_object()) {
+            c.members.push_back({m.value("id", uint64_t{0}), m.value("address", std::string{}),
+                                 m.value("kind", std::string{}), m.value("match_index", uint64_t{0})});
+        }
+    }
+    return c;
+}
+
 }  // namespace taskmill::client::detail

@@ -2,6 +2,8 @@
 // of taskmill::protocol. Pure functions.
 #pragma once
 
+#include <nlohmann/json.hpp>
+
 #include <taskmill/client/types.hpp>
 #include <taskmill/protocol/messages.hpp>
 
@@ -26,5 +28,8 @@ protocol::stats_info to_wire(const stats_info& s);
 // Unix milliseconds (0 = unset) to a time point and back.
 std::optional<time_point> from_unix_ms(int64_t ms);
 int64_t to_unix_ms(time_point t);
+
+// CLUSTER's map; throws nlohmann::json::exception for one of the wrong shape.
+cluster_info cluster_from_json(const nlohmann::json& j);
 
 }  // namespace taskmill::client::detail

@@ -62,6 +62,7 @@ public:
         members_[i].reset();
     }
     const endpoints& ep(std::size_t i) const { return eps_[i]; }
+    const fs::path& dir() const { return dir_.path(); }
 
     // The member that answers STATS, once one does.
     std::optional<std::size_t> leader(ms limit = 15s) {
@@ -153,4 +154,23 @@ TEST(BrokerCluster, LeaderKillsLoseNoAcknowledgedTaskAndKeysMakeResendsSafe) {
     auto stats = w.call(taskmill::protocol::cmd::stats, {});
     ASSERT_TRUE(stats && stats->stats);
     EXPECT_EQ(stats->stats->states["QUEUED"], acked.size()) << "one task per key, none twice";
+
+    // What an operator sees of it.
+    auto led = run_cli(c.dir(), {"--broker", c.ep(*leader).frontend, "--json", "cluster", "status"});
+    ASSERT_EQ(led.exit_code, 0) << led.out << led.err;
+    auto j = nlohmann::json::parse(led.out);
+    EXPECT_EQ(j["role"], "leader");
+    EXPECT_EQ(j["node_id"], *leader + 1);
+    EXPECT_EQ(j["members"].size(), 3u);
+    const std::size_t other = (*leader + 1) % 3;
+    cli_result text;
+    wait_until(  // the member last restarted may not have heard from the leader yet
+        [&] {
+            text = run_cli(c.dir(), {"--broker", c.ep(other).frontend, "cluster", "status"});
+            return text.exit_code != 0 || text.out.find("leader: member") != std::string::npos;
+        },
+        10s);
+    ASSERT_EQ(text.exit_code, 0) << text.out << text.err;
+    EXPECT_NE(text.out.find("member " + std::to_string(other + 1) + ": follower"), std::string::npos) << text.out;
+    EXPECT_NE(text.out.find("leader: member " + std::to_string(*leader + 1)), std::string::npos) << text.out;
 }

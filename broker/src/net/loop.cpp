@@ -422,6 +422,10 @@ struct broker::impl {
             if (command.empty()) {
                 continue;  // not a request at all: nothing to answer
             }
+            if (command == protocol::cmd::cluster) {
+                answer_cluster(in->peer, r.req);
+                continue;
+            }
             r.ok = false;
             r.error_code = std::string(to_string(errc::not_leader));
             r.error = why;
@@ -453,6 +457,11 @@ struct broker::impl {
             if (!in) {
                 break;
             }
+            if (in->msg && in->msg->command == protocol::cmd::cluster) {
+                auto rq = protocol::decode_request(in->msg->body);
+                answer_cluster(in->peer, rq ? rq->req : 0);
+                continue;
+            }
             eng->on_frontend(*in);
         }
         for (std::size_t i = 0; i < cfg.batch; ++i) {
@@ -476,6 +485,20 @@ struct broker::impl {
         } else {
             send_out(eng->out());
         }
+    }
+
+    // CLUSTER: what this broker knows of its cluster, answered by the loop
+    // on every member (a single broker says it has node-id 0).
+    void answer_cluster(const std::string& peer, uint64_t req) {
+        protocol::reply r;
+        r.req = req;
+        if (member) {
+            r.data = member->describe();
+        } else {
+            auto bytes = nlohmann::json::to_msgpack(nlohmann::json{{"node_id", 0}, {"role", "single"}});
+            r.data.assign(bytes.begin(), bytes.end());
+        }
+        (void)protocol::send(frontend, peer, protocol::cmd::cluster, protocol::encode(r));
     }
 
     void send_messages(const std::vector<out_message>& messages) {

@@ -23,6 +23,19 @@ constexpr std::string_view meta_leader = "cluster-leader";
 // the turns, few enough that a lost leadership refuses little.
 constexpr std::size_t max_in_flight = 8;
 
+// An endpoint to tell clients on other machines: a frontend bound to every
+// interface (tcp://*:5555) is reached at this member's Raft address, which
+// the other members reach too; the bound endpoint names 127.0.0.1 then.
+std::string advertised(const std::string& configured, const std::string& bound, const std::string& raft_address) {
+    const bool wildcard =
+        configured.find("://*:") != std::string::npos || configured.find("://0.0.0.0:") != std::string::npos;
+    const auto port = bound.rfind(':');
+    if (!wildcard || port == std::string::npos) {
+        return bound;
+    }
+    return "tcp://" + raft_address.substr(0, raft_address.rfind(':')) + bound.substr(port);
+}
+
 void empty_store(store& st) {
     auto txn = st.begin(true);
     for (int t = 0; t < table_count; ++t) {
@@ -104,10 +117,11 @@ void membership::start_leading() {
 
 // The first entry of a leadership: where clients and hosts find it.
 void membership::announce_leader() {
+    const auto& raft = cfg_.cluster.raft_address;
     nlohmann::json j = {{"id", cfg_.cluster.node_id},
-                        {"frontend", eps_.frontend},
-                        {"backend", eps_.backend},
-                        {"events", eps_.events},
+                        {"frontend", advertised(cfg_.frontend, eps_.frontend, raft)},
+                        {"backend", advertised(cfg_.backend, eps_.backend, raft)},
+                        {"events", advertised(cfg_.events, eps_.events, raft)},
                         {"http", eps_.http}};
     auto txn = recording_->begin(true);
     if (!txn->put(table::meta, meta_leader, j.dump()) || !txn->commit()) {
@@ -222,6 +236,27 @@ std::string membership::leader_frontend() const {
         return {};  // an older leader's: the new one has not written yet
     }
     return j.value("frontend", std::string{});
+}
+
+std::string membership::describe() const {
+    const auto st = node_->status();
+    nlohmann::json members = nlohmann::json::array();
+    for (const auto& m : st.members) {
+        members.push_back({{"id", m.id}, {"address", m.address}, {"kind", m.kind}, {"match_index", m.match_index}});
+    }
+    nlohmann::json j = {{"node_id", cfg_.cluster.node_id},
+                        {"role", cluster::to_string(st.state)},
+                        {"serving", state_ == state::leading},
+                        {"term", st.term},
+                        {"leader_id", st.leader_id},
+                        {"leader_frontend", leader_frontend()},
+                        {"last_index", st.last_index},
+                        {"commit_index", st.commit_index},
+                        {"applied_index", st.applied_index},
+                        {"snapshots", st.snapshots},
+                        {"members", members}};
+    auto bytes = nlohmann::json::to_msgpack(j);
+    return {bytes.begin(), bytes.end()};
 }
 
 std::string membership::leader_text() const {

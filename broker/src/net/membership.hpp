@@ -73,6 +73,8 @@ public:
     std::string leader_frontend() const;
     std::string leader_text() const;
     cluster::raft_status status() const { return node_->status(); }
+    // CLUSTER's answer: this member's view, a msgpack map (PROTOCOL.md).
+    std::string describe() const;
 
 private:
     enum class state { following, catching_up, leading };

@@ -36,6 +36,7 @@ void print_usage(std::ostream& out) {
            "  tasks [--state S] [--queue Q] [--tag T] [--handler H] [--since TIME]\n"
            "        [--until TIME] [--before CURSOR] [--limit N]\n"
            "  stats | workers | ping | version\n"
+           "  cluster status               this broker's view of its cluster: role, term, leader, log\n"
            "  events [--type T]\n"
            "  keygen PREFIX [--force]      write a CURVE key pair PREFIX.key / PREFIX.pub\n"
            "  workflow submit FILE.json [--wait S] | workflow status ID | workflow cancel ID\n"

@@ -352,6 +352,74 @@ int cmd_ping(global_options& g, const std::vector<std::string>& args) {
     return exit_ok;
 }
 
+void print_cluster(const client::cluster_info& c) {
+    if (c.node_id == 0) {
+        std::cout << "a single broker, in no cluster (node-id 0)\n";
+        return;
+    }
+    std::cout << "member " << c.node_id << ": " << c.role << (c.serving ? ", serving" : "") << ", term " << c.term
+              << "\n";
+    if (c.leader_id == 0) {
+        std::cout << "leader: none known (an election is under way)\n";
+    } else {
+        std::cout << "leader: member " << c.leader_id << (c.leader_frontend.empty() ? "" : " at " + c.leader_frontend)
+                  << "\n";
+    }
+    std::cout << "log: last " << c.last_index << ", committed " << c.commit_index << ", applied " << c.applied_index
+              << "; snapshots " << c.snapshots << "\n";
+    for (const auto& m : c.members) {
+        std::cout << "  " << m.id << "  " << m.address << "  " << m.kind;
+        if (c.role == "leader") {
+            std::cout << "  holds " << m.match_index << " (behind "
+                      << (c.last_index - std::min(c.last_index, m.match_index)) << ")";
+        }
+        std::cout << "\n";
+    }
+}
+
+nlohmann::json cluster_json(const client::cluster_info& c) {
+    nlohmann::json members = nlohmann::json::array();
+    for (const auto& m : c.members) {
+        nlohmann::json one = {{"id", m.id}, {"address", m.address}, {"kind", m.kind}};
+        if (c.role == "leader") {
+            one["match_index"] = m.match_index;
+        }
+        members.push_back(one);
+    }
+    return {
+        {"node_id", c.node_id},
+        {"role", c.role},
+        {"serving", c.serving},
+        {"term", c.term},
+        {"leader_id", c.leader_id == 0 ? nlohmann::json(nullptr) : nlohmann::json(c.leader_id)},
+        {"leader_frontend", c.leader_frontend.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.leader_frontend)},
+        {"last_index", c.last_index},
+        {"commit_index", c.commit_index},
+        {"applied_index", c.applied_index},
+        {"snapshots", c.snapshots},
+        {"members", members}};
+}
+
+// `taskmill cluster status`: what the broker asked knows of its cluster.
+int cmd_cluster(global_options& g, const std::vector<std::string>& args) {
+    if (args.size() < 2 || args[1] != "status") {
+        throw usage_error("cluster: the command is `cluster status`");
+    }
+    po::options_description desc;
+    parse(g, std::vector<std::string>(args.begin() + 1, args.end()), desc, {});
+    auto c = connect(g);
+    auto r = c.cluster_status();
+    if (!r) {
+        return report(r.error());
+    }
+    if (g.json) {
+        std::cout << cluster_json(*r).dump() << "\n";
+    } else {
+        print_cluster(*r);
+    }
+    return exit_ok;
+}
+
 int cmd_version(global_options& g, const std::vector<std::string>& args) {
     po::options_description desc;
     parse(g, args, desc, {});
@@ -395,6 +463,7 @@ int run_command(global_options& g, const std::vector<std::string>& args) {
         {"stats", cmd_stats},
         {"workers", cmd_workers},
         {"ping", cmd_ping},
+        {"cluster", cmd_cluster},
         {"version", cmd_version},
         {"help", cmd_help},
         {"workflow", run_workflow},

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "broker_harness.hpp"
 
@@ -145,4 +146,40 @@ TEST(BrokerCluster, WhatTheLeaderAcknowledgedOutlivesIt) {
     EXPECT_EQ(r.error_code, "not_leader");
     EXPECT_EQ(r.leader, c.frontend(*second));
     EXPECT_FALSE(std::filesystem::exists(c.data_dir(*first) / "cluster-led")) << "the mark goes with the rebuild";
+}
+
+TEST(BrokerCluster, EveryMemberDescribesTheClusterAsItSeesIt) {
+    three_brokers c;
+    auto leader = c.leader();
+    ASSERT_TRUE(leader);
+    for (std::size_t i = 0; i < 3; ++i) {
+        nlohmann::json j;
+        const auto deadline = std::chrono::steady_clock::now() + 5s;
+        do {  // a follower learns the leader's endpoint from its first entry
+            client cl(c.ctx(), c.frontend(i));
+            auto r = cl.call(tp::cmd::cluster, tp::request{});
+            ASSERT_TRUE(r.ok) << r.error;
+            j = nlohmann::json::from_msgpack(r.data);
+        } while (j["leader_frontend"] == "" && std::chrono::steady_clock::now() < deadline);
+        EXPECT_EQ(j["node_id"], i + 1);
+        EXPECT_EQ(j["role"], i == *leader ? "leader" : "follower");
+        EXPECT_EQ(j["serving"], i == *leader);
+        EXPECT_EQ(j["leader_id"], *leader + 1);
+        EXPECT_EQ(j["leader_frontend"], c.frontend(*leader));
+        EXPECT_EQ(j["members"].size(), 3u);
+        EXPECT_GE(j["commit_index"].get<uint64_t>(), 2u) << "the first configuration and the leader's entry";
+    }
+}
+
+TEST(BrokerCluster, ASingleBrokerSaysItIsInNoCluster) {
+    zmq::context_t ctx;
+    temp_dir dir;
+    auto cfg = test_config(dir.path.string());
+    running_broker b(ctx, cfg);
+    client cl(ctx, cfg.frontend);
+    auto r = cl.call(tp::cmd::cluster, tp::request{});
+    ASSERT_TRUE(r.ok) << r.error;
+    auto j = nlohmann::json::from_msgpack(r.data);
+    EXPECT_EQ(j["node_id"], 0);
+    EXPECT_EQ(j["role"], "single");
 }

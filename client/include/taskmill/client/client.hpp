@@ -142,6 +142,8 @@ public:
     result<task_page> tasks_page(const task_filter& filter = {});
     result<stats_info> stats();
     result<std::vector<worker_info>> workers();
+    // What the broker connected to knows of its cluster; any member answers.
+    result<cluster_info> cluster_status();
 
     // ---- queue control and flow limits ----
     // Every queue the broker knows (from its tasks, broker.ini and run-time

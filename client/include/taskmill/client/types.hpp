@@ -196,6 +196,29 @@ struct stats_info {
     unsigned running = 0;
 };
 
+// A member of a broker cluster, as the broker asked sees it.
+struct cluster_member_info {
+    uint64_t id = 0;
+    std::string address;       // its Raft transport
+    std::string kind;          // voter, standby, spare
+    uint64_t match_index = 0;  // the leader's view only: the last entry it knows the member holds
+};
+
+// What a broker knows of its cluster (client::cluster_status; docs/CLUSTER.md).
+struct cluster_info {
+    uint64_t node_id = 0;  // 0: a single broker, in no cluster
+    std::string role;      // leader, follower, candidate, unavailable; "single" for node-id 0
+    bool serving = false;  // leading, with every earlier entry applied
+    uint64_t term = 0;
+    uint64_t leader_id = 0;       // 0: none known (an election is under way)
+    std::string leader_frontend;  // empty until the member knows it
+    uint64_t last_index = 0;      // in its log
+    uint64_t commit_index = 0;
+    uint64_t applied_index = 0;  // to its store
+    uint64_t snapshots = 0;      // taken since it started
+    std::vector<cluster_member_info> members;
+};
+
 // Filter for client::tasks(). Empty fields do not filter; limit 0 = the
 // broker's default (100).
 // What tasks() lists, newest first. The broker reads a bounded number of

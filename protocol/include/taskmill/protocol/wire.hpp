@@ -58,6 +58,8 @@ inline constexpr std::string_view workflows = "WORKFLOWS";                // wor
 inline constexpr std::string_view schedule_trigger = "SCHEDULE_TRIGGER";  // fire a schedule once, now
 inline constexpr std::string_view schedule_pause = "SCHEDULE_PAUSE";      // a schedule stops firing (persists)
 inline constexpr std::string_view schedule_resume = "SCHEDULE_RESUME";    // it fires again, from now on
+// any member of a broker cluster, leader or not (docs/CLUSTER.md)
+inline constexpr std::string_view cluster = "CLUSTER";  // what this broker knows of its cluster
 // broker -> client, unsolicited, for tasks submitted with notify
 inline constexpr std::string_view done = "DONE";
 // broker -> client when the request could not be parsed at all
