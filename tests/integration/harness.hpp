@@ -51,6 +51,10 @@ private:
 // Polls `pred` every few milliseconds until it holds or `timeout` passes.
 bool wait_until(const std::function<bool()>& pred, ms timeout);
 
+// A loopback port free at the time of asking (for a server that cannot be
+// told to pick one and say which); -1 if none could be had.
+int free_port();
+
 std::string read_file(const fs::path& p);
 
 // A child process whose stdout and stderr go to `log`. The destructor

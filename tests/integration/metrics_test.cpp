@@ -24,23 +24,6 @@ namespace tp = taskmill::protocol;
 
 namespace {
 
-// A loopback port free at the time of asking (for a server that cannot be
-// told to pick one and say which).
-int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
-
 class Metrics : public http_test {
 protected:
     std::vector<std::unique_ptr<process>> hosts;

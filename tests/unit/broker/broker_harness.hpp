@@ -31,6 +31,9 @@ struct temp_dir {
     ~temp_dir();
 };
 
+// A loopback TCP port nobody listens on at the time of asking.
+int free_port();
+
 // A config on unique inproc:// endpoints with short timers.
 tb::broker_config test_config(const std::string& data_dir);
 

@@ -2,11 +2,7 @@
 // process, each with its own LMDB store and Raft log in a temporary folder,
 // talking TCP on loopback. The test drives their loops by polling their
 // descriptors, as the broker's loop does.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <array>
 #include <chrono>
@@ -31,19 +27,6 @@ namespace tc = taskmill::broker::cluster;
 namespace tr = taskmill::broker::replication;
 
 namespace {
-
-// A loopback port nobody listens on now.
-int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-    socklen_t len = sizeof a;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-}
 
 std::shared_ptr<spdlog::logger> quiet() {
     return std::make_shared<spdlog::logger>("raft", std::make_shared<spdlog::sinks::null_sink_mt>());
