@@ -221,7 +221,11 @@ struct broker::impl {
     // Sleeps until a socket is readable, the next timer is due, or stop().
     // Returns true if stop() was called.
     bool wait() {
-        auto deadline = eng ? eng->next_deadline() : std::nullopt;
+        // A leader with its entries in flight full reads no more messages
+        // and runs no turn until one commits: the Raft member's descriptor
+        // wakes the loop, and a timer already due must not make it spin.
+        const bool reading = !member || !member->leading() || member->can_take_turn();
+        auto deadline = eng && reading ? eng->next_deadline() : std::nullopt;
         if (auto due = guard.next_due_ms(); due >= 0) {
             deadline = deadline ? std::min(*deadline, due) : due;
         }
@@ -229,9 +233,6 @@ struct broker::impl {
         if (deadline) {
             timeout = static_cast<long>(std::max<int64_t>(0, *deadline - now_ms()));
         }
-        // A leader with its entries in flight full reads no more messages
-        // until one commits: the Raft member's descriptor wakes the loop.
-        const bool reading = !member || !member->leading() || member->can_take_turn();
         std::vector<zmq::pollitem_t> items = {
             {frontend.handle(), 0, static_cast<short>(reading ? ZMQ_POLLIN : 0), 0},
             {backend.handle(), 0, static_cast<short>(reading ? ZMQ_POLLIN : 0), 0},
