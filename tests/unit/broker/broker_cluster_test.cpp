@@ -167,3 +167,32 @@ TEST(BrokerCluster, ASingleBrokerSaysItIsInNoCluster) {
     EXPECT_EQ(j["node_id"], 0);
     EXPECT_EQ(j["role"], "single");
 }
+
+TEST(BrokerCluster, ALeaderCutOffFromTheOthersRefusesWhatItCannotCommitAndRejoins) {
+    three_brokers c;
+    auto leader = c.leader();
+    ASSERT_TRUE(leader);
+    const std::size_t a = (*leader + 1) % 3;
+    const std::size_t b = (*leader + 2) % 3;
+    c.stop(a);
+    c.stop(b);
+    // Alone, the leader cannot commit the turn of this submit: the reply
+    // waits for it, then is refused when the leader steps down (within
+    // about an election timeout of losing its majority).
+    client cl(c.ctx(), c.frontend(*leader));
+    tp::request rq;
+    rq.tasks = {task("a.b")};
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = cl.call(tp::cmd::submit, rq, 10s);
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.error_code, "unavailable") << r.error;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+    EXPECT_EQ(c.stats(*leader).error_code, "not_leader") << "it serves no more";
+
+    c.start(a);
+    c.start(b);
+    auto next = c.leader();
+    ASSERT_TRUE(next) << "the three did not elect a leader again";
+    client again(c.ctx(), c.frontend(*next));
+    EXPECT_EQ(again.submit({task("a.b")}).size(), 1u);
+}
