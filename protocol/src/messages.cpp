@@ -63,6 +63,8 @@ template <typename V> void fields(request& m, V&& v) {
     v("max_running", m.max_running);
     v("job", m.job);
     v("name", m.name);
+    v("member", m.member);
+    v("address", m.address);
 }
 template <typename V> void fields(progress_info& m, V&& v) {
     v("fraction", m.fraction);

@@ -60,6 +60,10 @@ inline constexpr std::string_view schedule_pause = "SCHEDULE_PAUSE";      // a s
 inline constexpr std::string_view schedule_resume = "SCHEDULE_RESUME";    // it fires again, from now on
 // any member of a broker cluster, leader or not (docs/CLUSTER.md)
 inline constexpr std::string_view cluster = "CLUSTER";  // what this broker knows of its cluster
+// the leader of a broker cluster: membership changes, one at a time
+inline constexpr std::string_view cluster_add = "CLUSTER_ADD";            // member, address: a new voter
+inline constexpr std::string_view cluster_remove = "CLUSTER_REMOVE";      // member: out of the cluster
+inline constexpr std::string_view cluster_transfer = "CLUSTER_TRANSFER";  // member (0: any): the new leader
 // broker -> client, unsolicited, for tasks submitted with notify
 inline constexpr std::string_view done = "DONE";
 // broker -> client when the request could not be parsed at all
