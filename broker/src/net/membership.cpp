@@ -78,6 +78,10 @@ std::unique_ptr<cluster::raft_node> membership::make_node() {
     for (const auto& p : cfg_.cluster.peers) {
         s.members.push_back({p.id, p.address});
     }
+    // A joining member writes no first configuration: the leader that adds
+    // it sends it the cluster's log (a first configuration of its own would
+    // be a different entry at the same index as the cluster's).
+    s.bootstrap = !cfg_.cluster.join;
     s.dir = (fs::path(cfg_.data_dir) / "raft").string();
     s.election_timeout_ms = static_cast<unsigned>(cfg_.cluster.election_timeout_ms);
     return std::make_unique<cluster::raft_node>(s, st_, log_);

@@ -123,6 +123,9 @@ void declare_cluster(config::loader& l, cluster_config& c, raw& r) {
     l.add("peers", config::text(r.peers), "every member's Raft transport: ID=IPv4:PORT,...");
     l.add("election-timeout-ms", config::number(c.election_timeout_ms, int64_t{50}, int64_t{60000}),
           "silence from the leader before a member stands for election (50..60000)");
+    l.add("join", config::boolean(c.join),
+          "true: this member joins a running cluster, whose leader adds it (taskmill cluster add); "
+          "false: a first member, starting the cluster with peers");
 }
 
 // "1.2.3.4:5" with a dotted IPv4 address (all libraft 0.15's transport reads).
@@ -142,7 +145,8 @@ bool ipv4_and_port(const std::string& a) {
 
 void load_cluster(cluster_config& c, const raw& r) {
     if (c.node_id == 0) {
-        if (!r.peers.empty() || !c.raft_address.empty()) throw config::error("peers / raft-address need node-id");
+        if (!r.peers.empty() || !c.raft_address.empty() || c.join)
+            throw config::error("peers / raft-address / join need node-id");
         return;
     }
     std::size_t from = 0;

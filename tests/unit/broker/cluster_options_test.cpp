@@ -47,3 +47,16 @@ TEST(ClusterOptions, BadClusterSettingsAreRefusedSayingWhy) {
     EXPECT_NE(load_error(d, "node-id = 1\nelection-timeout-ms = 10\n" + three).find("election-timeout-ms"),
               std::string::npos);
 }
+
+TEST(ClusterOptions, AJoiningMemberNeedsOnlyItsOwnEntryInPeers) {
+    temp_dir d;
+    EXPECT_FALSE(load(d, "node-id = 2\n" + three).cfg.cluster.join) << "a first member by default";
+    auto o = load(d, "node-id = 4\njoin = true\npeers = 4=10.0.0.4:7000\n");
+    const auto& c = o.cfg.cluster;
+    EXPECT_TRUE(c.join);
+    EXPECT_EQ(c.raft_address, "10.0.0.4:7000");
+    ASSERT_EQ(c.peers.size(), 1u);
+    EXPECT_NE(load_error(d, "join = true\n").find("join need node-id"), std::string::npos);
+    EXPECT_NE(load_error(d, "node-id = 4\njoin = true\n" + three).find("must list node-id 4"), std::string::npos);
+    EXPECT_NE(load_error(d, "node-id = 4\njoin = maybe\npeers = 4=10.0.0.4:7000\n").find("join"), std::string::npos);
+}

@@ -41,6 +41,9 @@ struct cluster_config {
     std::string raft_address;
     std::vector<cluster_member> peers;  // every member, this one too
     int64_t election_timeout_ms = 300;
+    // This member joins a running cluster (whose leader adds it: taskmill
+    // cluster add) instead of writing the first configuration from `peers`.
+    bool join = false;
 };
 
 struct broker_config {
