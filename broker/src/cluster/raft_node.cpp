@@ -94,6 +94,28 @@ result<std::string_view> unframe(std::string_view entry) {
     return entry.substr(frame_header, n);
 }
 
+// "1.2.3.4:5": libraft 0.15's transport reads dotted IPv4 addresses only.
+bool ipv4_and_port(const std::string& a) {
+    const auto colon = a.rfind(':');
+    if (colon == std::string::npos || colon + 1 >= a.size() || a.size() - colon - 1 > 5) {
+        return false;
+    }
+    int dots = 0;
+    for (std::size_t i = 0; i < colon; ++i) {
+        if (a[i] == '.') {
+            ++dots;
+        } else if (a[i] < '0' || a[i] > '9') {
+            return false;
+        }
+    }
+    const auto port = a.substr(colon + 1);
+    if (dots != 3 || port.find_first_not_of("0123456789") != std::string::npos) {
+        return false;
+    }
+    const int n = std::stoi(port);
+    return n > 0 && n < 65536;
+}
+
 }  // namespace
 
 const char* to_string(role r) {
@@ -124,6 +146,24 @@ struct raft_node::impl {
     uint64_t installed = 0;
     std::unique_ptr<transaction> snapshot_txn;  // begun on the loop, read in the pool
     std::optional<std::string> failed;
+
+    // The membership change under way. libraft's callbacks only note their
+    // status; advance() acts on it after uv_run has returned, so the next
+    // step is never taken from inside libraft.
+    enum class stage { none, adding, standby, catching_up, promoting, removing, transferring };
+    struct change_state {
+        stage at = stage::none;
+        uint64_t id = 0;
+        std::string address;
+        uint64_t target = 0;    // catching_up: the index it must hold
+        uint64_t deadline = 0;  // catching_up: uv_now() limit
+        bool fired = false;     // libraft's callback came
+        int status = 0;
+        raft_node::change_fn done;
+        struct raft_change req {};
+        struct raft_transfer transfer {};
+    };
+    change_state change;
 
     impl(raft_settings s, store& store, spdlog::logger& logger) : cfg(std::move(s)), st(store), log(logger) {
         if (int rc = uv_loop_init(&loop); rc != 0) {
@@ -209,6 +249,7 @@ struct raft_node::impl {
     }
 
     void close() {
+        change.done = nullptr;  // the owner is going: nobody to tell
         if (raft_open) {
             raft_close(&r, [](::raft* rr) { static_cast<impl*>(rr->data)->closed = true; });
             while (!closed) {
@@ -352,6 +393,177 @@ struct raft_node::impl {
         return 0;
     }
 
+    // Libraft's text for a call that failed: its errmsg when the call set
+    // one (cleared before each call), else the code's.
+    std::string raft_error(int rc) const {
+        return r.errmsg[0] != '\0' ? std::string(r.errmsg) : std::string(raft_strerror(rc));
+    }
+
+    static void change_cb(struct raft_change* req, int status) {
+        auto& self = *static_cast<impl*>(req->data);
+        self.change.fired = true;
+        self.change.status = status;
+    }
+
+    static void transfer_cb(struct raft_transfer* req) {
+        auto& self = *static_cast<impl*>(req->data);
+        self.change.fired = true;
+        self.change.status = 0;
+    }
+
+    const raft_server* server(uint64_t id) const {
+        for (unsigned i = 0; i < r.configuration.n; ++i) {
+            if (r.configuration.servers[i].id == id) {
+                return &r.configuration.servers[i];
+            }
+        }
+        return nullptr;
+    }
+
+    uint64_t match_index(uint64_t id) const {
+        for (unsigned i = 0; i < r.configuration.n; ++i) {
+            if (r.configuration.servers[i].id == id && r.leader_state.progress != nullptr) {
+                return r.leader_state.progress[i].match_index;
+            }
+        }
+        return 0;
+    }
+
+    std::string describe_change() const {
+        const auto who = "member " + std::to_string(change.id);
+        switch (change.at) {
+            case stage::adding: return "adding " + who + " at " + change.address;
+            case stage::standby: return "adding " + who + " as a standby";
+            case stage::catching_up:
+                return "adding " + who + ": it holds entry " + std::to_string(match_index(change.id)) + " of " +
+                       std::to_string(change.target);
+            case stage::promoting: return "making " + who + " a voter";
+            case stage::removing: return "removing " + who;
+            case stage::transferring: return "handing leadership to " + who;
+            case stage::none: break;
+        }
+        return {};
+    }
+
+    result<void> can_change() {
+        if (raft_state(&r) != RAFT_LEADER) {
+            return taskmill::fail(errc::not_leader, "this member does not lead");
+        }
+        if (change.at != stage::none) {
+            return taskmill::fail(errc::conflict, "a membership change is under way (" + describe_change() +
+                                                      "); one at a time: wait for it to end");
+        }
+        if (r.transfer != nullptr || r.configuration_uncommitted_index != 0 || r.leader_state.promotee_id != 0) {
+            return taskmill::fail(errc::conflict,
+                                  "a membership change is under way; one at a time: wait for it to end");
+        }
+        return {};
+    }
+
+    // Starts a role change of `id`; the stage waits for its callback.
+    result<void> assign(uint64_t id, int role, stage next) {
+        r.errmsg[0] = '\0';
+        change.req = {};
+        change.req.data = this;
+        change.fired = false;
+        if (int rc = raft_assign(&r, &change.req, id, role, &impl::change_cb); rc != 0) {
+            return taskmill::fail(rc == RAFT_NOTLEADER ? errc::not_leader : errc::unavailable,
+                                  "cannot make member " + std::to_string(id) +
+                                      (role == RAFT_VOTER ? " a voter" : " a standby") + ": " + raft_error(rc));
+        }
+        change.at = next;
+        return {};
+    }
+
+    void finish(result<void> outcome) {
+        auto done = std::move(change.done);
+        // req and transfer stay as they are: libraft's I/O may still hold
+        // them (a TimeoutNow being sent).
+        change.done = nullptr;
+        change.at = stage::none;
+        change.fired = false;
+        change.address.clear();
+        if (outcome) {
+            log.info("cluster: membership change done");
+        } else {
+            log.warn("cluster: membership change failed: {}", outcome.error().message);
+        }
+        if (done) {
+            done(std::move(outcome));
+        }
+    }
+
+    // After uv_run: the next step of the change under way, if its callback
+    // came or the member it waits for has caught up.
+    void advance() {
+        if (change.at == stage::none) {
+            return;
+        }
+        const auto who = "member " + std::to_string(change.id);
+        if (change.fired) {
+            change.fired = false;
+            const int status = change.status;
+            const auto failed_with = [&](const std::string& what) {
+                return taskmill::fail(status == RAFT_LEADERSHIPLOST ? errc::not_leader : errc::unavailable,
+                                      what + ": " + raft_strerror(status));
+            };
+            switch (change.at) {
+                case stage::adding:
+                    if (status != 0) {
+                        return finish(failed_with("cannot add " + who));
+                    }
+                    if (auto rc = assign(change.id, RAFT_STANDBY, stage::standby); !rc) {
+                        return finish(rc);
+                    }
+                    return;
+                case stage::standby:
+                    if (status != 0) {
+                        return finish(failed_with("cannot make " + who + " a standby"));
+                    }
+                    change.at = stage::catching_up;
+                    change.target = raft_last_index(&r);
+                    change.deadline = uv_now(&loop) + cfg.catch_up_timeout_ms;
+                    break;  // it may have caught up already
+                case stage::promoting:
+                    return finish(status == 0 ? result<void>{} : failed_with("cannot make " + who + " a voter"));
+                case stage::removing: return finish(status == 0 ? result<void>{} : failed_with("cannot remove " + who));
+                case stage::transferring: {
+                    raft_id leader = 0;
+                    const char* address = nullptr;
+                    raft_leader(&r, &leader, &address);
+                    if (leader == change.id) {
+                        return finish({});
+                    }
+                    return finish(
+                        taskmill::fail(errc::unavailable, who + " did not take over within the election timeout (" +
+                                                              std::to_string(r.election_timeout) + " ms)"));
+                }
+                case stage::catching_up:
+                case stage::none: break;
+            }
+        }
+        if (change.at != stage::catching_up) {
+            return;
+        }
+        if (raft_state(&r) != RAFT_LEADER) {
+            return finish(taskmill::fail(errc::not_leader, "this member stopped leading while " + describe_change() +
+                                                               "; it stays a standby: ask the new leader"));
+        }
+        if (match_index(change.id) >= change.target) {
+            if (auto rc = assign(change.id, RAFT_VOTER, stage::promoting); !rc) {
+                return finish(rc);
+            }
+            return;
+        }
+        if (uv_now(&loop) >= change.deadline) {
+            return finish(taskmill::fail(errc::unavailable,
+                                         who + " did not catch up within " + std::to_string(cfg.catch_up_timeout_ms) +
+                                             " ms (it holds entry " + std::to_string(match_index(change.id)) + " of " +
+                                             std::to_string(change.target) +
+                                             "); it stays a standby: start it, or remove it"));
+        }
+    }
+
     void fail(std::string why) {
         if (!failed) {
             log.error("cluster: {}", why);
@@ -369,7 +581,10 @@ int raft_node::poll_fd() const { return uv_backend_fd(&impl_->loop); }
 
 int raft_node::timeout_ms() const { return uv_backend_timeout(&impl_->loop); }
 
-void raft_node::run_ready() { uv_run(&impl_->loop, UV_RUN_NOWAIT); }
+void raft_node::run_ready() {
+    uv_run(&impl_->loop, UV_RUN_NOWAIT);
+    impl_->advance();
+}
 
 bool raft_node::is_leader() const { return raft_state(&impl_->r) == RAFT_LEADER; }
 
@@ -436,6 +651,115 @@ result<void> raft_node::propose(std::string_view entry, done_fn done) {
     ++impl_->in_flight;
     return {};
 }
+
+result<void> raft_node::add(uint64_t id, const std::string& address, change_fn done) {
+    auto& m = *impl_;
+    if (auto rc = m.can_change(); !rc) {
+        return rc;
+    }
+    if (id == 0) {
+        return fail(errc::invalid_argument, "a member's id is a positive number");
+    }
+    if (!ipv4_and_port(address)) {
+        return fail(errc::invalid_argument,
+                    "'" + address + "' is not a Raft address: IPv4:PORT (libraft 0.15 reads no host names)");
+    }
+    if (const auto* s = m.server(id)) {
+        return fail(errc::conflict, "member " + std::to_string(id) + " is already in the cluster, at " + s->address);
+    }
+    for (unsigned i = 0; i < m.r.configuration.n; ++i) {
+        if (address == m.r.configuration.servers[i].address) {
+            return fail(errc::conflict,
+                        "member " + std::to_string(m.r.configuration.servers[i].id) + " is already at " + address);
+        }
+    }
+    m.r.errmsg[0] = '\0';
+    m.change.req = {};
+    m.change.req.data = impl_.get();
+    m.change.fired = false;
+    if (int rc = raft_add(&m.r, &m.change.req, id, address.c_str(), &impl::change_cb); rc != 0) {
+        return fail(rc == RAFT_NOTLEADER ? errc::not_leader : errc::unavailable,
+                    "cannot add member " + std::to_string(id) + ": " + m.raft_error(rc));
+    }
+    m.change.at = impl::stage::adding;
+    m.change.id = id;
+    m.change.address = address;
+    m.change.done = std::move(done);
+    m.log.info("cluster: adding member {} at {}", id, address);
+    return {};
+}
+
+result<void> raft_node::remove(uint64_t id, change_fn done) {
+    auto& m = *impl_;
+    if (auto rc = m.can_change(); !rc) {
+        return rc;
+    }
+    if (id == 0) {
+        return fail(errc::invalid_argument, "a member's id is a positive number");
+    }
+    if (m.server(id) == nullptr) {
+        return fail(errc::not_found, "member " + std::to_string(id) + " is not in the cluster");
+    }
+    if (id == m.r.id) {
+        return fail(errc::conflict, "member " + std::to_string(id) +
+                                        " leads: hand leadership to another member first (taskmill cluster "
+                                        "transfer), then remove it from the new leader");
+    }
+    m.r.errmsg[0] = '\0';
+    m.change.req = {};
+    m.change.req.data = impl_.get();
+    m.change.fired = false;
+    if (int rc = raft_remove(&m.r, &m.change.req, id, &impl::change_cb); rc != 0) {
+        return fail(rc == RAFT_NOTLEADER ? errc::not_leader : errc::unavailable,
+                    "cannot remove member " + std::to_string(id) + ": " + m.raft_error(rc));
+    }
+    m.change.at = impl::stage::removing;
+    m.change.id = id;
+    m.change.done = std::move(done);
+    m.log.info("cluster: removing member {}", id);
+    return {};
+}
+
+result<void> raft_node::transfer(uint64_t id, change_fn done) {
+    auto& m = *impl_;
+    if (auto rc = m.can_change(); !rc) {
+        return rc;
+    }
+    if (id != 0) {
+        const auto* s = m.server(id);
+        if (s == nullptr) {
+            return fail(errc::not_found, "member " + std::to_string(id) + " is not in the cluster");
+        }
+        if (id == m.r.id) {
+            return fail(errc::invalid_argument, "member " + std::to_string(id) + " leads already");
+        }
+        if (s->role != RAFT_VOTER) {
+            return fail(errc::invalid_argument, "member " + std::to_string(id) + " does not vote: it cannot lead");
+        }
+    }
+    m.r.errmsg[0] = '\0';
+    m.change.transfer = {};
+    m.change.transfer.data = impl_.get();
+    m.change.fired = false;
+    if (int rc = raft_transfer(&m.r, &m.change.transfer, id, &impl::transfer_cb); rc != 0) {
+        return fail(rc == RAFT_NOTFOUND    ? errc::not_found
+                    : rc == RAFT_NOTLEADER ? errc::not_leader
+                                           : errc::unavailable,
+                    "cannot hand leadership over: " + m.raft_error(rc));
+    }
+    m.change.at = impl::stage::transferring;
+    m.change.id = m.change.transfer.id;  // the one libraft picked, for 0
+    m.change.done = std::move(done);
+    m.log.info("cluster: handing leadership to member {}", m.change.id);
+    return {};
+}
+
+bool raft_node::changing() const {
+    const auto& r = impl_->r;
+    return impl_->change.at != impl::stage::none || r.transfer != nullptr;
+}
+
+std::string raft_node::change_text() const { return impl_->describe_change(); }
 
 result<void> raft_node::barrier(done_fn done) {
     auto* b = new barrier_request;

@@ -57,6 +57,8 @@ struct raft_settings {
     // before sending it again (a member busy with its own snapshot turns
     // one down, and libraft's 30-s default leaves it behind that long).
     unsigned install_snapshot_timeout_ms = 10000;
+    // How long a member being added may take to catch up before it votes.
+    unsigned catch_up_timeout_ms = 60000;
 };
 
 enum class role { unavailable, follower, candidate, leader };
@@ -117,6 +119,31 @@ public:
     // `done(true)` once every entry before it has been applied here (a new
     // leader's first step before it serves).
     result<void> barrier(done_fn done);
+
+    // Membership changes, on the leader, one at a time (docs/CLUSTER.md).
+    // Each returns an error at once (errc::conflict while another change is
+    // under way or for a member already there, not_found for an unknown
+    // one, not_leader) or calls `done` later, inside run_ready(), with the
+    // outcome: {} once the new configuration has committed (for a transfer:
+    // once the target leads), or the error, with libraft's words. `done` is
+    // not called when the member closes first.
+    using change_fn = std::function<void(result<void>)>;
+    // Adds `id` as a standby (it receives the log without voting), waits
+    // until it holds what the leader held then, and makes it a voter. A
+    // member that does not catch up within catch_up_timeout_ms stays a
+    // standby: the change ends with errc::unavailable (start it, or remove it).
+    result<void> add(uint64_t id, const std::string& address, change_fn done);
+    // Removes a follower. The leader itself is refused (conflict): transfer
+    // leadership first.
+    result<void> remove(uint64_t id, change_fn done);
+    // Hands leadership to voter `id` (0: libraft picks the most up-to-date
+    // voter). New proposals are refused while it is under way.
+    result<void> transfer(uint64_t id, change_fn done);
+    // A change or a transfer is under way: propose() would be refused
+    // during a transfer.
+    bool changing() const;
+    // What the change under way is doing, for messages ("" when none).
+    std::string change_text() const;
 
     // Fatal store errors met while applying (the member cannot go on).
     const std::optional<std::string>& failed() const;

@@ -423,8 +423,8 @@ struct broker::impl {
             if (command.empty()) {
                 continue;  // not a request at all: nothing to answer
             }
-            if (command == protocol::cmd::cluster) {
-                answer_cluster(in->peer, r.req);
+            if (command == protocol::cmd::cluster && in->msg) {
+                answer_cluster(in->peer, command, in->msg->body);
                 continue;
             }
             r.ok = false;
@@ -458,9 +458,8 @@ struct broker::impl {
             if (!in) {
                 break;
             }
-            if (in->msg && in->msg->command == protocol::cmd::cluster) {
-                auto rq = protocol::decode_request(in->msg->body);
-                answer_cluster(in->peer, rq ? rq->req : 0);
+            if (in->msg && is_cluster_command(in->msg->command)) {
+                answer_cluster(in->peer, in->msg->command, in->msg->body);
                 continue;
             }
             eng->on_frontend(*in);
@@ -488,18 +487,61 @@ struct broker::impl {
         }
     }
 
+    static bool is_cluster_command(std::string_view c) {
+        return c == protocol::cmd::cluster || c == protocol::cmd::cluster_add || c == protocol::cmd::cluster_remove ||
+               c == protocol::cmd::cluster_transfer;
+    }
+
     // CLUSTER: what this broker knows of its cluster, answered by the loop
-    // on every member (a single broker says it has node-id 0).
-    void answer_cluster(const std::string& peer, uint64_t req) {
+    // on every member (a single broker says it has node-id 0). The changes
+    // (CLUSTER_ADD, ...) reach it on the leader only (others answer
+    // not_leader); the membership makes them between turns and the reply,
+    // the leader's view once the change is done, waits for it.
+    void answer_cluster(const std::string& peer, const std::string& command, const std::string& body) {
+        auto rq = protocol::decode_request(body);
         protocol::reply r;
-        r.req = req;
-        if (member) {
-            r.data = member->describe();
-        } else {
-            auto bytes = nlohmann::json::to_msgpack(nlohmann::json{{"node_id", 0}, {"role", "single"}});
-            r.data.assign(bytes.begin(), bytes.end());
+        r.req = rq ? rq->req : 0;
+        if (command == protocol::cmd::cluster || !rq || !member) {
+            if (!rq && command != protocol::cmd::cluster) {
+                r.ok = false;
+                r.error_code = std::string(to_string(rq.error().code));
+                r.error = rq.error().message;
+            } else if (member && command == protocol::cmd::cluster) {
+                r.data = member->describe();
+            } else if (!member) {
+                if (command == protocol::cmd::cluster) {
+                    auto bytes = nlohmann::json::to_msgpack(nlohmann::json{{"node_id", 0}, {"role", "single"}});
+                    r.data.assign(bytes.begin(), bytes.end());
+                } else {
+                    r.ok = false;
+                    r.error_code = std::string(to_string(errc::invalid_argument));
+                    r.error = "this broker is in no cluster (node-id 0): it has no members to change";
+                }
+            }
+            (void)protocol::send(frontend, peer, command, protocol::encode(r));
+            return;
         }
-        (void)protocol::send(frontend, peer, protocol::cmd::cluster, protocol::encode(r));
+        auto kind = membership::change_kind::add;
+        if (command == protocol::cmd::cluster_remove) {
+            kind = membership::change_kind::remove;
+        } else if (command == protocol::cmd::cluster_transfer) {
+            kind = membership::change_kind::transfer;
+        }
+        member->request_change(kind, rq->member, rq->address, [this, peer, command, req = r.req](result<void> done) {
+            protocol::reply rep;
+            rep.req = req;
+            if (done) {
+                rep.data = member->describe();
+            } else {
+                rep.ok = false;
+                rep.error_code = std::string(to_string(done.error().code));
+                rep.error = done.error().message;
+                if (done.error().code == errc::not_leader) {
+                    rep.leader = member->leader_frontend();
+                }
+            }
+            (void)protocol::send(frontend, peer, command, protocol::encode(rep));
+        });
     }
 
     void send_messages(const std::vector<out_message>& messages) {

@@ -107,6 +107,62 @@ void membership::run_ready() {
     } else if (state_ != state::following && !raft_leads) {
         stop_leading("this member no longer leads");
     }
+    if (asked_ && asked_->outcome) {
+        auto outcome = std::move(*asked_->outcome);
+        end_change(std::move(outcome));
+    }
+    start_change();
+}
+
+void membership::request_change(change_kind kind, uint64_t id, std::string address, change_fn done) {
+    if (asked_) {
+        const auto doing = node_->change_text();
+        done(fail(errc::conflict, "a membership change is under way" + (doing.empty() ? "" : " (" + doing + ")") +
+                                      "; one at a time: wait for it to end"));
+        return;
+    }
+    asked_.emplace();
+    asked_->kind = kind;
+    asked_->id = id;
+    asked_->address = std::move(address);
+    asked_->done = std::move(done);
+    asked_->seq = ++asked_seq_;
+}
+
+// Hands the change asked to the Raft member: between turns, a transfer
+// only once the entries in flight have committed.
+void membership::start_change() {
+    if (!asked_ || asked_->started) {
+        return;
+    }
+    if (state_ != state::leading) {
+        end_change(fail(errc::not_leader, leader_text()));
+        return;
+    }
+    if (asked_->kind == change_kind::transfer && node_->in_flight() > 0) {
+        return;  // no turn is taken meanwhile (can_take_turn)
+    }
+    asked_->started = true;
+    auto answer = [this, seq = asked_->seq](result<void> outcome) {
+        if (asked_ && asked_->seq == seq) {
+            asked_->outcome = std::move(outcome);
+        }
+    };
+    result<void> rc;
+    switch (asked_->kind) {
+        case change_kind::add: rc = node_->add(asked_->id, asked_->address, answer); break;
+        case change_kind::remove: rc = node_->remove(asked_->id, answer); break;
+        case change_kind::transfer: rc = node_->transfer(asked_->id, answer); break;
+    }
+    if (!rc) {
+        end_change(std::move(rc));
+    }
+}
+
+void membership::end_change(result<void> outcome) {
+    auto done = std::move(asked_->done);
+    asked_.reset();
+    done(std::move(outcome));
 }
 
 void membership::start_leading() {
@@ -147,6 +203,12 @@ void membership::stop_leading(const std::string& why) {
     }
     state_ = state::following;
     log_.warn("cluster: member {} stops leading: {}", cfg_.cluster.node_id, why);
+    // A transfer under way ends by itself (the target leads, or the
+    // election timeout passes), unless the Raft member is closed below.
+    if (asked_ && !asked_->outcome && (asked_->kind != change_kind::transfer || !asked_->started || unconfirmed)) {
+        end_change(fail(errc::not_leader, "this member stopped leading before the change ended (" + why +
+                                              "); it may still take effect: see cluster status at the new leader"));
+    }
     if (unconfirmed) {
         node_.reset();
         rebuild("entries it led were not confirmed");
@@ -180,7 +242,10 @@ void membership::mark_led(bool led) {
 membership::change membership::take_change() { return std::exchange(change_, change::none); }
 
 bool membership::can_take_turn() const {
-    return state_ == state::leading && node_->in_flight() < max_in_flight && !node_->snapshot_waiting();
+    // During a transfer libraft refuses new entries: no turn may write one.
+    const bool transferring = asked_ && asked_->kind == change_kind::transfer;
+    return state_ == state::leading && !transferring && node_->in_flight() < max_in_flight &&
+           !node_->snapshot_waiting();
 }
 
 void membership::after_turn(outbox& out) {

@@ -26,6 +26,7 @@
 
 #include <taskmill/broker/broker.hpp>
 #include <taskmill/broker/store.hpp>
+#include <taskmill/protocol/result.hpp>
 
 #include "cluster/raft_node.hpp"
 #include "engine/engine.hpp"
@@ -69,6 +70,16 @@ public:
     // committed, or sends it now if they have.
     void after_turn(outbox& out);
 
+    // An operator's membership change (CLUSTER_ADD, CLUSTER_REMOVE,
+    // CLUSTER_TRANSFER), started between turns, never inside one; a
+    // transfer waits for the entries in flight to commit first (no turn is
+    // taken meanwhile), so the member hands over with nothing unconfirmed.
+    // `done` gets the outcome (cluster::raft_node's errors), on the loop's
+    // thread, from run_ready().
+    enum class change_kind { add, remove, transfer };
+    using change_fn = std::function<void(result<void>)>;
+    void request_change(change_kind kind, uint64_t id, std::string address, change_fn done);
+
     // For NOT_LEADER: the leader's frontend endpoint, if known.
     std::string leader_frontend() const;
     std::string leader_text() const;
@@ -91,6 +102,8 @@ private:
     void committed(uint64_t seq);
     void propose(std::string entry);
     void mark_led(bool led);
+    void start_change();
+    void end_change(result<void> outcome);
 
     const broker_config& cfg_;
     store& st_;
@@ -107,6 +120,17 @@ private:
     uint64_t confirmed_ = 0;   // of which, committed in order
     bool lost_entry_ = false;  // an entry of ours will not be confirmed
     std::deque<held> held_;
+    struct change_request {
+        change_kind kind = change_kind::add;
+        uint64_t id = 0;
+        std::string address;
+        change_fn done;
+        uint64_t seq = 0;                     // the Raft member's answer names it
+        bool started = false;                 // handed to the Raft member
+        std::optional<result<void>> outcome;  // its answer, passed on once the role is followed
+    };
+    uint64_t asked_seq_ = 0;
+    std::optional<change_request> asked_;  // one at a time
 };
 
 }  // namespace taskmill::broker
