@@ -188,6 +188,10 @@ template <typename V> void fields(reply& m, V&& v) {
     v("job", m.job);
     v("leader", m.leader);
 }
+template <typename V> void fields(held_task& m, V&& v) {
+    v("id", m.id);
+    v("attempt", m.attempt);
+}
 template <typename V> void fields(hello& m, V&& v) {
     v("worker", m.worker);
     v("host", m.host);
@@ -198,6 +202,7 @@ template <typename V> void fields(hello& m, V&& v) {
     v("handlers", m.handlers);
     v("prefetch", m.prefetch);
     v("supervisor", m.supervisor);
+    v("held", m.held);
 }
 template <typename V> void fields(welcome& m, V&& v) {
     v("heartbeat_ms", m.heartbeat_ms);
@@ -244,6 +249,7 @@ template <typename V> void fields(control& m, V&& v) {
     v("attempt", m.attempt);
     v("error_code", m.error_code);
     v("rss_bytes", m.rss_bytes);
+    v("leader", m.leader);
 }
 
 // The record types: those with a fields() list.
@@ -256,7 +262,7 @@ TASKMILL_RECORD(task_info) TASKMILL_RECORD(handler_info) TASKMILL_RECORD(worker_
 TASKMILL_RECORD(queue_stats) TASKMILL_RECORD(stats_info) TASKMILL_RECORD(reply)
 TASKMILL_RECORD(hello) TASKMILL_RECORD(welcome) TASKMILL_RECORD(work_item)
 TASKMILL_RECORD(dispatch) TASKMILL_RECORD(outcome) TASKMILL_RECORD(results) TASKMILL_RECORD(control)
-TASKMILL_RECORD(attempt_info) TASKMILL_RECORD(flow_limits) TASKMILL_RECORD(handler_stats) TASKMILL_RECORD(job_info)
+TASKMILL_RECORD(attempt_info) TASKMILL_RECORD(held_task) TASKMILL_RECORD(flow_limits) TASKMILL_RECORD(handler_stats) TASKMILL_RECORD(job_info)
 // clang-format on
 #undef TASKMILL_RECORD
 

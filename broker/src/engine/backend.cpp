@@ -109,7 +109,9 @@ void engine::hello(const protocol::incoming& in, const protocol::message& m) {
     for (const auto& id : workers_.upsert(peer, *h, now_)) {
         lost(id, blame::none, "worker re-registered");
     }
-    workers_.find(peer)->user_id = in.user_id;
+    auto& w = *workers_.find(peer);
+    w.user_id = in.user_id;
+    const std::size_t kept = keep_held(w, h->held);
     remember_offers(h->handlers);
     for (const auto& hi : h->handlers) {
         if (auto entry = defaults_.learn(hi)) {
@@ -119,8 +121,8 @@ void engine::hello(const protocol::incoming& in, const protocol::message& m) {
     protocol::welcome wel{cfg_.heartbeat_ms, cfg_.liveness_ms};
     early_.push_back({target::backend, peer, std::string(protocol::cmd::welcome), protocol::encode(wel)});
     if (!known) {
-        log_.info("worker={} joined slots={} handlers={} generation={}", protocol::printable(peer), h->slots,
-                  h->handlers.size(), h->generation);
+        log_.info("worker={} joined slots={} handlers={} generation={} held={} kept={}", protocol::printable(peer),
+                  h->slots, h->handlers.size(), h->generation, h->held.size(), kept);
         emit_worker("worker.joined", peer);
     }
 }
@@ -264,6 +266,25 @@ void engine::renew(worker& w, const task_id& id) {
     leases_.set(id, lease_end(it->second.record));
 }
 
+// A worker that joins holding tasks (it followed a cluster's leader to this
+// broker) keeps those whose attempt is still the one due: each is taken out
+// of the queue as running on `w`, with a fresh lease, so it is not run twice.
+std::size_t engine::keep_held(worker& w, const std::vector<protocol::held_task>& held) {
+    std::size_t kept = 0;
+    for (const auto& t : held) {
+        auto id = parse_task_id(t.id);
+        if (!id || running_.count(*id) != 0 || !adopt(w, *id, t.attempt)) {
+            continue;
+        }
+        auto& run = running_.at(*id);
+        run.started = false;  // whether it started is the worker's to know: the lease decides
+        leases_.set(*id, lease_end(run.record));
+        count("kept_on_rejoin");
+        ++kept;
+    }
+    return kept;
+}
+
 // After a broker restart the store has a task that was running as QUEUED,
 // its lost attempt being the next one. A worker that resends that attempt's
 // outcome (it finished while the broker was away) spares a second run: the
@@ -287,7 +308,6 @@ bool engine::adopt(worker& w, const task_id& id, uint32_t attempt) {
     if (w.in_flight.insert(id).second) {
         ++w.running;
     }
-    count("results_after_restart");
     return true;
 }
 
@@ -309,6 +329,7 @@ void engine::apply_outcome(worker& w, const protocol::outcome& o) {
     }
     auto it = id ? running_.find(*id) : running_.end();
     if (it == running_.end() && id && adopt(w, *id, o.attempt)) {
+        count("results_after_restart");
         it = running_.find(*id);
     }
     if (it == running_.end() || it->second.worker != w.id || (o.attempt != 0 && o.attempt > it->second.attempt)) {

@@ -29,6 +29,9 @@ const engine::ready_handler& engine::handler_of(uint32_t h) {
 }
 
 void engine::dispatch() {
+    if (now_ < dispatch_hold_ms_) {
+        return;  // next_deadline() wakes the loop when the hold ends
+    }
     flow_wake_.reset();  // set again below by a queue still held by its rate
     if (ready_.total() == 0) {
         alone_queued_ = false;

@@ -107,6 +107,9 @@ std::optional<int64_t> engine::next_deadline() const {
     take(next_expiry_ms_);
     take(flow_wake_);
     take(jobs_deadline());
+    if (dispatch_hold_ms_ > now_) {
+        take(dispatch_hold_ms_);
+    }
     if (metrics_wanted_ && (ready_.total() > 0 || !running_.empty())) {
         // The oldest-ready ages and running counts of /metrics move only
         // while tasks wait or run: refreshed once a second then.

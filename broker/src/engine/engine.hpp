@@ -93,6 +93,11 @@ public:
     // with errc::unavailable until `until_ms`, saying `why`: a store write
     // failed, so only finishing work is let in for a while.
     void hold_new_work(int64_t until_ms, std::string why);
+    // Dispatches nothing until `until_ms`. A cluster's new leader waits so
+    // that hosts re-announce the tasks they hold (HELLO `held`): the store
+    // has those QUEUED, and without the wait they could go to another
+    // worker before their own comes back.
+    void hold_dispatch(int64_t until_ms) { dispatch_hold_ms_ = until_ms; }
     const std::set<std::string, std::less<>>& subscriptions() const { return events_.subscriptions(); }
     // The STATUS requests parked until their task ends (peer, req): a
     // rebuilt engine does not have them, so the loop answers them.
@@ -392,6 +397,7 @@ private:
     void heartbeat(worker& w, const protocol::message& m);
     void renew(worker& w, const task_id& id);
     bool adopt(worker& w, const task_id& id, uint32_t attempt);
+    std::size_t keep_held(worker& w, const std::vector<protocol::held_task>& held);
     void credit(worker& w, const protocol::message& m);
     void progress(worker& w, const protocol::message& m);
     void checkpoint(worker& w, const protocol::message& m);
@@ -535,7 +541,8 @@ private:
     // HTTP) neither refreshes these figures nor wakes for them.
     bool metrics_wanted_ = false;
     void refresh_slow_figures();
-    int64_t hold_until_ms_ = 0;  // see hold_new_work
+    int64_t hold_until_ms_ = 0;     // see hold_new_work
+    int64_t dispatch_hold_ms_ = 0;  // see hold_dispatch
     std::string hold_why_;
     bool full_logged_ = false;
     flow_control flow_{cfg_};

@@ -387,7 +387,12 @@ struct broker::impl {
     void follow_membership() {
         member->run_ready();
         switch (member->take_change()) {
-            case membership::change::lead: make_engine(); break;
+            case membership::change::lead:
+                make_engine();
+                // Hosts of the old leader notice its silence after about a
+                // heartbeat and come back with what they hold: wait for them.
+                eng->hold_dispatch(now_ms() + 2 * cfg.heartbeat_ms);
+                break;
             case membership::change::follow:
                 if (eng) {
                     send_messages(refuse_replies({}, eng->parked(), "this member no longer leads; ask the new leader"));
@@ -399,8 +404,9 @@ struct broker::impl {
     }
 
     // A member that does not lead answers every request NOT_LEADER, naming
-    // the leader when it knows it, and drops hosts' messages (a host
-    // finds the leader by its own list of brokers).
+    // the leader when it knows it; hosts' messages get an ERROR of that
+    // code naming the leader's backend (a host that has several brokers
+    // moves there; docs/CLUSTER.md).
     void answer_not_leader() {
         if (events) {
             read_subscriptions();
@@ -433,9 +439,20 @@ struct broker::impl {
             r.leader = leader;
             (void)protocol::send(frontend, in->peer, command, protocol::encode(r));
         }
+        protocol::control refusal;
+        refusal.ok = false;
+        refusal.error_code = std::string(to_string(errc::not_leader));
+        refusal.error = why;
+        refusal.leader = member->leader_backend();
+        const std::string refusal_body = protocol::encode(refusal);
         for (std::size_t i = 0; i < cfg.batch; ++i) {
-            if (!protocol::try_recv(backend, true, cfg.max_body_bytes)) {
+            auto in = protocol::try_recv(backend, true, cfg.max_body_bytes);
+            if (!in) {
                 break;
+            }
+            if (!in->peer.empty()) {
+                (void)protocol::send(backend, in->peer, protocol::cmd::error,
+                                     refusal_body);  // a peer gone: nothing to tell
             }
         }
     }

@@ -294,7 +294,10 @@ void membership::committed(uint64_t seq) {
     }
 }
 
-std::string membership::leader_frontend() const {
+std::string membership::leader_frontend() const { return leader_endpoint("frontend"); }
+std::string membership::leader_backend() const { return leader_endpoint("backend"); }
+
+std::string membership::leader_endpoint(const char* which) const {
     auto txn = st_.begin(false);
     auto v = txn->get(table::meta, meta_leader);
     if (!v) {
@@ -304,7 +307,7 @@ std::string membership::leader_frontend() const {
     if (j.is_discarded() || j.value("id", uint64_t{0}) != node_->status().leader_id) {
         return {};  // an older leader's: the new one has not written yet
     }
-    return j.value("frontend", std::string{});
+    return j.value(which, std::string{});
 }
 
 std::string membership::describe() const {

@@ -82,6 +82,8 @@ public:
 
     // For NOT_LEADER: the leader's frontend endpoint, if known.
     std::string leader_frontend() const;
+    // For a host's messages: the leader's backend endpoint, if known.
+    std::string leader_backend() const;
     std::string leader_text() const;
     cluster::raft_status status() const { return node_->status(); }
     // CLUSTER's answer: this member's view, a msgpack map (PROTOCOL.md).
@@ -95,6 +97,7 @@ private:
     };
 
     std::unique_ptr<cluster::raft_node> make_node();
+    std::string leader_endpoint(const char* which) const;
     void start_leading();
     void announce_leader();
     void stop_leading(const std::string& why);

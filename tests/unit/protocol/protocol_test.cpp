@@ -168,6 +168,28 @@ TEST(Codec, HelloCarriesPrefetch) {
     EXPECT_EQ(old->prefetch, 0u);
 }
 
+TEST(Codec, HelloNamesTheTasksAWorkerHoldsAndNotLeaderNamesTheBackend) {
+    tp::hello h;
+    h.worker = "w";
+    h.held = {{"0123456789abcdef0123456789abcdef", 3}, {"fedcba9876543210fedcba9876543210", 1}};
+    auto back = tp::decode_hello(tp::encode(h));
+    ASSERT_TRUE(back.has_value()) << back.error().message;
+    ASSERT_EQ(back->held.size(), 2u);
+    EXPECT_EQ(back->held[0].id, h.held[0].id);
+    EXPECT_EQ(back->held[0].attempt, 3u);
+    EXPECT_EQ(back->held[1].attempt, 1u);
+    auto bad = tp::decode_hello("\x81\xa4held\x91\x01"s);
+    ASSERT_FALSE(bad.has_value()) << "a held entry that is not a map";
+
+    tp::control c;
+    c.ok = false;
+    c.error_code = "not_leader";
+    c.leader = "tcp://10.0.0.2:5556";
+    auto e = tp::decode_control(tp::encode(c));
+    ASSERT_TRUE(e.has_value()) << e.error().message;
+    EXPECT_EQ(e->leader, c.leader);
+}
+
 TEST(Codec, DeadCarriesRunningTaskIds) {
     // With ids: they come back, in order.
     tp::control c;

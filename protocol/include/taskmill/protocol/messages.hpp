@@ -259,6 +259,12 @@ struct reply {
 
 // ---- worker / supervisor <-> broker (backend) ----
 
+// A task a worker holds (queued in it or running), by attempt.
+struct held_task {
+    std::string id;
+    uint32_t attempt = 0;
+};
+
 struct hello {
     std::string worker;  // routing id, unique per worker process
     std::string host;
@@ -271,6 +277,10 @@ struct hello {
     // The routing id of the supervisor that may report this worker dead
     // (DEAD); empty = nobody may.
     std::string supervisor;
+    // The tasks this worker already holds: a HELLO to a cluster's new leader
+    // re-announces them, and the leader gives each back to it, lease and
+    // all, when the task still waits for that attempt's outcome.
+    std::vector<held_task> held;
 };
 
 struct welcome {
@@ -356,6 +366,9 @@ struct control {
     std::string error_code;
     // HEARTBEAT (worker -> broker): the worker's resident memory in bytes.
     std::optional<uint64_t> rss_bytes;
+    // ERROR with error_code not_leader (a cluster member that does not
+    // lead): the leader's backend endpoint, when this member knows it.
+    std::string leader;
 };
 
 // ---- codecs ----
