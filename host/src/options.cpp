@@ -10,9 +10,11 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include <taskmill/config/loader.hpp>
 #include <taskmill/logging/stderr_logger.hpp>
+#include <taskmill/protocol/endpoints.hpp>
 
 #include "loader/plugin_config.hpp"
 
@@ -32,7 +34,9 @@ struct raw {
 
 // Options that may appear in a config file, the environment and as flags.
 void declare_settings(config::loader& l, options& o, raw& r) {
-    l.add("broker", config::text(o.broker), "broker BACKEND endpoint").env = "TASKMILL_BROKER_BACKEND";
+    l.add("broker", config::text(o.broker),
+          "broker BACKEND endpoint, or a cluster's members comma-separated (the host follows the leader)")
+        .env = "TASKMILL_BROKER_BACKEND";
     l.add("plugins", config::text(o.plugins_dir), "plugins folder (default <exe>/../plugins)");
     l.add("queues", config::text(r.queues), "comma-separated queues to serve (default: all)");
     l.add("processes", config::number(o.processes, uint32_t{1}), "worker processes");
@@ -43,6 +47,8 @@ void declare_settings(config::loader& l, options& o, raw& r) {
     l.add("prefetch-max", config::number(o.prefetch_max), "the most an auto prefetch grows to (at least 1)");
     l.add("run-dir", config::text(o.run_dir), "folder for private plugin copies (default $TMPDIR/taskmill-host.PID)");
     l.add("heartbeat-ms", config::number(o.heartbeat_ms, int64_t{1}), "heartbeat interval until the broker sets one");
+    l.add("failover-ms", config::number(o.failover_ms, int64_t{1}, int64_t{600000}),
+          "several brokers: silence beyond one heartbeat after which a worker tries the next");
     l.add("log-level", config::choice(o.log_level, log_levels), "trace debug info warn error critical off");
     l.add("log-format", config::choice(o.log_format, logging::log_format_names),
           "text | json (one JSON object a line; docs/OPERATIONS.md, \"Logs as JSON\")");
@@ -149,6 +155,11 @@ result<void> validate(options& o, const std::string& prefetch) {
     }
     if (auto ok = validate_prefetch(o, prefetch); !ok) return ok;
     if (o.heartbeat_ms <= 0) return fail(errc::invalid_argument, "--heartbeat-ms must be positive");
+    try {
+        (void)protocol::split_endpoints(o.broker);
+    } catch (const std::invalid_argument& e) {
+        return fail(errc::invalid_argument, "--broker: " + std::string(e.what()));
+    }
     if (o.plugins_dir.empty()) o.plugins_dir = default_plugins_dir();
     if (o.run_dir.empty()) {
         const char* tmp = std::getenv("TMPDIR");
@@ -233,6 +244,8 @@ std::vector<std::string> worker_argv(const options& o, const std::string& exe, u
                                   o.run_dir,
                                   "--heartbeat-ms",
                                   std::to_string(o.heartbeat_ms),
+                                  "--failover-ms",
+                                  std::to_string(o.failover_ms),
                                   "--log-level",
                                   o.log_level,
                                   "--kill-grace-ms",

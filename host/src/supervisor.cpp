@@ -7,11 +7,14 @@
 
 #include <cstring>
 #include <filesystem>
+#include <stdexcept>
+#include <vector>
 
 #include <spdlog/spdlog.h>
 
 #include <taskmill/host/worker.hpp>
 #include <taskmill/logging/stderr_logger.hpp>
+#include <taskmill/protocol/endpoints.hpp>
 #include <taskmill/protocol/frame.hpp>
 #include <taskmill/protocol/messages.hpp>
 
@@ -76,29 +79,29 @@ int supervisor::run() {
         metrics_server_ = std::move(*server);
         log_->info("metrics on {}", metrics_server_->url());
     }
-    socket_.set(zmq::sockopt::routing_id, supervisor_id(::getpid()));  // the workers name it in HELLO
-    socket_.set(zmq::sockopt::linger, 1000);
-    socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(protocol::frame_limit(protocol::default_max_body)));
-    if (auto ok = apply_curve(socket_, o_); !ok) {
-        log_->critical("{}", ok.error().message);
+    try {
+        connect_brokers();
+    } catch (const std::exception& e) {
+        log_->critical("{}", e.what());
         return 2;
     }
-    socket_.connect(o_.broker);
     if (watch_.fd() < 0 && o_.watch) log_->warn("cannot watch {}: hot reload is off", o_.plugins_dir);
     begin_judging();  // the workers start once the first generation is judged
     while (!(stopping_ && all_stopped())) {
-        zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
-                                   {nullptr, signal_fd_, ZMQ_POLLIN, 0},
-                                   {nullptr, watch_.fd(), ZMQ_POLLIN, 0}};
-        zmq::poll(items, o_.watch && watch_.fd() >= 0 ? 3 : 2, next_timeout());
-        if ((items[2].revents & ZMQ_POLLIN) != 0 && watch_.drain_events() && !stopping_) {
+        std::vector<zmq::pollitem_t> items{{nullptr, signal_fd_, ZMQ_POLLIN, 0}, {nullptr, watch_.fd(), ZMQ_POLLIN, 0}};
+        if (!(o_.watch && watch_.fd() >= 0)) items.pop_back();
+        const std::size_t first_broker = items.size();
+        for (auto& b : brokers_) items.push_back({b.handle(), 0, ZMQ_POLLIN, 0});
+        zmq::poll(items.data(), items.size(), next_timeout());
+        if (first_broker == 2 && (items[1].revents & ZMQ_POLLIN) != 0 && watch_.drain_events() && !stopping_) {
             settle_at_ = steady::now() + settle_time;  // every event pushes it out: wait for quiet
         }
-        if ((items[0].revents & ZMQ_POLLIN) != 0) {
-            while (protocol::try_recv(socket_, false)) {
-            }  // the broker has nothing to tell the supervisor; keep the pipe empty
+        for (std::size_t i = first_broker; i < items.size(); ++i) {
+            if ((items[i].revents & ZMQ_POLLIN) == 0) continue;
+            while (protocol::try_recv(brokers_[i - first_broker], false)) {
+            }  // brokers have nothing to tell the supervisor (followers refuse); keep the pipes empty
         }
-        if ((items[1].revents & ZMQ_POLLIN) != 0) on_signal();
+        if ((items[0].revents & ZMQ_POLLIN) != 0) on_signal();
         auto now = steady::now();
         if (stopping_) {
             settle_at_.reset();
@@ -133,12 +136,29 @@ int supervisor::run() {
         }
     }
     log_->info("host stopped");
-    socket_.close();
+    brokers_.clear();
     zctx_.close();
     for (const auto& v : judge_->take()) plugin_judge::discard(v);
     for (const auto& [n, g] : gens_) remove_generation(g);
     std::filesystem::remove(o_.run_dir, ec);  // only if empty
     return 0;
+}
+
+void supervisor::connect_brokers() {
+    for (const auto& endpoint : protocol::split_endpoints(o_.broker)) {
+        zmq::socket_t& s = brokers_.emplace_back(zctx_, zmq::socket_type::dealer);
+        s.set(zmq::sockopt::routing_id, supervisor_id(::getpid()));  // the workers name it in HELLO
+        s.set(zmq::sockopt::linger, 1000);
+        s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(protocol::frame_limit(protocol::default_max_body)));
+        if (auto ok = apply_curve(s, o_); !ok) throw std::runtime_error(ok.error().message);
+        s.connect(endpoint);
+    }
+}
+
+bool supervisor::tell_brokers(std::string_view command, const std::string& body) {
+    bool queued = false;
+    for (auto& b : brokers_) queued = protocol::send(b, {}, command, body) || queued;
+    return queued;
 }
 
 }  // namespace detail

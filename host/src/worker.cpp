@@ -27,6 +27,7 @@
 #include <taskmill/protocol/peer_text.hpp>
 #include <taskmill/protocol/size_bound.hpp>
 
+#include "broker_link.hpp"
 #include "exit_codes.hpp"
 #include "plugin_limits.hpp"
 #include "security.hpp"
@@ -80,8 +81,10 @@ private:
     void load_plugins();
     void open_running_file();
     void connect();
+    void moved(const std::string& why);
+    void check_broker();
     void send(std::string_view command, const std::string& body) {
-        if (!protocol::send(socket_, {}, command, body)) s_.log->warn("send {} failed (queue full?)", command);
+        if (!protocol::send(link_->socket(), {}, command, body)) s_.log->warn("send {} failed (queue full?)", command);
     }
     void send_hello();
     void send_heartbeat();
@@ -134,7 +137,7 @@ private:
     plugin_set plugins_;
     detail::prefetch_control prefetch_;
     zmq::context_t zctx_{1};
-    zmq::socket_t socket_{zctx_, zmq::socket_type::dealer};
+    std::optional<detail::broker_link> link_;  // set by connect()
     // Tasks held (queued or running) until their outcome is sent, by id. The
     // key views the task's own item.id, which stays put while it is here.
     std::map<std::string_view, std::shared_ptr<task_run>, std::less<>> running_;
@@ -205,15 +208,24 @@ void worker_loop::open_running_file() {
     if (!s_.stats.open(stats, handlers)) s_.log->warn("cannot create {}: no figures for /metrics", stats.string());
 }
 
-void worker_loop::connect() {
-    socket_.set(zmq::sockopt::routing_id, id_);  // before connect: the broker routes by it
-    socket_.set(zmq::sockopt::linger, 2000);
-    socket_.set(zmq::sockopt::sndhwm, 100000);
-    // A frame far over what try_recv accepts drops the connection before
-    // its bytes are held (the broker splits its messages to stay under it).
-    socket_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(protocol::frame_limit(protocol::default_max_body)));
-    if (auto ok = apply_curve(socket_, o_); !ok) throw std::runtime_error(ok.error().message);
-    socket_.connect(o_.broker);
+void worker_loop::connect() { link_.emplace(zctx_, o_, id_); }
+
+// With several brokers: a member that does not lead, or silence, moves the
+// link; the new one hears HELLO with the tasks this worker holds, and gets
+// the outcomes it has not acknowledged after its WELCOME.
+void worker_loop::moved(const std::string& why) {
+    s_.log->warn("{}; now talking to the broker at {}", why, link_->endpoint());
+    welcomed_ = false;
+    send_hello();
+}
+
+void worker_loop::check_broker() {
+    // A live broker heartbeats every heartbeat_: failover_ms more without
+    // a word (or no WELCOME) and the next member is tried.
+    const auto limit = heartbeat_ + milliseconds(o_.failover_ms);
+    if (link_->move_if_silent(steady::now(), limit)) {
+        moved("no word from the broker for " + std::to_string(limit.count()) + " ms");
+    }
 }
 
 void worker_loop::send_hello() {
@@ -230,6 +242,8 @@ void worker_loop::send_hello() {
     h.queues = o_.queues;
     h.handlers = plugins_.handler_infos();
     h.supervisor = supervisor_;
+    h.held.reserve(running_.size());
+    for (const auto& [id, run] : running_) h.held.push_back({std::string(id), run->item.attempt});
     send(protocol::cmd::hello, protocol::encode(h));
     next_heartbeat_ = steady::now() + heartbeat_;
     hello_pending_ = steady::now();
@@ -350,7 +364,8 @@ const std::array<worker_loop::command_entry, 9> worker_loop::commands_{{
 }};
 
 void worker_loop::on_broker_message() {
-    while (auto in = protocol::try_recv(socket_, false)) {
+    while (auto in = protocol::try_recv(link_->socket(), false)) {
+        link_->heard(steady::now());
         if (!in->msg) {
             s_.log->error("malformed message from broker dropped: {}", in->msg.error().message);
             continue;
@@ -388,6 +403,11 @@ void worker_loop::on_credit(const std::string& body) {
 
 void worker_loop::on_error(const std::string& body) {
     auto c = protocol::decode_control(body);
+    if (c && c->error_code == "not_leader") {
+        const std::string from = link_->endpoint();
+        if (link_->follow(c->leader, steady::now())) moved("the broker at " + from + " does not lead the cluster");
+        return;
+    }
     const std::string why = protocol::printable(c ? c->error : c.error().message);
     s_.log->error("broker refused a message from this worker: {}", why);
     fail_refused_outcomes(why);
@@ -646,6 +666,7 @@ milliseconds worker_loop::next_timeout() const {
     if (drain_deadline_ && !handback_after_) until = std::min<steady::duration>(until, *drain_deadline_ - now);
     if (handback_after_) until = std::min<steady::duration>(until, *handback_after_ - now);
     if (draining_ && !drain_acked_) until = std::min<steady::duration>(until, drain_ack_deadline_ - now);
+    until = std::min<steady::duration>(until, link_->silent_at(heartbeat_ + milliseconds(o_.failover_ms)) - now);
     return std::max(milliseconds(0), std::chrono::duration_cast<milliseconds>(until) + milliseconds(1));
 }
 
@@ -662,7 +683,7 @@ int worker_loop::run() {
     open_running_file();
     detail::slot_pool slots(s_, o_.concurrency);
     while (exit_code_ < 0) {
-        zmq::pollitem_t items[] = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+        zmq::pollitem_t items[] = {{link_->socket().handle(), 0, ZMQ_POLLIN, 0},
                                    {nullptr, s_.mail.fd(), ZMQ_POLLIN, 0},
                                    {nullptr, signal_fd_, ZMQ_POLLIN, 0}};
         const int ready = zmq::poll(items, signal_fd_ >= 0 ? 3 : 2, next_timeout());
@@ -672,11 +693,12 @@ int worker_loop::run() {
         s_.queue.nudge(steady::now());  // queued tasks behind slots all busy with long ones
         check_deadlines();
         warn_if_unwelcomed();
+        check_broker();
         if (steady::now() >= next_heartbeat_) send_heartbeat();
         check_drain();
     }
     s_.calls.fail_all("worker stopping");
-    socket_.close();
+    link_.reset();
     zctx_.close();                                // flushes what is queued (linger), then returns
     if (exit_code_ != 0) std::_Exit(exit_code_);  // slot threads may be stuck in plugin code
     for (auto& [id, run] : running_) run->cancelled = true;

@@ -32,7 +32,7 @@ void supervisor::report_plugins(const std::string& what, std::vector<std::string
     c.ids = std::move(files);
     c.slots = current_.value_or(next_generation_);
     c.error = error;
-    if (!protocol::send(socket_, {}, protocol::cmd::plugins, protocol::encode(c))) {
+    if (!tell_brokers(protocol::cmd::plugins, protocol::encode(c))) {
         log_->warn("could not queue PLUGINS {} report", what);
     }
 }

@@ -80,6 +80,9 @@ private:
 
     void on_signal();
     milliseconds next_timeout() const;
+    void connect_brokers();
+    // Queues a message to every broker; false when none took it.
+    bool tell_brokers(std::string_view command, const std::string& body);
 
     const options& o_;
     std::shared_ptr<spdlog::logger> log_;
@@ -88,7 +91,9 @@ private:
     std::string exe_;
     std::string host_;
     zmq::context_t zctx_{1};
-    zmq::socket_t socket_{zctx_, zmq::socket_type::dealer};
+    // One DEALER per broker of --broker: a cluster's members each hear DEAD
+    // and PLUGINS, and the leader acts on them (the others refuse).
+    std::vector<zmq::socket_t> brokers_;
     bool stopping_ = false;
     std::optional<steady::time_point> kill_at_;
     plugin_watch watch_;

@@ -62,7 +62,7 @@ void supervisor::send_dead(pid_t pid, const std::string& why) {
         for (const auto& id : *c.running) tasks += (tasks.empty() ? "" : ",") + id;
         log_->info("worker pid={} died running {} task(s) [{}]", pid, c.running->size(), tasks);
     }
-    if (!protocol::send(socket_, {}, protocol::cmd::dead, protocol::encode(c))) {
+    if (!tell_brokers(protocol::cmd::dead, protocol::encode(c))) {
         log_->warn("could not queue DEAD for pid={}", pid);
     }
 }

@@ -30,9 +30,11 @@ enum class mode { supervisor, worker, check, print_config, help };
 struct options {
     mode run_mode = mode::supervisor;
     std::string config_file;
-    std::string broker = "tcp://127.0.0.1:5556";  // the broker's BACKEND endpoint
-    std::string plugins_dir;                      // default: <exe dir>/../plugins
-    std::vector<std::string> queues;              // empty = every queue
+    // The broker's BACKEND endpoint, or every member's of a broker cluster,
+    // comma-separated: workers follow the leader (docs/CLUSTER.md).
+    std::string broker = "tcp://127.0.0.1:5556";
+    std::string plugins_dir;          // default: <exe dir>/../plugins
+    std::vector<std::string> queues;  // empty = every queue
     uint32_t processes = 1;
     uint32_t concurrency = 4;  // slots per worker process
     // Tasks a worker process holds beyond its slots, so the slots stay busy
@@ -45,6 +47,9 @@ struct options {
     uint32_t prefetch_max = 1024;
     std::string run_dir;  // private plugin copies; default $TMPDIR/taskmill-host.<pid>
     int64_t heartbeat_ms = 1000;
+    // Several brokers: a worker that hears nothing from its broker for a
+    // heartbeat and this much more moves to the next one.
+    int64_t failover_ms = 500;
     std::string log_level = "info";
     int64_t kill_grace_ms = 2000;  // after a task's deadline, before the worker gives up on it
     int64_t grace_ms = 10000;      // graceful stop: time to finish running tasks
