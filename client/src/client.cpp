@@ -2,7 +2,9 @@
 #include <taskmill/client/client.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
+#include <random>
 
 #include <taskmill/protocol/frame.hpp>
 
@@ -106,6 +108,22 @@ void on_submit_ack(const std::shared_ptr<batch_state>& b, std::size_t frame, res
 
 template <typename T> result<T> error_of(const result<protocol::reply>& r) { return failure{r.error()}; }
 
+// A client that may send a SUBMIT twice (several endpoints: see client.hpp)
+// keys every task, so the broker makes one task of both.
+void add_missing_keys(std::vector<protocol::request>& frames) {
+    thread_local std::mt19937_64 gen{(static_cast<uint64_t>(std::random_device{}()) << 32) ^ std::random_device{}()};
+    char text[40];
+    for (auto& f : frames) {
+        for (auto& t : f.tasks) {
+            if (t.key.empty()) {
+                std::snprintf(text, sizeof text, "auto:%016llx%016llx", static_cast<unsigned long long>(gen()),
+                              static_cast<unsigned long long>(gen()));
+                t.key = text;
+            }
+        }
+    }
+}
+
 }  // namespace
 
 std::future<result<std::vector<task_handle>>> client::submit_async(std::vector<task_options> tasks) {
@@ -130,6 +148,9 @@ std::future<result<std::vector<task_handle>>> client::submit_async(std::vector<t
         }
         requests[f].strict = core_->options().strict;
         batch->sizes.push_back(requests[f].tasks.size());
+    }
+    if (core_->resends()) {
+        add_missing_keys(requests);
     }
     // Every size is known before the first send, so no ack sees a partial batch.
     for (std::size_t f = 0; f < frames; ++f) {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <future>
+#include <random>
 #include <stdexcept>
 
 #include <taskmill/protocol/frame.hpp>
@@ -108,27 +109,77 @@ task_handle make_watched_handle(std::shared_ptr<handle_state> s) {
 
 // ---- core: setup and the caller side ----
 
-core::core(const std::string& endpoint, const client_options& options)
+namespace {
+
+// Random, 16 bytes, the first never 0 (ZeroMQ keeps those for itself).
+std::string random_routing_id() {
+    std::random_device rd;
+    std::mt19937_64 gen((static_cast<uint64_t>(rd()) << 32) ^ rd());
+    std::string id(16, '\0');
+    for (auto& c : id) {
+        c = static_cast<char>(gen() & 0xff);
+    }
+    id[0] = static_cast<char>(1 + (static_cast<unsigned char>(id[0]) % 255));
+    return id;
+}
+
+std::vector<std::string> endpoint_list(const std::string& endpoints) {
+    try {
+        return protocol::split_endpoints(endpoints);
+    } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(std::string("bad broker endpoints '") + endpoints + "': " + e.what());
+    }
+}
+
+// A member that says it does not lead, or a leader that cannot take the
+// request now: another member may (with several endpoints, only).
+bool redirects(const protocol::reply& r, bool several) {
+    if (r.ok) {
+        return false;
+    }
+    const auto code = errc_from_string(r.error_code);
+    return code == errc::not_leader || (several && code == errc::unavailable);
+}
+
+// Moves follow one another at most this often: members still electing
+// answer not_leader without naming a leader, and the walk round the list
+// must not spin.
+constexpr milliseconds move_gap{50};
+
+}  // namespace
+
+core::core(const std::string& endpoints, const client_options& options)
     : options_(options),
-      dealer_(ctx_, zmq::socket_type::dealer),
+      resends_(endpoint_list(endpoints).size() > 1),
       wake_rx_(ctx_, zmq::socket_type::pair),
-      wake_tx_(ctx_, zmq::socket_type::pair) {
+      wake_tx_(ctx_, zmq::socket_type::pair),
+      ring_(endpoint_list(endpoints)),
+      routing_id_(random_routing_id()) {
     char name[64];
     std::snprintf(name, sizeof name, "inproc://taskmill-client-wake-%p", static_cast<void*>(this));
+    connect(ring_.current());
+    wake_rx_.bind(name);
+    wake_tx_.connect(name);
+    io_ = std::thread([this] { run(); });
+}
+
+// A fresh DEALER to `endpoint`: closing the old one drops whatever the old
+// endpoint would still send, so no late reply can complete a resent request.
+void core::connect(const std::string& endpoint) {
+    zmq::socket_t s(ctx_, zmq::socket_type::dealer);
     try {
-        dealer_.set(zmq::sockopt::linger, 0);
-        if (!options.curve_server_key.empty()) {
-            dealer_.set(zmq::sockopt::curve_serverkey, options.curve_server_key);
-            dealer_.set(zmq::sockopt::curve_publickey, options.curve_public_key);
-            dealer_.set(zmq::sockopt::curve_secretkey, options.curve_secret_key);
+        s.set(zmq::sockopt::linger, 0);
+        s.set(zmq::sockopt::routing_id, zmq::buffer(routing_id_));
+        if (!options_.curve_server_key.empty()) {
+            s.set(zmq::sockopt::curve_serverkey, options_.curve_server_key);
+            s.set(zmq::sockopt::curve_publickey, options_.curve_public_key);
+            s.set(zmq::sockopt::curve_secretkey, options_.curve_secret_key);
         }
-        dealer_.connect(endpoint);
-        wake_rx_.bind(name);
-        wake_tx_.connect(name);
+        s.connect(endpoint);
     } catch (const zmq::error_t& e) {
         throw std::runtime_error("cannot connect to broker endpoint '" + endpoint + "': " + e.what());
     }
-    io_ = std::thread([this] { run(); });
+    dealer_ = std::move(s);
 }
 
 core::~core() { stop(); }
@@ -242,6 +293,8 @@ void core::run() {
         take_forgotten();
         read_replies();
         expire(steady::now());
+        check_liveness(steady::now());
+        recheck_watched();
         std::lock_guard lock(mu_);
         if (stopping_) {
             break;
@@ -277,21 +330,30 @@ void core::take_inbox() {
         batch.swap(inbox_);
     }
     for (auto& o : batch) {
-        o.req.req = next_req_++;
-        auto body = protocol::encode(o.req);
-        // Non-blocking: a full send queue (broker long gone) fails now
-        // rather than stalling every other request.
-        if (!protocol::send(dealer_, {}, o.command, body)) {
-            o.done(fail(errc::unavailable, "cannot queue " + o.command + ": the broker is not reachable"));
-            continue;
-        }
-        auto deadline = steady::now() + o.timeout;
-        pending_.emplace(o.req.req, pending_request{deadline, std::move(o.command), o.timeout, std::move(o.done)});
+        send_now(std::move(o.command), std::move(o.req), o.timeout, std::move(o.done));
     }
+}
+
+void core::send_now(std::string command, protocol::request r, milliseconds timeout, completion done) {
+    r.req = next_req_++;
+    auto body = protocol::encode(r);
+    // Non-blocking: a full send queue (broker long gone) fails now
+    // rather than stalling every other request.
+    if (!protocol::send(dealer_, {}, command, body)) {
+        done(fail(errc::unavailable, "cannot queue " + command + ": the broker is not reachable"));
+        return;
+    }
+    const auto now = steady::now();
+    if (pending_.empty()) {
+        quiet_since_ = now;  // silence counts from the first request waiting
+    }
+    pending_.emplace(r.req,
+                     pending_request{now + timeout, std::move(command), std::move(body), timeout, std::move(done)});
 }
 
 void core::read_replies() {
     while (auto in = protocol::try_recv(dealer_, false)) {
+        quiet_since_ = steady::now();
         if (!in->msg) {
             continue;  // malformed frame from the broker: nothing to match it to
         }
@@ -318,9 +380,23 @@ void core::on_reply(const std::string& command, const std::string& body) {
         on_done(*r);
         return;
     }
+    if (r->req == probe_req_ && probe_req_ != 0) {
+        probe_req_ = 0;
+    }
+    if (redirects(*r, resends_)) {
+        move_soon(r->leader);  // the request waits, and goes again after the move
+        return;
+    }
+    if (recheck_due_ && r->ok) {
+        recheck_due_ = false;  // the new endpoint serves: ask it about watched tasks
+        recheck_.reserve(watched_.size());
+        for (const auto& [id, st] : watched_) {
+            recheck_.emplace_back(id);
+        }
+    }
     auto it = pending_.find(r->req);
     if (it == pending_.end()) {
-        return;  // late reply to a request that already timed out
+        return;  // late reply to a request that already timed out, or the probe
     }
     auto done = std::move(it->second.done);
     pending_.erase(it);
@@ -370,18 +446,111 @@ void core::expire(steady::time_point now) {
 }
 
 int core::poll_timeout_ms(steady::time_point now) const {
-    if (pending_.empty()) {
-        return -1;
-    }
-    auto nearest = steady::time_point::max();
+    auto nearest = next_liveness_check().value_or(steady::time_point::max());
     for (const auto& [req, p] : pending_) {
         nearest = std::min(nearest, p.deadline);
+    }
+    if (nearest == steady::time_point::max()) {
+        return -1;
     }
     if (nearest <= now) {
         return 0;
     }
     auto ms = std::chrono::ceil<milliseconds>(nearest - now).count();
     return static_cast<int>(std::min<int64_t>(ms, 60'000));
+}
+
+// ---- following the leader ----
+
+std::optional<steady::time_point> core::next_liveness_check() const {
+    if (move_at_) {
+        return move_at_;
+    }
+    if (!recheck_.empty()) {
+        return steady::now();
+    }
+    if (!ring_.can_move() || (pending_.empty() && watched_.empty())) {
+        return std::nullopt;
+    }
+    if (probe_req_ != 0) {
+        return probe_sent_ + options_.failover_after;
+    }
+    return quiet_since_ + options_.failover_after / 4;
+}
+
+void core::move_soon(const std::string& leader) {
+    const auto now = steady::now();
+    if (now - last_move_ >= move_gap) {
+        move_now(leader);
+        return;
+    }
+    move_at_ = last_move_ + move_gap;
+    move_to_ = leader;
+}
+
+void core::move_now(const std::string& leader) {
+    move_at_.reset();
+    const std::string from = ring_.current();
+    const auto& to = ring_.follow(leader);
+    try {
+        connect(to);
+    } catch (const std::runtime_error&) {
+        connect(ring_.next());  // a member named an endpoint we cannot use
+    }
+    last_move_ = quiet_since_ = steady::now();
+    probe_req_ = 0;
+    for (const auto& [req, p] : pending_) {
+        (void)protocol::send(dealer_, {}, p.command, p.body);  // a full queue: the next move sends it again
+    }
+    recheck_due_ = !watched_.empty();
+    recheck_.clear();
+}
+
+// With several endpoints, requests waiting and nothing heard for a while,
+// PING the endpoint; unanswered for failover_after, move on.
+void core::check_liveness(steady::time_point now) {
+    if (move_at_) {
+        if (*move_at_ <= now) {
+            move_now(move_to_);
+        }
+        return;
+    }
+    // Watched tasks count too: their DONE comes only from a live leader.
+    if (!ring_.can_move() || (pending_.empty() && watched_.empty())) {
+        probe_req_ = 0;
+        return;
+    }
+    if (probe_req_ != 0) {
+        if (now - probe_sent_ >= options_.failover_after) {
+            move_now({});
+        }
+        return;
+    }
+    if (now - quiet_since_ >= options_.failover_after / 4) {
+        protocol::request r;
+        r.req = next_req_++;
+        if (protocol::send(dealer_, {}, std::string(protocol::cmd::ping), protocol::encode(r))) {
+            probe_req_ = r.req;
+            probe_sent_ = now;
+        }
+    }
+}
+
+// After a move: one STATUS per watched task, a slice per turn, so that a
+// DONE lost with the old leader does not leave a handle waiting for ever.
+void core::recheck_watched() {
+    constexpr std::size_t slice = 256;
+    for (std::size_t i = 0; i < slice && !recheck_.empty(); ++i) {
+        protocol::request r;
+        r.id = std::move(recheck_.back());
+        recheck_.pop_back();
+        send_now(std::string(protocol::cmd::status), std::move(r), options_.request_timeout,
+                 [this](result<protocol::reply> rep) {
+                     if (rep && rep->task) {
+                         on_done_task(std::move(*rep->task));
+                     }
+                 });
+    }
 }
 
 }  // namespace taskmill::client::detail

@@ -7,6 +7,18 @@
 // I/O thread, which alone touches the DEALER, pending_ and watched_.
 // Completions run on the I/O thread and must be short and must not block on
 // the client; user callbacks go through callbacks_ instead.
+//
+// Following a cluster's leader (docs/CLUSTER.md): the DEALER is connected to
+// one endpoint at a time. A `not_leader` answer moves it to the leader the
+// member named (or to the next endpoint of the list); with several
+// endpoints, so does silence (a PING unanswered for failover_after) and an
+// `unavailable` answer. Every request still waiting is then sent again, as
+// it was, to the new endpoint: its req is unchanged and its deadline too.
+// SUBMITs of a client with several endpoints carry keys (client.cpp), so a
+// resent SUBMIT that had been committed returns the same task. The DEALER
+// keeps one routing id across moves, the one the broker keeps with each task
+// for DONE, so the new leader pushes DONE to this client; tasks watched at a
+// move are asked about once (STATUS) in case their DONE was lost with it.
 #pragma once
 
 #include <atomic>
@@ -26,6 +38,7 @@
 #include <zmq.hpp>
 
 #include <taskmill/client/client.hpp>
+#include <taskmill/protocol/endpoints.hpp>
 #include <taskmill/protocol/messages.hpp>
 
 #include "callback_thread.hpp"
@@ -68,12 +81,15 @@ struct handle_access {
 
 class core : public std::enable_shared_from_this<core> {
 public:
-    core(const std::string& endpoint, const client_options& options);
+    // `endpoints`: one, or a comma-separated list of a cluster's members.
+    core(const std::string& endpoints, const client_options& options);
     ~core();
     core(const core&) = delete;
     core& operator=(const core&) = delete;
 
     const client_options& options() const { return options_; }
+    // Requests may be sent twice (several endpoints): SUBMITs need keys.
+    bool resends() const { return resends_; }
 
     // Sends `command` with body `r` (its req is assigned here); `done` runs
     // on the I/O thread with the reply, or unavailable after `timeout`.
@@ -101,11 +117,14 @@ private:
     struct pending_request {
         steady::time_point deadline;
         std::string command;  // named in the timeout error
+        std::string body;     // as sent, req included: sent again after a move
         milliseconds timeout;
         completion done;
     };
 
     void run();
+    void connect(const std::string& endpoint);
+    void send_now(std::string command, protocol::request r, milliseconds timeout, completion done);
     void take_inbox();
     void read_replies();
     void on_reply(const std::string& command, const std::string& body);
@@ -114,8 +133,17 @@ private:
     void take_forgotten();
     void expire(steady::time_point now);
     int poll_timeout_ms(steady::time_point now) const;
+    // Following the leader (see the top of this file).
+    void move_soon(const std::string& leader);
+    void move_now(const std::string& leader);
+    void check_liveness(steady::time_point now);
+    void recheck_watched();
+
+    // When check_liveness or a paced move has something to do next.
+    std::optional<steady::time_point> next_liveness_check() const;
 
     client_options options_;
+    bool resends_;
     zmq::context_t ctx_{1};
     zmq::socket_t dealer_;   // I/O thread only
     zmq::socket_t wake_rx_;  // I/O thread only
@@ -124,6 +152,18 @@ private:
     std::mutex mu_;
     std::vector<outgoing> inbox_;  // guarded by mu_
     bool stopping_ = false;        // guarded by mu_
+
+    // The rest: I/O thread only.
+    protocol::endpoint_ring ring_;
+    std::string routing_id_;          // kept across moves: DONE finds us
+    steady::time_point quiet_since_;  // last message heard, or when requests began waiting
+    uint64_t probe_req_ = 0;          // the PING asking a silent endpoint, 0 = none
+    steady::time_point probe_sent_;
+    steady::time_point last_move_;
+    std::optional<steady::time_point> move_at_;  // a move put off (moves are paced)
+    std::string move_to_;                        // its target ("" = the next endpoint)
+    bool recheck_due_ = false;                   // ask about watched tasks once the new endpoint answers
+    std::vector<std::string> recheck_;           // ids still to ask about
 
     uint64_t next_req_ = 1;                        // I/O thread only
     std::map<uint64_t, pending_request> pending_;  // I/O thread only

@@ -15,6 +15,19 @@
 // a task twice); it fails with errc::unavailable at its deadline, and the
 // next call goes to the restarted broker. DONE pushes are best effort, so a
 // handle that missed its DONE finds out through STATUS (see task_handle::get).
+//
+// A broker cluster (docs/CLUSTER.md): give every member, comma-separated
+// ("tcp://a:5555,tcp://b:5555,tcp://c:5555"). The client talks to one at a
+// time and follows the leader: a member's not_leader answer sends it to the
+// leader that member names; silence (a PING unanswered for failover_after)
+// or an `unavailable` answer sends it to the next member. Requests still
+// waiting are then sent again, within their deadline, so a call made during
+// a failover succeeds once a leader serves. With several endpoints every
+// submitted task without a key gets one ("auto:" and 32 hex digits), so a
+// SUBMIT sent twice makes one task. Requests other than SUBMIT may take
+// effect twice: a RETRY repeated after it took effect answers conflict, and
+// a bulk verb may start a second job that finds nothing left to do. With one
+// endpoint only not_leader is followed (a member that answers it did nothing).
 #pragma once
 
 #include <chrono>
@@ -39,7 +52,8 @@ struct handle_access;
 inline constexpr const char* default_endpoint = "tcp://127.0.0.1:5555";
 
 struct client_options {
-    // Empty = $TASKMILL_BROKER, else default_endpoint.
+    // One endpoint, or a cluster's members comma-separated (see the top of
+    // this file). Empty = $TASKMILL_BROKER, else default_endpoint.
     std::string endpoint;
     // How long a request waits for its reply before failing with unavailable.
     milliseconds request_timeout{5000};
@@ -57,6 +71,11 @@ struct client_options {
     // handler, or its pinned version, recently (the broker's
     // handler-memory). The whole frame of a batch is refused.
     bool strict = false;
+    // Several endpoints: how long the member in use may leave a PING
+    // unanswered, while requests or watched tasks wait, before the client
+    // moves to the next member. A PING goes after a quarter of it without
+    // a word from the member.
+    milliseconds failover_after{500};
 };
 
 // The endpoint a client_options resolves to (explicit, env, default).
