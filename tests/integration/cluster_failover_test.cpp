@@ -1,0 +1,174 @@
+// Clients and hosts given every member of a cluster (docs/CLUSTER.md)
+// follow its leader by themselves: the leader is SIGKILLed under a steady
+// stream of submits from the C++ client and not one call fails, no task is
+// made twice, and every task ends SUCCEEDED on a host that moved with the
+// leader. A task running on a host when its leader dies stays with that
+// host: the new leader takes it back from the host's HELLO, lease and all,
+// rather than running it a second time.
+#include "cluster_harness.hpp"
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <taskmill/client/client.hpp>
+
+using namespace taskmill::testing;
+namespace tc = taskmill::client;
+
+namespace {
+
+tc::client_options cluster_client(const cluster_of_three& c) {
+    tc::client_options o;
+    o.endpoint = c.frontends();
+    o.request_timeout = 30s;  // a failover takes about a second; the call waits through it
+    return o;
+}
+
+host_options cluster_host(const cluster_of_three& c) {
+    host_options h;
+    h.backend = c.backends();
+    h.concurrency = 4;
+    h.extra = {"--failover-ms", "200"};
+    return h;
+}
+
+// Submits batches of quick tasks until told to stop; keeps every handle
+// and every failed call.
+class producer {
+public:
+    explicit producer(tc::client& cl) : thread_([this, &cl] { run(cl); }) {}
+    ~producer() { stop(); }
+    void stop() {
+        done_ = true;
+        if (thread_.joinable()) {
+            thread_.join();
+        }
+    }
+    std::size_t acked() {
+        std::lock_guard lock(mu_);
+        return handles_.size();
+    }
+    std::vector<tc::task_handle> handles() {
+        std::lock_guard lock(mu_);
+        return handles_;
+    }
+    std::vector<std::string> failures() {
+        std::lock_guard lock(mu_);
+        return failures_;
+    }
+
+private:
+    void run(tc::client& cl) {
+        while (!done_) {
+            std::vector<tc::task_options> batch(10);
+            for (auto& t : batch) {
+                t.handler = "demo.sleep";
+                t.payload = nlohmann::json{{"ms", 5}};
+            }
+            auto got = cl.submit(batch);
+            std::lock_guard lock(mu_);
+            if (got) {
+                handles_.insert(handles_.end(), got->begin(), got->end());
+            } else {
+                failures_.push_back(got.error().message);
+            }
+        }
+    }
+
+    std::atomic<bool> done_{false};
+    std::mutex mu_;
+    std::vector<tc::task_handle> handles_;
+    std::vector<std::string> failures_;
+    std::thread thread_;
+};
+
+}  // namespace
+
+TEST(ClusterFailover, ClientsAndHostsFollowTheLeaderAndNothingIsLostOrMadeTwice) {
+    cluster_of_three c;
+    ASSERT_TRUE(c.leader()) << "no member leads";
+    auto host = start_host(c.dir(), cluster_host(c));
+    tc::client cl(cluster_client(c));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto w = cl.workers();
+            return w && !w->empty();
+        },
+        30s))
+        << host->log_text();
+
+    producer p(cl);
+    for (int kill = 0; kill < 3; ++kill) {
+        const auto before = p.acked();
+        ASSERT_TRUE(wait_until([&] { return p.acked() >= before + 100; }, 60s))
+            << "submits stalled before kill " << kill;
+        auto leader = c.leader();
+        ASSERT_TRUE(leader) << "no member leads before kill " << kill;
+        c.kill(*leader);
+        auto next = c.leader();
+        ASSERT_TRUE(next) << "no member leads after kill " << kill;
+        const auto at_failover = p.acked();
+        ASSERT_TRUE(wait_until([&] { return p.acked() >= at_failover + 100; }, 60s))
+            << "the client did not follow the new leader after kill " << kill;
+        c.start(*leader);
+    }
+    p.stop();
+    EXPECT_TRUE(p.failures().empty()) << p.failures().size() << " submits failed, the first: " << p.failures().front();
+
+    const auto handles = p.handles();
+    for (const auto& h : handles) {
+        auto t = h.get(60s);
+        ASSERT_TRUE(t) << h.id() << ": " << t.error().message << "\n" << host->log_text();
+        EXPECT_EQ(t->state, "SUCCEEDED") << h.id();
+    }
+    auto stats = cl.stats();
+    ASSERT_TRUE(stats) << stats.error().message;
+    uint64_t tasks = 0;
+    for (const auto& [state, n] : stats->states) {
+        tasks += n;
+    }
+    EXPECT_EQ(tasks, handles.size()) << "a resent SUBMIT made a second task";
+
+    // The CLI takes the same list and finds the leader.
+    auto cli = run_cli(c.dir(), {"--broker", c.frontends(), "--json", "stats"});
+    EXPECT_EQ(cli.exit_code, 0) << cli.out << cli.err;
+}
+
+TEST(ClusterFailover, ATaskRunningWhenItsLeaderDiesStaysWithItsHost) {
+    cluster_of_three c;
+    ASSERT_TRUE(c.leader()) << "no member leads";
+    auto host = start_host(c.dir(), cluster_host(c));
+    tc::client cl(cluster_client(c));
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto w = cl.workers();
+            return w && !w->empty();
+        },
+        30s))
+        << host->log_text();
+
+    tc::task_options slow;
+    slow.handler = "demo.sleep";
+    slow.payload = nlohmann::json{{"ms", 4000}};
+    auto h = cl.submit(slow);
+    ASSERT_TRUE(h) << h.error().message;
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto t = h->status();
+            return t && t->state == "RUNNING";
+        },
+        30s));
+    auto leader = c.leader();
+    ASSERT_TRUE(leader);
+    c.kill(*leader);
+
+    auto t = h->get(60s);
+    ASSERT_TRUE(t) << t.error().message << "\n" << host->log_text();
+    EXPECT_EQ(t->state, "SUCCEEDED");
+    EXPECT_EQ(t->attempts, 1u) << "the task ran again elsewhere instead of staying with its host\n" << host->log_text();
+    auto stats = cl.stats();
+    ASSERT_TRUE(stats) << stats.error().message;
+    EXPECT_GE(stats->counters["kept_on_rejoin"], 1u);
+}

@@ -1,0 +1,81 @@
+// Three taskmill-broker processes as one cluster on loopback
+// (docs/CLUSTER.md), to be killed and started again by the tests.
+#pragma once
+
+#include <signal.h>
+
+#include <array>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "harness.hpp"
+
+namespace taskmill::testing {
+
+class cluster_of_three {
+public:
+    explicit cluster_of_three(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
+        for (int id = 1; id <= 3; ++id) {
+            peers_ += (id > 1 ? "," : "") + std::to_string(id) + "=127.0.0.1:" + std::to_string(free_port());
+        }
+        for (std::size_t i = 0; i < 3; ++i) {
+            start(i);
+        }
+    }
+
+    // Member i (node-id i + 1), on the endpoints it had before if any.
+    void start(std::size_t i) {
+        const endpoints* at = started_[i] ? &eps_[i] : nullptr;
+        std::vector<std::string> args{"--node-id", std::to_string(i + 1), "--peers", peers_, "--durability", "none"};
+        args.insert(args.end(), extra_.begin(), extra_.end());
+        members_[i] = std::make_unique<broker_process>(dir_.path() / ("member" + std::to_string(i + 1)), args,
+                                                       "member" + std::to_string(i + 1) + ".log", at);
+        eps_[i] = members_[i]->ep();
+        started_[i] = true;
+    }
+    void kill(std::size_t i) {
+        members_[i]->proc().signal(SIGKILL);
+        members_[i]->proc().wait_exit(10s);
+        members_[i].reset();
+    }
+    const endpoints& ep(std::size_t i) const { return eps_[i]; }
+    const fs::path& dir() const { return dir_.path(); }
+    // Every member's frontend (or backend), comma-separated, as clients
+    // (or hosts) take them.
+    std::string frontends() const { return eps_[0].frontend + "," + eps_[1].frontend + "," + eps_[2].frontend; }
+    std::string backends() const { return eps_[0].backend + "," + eps_[1].backend + "," + eps_[2].backend; }
+
+    // The member that answers STATS, once one does.
+    std::optional<std::size_t> leader(ms limit = 15s) {
+        std::optional<std::size_t> found;
+        wait_until(
+            [&] {
+                for (std::size_t i = 0; i < 3; ++i) {
+                    if (!members_[i]) {
+                        continue;
+                    }
+                    wire_client c(eps_[i].frontend);
+                    auto r = c.call(protocol::cmd::stats, {}, 500ms);
+                    if (r && r->ok) {
+                        found = i;
+                        return true;
+                    }
+                }
+                return false;
+            },
+            limit);
+        return found;
+    }
+
+private:
+    temp_dir dir_;
+    std::vector<std::string> extra_;
+    std::string peers_;
+    std::array<endpoints, 3> eps_;
+    std::array<bool, 3> started_{};
+    std::array<std::unique_ptr<broker_process>, 3> members_;
+};
+
+}  // namespace taskmill::testing
