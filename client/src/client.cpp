@@ -281,16 +281,42 @@ result<std::vector<worker_info>> client::workers() {
     return out;
 }
 
-result<cluster_info> client::cluster_status() {
-    auto rep = core_->call(std::string(cmd::cluster), {});
+namespace {
+
+result<cluster_info> cluster_view(const result<protocol::reply>& rep, std::string_view command) {
     if (!rep) {
         return error_of<cluster_info>(rep);
     }
     try {
         return detail::cluster_from_json(nlohmann::json::from_msgpack(rep->data, true, false));
     } catch (const nlohmann::json::exception& e) {
-        return fail(errc::internal, std::string("CLUSTER reply does not decode: ") + e.what());
+        return fail(errc::internal, std::string(command) + " reply does not decode: " + e.what());
     }
+}
+
+}  // namespace
+
+result<cluster_info> client::cluster_status() {
+    return cluster_view(core_->call(std::string(cmd::cluster), {}), cmd::cluster);
+}
+
+result<cluster_info> client::cluster_add(uint64_t id, const std::string& address) {
+    protocol::request rq;
+    rq.member = id;
+    rq.address = address;
+    return cluster_view(core_->call(std::string(cmd::cluster_add), std::move(rq)), cmd::cluster_add);
+}
+
+result<cluster_info> client::cluster_remove(uint64_t id) {
+    protocol::request rq;
+    rq.member = id;
+    return cluster_view(core_->call(std::string(cmd::cluster_remove), std::move(rq)), cmd::cluster_remove);
+}
+
+result<cluster_info> client::cluster_transfer(uint64_t id) {
+    protocol::request rq;
+    rq.member = id;
+    return cluster_view(core_->call(std::string(cmd::cluster_transfer), std::move(rq)), cmd::cluster_transfer);
 }
 
 // ---- queue control and flow limits ----

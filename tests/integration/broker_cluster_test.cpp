@@ -3,7 +3,8 @@
 // submits with keys; after each kill another member leads within seconds,
 // holds every task the dead one acknowledged, and a resubmit of the same
 // keys makes no second task. The killed member comes back, rebuilds its
-// store from the others, and follows.
+// store from the others, and follows. And an operator changes the members
+// with the CLI: add, transfer, remove.
 #include "harness.hpp"
 
 #include <signal.h>
@@ -157,4 +158,67 @@ TEST(BrokerCluster, LeaderKillsLoseNoAcknowledgedTaskAndKeysMakeResendsSafe) {
     ASSERT_EQ(text.exit_code, 0) << text.out << text.err;
     EXPECT_NE(text.out.find("member " + std::to_string(other + 1) + ": follower"), std::string::npos) << text.out;
     EXPECT_NE(text.out.find("leader: member " + std::to_string(*leader + 1)), std::string::npos) << text.out;
+}
+
+// A rolling change as an operator makes it with the CLI: a fourth member
+// joins, leadership moves to it, and the old leader is removed.
+TEST(BrokerCluster, OperatorsChangeTheMembersWithTheCli) {
+    cluster_of_three c;
+    auto leader = c.leader();
+    ASSERT_TRUE(leader);
+    wire_client w(c.ep(*leader).frontend);
+    auto acked = w.submit({task("nobody.runs"), task("nobody.runs")});
+    ASSERT_EQ(acked.size(), 2u);
+
+    const std::string address = "127.0.0.1:" + std::to_string(free_port());
+    broker_process fourth(c.dir() / "member4",
+                          {"--node-id", "4", "--peers", "4=" + address, "--join", "true", "--durability", "none"},
+                          "member4.log");
+    const auto at = [&](const std::string& frontend, std::vector<std::string> args) {
+        args.insert(args.begin(), {"--broker", frontend, "--timeout", "30"});
+        return run_cli(c.dir(), args);
+    };
+
+    auto add = at(c.ep(*leader).frontend, {"--json", "cluster", "add", "4=" + address});
+    ASSERT_EQ(add.exit_code, 0) << add.out << add.err;
+    auto j = nlohmann::json::parse(add.out);
+    ASSERT_EQ(j["members"].size(), 4u) << add.out;
+    EXPECT_EQ(j["members"][3]["id"], 4);
+    EXPECT_EQ(j["members"][3]["kind"], "voter");
+
+    auto transfer = at(c.ep(*leader).frontend, {"cluster", "transfer", "4"});
+    ASSERT_EQ(transfer.exit_code, 0) << transfer.out << transfer.err;
+    EXPECT_NE(transfer.out.find("leader: member 4"), std::string::npos) << transfer.out;
+    bool serves = false;
+    wait_until(
+        [&] {
+            wire_client f(fourth.ep().frontend);
+            auto r = f.call(taskmill::protocol::cmd::stats, {}, 500ms);
+            serves = r && r->ok;
+            return serves;
+        },
+        10s);
+    ASSERT_TRUE(serves) << "member 4 does not serve after the transfer";
+
+    auto refused = at(fourth.ep().frontend, {"cluster", "remove", "4"});
+    EXPECT_NE(refused.exit_code, 0);
+    EXPECT_NE(refused.err.find("transfer"), std::string::npos) << refused.err;
+    auto unknown = at(fourth.ep().frontend, {"cluster", "remove", "9"});
+    EXPECT_NE(unknown.exit_code, 0);
+    EXPECT_NE(unknown.err.find("not in the cluster"), std::string::npos) << unknown.err;
+
+    auto remove = at(fourth.ep().frontend, {"--json", "cluster", "remove", std::to_string(*leader + 1)});
+    ASSERT_EQ(remove.exit_code, 0) << remove.out << remove.err;
+    j = nlohmann::json::parse(remove.out);
+    EXPECT_EQ(j["members"].size(), 3u) << remove.out;
+    EXPECT_EQ(j["leader_id"], 4);
+    c.kill(*leader);
+
+    wire_client n(fourth.ep().frontend);
+    for (const auto& id : acked) {
+        auto st = n.status(id);
+        ASSERT_TRUE(st) << "no reply about " << id;
+        EXPECT_EQ(st->state, "QUEUED") << id;
+    }
+    EXPECT_EQ(n.submit({task("nobody.runs")}).size(), 1u);
 }

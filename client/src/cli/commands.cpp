@@ -400,15 +400,53 @@ nlohmann::json cluster_json(const client::cluster_info& c) {
         {"members", members}};
 }
 
+// A member id as the operator typed it: a positive number.
+uint64_t member_id(const std::string& verb, const std::string& text) {
+    if (text.empty() || text.size() > 19 || text.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoull(text) == 0) {
+        throw usage_error("cluster " + verb + ": '" + text + "' is not a member id (a positive number)");
+    }
+    return std::stoull(text);
+}
+
 // `taskmill cluster status`: what the broker asked knows of its cluster.
+// `cluster add ID=IPv4:PORT`, `cluster remove ID`, `cluster transfer [ID]`:
+// membership changes, made by the leader; each prints the view after it.
 int cmd_cluster(global_options& g, const std::vector<std::string>& args) {
-    if (args.size() < 2 || args[1] != "status") {
-        throw usage_error("cluster: the command is `cluster status`");
+    const std::string verb = args.size() >= 2 ? args[1] : "";
+    if (verb != "status" && verb != "add" && verb != "remove" && verb != "transfer") {
+        throw usage_error(
+            "cluster: the command is `cluster status`, `cluster add ID=IPv4:PORT`, `cluster remove ID` or "
+            "`cluster transfer [ID]`");
     }
     po::options_description desc;
-    parse(g, std::vector<std::string>(args.begin() + 1, args.end()), desc, {});
+    desc.add_options()("member", po::value<std::string>());
+    po::positional_options_description pos;
+    if (verb != "status") {
+        pos.add("member", 1);
+    }
+    auto vm = parse(g, std::vector<std::string>(args.begin() + 1, args.end()), desc, pos);
+    const std::string arg = vm.count("member") ? vm["member"].as<std::string>() : "";
+    if (arg.empty() && (verb == "add" || verb == "remove")) {
+        throw usage_error("cluster " + verb + ": missing " + (verb == "add" ? "ID=IPv4:PORT" : "ID"));
+    }
+    uint64_t id = 0;  // transfer without one: the leader picks
+    std::string address;
+    if (verb == "add") {
+        const auto eq = arg.find('=');
+        if (eq == std::string::npos || eq + 1 == arg.size()) {
+            throw usage_error("cluster add: '" + arg + "' is not ID=IPv4:PORT");
+        }
+        id = member_id(verb, arg.substr(0, eq));
+        address = arg.substr(eq + 1);
+    } else if (!arg.empty()) {
+        id = member_id(verb, arg);
+    }
     auto c = connect(g);
-    auto r = c.cluster_status();
+    auto r = verb == "status"   ? c.cluster_status()
+             : verb == "add"    ? c.cluster_add(id, address)
+             : verb == "remove" ? c.cluster_remove(id)
+                                : c.cluster_transfer(id);
     if (!r) {
         return report(r.error());
     }

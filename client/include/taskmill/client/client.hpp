@@ -163,6 +163,17 @@ public:
     result<std::vector<worker_info>> workers();
     // What the broker connected to knows of its cluster; any member answers.
     result<cluster_info> cluster_status();
+    // Membership changes, made by the cluster's leader one at a time
+    // (docs/CLUSTER.md); each answers once the change is done, with the
+    // leader's view then. errc::conflict while another is under way.
+    // Adds member `id` (its Raft transport, IPv4:PORT, started with
+    // join = true) as a voter once it has caught up with the leader's log.
+    result<cluster_info> cluster_add(uint64_t id, const std::string& address);
+    // Removes a member that does not lead (transfer leadership first).
+    result<cluster_info> cluster_remove(uint64_t id);
+    // Hands leadership to voter `id`; 0: the most up-to-date voter. The
+    // view is the old leader's, now following.
+    result<cluster_info> cluster_transfer(uint64_t id = 0);
 
     // ---- queue control and flow limits ----
     // Every queue the broker knows (from its tasks, broker.ini and run-time
