@@ -3,6 +3,7 @@
 # host (1 worker process, 8 slots, default prefetch) per run, for both
 # durability modes.
 #   scripts/bench.sh [--quick] [--json FILE] [--peers] [--rate-limit]
+#   scripts/bench.sh --cluster [--quick] [--json FILE]
 #   scripts/bench.sh --index [DIR] [TASKS]
 #   scripts/bench.sh --dashboard [DIR] [TASKS] [SECONDS]
 #   --quick      smaller counts and 1 trial (under 2 minutes)
@@ -10,6 +11,13 @@
 #                default 1; 0 = the rate) with 10 idle slots, RATE_N tasks
 #                (default 6100, a minute); prints the
 #                rate of the starts the broker recorded (about 70 s)
+#   --cluster    only this: a 3-member cluster on loopback beside a single
+#                broker (throughput, each trial; ratio of the medians), then
+#                FAILOVER_KILLS (default 20, --quick 5) SIGKILLs of the
+#                leader, timed to the first SUBMIT a survivor acknowledges
+#                (scripts/lib/bench-cluster.sh); ELECTION_MS sets the
+#                members' election timeout (default theirs, 300); their logs
+#                stay in CLUSTER_LOGS (default /tmp/taskmill-bench-cluster-logs)
 #   --json FILE  write every figure as one JSON object to FILE
 #   --peers      also run the peer benchmark (../shared/peers: BullMQ and
 #                Celery) and print taskmill/peer ratios; slow, needs root
@@ -33,6 +41,7 @@ root=$(pwd)
 
 quick=0
 rate_only=0
+cluster_only=0
 json_out=""
 peers=0
 if [ "${1:-}" = "--dashboard" ]; then
@@ -56,8 +65,9 @@ while [ $# -gt 0 ]; do
     --json) json_out="${2:?--json needs a file}"; shift ;;
     --peers) peers=1 ;;
     --rate-limit) rate_only=1 ;;
+    --cluster) cluster_only=1 ;;
     --python) python_only=1 ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument: $1" >&2; exit 2 ;;
   esac
   shift
@@ -163,6 +173,14 @@ open(path, "a").write(json.dumps(obj) + "\n")
 PY
 }
 bench() { "$bin/taskmill-bench" "$@" --broker "$frontend" || true; }
+
+# ---- --cluster: a 3-member cluster beside a single broker, and failover ----
+if [ "$cluster_only" = 1 ]; then
+  # shellcheck source=scripts/lib/bench-cluster.sh
+  source "$root/scripts/lib/bench-cluster.sh"
+  cluster_bench
+  exit 0
+fi
 
 # ---- --rate-limit: a rate limit of 100/s held over a minute ----
 if [ "$rate_only" = 1 ]; then
