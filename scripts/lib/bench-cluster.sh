@@ -161,7 +161,8 @@ throughput_run() {
 # The SIGKILLs: one Python process per kill keeps a DEALER on each member
 # (connected and answered once before the kill), acknowledges a batch of
 # 20 keyed tasks on the leader, sends a second batch and SIGKILLs the
-# leader at once, then sends every 10 ms a SUBMIT of one tiny task to
+# leader at once, then sends every 10-20 ms (a 10 ms poll between
+# sends at least 10 ms apart) a SUBMIT of one tiny task to
 # each survivor that has no request outstanding, until one acknowledges.
 # Prints one JSON line; appends every acknowledged id to ACKED.
 failover_probe() {
@@ -362,7 +363,7 @@ res["failover"] = {"kills": kills, "measured": len(ms), "failed": len(fo) - len(
                    "stored_states": lost.get("stored_states"),
                    "what": "from the SIGKILL of the leader to the first SUBMIT acknowledged by a survivor "
                            "(detection, election, the new leader's first commit, one fsynced SUBMIT); "
-                           "a SUBMIT is sent to each survivor every 10 ms while none is outstanding"}
+                           "a SUBMIT is sent to each survivor every 10-20 ms while none is outstanding"}
 res["runs"] = runs
 f = lambda v, d=0: "-" if v is None else f"{v:,.{d}f}"
 print()
