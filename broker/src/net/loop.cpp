@@ -407,12 +407,36 @@ struct broker::impl {
     // the leader when it knows it; hosts' messages get an ERROR of that
     // code naming the leader's backend (a host that has several brokers
     // moves there; docs/CLUSTER.md).
+    // What a member that does not lead says: built at the first message of
+    // a turn only, since most of a follower's turns read none (its Raft
+    // traffic wakes the loop) and naming the leader reads the store.
+    struct refusal {
+        std::string why;
+        std::string frontend;      // the leader's, for clients
+        std::string backend_body;  // ERROR not_leader naming the leader's backend, for hosts
+    };
+    refusal make_refusal() const {
+        refusal r{member->leader_text(), member->leader_frontend(), {}};
+        protocol::control c;
+        c.ok = false;
+        c.error_code = std::string(to_string(errc::not_leader));
+        c.error = r.why;
+        c.leader = member->leader_backend();
+        r.backend_body = protocol::encode(c);
+        return r;
+    }
+
     void answer_not_leader() {
         if (events) {
             read_subscriptions();
         }
-        const std::string why = member->leader_text();
-        const std::string leader = member->leader_frontend();
+        std::optional<refusal> said;
+        auto say = [&]() -> const refusal& {
+            if (!said) {
+                said = make_refusal();
+            }
+            return *said;
+        };
         for (std::size_t i = 0; i < cfg.batch; ++i) {
             auto in = protocol::try_recv(frontend, true, cfg.max_body_bytes);
             if (!in) {
@@ -435,24 +459,17 @@ struct broker::impl {
             }
             r.ok = false;
             r.error_code = std::string(to_string(errc::not_leader));
-            r.error = why;
-            r.leader = leader;
+            r.error = say().why;
+            r.leader = say().frontend;
             (void)protocol::send(frontend, in->peer, command, protocol::encode(r));
         }
-        protocol::control refusal;
-        refusal.ok = false;
-        refusal.error_code = std::string(to_string(errc::not_leader));
-        refusal.error = why;
-        refusal.leader = member->leader_backend();
-        const std::string refusal_body = protocol::encode(refusal);
         for (std::size_t i = 0; i < cfg.batch; ++i) {
             auto in = protocol::try_recv(backend, true, cfg.max_body_bytes);
             if (!in) {
                 break;
             }
-            if (!in->peer.empty()) {
-                (void)protocol::send(backend, in->peer, protocol::cmd::error,
-                                     refusal_body);  // a peer gone: nothing to tell
+            if (!in->peer.empty()) {  // a peer gone meanwhile: nothing to tell
+                (void)protocol::send(backend, in->peer, protocol::cmd::error, say().backend_body);
             }
         }
     }
