@@ -41,6 +41,12 @@ public:
         members_[i].reset();
     }
     const endpoints& ep(std::size_t i) const { return eps_[i]; }
+    // Member i's HTTP URL (started with --http), from its endpoints.json.
+    std::string http_url(std::size_t i) const {
+        auto eps =
+            nlohmann::json::parse(read_file(dir_.path() / ("member" + std::to_string(i + 1)) / "endpoints.json"));
+        return eps.value("http", std::string{});
+    }
     const fs::path& dir() const { return dir_.path(); }
     // Every member's frontend (or backend), comma-separated, as clients
     // (or hosts) take them.

@@ -588,6 +588,15 @@ void raft_node::run_ready() {
 
 bool raft_node::is_leader() const { return raft_state(&impl_->r) == RAFT_LEADER; }
 
+uint64_t raft_node::term() const { return impl_->r.current_term; }
+
+uint64_t raft_node::leader_id() const {
+    raft_id leader = 0;
+    const char* address = nullptr;
+    raft_leader(&impl_->r, &leader, &address);
+    return leader;
+}
+
 uint64_t raft_node::next_index() const { return raft_last_index(&impl_->r) + 1; }
 
 std::size_t raft_node::in_flight() const { return impl_->in_flight; }

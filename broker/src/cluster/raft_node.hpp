@@ -102,6 +102,9 @@ public:
     void run_ready();
 
     bool is_leader() const;
+    // The leader this member knows of; 0 = none.
+    uint64_t leader_id() const;
+    uint64_t term() const;
     raft_status status() const;
     // The index the next proposal takes, if one is made now (leader only).
     uint64_t next_index() const;

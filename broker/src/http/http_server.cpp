@@ -384,7 +384,9 @@ struct http_server::impl {
         srv.Get("/health", [this](const httplib::Request&, httplib::Response& res) { health(res); });
         srv.Get("/metrics", [api](const httplib::Request& req, httplib::Response& res) {
             if (api->allow(req, res, http::role::read)) {
-                res.set_content(render_prometheus(*api->hub->latest()), "text/plain; version=0.0.4; charset=utf-8");
+                auto cluster = api->hub->cluster();
+                res.set_content(render_prometheus(*api->hub->latest(), cluster.get()),
+                                "text/plain; version=0.0.4; charset=utf-8");
             }
         });
         for (const auto& a : http::web_assets()) {

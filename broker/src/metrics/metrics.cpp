@@ -234,15 +234,47 @@ void render_store(text_writer& w, const metrics_snapshot& s) {
     w.histogram("taskmill_loop_turn_seconds", "", s.turn);
 }
 
+void counter(text_writer& w, const char* name, const char* help, double v) {
+    w.family(name, "counter", help);
+    w.sample(name, "", v);
+}
+
+void render_cluster(text_writer& w, const cluster_figures& c) {
+    w.family("taskmill_cluster_leader", "gauge", "1 while this member leads its cluster, else 0; by node id.");
+    w.sample("taskmill_cluster_leader", label("node_id", std::to_string(c.node_id)), c.leading ? 1.0 : 0.0);
+    gauge(w, "taskmill_cluster_term", "The Raft term this member is in.", static_cast<double>(c.term));
+    counter(w, "taskmill_cluster_leader_changes_total", "Leaders this member saw take over, the first included.",
+            static_cast<double>(c.leader_changes));
+    gauge(w, "taskmill_cluster_last_index", "Index of the last entry of this member's log.",
+          static_cast<double>(c.last_index));
+    gauge(w, "taskmill_cluster_commit_index", "Index of the last entry this member knows committed.",
+          static_cast<double>(c.commit_index));
+    gauge(w, "taskmill_cluster_applied_index", "Index of the last entry applied to this member's store.",
+          static_cast<double>(c.applied_index));
+    counter(w, "taskmill_cluster_snapshots_total", "Snapshots of the store this member took.",
+            static_cast<double>(c.snapshots));
+    counter(w, "taskmill_cluster_snapshots_installed_total", "Snapshots this member installed.",
+            static_cast<double>(c.snapshots_installed));
+    w.family("taskmill_cluster_replication_lag_entries", "gauge",
+             "Leader only: entries of its log a member is not known to hold, by member.");
+    for (const auto& [member, lag] : c.lag) {
+        w.sample("taskmill_cluster_replication_lag_entries", label("member", std::to_string(member)),
+                 static_cast<double>(lag));
+    }
+}
+
 }  // namespace
 
-std::string render_prometheus(const metrics_snapshot& s) {
+std::string render_prometheus(const metrics_snapshot& s, const cluster_figures* cluster) {
     text_writer w;
     metrics::write_build_info(w);
     render_queues(w, s);
     render_handlers(w, s);
     render_workers(w, s);
     render_store(w, s);
+    if (cluster != nullptr) {
+        render_cluster(w, *cluster);
+    }
     gauge(w, "taskmill_uptime_seconds", "Seconds since the broker started.",
           static_cast<double>(s.time_ms - s.started_ms) / 1000.0);
     metrics::write_process(w);

@@ -73,6 +73,24 @@ struct metrics_snapshot {
     std::vector<uint64_t> finished_per_s;
 };
 
+// A cluster member's figures (docs/CLUSTER.md), published by the loop
+// whether this member leads or not (a follower has no engine, so no
+// metrics_snapshot of its own beyond these).
+struct cluster_figures {
+    uint64_t node_id = 0;
+    bool leading = false;
+    uint64_t term = 0;
+    uint64_t leader_changes = 0;  // leaders this member saw take over, the first included
+    uint64_t last_index = 0;
+    uint64_t commit_index = 0;
+    uint64_t applied_index = 0;
+    uint64_t snapshots = 0;            // taken
+    uint64_t snapshots_installed = 0;  // received from a leader (or its own, at start)
+    // Leader only: per other member, the entries of the leader's log it is
+    // not known to hold.
+    std::map<uint64_t, uint64_t> lag;
+};
+
 // Handler spec without its version: "ns.name@2" -> "ns.name".
 std::string_view handler_base(std::string_view spec);
 
@@ -126,14 +144,25 @@ public:
         std::lock_guard lock(mu_);
         return latest_;
     }
+    void publish(std::shared_ptr<const cluster_figures> c) {
+        std::lock_guard lock(mu_);
+        cluster_ = std::move(c);
+    }
+    // Null outside a cluster.
+    std::shared_ptr<const cluster_figures> cluster() const {
+        std::lock_guard lock(mu_);
+        return cluster_;
+    }
 
 private:
     mutable std::mutex mu_;
     std::shared_ptr<const metrics_snapshot> latest_ = std::make_shared<metrics_snapshot>();
+    std::shared_ptr<const cluster_figures> cluster_;
 };
 
 // Prometheus text exposition format 0.0.4, with taskmill_build_info and
-// the broker process's process_* figures (read from /proc on each call).
-std::string render_prometheus(const metrics_snapshot& s);
+// the broker process's process_* figures (read from /proc on each call);
+// `cluster`: a cluster member's taskmill_cluster_* figures, if given.
+std::string render_prometheus(const metrics_snapshot& s, const cluster_figures* cluster = nullptr);
 
 }  // namespace taskmill::broker

@@ -92,6 +92,7 @@ struct broker::impl {
     int pipe_r = -1;
     int pipe_w = -1;
     std::shared_ptr<metrics_hub> hub = std::make_shared<metrics_hub>();
+    int64_t next_cluster_figures_ms = 0;     // a member's figures go to the hub 5 times a second
     std::shared_ptr<event_hub> http_events;  // the HTTP event streams' feed; set with HTTP
     std::unique_ptr<http_server> http;       // declared last: stopped first
 
@@ -397,9 +398,15 @@ struct broker::impl {
                 if (eng) {
                     send_messages(refuse_replies({}, eng->parked(), "this member no longer leads; ask the new leader"));
                     eng.reset();
+                    // What it showed while it led is not this member's to show now.
+                    hub->publish(std::make_shared<const metrics_snapshot>());
                 }
                 break;
             case membership::change::none: break;
+        }
+        if (http && now_ms() >= next_cluster_figures_ms) {
+            hub->publish(std::make_shared<const cluster_figures>(member->figures()));
+            next_cluster_figures_ms = now_ms() + 200;
         }
     }
 

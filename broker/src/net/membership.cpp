@@ -92,6 +92,11 @@ void membership::run_ready() {
     if (const auto& failed = node_->failed()) {
         throw std::runtime_error("cluster member " + std::to_string(cfg_.cluster.node_id) + ": " + *failed);
     }
+    // A leader in a new term took over (itself again, maybe, after losing it).
+    if (const auto leader = node_->leader_id(); leader != 0 && node_->term() != leader_term_) {
+        leader_term_ = node_->term();
+        ++leader_changes_;
+    }
     const bool raft_leads = node_->is_leader();
     if (state_ == state::following && raft_leads) {
         state_ = state::catching_up;
@@ -308,6 +313,28 @@ std::string membership::leader_endpoint(const char* which) const {
         return {};  // an older leader's: the new one has not written yet
     }
     return j.value(which, std::string{});
+}
+
+cluster_figures membership::figures() const {
+    const auto st = node_->status();
+    cluster_figures f;
+    f.node_id = cfg_.cluster.node_id;
+    f.leading = leading();
+    f.term = st.term;
+    f.leader_changes = leader_changes_;
+    f.last_index = st.last_index;
+    f.commit_index = st.commit_index;
+    f.applied_index = st.applied_index;
+    f.snapshots = st.snapshots;
+    f.snapshots_installed = st.snapshots_installed;
+    if (f.leading) {
+        for (const auto& m : st.members) {
+            if (m.id != f.node_id) {
+                f.lag[m.id] = st.last_index > m.match_index ? st.last_index - m.match_index : 0;
+            }
+        }
+    }
+    return f;
 }
 
 std::string membership::describe() const {

@@ -30,6 +30,7 @@
 
 #include "cluster/raft_node.hpp"
 #include "engine/engine.hpp"
+#include "metrics/metrics.hpp"
 
 namespace taskmill::broker {
 
@@ -86,6 +87,8 @@ public:
     std::string leader_backend() const;
     std::string leader_text() const;
     cluster::raft_status status() const { return node_->status(); }
+    // This member's figures for /metrics.
+    cluster_figures figures() const;
     // CLUSTER's answer: this member's view, a msgpack map (PROTOCOL.md).
     std::string describe() const;
 
@@ -123,6 +126,8 @@ private:
     uint64_t confirmed_ = 0;   // of which, committed in order
     bool lost_entry_ = false;  // an entry of ours will not be confirmed
     std::deque<held> held_;
+    uint64_t leader_term_ = 0;  // the term of the last leader counted in leader_changes_
+    uint64_t leader_changes_ = 0;
     struct change_request {
         change_kind kind = change_kind::add;
         uint64_t id = 0;
