@@ -674,7 +674,27 @@ result<void> raft_node::add(uint64_t id, const std::string& address, change_fn d
                     "'" + address + "' is not a Raft address: IPv4:PORT (libraft 0.15 reads no host names)");
     }
     if (const auto* s = m.server(id)) {
-        return fail(errc::conflict, "member " + std::to_string(id) + " is already in the cluster, at " + s->address);
+        if (s->role == RAFT_VOTER || address != s->address) {
+            return fail(errc::conflict, "member " + std::to_string(id) + " is already in the cluster, at " +
+                                            s->address + (s->role == RAFT_VOTER ? ", a voter" : ""));
+        }
+        // Left a spare or a standby by an earlier add (its leader lost,
+        // or it did not catch up in time): go on from there.
+        m.change.id = id;
+        m.change.address = address;
+        m.change.done = std::move(done);
+        m.log.info("cluster: adding member {} at {} again, from where an earlier add left it", id, address);
+        if (s->role == RAFT_SPARE) {
+            if (auto rc = m.assign(id, RAFT_STANDBY, impl::stage::standby); !rc) {
+                m.change.done = nullptr;
+                return rc;
+            }
+            return {};
+        }
+        m.change.at = impl::stage::catching_up;
+        m.change.target = raft_last_index(&m.r);
+        m.change.deadline = uv_now(&m.loop) + m.cfg.catch_up_timeout_ms;
+        return {};
     }
     for (unsigned i = 0; i < m.r.configuration.n; ++i) {
         if (address == m.r.configuration.servers[i].address) {

@@ -135,6 +135,8 @@ public:
     // until it holds what the leader held then, and makes it a voter. A
     // member that does not catch up within catch_up_timeout_ms stays a
     // standby: the change ends with errc::unavailable (start it, or remove it).
+    // A member an earlier add left a spare or a standby, at `address`, is
+    // taken on from there.
     result<void> add(uint64_t id, const std::string& address, change_fn done);
     // Removes a follower. The leader itself is refused (conflict): transfer
     // leadership first.

@@ -43,12 +43,13 @@ public:
         }
     }
 
-    // Starts broker i (3 or 4: member i + 1) to join the cluster: its peers
-    // list names itself only. Returns its Raft address.
-    std::string start_joiner(std::size_t i) {
+    // Starts broker i (3 or 4: member i + 1) to join the cluster, at
+    // `address` or a free port: its peers list names itself only. Returns
+    // its Raft address.
+    std::string start_joiner(std::size_t i, std::string address = {}) {
         cfgs_[i] = test_config(dirs_[i].path.string());
         cfgs_[i].cluster.node_id = i + 1;
-        cfgs_[i].cluster.raft_address = "127.0.0.1:" + std::to_string(free_port());
+        cfgs_[i].cluster.raft_address = address.empty() ? "127.0.0.1:" + std::to_string(free_port()) : address;
         cfgs_[i].cluster.peers = {{i + 1, cfgs_[i].cluster.raft_address}};
         cfgs_[i].cluster.join = true;
         start(i);
@@ -423,4 +424,36 @@ TEST(BrokerCluster, ASingleBrokerRefusesMembershipChanges) {
     auto r = cl.call(tp::cmd::cluster_add, rq);
     EXPECT_FALSE(r.ok);
     EXPECT_EQ(r.error_code, "invalid_argument") << r.error;
+}
+
+TEST(BrokerCluster, AnAddCutShortByTheLeadersDeathGoesOnAtTheNext) {
+    three_brokers c;
+    auto leader = c.leader();
+    ASSERT_TRUE(leader);
+    // Member 5 is not running yet: its add waits for it to catch up.
+    const std::string address = "127.0.0.1:" + std::to_string(free_port());
+    client first(c.ctx(), c.frontend(*leader));
+    tp::request rq;
+    rq.req = 1;
+    rq.member = 5;
+    rq.address = address;
+    first.send(tp::cmd::cluster_add, tp::encode(rq));
+    nlohmann::json v;
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    do {
+        v = c.view(*leader);
+    } while (member_in(v, 5)["kind"] != "standby" && std::chrono::steady_clock::now() < deadline);
+    ASSERT_EQ(member_in(v, 5)["kind"], "standby") << v.dump();
+
+    c.stop(*leader);
+    auto next = c.leader();
+    ASSERT_TRUE(next);
+    c.start_joiner(4, address);
+    auto again = c.change(*next, tp::cmd::cluster_add, 5, "127.0.0.2:1");
+    EXPECT_EQ(again.error_code, "conflict") << "another address: " << again.error;
+    auto r = c.change(*next, tp::cmd::cluster_add, 5, address);
+    ASSERT_TRUE(r.ok) << r.error_code << ": " << r.error;
+    EXPECT_EQ(member_in(nlohmann::json::from_msgpack(r.data), 5)["kind"], "voter");
+    r = c.change(*next, tp::cmd::cluster_add, 5, address);
+    EXPECT_EQ(r.error_code, "conflict") << "a voter already: " << r.error;
 }
