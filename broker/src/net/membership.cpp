@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -101,16 +102,18 @@ void membership::run_ready() {
     if (state_ == state::following && raft_leads) {
         state_ = state::catching_up;
         const uint64_t gen = generation_;
-        auto rc = node_->barrier([this, gen](bool ok) {
-            if (gen == generation_ && ok && node_->is_leader()) {
-                start_leading();
-            }
-        });
+        // Only noted here: this runs inside libraft's callback, and what
+        // start_leading() does may throw (a full store), which must not
+        // cross libraft's C frames.
+        auto rc = node_->barrier([this, gen](bool ok) { barrier_passed_ = gen == generation_ && ok; });
         if (!rc) {
             state_ = state::following;
         }
     } else if (state_ != state::following && !raft_leads) {
         stop_leading("this member no longer leads");
+    }
+    if (std::exchange(barrier_passed_, false) && state_ == state::catching_up && raft_leads) {
+        start_leading();
     }
     if (asked_ && asked_->outcome) {
         auto outcome = std::move(*asked_->outcome);

@@ -126,7 +126,8 @@ private:
     uint64_t confirmed_ = 0;   // of which, committed in order
     bool lost_entry_ = false;  // an entry of ours will not be confirmed
     std::deque<held> held_;
-    uint64_t leader_term_ = 0;  // the term of the last leader counted in leader_changes_
+    bool barrier_passed_ = false;  // set by the barrier's callback, acted on in run_ready
+    uint64_t leader_term_ = 0;     // the term of the last leader counted in leader_changes_
     uint64_t leader_changes_ = 0;
     struct change_request {
         change_kind kind = change_kind::add;
