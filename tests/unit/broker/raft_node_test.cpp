@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,31 +54,43 @@ std::string entry_putting(const std::string& key, const std::string& value) {
     return ws.take();
 }
 
+// Three members started together, and room for a fourth (slot 3, member
+// 4) that joins them once the leader adds it.
 class three_members {
 public:
-    explicit three_members(unsigned snapshot_threshold = 1024) : threshold_(snapshot_threshold) {
-        for (uint64_t id = 1; id <= 3; ++id) {
-            members_.push_back({id, "127.0.0.1:" + std::to_string(free_port())});
+    static constexpr std::size_t slots = 4;
+
+    explicit three_members(unsigned snapshot_threshold = 1024, unsigned catch_up_timeout_ms = 60000)
+        : threshold_(snapshot_threshold), catch_up_timeout_ms_(catch_up_timeout_ms) {
+        for (uint64_t id = 1; id <= 4; ++id) {
+            addresses_.push_back({id, "127.0.0.1:" + std::to_string(free_port())});
         }
-        for (std::size_t i = 0; i < 3; ++i) {
+        members_.assign(addresses_.begin(), addresses_.begin() + 3);
+        for (std::size_t i = 0; i < slots; ++i) {
             slots_[i].store = tb::open_lmdb_store(
                 tb::lmdb_options{(dirs_[i].path / "store").string(), 64ull << 20, tb::durability::none});
+        }
+        for (std::size_t i = 0; i < 3; ++i) {
             start(i);
         }
     }
 
+    // Slot 3 joins: no first configuration of its own.
     void start(std::size_t i) {
         tc::raft_settings s;
-        s.id = members_[i].id;
-        s.address = members_[i].address;
+        s.id = addresses_[i].id;
+        s.address = addresses_[i].address;
         s.members = members_;
+        s.bootstrap = i < 3;
         s.dir = (dirs_[i].path / "raft").string();
         s.election_timeout_ms = 300;
         s.snapshot_threshold = threshold_;
         s.snapshot_trailing = threshold_ / 2;
         s.install_snapshot_timeout_ms = 1000;
+        s.catch_up_timeout_ms = catch_up_timeout_ms_;
         slots_[i].node = std::make_unique<tc::raft_node>(s, *slots_[i].store, *log_);
     }
+    std::string address(std::size_t i) const { return addresses_[i].address; }
     void stop(std::size_t i) { slots_[i].node.reset(); }
 
     tc::raft_node* node(std::size_t i) { return slots_[i].node.get(); }
@@ -114,7 +127,7 @@ public:
     int leader() {
         int found = -1;
         run_until([&] {
-            for (std::size_t i = 0; i < 3; ++i) {
+            for (std::size_t i = 0; i < slots; ++i) {
                 if (slots_[i].node && slots_[i].node->is_leader()) {
                     found = static_cast<int>(i);
                     return true;
@@ -157,10 +170,12 @@ private:
         std::unique_ptr<tc::raft_node> node;
     };
     unsigned threshold_;
+    unsigned catch_up_timeout_ms_;
     std::shared_ptr<spdlog::logger> log_ = quiet();
-    std::array<temp_dir, 3> dirs_;
-    std::vector<tc::member> members_;
-    std::array<slot, 3> slots_;  // declared last: the nodes close before the folders go
+    std::array<temp_dir, slots> dirs_;
+    std::vector<tc::member> addresses_;  // of the four slots
+    std::vector<tc::member> members_;    // the first configuration: the first three
+    std::array<slot, slots> slots_;      // declared last: the nodes close before the folders go
 };
 
 }  // namespace
@@ -239,4 +254,87 @@ TEST(RaftNode, AMemberFarBehindIsSentASnapshotAndEndsEqual) {
     EXPECT_GE(c.node(behind)->status().snapshots_installed, 1u) << "the log it missed was compacted away";
     EXPECT_EQ(contents(c.store(behind)), contents(c.store(leader)));
     EXPECT_EQ(contents(c.store(behind)).size(), 20u * static_cast<std::size_t>(rounds));
+}
+
+// The kind of member `id` in `at`'s configuration; "" when absent.
+std::string kind_of(tc::raft_node& at, uint64_t id) {
+    for (const auto& m : at.status().members) {
+        if (m.id == id) {
+            return m.kind;
+        }
+    }
+    return {};
+}
+
+TEST(RaftNode, AMemberAddedAfterTheLogWasCompactedCatchesUpFromASnapshotAndVotes) {
+    three_members c(16);
+    const auto leader = static_cast<std::size_t>(c.leader());
+    int rounds = 0;
+    while (c.node(leader)->status().snapshots < 2) {
+        ASSERT_LT(rounds, 50);
+        ASSERT_TRUE(c.propose(leader, 20, "k" + std::to_string(rounds++) + "-"));
+    }
+    c.start(3);
+    std::optional<taskmill::result<void>> outcome;
+    auto rc = c.node(leader)->add(4, c.address(3), [&](taskmill::result<void> r) { outcome = std::move(r); });
+    ASSERT_TRUE(rc.has_value()) << rc.error().message;
+    EXPECT_TRUE(c.node(leader)->changing());
+    ASSERT_TRUE(c.run_until([&] { return outcome.has_value(); }));
+    ASSERT_TRUE(outcome->has_value()) << outcome->error().message;
+    EXPECT_FALSE(c.node(leader)->changing());
+    EXPECT_EQ(kind_of(*c.node(leader), 4), "voter");
+    EXPECT_GE(c.node(3)->status().snapshots_installed, 1u) << "the log it lacked was compacted away";
+    ASSERT_TRUE(c.caught_up(leader));
+    EXPECT_EQ(contents(c.store(3)), contents(c.store(leader)));
+
+    // Four voters: with one of the first three gone, the new member's vote
+    // makes the majority (three of four).
+    const std::size_t gone = (leader + 1) % 3;
+    c.stop(gone);
+    ASSERT_TRUE(c.propose(leader, 5, "after-"));
+    ASSERT_TRUE(c.caught_up(leader));
+    EXPECT_EQ(contents(c.store(3)), contents(c.store(leader)));
+}
+
+TEST(RaftNode, AMemberThatNeverComesUpStaysAStandbyAndCanBeRemoved) {
+    three_members c(1024, 500);  // a catch-up timeout of half a second
+    const auto leader = static_cast<std::size_t>(c.leader());
+    ASSERT_TRUE(c.propose(leader, 5, "k-"));
+    std::optional<taskmill::result<void>> outcome;
+    auto rc = c.node(leader)->add(4, c.address(3), [&](taskmill::result<void> r) { outcome = std::move(r); });
+    ASSERT_TRUE(rc.has_value()) << rc.error().message;
+    auto again = c.node(leader)->remove((leader + 1) % 3 + 1, [](taskmill::result<void>) { ADD_FAILURE(); });
+    ASSERT_FALSE(again.has_value());
+    EXPECT_EQ(again.error().code, taskmill::errc::conflict);
+    ASSERT_TRUE(c.run_until([&] { return outcome.has_value(); }));
+    ASSERT_FALSE(outcome->has_value());
+    EXPECT_EQ(outcome->error().code, taskmill::errc::unavailable);
+    EXPECT_NE(outcome->error().message.find("did not catch up"), std::string::npos) << outcome->error().message;
+    EXPECT_EQ(kind_of(*c.node(leader), 4), "standby");
+    ASSERT_TRUE(c.propose(leader, 5, "meanwhile-")) << "a standby counts towards no majority";
+
+    outcome.reset();
+    rc = c.node(leader)->remove(4, [&](taskmill::result<void> r) { outcome = std::move(r); });
+    ASSERT_TRUE(rc.has_value()) << rc.error().message;
+    ASSERT_TRUE(c.run_until([&] { return outcome.has_value(); }));
+    ASSERT_TRUE(outcome->has_value()) << outcome->error().message;
+    EXPECT_EQ(kind_of(*c.node(leader), 4), "");
+    EXPECT_EQ(c.node(leader)->status().members.size(), 3u);
+}
+
+TEST(RaftNode, LeadershipGoesToTheMemberNamed) {
+    three_members c;
+    const auto leader = static_cast<std::size_t>(c.leader());
+    ASSERT_TRUE(c.propose(leader, 5, "k-"));
+    const std::size_t target = (leader + 2) % 3;
+    std::optional<taskmill::result<void>> outcome;
+    auto rc = c.node(leader)->transfer(target + 1, [&](taskmill::result<void> r) { outcome = std::move(r); });
+    ASSERT_TRUE(rc.has_value()) << rc.error().message;
+    auto refused = c.node(leader)->propose(entry_putting("k", "v"), [](bool) {});
+    EXPECT_FALSE(refused.has_value()) << "libraft 0.15 takes no entry during a transfer";
+    ASSERT_TRUE(c.run_until([&] { return outcome.has_value(); }));
+    ASSERT_TRUE(outcome->has_value()) << outcome->error().message;
+    EXPECT_TRUE(c.node(target)->is_leader());
+    EXPECT_FALSE(c.node(leader)->is_leader());
+    ASSERT_TRUE(c.propose(target, 5, "after-"));
 }
