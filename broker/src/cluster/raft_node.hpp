@@ -141,8 +141,9 @@ public:
     // Removes a follower. The leader itself is refused (conflict): transfer
     // leadership first.
     result<void> remove(uint64_t id, change_fn done);
-    // Hands leadership to voter `id` (0: libraft picks the most up-to-date
-    // voter). New proposals are refused while it is under way.
+    // Hands leadership to voter `id` (0: libraft picks a voter, an
+    // up-to-date one when there is one). New proposals are refused while
+    // it is under way.
     result<void> transfer(uint64_t id, change_fn done);
     // A change or a transfer is under way: propose() would be refused
     // during a transfer.

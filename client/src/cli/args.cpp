@@ -39,7 +39,7 @@ void print_usage(std::ostream& out) {
            "  cluster status               this broker's view of its cluster: role, term, leader, log\n"
            "  cluster add ID=IPv4:PORT     the leader adds a member (started with join = true) as a voter\n"
            "  cluster remove ID            the leader removes a member (not itself: transfer first)\n"
-           "  cluster transfer [ID]        the leader hands over to member ID (none: the most up to date)\n"
+           "  cluster transfer [ID]        the leader hands over to member ID (none: an up-to-date voter)\n"
            "  events [--type T]\n"
            "  keygen PREFIX [--force]      write a CURVE key pair PREFIX.key / PREFIX.pub\n"
            "  workflow submit FILE.json [--wait S] | workflow status ID | workflow cancel ID\n"

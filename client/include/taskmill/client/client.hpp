@@ -171,7 +171,7 @@ public:
     result<cluster_info> cluster_add(uint64_t id, const std::string& address);
     // Removes a member that does not lead (transfer leadership first).
     result<cluster_info> cluster_remove(uint64_t id);
-    // Hands leadership to voter `id`; 0: the most up-to-date voter. The
+    // Hands leadership to voter `id`; 0: an up-to-date voter. The
     // view is the old leader's, now following.
     result<cluster_info> cluster_transfer(uint64_t id = 0);
 

@@ -84,7 +84,7 @@ struct request {
     // SCHEDULE_TRIGGER, SCHEDULE_PAUSE, SCHEDULE_RESUME: the schedule.
     std::string name;
     // CLUSTER_ADD, CLUSTER_REMOVE, CLUSTER_TRANSFER: the member's id (for
-    // a transfer, 0 = the most up-to-date voter) and, to add, its Raft
+    // a transfer, 0 = an up-to-date voter) and, to add, its Raft
     // address (IPv4:PORT).
     uint64_t member = 0;
     std::string address;
