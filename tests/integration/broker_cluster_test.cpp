@@ -186,8 +186,11 @@ TEST(BrokerCluster, OperatorsChangeTheMembersWithTheCli) {
     EXPECT_EQ(j["members"][3]["id"], 4);
     EXPECT_EQ(j["members"][3]["kind"], "voter");
 
+    const auto t0 = std::chrono::steady_clock::now();
     auto transfer = at(c.ep(*leader).frontend, {"cluster", "transfer", "4"});
     ASSERT_EQ(transfer.exit_code, 0) << transfer.out << transfer.err;
+    std::cout << "transfer to member 4: the CLI answered in "
+              << std::chrono::duration_cast<ms>(std::chrono::steady_clock::now() - t0).count() << " ms\n";
     EXPECT_NE(transfer.out.find("leader: member 4"), std::string::npos) << transfer.out;
     bool serves = false;
     wait_until(
