@@ -226,7 +226,7 @@ struct raft_node::impl {
         raft_set_install_snapshot_timeout(&r, cfg.install_snapshot_timeout_ms);
         if (int rc = raft_start(&r); rc != 0) {
             throw std::runtime_error("cluster: cannot start member " + std::to_string(cfg.id) + " at " + cfg.address +
-                                     ": " + raft_errmsg(&r));
+                                     ": " + start_error(rc));
         }
     }
 
@@ -366,6 +366,17 @@ struct raft_node::impl {
         }
         raft_free(buf->base);
         return 0;
+    }
+
+    // libraft 0.15 leaves its own message empty when the transport cannot
+    // listen (the address is taken): the io's message, else the code's.
+    std::string start_error(int rc) {
+        for (const char* said : {raft_errmsg(&r), static_cast<const char*>(io.io.errmsg)}) {
+            if (said != nullptr && *said != '\0') {
+                return said;
+            }
+        }
+        return std::string(raft_strerror(rc)) + (rc == RAFT_IOERR ? " (is the Raft address in use?)" : "");
     }
 
     static int async_work(raft_io* io, raft_io_async_work* req, raft_io_async_work_cb cb) {
