@@ -7,6 +7,9 @@
 // rather than running it a second time.
 #include "cluster_harness.hpp"
 
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -171,4 +174,36 @@ TEST(ClusterFailover, ATaskRunningWhenItsLeaderDiesStaysWithItsHost) {
     auto stats = cl.stats();
     ASSERT_TRUE(stats) << stats.error().message;
     EXPECT_GE(stats->counters["kept_on_rejoin"], 1u);
+}
+
+TEST(ClusterFailover, EventsFollowTheLeaderWhenEveryMemberIsSubscribed) {
+    cluster_of_three c;
+    auto first = c.leader();
+    ASSERT_TRUE(first) << "no member leads";
+    const std::string all = c.ep(0).events + "," + c.ep(1).events + "," + c.ep(2).events;
+    process events({build_paths::cli().string(), "--events", all, "events", "--type", "task.queued", "--count", "2"},
+                   c.dir() / "events.out");
+    tc::client cl(cluster_client(c));
+    auto queued_lines = [&] {
+        auto text = events.log_text();
+        return static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n'));
+    };
+    tc::task_options t;
+    t.handler = "nobody.runs";
+    // Until the subscriptions are up, events go nowhere: submit until one is seen.
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto h = cl.submit(t);
+            return h && wait_until([&] { return queued_lines() >= 1; }, 200ms);
+        },
+        20s))
+        << events.log_text();
+    c.kill(*first);
+    auto after = cl.submit(t);  // waits through the failover
+    ASSERT_TRUE(after) << after.error().message;
+    auto st = events.wait_exit(20s);
+    ASSERT_TRUE(st) << "the second event never came: " << events.log_text();
+    EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << events.log_text();
+    EXPECT_NE(events.log_text().find(after->id()), std::string::npos)
+        << "the new leader's event did not reach the subscriber: " << events.log_text();
 }

@@ -102,7 +102,8 @@ global_options parse_globals(const std::vector<std::string>& argv, std::vector<s
     global_options g;
     po::options_description desc("global options");
     desc.add_options()("broker", po::value<std::string>(&g.broker), "broker frontend endpoint")(
-        "events", po::value<std::string>(&g.events), "broker events endpoint")(
+        "events", po::value<std::string>(&g.events),
+        "broker events endpoint (a cluster's: every member's, comma-separated)")(
         "json", po::bool_switch(&g.json), "print JSON")("timeout", po::value<double>(&g.timeout_s),
                                                         "seconds to wait for the broker")(
         "server-key", po::value<std::string>(&g.server_key), "CURVE: broker public key or .pub file")(

@@ -6,12 +6,15 @@
 #include <csignal>
 #include <iostream>
 #include <iterator>
+#include <stdexcept>
+#include <vector>
 
 #include <boost/program_options.hpp>
 #include <zmq.hpp>
 #include <zmq_addon.hpp>
 
 #include <taskmill/client/json.hpp>
+#include <taskmill/protocol/endpoints.hpp>
 #include <taskmill/protocol/nesting.hpp>
 
 #include "cli.hpp"
@@ -63,12 +66,22 @@ int run_events(const global_options& g, const std::vector<std::string>& args) {
     }
     zmq::context_t ctx(1);
     zmq::socket_t sub(ctx, zmq::socket_type::sub);
+    std::vector<std::string> endpoints;
     try {
-        sub.set(zmq::sockopt::linger, 0);
-        sub.set(zmq::sockopt::subscribe, "");
-        sub.connect(g.events);
-    } catch (const zmq::error_t& e) {
-        throw usage_error("events: cannot connect to '" + g.events + "': " + e.what());
+        endpoints = protocol::split_endpoints(g.events);
+    } catch (const std::invalid_argument& e) {
+        throw usage_error("events: " + std::string(e.what()));
+    }
+    sub.set(zmq::sockopt::linger, 0);
+    sub.set(zmq::sockopt::subscribe, "");
+    // A cluster's members, all of them: only the leader publishes, and
+    // after a failover the stream goes on from the new one.
+    for (const auto& endpoint : endpoints) {
+        try {
+            sub.connect(endpoint);
+        } catch (const zmq::error_t& e) {
+            throw usage_error("events: cannot connect to '" + endpoint + "': " + e.what());
+        }
     }
     std::signal(SIGINT, [](int) { interrupted = 1; });
     std::signal(SIGTERM, [](int) { interrupted = 1; });
