@@ -41,6 +41,15 @@ class ClientSettings:
         ep = read_endpoints(data_dir)
         return cls(ep["frontend"], events=ep.get("events"), **kwargs)
 
+    def _leader_index(self, leader: Optional[str]) -> int:
+        """Where a `not_leader` answer points (docs/CLUSTER.md): the leader
+        it names, added to the endpoints if new, else the next endpoint."""
+        if leader and leader != self.endpoints[self._current]:
+            if leader not in self.endpoints:
+                self.endpoints.append(leader)
+            return self.endpoints.index(leader)
+        return (self._current + 1) % len(self.endpoints)
+
     def _events_endpoint(self, endpoint: Optional[str]) -> str:
         ep = endpoint or self.events_endpoint
         if not ep:

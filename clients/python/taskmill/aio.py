@@ -133,17 +133,18 @@ class AsyncClient(ClientSettings):
         finally:
             self._pending.pop(req, None)
 
-    async def _leave(self, sock: zmq.asyncio.Socket) -> None:
-        """Moves to the next endpoint after `sock` went unanswered, once:
-        a request that timed out on a socket another one already left does
-        nothing. The requests still waiting on the socket left fail at once
-        (repeatable ones are sent again to the next endpoint)."""
-        if len(self.endpoints) < 2 or sock is not self._sock:
+    async def _leave(self, sock: zmq.asyncio.Socket, to: Optional[int] = None) -> None:
+        """Moves to endpoint `to` (default: the next one) after `sock` went
+        unanswered or named a leader, once: a request that gave up on a
+        socket another one already left does nothing. The requests still
+        waiting on the socket left fail at once (repeatable ones are sent
+        again to the new endpoint)."""
+        if sock is not self._sock or (to is None and len(self.endpoints) < 2) or to == self._current:
             return
         # Every change before the first await: the requests woken below run
         # while the old socket is being closed, and must see the next one.
         left = self.endpoints[self._current]
-        self._current = (self._current + 1) % len(self.endpoints)
+        self._current = (self._current + 1) % len(self.endpoints) if to is None else to
         waiting, self._pending = self._pending, {}
         for fut in waiting.values():
             if not fut.done():
@@ -152,15 +153,25 @@ class AsyncClient(ClientSettings):
 
     async def _call(self, call: Call, extra_ms: int = 0) -> Any:
         last: Optional[Unavailable] = None
-        for _ in range(len(self.endpoints)):
+        tries = len(self.endpoints)
+        give_up = time.monotonic() + self.timeout_ms / 1000
+        while tries > 0:
             sock = self._socket()
             try:
                 reply = await self._exchange(sock, call, self.timeout_ms + extra_ms)
             except Unavailable as e:
                 last = e
+                tries -= 1
                 await self._leave(sock)
                 if not call.repeatable:
                     raise
+                continue
+            if reply.get("error_code") == "not_leader" and time.monotonic() < give_up:
+                # A cluster member that does not lead did nothing: ask the
+                # leader it names, or the next member while none is known.
+                await self._leave(sock, self._leader_index(reply.get("leader")))
+                if not reply.get("leader"):
+                    await asyncio.sleep(0.05)  # an election is under way
                 continue
             if not reply.get("ok", True):
                 raise from_reply(reply)

@@ -150,14 +150,24 @@ class Client(ClientSettings):
         """Sends `call` and returns its parsed reply; moves on to the next
         endpoint when one does not answer."""
         last: Optional[Unavailable] = None
-        for _ in range(len(self.endpoints)):
+        tries = len(self.endpoints)
+        give_up = time.monotonic() + self.timeout_ms / 1000
+        while tries > 0:
             try:
                 reply = self._exchange(call, self.timeout_ms + extra_ms)
             except Unavailable as e:
                 last = e
+                tries -= 1
                 self._next_endpoint()
                 if not call.repeatable:
                     raise
+                continue
+            if reply.get("error_code") == "not_leader" and time.monotonic() < give_up:
+                # A cluster member that does not lead did nothing: ask the
+                # leader it names, or the next member while none is known.
+                self._follow(reply.get("leader"))
+                if not reply.get("leader"):
+                    time.sleep(0.05)  # an election is under way
                 continue
             if not reply.get("ok", True):
                 raise from_reply(reply)
@@ -177,6 +187,13 @@ class Client(ClientSettings):
                     step = flow.send(self._call(step.call, step.extra_ms))
         except StopIteration as done:
             return done.value
+
+    def _follow(self, leader: Optional[str]) -> None:
+        sock = getattr(self._local, "sock", None)
+        if sock is not None:
+            self._drop_socket(sock)
+        with self._lock:
+            self._current = self._leader_index(leader)
 
     def _next_endpoint(self) -> None:
         sock = getattr(self._local, "sock", None)
