@@ -5,11 +5,8 @@
 // keys makes no second task. The killed member comes back, rebuilds its
 // store from the others, and follows. And an operator changes the members
 // with the CLI: add, transfer, remove.
-#include "harness.hpp"
+#include "cluster_harness.hpp"
 
-#include <signal.h>
-
-#include <array>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -17,69 +14,6 @@
 #include <gtest/gtest.h>
 
 using namespace taskmill::testing;
-
-namespace {
-
-class cluster_of_three {
-public:
-    cluster_of_three() {
-        for (int id = 1; id <= 3; ++id) {
-            peers_ += (id > 1 ? "," : "") + std::to_string(id) + "=127.0.0.1:" + std::to_string(free_port());
-        }
-        for (std::size_t i = 0; i < 3; ++i) {
-            start(i);
-        }
-    }
-
-    // Member i (node-id i + 1), on the endpoints it had before if any.
-    void start(std::size_t i) {
-        const endpoints* at = started_[i] ? &eps_[i] : nullptr;
-        members_[i] = std::make_unique<broker_process>(
-            dir_.path() / ("member" + std::to_string(i + 1)),
-            std::vector<std::string>{"--node-id", std::to_string(i + 1), "--peers", peers_, "--durability", "none"},
-            "member" + std::to_string(i + 1) + ".log", at);
-        eps_[i] = members_[i]->ep();
-        started_[i] = true;
-    }
-    void kill(std::size_t i) {
-        members_[i]->proc().signal(SIGKILL);
-        members_[i]->proc().wait_exit(10s);
-        members_[i].reset();
-    }
-    const endpoints& ep(std::size_t i) const { return eps_[i]; }
-    const fs::path& dir() const { return dir_.path(); }
-
-    // The member that answers STATS, once one does.
-    std::optional<std::size_t> leader(ms limit = 15s) {
-        std::optional<std::size_t> found;
-        wait_until(
-            [&] {
-                for (std::size_t i = 0; i < 3; ++i) {
-                    if (!members_[i]) {
-                        continue;
-                    }
-                    wire_client c(eps_[i].frontend);
-                    auto r = c.call(taskmill::protocol::cmd::stats, {}, 500ms);
-                    if (r && r->ok) {
-                        found = i;
-                        return true;
-                    }
-                }
-                return false;
-            },
-            limit);
-        return found;
-    }
-
-private:
-    temp_dir dir_;
-    std::string peers_;
-    std::array<endpoints, 3> eps_;
-    std::array<bool, 3> started_{};
-    std::array<std::unique_ptr<broker_process>, 3> members_;
-};
-
-}  // namespace
 
 TEST(BrokerCluster, LeaderKillsLoseNoAcknowledgedTaskAndKeysMakeResendsSafe) {
     cluster_of_three c;
