@@ -34,7 +34,7 @@ std::vector<std::string> seeds() {
     rep.stats->counters["submitted"] = 3;
     rep.workers.push_back({});
     rep.workers[0].handlers.push_back({"echo.echo", "1.0.0", "echo"});
-    tp::hello h{"w", "h", 1, 2, 0, {"q"}, {{"a.b", "1.0.0", "p"}}, 0, "h:1:supervisor"};
+    tp::hello h{"w", "h", 1, 2, 0, {"q"}, {{"a.b", "1.0.0", "p"}}, 0, "h:1:supervisor", {{"id", 2}}};
     tp::dispatch d;
     d.tasks.push_back({"id", "a.b", "\xc0", 1, 5, "", std::string("ck")});
     tp::results rs;
@@ -42,6 +42,7 @@ std::vector<std::string> seeds() {
     tp::control c;
     c.ids = {"a"};
     c.tasks = {t};
+    c.leader = "tcp://10.0.0.2:5556";
     // Deep nesting: decoders refuse it without recursing into it.
     std::string deep = "\x82\xa3req\x01\xa5tasks" + std::string(10000, '\x91') + "\x01";
     return {tp::encode(r), tp::encode(rep), tp::encode(h), tp::encode(d), tp::encode(rs), tp::encode(c), deep};

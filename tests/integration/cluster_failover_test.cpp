@@ -37,56 +37,6 @@ host_options cluster_host(const cluster_of_three& c) {
     return h;
 }
 
-// Submits batches of quick tasks until told to stop; keeps every handle
-// and every failed call.
-class producer {
-public:
-    explicit producer(tc::client& cl) : thread_([this, &cl] { run(cl); }) {}
-    ~producer() { stop(); }
-    void stop() {
-        done_ = true;
-        if (thread_.joinable()) {
-            thread_.join();
-        }
-    }
-    std::size_t acked() {
-        std::lock_guard lock(mu_);
-        return handles_.size();
-    }
-    std::vector<tc::task_handle> handles() {
-        std::lock_guard lock(mu_);
-        return handles_;
-    }
-    std::vector<std::string> failures() {
-        std::lock_guard lock(mu_);
-        return failures_;
-    }
-
-private:
-    void run(tc::client& cl) {
-        while (!done_) {
-            std::vector<tc::task_options> batch(10);
-            for (auto& t : batch) {
-                t.handler = "demo.sleep";
-                t.payload = nlohmann::json{{"ms", 5}};
-            }
-            auto got = cl.submit(batch);
-            std::lock_guard lock(mu_);
-            if (got) {
-                handles_.insert(handles_.end(), got->begin(), got->end());
-            } else {
-                failures_.push_back(got.error().message);
-            }
-        }
-    }
-
-    std::atomic<bool> done_{false};
-    std::mutex mu_;
-    std::vector<tc::task_handle> handles_;
-    std::vector<std::string> failures_;
-    std::thread thread_;
-};
-
 }  // namespace
 
 TEST(ClusterFailover, ClientsAndHostsFollowTheLeaderAndNothingIsLostOrMadeTwice) {
@@ -94,15 +44,9 @@ TEST(ClusterFailover, ClientsAndHostsFollowTheLeaderAndNothingIsLostOrMadeTwice)
     ASSERT_TRUE(c.leader()) << "no member leads";
     auto host = start_host(c.dir(), cluster_host(c));
     tc::client cl(cluster_client(c));
-    ASSERT_TRUE(wait_until(
-        [&] {
-            auto w = cl.workers();
-            return w && !w->empty();
-        },
-        30s))
-        << host->log_text();
+    ASSERT_TRUE(some_worker(cl)) << host->log_text();
 
-    producer p(cl);
+    producer p(cl, 10, 5);
     for (int kill = 0; kill < 3; ++kill) {
         const auto before = p.acked();
         ASSERT_TRUE(wait_until([&] { return p.acked() >= before + 100; }, 60s))
@@ -144,13 +88,7 @@ TEST(ClusterFailover, ATaskRunningWhenItsLeaderDiesStaysWithItsHost) {
     ASSERT_TRUE(c.leader()) << "no member leads";
     auto host = start_host(c.dir(), cluster_host(c));
     tc::client cl(cluster_client(c));
-    ASSERT_TRUE(wait_until(
-        [&] {
-            auto w = cl.workers();
-            return w && !w->empty();
-        },
-        30s))
-        << host->log_text();
+    ASSERT_TRUE(some_worker(cl)) << host->log_text();
 
     tc::task_options slow;
     slow.handler = "demo.sleep";

@@ -5,12 +5,17 @@
 #include <signal.h>
 
 #include <array>
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "harness.hpp"
+
+#include <taskmill/client/client.hpp>
 
 namespace taskmill::testing {
 
@@ -83,5 +88,68 @@ private:
     std::array<bool, 3> started_{};
     std::array<std::unique_ptr<broker_process>, 3> members_;
 };
+
+// Submits batches of `batch` demo.sleep tasks of `sleep_ms` through the C++
+// client until told to stop; keeps every handle and every failed call.
+class producer {
+public:
+    producer(taskmill::client::client& cl, std::size_t batch, int sleep_ms)
+        : batch_(batch), sleep_ms_(sleep_ms), thread_([this, &cl] { run(cl); }) {}
+    ~producer() { stop(); }
+    void stop() {
+        done_ = true;
+        if (thread_.joinable()) {
+            thread_.join();
+        }
+    }
+    std::size_t acked() {
+        std::lock_guard lock(mu_);
+        return handles_.size();
+    }
+    std::vector<taskmill::client::task_handle> handles() {
+        std::lock_guard lock(mu_);
+        return handles_;
+    }
+    std::vector<std::string> failures() {
+        std::lock_guard lock(mu_);
+        return failures_;
+    }
+
+private:
+    void run(taskmill::client::client& cl) {
+        while (!done_) {
+            std::vector<taskmill::client::task_options> batch(batch_);
+            for (auto& t : batch) {
+                t.handler = "demo.sleep";
+                t.payload = nlohmann::json{{"ms", sleep_ms_}};
+            }
+            auto got = cl.submit(batch);
+            std::lock_guard lock(mu_);
+            if (got) {
+                handles_.insert(handles_.end(), got->begin(), got->end());
+            } else {
+                failures_.push_back(got.error().message);
+            }
+        }
+    }
+
+    const std::size_t batch_;
+    const int sleep_ms_;
+    std::atomic<bool> done_{false};
+    std::mutex mu_;
+    std::vector<taskmill::client::task_handle> handles_;
+    std::vector<std::string> failures_;
+    std::thread thread_;
+};
+
+// Until `cl` sees at least one worker (a host given every member found the leader).
+inline bool some_worker(taskmill::client::client& cl) {
+    return wait_until(
+        [&] {
+            auto w = cl.workers();
+            return w && !w->empty();
+        },
+        30s);
+}
 
 }  // namespace taskmill::testing

@@ -15,7 +15,7 @@
 // client link to bridges in a switch namespace; this process (client and
 // host) reaches the client bridge through a veth of its own. Needs root
 // (CAP_SYS_ADMIN, CAP_NET_ADMIN); skips, saying why, elsewhere.
-#include "harness.hpp"
+#include "cluster_harness.hpp"
 
 #include <signal.h>
 #include <unistd.h>
@@ -130,55 +130,6 @@ private:
     std::vector<std::string> created_;
 };
 
-// Submits batches of quick tasks through the C++ client until stopped.
-class producer {
-public:
-    explicit producer(tc::client& cl) : thread_([this, &cl] { run(cl); }) {}
-    ~producer() { stop(); }
-    void stop() {
-        done_ = true;
-        if (thread_.joinable()) {
-            thread_.join();
-        }
-    }
-    std::size_t acked() {
-        std::lock_guard lock(mu_);
-        return handles_.size();
-    }
-    std::vector<tc::task_handle> handles() {
-        std::lock_guard lock(mu_);
-        return handles_;
-    }
-    std::vector<std::string> failures() {
-        std::lock_guard lock(mu_);
-        return failures_;
-    }
-
-private:
-    void run(tc::client& cl) {
-        while (!done_) {
-            std::vector<tc::task_options> batch(5);
-            for (auto& t : batch) {
-                t.handler = "demo.sleep";
-                t.payload = nlohmann::json{{"ms", 2}};
-            }
-            auto got = cl.submit(batch);
-            std::lock_guard lock(mu_);
-            if (got) {
-                handles_.insert(handles_.end(), got->begin(), got->end());
-            } else {
-                failures_.push_back(got.error().message);
-            }
-        }
-    }
-
-    std::atomic<bool> done_{false};
-    std::mutex mu_;
-    std::vector<tc::task_handle> handles_;
-    std::vector<std::string> failures_;
-    std::thread thread_;
-};
-
 class ClusterPartition : public ::testing::Test {
 protected:
     temp_dir tmp;
@@ -286,14 +237,8 @@ TEST_F(ClusterPartition, NothingAcknowledgedIsLostThroughPartitionsKillsAndAFull
     o.endpoint = frontends();
     o.request_timeout = 30s;
     tc::client cl(o);
-    ASSERT_TRUE(wait_until(
-        [&] {
-            auto w = cl.workers();
-            return w && !w->empty();
-        },
-        30s))
-        << host->log_text();
-    producer p(cl);
+    ASSERT_TRUE(some_worker(cl)) << host->log_text();
+    producer p(cl, 5, 2);
     auto grows = [&](std::size_t by) {
         const auto from = p.acked();
         return wait_until([&] { return p.acked() >= from + by; }, 60s);
@@ -303,12 +248,12 @@ TEST_F(ClusterPartition, NothingAcknowledgedIsLostThroughPartitionsKillsAndAFull
     // 1. The leader's Raft link goes down; its clients still reach it.
     std::map<std::string, std::string> acked_by_cut_leader;  // key -> id
     std::optional<std::chrono::steady_clock::time_point> cut_at, last_ack;
-    int n = 0;  // keyed submits sent straight to the first leader
+    int direct_sent = 0;  // keyed submits sent straight to the first leader
     {
         wire_client direct(net.frontend(*first));
         auto submit_one = [&] {
             auto t = task("demo.sleep", {{"ms", 2}});
-            t.key = "direct-" + std::to_string(n++);
+            t.key = "direct-" + std::to_string(direct_sent++);
             tp::request r;
             r.tasks = {t};
             auto rep = direct.call(tp::cmd::submit, r, 300ms);
@@ -416,7 +361,8 @@ TEST_F(ClusterPartition, NothingAcknowledgedIsLostThroughPartitionsKillsAndAFull
     EXPECT_GE(tasks, results.size()) << "an acknowledged task is missing";
     // At most: the client's tasks, and every keyed submit sent to the cut
     // leader (one may have committed with its answer lost in the cut).
-    EXPECT_LE(tasks, p.handles().size() + static_cast<std::size_t>(n)) << "the client's resends made a task twice";
+    EXPECT_LE(tasks, p.handles().size() + static_cast<std::size_t>(direct_sent))
+        << "the client's resends made a task twice";
     for (const auto& [term, who] : leaders_by_term()) {
         EXPECT_EQ(who.size(), 1u) << "two members led term " << term;
     }
