@@ -296,6 +296,10 @@ struct broker::impl {
     // turn are undone by the requeue (at-least-once). New work is then
     // refused for a while, so finishing work gets the room that is left.
     void turn() {
+        // Every turn, whatever follows: an unread monitor event keeps the
+        // poll returning at once, and a follower or a leader waiting for
+        // its commits would spin on it.
+        guard.check(now_ms());
         if (!eng) {
             answer_not_leader();
             return;
@@ -483,7 +487,6 @@ struct broker::impl {
 
     void run_turn() {
         const auto turn_start = std::chrono::steady_clock::now();
-        guard.check(now_ms());
         if (events) {
             // Every turn, not only when poll saw them: a subscription that
             // arrived while the loop was busy counts from this turn on.
