@@ -187,6 +187,7 @@ template <typename V> void fields(reply& m, V&& v) {
     v("queues", m.queues);
     v("job", m.job);
     v("leader", m.leader);
+    v("leader_http", m.leader_http);
 }
 template <typename V> void fields(held_task& m, V&& v) {
     v("id", m.id);

@@ -1,6 +1,7 @@
 // A cluster's figures on every member's /metrics (docs/CLUSTER.md): which
 // member leads, the term, leader changes, log indexes and, on the leader,
-// each member's replication lag. A real Prometheus server scraping the
+// each member's replication lag; a follower's HTTP API answers 421 naming
+// the leader's. A real Prometheus server scraping the
 // three sees exactly one leader, and a new one after the leader is killed.
 #include "cluster_harness.hpp"
 
@@ -66,6 +67,14 @@ TEST(ClusterMetrics, EveryMemberShowsTheClusterAndTheLeaderShowsLag) {
         EXPECT_EQ(value_of(other, "taskmill_cluster_leader{node_id=\"" + id + "\"}"), 0.0) << other;
         EXPECT_EQ(other.find("taskmill_cluster_replication_lag_entries{"), std::string::npos)
             << "only the leader knows what others hold";
+        // Its HTTP API sends clients to the leader's.
+        httplib::Client h(c.http_url(i));
+        auto r = h.Get("/api/v1/stats");
+        ASSERT_TRUE(r);
+        EXPECT_EQ(r->status, 421) << r->body;
+        auto body = json::parse(r->body, nullptr, false);
+        EXPECT_EQ(body.value("error_code", ""), "not_leader") << r->body;
+        EXPECT_EQ(body.value("leader", ""), c.http_url(*leader)) << r->body;
     }
     if (have_prometheus()) {
         auto in = c.dir() / "leader.prom";

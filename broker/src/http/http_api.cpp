@@ -30,7 +30,13 @@ std::optional<protocol::reply> ask(const api_env& env, httplib::Response& res, s
         return std::nullopt;
     }
     if (!rep->ok) {
-        send_error(res, errc_from_string(rep->error_code), rep->error);
+        const auto code = errc_from_string(rep->error_code);
+        send_error(res, code, rep->error);
+        if (code == errc::not_leader && !rep->leader_http.empty()) {
+            // 421 Misdirected Request, naming where to ask (docs/HTTP.md).
+            send_json(res, res.status,
+                      {{"error_code", rep->error_code}, {"error", rep->error}, {"leader", rep->leader_http}});
+        }
         return std::nullopt;
     }
     return std::move(rep.value());

@@ -424,10 +424,11 @@ struct broker::impl {
     struct refusal {
         std::string why;
         std::string frontend;      // the leader's, for clients
+        std::string http;          // the leader's HTTP API, for the HTTP bridge's requests
         std::string backend_body;  // ERROR not_leader naming the leader's backend, for hosts
     };
     refusal make_refusal() const {
-        refusal r{member->leader_text(), member->leader_frontend(), {}};
+        refusal r{member->leader_text(), member->leader_frontend(), member->leader_http(), {}};
         protocol::control c;
         c.ok = false;
         c.error_code = std::string(to_string(errc::not_leader));
@@ -472,6 +473,7 @@ struct broker::impl {
             r.error_code = std::string(to_string(errc::not_leader));
             r.error = say().why;
             r.leader = say().frontend;
+            r.leader_http = say().http;
             (void)protocol::send(frontend, in->peer, command, protocol::encode(r));
         }
         for (std::size_t i = 0; i < cfg.batch; ++i) {

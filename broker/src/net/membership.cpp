@@ -304,6 +304,7 @@ void membership::committed(uint64_t seq) {
 
 std::string membership::leader_frontend() const { return leader_endpoint("frontend"); }
 std::string membership::leader_backend() const { return leader_endpoint("backend"); }
+std::string membership::leader_http() const { return leader_endpoint("http"); }
 
 std::string membership::leader_endpoint(const char* which) const {
     auto txn = st_.begin(false);

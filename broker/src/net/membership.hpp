@@ -85,6 +85,8 @@ public:
     std::string leader_frontend() const;
     // For a host's messages: the leader's backend endpoint, if known.
     std::string leader_backend() const;
+    // For HTTP clients: the leader's HTTP API URL, if it serves one.
+    std::string leader_http() const;
     std::string leader_text() const;
     cluster::raft_status status() const { return node_->status(); }
     // This member's figures for /metrics.

@@ -255,6 +255,8 @@ struct reply {
     std::optional<job_info> job;      // bulk verbs, JOB
     // not_leader: the leader's frontend endpoint, when this member knows it.
     std::string leader;
+    // not_leader: the leader's HTTP API URL, when it serves one.
+    std::string leader_http;
 };
 
 // ---- worker / supervisor <-> broker (backend) ----
