@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 
@@ -144,4 +145,49 @@ TEST(ClusterFailover, EventsFollowTheLeaderWhenEveryMemberIsSubscribed) {
     EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << events.log_text();
     EXPECT_NE(events.log_text().find(after->id()), std::string::npos)
         << "the new leader's event did not reach the subscriber: " << events.log_text();
+}
+
+TEST(ClusterFailover, ASlowDiskOnOneMemberLosesNothing) {
+    const char* asan = std::getenv("ASAN_OPTIONS");
+    const std::string asan_options = (asan != nullptr && *asan != '\0' ? std::string(asan) + ":" : std::string()) +
+                                     "verify_asan_link_order=0";  // the preload comes before ASan's runtime
+    cluster_of_three c({}, {std::vector<std::string>{"LD_PRELOAD=" TASKMILL_SLOW_DISK_LIB, "TASKMILL_SLOW_DISK_MS=100",
+                                                     "ASAN_OPTIONS=" + asan_options},
+                            {},
+                            {}});
+    ASSERT_TRUE(c.leader()) << "no member leads";
+    EXPECT_NE(read_file(c.dir() / "member1.log").find("slow-disk: writes of pid"), std::string::npos)
+        << "member 1's disk is not slowed: " << read_file(c.dir() / "member1.log");
+    auto host = start_host(c.dir(), cluster_host(c));
+    tc::client cl(cluster_client(c));
+    ASSERT_TRUE(some_worker(cl)) << host->log_text();
+    producer p(cl, 10, 2);
+    auto grows = [&](std::size_t by) {
+        const auto from = p.acked();
+        return wait_until([&] { return p.acked() >= from + by; }, 60s);
+    };
+    ASSERT_TRUE(grows(100)) << "submits stalled with one slow disk";
+    auto leader = c.leader();
+    ASSERT_TRUE(leader);
+    c.kill(*leader);  // the slow member leads now, or follows a leader that must not wait for it
+    ASSERT_TRUE(c.leader()) << "no member leads after the kill";
+    ASSERT_TRUE(grows(100)) << "submits stalled after the kill";
+    c.start(*leader);
+    ASSERT_TRUE(grows(100)) << "submits stalled after the member came back";
+    p.stop();
+
+    EXPECT_TRUE(p.failures().empty()) << p.failures().size() << " submits failed, the first: " << p.failures().front();
+    const auto handles = p.handles();
+    for (const auto& h : handles) {
+        auto t = h.get(60s);
+        ASSERT_TRUE(t) << h.id() << ": " << t.error().message;
+        EXPECT_EQ(t->state, "SUCCEEDED") << h.id();
+    }
+    auto stats = cl.stats();
+    ASSERT_TRUE(stats) << stats.error().message;
+    uint64_t tasks = 0;
+    for (const auto& [state, n] : stats->states) {
+        tasks += n;
+    }
+    EXPECT_EQ(tasks, handles.size()) << "a task was lost or made twice";
 }

@@ -21,7 +21,9 @@ namespace taskmill::testing {
 
 class cluster_of_three {
 public:
-    explicit cluster_of_three(std::vector<std::string> extra = {}) : extra_(std::move(extra)) {
+    // `extra`: options of every member; `env`: each member's environment additions.
+    explicit cluster_of_three(std::vector<std::string> extra = {}, std::array<std::vector<std::string>, 3> env = {})
+        : extra_(std::move(extra)), env_(std::move(env)) {
         for (int id = 1; id <= 3; ++id) {
             peers_ += (id > 1 ? "," : "") + std::to_string(id) + "=127.0.0.1:" + std::to_string(free_port());
         }
@@ -36,7 +38,7 @@ public:
         std::vector<std::string> args{"--node-id", std::to_string(i + 1), "--peers", peers_, "--durability", "none"};
         args.insert(args.end(), extra_.begin(), extra_.end());
         members_[i] = std::make_unique<broker_process>(dir_.path() / ("member" + std::to_string(i + 1)), args,
-                                                       "member" + std::to_string(i + 1) + ".log", at);
+                                                       "member" + std::to_string(i + 1) + ".log", at, env_[i]);
         eps_[i] = members_[i]->ep();
         started_[i] = true;
     }
@@ -83,6 +85,7 @@ public:
 private:
     temp_dir dir_;
     std::vector<std::string> extra_;
+    std::array<std::vector<std::string>, 3> env_;
     std::string peers_;
     std::array<endpoints, 3> eps_;
     std::array<bool, 3> started_{};

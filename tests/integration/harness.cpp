@@ -133,7 +133,7 @@ std::optional<int> process::wait_exit(ms timeout) {
 // ---- broker ----
 
 broker_process::broker_process(fs::path data_dir, std::vector<std::string> extra, std::string log_name,
-                               const endpoints* at) {
+                               const endpoints* at, std::vector<std::string> env) {
     fs::create_directories(data_dir);
     auto ep_file = data_dir / "endpoints.json";
     fs::remove(ep_file);
@@ -147,7 +147,7 @@ broker_process::broker_process(fs::path data_dir, std::vector<std::string> extra
                                      "--events",
                                      at ? at->events : "tcp://127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    proc_ = std::make_unique<process>(argv, data_dir.parent_path() / log_name);
+    proc_ = std::make_unique<process>(argv, data_dir.parent_path() / log_name, std::move(env));
     bool up = wait_until([&] { return fs::exists(ep_file) || !proc_->running(); }, 20s);
     if (!up || !fs::exists(ep_file)) {
         throw std::runtime_error("broker did not start: " + proc_->log_text());

@@ -92,8 +92,9 @@ class broker_process {
 public:
     // `at`: bind these endpoints (a restart on the ports of an earlier
     // broker, so its hosts and clients find it again); default port 0.
+    // `env`: NAME=VALUE settings added to its environment.
     explicit broker_process(fs::path data_dir, std::vector<std::string> extra = {}, std::string log_name = "broker.log",
-                            const endpoints* at = nullptr);
+                            const endpoints* at = nullptr, std::vector<std::string> env = {});
     const endpoints& ep() const { return ep_; }
     process& proc() { return *proc_; }
 
