@@ -1,5 +1,5 @@
 // A broker cluster across network namespaces (docs/CLUSTER.md), under a
-// steady load of submits from the C++ client and a host running them:
+// steady load of submits from the C++ client and two hosts running them:
 // - the leader's Raft link is cut while clients can still reach it: it
 //   stops acknowledging at once and stops serving within the election
 //   timeout, while the other two elect a leader and go on; the link heals
@@ -13,7 +13,7 @@
 //
 // The members live in namespaces m1..m3, each with a Raft link and a
 // client link to bridges in a switch namespace; this process (client and
-// host) reaches the client bridge through a veth of its own. Needs root
+// hosts) reaches the client bridge through a veth of its own. Needs root
 // (CAP_SYS_ADMIN, CAP_NET_ADMIN); skips, saying why, elsewhere.
 #include "cluster_harness.hpp"
 
@@ -232,12 +232,20 @@ TEST_F(ClusterPartition, NothingAcknowledgedIsLostThroughPartitionsKillsAndAFull
     }
     auto first = leader();
     ASSERT_TRUE(first) << "no member leads";
-    auto host = start_host(tmp.path(), {.backend = backends(), .concurrency = 4, .extra = {"--failover-ms", "200"}});
+    auto host = start_host(tmp.path(), {.backend = backends(), .concurrency = 2, .extra = {"--failover-ms", "200"}});
+    auto host2 = start_host(tmp.path(), {.backend = backends(), .concurrency = 2, .extra = {"--failover-ms", "200"}},
+                            "host2.log");
     tc::client_options o;
     o.endpoint = frontends();
     o.request_timeout = 30s;
     tc::client cl(o);
-    ASSERT_TRUE(some_worker(cl)) << host->log_text();
+    ASSERT_TRUE(wait_until(
+        [&] {
+            auto w = cl.workers();
+            return w && w->size() >= 2;
+        },
+        30s))
+        << host->log_text() << host2->log_text();
     producer p(cl, 5, 2);
     auto grows = [&](std::size_t by) {
         const auto from = p.acked();
