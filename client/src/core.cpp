@@ -157,7 +157,12 @@ core::core(const std::string& endpoints, const client_options& options)
       routing_id_(random_routing_id()) {
     char name[64];
     std::snprintf(name, sizeof name, "inproc://taskmill-client-wake-%p", static_cast<void*>(this));
-    connect(ring_.current());
+    // Every endpoint of the list, so that a malformed one is refused here
+    // and not met later on the I/O thread; the first is kept.
+    for (std::size_t i = 1; i < ring_.size(); ++i) {
+        connect(ring_.next());
+    }
+    connect(ring_.next());
     wake_rx_.bind(name);
     wake_tx_.connect(name);
     io_ = std::thread([this] { run(); });
@@ -490,12 +495,10 @@ void core::move_soon(const std::string& leader) {
 
 void core::move_now(const std::string& leader) {
     move_at_.reset();
-    const std::string from = ring_.current();
-    const auto& to = ring_.follow(leader);
     try {
-        connect(to);
+        connect(ring_.follow(leader));
     } catch (const std::runtime_error&) {
-        connect(ring_.next());  // a member named an endpoint we cannot use
+        connect(ring_.next());  // a member named an endpoint we cannot use; the list's were checked
     }
     last_move_ = quiet_since_ = steady::now();
     probe_req_ = 0;

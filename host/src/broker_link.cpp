@@ -26,7 +26,11 @@ constexpr std::chrono::milliseconds settle{200};
 
 broker_link::broker_link(zmq::context_t& ctx, const options& o, std::string routing_id)
     : ctx_(ctx), o_(o), routing_id_(std::move(routing_id)), ring_(ring_of(o.broker)) {
-    connect(ring_.current());
+    // Every endpoint of the list, so that a malformed one is refused at
+    // start and not met at a failover; the first is kept.
+    for (std::size_t i = 0; i < ring_.size(); ++i) {
+        connect(ring_.next());
+    }
     last_heard_ = last_move_ = steady::now();
 }
 
@@ -41,7 +45,11 @@ void broker_link::connect(const std::string& endpoint) {
     if (auto ok = apply_curve(s, o_); !ok) {
         throw std::runtime_error(ok.error().message);
     }
-    s.connect(endpoint);
+    try {
+        s.connect(endpoint);
+    } catch (const zmq::error_t& e) {
+        throw std::runtime_error("--broker: cannot connect to '" + endpoint + "': " + e.what());
+    }
     socket_ = std::move(s);
 }
 
@@ -49,11 +57,10 @@ bool broker_link::follow(const std::string& leader, steady::time_point now) {
     if (now - last_move_ < settle) {
         return false;
     }
-    const auto& to = ring_.follow(leader);
     try {
-        connect(to);
-    } catch (const zmq::error_t&) {
-        connect(ring_.next());  // a member named an endpoint we cannot use
+        connect(ring_.follow(leader));
+    } catch (const std::runtime_error&) {
+        connect(ring_.next());  // a member named an endpoint we cannot use; the list's were checked
     }
     last_heard_ = last_move_ = now;
     return true;

@@ -151,7 +151,11 @@ void supervisor::connect_brokers() {
         s.set(zmq::sockopt::linger, 1000);
         s.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(protocol::frame_limit(protocol::default_max_body)));
         if (auto ok = apply_curve(s, o_); !ok) throw std::runtime_error(ok.error().message);
-        s.connect(endpoint);
+        try {
+            s.connect(endpoint);
+        } catch (const zmq::error_t& e) {
+            throw std::runtime_error("--broker: cannot connect to '" + endpoint + "': " + e.what());
+        }
     }
 }
 

@@ -1,4 +1,5 @@
 // The client library against a fake broker (real ROUTER, real frames).
+#include <algorithm>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -534,3 +535,87 @@ TEST(Client, EndpointComesFromEnvironmentWhenNotGiven) {
 }
 
 }  // namespace
+
+// ---- following a cluster's leader (docs/CLUSTER.md) ----
+
+namespace {
+
+// A member that does not lead: every request gets not_leader, naming `leader`.
+fake_broker::handler follower_of(const std::string* leader) {
+    return [leader](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
+        auto m = fake_broker::reply_to(cmd, req);
+        m.body.ok = false;
+        m.body.error_code = "not_leader";
+        m.body.error = "this member does not lead";
+        m.body.leader = *leader;
+        out.push_back(m);
+    };
+}
+
+}  // namespace
+
+TEST(ClientCluster, NotLeaderSendsTheRequestToTheLeaderItNames) {
+    id_source ids;
+    fake_broker leader([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
+        if (cmd == protocol::cmd::submit) {
+            ids.ack(req, out);
+        }
+    });
+    const std::string leader_ep = leader.endpoint();
+    fake_broker follower(follower_of(&leader_ep));
+    client c(follower.endpoint());  // one endpoint, a follower's
+    task_options t;
+    t.handler = "echo.echo";
+    auto h = c.submit(t);
+    ASSERT_TRUE(h) << h.error().message;
+    EXPECT_EQ(h->id(), "t1");
+    ASSERT_EQ(leader.received().size(), 1u);
+    EXPECT_TRUE(leader.received()[0].second.tasks[0].key.empty())
+        << "one endpoint: only not_leader is followed, so no key is needed";
+}
+
+TEST(ClientCluster, SeveralEndpointsKeyEveryTaskAndMoveOnFromASilentOne) {
+    id_source ids;
+    fake_broker leader([&](const std::string& cmd, const protocol::request& req, std::vector<outgoing_msg>& out) {
+        if (cmd == protocol::cmd::submit) {
+            ids.ack(req, out);
+        } else if (cmd == protocol::cmd::ping) {
+            out.push_back(fake_broker::reply_to(cmd, req));
+        }
+    });
+    // A member that takes requests and never answers, as a dead leader's
+    // address with a process hung behind it.
+    fake_broker silent([](const std::string&, const protocol::request&, std::vector<outgoing_msg>&) {});
+    client_options o;
+    o.endpoint = silent.endpoint() + "," + leader.endpoint();
+    o.failover_after = 200ms;
+    o.request_timeout = 10s;
+    client c(o);
+    std::vector<task_options> tasks(2);
+    tasks[0].handler = "echo.echo";
+    tasks[1].handler = "echo.echo";
+    tasks[1].key = "mine";
+    auto h = c.submit(tasks);
+    ASSERT_TRUE(h) << h.error().message;
+    ASSERT_EQ(h->size(), 2u);
+    ASSERT_FALSE(silent.received().empty()) << "the first endpoint was asked first";
+    auto got = leader.received();
+    auto submit = std::find_if(got.begin(), got.end(), [](const auto& r) { return r.first == protocol::cmd::submit; });
+    ASSERT_NE(submit, got.end());
+    const auto& sent = submit->second.tasks;
+    ASSERT_EQ(sent.size(), 2u);
+    EXPECT_EQ(sent[0].key.rfind("auto:", 0), 0u) << sent[0].key;
+    EXPECT_EQ(sent[0].key.size(), 5u + 32u);
+    EXPECT_EQ(sent[1].key, "mine") << "a key of the caller's own is kept";
+    EXPECT_EQ(silent.received()[0].second.tasks[0].key, sent[0].key) << "the resend is the same request";
+}
+
+TEST(ClientCluster, AMalformedEndpointInTheListIsRefusedAtOnce) {
+    try {
+        client c("tcp://127.0.0.1:1,bogus://");
+        FAIL() << "a malformed endpoint was taken";
+    } catch (const std::runtime_error& e) {
+        EXPECT_NE(std::string(e.what()).find("bogus://"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(client c("tcp://127.0.0.1:1,tcp://127.0.0.1:1"), std::runtime_error) << "listed twice";
+}
