@@ -154,7 +154,7 @@ class AsyncClient(ClientSettings):
     async def _call(self, call: Call, extra_ms: int = 0) -> Any:
         last: Optional[Unavailable] = None
         tries = len(self.endpoints)
-        give_up = time.monotonic() + self.timeout_ms / 1000
+        give_up: Optional[float] = None  # for following not_leader: a timeout from the first one
         while tries > 0:
             sock = self._socket()
             try:
@@ -166,7 +166,9 @@ class AsyncClient(ClientSettings):
                 if not call.repeatable:
                     raise
                 continue
-            if reply.get("error_code") == "not_leader" and time.monotonic() < give_up:
+            if reply.get("error_code") == "not_leader":
+                give_up = give_up or time.monotonic() + self.timeout_ms / 1000
+            if give_up is not None and reply.get("error_code") == "not_leader" and time.monotonic() < give_up:
                 # A cluster member that does not lead did nothing: ask the
                 # leader it names, or the next member while none is known.
                 await self._leave(sock, self._leader_index(reply.get("leader")))

@@ -151,7 +151,7 @@ class Client(ClientSettings):
         endpoint when one does not answer."""
         last: Optional[Unavailable] = None
         tries = len(self.endpoints)
-        give_up = time.monotonic() + self.timeout_ms / 1000
+        give_up: Optional[float] = None  # for following not_leader: a timeout from the first one
         while tries > 0:
             try:
                 reply = self._exchange(call, self.timeout_ms + extra_ms)
@@ -162,7 +162,9 @@ class Client(ClientSettings):
                 if not call.repeatable:
                     raise
                 continue
-            if reply.get("error_code") == "not_leader" and time.monotonic() < give_up:
+            if reply.get("error_code") == "not_leader":
+                give_up = give_up or time.monotonic() + self.timeout_ms / 1000
+            if give_up is not None and reply.get("error_code") == "not_leader" and time.monotonic() < give_up:
                 # A cluster member that does not lead did nothing: ask the
                 # leader it names, or the next member while none is known.
                 self._follow(reply.get("leader"))
