@@ -129,12 +129,15 @@ void membership::request_change(change_kind kind, uint64_t id, std::string addre
                                       "; one at a time: wait for it to end"));
         return;
     }
-    asked_.emplace();
-    asked_->kind = kind;
-    asked_->id = id;
-    asked_->address = std::move(address);
-    asked_->done = std::move(done);
-    asked_->seq = ++asked_seq_;
+    // Built, then moved in: clang 14 does not see the nested struct as
+    // default-constructible for optional::emplace() inside its class.
+    change_request r;
+    r.kind = kind;
+    r.id = id;
+    r.address = std::move(address);
+    r.done = std::move(done);
+    r.seq = ++asked_seq_;
+    asked_ = std::move(r);
 }
 
 // Hands the change asked to the Raft member: between turns, a transfer
